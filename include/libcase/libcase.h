@@ -1,0 +1,501 @@
+/*
+ * libcase — case processes as statecharts.
+ *
+ * Process designers write workflow definitions in YAML (docs/workflow-format.md);
+ * guards and actions are Lua, run in a sandbox; a host program loads definitions
+ * into an engine, creates cases and fires events at them.
+ *
+ * Conventions that hold for every function below unless its block says otherwise:
+ *
+ *  - Result codes.  Functions return an int result code: CASE_OK (0) on success,
+ *    one of the CASE_* codes below on failure.  The engine handle keeps the code
+ *    and a message for the last call that failed: case_errcode(), case_errmsg().
+ *    A successful call leaves CASE_OK and an empty message.
+ *  - Ownership.  Input strings are borrowed: the library copies what it keeps and
+ *    never holds a pointer to caller memory after a call returns.  Strings
+ *    returned through a `char **` out-parameter are owned by the caller and freed
+ *    with case_free().  `const char *` returns are owned by the library; their
+ *    lifetime is stated per function.
+ *  - Time.  Every timestamp is an int64_t count of seconds since 1970-01-01T00:00:00Z
+ *    (UTC, no leap seconds).  Where the law counts days, days are calendar dates
+ *    in Europe/Amsterdam.
+ *  - JSON.  Case data, payloads and structured results are UTF-8 JSON text.
+ *  - Threads.  There is no global state.  One engine, with its definitions and
+ *    cases, may be used by one thread at a time; different engines may be used by
+ *    different threads at once.  case_errstr() and case_libversion*() are safe
+ *    from any thread.
+ *  - NULL.  Passing NULL where a handle or required string is expected returns
+ *    CASE_MISUSE (never crashes).  Destructors accept NULL and do nothing.
+ */
+#ifndef LIBCASE_H
+#define LIBCASE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32) && defined(CASE_BUILDING_SHARED)
+#define CASE_API __declspec(dllexport)
+#elif defined(__GNUC__) && __GNUC__ >= 4
+#define CASE_API __attribute__((visibility("default")))
+#else
+#define CASE_API
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Version                                                             */
+/* ------------------------------------------------------------------ */
+
+#define CASE_VERSION_MAJOR 0
+#define CASE_VERSION_MINOR 1
+#define CASE_VERSION_PATCH 0
+#define CASE_VERSION "0.1.0"
+/** MAJOR*1000000 + MINOR*1000 + PATCH, as SQLITE_VERSION_NUMBER. */
+#define CASE_VERSION_NUMBER 1000
+
+/**
+ * The version of the library actually linked, as "MAJOR.MINOR.PATCH".
+ * Returns a static string; never NULL.  Thread-safe.
+ */
+CASE_API const char *case_libversion(void);
+
+/**
+ * The version of the library actually linked, as CASE_VERSION_NUMBER encodes it.
+ * Compare with CASE_VERSION_NUMBER to detect a header/library mismatch.  Thread-safe.
+ */
+CASE_API int case_libversion_number(void);
+
+/* ------------------------------------------------------------------ */
+/* Result codes: never renumbered; retired codes stay as placeholders. */
+/* ------------------------------------------------------------------ */
+
+#define CASE_OK          0  /* success */
+#define CASE_ERROR       1  /* generic failure not covered below */
+#define CASE_INVALID     2  /* bad input: a definition, JSON, name or argument value */
+#define CASE_NOMEM       3  /* an allocation failed; nothing was changed */
+#define CASE_MISUSE      4  /* the API was called wrongly (NULL handle, wrong order) */
+#define CASE_NOTFOUND    5  /* no such definition, case, state, field or timer */
+#define CASE_EXISTS      6  /* a definition id+version or case id is taken */
+#define CASE_NOTHANDLED  7  /* the event enables no transition in this configuration */
+#define CASE_DENIED      8  /* the actor's role may not fire this event here */
+#define CASE_GUARD       9  /* every transition for the event has a false guard */
+#define CASE_SCRIPT     10  /* a guard or action raised a Lua error (or a native one failed) */
+#define CASE_LIMIT      11  /* a limit was exceeded: instruction budget, memory cap,
+                               eventless/internal-event bound, nesting */
+#define CASE_CONFLICT   12  /* a stored case changed since it was read (store) */
+#define CASE_IO         13  /* a file could not be read or written */
+#define CASE_CORRUPT    14  /* stored or snapshot data is inconsistent */
+#define CASE_BUSY       15  /* the store is locked by another writer (store) */
+#define CASE_DONE       16  /* the case has reached a top-level final state */
+
+/**
+ * English text for a result code, e.g. "event not handled".  Returns a static
+ * string; an unknown code gives "unknown error".  Thread-safe.
+ */
+CASE_API const char *case_errstr(int rc);
+
+/**
+ * Frees memory the library handed to the caller (strings from `char **`
+ * out-parameters).  NULL is allowed and does nothing.
+ */
+CASE_API void case_free(void *p);
+
+/* ------------------------------------------------------------------ */
+/* Engine                                                              */
+/* ------------------------------------------------------------------ */
+
+/** An engine: loaded definitions, limits, native guards/actions, last error. */
+typedef struct case_engine case_engine;
+/** A loaded workflow definition: immutable, owned by the engine that loaded it. */
+typedef struct case_def case_def;
+/** One case (an instance of a definition) held in memory. */
+typedef struct case_instance case_instance;
+
+/**
+ * Creates an engine with default limits (see case_engine_limit()) and the Dutch
+ * Algemene termijnenwet holiday calendar.
+ *
+ * On success stores the new engine in *out and returns CASE_OK; the caller
+ * closes it with case_engine_close().  On failure stores NULL in *out and returns
+ * CASE_NOMEM (no memory) or CASE_MISUSE (out is NULL).  There is no handle to
+ * hold a message in those cases.
+ */
+CASE_API int case_engine_open(case_engine **out);
+
+/**
+ * Frees the engine, every definition it loaded and every case created on it.
+ * Pointers to those definitions and cases become invalid.  NULL does nothing.
+ */
+CASE_API void case_engine_close(case_engine *e);
+
+/**
+ * The result code of the last call on this engine (or on a definition or case
+ * belonging to it) that failed, or CASE_OK if the last call succeeded.
+ * A NULL engine gives CASE_MISUSE.
+ */
+CASE_API int case_errcode(const case_engine *e);
+
+/**
+ * The message of the last failed call on this engine, in English, saying where
+ * (file:line:column for definitions) and what.  Owned by the engine; valid until
+ * the next call on the engine or a definition or case of it.  "" after success;
+ * a NULL engine gives a static message.
+ */
+CASE_API const char *case_errmsg(const case_engine *e);
+
+/**
+ * Where the last error was found in a definition: the file name (or the name
+ * given to case_def_load_string) and 1-based line and column.  Returns CASE_OK
+ * and fills the non-NULL out-parameters, or CASE_NOTFOUND (outputs untouched)
+ * if the last error has no position.  *file is owned by the engine, valid as
+ * long as case_errmsg()'s result.
+ */
+CASE_API int case_errpos(const case_engine *e, const char **file, int *line, int *column);
+
+/* Limits, as sqlite3_limit(): identifiers for case_engine_limit(). */
+#define CASE_LIMIT_INSTRUCTIONS 0 /* Lua VM instructions per guard/action call; default 1000000 */
+#define CASE_LIMIT_MEMORY       1 /* bytes of Lua heap one call may add; default 8 MiB */
+#define CASE_LIMIT_MICROSTEPS   2 /* microsteps (eventless + internal) per macrostep; default 1000 */
+#define CASE_LIMIT_DEPTH        3 /* maximum nesting depth of states in a definition; default 64 */
+
+/**
+ * Reads and optionally sets one limit.  `which` is a CASE_LIMIT_* value; a
+ * `value` < 0 leaves the limit unchanged; 0 or more sets it (0 instructions or
+ * memory means no limit; 0 microsteps or depth is raised to 1).  Returns the
+ * limit's value before the call, or -1 for an unknown `which` or NULL engine.
+ * New limits apply from the next guard/action call or definition load.
+ */
+CASE_API long long case_engine_limit(case_engine *e, int which, long long value);
+
+/**
+ * Sets the directory against which the `lua:` module paths of definitions are
+ * resolved when they are not found next to the definition file (and always for
+ * definitions loaded from a string).  The default is the current directory.
+ * `dir` is copied.  Returns CASE_OK, CASE_MISUSE or CASE_NOMEM.
+ */
+CASE_API int case_engine_set_lua_root(case_engine *e, const char *dir);
+
+/**
+ * Adds a day to the holiday calendar used by the `atw` and `procedure` clocks:
+ * `date` as "YYYY-MM-DD" (a Europe/Amsterdam calendar date), `name` for display
+ * (may be NULL).  Days added by Royal Decree under Atw art. 3(3) go here; the
+ * fixed Atw art. 3 days (New Year, Good Friday, Easter Monday, King's Day, 5 May,
+ * Ascension, Whit Monday, Christmas) and the decree days known at release are
+ * built in.  Adding a date twice is allowed.  Applies to terms computed after
+ * the call.  Returns CASE_OK, CASE_INVALID (not a valid date), CASE_MISUSE or
+ * CASE_NOMEM.
+ */
+CASE_API int case_engine_add_holiday(case_engine *e, const char *date, const char *name);
+
+/**
+ * Loads a location profile: a Lua file (run in the sandbox) returning a table
+ *   { params = { name = value, ... }, functions = { name = function ... end, ... } }
+ * Cases created with `location` = `name` see these params instead of the
+ * definition's defaults and these functions instead of same-named module
+ * functions, in guards and actions (docs/workflow-format.md, "Location
+ * profiles").  Loading a name again replaces it for evaluations after the call.
+ * `name` and `path` are copied.
+ * Returns CASE_OK, CASE_IO (unreadable), CASE_SCRIPT (the file does not compile
+ * or run, or does not return such a table: the message says file:line),
+ * CASE_INVALID (a param value that is not a boolean, number or string),
+ * CASE_NOMEM, CASE_MISUSE.
+ */
+CASE_API int case_engine_load_profile(case_engine *e, const char *name, const char *path);
+
+/* ------------------------------------------------------------------ */
+/* Definitions                                                         */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Loads and validates a workflow definition from a YAML file
+ * (docs/workflow-format.md).  On success stores the definition in *out (owned
+ * by the engine, valid until case_engine_close()) and returns CASE_OK; `out`
+ * may be NULL.  A definition that fails validation is never added.
+ *
+ * Errors: CASE_IO (cannot read the file), CASE_INVALID (the YAML or the
+ * definition is wrong: case_errmsg() says "file:line:col: what (expected ...)"
+ * and case_errpos() gives the position), CASE_SCRIPT (a guard or action does not
+ * compile; the position is the YAML node holding it), CASE_EXISTS (the same id and
+ * version with different content is already loaded; the same content again
+ * succeeds and returns the loaded definition), CASE_LIMIT (nesting too deep),
+ * CASE_NOMEM, CASE_MISUSE.
+ */
+CASE_API int case_def_load_file(case_engine *e, const char *path, const case_def **out);
+
+/**
+ * As case_def_load_file(), from `len` bytes of YAML at `text` (copied).  `name`
+ * is used as the file name in messages (NULL gives "<string>").  Lua module
+ * paths resolve against the engine's Lua root.
+ */
+CASE_API int case_def_load_string(case_engine *e, const char *text, size_t len,
+                                  const char *name, const case_def **out);
+
+/**
+ * Finds a loaded definition by id and version; version 0 finds the highest
+ * loaded version.  Returns NULL if there is none (no error is recorded) or if
+ * `e` or `id` is NULL.  The result is owned by the engine.
+ */
+CASE_API const case_def *case_def_find(case_engine *e, const char *id, int version);
+
+/** The definition's `workflow:` id.  Owned by the definition. NULL gives NULL. */
+CASE_API const char *case_def_id(const case_def *d);
+/** The definition's `version:`, 1 or more; 0 for NULL. */
+CASE_API int case_def_version(const case_def *d);
+/**
+ * The definition's content hash: lowercase hex SHA-256 of the YAML source bytes
+ * (64 characters).  Owned by the definition.  NULL gives NULL.
+ */
+CASE_API const char *case_def_hash(const case_def *d);
+
+/** The number of validator warnings (e.g. a non-final state with no way out). */
+CASE_API int case_def_warning_count(const case_def *d);
+/**
+ * Warning `i` (0-based) as "file:line:col: text".  Owned by the definition.
+ * NULL if `i` is out of range.
+ */
+CASE_API const char *case_def_warning(const case_def *d, int i);
+
+/* ------------------------------------------------------------------ */
+/* Native guards and actions                                           */
+/* ------------------------------------------------------------------ */
+
+/** The context a native guard or action runs in; valid only during the call. */
+typedef struct case_call case_call;
+
+/**
+ * A native guard.  Stores 1 (true) or 0 (false) in *result and returns CASE_OK,
+ * or returns another result code to refuse the event (the message set with
+ * case_call_error() is reported).  Must be deterministic: it may read only the
+ * call context, never a clock, a file or a random source.
+ */
+typedef int (*case_guard_fn)(void *ud, case_call *call, int *result);
+
+/**
+ * A native action.  Returns CASE_OK, or another code to refuse the whole event
+ * (the case is left as it was).  May change data, raise and emit through the call.
+ */
+typedef int (*case_action_fn)(void *ud, case_call *call);
+
+/**
+ * Registers a native guard under `name`, usable in definitions as `guard: name`.
+ * Definitions loaded after the call can use it; names are shared with Lua module
+ * functions and a native name wins.  `name` is copied; `ud` is passed back
+ * untouched and stays the caller's.  Registering a name again replaces it.
+ * Returns CASE_OK, CASE_INVALID (not an identifier), CASE_MISUSE or CASE_NOMEM.
+ */
+CASE_API int case_engine_register_guard(case_engine *e, const char *name,
+                                        case_guard_fn fn, void *ud);
+
+/** As case_engine_register_guard(), for an action used as `actions: [name]`. */
+CASE_API int case_engine_register_action(case_engine *e, const char *name,
+                                         case_action_fn fn, void *ud);
+
+/** The name of the event being processed.  Owned by the call. */
+CASE_API const char *case_call_event(const case_call *call);
+/** The event's timestamp (seconds since the epoch, UTC): the only clock. */
+CASE_API int64_t case_call_time(const case_call *call);
+/** The role that fired the external event, or NULL for timers and internal events. */
+CASE_API const char *case_call_role(const case_call *call);
+/**
+ * A case-data field (`field` not NULL) or the whole data object (`field` NULL) as
+ * JSON text, as changed so far in this macrostep.  Owned by the call, valid until
+ * the callback returns.  NULL if the field is unknown.
+ */
+CASE_API const char *case_call_get(case_call *call, const char *field);
+/**
+ * The event payload as JSON text ("null" when there is none).  Owned by the
+ * call, valid until the callback returns.
+ */
+CASE_API const char *case_call_payload(case_call *call);
+/**
+ * Sets a declared case-data field to `json` (a JSON value).  Actions only.
+ * Returns CASE_OK, CASE_NOTFOUND (undeclared field), CASE_INVALID (bad JSON or
+ * wrong type for the field), CASE_MISUSE (called from a guard).
+ */
+CASE_API int case_call_set(case_call *call, const char *field, const char *json);
+/**
+ * Raises an internal event, processed in this macrostep after the current
+ * microstep.  `payload_json` may be NULL.  Actions only.  Returns CASE_OK,
+ * CASE_INVALID, CASE_MISUSE or CASE_NOMEM.
+ */
+CASE_API int case_call_raise(case_call *call, const char *event, const char *payload_json);
+/**
+ * Emits a notification for the host (see case_engine_set_notify()), delivered
+ * only if the macrostep completes.  Actions only.  Returns as case_call_raise().
+ */
+CASE_API int case_call_emit(case_call *call, const char *name, const char *payload_json);
+/** Sets the message reported when the callback returns an error code. */
+CASE_API void case_call_error(case_call *call, const char *message);
+
+/**
+ * Called once per notification that an action emitted, after the macrostep that
+ * emitted it completed, in emission order.  `name` and `payload_json` are owned by
+ * the library and valid during the call only.  The callback must not call into
+ * the engine.
+ */
+typedef void (*case_notify_fn)(void *ud, const case_instance *c, const char *name,
+                               const char *payload_json);
+
+/** Sets (or with NULL clears) the notification callback.  Returns CASE_OK or CASE_MISUSE. */
+CASE_API int case_engine_set_notify(case_engine *e, case_notify_fn fn, void *ud);
+
+/* ------------------------------------------------------------------ */
+/* Cases                                                               */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Creates a case of definition `d` with id `id`, at `location` (the name of a
+ * location profile, or NULL for none), with initial data `data_json` (a JSON
+ * object whose keys are declared data fields; NULL or "{}" for the defaults),
+ * entering the initial configuration at time `at` (its entry actions and
+ * eventless transitions run; timers and deadlines start at `at`).
+ *
+ * On success stores the case in *out (owned by the engine; free it earlier with
+ * case_instance_free()) and returns CASE_OK.  Errors: CASE_EXISTS (id in use on
+ * this engine), CASE_INVALID (bad JSON, undeclared field, wrong type), CASE_SCRIPT /
+ * CASE_LIMIT (an entry action or guard failed: no case is created), CASE_NOTFOUND
+ * (unknown location profile), CASE_NOMEM, CASE_MISUSE.
+ */
+CASE_API int case_instance_create(case_engine *e, const case_def *d, const char *id,
+                                  const char *location, const char *data_json,
+                                  int64_t at, case_instance **out);
+
+/** Frees a case and removes it from its engine.  NULL does nothing. */
+CASE_API void case_instance_free(case_instance *c);
+
+/** Finds a case of the engine by id, or NULL. */
+CASE_API case_instance *case_instance_find(case_engine *e, const char *id);
+
+/** The case id.  Owned by the case.  NULL gives NULL. */
+CASE_API const char *case_instance_id(const case_instance *c);
+/** The definition the case runs on.  Owned by the engine.  NULL gives NULL. */
+CASE_API const case_def *case_instance_def(const case_instance *c);
+/** The case's location, or NULL.  Owned by the case. */
+CASE_API const char *case_instance_location(const case_instance *c);
+/** 1 if the case reached a top-level final state, else 0 (also for NULL). */
+CASE_API int case_instance_done(const case_instance *c);
+/**
+ * The number of macrosteps the case has completed (its revision): 0 after
+ * creation, +1 per accepted event or timer.  Refused events do not count.
+ */
+CASE_API int64_t case_instance_revision(const case_instance *c);
+
+/**
+ * Fires external event `event` at the case as one macrostep (SCXML run to
+ * completion; docs/semantics.md).  `payload_json` is a JSON value or NULL;
+ * `actor` identifies who acts (journalled, not interpreted; may be NULL);
+ * `role` is one of the definition's roles; `at` is the event time, the only
+ * clock guards and actions see.
+ *
+ * The event is accepted when it enables at least one transition for `role`.
+ * If it is refused or anything fails, the case is left exactly as it was (data,
+ * configuration, history, timers) and no notification is delivered.
+ *
+ * Returns CASE_OK; CASE_DONE (the case is already final); CASE_NOTHANDLED (no
+ * transition for this event in the configuration); CASE_DENIED (there are
+ * transitions but `role` may fire none of them; also for a role the definition
+ * does not declare); CASE_GUARD (the role may, but every guard is false);
+ * CASE_SCRIPT (a guard or action raised an error); CASE_LIMIT (instruction
+ * budget, memory cap or microstep bound exceeded); CASE_INVALID (bad payload
+ * JSON, an action wrote a wrong type or undeclared field); CASE_NOMEM;
+ * CASE_MISUSE.  case_errmsg() gives the reasons; case_instance_explain() lists
+ * every blocker.
+ */
+CASE_API int case_instance_fire(case_instance *c, const char *event, const char *payload_json,
+                                const char *actor, const char *role, int64_t at);
+
+/**
+ * Fires every timer (delayed transition or deadline) due at or before `now`, in
+ * order of due time and then timer id, each as its own macrostep with the due
+ * time as its event time.  A timer whose state was left was cancelled and never
+ * fires.  Stores the number fired in *fired (may be NULL).
+ * Returns CASE_OK, or the first failing macrostep's code (timers before it stay
+ * fired; the failing one and later ones stay pending).
+ */
+CASE_API int case_instance_tick(case_instance *c, int64_t now, int *fired);
+
+/**
+ * The active states as a JSON array of state ids in document order, e.g.
+ * ["procedure","dublin"].  Stores a caller-owned string in *json (free with
+ * case_free()).  Returns CASE_OK, CASE_NOMEM or CASE_MISUSE.
+ */
+CASE_API int case_instance_configuration(const case_instance *c, char **json);
+
+/** 1 if state `state_id` is active, 0 if not or unknown. */
+CASE_API int case_instance_in(const case_instance *c, const char *state_id);
+
+/**
+ * The case data as a JSON object with every declared field.  Caller-owned
+ * string in *json, freed with case_free().  Returns CASE_OK, CASE_NOMEM, CASE_MISUSE.
+ */
+CASE_API int case_instance_data(const case_instance *c, char **json);
+
+/**
+ * What `role` may do now: the events it may fire at time `at` whose transitions
+ * have a true guard (guards are evaluated as they stand; actions are not run),
+ * as a JSON array in document order:
+ *   [{"event":"geregistreerd","source":"identificatie","target":["rust_en_voorbereiding"]}, ...]
+ * An event with a wildcard or prefix descriptor is listed as written.  Eventless
+ * transitions are not listed.  Caller-owned string in *json.
+ * Returns CASE_OK, CASE_SCRIPT / CASE_LIMIT (a guard failed; nothing listed),
+ * CASE_NOMEM or CASE_MISUSE.
+ */
+CASE_API int case_instance_available(case_instance *c, const char *role, int64_t at,
+                                     char **json);
+
+/**
+ * Why `event` fired by `role` at `at` is or is not possible, as Symfony
+ * Workflow's blocker list: a JSON object
+ *   {"event":"x","role":"COA","possible":false,"blockers":[
+ *      {"code":"not_handled","message":"..."} |
+ *      {"code":"role","source":"s","allowed":["IND"],"message":"..."} |
+ *      {"code":"guard","source":"s","guard":"case.x > 1","line":12,"column":16,
+ *       "message":"..."} |
+ *      {"code":"guard_error","source":"s","guard":"...","message":"<Lua error>"} |
+ *      {"code":"done","message":"..."} ]}
+ * Every transition that matches the event contributes its blocker; "possible"
+ * is true with an empty list when the event would be accepted.  Actions are not
+ * run and the case is not changed.  Caller-owned string in *json.
+ * Returns CASE_OK (whatever the answer), CASE_NOMEM or CASE_MISUSE.
+ */
+CASE_API int case_instance_explain(case_instance *c, const char *event, const char *role,
+                                   int64_t at, char **json);
+
+/**
+ * Pending timers and running deadlines as a JSON array ordered by due time:
+ *   [{"id":"t3","kind":"deadline","name":"beslistermijn","state":"aa","due":1790000000,
+ *     "last_day":"2026-09-30","clock":"atw","source":"Vw 2000 art. 42 lid 1",
+ *     "event":"beslistermijn_verstreken"}, ...]
+ * "kind" is "after" (a delayed transition) or "deadline"; "last_day" (the last
+ * Europe/Amsterdam date of the term) only for day-based terms.  Caller-owned
+ * string in *json.  Returns CASE_OK, CASE_NOMEM or CASE_MISUSE.
+ */
+CASE_API int case_instance_timers(const case_instance *c, char **json);
+
+/**
+ * A snapshot of the case as JSON (format in docs/semantics.md): definition id,
+ * version and hash, case id, location, revision, configuration, history values,
+ * data, pending internal events and timers with their ids and absolute due times.
+ * No Lua state is included.  Caller-owned string in *json.
+ * Returns CASE_OK, CASE_NOMEM or CASE_MISUSE.
+ */
+CASE_API int case_instance_snapshot(const case_instance *c, char **json);
+
+/**
+ * Recreates a case from a snapshot.  Runs no actions and no guards.  The
+ * definition is found on the engine by the snapshot's id and version.
+ * Errors: CASE_NOTFOUND (definition not loaded, or a state, history state or
+ * data field of the snapshot no longer exists: the message names it),
+ * CASE_CORRUPT (the definition's hash differs from the snapshot's, or the
+ * configuration is not a legal configuration), CASE_INVALID (not a snapshot),
+ * CASE_EXISTS (a case with that id is on the engine), CASE_NOMEM, CASE_MISUSE.
+ */
+CASE_API int case_instance_restore(case_engine *e, const char *json, case_instance **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LIBCASE_H */

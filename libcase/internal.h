@@ -1,0 +1,469 @@
+/*
+ * Internal structures shared by the modules of libcase.  Not installed.
+ *
+ * Modules (one concern per file, a prefix per module):
+ *   engine.c    case_engine_*, errors (eng_*), registries, version, case_free
+ *   util.c      sbuf_* growable strings, xstrdup, sha256 hex, json helpers
+ *   calendar.c  cal_*  dates, Europe/Amsterdam, holidays, legal terms (clocks)
+ *   loader.c    def_*  YAML -> case_def, validation with positions
+ *   sandbox.c   sbx_*  the Lua sandbox: modules, profiles, compile, guard/action calls
+ *   chart.c     chart_* the SCXML algorithm (macrostep/microstep) on a case
+ *   instance.c  case_instance_* API, snapshots, timers, explain/available
+ */
+#ifndef LIBCASE_INTERNAL_H
+#define LIBCASE_INTERNAL_H
+
+#include "libcase/libcase.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdint.h>
+
+#define CASE_UNUSED(x) ((void)(x))
+
+#if defined(__GNUC__)
+#define CASE_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define CASE_PRINTF(a, b)
+#endif
+
+/* ------------------------------------------------------------------ */
+/* util.c                                                              */
+/* ------------------------------------------------------------------ */
+
+typedef struct sbuf {
+  char *p;
+  size_t len, cap;
+  int failed; /* an allocation failed; p holds what fitted */
+} sbuf;
+
+void sbuf_init(sbuf *b);
+void sbuf_free(sbuf *b);
+void sbuf_add(sbuf *b, const char *s, size_t n);
+void sbuf_puts(sbuf *b, const char *s);
+void sbuf_printf(sbuf *b, const char *fmt, ...) CASE_PRINTF(2, 3);
+/* Hands the buffer (NUL-terminated) to the caller, or NULL if an allocation
+ * failed; the sbuf is reset either way. */
+char *sbuf_take(sbuf *b);
+
+char *xstrdup(const char *s);           /* NULL on NULL or no memory */
+char *xstrndup(const char *s, size_t n);
+/* Lowercase hex SHA-256 of n bytes into out[65].  0 on success, -1 on failure. */
+int sha256_hex(const void *data, size_t n, char out[65]);
+/* 1 if s is a Lua/YAML identifier: [A-Za-z_][A-Za-z0-9_]*, optionally dotted. */
+int is_identifier(const char *s, int allow_dots);
+
+/* ------------------------------------------------------------------ */
+/* calendar.c — dates and legal terms                                  */
+/* ------------------------------------------------------------------ */
+
+/* A day is a count of days since 1970-01-01 (a civil date, no time zone). */
+typedef int32_t cal_day;
+#define CAL_NO_DAY INT32_MIN
+
+typedef enum cs_clock {
+  CLOCK_PLAIN = 0,  /* every day counts, no shift: terms the Atw excludes (art. 4),
+                       detention terms, hours */
+  CLOCK_ATW = 1,    /* Dutch statutory terms: Algemene termijnenwet art. 1-4 */
+  CLOCK_EU = 2,     /* EU regulation terms (Dublin): every day counts, no Atw */
+  CLOCK_PROCEDURE = 3 /* AA procedure days: weekends and Atw holidays not counted */
+} cs_clock;
+
+typedef enum cs_unit {
+  UNIT_SECONDS, UNIT_MINUTES, UNIT_HOURS, UNIT_DAYS, UNIT_WORKING_DAYS,
+  UNIT_WEEKS, UNIT_MONTHS, UNIT_YEARS
+} cs_unit;
+
+typedef struct cal_calendar cal_calendar;
+
+int cal_open(cal_calendar **out);          /* with the built-in Atw days; CASE_OK/CASE_NOMEM */
+void cal_close(cal_calendar *cal);
+int cal_add_holiday(cal_calendar *cal, cal_day day, const char *name); /* CASE_OK/CASE_NOMEM */
+/* 1 if `day` is an Atw holiday (art. 3 or added); *name (may be NULL) gets its name. */
+int cal_is_holiday(const cal_calendar *cal, cal_day day, const char **name);
+/* 1 if `day` is a Saturday, Sunday or holiday. */
+int cal_is_rest_day(const cal_calendar *cal, cal_day day);
+
+/* "YYYY-MM-DD" <-> day.  cal_parse_date returns 0 on success, -1 if invalid. */
+int cal_parse_date(const char *s, cal_day *out);
+void cal_format_date(cal_day day, char out[11]);
+cal_day cal_from_ymd(int y, int m, int d);
+void cal_to_ymd(cal_day day, int *y, int *m, int *d);
+int cal_weekday(cal_day day); /* 0 = Monday ... 6 = Sunday */
+
+/* Europe/Amsterdam: the local date of a UTC instant, and the UTC instant of
+ * local midnight (00:00) starting a date.  CET/CEST per the EU rule. */
+cal_day cal_local_day(int64_t utc);
+int64_t cal_local_midnight(cal_day day);
+
+/*
+ * A legal term.  `trigger` is the UTC instant of the triggering act.  Terms in
+ * seconds/minutes/hours: *due = trigger + amount, *last_day = CAL_NO_DAY.
+ * Day-based terms: day 1 is the day after the trigger's local date (or the
+ * trigger's own date when `same_day`), *last_day is the last day of the term
+ * after the clock's rules, *due is local midnight after it (when the term has
+ * run out).  Returns CASE_OK or CASE_INVALID (amount < 0, unit not possible on
+ * the clock, e.g. months on the procedure clock).
+ */
+int cal_term(const cal_calendar *cal, cs_clock clock, int64_t trigger, long amount,
+             cs_unit unit, int same_day, int64_t *due, cal_day *last_day);
+
+const char *cal_clock_name(cs_clock c);              /* "plain", "atw", "eu", "procedure" */
+int cal_clock_parse(const char *s, cs_clock *out);   /* 0 ok, -1 unknown */
+const char *cal_unit_name(cs_unit u);
+
+/* ------------------------------------------------------------------ */
+/* The definition model (built by loader.c, immutable afterwards)      */
+/* ------------------------------------------------------------------ */
+
+typedef struct cs_pos {
+  int line, col; /* 1-based; 0 when unknown */
+} cs_pos;
+
+typedef enum cs_kind {
+  CS_ATOMIC, CS_COMPOUND, CS_PARALLEL, CS_FINAL, CS_HISTORY_SHALLOW, CS_HISTORY_DEEP
+} cs_kind;
+
+typedef enum cs_script_kind {
+  SCRIPT_EXPR,   /* guard: a Lua expression, compiled as `return (<expr>)` */
+  SCRIPT_BLOCK,  /* action: Lua statements */
+  SCRIPT_NAMED,  /* a function of a `lua:` module (or a profile's override) */
+  SCRIPT_NATIVE  /* a C guard/action registered on the engine */
+} cs_script_kind;
+
+typedef struct cs_script {
+  cs_script_kind kind;
+  char *text;    /* the source as written (expression, block or name) */
+  cs_pos pos;    /* where the text starts in the YAML */
+  int ref;       /* SCRIPT_EXPR/BLOCK: Lua registry ref of the compiled chunk;
+                    SCRIPT_NATIVE: index in the engine's native table; else -1 */
+} cs_script;
+
+typedef struct cs_duration {
+  long amount;    /* used when param is NULL */
+  char *param;    /* "${name}": the amount comes from this param at run time */
+  cs_unit unit;
+  cs_clock clock;
+  int same_day;   /* day 1 is the trigger's own date */
+  cs_pos pos;
+} cs_duration;
+
+typedef enum cs_timer_kind { TIMER_AFTER, TIMER_DEADLINE } cs_timer_kind;
+
+/* A delayed transition (`after:`) or a named legal term (`deadlines:`).  Both
+ * start when `state` is entered and are cancelled when it is left. */
+typedef struct cs_timer {
+  cs_timer_kind kind;
+  char *name;    /* deadline name; for `after`, "after.<state>.<n>" */
+  int state;
+  cs_duration dur;
+  char *event;   /* event fired at expiry: for `after` the same as name (its
+                    transition listens to it); for a deadline `on_expiry` or NULL */
+  char *source;  /* legal source, NULL if none */
+  char *description;
+  cs_pos pos;
+} cs_timer;
+
+typedef struct cs_transition {
+  int index;        /* position in def->transitions == document order */
+  int source;       /* state index */
+  char **events;    /* event descriptors ("a", "a.b", "*"); NULL when eventless */
+  int nevents;
+  cs_script *guard; /* NULL: always enabled */
+  cs_script *actions;
+  int nactions;
+  int *targets;     /* state indices; ntargets 0 = targetless */
+  int ntargets;
+  int internal;     /* type: internal */
+  int *roles;       /* role indices; nroles 0 = any role */
+  int nroles;
+  int timer;        /* index in def->timers for an `after` transition, else -1 */
+  char *description;
+  cs_pos pos;
+} cs_transition;
+
+typedef struct cs_state {
+  char *id;         /* unique in the definition; the root's id is "" */
+  int index;        /* document order; 0 is the synthetic root */
+  int parent;       /* -1 for the root */
+  int depth;        /* root 0, top-level states 1 */
+  cs_kind kind;
+  int *children;    /* document order, history pseudo-states included */
+  int nchildren;
+  int *initial;     /* compound: targets of the initial transition (default:
+                       the first non-history child); history: the default targets */
+  int ninitial;
+  cs_script *initial_actions; /* history `default:` transition actions (rare) */
+  int ninitial_actions;
+  int *transitions; /* indices in def->transitions, document order */
+  int ntransitions;
+  cs_script *onentry;
+  int nonentry;
+  cs_script *onexit;
+  int nonexit;
+  int *timers;      /* indices in def->timers started on entry */
+  int ntimers;
+  char *description;
+  cs_pos pos;
+} cs_state;
+
+typedef enum cs_type {
+  TYPE_ANY, TYPE_STRING, TYPE_INTEGER, TYPE_NUMBER, TYPE_BOOLEAN, TYPE_DATE,
+  TYPE_LIST, TYPE_MAP
+} cs_type;
+
+typedef struct cs_field {
+  char *name;
+  cs_type type;
+  json_t *def;      /* default value; json null when none given */
+  char *description;
+  cs_pos pos;
+} cs_field;
+
+typedef struct cs_param {
+  char *name;
+  json_t *value;    /* default: a JSON string, integer, real or boolean */
+  char *source;     /* legal source or NULL */
+  int unverified;   /* marked unverified in the domain notes */
+  char *description;
+  cs_pos pos;
+} cs_param;
+
+struct case_def {
+  case_engine *engine;
+  char *id;
+  int version;
+  char hash[65];
+  char *file;        /* file name as given, or the string name */
+  char *dir;         /* directory of the file, or NULL */
+  char *source;      /* the YAML text */
+  size_t source_len;
+  char *description;
+  cs_clock clock;    /* default clock for terms (top-level `clock:`), plain if absent */
+
+  cs_state *states;  /* [0] is the root; nstates >= 2 */
+  int nstates;
+  cs_transition *transitions;
+  int ntransitions;
+  cs_timer *timers;
+  int ntimers;
+  cs_field *fields;
+  int nfields;
+  cs_param *params;
+  int nparams;
+  char **roles;
+  int nroles;
+  char **modules;    /* resolved paths of the `lua:` modules */
+  int nmodules;
+  int functions_ref; /* Lua registry ref of the table of module functions, -1 if none */
+
+  char **warnings;   /* "file:line:col: text" */
+  int nwarnings;
+
+  struct case_def *next; /* engine's list */
+};
+
+/* Helpers on the model (chart.c). */
+int def_state_find(const case_def *d, const char *id);    /* index or -1 */
+int def_field_find(const case_def *d, const char *name);  /* index or -1 */
+int def_param_find(const case_def *d, const char *name);  /* index or -1 */
+int def_role_find(const case_def *d, const char *name);   /* index or -1 */
+/* 1 if `a` is a proper descendant of `b`. */
+int def_is_descendant(const case_def *d, int a, int b);
+/* Does event name `name` match descriptor `desc` (SCXML prefix match, "*")? */
+int event_matches(const char *desc, const char *name);
+/* Checks a JSON value against a field type; 1 ok, 0 not. null is always ok. */
+int type_accepts(cs_type t, const json_t *v);
+const char *type_name(cs_type t);
+
+/* ------------------------------------------------------------------ */
+/* loader.c                                                            */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Parses and validates YAML text into a new definition.  `file` names the text
+ * in messages; `dir` is the directory for relative `lua:` paths (NULL: the
+ * engine's Lua root).  Compiles every guard and action through the sandbox
+ * and loads the modules.  On failure sets the engine error (with position) and
+ * returns its code; *out is NULL and nothing is left behind.
+ */
+int def_parse(case_engine *e, const char *text, size_t len, const char *file,
+              const char *dir, case_def **out);
+/* Frees a definition and releases its Lua references. */
+void def_free(case_def *d);
+
+/* ------------------------------------------------------------------ */
+/* Evaluation context shared by chart.c, sandbox.c and natives         */
+/* ------------------------------------------------------------------ */
+
+typedef struct cs_pending {  /* a raised internal event or an emitted notification */
+  char *name;
+  json_t *payload;           /* owned; json null when none */
+} cs_pending;
+
+typedef struct cs_plist {
+  cs_pending *v;
+  int n, cap;
+} cs_plist;
+
+int plist_push(cs_plist *l, const char *name, json_t *payload_stolen); /* CASE_OK/CASE_NOMEM */
+void plist_clear(cs_plist *l);
+
+typedef struct cs_profile cs_profile;
+
+/* What a guard or action sees.  Built by chart.c for each call. */
+struct case_call {
+  case_engine *engine;
+  const case_def *def;
+  case_instance *inst;
+  const cs_profile *profile; /* the case's location profile or NULL */
+  json_t *data;              /* the working data object of this macrostep */
+  const char *event;         /* event name being processed; "" on entry of the initial config */
+  json_t *payload;           /* borrowed; never NULL (json null) */
+  const char *actor;         /* may be NULL */
+  const char *role;          /* may be NULL (timers, internal events) */
+  int64_t time;
+  int is_guard;              /* guards may not change data, raise or emit */
+  cs_plist *raised;          /* internal events raised (appended) */
+  cs_plist *emitted;         /* notifications (appended) */
+  const cs_script *script;   /* the guard/action being run, for messages */
+  char *errmsg;              /* set by case_call_error or the sandbox; freed by the caller */
+  char *scratch;             /* last string handed out by case_call_get/payload */
+};
+
+/* ------------------------------------------------------------------ */
+/* sandbox.c                                                           */
+/* ------------------------------------------------------------------ */
+
+typedef struct sbx sbx;
+
+struct cs_profile {
+  char *name;
+  char *path;
+  json_t *params;    /* object: name -> value */
+  int functions_ref; /* Lua registry ref of the profile's function table, -1 if none */
+  cs_profile *next;
+};
+
+int sbx_open(case_engine *e, sbx **out);     /* CASE_OK / CASE_NOMEM */
+void sbx_close(sbx *s);
+
+/*
+ * Loads the definition's `lua:` modules (def->modules, already resolved to
+ * paths) into one table of functions, stored as def->functions_ref.  Each module
+ * is a Lua file run in the sandbox that returns a table of functions.  A name
+ * defined by two modules is an error.  On failure sets the engine error
+ * (CASE_IO / CASE_SCRIPT, "path:line: message") and returns its code.
+ */
+int sbx_load_modules(sbx *s, case_def *d);
+
+/*
+ * Compiles one guard (as an expression) or action (as a block) in text mode
+ * and stores a registry ref in script->ref; for SCRIPT_NAMED checks that the
+ * name exists among def's module functions.  On a compile error sets the engine
+ * error at the script's position in `d->file` ("file:line:col: guard does not
+ * compile: <Lua message>") and returns CASE_SCRIPT.
+ */
+int sbx_compile(sbx *s, case_def *d, cs_script *script, int is_guard);
+
+/* Releases a registry ref (ignores -1). */
+void sbx_unref(sbx *s, int ref);
+
+/*
+ * Runs a guard: stores its truth in *result.  Runs an action: may change
+ * call->data (only declared fields, type-checked), and append to call->raised /
+ * call->emitted.  Both apply the engine's instruction and memory limits.
+ * On failure returns CASE_SCRIPT (Lua error), CASE_LIMIT (budget or memory) or
+ * CASE_INVALID (bad data write), with a malloc'd message in call->errmsg that
+ * names the YAML position of the script; call->data is then unspecified (the
+ * caller discards its working copy).
+ */
+int sbx_guard(sbx *s, case_call *call, const cs_script *g, int *result);
+int sbx_action(sbx *s, case_call *call, const cs_script *a);
+
+/* Loads a profile file; on success returns a new cs_profile (caller links it). */
+int sbx_load_profile(sbx *s, const char *name, const char *path, cs_profile **out);
+void sbx_profile_free(sbx *s, cs_profile *p);
+
+/* ------------------------------------------------------------------ */
+/* engine.c                                                            */
+/* ------------------------------------------------------------------ */
+
+typedef struct cs_native {
+  char *name;
+  int is_action;
+  case_guard_fn guard;
+  case_action_fn action;
+  void *ud;
+} cs_native;
+
+struct case_engine {
+  int errcode;
+  char *errmsg;          /* never NULL after open ("" when none) */
+  char *errfile;         /* position of the last error, or NULL */
+  int errline, errcol;
+
+  long long limits[4];   /* CASE_LIMIT_* */
+  char *lua_root;
+
+  case_def *defs;        /* linked list, newest first */
+  case_instance *cases;  /* linked list */
+  cs_native *natives;
+  int nnatives, cap_natives;
+  cs_profile *profiles;
+
+  sbx *sandbox;
+  cal_calendar *calendar;
+
+  case_notify_fn notify;
+  void *notify_ud;
+};
+
+/* Sets the engine's error and returns rc.  The message is formatted. */
+int eng_err(case_engine *e, int rc, const char *fmt, ...) CASE_PRINTF(3, 4);
+/* As eng_err, with a position: the message becomes "file:line:col: <text>". */
+int eng_err_at(case_engine *e, int rc, const char *file, cs_pos pos, const char *fmt, ...)
+    CASE_PRINTF(4, 5);
+/* Clears the error (CASE_OK, ""). Returns CASE_OK. */
+int eng_ok(case_engine *e);
+/* Native lookup: index in e->natives or -1. */
+int eng_native_find(const case_engine *e, const char *name, int is_action);
+const cs_profile *eng_profile_find(const case_engine *e, const char *name);
+
+/* ------------------------------------------------------------------ */
+/* instance.c / chart.c                                                */
+/* ------------------------------------------------------------------ */
+
+typedef struct cs_timer_inst {   /* a running timer or deadline of a case */
+  char *id;          /* stable: "t<seq>" */
+  int timer;         /* index in def->timers */
+  int64_t started;   /* UTC */
+  int64_t due;       /* UTC */
+  cal_day last_day;  /* CAL_NO_DAY for non-day terms */
+  int fired;         /* a deadline whose expiry event was fired (stays listed, overdue) */
+} cs_timer_inst;
+
+/* The state of a case that a macrostep changes: copied for rollback. */
+typedef struct cs_status {
+  uint64_t *config;    /* bitset over def->nstates */
+  uint64_t **history;  /* per state index: bitset for history states, else NULL */
+  json_t *data;        /* object */
+  cs_timer_inst *timers;
+  int ntimers, cap_timers;
+  int64_t timer_seq;   /* next timer id number */
+  int64_t revision;
+  int done;
+} cs_status;
+
+struct case_instance {
+  case_engine *engine;
+  const case_def *def;
+  char *id;
+  char *location;
+  const cs_profile *profile;
+  cs_status st;
+  int words;           /* uint64 words per bitset */
+  case_instance *next; /* engine's list */
+};
+
+#endif /* LIBCASE_INTERNAL_H */
