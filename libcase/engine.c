@@ -1,0 +1,376 @@
+/* engine.c — the engine handle: errors, limits, registries, definitions. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *case_libversion(void) { return CASE_VERSION; }
+int case_libversion_number(void) { return CASE_VERSION_NUMBER; }
+
+const char *case_errstr(int rc) {
+  switch (rc) {
+  case CASE_OK: return "not an error";
+  case CASE_ERROR: return "error";
+  case CASE_INVALID: return "invalid input";
+  case CASE_NOMEM: return "out of memory";
+  case CASE_MISUSE: return "library misuse";
+  case CASE_NOTFOUND: return "not found";
+  case CASE_EXISTS: return "already exists";
+  case CASE_NOTHANDLED: return "event not handled";
+  case CASE_DENIED: return "role not allowed";
+  case CASE_GUARD: return "guard is false";
+  case CASE_SCRIPT: return "script error";
+  case CASE_LIMIT: return "limit exceeded";
+  case CASE_CONFLICT: return "conflict";
+  case CASE_IO: return "input/output error";
+  case CASE_CORRUPT: return "corrupt data";
+  case CASE_BUSY: return "busy";
+  case CASE_DONE: return "case is done";
+  default: return "unknown error";
+  }
+}
+
+void case_free(void *p) { free(p); }
+
+static const long long default_limits[4] = {
+    [CASE_LIMIT_INSTRUCTIONS] = 1000000,
+    [CASE_LIMIT_MEMORY] = 8 * 1024 * 1024,
+    [CASE_LIMIT_MICROSTEPS] = 1000,
+    [CASE_LIMIT_DEPTH] = 64,
+};
+
+int case_engine_open(case_engine **out) {
+  if (!out) return CASE_MISUSE;
+  *out = NULL;
+  case_engine *e = calloc(1, sizeof *e);
+  if (!e) return CASE_NOMEM;
+  memcpy(e->limits, default_limits, sizeof e->limits);
+  e->errmsg = xstrdup("");
+  e->lua_root = xstrdup(".");
+  if (!e->errmsg || !e->lua_root || cal_open(&e->calendar) != CASE_OK ||
+      sbx_open(e, &e->sandbox) != CASE_OK) {
+    case_engine_close(e);
+    return CASE_NOMEM;
+  }
+  *out = e;
+  return CASE_OK;
+}
+
+void case_engine_close(case_engine *e) {
+  if (!e) return;
+  while (e->cases) case_instance_free(e->cases);
+  case_def *d = e->defs;
+  while (d) {
+    case_def *n = d->next;
+    def_free(d);
+    d = n;
+  }
+  cs_profile *p = e->profiles;
+  while (p) {
+    cs_profile *n = p->next;
+    sbx_profile_free(e->sandbox, p);
+    p = n;
+  }
+  for (int i = 0; i < e->nnatives; i++) free(e->natives[i].name);
+  free(e->natives);
+  sbx_close(e->sandbox);
+  cal_close(e->calendar);
+  free(e->lua_root);
+  free(e->errmsg);
+  free(e->errfile);
+  free(e);
+}
+
+static int set_error(case_engine *e, int rc, const char *file, cs_pos pos, const char *fmt,
+                     va_list ap) {
+  sbuf b;
+  sbuf_init(&b);
+  if (file && pos.line > 0) sbuf_printf(&b, "%s:%d:%d: ", file, pos.line, pos.col);
+  else if (file) sbuf_printf(&b, "%s: ", file);
+  va_list ap2;
+  va_copy(ap2, ap);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  if (n >= 0) {
+    char *tmp = malloc((size_t)n + 1);
+    if (tmp) {
+      vsnprintf(tmp, (size_t)n + 1, fmt, ap2);
+      sbuf_add(&b, tmp, (size_t)n);
+      free(tmp);
+    } else {
+      b.failed = 1;
+    }
+  }
+  va_end(ap2);
+  char *msg = sbuf_take(&b);
+  free(e->errmsg);
+  e->errmsg = msg ? msg : xstrdup(case_errstr(rc));
+  free(e->errfile);
+  e->errfile = file ? xstrdup(file) : NULL;
+  e->errline = file ? pos.line : 0;
+  e->errcol = file ? pos.col : 0;
+  e->errcode = rc;
+  return rc;
+}
+
+int eng_err(case_engine *e, int rc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  cs_pos none = {0, 0};
+  set_error(e, rc, NULL, none, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+int eng_err_at(case_engine *e, int rc, const char *file, cs_pos pos, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  set_error(e, rc, file ? file : "<string>", pos, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+int eng_ok(case_engine *e) {
+  if (e->errcode != CASE_OK || (e->errmsg && e->errmsg[0])) {
+    char *empty = xstrdup("");
+    if (empty) {
+      free(e->errmsg);
+      e->errmsg = empty;
+    }
+    free(e->errfile);
+    e->errfile = NULL;
+    e->errline = e->errcol = 0;
+  }
+  e->errcode = CASE_OK;
+  return CASE_OK;
+}
+
+int case_errcode(const case_engine *e) { return e ? e->errcode : CASE_MISUSE; }
+
+const char *case_errmsg(const case_engine *e) {
+  if (!e) return "NULL engine handle";
+  if (!e->errmsg) return case_errstr(e->errcode);
+  return e->errmsg;
+}
+
+int case_errpos(const case_engine *e, const char **file, int *line, int *column) {
+  if (!e) return CASE_MISUSE;
+  if (!e->errfile || e->errline <= 0) return CASE_NOTFOUND;
+  if (file) *file = e->errfile;
+  if (line) *line = e->errline;
+  if (column) *column = e->errcol;
+  return CASE_OK;
+}
+
+long long case_engine_limit(case_engine *e, int which, long long value) {
+  if (!e || which < 0 || which > CASE_LIMIT_DEPTH) return -1;
+  long long old = e->limits[which];
+  if (value >= 0) {
+    if ((which == CASE_LIMIT_MICROSTEPS || which == CASE_LIMIT_DEPTH) && value < 1) value = 1;
+    e->limits[which] = value;
+  }
+  return old;
+}
+
+int case_engine_set_lua_root(case_engine *e, const char *dir) {
+  if (!e) return CASE_MISUSE;
+  if (!dir) return eng_err(e, CASE_MISUSE, "case_engine_set_lua_root: dir is NULL");
+  char *d = xstrdup(dir);
+  if (!d) return eng_err(e, CASE_NOMEM, "out of memory");
+  free(e->lua_root);
+  e->lua_root = d;
+  return eng_ok(e);
+}
+
+int case_engine_add_holiday(case_engine *e, const char *date, const char *name) {
+  if (!e) return CASE_MISUSE;
+  if (!date) return eng_err(e, CASE_MISUSE, "case_engine_add_holiday: date is NULL");
+  cal_day day;
+  if (cal_parse_date(date, &day) != 0)
+    return eng_err(e, CASE_INVALID, "'%s' is not a date (expected YYYY-MM-DD)", date);
+  if (cal_add_holiday(e->calendar, day, name) != CASE_OK)
+    return eng_err(e, CASE_NOMEM, "out of memory");
+  return eng_ok(e);
+}
+
+int case_engine_set_notify(case_engine *e, case_notify_fn fn, void *ud) {
+  if (!e) return CASE_MISUSE;
+  e->notify = fn;
+  e->notify_ud = fn ? ud : NULL;
+  return eng_ok(e);
+}
+
+/* ---- native guards and actions ---- */
+
+int eng_native_find(const case_engine *e, const char *name, int is_action) {
+  for (int i = 0; i < e->nnatives; i++)
+    if (e->natives[i].is_action == is_action && strcmp(e->natives[i].name, name) == 0) return i;
+  return -1;
+}
+
+static int register_native(case_engine *e, const char *name, int is_action, case_guard_fn g,
+                           case_action_fn a, void *ud) {
+  if (!e) return CASE_MISUSE;
+  if (!name || (!g && !a))
+    return eng_err(e, CASE_MISUSE, "register: name and function must not be NULL");
+  if (!is_identifier(name, 0))
+    return eng_err(e, CASE_INVALID, "'%s' is not a valid %s name (expected [A-Za-z_][A-Za-z0-9_]*)",
+                   name, is_action ? "action" : "guard");
+  int i = eng_native_find(e, name, is_action);
+  if (i < 0) {
+    if (e->nnatives == e->cap_natives) {
+      int cap = e->cap_natives ? 2 * e->cap_natives : 8;
+      cs_native *v = realloc(e->natives, (size_t)cap * sizeof *v);
+      if (!v) return eng_err(e, CASE_NOMEM, "out of memory");
+      e->natives = v;
+      e->cap_natives = cap;
+    }
+    char *n = xstrdup(name);
+    if (!n) return eng_err(e, CASE_NOMEM, "out of memory");
+    i = e->nnatives++;
+    e->natives[i].name = n;
+    e->natives[i].is_action = is_action;
+  }
+  e->natives[i].guard = g;
+  e->natives[i].action = a;
+  e->natives[i].ud = ud;
+  return eng_ok(e);
+}
+
+int case_engine_register_guard(case_engine *e, const char *name, case_guard_fn fn, void *ud) {
+  return register_native(e, name, 0, fn, NULL, ud);
+}
+
+int case_engine_register_action(case_engine *e, const char *name, case_action_fn fn, void *ud) {
+  return register_native(e, name, 1, NULL, fn, ud);
+}
+
+/* ---- location profiles ---- */
+
+const cs_profile *eng_profile_find(const case_engine *e, const char *name) {
+  if (!name) return NULL;
+  for (const cs_profile *p = e->profiles; p; p = p->next)
+    if (strcmp(p->name, name) == 0) return p;
+  return NULL;
+}
+
+int case_engine_load_profile(case_engine *e, const char *name, const char *path) {
+  if (!e) return CASE_MISUSE;
+  if (!name || !path) return eng_err(e, CASE_MISUSE, "case_engine_load_profile: NULL argument");
+  cs_profile *p = NULL;
+  int rc = sbx_load_profile(e->sandbox, name, path, &p);
+  if (rc != CASE_OK) return rc; /* the sandbox set the message */
+  /* Replace a profile of the same name in place so cases keep finding it. */
+  cs_profile **pp = &e->profiles;
+  while (*pp && strcmp((*pp)->name, name) != 0) pp = &(*pp)->next;
+  if (*pp) {
+    cs_profile *old = *pp;
+    p->next = old->next;
+    *pp = p;
+    sbx_profile_free(e->sandbox, old);
+  } else {
+    p->next = e->profiles;
+    e->profiles = p;
+  }
+  return eng_ok(e);
+}
+
+/* ---- definitions ---- */
+
+static int add_def(case_engine *e, case_def *d, const case_def **out) {
+  for (case_def *o = e->defs; o; o = o->next) {
+    if (strcmp(o->id, d->id) == 0 && o->version == d->version) {
+      if (strcmp(o->hash, d->hash) == 0) {
+        def_free(d);
+        if (out) *out = o;
+        return eng_ok(e);
+      }
+      int rc = eng_err(e, CASE_EXISTS,
+                       "%s: workflow '%s' version %d is already loaded with other content "
+                       "(hash %.12s, from %s); give the new content a new version",
+                       d->file, d->id, d->version, o->hash, o->file);
+      def_free(d);
+      return rc;
+    }
+  }
+  d->next = e->defs;
+  e->defs = d;
+  if (out) *out = d;
+  return eng_ok(e);
+}
+
+static char *dir_of(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) return xstrdup(".");
+  if (slash == path) return xstrdup("/");
+  return xstrndup(path, (size_t)(slash - path));
+}
+
+int case_def_load_file(case_engine *e, const char *path, const case_def **out) {
+  if (out) *out = NULL;
+  if (!e) return CASE_MISUSE;
+  if (!path) return eng_err(e, CASE_MISUSE, "case_def_load_file: path is NULL");
+  FILE *f = fopen(path, "rb");
+  if (!f) return eng_err(e, CASE_IO, "%s: cannot open: %s", path, strerror(errno));
+  sbuf b;
+  sbuf_init(&b);
+  char chunk[8192];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) sbuf_add(&b, chunk, n);
+  int bad = ferror(f);
+  fclose(f);
+  if (bad) {
+    sbuf_free(&b);
+    return eng_err(e, CASE_IO, "%s: read error", path);
+  }
+  if (b.failed) {
+    sbuf_free(&b);
+    return eng_err(e, CASE_NOMEM, "out of memory reading %s", path);
+  }
+  size_t len = b.len;
+  char *text = sbuf_take(&b);
+  char *dir = dir_of(path);
+  if (!text || !dir) {
+    free(text);
+    free(dir);
+    return eng_err(e, CASE_NOMEM, "out of memory");
+  }
+  case_def *d = NULL;
+  int rc = def_parse(e, text, len, path, dir, &d);
+  free(text);
+  free(dir);
+  if (rc != CASE_OK) return rc;
+  return add_def(e, d, out);
+}
+
+int case_def_load_string(case_engine *e, const char *text, size_t len, const char *name,
+                         const case_def **out) {
+  if (out) *out = NULL;
+  if (!e) return CASE_MISUSE;
+  if (!text) return eng_err(e, CASE_MISUSE, "case_def_load_string: text is NULL");
+  case_def *d = NULL;
+  int rc = def_parse(e, text, len, name ? name : "<string>", NULL, &d);
+  if (rc != CASE_OK) return rc;
+  return add_def(e, d, out);
+}
+
+const case_def *case_def_find(case_engine *e, const char *id, int version) {
+  if (!e || !id) return NULL;
+  const case_def *best = NULL;
+  for (const case_def *d = e->defs; d; d = d->next) {
+    if (strcmp(d->id, id) != 0) continue;
+    if (version > 0 && d->version == version) return d;
+    if (version <= 0 && (!best || d->version > best->version)) best = d;
+  }
+  return best;
+}
+
+const char *case_def_id(const case_def *d) { return d ? d->id : NULL; }
+int case_def_version(const case_def *d) { return d ? d->version : 0; }
+const char *case_def_hash(const case_def *d) { return d ? d->hash : NULL; }
+int case_def_warning_count(const case_def *d) { return d ? d->nwarnings : 0; }
+const char *case_def_warning(const case_def *d, int i) {
+  if (!d || i < 0 || i >= d->nwarnings) return NULL;
+  return d->warnings[i];
+}
