@@ -423,7 +423,7 @@ struct case_engine {
 int eng_err(case_engine *e, int rc, const char *fmt, ...) CASE_PRINTF(3, 4);
 /* As eng_err, with a position: the message becomes "file:line:col: <text>". */
 int eng_err_at(case_engine *e, int rc, const char *file, cs_pos pos, const char *fmt, ...)
-    CASE_PRINTF(4, 5);
+    CASE_PRINTF(5, 6);
 /* Clears the error (CASE_OK, ""). Returns CASE_OK. */
 int eng_ok(case_engine *e);
 /* Native lookup: index in e->natives or -1. */
