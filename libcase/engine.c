@@ -64,6 +64,7 @@ void case_engine_close(case_engine *e) {
   case_def *d = e->defs;
   while (d) {
     case_def *n = d->next;
+    chart_unprepare(d);
     def_free(d);
     d = n;
   }
@@ -293,6 +294,12 @@ static int add_def(case_engine *e, case_def *d, const case_def **out) {
       def_free(d);
       return rc;
     }
+  }
+  int rc = chart_prepare(e, d);
+  if (rc != CASE_OK) {
+    chart_unprepare(d);
+    def_free(d);
+    return rc;
   }
   d->next = e->defs;
   e->defs = d;

@@ -260,6 +260,11 @@ struct case_def {
   char **warnings;   /* "file:line:col: text" */
   int nwarnings;
 
+  /* Derived by chart_prepare() once the loader succeeded (not the loader's job). */
+  int words;         /* uint64 words in a bitset over the states */
+  int nhistory;      /* number of history pseudo-states */
+  int *history_slot; /* per state: its slot in cs_status.history, or -1 */
+
   struct case_def *next; /* engine's list */
 };
 
@@ -436,6 +441,7 @@ const cs_profile *eng_profile_find(const case_engine *e, const char *name);
 
 typedef struct cs_timer_inst {   /* a running timer or deadline of a case */
   char *id;          /* stable: "t<seq>" */
+  int64_t seq;       /* the number in the id; orders timers due at the same time */
   int timer;         /* index in def->timers */
   int64_t started;   /* UTC */
   int64_t due;       /* UTC */
@@ -446,7 +452,7 @@ typedef struct cs_timer_inst {   /* a running timer or deadline of a case */
 /* The state of a case that a macrostep changes: copied for rollback. */
 typedef struct cs_status {
   uint64_t *config;    /* bitset over def->nstates */
-  uint64_t **history;  /* per state index: bitset for history states, else NULL */
+  uint64_t *history;   /* def->nhistory bitsets of def->words words; all zero = no value yet */
   json_t *data;        /* object */
   cs_timer_inst *timers;
   int ntimers, cap_timers;
@@ -460,10 +466,35 @@ struct case_instance {
   const case_def *def;
   char *id;
   char *location;
-  const cs_profile *profile;
   cs_status st;
-  int words;           /* uint64 words per bitset */
   case_instance *next; /* engine's list */
 };
+
+/* chart.c: derived data for a freshly parsed definition (history slots, bitset
+ * size).  Called by the engine before a definition is registered. */
+int chart_prepare(case_engine *e, case_def *d);
+void chart_unprepare(case_def *d);
+
+/* Copies / frees a case status (for rollback).  chart_status_copy returns
+ * CASE_OK or CASE_NOMEM (dst then holds nothing to free). */
+int chart_status_init(const case_def *d, cs_status *st);
+int chart_status_copy(const case_def *d, cs_status *dst, const cs_status *src);
+void chart_status_free(cs_status *st);
+
+/* Runs one macrostep on c->st.  `event` NULL enters the initial configuration.
+ * `role`/`actor` NULL for system events (timers).  `is_timer` makes an event
+ * that enables no transition a no-op instead of a refusal.  On success replaces
+ * c->st with the new status, delivers notifications and returns CASE_OK; on
+ * failure leaves c->st untouched and sets the engine error. */
+int chart_macrostep(case_instance *c, const char *event, json_t *payload, const char *actor,
+                    const char *role, int64_t at, int is_timer);
+
+/* Builds the blocker list for case_instance_explain / the refusal message. */
+int chart_explain(case_instance *c, const char *event, const char *role, int64_t at,
+                  json_t **out);
+/* Builds the list for case_instance_available. */
+int chart_available(case_instance *c, const char *role, int64_t at, json_t **out);
+/* The Europe/Amsterdam-date based value of a param as an integer (profile first). */
+int chart_param_long(const case_instance *c, const char *name, long *out);
 
 #endif /* LIBCASE_INTERNAL_H */
