@@ -1,0 +1,587 @@
+/* instance.c — cases: creation, firing, timers, reads, snapshots; the native call API. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SNAPSHOT_FORMAT 1
+
+static int nomem(case_engine *e) { return eng_err(e, CASE_NOMEM, "out of memory"); }
+
+static int json_out(case_engine *e, json_t *v, char **out) {
+  *out = NULL;
+  if (!v) return nomem(e);
+  char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+  json_decref(v);
+  if (!s) return nomem(e);
+  *out = s;
+  return eng_ok(e);
+}
+
+/* Parses optional JSON text; "what" names it in messages. */
+static int parse_json(case_engine *e, const char *text, const char *what, json_t **out) {
+  *out = NULL;
+  if (!text) return CASE_OK;
+  json_error_t err;
+  json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
+  if (!v)
+    return eng_err(e, CASE_INVALID, "%s is not valid JSON: line %d, column %d: %s", what,
+                   err.line, err.column, err.text);
+  *out = v;
+  return CASE_OK;
+}
+
+/* The data object: every declared field with its default, then `given`. */
+static int initial_data(case_engine *e, const case_def *d, const json_t *given, json_t *data) {
+  for (int i = 0; i < d->nfields; i++) {
+    json_t *v = d->fields[i].def ? json_deep_copy(d->fields[i].def) : json_null();
+    if (!v || json_object_set_new(data, d->fields[i].name, v) != 0) return nomem(e);
+  }
+  if (!given) return CASE_OK;
+  if (!json_is_object(given))
+    return eng_err(e, CASE_INVALID, "initial data must be a JSON object");
+  const char *k;
+  json_t *v;
+  json_object_foreach((json_t *)given, k, v) {
+    int f = def_field_find(d, k);
+    if (f < 0)
+      return eng_err(e, CASE_INVALID, "initial data: '%s' is not a data field of workflow '%s'",
+                     k, d->id);
+    if (!type_accepts(d->fields[f].type, v))
+      return eng_err(e, CASE_INVALID, "initial data: field '%s' must be a %s", k,
+                     type_name(d->fields[f].type));
+    if (json_object_set(data, k, v) != 0) return nomem(e);
+  }
+  return CASE_OK;
+}
+
+static void link_case(case_engine *e, case_instance *c) {
+  c->next = e->cases;
+  e->cases = c;
+}
+
+static void unlink_case(case_instance *c) {
+  case_instance **pp = &c->engine->cases;
+  while (*pp && *pp != c) pp = &(*pp)->next;
+  if (*pp) *pp = c->next;
+}
+
+static void case_destroy(case_instance *c) {
+  chart_status_free(&c->st);
+  free(c->id);
+  free(c->location);
+  free(c);
+}
+
+static int new_case(case_engine *e, const case_def *d, const char *id, const char *location,
+                    case_instance **out) {
+  *out = NULL;
+  if (case_instance_find(e, id))
+    return eng_err(e, CASE_EXISTS, "a case with id '%s' already exists", id);
+  if (location && !eng_profile_find(e, location))
+    return eng_err(e, CASE_NOTFOUND, "no location profile '%s' is loaded", location);
+  case_instance *c = calloc(1, sizeof *c);
+  if (!c) return nomem(e);
+  c->engine = e;
+  c->def = d;
+  c->id = xstrdup(id);
+  c->location = location ? xstrdup(location) : NULL;
+  if (!c->id || (location && !c->location) || chart_status_init(d, &c->st) != CASE_OK) {
+    case_destroy(c);
+    return nomem(e);
+  }
+  *out = c;
+  return CASE_OK;
+}
+
+int case_instance_create(case_engine *e, const case_def *d, const char *id, const char *location,
+                         const char *data_json, int64_t at, case_instance **out) {
+  if (out) *out = NULL;
+  if (!e) return CASE_MISUSE;
+  if (!d || !id || !out) return eng_err(e, CASE_MISUSE, "case_instance_create: NULL argument");
+  if (d->engine != e) return eng_err(e, CASE_MISUSE, "the definition belongs to another engine");
+  if (!*id) return eng_err(e, CASE_INVALID, "a case id must not be empty");
+  json_t *given = NULL;
+  int rc = parse_json(e, data_json, "initial data", &given);
+  if (rc != CASE_OK) return rc;
+  case_instance *c;
+  rc = new_case(e, d, id, location, &c);
+  if (rc == CASE_OK) rc = initial_data(e, d, given, c->st.data);
+  json_decref(given);
+  if (rc == CASE_OK) rc = chart_macrostep(c, NULL, NULL, NULL, NULL, at, 0);
+  if (rc != CASE_OK) {
+    if (c) case_destroy(c);
+    return rc;
+  }
+  link_case(e, c);
+  *out = c;
+  return eng_ok(e);
+}
+
+void case_instance_free(case_instance *c) {
+  if (!c) return;
+  unlink_case(c);
+  case_destroy(c);
+}
+
+case_instance *case_instance_find(case_engine *e, const char *id) {
+  if (!e || !id) return NULL;
+  for (case_instance *c = e->cases; c; c = c->next)
+    if (strcmp(c->id, id) == 0) return c;
+  return NULL;
+}
+
+const char *case_instance_id(const case_instance *c) { return c ? c->id : NULL; }
+const case_def *case_instance_def(const case_instance *c) { return c ? c->def : NULL; }
+const char *case_instance_location(const case_instance *c) { return c ? c->location : NULL; }
+int case_instance_done(const case_instance *c) { return c ? c->st.done : 0; }
+int64_t case_instance_revision(const case_instance *c) { return c ? c->st.revision : 0; }
+
+int case_instance_fire(case_instance *c, const char *event, const char *payload_json,
+                       const char *actor, const char *role, int64_t at) {
+  if (!c) return CASE_MISUSE;
+  case_engine *e = c->engine;
+  if (!event || !*event) return eng_err(e, CASE_MISUSE, "case_instance_fire: no event name");
+  json_t *payload = NULL;
+  int rc = parse_json(e, payload_json, "the event payload", &payload);
+  if (rc != CASE_OK) return rc;
+  rc = chart_macrostep(c, event, payload, actor, role, at, 0);
+  json_decref(payload);
+  return rc;
+}
+
+/* The index of the timer due first (due time, then sequence), or -1. */
+static int next_due(const cs_status *st, int64_t now) {
+  int best = -1;
+  for (int i = 0; i < st->ntimers; i++) {
+    const cs_timer_inst *t = &st->timers[i];
+    if (t->due > now || t->fired) continue;
+    if (best < 0 || t->due < st->timers[best].due ||
+        (t->due == st->timers[best].due && t->seq < st->timers[best].seq))
+      best = i;
+  }
+  return best;
+}
+
+int case_instance_tick(case_instance *c, int64_t now, int *fired) {
+  if (fired) *fired = 0;
+  if (!c) return CASE_MISUSE;
+  case_engine *e = c->engine;
+  int n = 0;
+  for (;;) {
+    if (c->st.done) break;
+    int i = next_due(&c->st, now);
+    if (i < 0) break;
+    cs_timer_inst *ti = &c->st.timers[i];
+    const cs_timer *tm = &c->def->timers[ti->timer];
+    int64_t due = ti->due;
+    int64_t seq = ti->seq;
+    /* Mark the timer consumed in the committed status first; the macrostep
+     * copies it, and a failure restores the mark below. */
+    ti->fired = 1;
+    int rc = CASE_OK;
+    if (tm->event) rc = chart_macrostep(c, tm->event, NULL, NULL, NULL, due, 1);
+    else c->st.revision++; /* a deadline without event: it now shows as overdue */
+    if (rc != CASE_OK) {
+      for (int k = 0; k < c->st.ntimers; k++)
+        if (c->st.timers[k].seq == seq) c->st.timers[k].fired = 0;
+      if (fired) *fired = n;
+      return rc;
+    }
+    /* An `after` timer is used up; a deadline stays listed (overdue) until its state is left. */
+    if (tm->kind == TIMER_AFTER) {
+      for (int k = 0; k < c->st.ntimers; k++) {
+        if (c->st.timers[k].seq != seq) continue;
+        free(c->st.timers[k].id);
+        memmove(&c->st.timers[k], &c->st.timers[k + 1],
+                (size_t)(c->st.ntimers - k - 1) * sizeof c->st.timers[0]);
+        c->st.ntimers--;
+        break;
+      }
+    }
+    n++;
+  }
+  if (fired) *fired = n;
+  return eng_ok(e);
+}
+
+static json_t *config_json(const case_instance *c) {
+  json_t *a = json_array();
+  for (int s = 1; a && s < c->def->nstates; s++)
+    if ((c->st.config[s >> 6] >> (s & 63)) & 1u) json_array_append_new(a, json_string(c->def->states[s].id));
+  return a;
+}
+
+int case_instance_configuration(const case_instance *c, char **json) {
+  if (!c) return CASE_MISUSE;
+  if (!json) return eng_err(c->engine, CASE_MISUSE, "json is NULL");
+  return json_out(c->engine, config_json(c), json);
+}
+
+int case_instance_in(const case_instance *c, const char *state_id) {
+  if (!c || !state_id) return 0;
+  int s = def_state_find(c->def, state_id);
+  return s > 0 && ((c->st.config[s >> 6] >> (s & 63)) & 1u);
+}
+
+int case_instance_data(const case_instance *c, char **json) {
+  if (!c) return CASE_MISUSE;
+  if (!json) return eng_err(c->engine, CASE_MISUSE, "json is NULL");
+  return json_out(c->engine, json_incref(c->st.data), json);
+}
+
+int case_instance_available(case_instance *c, const char *role, int64_t at, char **json) {
+  if (!c) return CASE_MISUSE;
+  if (!json) return eng_err(c->engine, CASE_MISUSE, "json is NULL");
+  *json = NULL;
+  json_t *v;
+  int rc = chart_available(c, role, at, &v);
+  if (rc != CASE_OK) return rc;
+  return json_out(c->engine, v, json);
+}
+
+int case_instance_explain(case_instance *c, const char *event, const char *role, int64_t at,
+                          char **json) {
+  if (!c) return CASE_MISUSE;
+  if (!json || !event) return eng_err(c->engine, CASE_MISUSE, "case_instance_explain: NULL argument");
+  *json = NULL;
+  json_t *v;
+  int rc = chart_explain(c, event, role, at, &v);
+  if (rc != CASE_OK) return rc;
+  return json_out(c->engine, v, json);
+}
+
+static json_t *timer_json(const case_instance *c, const cs_timer_inst *ti) {
+  const cs_timer *tm = &c->def->timers[ti->timer];
+  json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "id", ti->id, "kind",
+                        tm->kind == TIMER_AFTER ? "after" : "deadline", "name", tm->name, "state",
+                        c->def->states[tm->state].id, "started", (json_int_t)ti->started, "due",
+                        (json_int_t)ti->due, "clock", cal_clock_name(tm->dur.clock));
+  if (!o) return NULL;
+  if (ti->last_day != CAL_NO_DAY) {
+    char day[11];
+    cal_format_date(ti->last_day, day);
+    json_object_set_new(o, "last_day", json_string(day));
+  }
+  if (tm->source) json_object_set_new(o, "source", json_string(tm->source));
+  if (tm->event) json_object_set_new(o, "event", json_string(tm->event));
+  if (tm->kind == TIMER_DEADLINE) json_object_set_new(o, "overdue", json_boolean(ti->fired));
+  return o;
+}
+
+static int cmp_timer(const void *a, const void *b) {
+  const cs_timer_inst *x = *(const cs_timer_inst *const *)a, *y = *(const cs_timer_inst *const *)b;
+  if (x->due != y->due) return x->due < y->due ? -1 : 1;
+  return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static json_t *timers_json(const case_instance *c) {
+  const cs_status *st = &c->st;
+  json_t *a = json_array();
+  if (!a || st->ntimers == 0) return a;
+  const cs_timer_inst **v = malloc((size_t)st->ntimers * sizeof *v);
+  if (!v) {
+    json_decref(a);
+    return NULL;
+  }
+  for (int i = 0; i < st->ntimers; i++) v[i] = &st->timers[i];
+  qsort(v, (size_t)st->ntimers, sizeof *v, cmp_timer);
+  for (int i = 0; i < st->ntimers; i++) {
+    json_t *o = timer_json(c, v[i]);
+    if (!o || json_array_append_new(a, o) != 0) {
+      free(v);
+      json_decref(a);
+      return NULL;
+    }
+  }
+  free(v);
+  return a;
+}
+
+int case_instance_timers(const case_instance *c, char **json) {
+  if (!c) return CASE_MISUSE;
+  if (!json) return eng_err(c->engine, CASE_MISUSE, "json is NULL");
+  return json_out(c->engine, timers_json(c), json);
+}
+
+/* ------------------------------------------------------------------ */
+/* Snapshots                                                           */
+/* ------------------------------------------------------------------ */
+
+int case_instance_snapshot(const case_instance *c, char **json) {
+  if (!c) return CASE_MISUSE;
+  case_engine *e = c->engine;
+  if (!json) return eng_err(e, CASE_MISUSE, "json is NULL");
+  const case_def *d = c->def;
+  json_t *hist = json_object();
+  for (int s = 1; hist && s < d->nstates; s++) {
+    if (d->history_slot[s] < 0) continue;
+    const uint64_t *hv = c->st.history + (size_t)d->history_slot[s] * (size_t)d->words;
+    json_t *a = json_array();
+    for (int x = 1; a && x < d->nstates; x++)
+      if ((hv[x >> 6] >> (x & 63)) & 1u) json_array_append_new(a, json_string(d->states[x].id));
+    if (a && json_array_size(a) > 0) json_object_set_new(hist, d->states[s].id, a);
+    else json_decref(a);
+  }
+  json_t *timers = json_array();
+  for (int i = 0; timers && i < c->st.ntimers; i++) {
+    const cs_timer_inst *ti = &c->st.timers[i];
+    const cs_timer *tm = &d->timers[ti->timer];
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b}", "id", ti->id, "kind",
+                          tm->kind == TIMER_AFTER ? "after" : "deadline", "name", tm->name,
+                          "state", d->states[tm->state].id, "started", (json_int_t)ti->started,
+                          "due", (json_int_t)ti->due, "fired", ti->fired);
+    if (o && ti->last_day != CAL_NO_DAY) {
+      char day[11];
+      cal_format_date(ti->last_day, day);
+      json_object_set_new(o, "last_day", json_string(day));
+    }
+    json_array_append_new(timers, o);
+  }
+  json_t *snap = json_pack("{s:i, s:s, s:i, s:s, s:s, s:s?, s:I, s:b, s:o, s:o, s:O, s:[], s:o, "
+                           "s:I}",
+                           "format", SNAPSHOT_FORMAT, "workflow", d->id, "version", d->version,
+                           "hash", d->hash, "case", c->id, "location", c->location, "revision",
+                           (json_int_t)c->st.revision, "done", c->st.done, "configuration",
+                           config_json(c), "history", hist, "data", c->st.data, "internal_queue",
+                           "timers", timers, "timer_seq", (json_int_t)c->st.timer_seq);
+  return json_out(e, snap, json);
+}
+
+static int snap_err(case_engine *e, int rc, const char *fmt, const char *arg) {
+  return eng_err(e, rc, fmt, arg);
+}
+
+/* A configuration is legal when it contains every ancestor of its states, one
+ * child of each active compound state and every child of each active
+ * parallel state, and no history pseudo-state. */
+static int legal_configuration(const case_def *d, const uint64_t *cfg, const char **why) {
+  int any = 0;
+  for (int s = 1; s < d->nstates; s++) {
+    int on = (int)((cfg[s >> 6] >> (s & 63)) & 1u);
+    if (!on) continue;
+    any = 1;
+    const cs_state *st = &d->states[s];
+    *why = st->id;
+    if (st->kind == CS_HISTORY_SHALLOW || st->kind == CS_HISTORY_DEEP) return 0;
+    if (st->parent > 0 && !((cfg[st->parent >> 6] >> (st->parent & 63)) & 1u)) return 0;
+    int active = 0, regions = 0;
+    for (int k = 0; k < st->nchildren; k++) {
+      int ch = st->children[k];
+      if (d->states[ch].kind == CS_HISTORY_SHALLOW || d->states[ch].kind == CS_HISTORY_DEEP) continue;
+      regions++;
+      active += (int)((cfg[ch >> 6] >> (ch & 63)) & 1u);
+    }
+    if (st->kind == CS_COMPOUND && active != 1) return 0;
+    if (st->kind == CS_PARALLEL && active != regions) return 0;
+  }
+  /* exactly one top-level state */
+  int top = 0;
+  for (int k = 0; k < d->states[0].nchildren; k++) {
+    int ch = d->states[0].children[k];
+    top += (int)((cfg[ch >> 6] >> (ch & 63)) & 1u);
+  }
+  *why = "(top level)";
+  return any && top == 1;
+}
+
+static int restore_into(case_engine *e, const case_def *d, json_t *snap, case_instance *c) {
+  cs_status *st = &c->st;
+  json_t *cfg = json_object_get(snap, "configuration");
+  if (!json_is_array(cfg)) return eng_err(e, CASE_INVALID, "snapshot: no configuration array");
+  size_t i;
+  json_t *v;
+  json_array_foreach(cfg, i, v) {
+    int s = def_state_find(d, json_string_value(v));
+    if (s < 0)
+      return snap_err(e, CASE_NOTFOUND,
+                      "snapshot: state '%s' no longer exists in the definition",
+                      json_is_string(v) ? json_string_value(v) : "?");
+    st->config[s >> 6] |= (uint64_t)1 << (s & 63);
+  }
+  const char *why = "";
+  if (!legal_configuration(d, st->config, &why))
+    return snap_err(e, CASE_CORRUPT, "snapshot: not a legal configuration (at state '%s')", why);
+  json_t *hist = json_object_get(snap, "history");
+  const char *k;
+  json_object_foreach(hist, k, v) {
+    int h = def_state_find(d, k);
+    if (h < 0 || d->history_slot[h] < 0)
+      return snap_err(e, CASE_NOTFOUND, "snapshot: history state '%s' no longer exists", k);
+    uint64_t *hv = st->history + (size_t)d->history_slot[h] * (size_t)d->words;
+    size_t j;
+    json_t *x;
+    json_array_foreach(v, j, x) {
+      int s = def_state_find(d, json_string_value(x));
+      if (s < 0)
+        return snap_err(e, CASE_NOTFOUND, "snapshot: state '%s' (a history value) no longer exists",
+                        json_is_string(x) ? json_string_value(x) : "?");
+      hv[s >> 6] |= (uint64_t)1 << (s & 63);
+    }
+  }
+  json_t *data = json_object_get(snap, "data");
+  if (!json_is_object(data)) return eng_err(e, CASE_INVALID, "snapshot: no data object");
+  json_object_foreach(data, k, v) {
+    int f = def_field_find(d, k);
+    if (f < 0) return snap_err(e, CASE_NOTFOUND, "snapshot: data field '%s' no longer exists", k);
+    if (!type_accepts(d->fields[f].type, v))
+      return snap_err(e, CASE_CORRUPT, "snapshot: data field '%s' has the wrong type", k);
+  }
+  json_decref(st->data);
+  st->data = json_deep_copy(data);
+  if (!st->data) return nomem(e);
+  /* Fields added to the definition since the snapshot get their defaults. */
+  for (int f = 0; f < d->nfields; f++) {
+    if (json_object_get(st->data, d->fields[f].name)) continue;
+    json_t *dv = d->fields[f].def ? json_deep_copy(d->fields[f].def) : json_null();
+    if (!dv || json_object_set_new(st->data, d->fields[f].name, dv) != 0) return nomem(e);
+  }
+  json_t *timers = json_object_get(snap, "timers");
+  size_t nt = json_array_size(timers);
+  if (nt > 0) {
+    st->timers = calloc(nt, sizeof *st->timers);
+    if (!st->timers) return nomem(e);
+    st->cap_timers = (int)nt;
+  }
+  json_array_foreach(timers, i, v) {
+    const char *id = json_string_value(json_object_get(v, "id"));
+    const char *name = json_string_value(json_object_get(v, "name"));
+    const char *state = json_string_value(json_object_get(v, "state"));
+    json_t *due = json_object_get(v, "due"), *started = json_object_get(v, "started");
+    if (!id || !name || !state || !json_is_integer(due) || id[0] != 't')
+      return eng_err(e, CASE_INVALID, "snapshot: timer %zu is incomplete", i);
+    int s = def_state_find(d, state);
+    if (s < 0) return snap_err(e, CASE_NOTFOUND, "snapshot: state '%s' of a timer no longer exists", state);
+    int ti = -1;
+    for (int t = 0; t < d->ntimers; t++)
+      if (d->timers[t].state == s && strcmp(d->timers[t].name, name) == 0) ti = t;
+    if (ti < 0) return snap_err(e, CASE_NOTFOUND, "snapshot: timer '%s' no longer exists", name);
+    cs_timer_inst *x = &st->timers[st->ntimers];
+    x->id = xstrdup(id);
+    if (!x->id) return nomem(e);
+    st->ntimers++;
+    x->seq = strtoll(id + 1, NULL, 10);
+    x->timer = ti;
+    x->due = json_integer_value(due);
+    x->started = json_is_integer(started) ? json_integer_value(started) : x->due;
+    x->fired = json_is_true(json_object_get(v, "fired"));
+    x->last_day = CAL_NO_DAY;
+    const char *ld = json_string_value(json_object_get(v, "last_day"));
+    cal_day day;
+    if (ld && cal_parse_date(ld, &day) == 0) x->last_day = day;
+  }
+  st->timer_seq = json_integer_value(json_object_get(snap, "timer_seq"));
+  st->revision = json_integer_value(json_object_get(snap, "revision"));
+  st->done = json_is_true(json_object_get(snap, "done"));
+  return CASE_OK;
+}
+
+int case_instance_restore(case_engine *e, const char *json, case_instance **out) {
+  if (out) *out = NULL;
+  if (!e) return CASE_MISUSE;
+  if (!json || !out) return eng_err(e, CASE_MISUSE, "case_instance_restore: NULL argument");
+  json_t *snap;
+  int rc = parse_json(e, json, "the snapshot", &snap);
+  if (rc != CASE_OK) return rc;
+  const char *wf = json_string_value(json_object_get(snap, "workflow"));
+  const char *hash = json_string_value(json_object_get(snap, "hash"));
+  const char *id = json_string_value(json_object_get(snap, "case"));
+  const char *loc = json_string_value(json_object_get(snap, "location"));
+  json_t *ver = json_object_get(snap, "version");
+  if (!json_is_object(snap) || json_integer_value(json_object_get(snap, "format")) != SNAPSHOT_FORMAT ||
+      !wf || !hash || !id || !json_is_integer(ver)) {
+    json_decref(snap);
+    return eng_err(e, CASE_INVALID, "not a libcase snapshot (format %d)", SNAPSHOT_FORMAT);
+  }
+  const case_def *d = case_def_find(e, wf, (int)json_integer_value(ver));
+  if (!d || d->version != (int)json_integer_value(ver)) {
+    rc = eng_err(e, CASE_NOTFOUND, "snapshot of case '%s': workflow '%s' version %d is not loaded",
+                 id, wf, (int)json_integer_value(ver));
+    json_decref(snap);
+    return rc;
+  }
+  if (strcmp(d->hash, hash) != 0) {
+    rc = eng_err(e, CASE_CORRUPT,
+                 "snapshot of case '%s': workflow '%s' version %d has hash %.12s, the snapshot "
+                 "was taken on %.12s",
+                 id, wf, d->version, d->hash, hash);
+    json_decref(snap);
+    return rc;
+  }
+  case_instance *c;
+  rc = new_case(e, d, id, loc, &c);
+  if (rc == CASE_OK) {
+    rc = restore_into(e, d, snap, c);
+    if (rc != CASE_OK) case_destroy(c);
+  }
+  json_decref(snap);
+  if (rc != CASE_OK) return rc;
+  link_case(e, c);
+  *out = c;
+  return eng_ok(e);
+}
+
+/* ------------------------------------------------------------------ */
+/* The native call context                                             */
+/* ------------------------------------------------------------------ */
+
+const char *case_call_event(const case_call *call) { return call ? call->event : NULL; }
+int64_t case_call_time(const case_call *call) { return call ? call->time : 0; }
+const char *case_call_role(const case_call *call) { return call ? call->role : NULL; }
+
+static const char *hand_out(case_call *call, const json_t *v) {
+  free(call->scratch);
+  call->scratch = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+  return call->scratch;
+}
+
+const char *case_call_get(case_call *call, const char *field) {
+  if (!call) return NULL;
+  if (!field) return hand_out(call, call->data);
+  const json_t *v = json_object_get(call->data, field);
+  return v ? hand_out(call, v) : NULL;
+}
+
+const char *case_call_payload(case_call *call) {
+  if (!call) return NULL;
+  return hand_out(call, call->payload);
+}
+
+int case_call_set(case_call *call, const char *field, const char *json) {
+  if (!call || !field || !json) return CASE_MISUSE;
+  if (call->is_guard) return CASE_MISUSE;
+  int f = def_field_find(call->def, field);
+  if (f < 0) return CASE_NOTFOUND;
+  json_t *v = json_loads(json, JSON_DECODE_ANY, NULL);
+  if (!v) return CASE_INVALID;
+  if (!type_accepts(call->def->fields[f].type, v)) {
+    json_decref(v);
+    return CASE_INVALID;
+  }
+  return json_object_set_new(call->data, field, v) == 0 ? CASE_OK : CASE_NOMEM;
+}
+
+static int push(case_call *call, cs_plist *l, const char *name, const char *payload_json) {
+  if (!call || !name || !*name) return CASE_MISUSE;
+  if (call->is_guard) return CASE_MISUSE;
+  json_t *p = NULL;
+  if (payload_json) {
+    p = json_loads(payload_json, JSON_DECODE_ANY, NULL);
+    if (!p) return CASE_INVALID;
+  }
+  return plist_push(l, name, p);
+}
+
+int case_call_raise(case_call *call, const char *event, const char *payload_json) {
+  return push(call, call ? call->raised : NULL, event, payload_json);
+}
+
+int case_call_emit(case_call *call, const char *name, const char *payload_json) {
+  return push(call, call ? call->emitted : NULL, name, payload_json);
+}
+
+void case_call_error(case_call *call, const char *message) {
+  if (!call) return;
+  free(call->errmsg);
+  call->errmsg = xstrdup(message ? message : "");
+}
