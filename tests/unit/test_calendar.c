@@ -604,6 +604,53 @@ static void test_term_zero_and_invalid(void **state) {
   assert_int_equal(cal_term(cal, CLOCK_PLAIN, t0, 1, UNIT_DAYS, 0, NULL, &last), CASE_MISUSE);
 }
 
+/* The Atw rules in their own words, checked for every trigger date 2024-2028
+ * and terms of 1-20 days and 1-12 weeks: the atw end is the earliest day on
+ * or after the plain end that (art. 1) is no Saturday, Sunday or holiday and
+ * (art. 2, terms of 3 days or more) leaves at least two such days in the
+ * term.  This states the rule directly instead of repeating the shift loop. */
+static int working_between(const cal_calendar *cal, cal_day a, cal_day b) {
+  int n = 0;
+  for (cal_day x = a; x <= b; x++)
+    n += !cal_is_rest_day(cal, x);
+  return n;
+}
+
+static int atw_acceptable(const cal_calendar *cal, cal_day start, cal_day end, long len) {
+  if (cal_is_rest_day(cal, end))
+    return 0;
+  return len < 3 || working_between(cal, start, end) >= 2;
+}
+
+static void test_atw_property(void **state) {
+  cal_calendar *cal = *state;
+  for (cal_day t = D("2024-01-01"); t <= D("2028-12-31"); t++) {
+    int64_t trig = cal_local_midnight(t) + 12 * 3600;
+    for (int k = 0; k < 32; k++) {
+      long amount = k < 20 ? k + 1 : k - 19;
+      cs_unit unit = k < 20 ? UNIT_DAYS : UNIT_WEEKS;
+      long len = unit == UNIT_DAYS ? amount : 7 * amount;
+      int64_t due_p, due_a;
+      cal_day last_p, last_a;
+      assert_int_equal(cal_term(cal, CLOCK_PLAIN, trig, amount, unit, 0, &due_p, &last_p),
+                       CASE_OK);
+      assert_int_equal(cal_term(cal, CLOCK_ATW, trig, amount, unit, 0, &due_a, &last_a),
+                       CASE_OK);
+      assert_int_equal(last_p, t + len); /* plain: day 1 = t + 1 */
+      assert_int_equal(due_a, cal_local_midnight(last_a + 1));
+      cal_day want = last_p;
+      while (!atw_acceptable(cal, t + 1, want, len))
+        want++;
+      if (last_a != want) {
+        char a[11], b[11];
+        cal_format_date(t, a);
+        cal_format_date(want, b);
+        fail_msg("atw %ld %s from %s: want %s", amount, cal_unit_name(unit), a, b);
+      }
+    }
+  }
+}
+
 static void test_term_runtime_holiday(void **state) {
   cal_calendar *cal = *state;
   int64_t due;
@@ -669,6 +716,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_term_hours, setup, teardown),
       cmocka_unit_test_setup_teardown(test_term_zero_and_invalid, setup, teardown),
       cmocka_unit_test_setup_teardown(test_term_runtime_holiday, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_atw_property, setup, teardown),
       cmocka_unit_test(test_names),
   };
   return cmocka_run_group_tests_name("calendar", tests, NULL, NULL);
