@@ -500,18 +500,16 @@ int case_instance_restore(case_engine *e, const char *json, case_instance **out)
     json_decref(snap);
     return rc;
   }
-  if (strcmp(d->hash, hash) != 0) {
-    rc = eng_err(e, CASE_CORRUPT,
-                 "snapshot of case '%s': workflow '%s' version %d has hash %.12s, the snapshot "
-                 "was taken on %.12s",
-                 id, wf, d->version, d->hash, hash);
-    json_decref(snap);
-    return rc;
-  }
   case_instance *c;
   rc = new_case(e, d, id, loc, &c);
   if (rc == CASE_OK) {
+    /* Names first, so a definition that lost a state says which one. */
     rc = restore_into(e, d, snap, c);
+    if (rc == CASE_OK && strcmp(d->hash, hash) != 0)
+      rc = eng_err(e, CASE_CORRUPT,
+                   "snapshot of case '%s': workflow '%s' version %d has hash %.12s, the "
+                   "snapshot was taken on %.12s",
+                   id, wf, d->version, d->hash, hash);
     if (rc != CASE_OK) case_destroy(c);
   }
   json_decref(snap);

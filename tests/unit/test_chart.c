@@ -1,0 +1,688 @@
+/* Statechart semantics through the public API (SCXML Appendix D behaviour). */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "libcase/libcase.h"
+
+/* 2026-03-02T09:00:00Z, a Monday. */
+#define T0 INT64_C(1772442000)
+#define DAY INT64_C(86400)
+
+typedef struct fx {
+  case_engine *e;
+  const case_def *d;
+  case_instance *c;
+} fx;
+
+static int setup(void **state) {
+  fx *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  assert_int_equal(case_engine_open(&f->e), CASE_OK);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fx *f = *state;
+  case_engine_close(f->e);
+  free(f);
+  return 0;
+}
+
+static void load(fx *f, const char *yaml) {
+  int rc = case_def_load_string(f->e, yaml, strlen(yaml), "test.yaml", &f->d);
+  if (rc != CASE_OK) fail_msg("load failed: %s", case_errmsg(f->e));
+}
+
+static void create(fx *f, const char *data) {
+  int rc = case_instance_create(f->e, f->d, "c1", NULL, data, T0, &f->c);
+  if (rc != CASE_OK) fail_msg("create failed: %s", case_errmsg(f->e));
+}
+
+static void fire_ok(fx *f, const char *ev, const char *role) {
+  int rc = case_instance_fire(f->c, ev, NULL, "tester", role, T0);
+  if (rc != CASE_OK) fail_msg("fire %s failed (%d): %s", ev, rc, case_errmsg(f->e));
+}
+
+static void assert_config(fx *f, const char *expected) {
+  char *cfg = NULL;
+  assert_int_equal(case_instance_configuration(f->c, &cfg), CASE_OK);
+  assert_string_equal(cfg, expected);
+  case_free(cfg);
+}
+
+/* The value of data field `field` as compact JSON. */
+static char *field(fx *f, const char *name) {
+  char *data = NULL;
+  assert_int_equal(case_instance_data(f->c, &data), CASE_OK);
+  char key[64];
+  snprintf(key, sizeof key, "\"%s\":", name);
+  const char *k = strstr(data, key);
+  assert_non_null(k);
+  k += strlen(key);
+  const char *end = k;
+  if (*end == '"') {
+    end = strchr(end + 1, '"') + 1;
+  } else {
+    while (*end && *end != ',' && *end != '}') end++;
+  }
+  char *v = strndup(k, (size_t)(end - k));
+  case_free(data);
+  return v;
+}
+
+static void assert_field(fx *f, const char *name, const char *expected) {
+  char *v = field(f, name);
+  assert_string_equal(v, expected);
+  free(v);
+}
+
+/* ---- hierarchy, entry/exit order ---- */
+
+static const char *HIER =
+    "workflow: hier\n"
+    "version: 1\n"
+    "roles: [IND]\n"
+    "data:\n"
+    "  trace: {type: string, default: ''}\n"
+    "initial: a\n"
+    "states:\n"
+    "  a:\n"
+    "    initial: a1\n"
+    "    entry: case.trace = case.trace .. ' +a'\n"
+    "    exit: case.trace = case.trace .. ' -a'\n"
+    "    on:\n"
+    "      up: b\n"
+    "    states:\n"
+    "      a1:\n"
+    "        entry: case.trace = case.trace .. ' +a1'\n"
+    "        exit: case.trace = case.trace .. ' -a1'\n"
+    "        on:\n"
+    "          next: {target: a2, actions: [\"case.trace = case.trace .. ' t'\"]}\n"
+    "      a2:\n"
+    "        entry: case.trace = case.trace .. ' +a2'\n"
+    "        exit: case.trace = case.trace .. ' -a2'\n"
+    "  b:\n"
+    "    initial: b1\n"
+    "    entry: case.trace = case.trace .. ' +b'\n"
+    "    states:\n"
+    "      b1:\n"
+    "        entry: case.trace = case.trace .. ' +b1'\n"
+    "        on:\n"
+    "          done: end\n"
+    "  end: {final: true}\n";
+
+static void test_entry_exit_order(void **state) {
+  fx *f = *state;
+  load(f, HIER);
+  create(f, NULL);
+  assert_config(f, "[\"a\",\"a1\"]");
+  assert_field(f, "trace", "\" +a +a1\"");
+  fire_ok(f, "next", "IND");
+  assert_config(f, "[\"a\",\"a2\"]");
+  /* exit source child, transition content, entry of target; parent untouched */
+  assert_field(f, "trace", "\" +a +a1 -a1 t +a2\"");
+  /* A transition of the parent is taken from the child: innermost exits first. */
+  fire_ok(f, "up", "IND");
+  assert_config(f, "[\"b\",\"b1\"]");
+  assert_field(f, "trace", "\" +a +a1 -a1 t +a2 -a2 -a +b +b1\"");
+  assert_int_equal(case_instance_revision(f->c), 2);
+  fire_ok(f, "done", "IND");
+  assert_int_equal(case_instance_done(f->c), 1);
+  assert_int_equal(case_instance_fire(f->c, "up", NULL, NULL, "IND", T0), CASE_DONE);
+}
+
+/* ---- priority: deepest source first, then document order ---- */
+
+static void test_priority(void **state) {
+  fx *f = *state;
+  load(f,
+       "workflow: prio\nversion: 1\n"
+       "data: {who: {type: string}}\n"
+       "initial: p\n"
+       "states:\n"
+       "  p:\n"
+       "    initial: c\n"
+       "    on:\n"
+       "      go: {target: x, actions: [case.who = 'parent']}\n"
+       "    states:\n"
+       "      c:\n"
+       "        on:\n"
+       "          go:\n"
+       "            - {guard: 'false', target: y, actions: [case.who = 'child-false']}\n"
+       "            - {target: y, actions: [case.who = 'child-first']}\n"
+       "            - {target: x, actions: [case.who = 'child-second']}\n"
+       "      y: {on: {back: c}}\n"
+       "  x: {}\n");
+  create(f, NULL);
+  fire_ok(f, "go", NULL);
+  assert_field(f, "who", "\"child-first\"");
+  assert_config(f, "[\"p\",\"y\"]");
+  /* In y the child has no `go`: the parent's transition is taken. */
+  fire_ok(f, "go", NULL);
+  assert_field(f, "who", "\"parent\"");
+  assert_config(f, "[\"x\"]");
+}
+
+/* ---- parallel regions and done.state ---- */
+
+static const char *PAR =
+    "workflow: par\nversion: 1\n"
+    "data: {n: {type: integer, default: 0}}\n"
+    "initial: both\n"
+    "states:\n"
+    "  both:\n"
+    "    parallel: true\n"
+    "    on:\n"
+    "      done.state.both: after\n"
+    "    states:\n"
+    "      left:\n"
+    "        initial: l1\n"
+    "        states:\n"
+    "          l1: {on: {tick: l2}}\n"
+    "          l2: {on: {finish: ldone}}\n"
+    "          ldone: {final: true}\n"
+    "      right:\n"
+    "        initial: r1\n"
+    "        states:\n"
+    "          r1: {on: {tick: r2}}\n"
+    "          r2: {on: {finish: rdone}}\n"
+    "          rdone: {final: true}\n"
+    "  after:\n"
+    "    entry: case.n = case.n + 1\n";
+
+static void test_parallel_done(void **state) {
+  fx *f = *state;
+  load(f, PAR);
+  create(f, NULL);
+  assert_config(f, "[\"both\",\"left\",\"l1\",\"right\",\"r1\"]");
+  /* One event, a transition in each region. */
+  fire_ok(f, "tick", NULL);
+  assert_config(f, "[\"both\",\"left\",\"l2\",\"right\",\"r2\"]");
+  /* Both regions reach final states: done.state.left, .right, then .both */
+  fire_ok(f, "finish", NULL);
+  assert_config(f, "[\"after\"]");
+  assert_field(f, "n", "1");
+}
+
+/* ---- history ---- */
+
+static const char *HIST =
+    "workflow: hist\nversion: 1\n"
+    "initial: work\n"
+    "states:\n"
+    "  work:\n"
+    "    initial: s1\n"
+    "    on: {pause: paused}\n"
+    "    states:\n"
+    "      h: {history: shallow, default: s1}\n"
+    "      hd: {history: deep, default: s1}\n"
+    "      s1: {on: {next: s2}}\n"
+    "      s2:\n"
+    "        initial: s2a\n"
+    "        states:\n"
+    "          s2a: {on: {next: s2b}}\n"
+    "          s2b: {}\n"
+    "  paused:\n"
+    "    on:\n"
+    "      resume: h\n"
+    "      resume_deep: hd\n";
+
+static void test_history(void **state) {
+  fx *f = *state;
+  load(f, HIST);
+  create(f, NULL);
+  /* First entry via history uses the default. */
+  fire_ok(f, "pause", NULL);
+  fire_ok(f, "resume", NULL);
+  assert_config(f, "[\"work\",\"s1\"]");
+  fire_ok(f, "next", NULL);
+  fire_ok(f, "next", NULL);
+  assert_config(f, "[\"work\",\"s2\",\"s2b\"]");
+  /* Shallow: s2 is restored, its own initial s2a is entered. */
+  fire_ok(f, "pause", NULL);
+  fire_ok(f, "resume", NULL);
+  assert_config(f, "[\"work\",\"s2\",\"s2a\"]");
+  /* Deep: the exact leaf is restored. */
+  fire_ok(f, "next", NULL);
+  fire_ok(f, "pause", NULL);
+  fire_ok(f, "resume_deep", NULL);
+  assert_config(f, "[\"work\",\"s2\",\"s2b\"]");
+}
+
+/* ---- eventless transitions and internal events ---- */
+
+static void test_eventless_chain_and_internal_events(void **state) {
+  fx *f = *state;
+  load(f,
+       "workflow: ev\nversion: 1\n"
+       "data:\n"
+       "  score: {type: integer, default: 0}\n"
+       "  trace: {type: string, default: ''}\n"
+       "initial: start\n"
+       "states:\n"
+       "  start:\n"
+       "    on:\n"
+       "      go:\n"
+       "        target: a\n"
+       "        actions:\n"
+       "          - raise('second')\n"
+       "          - raise('third')\n"
+       "          - case.trace = case.trace .. ' go'\n"
+       "  a:\n"
+       "    always:\n"
+       "      - {guard: case.score > 5, target: high}\n"
+       "      - {target: b}\n"
+       "  b:\n"
+       "    on:\n"
+       "      second: {actions: [\"case.trace = case.trace .. ' second'\"]}\n"
+       "      third: {target: c, actions: [\"case.trace = case.trace .. ' third'\"]}\n"
+       "  c: {}\n"
+       "  high: {}\n");
+  create(f, NULL);
+  fire_ok(f, "go", NULL);
+  /* a -> b eventlessly before the internal events, which run in order. */
+  assert_config(f, "[\"c\"]");
+  assert_field(f, "trace", "\" go second third\"");
+  assert_int_equal(case_instance_revision(f->c), 1);
+}
+
+static void test_eventless_loop_is_bounded(void **state) {
+  fx *f = *state;
+  load(f,
+       "workflow: loop\nversion: 1\n"
+       "data: {n: {type: integer, default: 0}}\n"
+       "initial: s\n"
+       "states:\n"
+       "  s: {on: {spin: x}}\n"
+       "  x: {always: [{target: y, actions: [case.n = case.n + 1]}]}\n"
+       "  y: {always: [{target: x}]}\n");
+  create(f, NULL);
+  case_engine_limit(f->e, CASE_LIMIT_MICROSTEPS, 50);
+  assert_int_equal(case_instance_fire(f->c, "spin", NULL, NULL, NULL, T0), CASE_LIMIT);
+  assert_non_null(strstr(case_errmsg(f->e), "more than 50 microsteps"));
+  /* Nothing of the failed macrostep remains. */
+  assert_config(f, "[\"s\"]");
+  assert_field(f, "n", "0");
+  assert_int_equal(case_instance_revision(f->c), 0);
+}
+
+/* ---- targetless and internal transitions ---- */
+
+static void test_targetless_and_internal(void **state) {
+  fx *f = *state;
+  load(f,
+       "workflow: tl\nversion: 1\n"
+       "data: {trace: {type: string, default: ''}}\n"
+       "initial: p\n"
+       "states:\n"
+       "  p:\n"
+       "    initial: p1\n"
+       "    entry: case.trace = case.trace .. ' +p'\n"
+       "    exit: case.trace = case.trace .. ' -p'\n"
+       "    on:\n"
+       "      note: {actions: [\"case.trace = case.trace .. ' note'\"]}\n"
+       "      inner: {target: p2, type: internal}\n"
+       "      outer: {target: p2}\n"
+       "    states:\n"
+       "      p1: {}\n"
+       "      p2: {}\n");
+  create(f, NULL);
+  fire_ok(f, "note", NULL);
+  assert_field(f, "trace", "\" +p note\"");
+  assert_config(f, "[\"p\",\"p1\"]");
+  fire_ok(f, "inner", NULL); /* p is not exited */
+  assert_field(f, "trace", "\" +p note\"");
+  assert_config(f, "[\"p\",\"p2\"]");
+  fire_ok(f, "outer", NULL); /* external: p is exited and entered again */
+  assert_field(f, "trace", "\" +p note -p +p\"");
+}
+
+/* ---- event descriptors ---- */
+
+static void test_event_prefix_match(void **state) {
+  fx *f = *state;
+  load(f,
+       "workflow: pm\nversion: 1\n"
+       "data: {last: {type: string}}\n"
+       "initial: s\n"
+       "states:\n"
+       "  s:\n"
+       "    on:\n"
+       "      signaal: {actions: [case.last = event.name]}\n"
+       "      '*': {actions: [\"case.last = 'any'\"]}\n");
+  create(f, NULL);
+  fire_ok(f, "signaal.coa", NULL);
+  assert_field(f, "last", "\"signaal.coa\"");
+  fire_ok(f, "signaalx", NULL); /* not a token prefix: only '*' matches */
+  assert_field(f, "last", "\"any\"");
+}
+
+/* ---- roles, guards, refusals, explain, available ---- */
+
+static const char *ROLES =
+    "workflow: roles\nversion: 1\n"
+    "roles: [IND, AVIM, COA]\n"
+    "data:\n"
+    "  incidentrapport: {type: string}\n"
+    "  n: {type: integer, default: 0}\n"
+    "initial: aanmelding\n"
+    "states:\n"
+    "  aanmelding:\n"
+    "    on:\n"
+    "      geregistreerd: {target: rust_en_voorbereiding, roles: [AVIM]}\n"
+    "  rust_en_voorbereiding:\n"
+    "    on:\n"
+    "      rvt_onthouden:\n"
+    "        target: procedure\n"
+    "        roles: [IND]\n"
+    "        guard: case.incidentrapport ~= nil\n"
+    "      incident: {roles: [COA], actions: [case.incidentrapport = event.data.id]}\n"
+    "      fout: {roles: [IND], actions: [case.n = 99, error('kapot')]}\n"
+    "  procedure: {}\n";
+
+static void test_roles_and_refusals(void **state) {
+  fx *f = *state;
+  load(f, ROLES);
+  create(f, NULL);
+  assert_int_equal(case_instance_fire(f->c, "geregistreerd", NULL, "x", "IND", T0), CASE_DENIED);
+  assert_non_null(strstr(case_errmsg(f->e), "AVIM"));
+  assert_int_equal(case_instance_fire(f->c, "geregistreerd", NULL, "x", "KMAR", T0), CASE_DENIED);
+  assert_non_null(strstr(case_errmsg(f->e), "not declared"));
+  assert_int_equal(case_instance_fire(f->c, "onbekend", NULL, "x", "IND", T0), CASE_NOTHANDLED);
+  assert_int_equal(case_instance_revision(f->c), 0);
+  fire_ok(f, "geregistreerd", "AVIM");
+
+  /* guard false */
+  assert_int_equal(case_instance_fire(f->c, "rvt_onthouden", NULL, "x", "IND", T0), CASE_GUARD);
+  assert_non_null(strstr(case_errmsg(f->e), "case.incidentrapport ~= nil"));
+
+  /* explain lists the blocker with the guard's position */
+  char *why = NULL;
+  assert_int_equal(case_instance_explain(f->c, "rvt_onthouden", "IND", T0, &why), CASE_OK);
+  assert_non_null(strstr(why, "\"possible\":false"));
+  assert_non_null(strstr(why, "\"code\":\"guard\""));
+  assert_non_null(strstr(why, "\"line\":16"));
+  case_free(why);
+  assert_int_equal(case_instance_explain(f->c, "rvt_onthouden", "COA", T0, &why), CASE_OK);
+  assert_non_null(strstr(why, "\"code\":\"role\""));
+  assert_non_null(strstr(why, "\"allowed\":[\"IND\"]"));
+  case_free(why);
+
+  /* what may each role do now? */
+  char *av = NULL;
+  assert_int_equal(case_instance_available(f->c, "COA", T0, &av), CASE_OK);
+  assert_string_equal(av, "[{\"event\":\"incident\",\"source\":\"rust_en_voorbereiding\","
+                          "\"target\":[]}]");
+  case_free(av);
+  assert_int_equal(case_instance_available(f->c, "IND", T0, &av), CASE_OK);
+  assert_string_equal(av, "[{\"event\":\"fout\",\"source\":\"rust_en_voorbereiding\","
+                          "\"target\":[]}]");
+  case_free(av);
+
+  assert_int_equal(case_instance_fire(f->c, "incident", "{\"id\":\"IR-7\"}", "coa1", "COA", T0),
+                   CASE_OK);
+  assert_int_equal(case_instance_explain(f->c, "rvt_onthouden", "IND", T0, &why), CASE_OK);
+  assert_string_equal(why, "{\"event\":\"rvt_onthouden\",\"role\":\"IND\",\"possible\":true,"
+                           "\"blockers\":[]}");
+  case_free(why);
+
+  /* An action that errors after changing data: the case is left as it was. */
+  int64_t rev = case_instance_revision(f->c);
+  assert_int_equal(case_instance_fire(f->c, "fout", NULL, "x", "IND", T0), CASE_SCRIPT);
+  assert_non_null(strstr(case_errmsg(f->e), "kapot"));
+  assert_non_null(strstr(case_errmsg(f->e), "test.yaml:18:"));
+  assert_field(f, "n", "0");
+  assert_int_equal(case_instance_revision(f->c), rev);
+
+  fire_ok(f, "rvt_onthouden", "IND");
+  assert_config(f, "[\"procedure\"]");
+  assert_field(f, "incidentrapport", "\"IR-7\"");
+}
+
+/* ---- notifications ---- */
+
+typedef struct notes {
+  int n;
+  char last[128];
+} notes;
+
+static void on_note(void *ud, const case_instance *c, const char *name, const char *payload) {
+  notes *ns = ud;
+  ns->n++;
+  snprintf(ns->last, sizeof ns->last, "%s %s %s", case_instance_id(c), name, payload);
+}
+
+static void test_notifications_after_commit(void **state) {
+  fx *f = *state;
+  notes ns = {0, ""};
+  case_engine_set_notify(f->e, on_note, &ns);
+  load(f,
+       "workflow: nt\nversion: 1\n"
+       "initial: s\n"
+       "states:\n"
+       "  s:\n"
+       "    on:\n"
+       "      ok: {actions: [\"emit('beschikking', {soort = 'afwijzing'})\"]}\n"
+       "      bad: {actions: [\"emit('nooit')\", error('stop')]}\n");
+  create(f, NULL);
+  assert_int_equal(case_instance_fire(f->c, "bad", NULL, NULL, NULL, T0), CASE_SCRIPT);
+  assert_int_equal(ns.n, 0);
+  fire_ok(f, "ok", NULL);
+  assert_int_equal(ns.n, 1);
+  assert_string_equal(ns.last, "c1 beschikking {\"soort\":\"afwijzing\"}");
+}
+
+/* ---- native guards and actions ---- */
+
+static int native_guard(void *ud, case_call *call, int *result) {
+  const char *n = case_call_get(call, "n");
+  *result = n && atoi(n) >= *(int *)ud;
+  return CASE_OK;
+}
+
+static int native_action(void *ud, case_call *call) {
+  (void)ud;
+  const char *n = case_call_get(call, "n");
+  char buf[32];
+  snprintf(buf, sizeof buf, "%d", atoi(n) + 10);
+  int rc = case_call_set(call, "n", buf);
+  if (rc == CASE_OK) rc = case_call_set(call, "n", "\"not an integer\"") == CASE_INVALID ? CASE_OK : CASE_ERROR;
+  if (rc == CASE_OK) rc = case_call_set(call, "onbekend", "1") == CASE_NOTFOUND ? CASE_OK : CASE_ERROR;
+  return rc;
+}
+
+static void test_native_guard_and_action(void **state) {
+  fx *f = *state;
+  int threshold = 10;
+  assert_int_equal(case_engine_register_guard(f->e, "genoeg", native_guard, &threshold), CASE_OK);
+  assert_int_equal(case_engine_register_action(f->e, "ophogen", native_action, NULL), CASE_OK);
+  assert_int_equal(case_engine_register_guard(f->e, "not valid", native_guard, NULL), CASE_INVALID);
+  load(f,
+       "workflow: nat\nversion: 1\n"
+       "data: {n: {type: integer, default: 0}}\n"
+       "initial: s\n"
+       "states:\n"
+       "  s:\n"
+       "    on:\n"
+       "      plus: {actions: [ophogen]}\n"
+       "      klaar: {guard: genoeg, target: t}\n"
+       "  t: {}\n");
+  create(f, NULL);
+  assert_int_equal(case_instance_fire(f->c, "klaar", NULL, NULL, NULL, T0), CASE_GUARD);
+  fire_ok(f, "plus", NULL);
+  assert_field(f, "n", "10");
+  fire_ok(f, "klaar", NULL);
+  assert_config(f, "[\"t\"]");
+}
+
+/* ---- timers ---- */
+
+static void test_after_and_deadlines(void **state) {
+  fx *f = *state;
+  load(f,
+       "workflow: tm\nversion: 1\n"
+       "roles: [IND]\n"
+       "params: {rvt_days: 6}\n"
+       "initial: rvt\n"
+       "states:\n"
+       "  rvt:\n"
+       "    after:\n"
+       "      - {delay: '${rvt_days} days', target: aa}\n"
+       "    on: {vroeg: {target: aa, roles: [IND]}}\n"
+       "  aa:\n"
+       "    deadlines:\n"
+       "      beslistermijn: {after: 6 months, clock: plain, source: Vw 2000 art. 42 lid 1,\n"
+       "                      on_expiry: verstreken}\n"
+       "    on: {verstreken: te_laat}\n"
+       "  te_laat: {}\n");
+  create(f, NULL);
+  char *tj = NULL;
+  assert_int_equal(case_instance_timers(f->c, &tj), CASE_OK);
+  /* T0 is Mon 2026-03-02 (10:00 Amsterdam); day 1 = Tue 03-03, day 6 = Sun 03-08;
+     the term runs out at local midnight after it: 2026-03-09T00:00+01:00 = 2026-03-08T23:00Z. */
+  assert_non_null(strstr(tj, "\"last_day\":\"2026-03-08\""));
+  assert_non_null(strstr(tj, "\"due\":1773010800"));
+  case_free(tj);
+  int fired = -1;
+  assert_int_equal(case_instance_tick(f->c, T0 + 5 * DAY, &fired), CASE_OK);
+  assert_int_equal(fired, 0);
+  assert_config(f, "[\"rvt\"]");
+  assert_int_equal(case_instance_tick(f->c, INT64_C(1773010800), &fired), CASE_OK);
+  assert_int_equal(fired, 1);
+  assert_config(f, "[\"aa\"]");
+  /* The deadline started at the timer's due time, local date 2026-03-09:
+     6 months on the plain clock end on 2026-09-09. */
+  assert_int_equal(case_instance_timers(f->c, &tj), CASE_OK);
+  assert_non_null(strstr(tj, "\"name\":\"beslistermijn\""));
+  assert_non_null(strstr(tj, "\"last_day\":\"2026-09-09\""));
+  assert_non_null(strstr(tj, "\"source\":\"Vw 2000 art. 42 lid 1\""));
+  case_free(tj);
+  /* A repeated tick fires nothing more. */
+  assert_int_equal(case_instance_tick(f->c, INT64_C(1773010800), &fired), CASE_OK);
+  assert_int_equal(fired, 0);
+  assert_int_equal(case_instance_tick(f->c, T0 + 400 * DAY, &fired), CASE_OK);
+  assert_int_equal(fired, 1);
+  assert_config(f, "[\"te_laat\"]");
+}
+
+static void test_timer_cancelled_on_exit(void **state) {
+  fx *f = *state;
+  load(f,
+       "workflow: tc\nversion: 1\n"
+       "initial: rvt\n"
+       "states:\n"
+       "  rvt:\n"
+       "    after: [{delay: 6 days, target: aa}]\n"
+       "    on: {vroeg: klaar}\n"
+       "  aa: {}\n"
+       "  klaar: {}\n");
+  create(f, NULL);
+  fire_ok(f, "vroeg", NULL);
+  char *tj = NULL;
+  assert_int_equal(case_instance_timers(f->c, &tj), CASE_OK);
+  assert_string_equal(tj, "[]");
+  case_free(tj);
+  int fired = -1;
+  assert_int_equal(case_instance_tick(f->c, T0 + 30 * DAY, &fired), CASE_OK);
+  assert_int_equal(fired, 0);
+  assert_config(f, "[\"klaar\"]");
+}
+
+/* ---- snapshots ---- */
+
+static void test_snapshot_roundtrip(void **state) {
+  fx *f = *state;
+  load(f, HIST);
+  create(f, NULL);
+  fire_ok(f, "next", NULL);
+  fire_ok(f, "next", NULL);
+  fire_ok(f, "pause", NULL);
+  char *snap = NULL;
+  assert_int_equal(case_instance_snapshot(f->c, &snap), CASE_OK);
+  assert_non_null(strstr(snap, "\"history\":{\"h\":[\"s2\"],\"hd\":[\"s2b\"]}"));
+  assert_int_equal(case_instance_restore(f->e, snap, &f->c), CASE_EXISTS);
+  case_instance_free(case_instance_find(f->e, "c1"));
+  assert_int_equal(case_instance_restore(f->e, snap, &f->c), CASE_OK);
+  assert_config(f, "[\"paused\"]");
+  assert_int_equal(case_instance_revision(f->c), 3);
+  fire_ok(f, "resume_deep", NULL);
+  assert_config(f, "[\"work\",\"s2\",\"s2b\"]");
+
+  /* The same id and version without state s2: restore names the lost state. */
+  case_engine *e2;
+  assert_int_equal(case_engine_open(&e2), CASE_OK);
+  const char *v1b = "workflow: hist\nversion: 1\ninitial: paused\nstates:\n  paused: {}\n";
+  assert_int_equal(case_def_load_string(e2, v1b, strlen(v1b), "b.yaml", NULL), CASE_OK);
+  case_instance *c2 = NULL;
+  assert_int_equal(case_instance_restore(e2, snap, &c2), CASE_NOTFOUND);
+  assert_non_null(strstr(case_errmsg(e2), "history state 'h' no longer exists"));
+  assert_null(c2);
+  case_engine_close(e2);
+  case_free(snap);
+}
+
+/* ---- misuse ---- */
+
+static void test_misuse(void **state) {
+  fx *f = *state;
+  char *s = NULL;
+  assert_int_equal(case_engine_open(NULL), CASE_MISUSE);
+  assert_int_equal(case_errcode(NULL), CASE_MISUSE);
+  assert_non_null(case_errmsg(NULL));
+  assert_int_equal(case_def_load_string(NULL, "x", 1, NULL, NULL), CASE_MISUSE);
+  assert_int_equal(case_def_load_string(f->e, NULL, 0, NULL, NULL), CASE_MISUSE);
+  assert_int_equal(case_def_load_file(f->e, "/nonexistent/x.yaml", NULL), CASE_IO);
+  assert_int_equal(case_instance_fire(NULL, "x", NULL, NULL, NULL, 0), CASE_MISUSE);
+  assert_int_equal(case_instance_configuration(NULL, &s), CASE_MISUSE);
+  assert_int_equal(case_instance_tick(NULL, 0, NULL), CASE_MISUSE);
+  assert_int_equal(case_instance_restore(f->e, "{}", &f->c), CASE_INVALID);
+  assert_int_equal(case_instance_restore(f->e, "not json", &f->c), CASE_INVALID);
+  assert_null(case_instance_find(f->e, "nope"));
+  assert_null(case_def_find(f->e, "nope", 0));
+  case_instance_free(NULL);
+  case_engine_close(NULL);
+  load(f, HIER);
+  assert_int_equal(case_instance_create(f->e, f->d, "c1", NULL, "{\"onbekend\":1}", T0, &f->c),
+                   CASE_INVALID);
+  assert_non_null(strstr(case_errmsg(f->e), "onbekend"));
+  assert_int_equal(case_instance_create(f->e, f->d, "c1", NULL, "{\"trace\":5}", T0, &f->c),
+                   CASE_INVALID);
+  assert_int_equal(case_instance_create(f->e, f->d, "c1", "nergens", NULL, T0, &f->c), CASE_NOTFOUND);
+  create(f, NULL);
+  assert_int_equal(case_instance_create(f->e, f->d, "c1", NULL, NULL, T0, &f->c), CASE_EXISTS);
+  assert_int_equal(case_instance_fire(f->c, "next", "{bad", NULL, NULL, T0), CASE_INVALID);
+  assert_int_equal(case_instance_fire(f->c, NULL, NULL, NULL, NULL, T0), CASE_MISUSE);
+  assert_string_equal(case_errstr(CASE_GUARD), "guard is false");
+  assert_string_equal(case_errstr(12345), "unknown error");
+  assert_int_equal(case_libversion_number(), CASE_VERSION_NUMBER);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_entry_exit_order, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_priority, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_parallel_done, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_history, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_eventless_chain_and_internal_events, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_eventless_loop_is_bounded, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_targetless_and_internal, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_event_prefix_match, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_roles_and_refusals, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_notifications_after_commit, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_native_guard_and_action, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_after_and_deadlines, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_timer_cancelled_on_exit, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_snapshot_roundtrip, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_misuse, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
