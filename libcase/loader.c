@@ -1,0 +1,1912 @@
+/*
+ * loader.c — YAML workflow definitions -> case_def, validated with positions.
+ *
+ * Three stages:
+ *  1. libyaml events -> a small node tree with 1-based positions.  Anchors,
+ *     aliases, tags, duplicate keys and second documents are refused here.
+ *  2. the tree -> the model: states in document pre-order (states[0] is the
+ *     synthetic root), then per state its initial/default targets, scripts,
+ *     transitions (`on`, `always`, `after`) and timers (`after`, `deadlines`).
+ *  3. checks on the whole model (reachability, dead ends), then the Lua
+ *     modules are loaded and every guard and action is compiled.
+ *
+ * The first error stops the load: it is reported through eng_err_at() with the
+ * position of the offending node and the partly built definition is freed.
+ * The format is documented in docs/workflow-format.md.
+ */
+#include "internal.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+/* Nesting of YAML collections we accept at all, whatever the state depth limit:
+ * bounds the recursion of every walk over the tree. */
+#define YAML_DEPTH_CAP 1000
+/* Largest amount in a duration ("100000000 seconds" is three years). */
+#define DURATION_MAX 100000000L
+
+/* ------------------------------------------------------------------ */
+/* The node tree                                                       */
+/* ------------------------------------------------------------------ */
+
+typedef enum nkind { N_SCALAR, N_SEQ, N_MAP } nkind;
+
+typedef struct node {
+  nkind kind;
+  cs_pos pos;       /* where the node starts */
+  cs_pos text_pos;  /* scalars: where the text starts (block scalars: next line) */
+  char *str;        /* scalar text, NUL-terminated */
+  size_t len;
+  int plain;        /* a plain (unquoted) scalar: typed by its content */
+  struct node **kids; /* seq: items; map: key, value, key, value, ... */
+  int n, cap;
+} node;
+
+typedef enum vtype { V_NULL, V_BOOL, V_INT, V_REAL, V_STR } vtype;
+
+static void node_free(node *n) {
+  if (!n) return;
+  for (int i = 0; i < n->n; i++) node_free(n->kids[i]);
+  free(n->kids);
+  free(n->str);
+  free(n);
+}
+
+static int node_push(node *parent, node *kid) {
+  if (parent->n == parent->cap) {
+    int cap = parent->cap ? parent->cap * 2 : 8;
+    node **k = realloc(parent->kids, (size_t)cap * sizeof *k);
+    if (!k) return -1;
+    parent->kids = k;
+    parent->cap = cap;
+  }
+  parent->kids[parent->n++] = kid;
+  return 0;
+}
+
+static int npairs(const node *m) { return m && m->kind == N_MAP ? m->n / 2 : 0; }
+static const node *pkey(const node *m, int i) { return m->kids[2 * i]; }
+static const node *pval(const node *m, int i) { return m->kids[2 * i + 1]; }
+
+static const node *map_get(const node *m, const char *key) {
+  for (int i = 0; i < npairs(m); i++)
+    if (strcmp(pkey(m, i)->str, key) == 0) return pval(m, i);
+  return NULL;
+}
+
+static int is_digits(const char *s) {
+  if (!*s) return 0;
+  for (; *s; s++)
+    if (*s < '0' || *s > '9') return 0;
+  return 1;
+}
+
+/* The type of a scalar as YAML 1.2's core schema sees it (quoted = string). */
+static vtype scalar_type(const node *n) {
+  if (!n || n->kind != N_SCALAR) return V_STR;
+  if (!n->plain) return V_STR;
+  const char *s = n->str;
+  if (!*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL"))
+    return V_NULL;
+  if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE") || !strcmp(s, "false") ||
+      !strcmp(s, "False") || !strcmp(s, "FALSE"))
+    return V_BOOL;
+  const char *p = s;
+  if (*p == '-' || *p == '+') p++;
+  if (is_digits(p)) return V_INT;
+  /* [-+]? ( \.[0-9]+ | [0-9]+ ( \. [0-9]* )? ) ( [eE] [-+]? [0-9]+ )? */
+  int digits = 0;
+  while (*p >= '0' && *p <= '9') p++, digits++;
+  if (*p == '.') {
+    p++;
+    while (*p >= '0' && *p <= '9') p++, digits++;
+  }
+  if (!digits) return V_STR;
+  if (*p == 'e' || *p == 'E') {
+    p++;
+    if (*p == '-' || *p == '+') p++;
+    if (!is_digits(p)) return V_STR;
+    return V_REAL;
+  }
+  return *p ? V_STR : V_REAL;
+}
+
+static int scalar_bool(const node *n) { return n->str[0] == 't' || n->str[0] == 'T'; }
+
+/* 0 and the value, or -1 when the integer does not fit a long long. */
+static int scalar_int(const node *n, long long *out) {
+  const char *p = n->str;
+  int neg = 0;
+  if (*p == '-' || *p == '+') neg = *p++ == '-';
+  unsigned long long v = 0, lim = neg ? (unsigned long long)LLONG_MAX + 1ULL : LLONG_MAX;
+  for (; *p; p++) {
+    unsigned d = (unsigned)(*p - '0');
+    if (v > (lim - d) / 10) return -1;
+    v = v * 10 + d;
+  }
+  *out = neg ? (v == (unsigned long long)LLONG_MAX + 1ULL ? LLONG_MIN : -(long long)v)
+             : (long long)v;
+  return 0;
+}
+
+static const char *describe(const node *n) {
+  if (!n) return "missing";
+  switch (n->kind) {
+  case N_MAP: return "a map";
+  case N_SEQ: return "a list";
+  case N_SCALAR: break;
+  }
+  switch (scalar_type(n)) {
+  case V_NULL: return "empty";
+  case V_BOOL: return "a boolean";
+  case V_INT: return "an integer";
+  case V_REAL: return "a number";
+  case V_STR: break;
+  }
+  return "a string";
+}
+
+/* ------------------------------------------------------------------ */
+/* The loader's context and errors                                     */
+/* ------------------------------------------------------------------ */
+
+typedef struct ld {
+  case_engine *e;
+  case_def *d;
+  const char *file;
+  const char *text;
+  size_t len;
+  int depth_cap;      /* YAML nesting accepted */
+  node *doc;          /* the document's root node */
+  const node **snode; /* per state: its YAML map (NULL for {} / null / the root) */
+  int cap_states, cap_transitions, cap_timers;
+  const node *lua;    /* the top-level `lua:` list, for positions */
+} ld;
+
+static int fail(ld *L, int rc, cs_pos pos, const char *fmt, ...) CASE_PRINTF(4, 5);
+
+static int fail(ld *L, int rc, cs_pos pos, const char *fmt, ...) {
+  char small[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(small, sizeof small, fmt, ap);
+  va_end(ap);
+  if (n < 0) return eng_err_at(L->e, rc, L->file, pos, "%s", "invalid definition");
+  if ((size_t)n < sizeof small) return eng_err_at(L->e, rc, L->file, pos, "%s", small);
+  char *big = malloc((size_t)n + 1);
+  if (!big) return eng_err_at(L->e, rc, L->file, pos, "%s", small);
+  va_start(ap, fmt);
+  vsnprintf(big, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  eng_err_at(L->e, rc, L->file, pos, "%s", big);
+  free(big);
+  return rc;
+}
+
+static int oom(ld *L) { return eng_err(L->e, CASE_NOMEM, "out of memory loading %s", L->file); }
+
+static cs_pos mark_pos(yaml_mark_t m) {
+  cs_pos p = {(int)m.line + 1, (int)m.column + 1};
+  return p;
+}
+
+/* Line and column (1-based, columns in bytes) of a byte offset in the text. */
+static cs_pos offset_pos(const ld *L, size_t off) {
+  cs_pos p = {1, 1};
+  if (off > L->len) off = L->len;
+  for (size_t i = 0; i < off; i++) {
+    if (L->text[i] == '\n') {
+      p.line++;
+      p.col = 1;
+    } else {
+      p.col++;
+    }
+  }
+  return p;
+}
+
+/* Block scalars (| and >) start their text on the line after the indicator:
+ * the first non-blank character there, so that Lua line n is YAML line
+ * text_pos.line + n - 1. */
+static cs_pos block_text_pos(const ld *L, yaml_mark_t m) {
+  cs_pos p = mark_pos(m);
+  size_t i = 0;
+  int line = 0;
+  while (i < L->len && line < (int)m.line + 1) {
+    if (L->text[i] == '\n') line++;
+    i++;
+  }
+  if (line != (int)m.line + 1) return p;
+  int col = 1;
+  while (i < L->len && L->text[i] == ' ') i++, col++;
+  cs_pos t = {p.line + 1, col};
+  return t;
+}
+
+/* ------------------------------------------------------------------ */
+/* Stage 1: YAML -> node tree                                          */
+/* ------------------------------------------------------------------ */
+
+static int yaml_error(ld *L, const yaml_parser_t *p) {
+  if (p->error == YAML_MEMORY_ERROR) return oom(L);
+  const char *problem = p->problem ? p->problem : "YAML syntax error";
+  if (p->error == YAML_READER_ERROR) {
+    cs_pos pos = offset_pos(L, p->problem_offset);
+    if (p->problem_value != -1)
+      return fail(L, CASE_INVALID, pos, "%s: #x%X (expected UTF-8 text)", problem,
+                  (unsigned)p->problem_value);
+    return fail(L, CASE_INVALID, pos, "%s (expected UTF-8 text)", problem);
+  }
+  cs_pos pos = mark_pos(p->problem_mark);
+  if (p->context) {
+    cs_pos c = mark_pos(p->context_mark);
+    return fail(L, CASE_INVALID, pos, "YAML: %s (%s at line %d, column %d)", problem, p->context,
+                c.line, c.col);
+  }
+  return fail(L, CASE_INVALID, pos, "YAML: %s", problem);
+}
+
+static int key_cmp(const void *a, const void *b) {
+  const node *x = *(const node *const *)a, *y = *(const node *const *)b;
+  int c = strcmp(x->str, y->str);
+  if (c) return c;
+  if (x->pos.line != y->pos.line) return x->pos.line < y->pos.line ? -1 : 1;
+  return x->pos.col < y->pos.col ? -1 : x->pos.col > y->pos.col;
+}
+
+static int pos_before(cs_pos a, cs_pos b) {
+  return a.line < b.line || (a.line == b.line && a.col < b.col);
+}
+
+/* Duplicate keys of a finished map: the first repeated key in document order. */
+static int check_duplicates(ld *L, const node *m) {
+  int n = npairs(m);
+  if (n < 2) return CASE_OK;
+  const node *dup = NULL, *first = NULL;
+  if (n <= 16) {
+    for (int i = 1; i < n && !dup; i++)
+      for (int j = 0; j < i; j++)
+        if (strcmp(pkey(m, i)->str, pkey(m, j)->str) == 0) {
+          dup = pkey(m, i);
+          first = pkey(m, j);
+          break;
+        }
+  } else {
+    const node **k = malloc((size_t)n * sizeof *k);
+    if (!k) return oom(L);
+    for (int i = 0; i < n; i++) k[i] = pkey(m, i);
+    qsort(k, (size_t)n, sizeof *k, key_cmp);
+    for (int i = 1; i < n; i++) {
+      if (strcmp(k[i]->str, k[i - 1]->str) != 0) continue;
+      if (!dup || pos_before(k[i]->pos, dup->pos)) {
+        dup = k[i];
+        int j = i - 1;
+        while (j > 0 && strcmp(k[j - 1]->str, k[i]->str) == 0) j--;
+        first = k[j];
+      }
+    }
+    free(k);
+  }
+  if (!dup) return CASE_OK;
+  return fail(L, CASE_INVALID, dup->pos, "duplicate key '%s' (first at line %d, column %d)",
+              dup->str, first->pos.line, first->pos.col);
+}
+
+static int parse_yaml(ld *L) {
+  yaml_parser_t p;
+  if (!yaml_parser_initialize(&p)) return oom(L);
+  yaml_parser_set_input_string(&p, (const unsigned char *)L->text, L->len);
+  node **stack = malloc((size_t)(L->depth_cap + 1) * sizeof *stack);
+  if (!stack) {
+    yaml_parser_delete(&p);
+    return oom(L);
+  }
+  int sp = 0, docs = 0, rc = CASE_OK, done = 0;
+  while (!done && rc == CASE_OK) {
+    yaml_event_t ev;
+    if (!yaml_parser_parse(&p, &ev)) {
+      rc = yaml_error(L, &p);
+      break;
+    }
+    cs_pos pos = mark_pos(ev.start_mark);
+    const char *anchor = NULL, *tag = NULL;
+    nkind kind = N_SCALAR;
+    int opens = 0;
+    switch (ev.type) {
+    case YAML_STREAM_END_EVENT:
+      done = 1;
+      break;
+    case YAML_DOCUMENT_START_EVENT:
+      if (docs++ > 0)
+        rc = fail(L, CASE_INVALID, pos,
+                  "a second YAML document (expected one definition per file)");
+      break;
+    case YAML_ALIAS_EVENT:
+      rc = fail(L, CASE_INVALID, pos,
+                "YAML alias '*%s' (anchors and aliases are not supported; write the value out)",
+                (const char *)ev.data.alias.anchor);
+      break;
+    case YAML_SCALAR_EVENT:
+      anchor = (const char *)ev.data.scalar.anchor;
+      tag = (const char *)ev.data.scalar.tag;
+      break;
+    case YAML_SEQUENCE_START_EVENT:
+      anchor = (const char *)ev.data.sequence_start.anchor;
+      tag = (const char *)ev.data.sequence_start.tag;
+      kind = N_SEQ;
+      opens = 1;
+      break;
+    case YAML_MAPPING_START_EVENT:
+      anchor = (const char *)ev.data.mapping_start.anchor;
+      tag = (const char *)ev.data.mapping_start.tag;
+      kind = N_MAP;
+      opens = 1;
+      break;
+    case YAML_SEQUENCE_END_EVENT:
+    case YAML_MAPPING_END_EVENT:
+      if (sp > 0) {
+        node *m = stack[--sp];
+        if (m->kind == N_MAP) rc = check_duplicates(L, m);
+      }
+      break;
+    default:
+      break;
+    }
+    int is_node = ev.type == YAML_SCALAR_EVENT || opens;
+    if (rc == CASE_OK && is_node) {
+      if (anchor)
+        rc = fail(L, CASE_INVALID, pos,
+                  "YAML anchor '&%s' (anchors and aliases are not supported; write the value out)",
+                  anchor);
+      else if (tag)
+        rc = fail(L, CASE_INVALID, pos, "YAML tag '%s' (tags are not supported; quote a value "
+                  "to make it a string)", tag);
+      else if (sp > 0 && stack[sp - 1]->kind == N_MAP && stack[sp - 1]->n % 2 == 0 && opens)
+        rc = fail(L, CASE_INVALID, pos, "a %s as a map key (expected a plain name)",
+                  kind == N_MAP ? "map" : "list");
+      else if (opens && sp >= L->depth_cap)
+        rc = fail(L, CASE_LIMIT, pos, "nesting too deep (more than %d levels)", L->depth_cap);
+    }
+    if (rc == CASE_OK && is_node) {
+      node *n = calloc(1, sizeof *n);
+      if (!n) {
+        rc = oom(L);
+      } else {
+        n->kind = kind;
+        n->pos = n->text_pos = pos;
+        if (kind == N_SCALAR) {
+          n->len = ev.data.scalar.length;
+          n->str = malloc(n->len + 1);
+          if (n->str) {
+            memcpy(n->str, ev.data.scalar.value, n->len);
+            n->str[n->len] = '\0';
+          }
+          n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+          if (ev.data.scalar.style == YAML_LITERAL_SCALAR_STYLE ||
+              ev.data.scalar.style == YAML_FOLDED_SCALAR_STYLE)
+            n->text_pos = block_text_pos(L, ev.start_mark);
+          else if (!n->plain)
+            n->text_pos.col++; /* after the quote */
+        }
+        int bad = kind == N_SCALAR && !n->str;
+        if (!bad) {
+          if (sp > 0)
+            bad = node_push(stack[sp - 1], n) != 0;
+          else if (!L->doc)
+            L->doc = n;
+          else
+            bad = 1; /* cannot happen: one node per document, one document */
+        }
+        if (bad) {
+          node_free(n);
+          rc = oom(L);
+        } else if (opens) {
+          stack[sp++] = n;
+        }
+      }
+    }
+    yaml_event_delete(&ev);
+  }
+  free(stack);
+  yaml_parser_delete(&p);
+  if (rc != CASE_OK) return rc;
+  if (!L->doc || scalar_type(L->doc) == V_NULL) {
+    cs_pos one = {1, 1};
+    return fail(L, CASE_INVALID, one,
+                "empty definition (expected a map with workflow, version, initial and states)");
+  }
+  if (L->doc->kind != N_MAP)
+    return fail(L, CASE_INVALID, L->doc->pos,
+                "the definition is %s (expected a map with workflow, version, initial and states)",
+                describe(L->doc));
+  return CASE_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Typed access with errors                                            */
+/* ------------------------------------------------------------------ */
+
+static int check_keys(ld *L, const node *m, const char *where, const char *const *allowed) {
+  for (int i = 0; i < npairs(m); i++) {
+    const node *k = pkey(m, i);
+    int ok = 0;
+    for (int j = 0; allowed[j] && !ok; j++) ok = strcmp(k->str, allowed[j]) == 0;
+    if (ok) continue;
+    char list[512];
+    size_t used = 0;
+    list[0] = '\0';
+    for (int j = 0; allowed[j]; j++) {
+      int w = snprintf(list + used, sizeof list - used, "%s%s", j ? ", " : "", allowed[j]);
+      if (w < 0 || (size_t)w >= sizeof list - used) break;
+      used += (size_t)w;
+    }
+    return fail(L, CASE_INVALID, k->pos, "unknown key '%s' in %s (expected one of: %s)", k->str,
+                where, list);
+  }
+  return CASE_OK;
+}
+
+static int want_kind(ld *L, const node *n, nkind kind, const char *what) {
+  if (n && n->kind == kind) return CASE_OK;
+  return fail(L, CASE_INVALID, n->pos, "%s is %s (expected a %s)", what, describe(n),
+              kind == N_MAP ? "map" : kind == N_SEQ ? "list" : "string");
+}
+
+/* Any non-empty scalar, as text (a free text, a name, a Lua snippet). */
+static int want_text(ld *L, const node *n, const char *what, const char **out) {
+  if (n->kind != N_SCALAR || scalar_type(n) == V_NULL)
+    return fail(L, CASE_INVALID, n->pos, "%s is %s (expected a string)", what, describe(n));
+  *out = n->str;
+  return CASE_OK;
+}
+
+static int dup_text(ld *L, const node *n, const char *what, char **out) {
+  const char *s;
+  int rc = want_text(L, n, what, &s);
+  if (rc != CASE_OK) return rc;
+  *out = xstrdup(s);
+  return *out ? CASE_OK : oom(L);
+}
+
+static int want_bool(ld *L, const node *n, const char *what, int *out) {
+  if (n->kind != N_SCALAR || scalar_type(n) != V_BOOL)
+    return fail(L, CASE_INVALID, n->pos, "%s is %s (expected a boolean: true or false)", what,
+                describe(n));
+  *out = scalar_bool(n);
+  return CASE_OK;
+}
+
+static int want_ident(ld *L, const node *n, const char *what, const char **out) {
+  int rc = want_text(L, n, what, out);
+  if (rc != CASE_OK) return rc;
+  if (!is_identifier(*out, 0))
+    return fail(L, CASE_INVALID, n->text_pos,
+                "%s '%s' is not a name (expected letters, digits and _, not starting with a digit)",
+                what, *out);
+  return CASE_OK;
+}
+
+/* Grows *arr (of elements `size`) to hold one more than *n; zeroes new space. */
+static int grow(void **arr, int n, int *cap, size_t size) {
+  if (n < *cap) return 0;
+  int c = *cap ? *cap * 2 : 8;
+  void *p = realloc(*arr, (size_t)c * size);
+  if (!p) return -1;
+  memset((char *)p + (size_t)*cap * size, 0, (size_t)(c - *cap) * size);
+  *arr = p;
+  *cap = c;
+  return 0;
+}
+
+static int int_push(int **arr, int *n, int v) {
+  int *p = realloc(*arr, (size_t)(*n + 1) * sizeof *p);
+  if (!p) return -1;
+  p[(*n)++] = v;
+  *arr = p;
+  return 0;
+}
+
+/* A list of nodes: a sequence's items, or one node standing for a list of one. */
+static int as_list(const node *n, const node *const **items, const node **one) {
+  if (n->kind == N_SEQ) {
+    *items = (const node *const *)n->kids;
+    return n->n;
+  }
+  *one = n;
+  *items = one;
+  return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Names, suggestions, the state tree                                  */
+/* ------------------------------------------------------------------ */
+
+static int find_state(const case_def *d, const char *id) {
+  for (int i = 1; i < d->nstates; i++)
+    if (strcmp(d->states[i].id, id) == 0) return i;
+  return -1;
+}
+
+/* 1 if a is a proper descendant of b. */
+static int is_desc(const case_def *d, int a, int b) {
+  for (int p = d->states[a].parent; p >= 0; p = d->states[p].parent)
+    if (p == b) return 1;
+  return 0;
+}
+
+static size_t edit_distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  if (la > 64 || lb > 64) return (size_t)-1;
+  size_t row[65];
+  for (size_t j = 0; j <= lb; j++) row[j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t up = row[j];
+      size_t best = diag + (a[i - 1] != b[j - 1]);
+      if (row[j] + 1 < best) best = row[j] + 1;
+      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+      row[j] = best;
+      diag = up;
+    }
+  }
+  return row[lb];
+}
+
+/* The state id closest to `id`, if close enough to be a likely typo, else NULL. */
+static const char *suggest_state(const case_def *d, const char *id) {
+  const char *best = NULL;
+  size_t bestd = (size_t)-1, len = strlen(id);
+  size_t maxd = len < 6 ? 2 : len / 3;
+  for (int i = 1; i < d->nstates; i++) {
+    if (d->states[i].kind == CS_HISTORY_SHALLOW || d->states[i].kind == CS_HISTORY_DEEP) continue;
+    size_t k = edit_distance(id, d->states[i].id);
+    if (k < bestd) {
+      bestd = k;
+      best = d->states[i].id;
+    }
+  }
+  if (best && bestd <= maxd) return best;
+  /* A prefix of exactly one id ("rust" for "rust_en_voorbereiding"). */
+  if (len >= 3) {
+    const char *only = NULL;
+    for (int i = 1; i < d->nstates; i++) {
+      if (strncmp(d->states[i].id, id, len) != 0) continue;
+      if (only) return NULL;
+      only = d->states[i].id;
+    }
+    return only;
+  }
+  return NULL;
+}
+
+static int unknown_state(ld *L, const node *n, const char *what) {
+  const char *s = suggest_state(L->d, n->str);
+  if (s)
+    return fail(L, CASE_INVALID, n->text_pos, "unknown %s '%s' (expected a state id; did you "
+                "mean '%s'?)", what, n->str, s);
+  return fail(L, CASE_INVALID, n->text_pos, "unknown %s '%s' (expected a state id)", what,
+              n->str);
+}
+
+/* Resolves an id or a list of ids to state indices. */
+static int resolve_ids(ld *L, const node *n, const char *what, int **out, int *nout) {
+  const node *one;
+  const node *const *items;
+  if (n->kind == N_MAP)
+    return fail(L, CASE_INVALID, n->pos, "%s is a map (expected a state id or a list of ids)",
+                what);
+  int k = as_list(n, &items, &one);
+  if (k == 0)
+    return fail(L, CASE_INVALID, n->pos, "%s is an empty list (expected a state id)", what);
+  for (int i = 0; i < k; i++) {
+    const char *id;
+    int rc = want_text(L, items[i], what, &id);
+    if (rc != CASE_OK) return rc;
+    int s = find_state(L->d, id);
+    if (s < 0) return unknown_state(L, items[i], what);
+    if (int_push(out, nout, s)) return oom(L);
+  }
+  return CASE_OK;
+}
+
+static int lca(const case_def *d, int a, int b) {
+  for (int p = d->states[a].parent; p >= 0; p = d->states[p].parent)
+    if (is_desc(d, b, p)) return p;
+  return 0;
+}
+
+/* Several targets must be able to be active together: not nested, and in
+ * different regions of a parallel state. */
+static int check_conflicts(ld *L, const int *t, int n, cs_pos pos) {
+  const case_def *d = L->d;
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < i; j++) {
+      const char *a = d->states[t[j]].id, *b = d->states[t[i]].id;
+      if (t[i] == t[j]) return fail(L, CASE_INVALID, pos, "target '%s' is listed twice", a);
+      if (is_desc(d, t[i], t[j]) || is_desc(d, t[j], t[i]))
+        return fail(L, CASE_INVALID, pos,
+                    "ambiguous targets '%s' and '%s': one is inside the other (expected states "
+                    "that are active together, one per region of a parallel state)",
+                    a, b);
+      int p = lca(d, t[i], t[j]);
+      if (d->states[p].kind != CS_PARALLEL) {
+        if (p == 0)
+          return fail(L, CASE_INVALID, pos,
+                      "ambiguous targets '%s' and '%s': both are top-level states and only one "
+                      "can be active (expected states in different regions of a parallel state)",
+                      a, b);
+        return fail(L, CASE_INVALID, pos,
+                    "ambiguous targets '%s' and '%s': both are in compound state '%s', which has "
+                    "one active child (expected states in different regions of a parallel state)",
+                    a, b, d->states[p].id);
+      }
+    }
+  return CASE_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Stage 2a: the states, in pre-order                                  */
+/* ------------------------------------------------------------------ */
+
+static const char *const state_keys[] = {
+    "description", "initial", "states", "parallel", "final", "history", "default", "on",
+    "always", "after", "deadlines", "entry", "exit", NULL};
+
+static int is_history(const cs_state *s) {
+  return s->kind == CS_HISTORY_SHALLOW || s->kind == CS_HISTORY_DEEP;
+}
+
+static int new_state(ld *L, int *out) {
+  case_def *d = L->d;
+  if (grow((void **)&d->states, d->nstates, &L->cap_states, sizeof *d->states)) return oom(L);
+  int cap = L->cap_states;
+  /* snode grows alongside */
+  const node **sn = realloc(L->snode, (size_t)cap * sizeof *sn);
+  if (!sn) return oom(L);
+  L->snode = sn;
+  int i = d->nstates++;
+  memset(&d->states[i], 0, sizeof d->states[i]);
+  d->states[i].index = i;
+  d->states[i].parent = -1;
+  L->snode[i] = NULL;
+  *out = i;
+  return CASE_OK;
+}
+
+static int add_state(ld *L, const node *key, const node *val, int parent, int depth) {
+  case_def *d = L->d;
+  const char *id = key->str;
+  if (!is_identifier(id, 0))
+    return fail(L, CASE_INVALID, key->pos, "state id '%s' is not a name (expected letters, "
+                "digits and _, not starting with a digit)", id);
+  if (depth > L->e->limits[CASE_LIMIT_DEPTH])
+    return fail(L, CASE_LIMIT, key->pos, "state '%s' is nested %d deep (the limit is %lld)", id,
+                depth, L->e->limits[CASE_LIMIT_DEPTH]);
+  int other = find_state(d, id);
+  if (other >= 0)
+    return fail(L, CASE_INVALID, key->pos,
+                "duplicate state id '%s' (also at line %d, column %d; ids are unique in the "
+                "whole definition)", id, d->states[other].pos.line, d->states[other].pos.col);
+  if (val->kind == N_SCALAR && scalar_type(val) == V_NULL) val = NULL;
+  if (val && val->kind != N_MAP)
+    return fail(L, CASE_INVALID, val->pos,
+                "state '%s' is %s (expected a map of state keys, or {} for a simple state)", id,
+                describe(val));
+  int rc;
+  if (val && (rc = check_keys(L, val, "a state", state_keys)) != CASE_OK) return rc;
+
+  int i;
+  if ((rc = new_state(L, &i)) != CASE_OK) return rc;
+  cs_state *s = &d->states[i];
+  s->parent = parent;
+  s->depth = depth;
+  s->pos = key->pos;
+  L->snode[i] = val;
+  if (!(s->id = xstrdup(id))) return oom(L);
+  if (int_push(&d->states[parent].children, &d->states[parent].nchildren, i)) return oom(L);
+  s = &d->states[i];
+
+  const node *hist = map_get(val, "history"), *states = map_get(val, "states");
+  const node *par = map_get(val, "parallel"), *fin = map_get(val, "final");
+  const node *desc = map_get(val, "description");
+  int parallel = 0, final = 0;
+  if (desc && (rc = dup_text(L, desc, "description", &s->description)) != CASE_OK) return rc;
+  if (hist) {
+    const char *h;
+    if ((rc = want_text(L, hist, "history", &h)) != CASE_OK) return rc;
+    if (strcmp(h, "shallow") == 0)
+      s->kind = CS_HISTORY_SHALLOW;
+    else if (strcmp(h, "deep") == 0)
+      s->kind = CS_HISTORY_DEEP;
+    else
+      return fail(L, CASE_INVALID, hist->text_pos, "unknown history '%s' (expected shallow or "
+                  "deep)", h);
+    static const char *const hist_keys[] = {"history", "default", "description", NULL};
+    if ((rc = check_keys(L, val, "a history state", hist_keys)) != CASE_OK) return rc;
+    const cs_state *p = &d->states[parent];
+    if (parent == 0 || (p->kind != CS_COMPOUND && p->kind != CS_PARALLEL))
+      return fail(L, CASE_INVALID, key->pos, "history state '%s' is not inside a compound or "
+                  "parallel state (expected it among the states: of the state it remembers)", id);
+    return CASE_OK;
+  }
+  const node *dflt = map_get(val, "default");
+  if (dflt)
+    return fail(L, CASE_INVALID, dflt->pos,
+                "default on state '%s', which is not a history state (expected history: "
+                "shallow or deep with it)", id);
+  if (par && (rc = want_bool(L, par, "parallel", &parallel)) != CASE_OK) return rc;
+  if (fin && (rc = want_bool(L, fin, "final", &final)) != CASE_OK) return rc;
+  if (parallel && final)
+    return fail(L, CASE_INVALID, fin->pos, "state '%s' cannot be both parallel and final", id);
+  if (states && scalar_type(states) == V_NULL && states->kind == N_SCALAR) states = NULL;
+  if (states) {
+    if ((rc = want_kind(L, states, N_MAP, "states")) != CASE_OK) return rc;
+    if (final)
+      return fail(L, CASE_INVALID, states->pos, "final state '%s' cannot have child states", id);
+    if (npairs(states) == 0)
+      return fail(L, CASE_INVALID, states->pos, "states of '%s' is empty (expected at least one "
+                  "child state)", id);
+  }
+  if (parallel && !states)
+    return fail(L, CASE_INVALID, key->pos, "parallel state '%s' has no regions (expected "
+                "states: with one child state per region)", id);
+  s->kind = parallel ? CS_PARALLEL : states ? CS_COMPOUND : final ? CS_FINAL : CS_ATOMIC;
+  for (int k = 0; k < npairs(states); k++)
+    if ((rc = add_state(L, pkey(states, k), pval(states, k), i, depth + 1)) != CASE_OK) return rc;
+  s = &d->states[i];
+  if (s->kind == CS_COMPOUND || s->kind == CS_PARALLEL) {
+    int real = 0;
+    for (int k = 0; k < s->nchildren; k++) real += !is_history(&d->states[s->children[k]]);
+    if (!real)
+      return fail(L, CASE_INVALID, key->pos, "state '%s' has only history states as children "
+                  "(expected at least one real child state)", id);
+  }
+  return CASE_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Stage 2b: scripts, durations, transitions, timers                    */
+/* ------------------------------------------------------------------ */
+
+static int is_lua_keyword(const char *s) {
+  static const char *const kw[] = {"and", "break", "do", "else", "elseif", "end", "false",
+                                   "for", "function", "goto", "if", "in", "local", "nil",
+                                   "not", "or", "repeat", "return", "then", "true", "until",
+                                   "while", NULL};
+  for (int i = 0; kw[i]; i++)
+    if (strcmp(s, kw[i]) == 0) return 1;
+  return 0;
+}
+
+static int make_script(ld *L, const node *n, int is_action, cs_script *out) {
+  const char *what = is_action ? "action" : "guard";
+  out->ref = -1;
+  if (n->kind != N_SCALAR || scalar_type(n) == V_NULL)
+    return fail(L, CASE_INVALID, n->pos, "%s is %s (expected Lua %s or a function name)", what,
+                describe(n), is_action ? "statements" : "expression");
+  const char *t = n->str;
+  while (*t == ' ' || *t == '\t' || *t == '\n' || *t == '\r') t++;
+  if (!*t)
+    return fail(L, CASE_INVALID, n->pos, "empty %s (expected Lua %s or a function name)", what,
+                is_action ? "statements" : "expression");
+  if (!(out->text = xstrdup(n->str))) return oom(L);
+  out->pos = n->text_pos;
+  if (is_identifier(n->str, 0) && !is_lua_keyword(n->str)) {
+    int k = eng_native_find(L->e, n->str, is_action);
+    out->kind = k >= 0 ? SCRIPT_NATIVE : SCRIPT_NAMED;
+    out->ref = k >= 0 ? k : -1;
+  } else {
+    out->kind = is_action ? SCRIPT_BLOCK : SCRIPT_EXPR;
+  }
+  return CASE_OK;
+}
+
+static int make_actions(ld *L, const node *n, cs_script **out, int *nout) {
+  const node *one;
+  const node *const *items;
+  if (n->kind == N_MAP)
+    return fail(L, CASE_INVALID, n->pos, "actions is a map (expected Lua statements, a function "
+                "name or a list of them)");
+  int k = as_list(n, &items, &one);
+  if (k == 0) return CASE_OK;
+  cs_script *v = calloc((size_t)k, sizeof *v);
+  if (!v) return oom(L);
+  for (int i = 0; i < k; i++) v[i].ref = -1;
+  *out = v; /* owned by the model from here on, even half-filled */
+  *nout = k;
+  for (int i = 0; i < k; i++) {
+    int rc = make_script(L, items[i], 1, &v[i]);
+    if (rc != CASE_OK) return rc;
+  }
+  return CASE_OK;
+}
+
+static int bad_duration(ld *L, const node *n) {
+  return fail(L, CASE_INVALID, n->text_pos,
+              "bad duration '%s' (expected \"<number> <unit>\" or \"${param} <unit>\" with unit "
+              "seconds, minutes, hours, days, working days, weeks, months or years)",
+              n->kind == N_SCALAR ? n->str : describe(n));
+}
+
+static int parse_duration(ld *L, const node *n, cs_clock clock, cs_duration *out) {
+  out->clock = clock;
+  out->pos = n->text_pos;
+  if (n->kind != N_SCALAR || scalar_type(n) == V_NULL) return bad_duration(L, n);
+  const char *p = n->str;
+  while (*p == ' ') p++;
+  if (p[0] == '$' && p[1] == '{') {
+    const char *end = strchr(p, '}');
+    if (!end) return bad_duration(L, n);
+    char *name = xstrndup(p + 2, (size_t)(end - p - 2));
+    if (!name) return oom(L);
+    out->param = name;
+    int k = -1;
+    for (int i = 0; i < L->d->nparams; i++)
+      if (strcmp(L->d->params[i].name, name) == 0) k = i;
+    if (k < 0) {
+      if (L->d->nparams == 0)
+        return fail(L, CASE_INVALID, n->text_pos, "unknown param '%s' in duration (no params "
+                    "are declared; expected one under params:)", name);
+      return fail(L, CASE_INVALID, n->text_pos, "unknown param '%s' in duration (declared: "
+                  "%s%s)", name, L->d->params[0].name, L->d->nparams > 1 ? ", ..." : "");
+    }
+    const json_t *v = L->d->params[k].value;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        json_integer_value(v) > DURATION_MAX)
+      return fail(L, CASE_INVALID, n->text_pos, "param '%s' used in a duration is not a whole "
+                  "number of units (expected an integer from 0 to %ld)", name, DURATION_MAX);
+    p = end + 1;
+  } else {
+    if (*p < '0' || *p > '9') return bad_duration(L, n);
+    long v = 0;
+    while (*p >= '0' && *p <= '9') {
+      v = v * 10 + (*p++ - '0');
+      if (v > DURATION_MAX)
+        return fail(L, CASE_INVALID, n->text_pos, "duration '%s' is too long (expected at most "
+                    "%ld units)", n->str, DURATION_MAX);
+    }
+    out->amount = v;
+  }
+  if (*p != ' ') return bad_duration(L, n);
+  /* The unit: the remaining words, joined by single spaces. */
+  char unit[32];
+  size_t u = 0;
+  while (*p) {
+    while (*p == ' ') p++;
+    if (!*p) break;
+    if (u) {
+      if (u + 1 >= sizeof unit) return bad_duration(L, n);
+      unit[u++] = ' ';
+    }
+    while (*p && *p != ' ') {
+      if (u + 1 >= sizeof unit) return bad_duration(L, n);
+      unit[u++] = *p++;
+    }
+  }
+  unit[u] = '\0';
+  static const struct {
+    const char *name;
+    cs_unit unit;
+  } units[] = {{"second", UNIT_SECONDS},    {"seconds", UNIT_SECONDS},
+               {"minute", UNIT_MINUTES},    {"minutes", UNIT_MINUTES},
+               {"hour", UNIT_HOURS},        {"hours", UNIT_HOURS},
+               {"day", UNIT_DAYS},          {"days", UNIT_DAYS},
+               {"working day", UNIT_WORKING_DAYS}, {"working days", UNIT_WORKING_DAYS},
+               {"week", UNIT_WEEKS},        {"weeks", UNIT_WEEKS},
+               {"month", UNIT_MONTHS},      {"months", UNIT_MONTHS},
+               {"year", UNIT_YEARS},        {"years", UNIT_YEARS}};
+  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+    if (strcmp(unit, units[i].name) == 0) {
+      out->unit = units[i].unit;
+      return CASE_OK;
+    }
+  return bad_duration(L, n);
+}
+
+/* An event descriptor: "*", or dotted words of [A-Za-z0-9_-]; "x.*" means "x". */
+static int event_ok(const char *s, int wildcard) {
+  if (wildcard && strcmp(s, "*") == 0) return 1;
+  if (!*s || *s == '.') return 0;
+  for (const char *p = s; *p; p++) {
+    if (*p == '.') {
+      if (p[1] == '*' && p[2] == '\0' && wildcard) return 1;
+      if (!p[1] || p[1] == '.') return 0;
+      continue;
+    }
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+          *p == '_' || *p == '-'))
+      return 0;
+  }
+  return 1;
+}
+
+typedef enum tkind { T_ON, T_ALWAYS, T_AFTER } tkind;
+
+static int new_transition(ld *L, int src, cs_pos pos, int *out) {
+  case_def *d = L->d;
+  if (grow((void **)&d->transitions, d->ntransitions, &L->cap_transitions,
+           sizeof *d->transitions))
+    return oom(L);
+  int t = d->ntransitions++;
+  cs_transition *tr = &d->transitions[t];
+  memset(tr, 0, sizeof *tr);
+  tr->index = t;
+  tr->source = src;
+  tr->timer = -1;
+  tr->pos = pos;
+  if (int_push(&d->states[src].transitions, &d->states[src].ntransitions, t)) return oom(L);
+  *out = t;
+  return CASE_OK;
+}
+
+static int copy_events(ld *L, cs_transition *tr, char *const *ev, int n) {
+  if (!n) return CASE_OK;
+  tr->events = calloc((size_t)n, sizeof *tr->events);
+  if (!tr->events) return oom(L);
+  tr->nevents = n;
+  for (int i = 0; i < n; i++)
+    if (!(tr->events[i] = xstrdup(ev[i]))) return oom(L);
+  return CASE_OK;
+}
+
+/* One transition of state `src` from node n: a target id or a map. */
+static int parse_transition(ld *L, int src, const node *n, tkind kind, char *const *ev, int nev,
+                            cs_pos pos, int *out) {
+  static const char *const on_keys[] = {"target", "guard", "actions", "roles", "type",
+                                        "description", NULL};
+  static const char *const always_keys[] = {"target", "guard", "actions", "type", "description",
+                                            NULL};
+  static const char *const after_keys[] = {"delay", "target", "guard", "actions", "type",
+                                           "description", NULL};
+  case_def *d = L->d;
+  int t, rc;
+  if (n->kind == N_SEQ || (n->kind == N_SCALAR && scalar_type(n) == V_NULL))
+    return fail(L, CASE_INVALID, n->pos, "transition is %s (expected a target id or a map with "
+                "target, guard, actions%s)", describe(n), kind == T_ON ? ", roles" : "");
+  if (kind == T_AFTER && n->kind != N_MAP)
+    return fail(L, CASE_INVALID, n->pos, "after entry is %s (expected a map with delay and "
+                "target)", describe(n));
+  if ((rc = new_transition(L, src, pos, &t)) != CASE_OK) return rc;
+  if (out) *out = t;
+  if ((rc = copy_events(L, &d->transitions[t], ev, nev)) != CASE_OK) return rc;
+  const node *target = n;
+  if (n->kind == N_MAP) {
+    const char *const *keys = kind == T_ON ? on_keys : kind == T_ALWAYS ? always_keys : after_keys;
+    const char *where = kind == T_ON ? "a transition" : kind == T_ALWAYS ? "an always transition"
+                                                                         : "an after entry";
+    if ((rc = check_keys(L, n, where, keys)) != CASE_OK) return rc;
+    target = map_get(n, "target");
+    const node *g = map_get(n, "guard"), *a = map_get(n, "actions"), *r = map_get(n, "roles");
+    const node *ty = map_get(n, "type"), *de = map_get(n, "description");
+    cs_transition *tr = &d->transitions[t];
+    if (g) {
+      if (!(tr->guard = calloc(1, sizeof *tr->guard))) return oom(L);
+      tr->guard->ref = -1;
+      if ((rc = make_script(L, g, 0, tr->guard)) != CASE_OK) return rc;
+    }
+    if (a && (rc = make_actions(L, a, &tr->actions, &tr->nactions)) != CASE_OK) return rc;
+    if (de && (rc = dup_text(L, de, "description", &tr->description)) != CASE_OK) return rc;
+    if (ty) {
+      const char *s;
+      if ((rc = want_text(L, ty, "type", &s)) != CASE_OK) return rc;
+      if (strcmp(s, "internal") == 0)
+        tr->internal = 1;
+      else if (strcmp(s, "external") != 0)
+        return fail(L, CASE_INVALID, ty->text_pos, "unknown transition type '%s' (expected "
+                    "external or internal)", s);
+    }
+    if (r) {
+      const node *one;
+      const node *const *items;
+      if (r->kind == N_MAP)
+        return fail(L, CASE_INVALID, r->pos, "roles is a map (expected a list of roles)");
+      int k = as_list(r, &items, &one);
+      for (int i = 0; i < k; i++) {
+        const char *role;
+        if ((rc = want_text(L, items[i], "role", &role)) != CASE_OK) return rc;
+        int found = -1;
+        for (int j = 0; j < d->nroles; j++)
+          if (strcmp(d->roles[j], role) == 0) found = j;
+        if (found < 0) {
+          if (!d->nroles)
+            return fail(L, CASE_INVALID, items[i]->text_pos, "undeclared role '%s' (no roles "
+                        "are declared; expected them under the top-level roles:)", role);
+          sbuf b;
+          sbuf_init(&b);
+          for (int j = 0; j < d->nroles; j++) sbuf_printf(&b, "%s%s", j ? ", " : "", d->roles[j]);
+          char *list = sbuf_take(&b);
+          if (!list) return oom(L);
+          rc = fail(L, CASE_INVALID, items[i]->text_pos, "undeclared role '%s' (declared: %s)",
+                    role, list);
+          free(list);
+          return rc;
+        }
+        for (int j = 0; j < tr->nroles; j++)
+          if (tr->roles[j] == found)
+            return fail(L, CASE_INVALID, items[i]->text_pos, "role '%s' is listed twice", role);
+        if (int_push(&tr->roles, &tr->nroles, found)) return oom(L);
+      }
+    }
+  }
+  if (target) {
+    cs_transition *tr = &d->transitions[t];
+    if ((rc = resolve_ids(L, target, "target", &tr->targets, &tr->ntargets)) != CASE_OK)
+      return rc;
+    if ((rc = check_conflicts(L, tr->targets, tr->ntargets, target->pos)) != CASE_OK) return rc;
+  }
+  return CASE_OK;
+}
+
+/* `on:` — a map event-descriptors -> transition(s). */
+static int parse_on(ld *L, int src, const node *on) {
+  int rc = want_kind(L, on, N_MAP, "on");
+  if (rc != CASE_OK) return rc;
+  for (int i = 0; i < npairs(on); i++) {
+    const node *k = pkey(on, i), *v = pval(on, i);
+    /* split the key into descriptors */
+    char *ev[32];
+    int nev = 0;
+    const char *p = k->str;
+    while (*p && rc == CASE_OK) {
+      while (*p == ' ' || *p == '\t') p++;
+      if (!*p) break;
+      const char *q = p;
+      while (*q && *q != ' ' && *q != '\t') q++;
+      if (nev == (int)(sizeof ev / sizeof ev[0])) {
+        rc = fail(L, CASE_INVALID, k->pos, "too many event names in one key (at most 32)");
+        break;
+      }
+      char *one = xstrndup(p, (size_t)(q - p));
+      if (!one) {
+        rc = oom(L);
+        break;
+      }
+      ev[nev++] = one;
+      if (!event_ok(one, 1))
+        rc = fail(L, CASE_INVALID, k->pos, "bad event name '%s' (expected dotted words of "
+                  "letters, digits, _ or -, or *)", one);
+      else if (strlen(one) > 2 && strcmp(one + strlen(one) - 2, ".*") == 0)
+        one[strlen(one) - 2] = '\0'; /* SCXML: "x.*" is the same as "x" */
+      p = q;
+    }
+    if (rc == CASE_OK && nev == 0)
+      rc = fail(L, CASE_INVALID, k->pos, "empty event name (expected an event name)");
+    if (rc == CASE_OK) {
+      if (v->kind == N_SEQ) {
+        if (v->n == 0)
+          rc = fail(L, CASE_INVALID, v->pos, "empty list of transitions for '%s'", k->str);
+        for (int j = 0; j < v->n && rc == CASE_OK; j++)
+          rc = parse_transition(L, src, v->kids[j], T_ON, ev, nev, v->kids[j]->pos, NULL);
+      } else {
+        rc = parse_transition(L, src, v, T_ON, ev, nev, k->pos, NULL);
+      }
+    }
+    for (int j = 0; j < nev; j++) free(ev[j]);
+    if (rc != CASE_OK) return rc;
+  }
+  return CASE_OK;
+}
+
+static int new_timer(ld *L, int state, cs_timer_kind kind, cs_pos pos, int *out) {
+  case_def *d = L->d;
+  if (grow((void **)&d->timers, d->ntimers, &L->cap_timers, sizeof *d->timers)) return oom(L);
+  int t = d->ntimers++;
+  memset(&d->timers[t], 0, sizeof d->timers[t]);
+  d->timers[t].kind = kind;
+  d->timers[t].state = state;
+  d->timers[t].pos = pos;
+  if (int_push(&d->states[state].timers, &d->states[state].ntimers, t)) return oom(L);
+  *out = t;
+  return CASE_OK;
+}
+
+static int parse_after(ld *L, int src, const node *after) {
+  case_def *d = L->d;
+  const node *one;
+  const node *const *items;
+  int rc;
+  if (after->kind == N_SCALAR)
+    return fail(L, CASE_INVALID, after->pos, "after is %s (expected a list of maps with delay "
+                "and target)", describe(after));
+  int k = as_list(after, &items, &one);
+  for (int i = 0; i < k; i++) {
+    const node *it = items[i];
+    if (it->kind != N_MAP)
+      return fail(L, CASE_INVALID, it->pos, "after entry is %s (expected a map with delay and "
+                  "target)", describe(it));
+    const node *delay = map_get(it, "delay");
+    if (!delay)
+      return fail(L, CASE_INVALID, it->pos, "after entry without delay (expected delay: a "
+                  "duration such as \"6 days\")");
+    int tm;
+    if ((rc = new_timer(L, src, TIMER_AFTER, it->pos, &tm)) != CASE_OK) return rc;
+    cs_timer *timer = &d->timers[tm];
+    sbuf b;
+    sbuf_init(&b);
+    sbuf_printf(&b, "after.%s.%d", d->states[src].id, i);
+    if (!(timer->name = sbuf_take(&b)) || !(timer->event = xstrdup(timer->name))) return oom(L);
+    if ((rc = parse_duration(L, delay, d->clock, &timer->dur)) != CASE_OK) return rc;
+    const node *de = map_get(it, "description");
+    if (de && (rc = dup_text(L, de, "description", &timer->description)) != CASE_OK) return rc;
+    char *ev = timer->event;
+    int t;
+    if ((rc = parse_transition(L, src, it, T_AFTER, &ev, 1, it->pos, &t)) != CASE_OK) return rc;
+    d->transitions[t].timer = tm;
+  }
+  return CASE_OK;
+}
+
+static int parse_deadlines(ld *L, int src, const node *dl) {
+  static const char *const keys[] = {"after", "clock", "source", "on_expiry", "start",
+                                     "description", NULL};
+  case_def *d = L->d;
+  int rc = want_kind(L, dl, N_MAP, "deadlines");
+  if (rc != CASE_OK) return rc;
+  for (int i = 0; i < npairs(dl); i++) {
+    const node *k = pkey(dl, i), *v = pval(dl, i);
+    if (!is_identifier(k->str, 0))
+      return fail(L, CASE_INVALID, k->pos, "deadline name '%s' is not a name (expected letters, "
+                  "digits and _)", k->str);
+    if (v->kind != N_MAP)
+      return fail(L, CASE_INVALID, v->pos, "deadline '%s' is %s (expected a map with after, "
+                  "source, on_expiry)", k->str, describe(v));
+    if ((rc = check_keys(L, v, "a deadline", keys)) != CASE_OK) return rc;
+    const node *aft = map_get(v, "after");
+    if (!aft)
+      return fail(L, CASE_INVALID, k->pos, "deadline '%s' has no after (expected a duration "
+                  "such as \"8 weeks\")", k->str);
+    int tm;
+    if ((rc = new_timer(L, src, TIMER_DEADLINE, k->pos, &tm)) != CASE_OK) return rc;
+    cs_timer *timer = &d->timers[tm];
+    if (!(timer->name = xstrdup(k->str))) return oom(L);
+    cs_clock clock = d->clock;
+    const node *c = map_get(v, "clock");
+    if (c) {
+      const char *s;
+      if ((rc = want_text(L, c, "clock", &s)) != CASE_OK) return rc;
+      if (cal_clock_parse(s, &clock) != 0)
+        return fail(L, CASE_INVALID, c->text_pos, "unknown clock '%s' (expected plain, atw, eu "
+                    "or procedure)", s);
+    }
+    if ((rc = parse_duration(L, aft, clock, &timer->dur)) != CASE_OK) return rc;
+    const node *st = map_get(v, "start");
+    if (st) {
+      const char *s;
+      if ((rc = want_text(L, st, "start", &s)) != CASE_OK) return rc;
+      if (strcmp(s, "same_day") == 0)
+        timer->dur.same_day = 1;
+      else if (strcmp(s, "next_day") != 0)
+        return fail(L, CASE_INVALID, st->text_pos, "unknown start '%s' (expected next_day or "
+                    "same_day)", s);
+    }
+    const node *src_n = map_get(v, "source"), *ex = map_get(v, "on_expiry");
+    const node *de = map_get(v, "description");
+    if (src_n && (rc = dup_text(L, src_n, "source", &timer->source)) != CASE_OK) return rc;
+    if (de && (rc = dup_text(L, de, "description", &timer->description)) != CASE_OK) return rc;
+    if (ex) {
+      if ((rc = dup_text(L, ex, "on_expiry", &timer->event)) != CASE_OK) return rc;
+      if (!event_ok(timer->event, 0))
+        return fail(L, CASE_INVALID, ex->text_pos, "bad event name '%s' in on_expiry (expected "
+                    "dotted words of letters, digits, _ or -)", timer->event);
+    }
+  }
+  return CASE_OK;
+}
+
+/* Everything of state i that refers to other states or holds scripts. */
+static int fill_state(ld *L, int i) {
+  case_def *d = L->d;
+  const node *m = i == 0 ? L->doc : L->snode[i];
+  int rc;
+  cs_state *s = &d->states[i];
+  const node *ini = map_get(m, "initial");
+  if (s->kind == CS_COMPOUND) {
+    if (!ini) {
+      if (i == 0)
+        return fail(L, CASE_INVALID, m->pos, "missing initial (expected the id of the top-level "
+                    "state a case starts in)");
+      return fail(L, CASE_INVALID, s->pos, "missing initial in compound state '%s' (expected "
+                  "the id of the child state it starts in)", s->id);
+    }
+    if ((rc = resolve_ids(L, ini, "initial state", &s->initial, &s->ninitial)) != CASE_OK)
+      return rc;
+    s = &d->states[i];
+    const node *one;
+    const node *const *items;
+    as_list(ini, &items, &one);
+    for (int k = 0; k < s->ninitial; k++)
+      if (!is_desc(d, s->initial[k], i))
+        return fail(L, CASE_INVALID, items[k]->text_pos, "initial '%s' is not inside '%s' "
+                    "(expected one of its descendants)", d->states[s->initial[k]].id,
+                    i ? s->id : "the workflow");
+    if ((rc = check_conflicts(L, s->initial, s->ninitial, ini->pos)) != CASE_OK) return rc;
+  } else if (ini) {
+    return fail(L, CASE_INVALID, ini->pos, "initial on %s state '%s' (only a compound state, "
+                "with states:, has an initial state)",
+                s->kind == CS_PARALLEL ? "parallel" : is_history(s) ? "history" : "atomic",
+                s->id);
+  }
+  if (i == 0) return CASE_OK;
+
+  if (is_history(s)) {
+    const node *dflt = map_get(m, "default");
+    int p = s->parent;
+    if (dflt) {
+      if ((rc = resolve_ids(L, dflt, "default", &s->initial, &s->ninitial)) != CASE_OK)
+        return rc;
+      s = &d->states[i];
+      const node *one;
+      const node *const *items;
+      as_list(dflt, &items, &one);
+      for (int k = 0; k < s->ninitial; k++)
+        if (!is_desc(d, s->initial[k], p) || s->initial[k] == i)
+          return fail(L, CASE_INVALID, items[k]->text_pos, "history default '%s' is not inside "
+                      "'%s' (expected a state of the history's parent)",
+                      d->states[s->initial[k]].id, d->states[p].id);
+      return check_conflicts(L, s->initial, s->ninitial, dflt->pos);
+    }
+    /* No default: the parent's initial (compound) or all its regions (parallel). */
+    const cs_state *ps = &d->states[p];
+    if (ps->kind == CS_COMPOUND) {
+      for (int k = 0; k < ps->ninitial; k++)
+        if (int_push(&d->states[i].initial, &d->states[i].ninitial, ps->initial[k])) return oom(L);
+    } else {
+      for (int k = 0; k < ps->nchildren; k++)
+        if (!is_history(&d->states[ps->children[k]]) &&
+            int_push(&d->states[i].initial, &d->states[i].ninitial, ps->children[k]))
+          return oom(L);
+    }
+    return CASE_OK;
+  }
+
+  const node *en = map_get(m, "entry"), *ex = map_get(m, "exit");
+  if (en && (rc = make_actions(L, en, &s->onentry, &s->nonentry)) != CASE_OK) return rc;
+  s = &d->states[i];
+  if (ex && (rc = make_actions(L, ex, &s->onexit, &s->nonexit)) != CASE_OK) return rc;
+  s = &d->states[i];
+
+  const node *on = map_get(m, "on"), *al = map_get(m, "always"), *af = map_get(m, "after");
+  const node *dl = map_get(m, "deadlines");
+  if (s->kind == CS_FINAL) {
+    const node *bad = on ? on : al;
+    if (bad)
+      return fail(L, CASE_INVALID, bad->pos, "final state '%s' cannot have transitions (a case "
+                  "in a final state is done there)", s->id);
+    if (af)
+      return fail(L, CASE_INVALID, af->pos, "final state '%s' cannot have after timers", s->id);
+    if (dl)
+      return fail(L, CASE_INVALID, dl->pos, "final state '%s' cannot have deadlines", s->id);
+  }
+  if (on && (rc = parse_on(L, i, on)) != CASE_OK) return rc;
+  if (al) {
+    const node *one;
+    const node *const *items;
+    if (al->kind == N_SCALAR && scalar_type(al) == V_NULL)
+      return fail(L, CASE_INVALID, al->pos, "always is empty (expected a list of transitions)");
+    int k = as_list(al, &items, &one);
+    for (int j = 0; j < k; j++)
+      if ((rc = parse_transition(L, i, items[j], T_ALWAYS, NULL, 0, items[j]->pos, NULL)) !=
+          CASE_OK)
+        return rc;
+  }
+  if (af && (rc = parse_after(L, i, af)) != CASE_OK) return rc;
+  if (dl && (rc = parse_deadlines(L, i, dl)) != CASE_OK) return rc;
+  return CASE_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Top level: roles, params, data, lua                                  */
+/* ------------------------------------------------------------------ */
+
+static int yaml_to_json(ld *L, const node *n, json_t **out) {
+  *out = NULL;
+  if (n->kind == N_SCALAR) {
+    switch (scalar_type(n)) {
+    case V_NULL: *out = json_null(); break;
+    case V_BOOL: *out = json_boolean(scalar_bool(n)); break;
+    case V_INT: {
+      long long v;
+      if (scalar_int(n, &v) != 0)
+        return fail(L, CASE_INVALID, n->pos, "integer %s is out of range (expected at most 19 "
+                    "digits)", n->str);
+      *out = json_integer((json_int_t)v);
+      break;
+    }
+    case V_REAL: *out = json_real(strtod(n->str, NULL)); break;
+    case V_STR:
+      *out = json_stringn(n->str, n->len);
+      if (!*out)
+        return fail(L, CASE_INVALID, n->pos, "string is not valid UTF-8 or holds a NUL byte");
+      break;
+    }
+    return *out ? CASE_OK : oom(L);
+  }
+  json_t *c = n->kind == N_SEQ ? json_array() : json_object();
+  if (!c) return oom(L);
+  int step = n->kind == N_SEQ ? 1 : 2;
+  for (int i = 0; i < n->n; i += step) {
+    json_t *v;
+    int rc = yaml_to_json(L, n->kids[i + step - 1], &v);
+    if (rc != CASE_OK) {
+      json_decref(c);
+      return rc;
+    }
+    int bad = n->kind == N_SEQ ? json_array_append_new(c, v)
+                               : json_object_setn_new(c, n->kids[i]->str, n->kids[i]->len, v);
+    if (bad) {
+      json_decref(c);
+      return oom(L);
+    }
+  }
+  *out = c;
+  return CASE_OK;
+}
+
+static int parse_roles(ld *L, const node *n) {
+  case_def *d = L->d;
+  int rc = want_kind(L, n, N_SEQ, "roles");
+  if (rc != CASE_OK) return rc;
+  if (n->n == 0) return CASE_OK;
+  if (!(d->roles = calloc((size_t)n->n, sizeof *d->roles))) return oom(L);
+  for (int i = 0; i < n->n; i++) {
+    const char *r;
+    if ((rc = want_ident(L, n->kids[i], "role", &r)) != CASE_OK) return rc;
+    for (int j = 0; j < d->nroles; j++)
+      if (strcmp(d->roles[j], r) == 0)
+        return fail(L, CASE_INVALID, n->kids[i]->pos, "role '%s' is declared twice", r);
+    if (!(d->roles[d->nroles] = xstrdup(r))) return oom(L);
+    d->nroles++;
+  }
+  return CASE_OK;
+}
+
+static int parse_params(ld *L, const node *n) {
+  static const char *const keys[] = {"value", "source", "unverified", "description", NULL};
+  case_def *d = L->d;
+  int rc = want_kind(L, n, N_MAP, "params");
+  if (rc != CASE_OK) return rc;
+  int k = npairs(n);
+  if (!k) return CASE_OK;
+  if (!(d->params = calloc((size_t)k, sizeof *d->params))) return oom(L);
+  for (int i = 0; i < k; i++) {
+    const node *key = pkey(n, i), *v = pval(n, i);
+    cs_param *p = &d->params[d->nparams++];
+    p->pos = key->pos;
+    if (!is_identifier(key->str, 0))
+      return fail(L, CASE_INVALID, key->pos, "param name '%s' is not a name (expected letters, "
+                  "digits and _)", key->str);
+    if (!(p->name = xstrdup(key->str))) return oom(L);
+    const node *val = v;
+    if (v->kind == N_MAP) {
+      if ((rc = check_keys(L, v, "a param", keys)) != CASE_OK) return rc;
+      val = map_get(v, "value");
+      if (!val)
+        return fail(L, CASE_INVALID, key->pos, "param '%s' has no value (expected value: a "
+                    "string, number or boolean)", key->str);
+      const node *s = map_get(v, "source"), *u = map_get(v, "unverified");
+      const node *de = map_get(v, "description");
+      if (s && (rc = dup_text(L, s, "source", &p->source)) != CASE_OK) return rc;
+      if (de && (rc = dup_text(L, de, "description", &p->description)) != CASE_OK) return rc;
+      if (u && (rc = want_bool(L, u, "unverified", &p->unverified)) != CASE_OK) return rc;
+    }
+    if (val->kind != N_SCALAR || scalar_type(val) == V_NULL)
+      return fail(L, CASE_INVALID, val->pos, "param '%s' is %s (expected a string, number or "
+                  "boolean)", key->str, describe(val));
+    if ((rc = yaml_to_json(L, val, &p->value)) != CASE_OK) return rc;
+  }
+  return CASE_OK;
+}
+
+static int parse_type(ld *L, const node *n, const char *field, cs_type *out) {
+  static const struct {
+    const char *name;
+    cs_type type;
+  } types[] = {{"string", TYPE_STRING}, {"integer", TYPE_INTEGER}, {"number", TYPE_NUMBER},
+               {"boolean", TYPE_BOOLEAN}, {"date", TYPE_DATE}, {"list", TYPE_LIST},
+               {"map", TYPE_MAP}, {"any", TYPE_ANY}};
+  const char *s;
+  int rc = want_text(L, n, "type", &s);
+  if (rc != CASE_OK) return rc;
+  for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+    if (strcmp(s, types[i].name) == 0) {
+      *out = types[i].type;
+      return CASE_OK;
+    }
+  return fail(L, CASE_INVALID, n->text_pos, "unknown data type '%s' for '%s' (expected string, "
+              "integer, number, boolean, date, list, map or any)", s, field);
+}
+
+static int parse_data(ld *L, const node *n) {
+  static const char *const keys[] = {"type", "default", "description", NULL};
+  case_def *d = L->d;
+  int rc = want_kind(L, n, N_MAP, "data");
+  if (rc != CASE_OK) return rc;
+  int k = npairs(n);
+  if (!k) return CASE_OK;
+  if (!(d->fields = calloc((size_t)k, sizeof *d->fields))) return oom(L);
+  for (int i = 0; i < k; i++) {
+    const node *key = pkey(n, i), *v = pval(n, i);
+    cs_field *f = &d->fields[d->nfields++];
+    f->pos = key->pos;
+    if (!is_identifier(key->str, 0))
+      return fail(L, CASE_INVALID, key->pos, "data field name '%s' is not a name (expected "
+                  "letters, digits and _)", key->str);
+    if (!(f->name = xstrdup(key->str))) return oom(L);
+    const node *type = v, *def = NULL;
+    if (v->kind == N_MAP) {
+      if ((rc = check_keys(L, v, "a data field", keys)) != CASE_OK) return rc;
+      type = map_get(v, "type");
+      def = map_get(v, "default");
+      const node *de = map_get(v, "description");
+      if (!type)
+        return fail(L, CASE_INVALID, key->pos, "data field '%s' has no type (expected type: "
+                    "string, integer, number, boolean, date, list, map or any)", key->str);
+      if (de && (rc = dup_text(L, de, "description", &f->description)) != CASE_OK) return rc;
+    }
+    if ((rc = parse_type(L, type, key->str, &f->type)) != CASE_OK) return rc;
+    if (def) {
+      if ((rc = yaml_to_json(L, def, &f->def)) != CASE_OK) return rc;
+      cal_day day;
+      int ok = type_accepts(f->type, f->def);
+      if (ok && f->type == TYPE_DATE && json_is_string(f->def))
+        ok = cal_parse_date(json_string_value(f->def), &day) == 0;
+      if (!ok)
+        return fail(L, CASE_INVALID, def->pos, "default of '%s' is %s (expected %s%s)",
+                    key->str, describe(def),
+                    f->type == TYPE_DATE ? "a date \"YYYY-MM-DD\"" : "a value of type ",
+                    f->type == TYPE_DATE ? "" : type_name(f->type));
+    } else if (!(f->def = json_null())) {
+      return oom(L);
+    }
+  }
+  return CASE_OK;
+}
+
+static int parse_lua(ld *L, const node *n) {
+  case_def *d = L->d;
+  int rc = want_kind(L, n, N_SEQ, "lua");
+  if (rc != CASE_OK) return rc;
+  L->lua = n;
+  if (n->n == 0) return CASE_OK;
+  if (!(d->modules = calloc((size_t)n->n, sizeof *d->modules))) return oom(L);
+  for (int i = 0; i < n->n; i++) {
+    if ((rc = dup_text(L, n->kids[i], "Lua module path", &d->modules[i])) != CASE_OK) return rc;
+    d->nmodules++;
+  }
+  return CASE_OK;
+}
+
+static int file_exists(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  fclose(f);
+  return 1;
+}
+
+static char *join_path(const char *dir, const char *rel) {
+  sbuf b;
+  sbuf_init(&b);
+  sbuf_printf(&b, "%s/%s", dir, rel);
+  return sbuf_take(&b);
+}
+
+/* Module paths: absolute as written; else next to the definition if there,
+ * else under the engine's Lua root. */
+static int resolve_modules(ld *L, const char *dir) {
+  case_def *d = L->d;
+  for (int i = 0; i < d->nmodules; i++) {
+    const char *p = d->modules[i];
+    if (p[0] == '/') {
+      if (!file_exists(p))
+        return fail(L, CASE_IO, L->lua->kids[i]->text_pos, "Lua module '%s' not found", p);
+      continue;
+    }
+    char *found = NULL;
+    if (dir) {
+      if (!(found = join_path(dir, p))) return oom(L);
+      if (!file_exists(found)) {
+        free(found);
+        found = NULL;
+      }
+    }
+    if (!found) {
+      const char *root = L->e->lua_root ? L->e->lua_root : ".";
+      if (!(found = join_path(root, p))) return oom(L);
+      if (!file_exists(found)) {
+        free(found);
+        if (dir)
+          return fail(L, CASE_IO, L->lua->kids[i]->text_pos, "Lua module '%s' not found (looked "
+                      "in %s and in the Lua root %s)", p, dir, root);
+        return fail(L, CASE_IO, L->lua->kids[i]->text_pos, "Lua module '%s' not found (looked "
+                    "in the Lua root %s)", p, root);
+      }
+    }
+    free(d->modules[i]);
+    d->modules[i] = found;
+  }
+  return CASE_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Stage 3: reachability, dead ends, scripts                           */
+/* ------------------------------------------------------------------ */
+
+typedef struct reach {
+  const case_def *d;
+  char *reached, *expanded;
+  int *jobs; /* states to enter by default */
+  int njobs, cap;
+} reach;
+
+static int push_job(reach *r, int s) {
+  if (r->expanded[s]) return 0;
+  if (r->njobs == r->cap) {
+    int cap = r->cap ? r->cap * 2 : 64;
+    int *j = realloc(r->jobs, (size_t)cap * sizeof *j);
+    if (!j) return -1;
+    r->jobs = j;
+    r->cap = cap;
+  }
+  r->jobs[r->njobs++] = s;
+  return 0;
+}
+
+/* Entering target t: t and its ancestors become active; other regions of
+ * parallel ancestors are entered by default, and so is t itself. */
+static int enter_target(reach *r, int t) {
+  const case_def *d = r->d;
+  for (int a = t; a >= 0; a = d->states[a].parent) {
+    r->reached[a] = 1;
+    int p = d->states[a].parent;
+    if (p >= 0 && d->states[p].kind == CS_PARALLEL) {
+      const cs_state *ps = &d->states[p];
+      for (int k = 0; k < ps->nchildren; k++) {
+        int c = ps->children[k];
+        if (c != a && !is_history(&d->states[c]) && push_job(r, c)) return -1;
+      }
+    }
+  }
+  return push_job(r, t);
+}
+
+static int drain(reach *r) {
+  const case_def *d = r->d;
+  while (r->njobs > 0) {
+    int s = r->jobs[--r->njobs];
+    if (r->expanded[s]) continue;
+    r->expanded[s] = 1;
+    r->reached[s] = 1;
+    const cs_state *st = &d->states[s];
+    if (st->kind == CS_PARALLEL) {
+      for (int k = 0; k < st->nchildren; k++)
+        if (!is_history(&d->states[st->children[k]]) && push_job(r, st->children[k])) return -1;
+    } else {
+      for (int k = 0; k < st->ninitial; k++)
+        if (enter_target(r, st->initial[k])) return -1;
+    }
+  }
+  return 0;
+}
+
+static int check_reachable(ld *L) {
+  const case_def *d = L->d;
+  reach r = {d, calloc((size_t)d->nstates, 1), calloc((size_t)d->nstates, 1), NULL, 0, 0};
+  char *done = calloc((size_t)d->nstates, 1);
+  int rc = CASE_OK;
+  if (!r.reached || !r.expanded || !done) {
+    rc = oom(L);
+    goto out;
+  }
+  r.reached[0] = 1;
+  if (push_job(&r, 0)) {
+    rc = oom(L);
+    goto out;
+  }
+  for (int changed = 1; changed;) {
+    changed = 0;
+    if (drain(&r)) {
+      rc = oom(L);
+      goto out;
+    }
+    for (int s = 0; s < d->nstates; s++) {
+      if (!r.reached[s] || done[s]) continue;
+      done[s] = 1;
+      changed = 1;
+      const cs_state *st = &d->states[s];
+      for (int k = 0; k < st->ntransitions; k++) {
+        const cs_transition *t = &d->transitions[st->transitions[k]];
+        for (int j = 0; j < t->ntargets; j++)
+          if (enter_target(&r, t->targets[j])) {
+            rc = oom(L);
+            goto out;
+          }
+      }
+    }
+  }
+  for (int s = 1; s < d->nstates; s++) {
+    const cs_state *st = &d->states[s];
+    if (r.reached[s] || is_history(st)) continue;
+    rc = fail(L, CASE_INVALID, st->pos, "state '%s' is unreachable (no initial, transition or "
+              "history default leads into it)", st->id);
+    break;
+  }
+out:
+  free(r.reached);
+  free(r.expanded);
+  free(r.jobs);
+  free(done);
+  return rc;
+}
+
+static int add_warning(ld *L, cs_pos pos, const char *text) {
+  case_def *d = L->d;
+  sbuf b;
+  sbuf_init(&b);
+  sbuf_printf(&b, "%s:%d:%d: %s", L->file, pos.line, pos.col, text);
+  char *w = sbuf_take(&b);
+  if (!w) return oom(L);
+  char **v = realloc(d->warnings, (size_t)(d->nwarnings + 1) * sizeof *v);
+  if (!v) {
+    free(w);
+    return oom(L);
+  }
+  d->warnings = v;
+  d->warnings[d->nwarnings++] = w;
+  return CASE_OK;
+}
+
+static int warn_dead_ends(ld *L) {
+  const case_def *d = L->d;
+  for (int s = 1; s < d->nstates; s++) {
+    const cs_state *st = &d->states[s];
+    if (st->kind != CS_ATOMIC) continue;
+    int out = 0;
+    for (int a = s; a > 0 && !out; a = d->states[a].parent) {
+      const cs_state *as = &d->states[a];
+      out = as->ntransitions > 0;
+      for (int k = 0; k < as->ntimers && !out; k++) out = d->timers[as->timers[k]].event != NULL;
+    }
+    if (out) continue;
+    sbuf b;
+    sbuf_init(&b);
+    sbuf_printf(&b, "state '%s' has no way out: no transition, after or deadline with on_expiry "
+                "on it or an enclosing state (add final: true if cases end here)", st->id);
+    char *text = sbuf_take(&b);
+    if (!text) return oom(L);
+    int rc = add_warning(L, st->pos, text);
+    free(text);
+    if (rc != CASE_OK) return rc;
+  }
+  return CASE_OK;
+}
+
+static int compile_list(ld *L, cs_script *v, int n, int is_guard) {
+  for (int i = 0; i < n; i++) {
+    if (v[i].kind == SCRIPT_NATIVE) continue;
+    int rc = sbx_compile(L->e->sandbox, L->d, &v[i], is_guard);
+    if (rc != CASE_OK) return rc;
+  }
+  return CASE_OK;
+}
+
+static int compile_scripts(ld *L) {
+  case_def *d = L->d;
+  int rc;
+  for (int i = 0; i < d->nstates; i++) {
+    cs_state *s = &d->states[i];
+    if ((rc = compile_list(L, s->onentry, s->nonentry, 0)) != CASE_OK ||
+        (rc = compile_list(L, s->onexit, s->nonexit, 0)) != CASE_OK ||
+        (rc = compile_list(L, s->initial_actions, s->ninitial_actions, 0)) != CASE_OK)
+      return rc;
+  }
+  for (int i = 0; i < d->ntransitions; i++) {
+    cs_transition *t = &d->transitions[i];
+    if (t->guard && (rc = compile_list(L, t->guard, 1, 1)) != CASE_OK) return rc;
+    if ((rc = compile_list(L, t->actions, t->nactions, 0)) != CASE_OK) return rc;
+  }
+  return CASE_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* def_parse / def_free                                                */
+/* ------------------------------------------------------------------ */
+
+static int parse_top(ld *L, const char *dir) {
+  static const char *const keys[] = {"workflow", "version", "description", "clock", "calendar",
+                                     "roles", "lua", "params", "data", "initial", "states", NULL};
+  case_def *d = L->d;
+  const node *doc = L->doc;
+  int rc = check_keys(L, doc, "the definition", keys);
+  if (rc != CASE_OK) return rc;
+
+  const node *wf = map_get(doc, "workflow");
+  if (!wf)
+    return fail(L, CASE_INVALID, doc->pos, "missing workflow (expected workflow: <id>, the "
+                "name of the process)");
+  const char *id;
+  if ((rc = want_ident(L, wf, "workflow id", &id)) != CASE_OK) return rc;
+  if (!(d->id = xstrdup(id))) return oom(L);
+
+  const node *ver = map_get(doc, "version");
+  if (!ver)
+    return fail(L, CASE_INVALID, doc->pos, "missing version (expected version: 1 or higher)");
+  long long v;
+  if (ver->kind != N_SCALAR || scalar_type(ver) != V_INT)
+    return fail(L, CASE_INVALID, ver->pos, "version is %s (expected an integer, 1 or higher)",
+                describe(ver));
+  if (scalar_int(ver, &v) != 0 || v < 1 || v > INT32_MAX)
+    return fail(L, CASE_INVALID, ver->pos, "version %s is out of range (expected an integer "
+                "from 1 to 2147483647)", ver->str);
+  d->version = (int)v;
+
+  const node *n;
+  if ((n = map_get(doc, "description")) &&
+      (rc = dup_text(L, n, "description", &d->description)) != CASE_OK)
+    return rc;
+  if ((n = map_get(doc, "clock"))) {
+    const char *s;
+    if ((rc = want_text(L, n, "clock", &s)) != CASE_OK) return rc;
+    if (cal_clock_parse(s, &d->clock) != 0)
+      return fail(L, CASE_INVALID, n->text_pos, "unknown clock '%s' (expected plain, atw, eu or "
+                  "procedure)", s);
+  }
+  if ((n = map_get(doc, "calendar"))) {
+    const char *s;
+    if ((rc = want_text(L, n, "calendar", &s)) != CASE_OK) return rc;
+    if (strcmp(s, "nl") != 0)
+      return fail(L, CASE_INVALID, n->text_pos, "unknown calendar '%s' (expected nl)", s);
+  }
+  if ((n = map_get(doc, "roles")) && (rc = parse_roles(L, n)) != CASE_OK) return rc;
+  if ((n = map_get(doc, "params")) && (rc = parse_params(L, n)) != CASE_OK) return rc;
+  if ((n = map_get(doc, "data")) && (rc = parse_data(L, n)) != CASE_OK) return rc;
+  if ((n = map_get(doc, "lua")) && (rc = parse_lua(L, n)) != CASE_OK) return rc;
+
+  const node *states = map_get(doc, "states");
+  if (!states)
+    return fail(L, CASE_INVALID, doc->pos, "missing states (expected states: a map of the "
+                "process's states)");
+  if ((rc = want_kind(L, states, N_MAP, "states")) != CASE_OK) return rc;
+  if (npairs(states) == 0)
+    return fail(L, CASE_INVALID, states->pos, "states is empty (expected at least one state)");
+
+  int root;
+  if ((rc = new_state(L, &root)) != CASE_OK) return rc;
+  d->states[root].kind = CS_COMPOUND;
+  d->states[root].pos = doc->pos;
+  if (!(d->states[root].id = xstrdup(""))) return oom(L);
+  for (int k = 0; k < npairs(states); k++)
+    if ((rc = add_state(L, pkey(states, k), pval(states, k), 0, 1)) != CASE_OK) return rc;
+  for (int i = 0; i < d->nstates; i++)
+    if ((rc = fill_state(L, i)) != CASE_OK) return rc;
+
+  if ((rc = check_reachable(L)) != CASE_OK) return rc;
+  if ((rc = warn_dead_ends(L)) != CASE_OK) return rc;
+  if ((rc = resolve_modules(L, dir)) != CASE_OK) return rc;
+  if ((rc = sbx_load_modules(L->e->sandbox, d)) != CASE_OK) return rc;
+  return compile_scripts(L);
+}
+
+int def_parse(case_engine *e, const char *text, size_t len, const char *file, const char *dir,
+              case_def **out) {
+  if (out) *out = NULL;
+  if (!e || !out) return CASE_MISUSE;
+  if (!text) return eng_err(e, CASE_MISUSE, "def_parse: text is NULL");
+  if (!file) file = "<string>";
+  ld L;
+  memset(&L, 0, sizeof L);
+  L.e = e;
+  L.file = file;
+  L.text = text;
+  L.len = len;
+  long long lim = e->limits[CASE_LIMIT_DEPTH];
+  L.depth_cap = lim < (YAML_DEPTH_CAP - 16) / 2 ? (int)(2 * lim + 16) : YAML_DEPTH_CAP;
+
+  case_def *d = calloc(1, sizeof *d);
+  if (!d) return oom(&L);
+  L.d = d;
+  d->engine = e;
+  d->functions_ref = -1;
+  d->clock = CLOCK_PLAIN;
+  int rc = CASE_OK;
+  d->file = xstrdup(file);
+  d->dir = dir ? xstrdup(dir) : NULL;
+  d->source = malloc(len + 1);
+  if (!d->file || (dir && !d->dir) || !d->source) {
+    rc = oom(&L);
+  } else {
+    memcpy(d->source, text, len);
+    d->source[len] = '\0';
+    d->source_len = len;
+    if (sha256_hex(text, len, d->hash) != 0) rc = eng_err(e, CASE_NOMEM, "cannot hash %s", file);
+  }
+  if (rc == CASE_OK) rc = parse_yaml(&L);
+  if (rc == CASE_OK) rc = parse_top(&L, dir);
+  node_free(L.doc);
+  free(L.snode);
+  if (rc != CASE_OK) {
+    def_free(d);
+    return rc;
+  }
+  *out = d;
+  return CASE_OK;
+}
+
+static void script_free(sbx *s, cs_script *sc) {
+  if (s && sc->kind != SCRIPT_NATIVE) sbx_unref(s, sc->ref);
+  free(sc->text);
+}
+
+static void scripts_free(sbx *s, cs_script *v, int n) {
+  if (!v) return;
+  for (int i = 0; i < n; i++) script_free(s, &v[i]);
+  free(v);
+}
+
+void def_free(case_def *d) {
+  if (!d) return;
+  sbx *s = d->engine ? d->engine->sandbox : NULL;
+  for (int i = 0; i < d->nstates; i++) {
+    cs_state *st = &d->states[i];
+    free(st->id);
+    free(st->children);
+    free(st->initial);
+    scripts_free(s, st->initial_actions, st->ninitial_actions);
+    free(st->transitions);
+    scripts_free(s, st->onentry, st->nonentry);
+    scripts_free(s, st->onexit, st->nonexit);
+    free(st->timers);
+    free(st->description);
+  }
+  free(d->states);
+  for (int i = 0; i < d->ntransitions; i++) {
+    cs_transition *t = &d->transitions[i];
+    for (int k = 0; k < t->nevents; k++) free(t->events[k]);
+    free(t->events);
+    scripts_free(s, t->guard, t->guard ? 1 : 0);
+    scripts_free(s, t->actions, t->nactions);
+    free(t->targets);
+    free(t->roles);
+    free(t->description);
+  }
+  free(d->transitions);
+  for (int i = 0; i < d->ntimers; i++) {
+    cs_timer *t = &d->timers[i];
+    free(t->name);
+    free(t->dur.param);
+    free(t->event);
+    free(t->source);
+    free(t->description);
+  }
+  free(d->timers);
+  for (int i = 0; i < d->nfields; i++) {
+    free(d->fields[i].name);
+    json_decref(d->fields[i].def);
+    free(d->fields[i].description);
+  }
+  free(d->fields);
+  for (int i = 0; i < d->nparams; i++) {
+    free(d->params[i].name);
+    json_decref(d->params[i].value);
+    free(d->params[i].source);
+    free(d->params[i].description);
+  }
+  free(d->params);
+  for (int i = 0; i < d->nroles; i++) free(d->roles[i]);
+  free(d->roles);
+  for (int i = 0; i < d->nmodules; i++) free(d->modules[i]);
+  free(d->modules);
+  if (s && d->functions_ref >= 0) sbx_unref(s, d->functions_ref);
+  for (int i = 0; i < d->nwarnings; i++) free(d->warnings[i]);
+  free(d->warnings);
+  free(d->id);
+  free(d->file);
+  free(d->dir);
+  free(d->source);
+  free(d->description);
+  free(d);
+}
