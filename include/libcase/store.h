@@ -1,0 +1,158 @@
+/*
+ * libcase durable store: cases, their journal, timers and an outbox in one
+ * SQLite file (WAL mode), shared safely by several processes.
+ *
+ * The conventions of libcase.h hold here too (result codes, errors on the
+ * engine handle, ownership, UTC seconds, one thread per engine).  A store is
+ * bound to one engine: definitions it holds are loaded into that engine, and
+ * cases it hands out are owned by it.
+ *
+ * One accepted fire is one SQLite transaction: the journal row, the case's new
+ * snapshot, its timers and its outbox rows commit together or not at all.
+ */
+#ifndef LIBCASE_STORE_H
+#define LIBCASE_STORE_H
+
+#include "libcase/libcase.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A durable store on one file. */
+typedef struct case_store case_store;
+
+/* Flags for case_store_open(). */
+#define CASE_STORE_CREATE   0x1 /* create the file if it does not exist */
+#define CASE_STORE_READONLY 0x2 /* open for reading only (verify, follow, show) */
+
+/**
+ * Opens (with CASE_STORE_CREATE: creates) the store at `path` for engine `e`,
+ * migrating its schema to the current version (PRAGMA user_version) and loading
+ * every definition version it holds into `e` (those already loaded with the
+ * same hash are shared).  Sets WAL mode, synchronous=NORMAL and a busy timeout
+ * of 5000 ms (see case_store_config()).  On success stores the handle in *out;
+ * the caller closes it with case_store_close() before closing the engine.
+ *
+ * Errors (message on the engine): CASE_IO (cannot open or create), CASE_CORRUPT
+ * (not a libcase store, or a schema newer than this library), CASE_NOTFOUND (no
+ * file and no CASE_STORE_CREATE), CASE_EXISTS (a stored definition's id and
+ * version is loaded in `e` with other content), CASE_NOMEM, CASE_MISUSE.
+ */
+CASE_API int case_store_open(case_engine *e, const char *path, int flags, case_store **out);
+
+/** Closes the store.  Cases it loaded stay on the engine.  NULL does nothing. */
+CASE_API void case_store_close(case_store *s);
+
+/* Settings for case_store_config(). */
+#define CASE_STORE_SYNC_NORMAL 0 /* PRAGMA synchronous=NORMAL (default; WAL-safe) */
+#define CASE_STORE_SYNC_FULL   1 /* PRAGMA synchronous=FULL */
+
+/**
+ * Sets the durability level (`sync`: CASE_STORE_SYNC_*) and the busy timeout in
+ * milliseconds (`busy_ms` < 0 leaves it).  Returns CASE_OK, CASE_INVALID or CASE_MISUSE.
+ */
+CASE_API int case_store_config(case_store *s, int sync, int busy_ms);
+
+/**
+ * Stores a definition loaded on the store's engine (source text and hash), so
+ * that cases can be pinned to it and other programs can load it.  Storing the
+ * same id, version and hash again does nothing.  Returns CASE_OK, CASE_EXISTS
+ * (the id and version is stored with another hash), CASE_MISUSE (definition of
+ * another engine), CASE_BUSY, CASE_IO, CASE_NOMEM.
+ */
+CASE_API int case_store_add_def(case_store *s, const case_def *d);
+
+/**
+ * Creates a case durably, as case_instance_create() does, pinned to definition
+ * `d` (which must be stored: case_store_add_def()).  The creation is journal
+ * row 1 of the case, with `actor` and `role`.  Returns the codes of
+ * case_instance_create() plus CASE_BUSY and CASE_IO; CASE_EXISTS if the id is
+ * taken in the store.  On success the case is on the engine; *out (may be NULL)
+ * borrows it.
+ */
+CASE_API int case_store_create(case_store *s, const case_def *d, const char *id,
+                               const char *location, const char *data_json, const char *actor,
+                               const char *role, int64_t at, case_instance **out);
+
+/**
+ * Fires an event at stored case `id` in one transaction, on the case as stored
+ * now (re-read if another writer changed it).
+ *
+ * `expected_revision` >= 0 is an optimistic lock: if the stored case's revision
+ * differs, nothing is written and CASE_CONFLICT is returned (read again and
+ * retry); -1 fires on whatever revision is current.  `idempotency_key` (may be
+ * NULL) makes a retry safe: a key already used returns the first result (and
+ * its journal sequence) and writes nothing.  On success *seq (may be NULL) gets
+ * the new journal sequence number.
+ *
+ * A refused event (CASE_NOTHANDLED, CASE_DENIED, CASE_GUARD, CASE_SCRIPT,
+ * CASE_LIMIT, CASE_INVALID) is recorded in the refused-events table with its
+ * reason and never changes the case.  Returns CASE_OK, those codes,
+ * CASE_NOTFOUND (unknown case), CASE_CONFLICT, CASE_BUSY, CASE_IO, CASE_CORRUPT,
+ * CASE_NOMEM, CASE_MISUSE.
+ */
+CASE_API int case_store_fire(case_store *s, const char *id, const char *event,
+                             const char *payload_json, const char *actor, const char *role,
+                             int64_t at, int64_t expected_revision, const char *idempotency_key,
+                             int64_t *seq);
+
+/**
+ * Fires every stored timer and deadline due at or before `now`, over all cases,
+ * in order of due time (then case id, then timer id), each as its own
+ * transaction and journal row with the due time as event time and actor
+ * "timer".  Safe under an at-least-once scheduler: a timer that was cancelled
+ * (its state left) or already fired is skipped.  *fired (may be NULL) gets the
+ * number fired.  Returns CASE_OK or the first failure's code.
+ */
+CASE_API int case_store_tick(case_store *s, int64_t now, int *fired);
+
+/**
+ * Loads stored case `id` onto the engine (or refreshes the engine's copy if the
+ * store has a newer revision) and stores a borrowed pointer in *out, valid until
+ * the next call on the store or the case is freed.  Returns CASE_OK,
+ * CASE_NOTFOUND, CASE_CORRUPT, CASE_NOMEM, CASE_MISUSE.
+ */
+CASE_API int case_store_get(case_store *s, const char *id, case_instance **out);
+
+/**
+ * Recomputes every case's journal hash chain and replays every case's journal
+ * against its pinned definition version, comparing each row's resulting
+ * configuration and data and the stored case.  *report (caller-owned, free
+ * with case_free) gets a JSON object
+ *   {"cases":N,"events":M,"problems":[{"case":"Z1","seq":7,"problem":"hash"|"chain"|
+ *    "replay"|"state","message":"..."}]}
+ * Returns CASE_OK when there is no problem, CASE_CORRUPT when there is one (the
+ * report says which), or CASE_IO / CASE_NOMEM / CASE_MISUSE.
+ */
+CASE_API int case_store_verify(case_store *s, char **report);
+
+/** Called by case_store_follow() once per journal row, in sequence order. */
+typedef int (*case_feed_fn)(void *ud, int64_t seq, const char *row_json);
+
+/**
+ * The change feed: calls `fn` for every journal row with sequence > `after`, in
+ * order, at most `limit` rows (0: no limit).  `row_json` is
+ *   {"seq":8,"case":"Z1","revision":3,"event":"...","payload":...,"actor":"...",
+ *    "role":"IND","time":1790000000,"recorded":1790000050,"configuration":[...],
+ *    "data":{...},"hash":"...","prev":"..."}
+ * owned by the library for the call only.  A non-zero return from `fn` stops the
+ * feed and is returned.  *last (may be NULL) gets the last sequence delivered.
+ */
+CASE_API int case_store_follow(case_store *s, int64_t after, int limit, case_feed_fn fn,
+                               void *ud, int64_t *last);
+
+/**
+ * Outbox: notifications emitted by committed events, not yet marked delivered,
+ * as a JSON array [{"id":3,"case":"Z1","seq":8,"name":"...","payload":...}],
+ * oldest first, at most `limit` (0: all).  Caller-owned string in *json.
+ */
+CASE_API int case_store_outbox(case_store *s, int limit, char **json);
+
+/** Marks outbox row `id` delivered.  Returns CASE_OK or CASE_NOTFOUND. */
+CASE_API int case_store_outbox_ack(case_store *s, int64_t id);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LIBCASE_STORE_H */
