@@ -258,6 +258,7 @@ static void call_setup(run *r, case_call *call, const cs_script *s, int is_guard
   call->raised = &r->queue;
   call->emitted = &r->emitted;
   call->script = s;
+  call->status = r->w;
 }
 
 /* Turns a failed call into the engine error. */
@@ -542,6 +543,103 @@ static int start_timers(run *r, int s) {
     ti->last_day = last;
     w->ntimers++;
   }
+  return CASE_OK;
+}
+
+/* ---- deadline changes from actions (extend_deadline / set_deadline) ---- */
+
+/* "<number> <unit>", the units of the loader's durations. 0 ok, -1 not. */
+static int parse_term(const char *s, long *amount, cs_unit *unit) {
+  static const struct {
+    const char *name;
+    cs_unit unit;
+  } units[] = {{"second", UNIT_SECONDS}, {"seconds", UNIT_SECONDS}, {"minute", UNIT_MINUTES},
+               {"minutes", UNIT_MINUTES}, {"hour", UNIT_HOURS}, {"hours", UNIT_HOURS},
+               {"day", UNIT_DAYS}, {"days", UNIT_DAYS}, {"working day", UNIT_WORKING_DAYS},
+               {"working days", UNIT_WORKING_DAYS}, {"week", UNIT_WEEKS}, {"weeks", UNIT_WEEKS},
+               {"month", UNIT_MONTHS}, {"months", UNIT_MONTHS}, {"year", UNIT_YEARS},
+               {"years", UNIT_YEARS}};
+  while (*s == ' ') s++;
+  if (*s < '0' || *s > '9') return -1;
+  long v = 0;
+  while (*s >= '0' && *s <= '9') {
+    v = v * 10 + (*s++ - '0');
+    if (v > 100000) return -1;
+  }
+  if (*s != ' ') return -1;
+  char u[32];
+  size_t n = 0;
+  while (*s) {
+    while (*s == ' ') s++;
+    if (!*s) break;
+    if (n) {
+      if (n + 1 >= sizeof u) return -1;
+      u[n++] = ' ';
+    }
+    while (*s && *s != ' ') {
+      if (n + 1 >= sizeof u) return -1;
+      u[n++] = *s++;
+    }
+  }
+  u[n] = '\0';
+  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+    if (strcmp(u, units[i].name) == 0) {
+      *amount = v;
+      *unit = units[i].unit;
+      return 0;
+    }
+  return -1;
+}
+
+int chart_deadline_change(case_call *call, const char *name, const char *duration,
+                          int from_start, char *msg, size_t msglen) {
+  const char *fn = from_start ? "set_deadline" : "extend_deadline";
+  if (!call || !call->status || call->is_guard) {
+    snprintf(msg, msglen, "%s: only actions may change a deadline", fn);
+    return CASE_MISUSE;
+  }
+  cs_status *w = call->status;
+  const case_def *d = call->def;
+  cs_timer_inst *ti = NULL;
+  for (int i = 0; i < w->ntimers; i++) {
+    const cs_timer *tm = &d->timers[w->timers[i].timer];
+    if (tm->kind == TIMER_DEADLINE && strcmp(tm->name, name) == 0) ti = &w->timers[i];
+  }
+  if (!ti) {
+    snprintf(msg, msglen, "%s: no running deadline '%s' (its state is not active)", fn, name);
+    return CASE_NOTFOUND;
+  }
+  const cs_timer *tm = &d->timers[ti->timer];
+  long amount;
+  cs_unit unit;
+  if (parse_term(duration, &amount, &unit) != 0) {
+    snprintf(msg, msglen, "%s: bad duration '%s' (expected \"<number> <unit>\" with unit "
+             "seconds, minutes, hours, days, working days, weeks, months or years)", fn, duration);
+    return CASE_INVALID;
+  }
+  int64_t trigger;
+  int same_day = 0;
+  if (from_start) {
+    trigger = ti->started;
+    same_day = tm->dur.same_day;
+  } else if (ti->last_day != CAL_NO_DAY) {
+    trigger = cal_local_midnight(ti->last_day); /* day 1 is the day after the last day */
+  } else {
+    trigger = ti->due;
+  }
+  int64_t due;
+  cal_day last;
+  int rc = cal_term(call->engine->calendar, tm->dur.clock, trigger, amount, unit, same_day, &due,
+                    &last);
+  if (rc != CASE_OK) {
+    snprintf(msg, msglen, "%s: cannot count %ld %s on the %s clock of deadline '%s'", fn, amount,
+             cal_unit_name(unit), cal_clock_name(tm->dur.clock), name);
+    return rc;
+  }
+  ti->due = due;
+  ti->last_day = last;
+  if (due > call->time) ti->fired = 0; /* running again */
+  if (msglen) msg[0] = '\0';
   return CASE_OK;
 }
 

@@ -163,42 +163,60 @@ static int next_due(const cs_status *st, int64_t now) {
   return best;
 }
 
+int chart_timer_next(const case_instance *c, int64_t now) {
+  if (!c || c->st.done) return -1;
+  return next_due(&c->st, now);
+}
+
+/* Fires the first due timer only (due time, then sequence): the store fires
+ * timers one per transaction over all cases. */
+int chart_tick_one(case_instance *c, int64_t now, int *fired) {
+  *fired = 0;
+  int i = chart_timer_next(c, now);
+  if (i < 0) return CASE_OK;
+  cs_timer_inst *ti = &c->st.timers[i];
+  const cs_timer *tm = &c->def->timers[ti->timer];
+  int64_t due = ti->due;
+  int64_t seq = ti->seq;
+  /* Mark the timer consumed in the committed status first; the macrostep
+   * copies it, and a failure restores the mark below. */
+  ti->fired = 1;
+  int rc = CASE_OK;
+  if (tm->event) rc = chart_macrostep(c, tm->event, NULL, NULL, NULL, due, 1);
+  else c->st.revision++; /* a deadline without event: it now shows as overdue */
+  if (rc != CASE_OK) {
+    for (int k = 0; k < c->st.ntimers; k++)
+      if (c->st.timers[k].seq == seq) c->st.timers[k].fired = 0;
+    return rc;
+  }
+  /* An `after` timer is used up; a deadline stays listed (overdue) until its state is left. */
+  if (tm->kind == TIMER_AFTER) {
+    for (int k = 0; k < c->st.ntimers; k++) {
+      if (c->st.timers[k].seq != seq) continue;
+      free(c->st.timers[k].id);
+      memmove(&c->st.timers[k], &c->st.timers[k + 1],
+              (size_t)(c->st.ntimers - k - 1) * sizeof c->st.timers[0]);
+      c->st.ntimers--;
+      break;
+    }
+  }
+  *fired = 1;
+  return CASE_OK;
+}
+
 int case_instance_tick(case_instance *c, int64_t now, int *fired) {
   if (fired) *fired = 0;
   if (!c) return CASE_MISUSE;
   case_engine *e = c->engine;
   int n = 0;
   for (;;) {
-    if (c->st.done) break;
-    int i = next_due(&c->st, now);
-    if (i < 0) break;
-    cs_timer_inst *ti = &c->st.timers[i];
-    const cs_timer *tm = &c->def->timers[ti->timer];
-    int64_t due = ti->due;
-    int64_t seq = ti->seq;
-    /* Mark the timer consumed in the committed status first; the macrostep
-     * copies it, and a failure restores the mark below. */
-    ti->fired = 1;
-    int rc = CASE_OK;
-    if (tm->event) rc = chart_macrostep(c, tm->event, NULL, NULL, NULL, due, 1);
-    else c->st.revision++; /* a deadline without event: it now shows as overdue */
+    int one = 0;
+    int rc = chart_tick_one(c, now, &one);
     if (rc != CASE_OK) {
-      for (int k = 0; k < c->st.ntimers; k++)
-        if (c->st.timers[k].seq == seq) c->st.timers[k].fired = 0;
       if (fired) *fired = n;
       return rc;
     }
-    /* An `after` timer is used up; a deadline stays listed (overdue) until its state is left. */
-    if (tm->kind == TIMER_AFTER) {
-      for (int k = 0; k < c->st.ntimers; k++) {
-        if (c->st.timers[k].seq != seq) continue;
-        free(c->st.timers[k].id);
-        memmove(&c->st.timers[k], &c->st.timers[k + 1],
-                (size_t)(c->st.ntimers - k - 1) * sizeof c->st.timers[0]);
-        c->st.ntimers--;
-        break;
-      }
-    }
+    if (!one) break;
     n++;
   }
   if (fired) *fired = n;

@@ -334,6 +334,8 @@ struct case_call {
   const cs_script *script;   /* the guard/action being run, for messages */
   char *errmsg;              /* set by case_call_error or the sandbox; freed by the caller */
   char *scratch;             /* last string handed out by case_call_get/payload */
+  struct cs_status *status;  /* the working status of the macrostep (timers, for
+                                extend_deadline/set_deadline); NULL outside one */
 };
 
 /* ------------------------------------------------------------------ */
@@ -496,5 +498,22 @@ int chart_explain(case_instance *c, const char *event, const char *role, int64_t
 int chart_available(case_instance *c, const char *role, int64_t at, json_t **out);
 /* The Europe/Amsterdam-date based value of a param as an integer (profile first). */
 int chart_param_long(const case_instance *c, const char *name, long *out);
+
+/* instance.c: the index in c->st.timers of the unfired timer due first at or
+ * before `now` (due time, then sequence), or -1 (also for a done case). */
+int chart_timer_next(const case_instance *c, int64_t now);
+/* instance.c: fires only the first due timer (case_instance_tick loops over
+ * it; the store fires one timer per transaction).  *fired gets 1 or 0.
+ * Returns CASE_OK or the failing macrostep's code (the timer stays pending). */
+int chart_tick_one(case_instance *c, int64_t now, int *fired);
+/* chart.c: changes running deadline `name` of the call's case from an action.
+ * `duration` is "<number> <unit>".  from_start 0 extends: the new last day is
+ * the term counted from the current last day (or due time for hour terms);
+ * 1 recounts the term from the deadline's start.  Same clock as the deadline.
+ * Returns CASE_OK, CASE_NOTFOUND (no such running deadline), CASE_INVALID
+ * (bad duration or unit not possible on the clock), CASE_MISUSE (not in an
+ * action), with a message in msg. */
+int chart_deadline_change(case_call *call, const char *name, const char *duration,
+                          int from_start, char *msg, size_t msglen);
 
 #endif /* LIBCASE_INTERNAL_H */
