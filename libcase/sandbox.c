@@ -288,6 +288,7 @@ static json_t *to_json(lua_State *L, sbx *s, int idx, int as_map, int depth, cha
 {
   idx = lua_absindex(L, idx);
   switch (lua_type(L, idx)) {
+  case LUA_TNONE:
   case LUA_TNIL:
     return json_null();
   case LUA_TBOOLEAN:
@@ -1321,7 +1322,8 @@ static int hides_global(lua_State *L, sbx *s, const char *k)
 {
   if (is_listed(reserved, k) || is_listed(forbidden, k)) return 1;
   lua_rawgeti(L, LUA_REGISTRYINDEX, s->env_ref);
-  int t = lua_getfield(L, -1, k); /* raw hit or the env's __index (no call: nil) */
+  lua_pushstring(L, k);
+  int t = lua_rawget(L, -2);
   lua_pop(L, 2);
   return t != LUA_TNIL;
 }
@@ -1658,6 +1660,9 @@ int sbx_compile(sbx *s, case_def *d, cs_script *script, int is_guard)
     } else {
       cs_pos at = script->pos;
       const char *m = strip_where(lua_tostring(L, -1), file, &at.line);
+      int last = pad + 1; /* the closing ")" of an expression is on a line of its own */
+      for (const char *q = script->text; *q; q++) last += *q == '\n';
+      if (at.line > last) at.line = last;
       rc = eng_err_at(s->e, CASE_SCRIPT, file, at, "%s does not compile: %s", what, m);
     }
   } else {
@@ -1749,6 +1754,7 @@ static void describe(const cs_script *sc, char *out, size_t n)
     len = 40;
     cut = 1;
   }
+  while (cut && len > 0 && t[len - 1] == ' ') len--;
   snprintf(out, n, "%.*s%s", (int)len, t, cut ? "..." : "");
 }
 

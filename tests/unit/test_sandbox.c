@@ -1,0 +1,795 @@
+/*
+ * Tests of the Lua sandbox (libcase/sandbox.c), driven through sbx_* with a
+ * definition built by hand: forbidden facilities, limits, error positions,
+ * typed writes, nested tables, deterministic pairs, raise/emit, modules and
+ * location profiles, compile-once.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_SCRIPTS 256
+
+typedef struct fx {
+  case_engine *e;
+  sbx *s;
+  case_def *d;
+  json_t *data;
+  json_t *payload;
+  cs_plist raised, emitted;
+  case_call call;
+  cs_script *scripts[MAX_SCRIPTS];
+  int nscripts;
+  cs_profile *profiles[4];
+  int nprofiles;
+  char dir[64];
+} fx;
+
+/* ------------------------------------------------------------------ */
+/* Fixture: an engine and a definition with every field type           */
+/* ------------------------------------------------------------------ */
+
+static void add_field(case_def *d, const char *name, cs_type t)
+{
+  cs_field *f = &d->fields[d->nfields++];
+  f->name = strdup(name);
+  f->type = t;
+  f->def = json_null();
+}
+
+static void add_param(case_def *d, const char *name, json_t *v)
+{
+  cs_param *p = &d->params[d->nparams++];
+  p->name = strdup(name);
+  p->value = v;
+}
+
+static int setup(void **state)
+{
+  fx *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  assert_int_equal(case_engine_open(&f->e), CASE_OK);
+  f->s = f->e->sandbox;
+  assert_non_null(f->s);
+  case_def *d = calloc(1, sizeof *d);
+  d->engine = f->e;
+  d->file = strdup("wf.yaml");
+  d->functions_ref = -1;
+  d->fields = calloc(16, sizeof *d->fields);
+  add_field(d, "x", TYPE_INTEGER);
+  add_field(d, "name", TYPE_STRING);
+  add_field(d, "list", TYPE_LIST);
+  add_field(d, "m", TYPE_MAP);
+  add_field(d, "any", TYPE_ANY);
+  add_field(d, "flag", TYPE_BOOLEAN);
+  add_field(d, "datum", TYPE_DATE);
+  add_field(d, "amount", TYPE_NUMBER);
+  d->params = calloc(8, sizeof *d->params);
+  add_param(d, "limit", json_integer(10));
+  add_param(d, "label", json_string("standaard"));
+  f->d = d;
+
+  json_error_t err;
+  f->data = json_loads("{\"x\": 50, \"name\": \"Amira\", \"list\": [1, 2],"
+                       " \"m\": {\"a\": {\"b\": 1}}, \"any\": {\"o\": {}, \"n\": null},"
+                       " \"flag\": true, \"amount\": 1.5}", 0, &err);
+  assert_non_null(f->data);
+  f->payload = json_loads("{\"n\": 3, \"tags\": [\"a\", \"b\"]}", 0, &err);
+  assert_non_null(f->payload);
+
+  case_call *c = &f->call;
+  c->engine = f->e;
+  c->def = d;
+  c->data = f->data;
+  c->event = "aanvraag";
+  c->payload = f->payload;
+  c->actor = "medewerker-7";
+  c->role = "IND";
+  c->time = 1700002800; /* 2023-11-14T23:00:00Z = 2023-11-15 00:00 in Amsterdam */
+  c->raised = &f->raised;
+  c->emitted = &f->emitted;
+
+  snprintf(f->dir, sizeof f->dir, "/tmp/test_sandbox.XXXXXX");
+  assert_non_null(mkdtemp(f->dir));
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state)
+{
+  fx *f = *state;
+  for (int i = 0; i < f->nscripts; i++) {
+    sbx_unref(f->s, f->scripts[i]->ref);
+    free(f->scripts[i]->text);
+    free(f->scripts[i]);
+  }
+  for (int i = 0; i < f->nprofiles; i++) sbx_profile_free(f->s, f->profiles[i]);
+  case_def *d = f->d;
+  sbx_unref(f->s, d->functions_ref);
+  for (int i = 0; i < d->nfields; i++) {
+    free(d->fields[i].name);
+    json_decref(d->fields[i].def);
+  }
+  for (int i = 0; i < d->nparams; i++) {
+    free(d->params[i].name);
+    json_decref(d->params[i].value);
+  }
+  for (int i = 0; i < d->nmodules; i++) free(d->modules[i]);
+  free(d->modules);
+  free(d->fields);
+  free(d->params);
+  free(d->file);
+  free(d);
+  free(f->call.errmsg);
+  plist_clear(&f->raised);
+  free(f->raised.v);
+  plist_clear(&f->emitted);
+  free(f->emitted.v);
+  json_decref(f->data);
+  json_decref(f->payload);
+  case_engine_close(f->e);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+  assert_int_equal(system(cmd), 0);
+  free(f);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                             */
+/* ------------------------------------------------------------------ */
+
+static cs_script *new_script(fx *f, cs_script_kind kind, const char *text, int line, int col)
+{
+  assert_true(f->nscripts < MAX_SCRIPTS);
+  cs_script *sc = calloc(1, sizeof *sc);
+  sc->kind = kind;
+  sc->text = strdup(text);
+  sc->pos.line = line;
+  sc->pos.col = col;
+  sc->ref = -1;
+  f->scripts[f->nscripts++] = sc;
+  return sc;
+}
+
+static void reset_err(fx *f)
+{
+  free(f->call.errmsg);
+  f->call.errmsg = NULL;
+}
+
+/* Compiles and runs a guard expression written at wf.yaml:3:12. */
+static int guard(fx *f, const char *expr, int *result)
+{
+  cs_script *g = new_script(f, SCRIPT_EXPR, expr, 3, 12);
+  int rc = sbx_compile(f->s, f->d, g, 1);
+  if (rc != CASE_OK) return rc;
+  reset_err(f);
+  f->call.is_guard = 1;
+  return sbx_guard(f->s, &f->call, g, result);
+}
+
+static int truth(fx *f, const char *expr)
+{
+  int r = -1;
+  int rc = guard(f, expr, &r);
+  if (rc != CASE_OK) fail_msg("guard '%s' failed: %s", expr, f->call.errmsg);
+  return r;
+}
+
+/* Compiles and runs an action written at wf.yaml:7:9. */
+static int action(fx *f, const char *code)
+{
+  cs_script *a = new_script(f, SCRIPT_BLOCK, code, 7, 9);
+  int rc = sbx_compile(f->s, f->d, a, 0);
+  if (rc != CASE_OK) return rc;
+  reset_err(f);
+  f->call.is_guard = 0;
+  return sbx_action(f->s, &f->call, a);
+}
+
+static void ok_action(fx *f, const char *code)
+{
+  int rc = action(f, code);
+  if (rc != CASE_OK)
+    fail_msg("action '%s' failed (%d): %s / %s", code, rc, f->call.errmsg,
+             case_errmsg(f->e));
+}
+
+static void assert_contains(const char *hay, const char *needle)
+{
+  if (!hay || !strstr(hay, needle))
+    fail_msg("expected \"%s\" in \"%s\"", needle, hay ? hay : "(null)");
+}
+
+static void assert_field_json(fx *f, const char *field, const char *json)
+{
+  char *got = json_dumps(json_object_get(f->data, field), JSON_ENCODE_ANY | JSON_COMPACT);
+  assert_non_null(got);
+  assert_string_equal(got, json);
+  free(got);
+}
+
+static char *write_file(fx *f, const char *name, const char *text)
+{
+  char *path = malloc(strlen(f->dir) + strlen(name) + 2);
+  sprintf(path, "%s/%s", f->dir, name);
+  FILE *fp = fopen(path, "w");
+  assert_non_null(fp);
+  fputs(text, fp);
+  fclose(fp);
+  return path;
+}
+
+static void use_modules(fx *f, int n, ...)
+{
+  va_list ap;
+  va_start(ap, n);
+  f->d->modules = calloc((size_t)n, sizeof(char *));
+  f->d->nmodules = n;
+  for (int i = 0; i < n; i++) {
+    const char *name = va_arg(ap, const char *);
+    const char *text = va_arg(ap, const char *);
+    f->d->modules[i] = write_file(f, name, text);
+  }
+  va_end(ap);
+}
+
+static const char *module_a =
+    "local M = {}\n"
+    "function M.is_big(c, e, p) return c.x > p.limit end\n"
+    "function M.double(n) return n * 2 end\n"
+    "function M.mark(c, e, p) c.name = 'marked by ' .. e.name end\n"
+    "function M.broken(c) local t = nil\n"
+    "  return t.field end\n"
+    "return M\n";
+
+/* ------------------------------------------------------------------ */
+/* Forbidden facilities                                                */
+/* ------------------------------------------------------------------ */
+
+static void forbidden_facilities(void **state)
+{
+  fx *f = *state;
+  static const char *const cases[][2] = {
+    {"io.write('x')", "'io' is not available"},
+    {"os.time()", "'os' is not available"},
+    {"require('os')", "'require' is not available"},
+    {"load('return 1')", "'load' is not available"},
+    {"loadfile('/etc/passwd')", "'loadfile' is not available"},
+    {"dofile('/etc/passwd')", "'dofile' is not available"},
+    {"debug.getinfo(1)", "'debug' is not available"},
+    {"package.path = ''", "'package' is not available"},
+    {"print('x')", "'print' is not available"},
+    {"string.dump(function() end)", "'string.dump' is not available"},
+    {"local s = ('x').dump(type)", "'string.dump' is not available"},
+    {"collectgarbage()", "'collectgarbage' is not available"},
+    {"math.random()", "'math.random' is not available"},
+    {"math.randomseed(1)", "'math.randomseed' is not available"},
+    {"rawset(_ENV, 'x', 1)", "'rawset' is not available"},
+    {"next({})", "'next' is not available"},
+    {"coroutine.create(print)", "'coroutine' is not available"},
+    {"x = 1", "assignment to undeclared global 'x' (use case.x or a local)"},
+    {"function helper() end", "assignment to undeclared global 'helper'"},
+    {"string.upper = nil", "'string' is read-only (cannot set string.upper)"},
+    {"math.pi = 3", "'math' is read-only"},
+    {"table.insert = nil", "'table' is read-only"},
+    {"utf8.char = nil", "'utf8' is read-only"},
+    {"getmetatable('').__index.upper = function() return 'hacked' end",
+     "'string' is read-only (cannot set string.upper)"},
+    {"getmetatable('').__index = {}", "'string metatable' is read-only"},
+    {"setmetatable(_ENV, {})", "cannot change a protected metatable"},
+    {"params.limit = 1", "'params' is read-only"},
+    {"event.name = 'x'", "'event' is read-only"},
+    {"setmetatable({}, {__gc = function() end})", "'__gc' is not available"},
+    {"setmetatable({}, {__mode = 'k'})", "'__mode' is not available"},
+    {"local s = string.format('%p', {})", "'%p' is not available"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    int rc = action(f, cases[i][0]);
+    if (rc != CASE_SCRIPT)
+      fail_msg("'%s' gave %d (%s), expected CASE_SCRIPT", cases[i][0], rc, f->call.errmsg);
+    assert_contains(f->call.errmsg, cases[i][1]);
+    assert_contains(f->call.errmsg, "wf.yaml:7:9: action '");
+  }
+  /* Nothing shared changed. */
+  assert_int_equal(truth(f, "('abc'):upper() == 'ABC' and string.upper('b') == 'B'"), 1);
+  assert_int_equal(truth(f, "math.pi > 3.14 and x == nil and helper == nil"), 1);
+  assert_int_equal(truth(f, "getmetatable(string) == 'locked'"), 1);
+  /* tostring gives no addresses (they differ per run). */
+  assert_int_equal(truth(f, "tostring({}) == 'table' and tostring(type) == 'function'"), 1);
+  assert_int_equal(truth(f, "string.format('%s|%d|%5.1f', {}, 3, 2.25) == 'table|3|  2.2'"),
+                   1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Limits                                                              */
+/* ------------------------------------------------------------------ */
+
+static void instruction_budget(void **state)
+{
+  fx *f = *state;
+  case_engine_limit(f->e, CASE_LIMIT_INSTRUCTIONS, 100000);
+  assert_int_equal(action(f, "while true do end"), CASE_LIMIT);
+  assert_string_equal(f->call.errmsg,
+                      "wf.yaml:7:9: action 'while true do end' exceeded the instruction "
+                      "budget (100000)");
+
+  /* A pcall in the script cannot swallow it, nor can a loop of pcalls. */
+  assert_int_equal(action(f, "pcall(function() while true do end end)\ncase.x = 1"),
+                   CASE_LIMIT);
+  assert_contains(f->call.errmsg, "exceeded the instruction budget (100000)");
+  assert_int_equal(action(f, "for i = 1, 10 do pcall(function() while true do end end) end\n"
+                             "case.x = 2"), CASE_LIMIT);
+  assert_int_equal(json_integer_value(json_object_get(f->data, "x")), 50);
+  int r = -1;
+  assert_int_equal(guard(f, "(function() while true do end end)()", &r), CASE_LIMIT);
+  assert_contains(f->call.errmsg, "wf.yaml:3:12: guard '(function() while true do end end)()'"
+                                  " exceeded the instruction budget");
+
+  /* The budget is per call: 1000 calls of a small guard are fine, and so is
+   * a loop just under the budget. */
+  cs_script *g = new_script(f, SCRIPT_EXPR, "case.x == 50", 3, 12);
+  assert_int_equal(sbx_compile(f->s, f->d, g, 1), CASE_OK);
+  for (int i = 0; i < 1000; i++) {
+    assert_int_equal(sbx_guard(f->s, &f->call, g, &r), CASE_OK);
+    assert_int_equal(r, 1);
+  }
+  ok_action(f, "local n = 0 for i = 1, 10000 do n = n + i end case.x = n");
+  assert_int_equal(json_integer_value(json_object_get(f->data, "x")), 50005000);
+
+  /* Above INT_MAX the budget is counted in steps. */
+  case_engine_limit(f->e, CASE_LIMIT_INSTRUCTIONS, 5000000000LL);
+  ok_action(f, "case.x = 7");
+  /* 0 means unlimited. */
+  case_engine_limit(f->e, CASE_LIMIT_INSTRUCTIONS, 0);
+  ok_action(f, "local n = 0 for i = 1, 3000000 do n = n + 1 end case.x = n");
+  assert_int_equal(json_integer_value(json_object_get(f->data, "x")), 3000000);
+}
+
+static void memory_cap(void **state)
+{
+  fx *f = *state;
+  case_engine_limit(f->e, CASE_LIMIT_INSTRUCTIONS, 0);
+  case_engine_limit(f->e, CASE_LIMIT_MEMORY, 1 << 20);
+  assert_int_equal(action(f, "local t = {} for i = 1, 1e8 do t[i] = i end"), CASE_LIMIT);
+  assert_contains(f->call.errmsg, "wf.yaml:7:9: action 'local t = {} for i = 1, 1e8 do t[i] = i...'"
+                                  " exceeded the memory limit (1048576 bytes)");
+  assert_int_equal(action(f, "local s = string.rep('x', 100000000)"), CASE_LIMIT);
+  assert_contains(f->call.errmsg, "exceeded the memory limit");
+  /* Caught by pcall: still over the limit for this call. */
+  assert_int_equal(action(f, "pcall(string.rep, 'x', 100000000) case.x = 1"), CASE_LIMIT);
+  assert_contains(f->call.errmsg, "exceeded the memory limit (1048576 bytes)");
+  /* The state is usable afterwards, and a modest allocation passes. */
+  ok_action(f, "local t = {} for i = 1, 1000 do t[i] = i end case.x = #t");
+  assert_int_equal(json_integer_value(json_object_get(f->data, "x")), 1000);
+}
+
+/* ------------------------------------------------------------------ */
+/* Errors and positions                                                */
+/* ------------------------------------------------------------------ */
+
+static void runtime_error_position(void **state)
+{
+  fx *f = *state;
+  assert_int_equal(action(f, "case.x = 5\nerror('boom')"), CASE_SCRIPT);
+  assert_string_equal(f->call.errmsg, "wf.yaml:8:9: action 'case.x = 5...' failed: boom");
+  /* The working data is still a valid object (the engine discards it). */
+  assert_true(json_is_object(f->data));
+  assert_int_equal(json_integer_value(json_object_get(f->data, "x")), 5);
+
+  int r = -1;
+  assert_int_equal(guard(f, "case.name > 3", &r), CASE_SCRIPT);
+  assert_string_equal(f->call.errmsg, "wf.yaml:3:12: guard 'case.name > 3' failed: "
+                                      "attempt to compare number with string");
+  assert_int_equal(guard(f, "case.nope == nil", &r), CASE_SCRIPT);
+  assert_contains(f->call.errmsg, "case has no field 'nope'");
+  assert_int_equal(guard(f, "params.nope == nil", &r), CASE_SCRIPT);
+  assert_contains(f->call.errmsg, "unknown param 'nope'");
+  /* The sandbox keeps working. */
+  assert_int_equal(truth(f, "case.x == 5"), 1);
+}
+
+static void compile_errors(void **state)
+{
+  fx *f = *state;
+  cs_script *g = new_script(f, SCRIPT_EXPR, "case.x >", 12, 14);
+  assert_int_equal(sbx_compile(f->s, f->d, g, 1), CASE_SCRIPT);
+  assert_string_equal(case_errmsg(f->e),
+                      "wf.yaml:12:14: guard does not compile: unexpected symbol near ')'");
+  const char *file;
+  int line, col;
+  assert_int_equal(case_errpos(f->e, &file, &line, &col), CASE_OK);
+  assert_string_equal(file, "wf.yaml");
+  assert_int_equal(line, 12);
+  assert_int_equal(col, 14);
+  assert_true(g->ref <= 0);
+
+  cs_script *a = new_script(f, SCRIPT_BLOCK, "case.x = 1\ncase.x = = 2\n", 20, 11);
+  assert_int_equal(sbx_compile(f->s, f->d, a, 0), CASE_SCRIPT);
+  assert_string_equal(case_errmsg(f->e),
+                      "wf.yaml:21:11: action does not compile: unexpected symbol near '='");
+
+  cs_script *b = new_script(f, SCRIPT_BLOCK, "if case.x then", 5, 3);
+  assert_int_equal(sbx_compile(f->s, f->d, b, 0), CASE_SCRIPT);
+  assert_string_equal(case_errmsg(f->e),
+                      "wf.yaml:5:3: action does not compile: 'end' expected near <eof>");
+
+  /* A trailing comment in an expression is fine. */
+  assert_int_equal(truth(f, "case.x == 50 -- the usual case"), 1);
+  /* Bytecode is refused: text mode only. */
+  cs_script *bc = new_script(f, SCRIPT_BLOCK, "\x1bLua", 1, 1);
+  assert_int_equal(sbx_compile(f->s, f->d, bc, 0), CASE_SCRIPT);
+}
+
+static void compiled_once(void **state)
+{
+  fx *f = *state;
+  cs_script *g = new_script(f, SCRIPT_EXPR, "case.x == 50", 2, 5);
+  assert_int_equal(sbx_compile(f->s, f->d, g, 1), CASE_OK);
+  int ref = g->ref;
+  assert_true(ref > 0);
+  /* Compiling again keeps the chunk. */
+  assert_int_equal(sbx_compile(f->s, f->d, g, 1), CASE_OK);
+  assert_int_equal(g->ref, ref);
+  /* Calls run the cached chunk, never the text: change the text and the
+   * guard still gives the compiled answer. */
+  free(g->text);
+  g->text = strdup("error('recompiled')");
+  for (int i = 0; i < 1000; i++) {
+    int r = -1;
+    assert_int_equal(sbx_guard(f->s, &f->call, g, &r), CASE_OK);
+    assert_int_equal(r, 1);
+  }
+  assert_int_equal(g->ref, ref);
+}
+
+/* ------------------------------------------------------------------ */
+/* Case data                                                           */
+/* ------------------------------------------------------------------ */
+
+static void reads_and_conversions(void **state)
+{
+  fx *f = *state;
+  assert_int_equal(truth(f, "case.x == 50 and math.type(case.x) == 'integer'"), 1);
+  assert_int_equal(truth(f, "case.amount == 1.5 and math.type(case.amount) == 'float'"), 1);
+  assert_int_equal(truth(f, "case.flag == true and case.datum == nil"), 1);
+  assert_int_equal(truth(f, "#case.list == 2 and case.list[2] == 2"), 1);
+  assert_int_equal(truth(f, "case.m.a.b == 1 and case.any.n == nil"), 1);
+  assert_int_equal(truth(f, "event.name == 'aanvraag' and event.data.n == 3 and "
+                            "event.data.tags[2] == 'b' and event.role == 'IND' and "
+                            "event.actor == 'medewerker-7' and event.time == 1700002800"), 1);
+  assert_int_equal(truth(f, "now == 1700002800 and today == '2023-11-15'"), 1);
+  assert_int_equal(truth(f, "params.limit == 10 and params.label == 'standaard'"), 1);
+  /* A guard's result is its Lua truthiness. */
+  assert_int_equal(truth(f, "0"), 1);
+  assert_int_equal(truth(f, "nil"), 0);
+  assert_int_equal(truth(f, "case.datum"), 0);
+  /* No event payload: event.data is nil. */
+  json_t *keep = f->call.payload;
+  f->call.payload = json_null();
+  assert_int_equal(truth(f, "event.data == nil"), 1);
+  json_decref(f->call.payload);
+  f->call.payload = keep;
+}
+
+static void typed_writes(void **state)
+{
+  fx *f = *state;
+  ok_action(f, "case.x = 60 case.name = 'Bashir' case.flag = false case.datum = '2024-02-29'");
+  assert_field_json(f, "x", "60");
+  assert_field_json(f, "name", "\"Bashir\"");
+  assert_field_json(f, "flag", "false");
+  assert_field_json(f, "datum", "\"2024-02-29\"");
+  ok_action(f, "case.x = 6.0 case.amount = 2 case.name = nil");
+  assert_field_json(f, "x", "6");
+  assert_field_json(f, "amount", "2");
+  assert_field_json(f, "name", "null");
+
+  assert_int_equal(action(f, "case.x = 'abc'"), CASE_INVALID);
+  assert_string_equal(f->call.errmsg, "wf.yaml:7:9: action 'case.x = 'abc'' failed: "
+                                      "case.x must be an integer (got string)");
+  assert_int_equal(action(f, "case.x = 2.5"), CASE_INVALID);
+  assert_int_equal(action(f, "case.datum = '2024-02-30'"), CASE_INVALID);
+  assert_contains(f->call.errmsg, "case.datum must be a date");
+  assert_int_equal(action(f, "case.list = {a = 1}"), CASE_INVALID);
+  assert_contains(f->call.errmsg, "case.list must be a list");
+  assert_int_equal(action(f, "case.any = print"), CASE_SCRIPT); /* print is refused first */
+  assert_int_equal(action(f, "case.any = function() end"), CASE_INVALID);
+  assert_contains(f->call.errmsg, "cannot store a function");
+  assert_int_equal(action(f, "local t = {} t.t = t case.any = t"), CASE_INVALID);
+  assert_contains(f->call.errmsg, "nested too deeply");
+  assert_int_equal(action(f, "case.any = {1, 2, a = 3}"), CASE_INVALID);
+  assert_int_equal(action(f, "case.any = 0/0"), CASE_INVALID);
+  assert_int_equal(action(f, "case.nope = 1"), CASE_INVALID);
+  assert_contains(f->call.errmsg, "cannot assign case.nope: not a declared field");
+  /* A refused write cannot be swallowed by pcall. */
+  assert_int_equal(action(f, "pcall(function() case.x = 'abc' end) case.name = 'z'"),
+                   CASE_INVALID);
+  /* Guards are pure. */
+  int r = -1;
+  assert_int_equal(guard(f, "(function() case.x = 1 return true end)()", &r), CASE_SCRIPT);
+  assert_contains(f->call.errmsg, "guards are pure: cannot assign case.x in a guard");
+  assert_int_equal(guard(f, "raise('x') or true", &r), CASE_SCRIPT);
+  assert_contains(f->call.errmsg, "guards are pure: raise() is not allowed in a guard");
+  assert_int_equal(guard(f, "emit('x') or true", &r), CASE_SCRIPT);
+  assert_contains(f->call.errmsg, "guards are pure: emit()");
+  assert_field_json(f, "x", "6");
+}
+
+static void nested_tables(void **state)
+{
+  fx *f = *state;
+  ok_action(f, "table.insert(case.list, 3)\ncase.m.a.b = 2\ncase.m.c = 'x'");
+  assert_field_json(f, "list", "[1,2,3]");
+  assert_field_json(f, "m", "{\"a\":{\"b\":2},\"c\":\"x\"}");
+  ok_action(f, "local l = case.list l[#l + 1] = 9");
+  assert_field_json(f, "list", "[1,2,3,9]");
+  ok_action(f, "case.list = {} table.insert(case.list, 'a') table.insert(case.list, 'b')");
+  assert_field_json(f, "list", "[\"a\",\"b\"]");
+  /* Assigned and then replaced by a scalar: the scalar wins. */
+  ok_action(f, "local m = case.m m.z = 1 case.any = 4");
+  assert_field_json(f, "any", "4");
+  assert_field_json(f, "m", "{\"a\":{\"b\":2},\"c\":\"x\",\"z\":1}");
+  /* Empty tables: a map field stays an object, an empty JSON object too. */
+  ok_action(f, "case.m = {}");
+  assert_field_json(f, "m", "{}");
+  ok_action(f, "case.any = {o = {}} local o = case.any.o");
+  assert_field_json(f, "any", "{\"o\":[]}");
+  json_object_set_new(f->data, "any", json_pack("{s:{}}", "o"));
+  ok_action(f, "local a = case.any");
+  assert_field_json(f, "any", "{\"o\":{}}");
+  /* Keys are written in sorted order, whatever the insertion order. */
+  ok_action(f, "case.m = {zeta = 1, alpha = 2, Mid = 3}");
+  assert_field_json(f, "m", "{\"Mid\":3,\"alpha\":2,\"zeta\":1}");
+  /* A guard's table changes are not written. */
+  assert_int_equal(truth(f, "table.insert(case.list, 'g') == nil"), 1);
+  assert_field_json(f, "list", "[\"a\",\"b\"]");
+  /* A failing action leaves a valid data object. */
+  assert_int_equal(action(f, "table.insert(case.list, 'c') case.list.x = 1"), CASE_INVALID);
+  assert_true(json_is_array(json_object_get(f->data, "list")));
+}
+
+static void deterministic_pairs(void **state)
+{
+  fx *f = *state;
+  ok_action(f, "local keys = {}\n"
+               "for k, v in pairs({b = 1, a = 2, [3] = 0, [1] = 0, B = 1, [2.5] = 0, "
+               "[true] = 1, [false] = 0, [-1] = 0}) do keys[#keys + 1] = tostring(k) end\n"
+               "case.name = table.concat(keys, ',')");
+  assert_field_json(f, "name", "\"-1,1,2.5,3,B,a,b,false,true\"");
+  ok_action(f, "local keys = {} for k in pairs(math) do keys[#keys + 1] = k end "
+               "case.name = keys[1] .. ',' .. keys[#keys]");
+  assert_field_json(f, "name", "\"abs,ult\"");
+  ok_action(f, "local keys = {} for k, v in pairs(case) do keys[#keys + 1] = k end "
+               "case.name = table.concat(keys, ',')");
+  assert_field_json(f, "name", "\"amount,any,flag,list,m,name,x\"");
+  ok_action(f, "local keys = {} for k, v in pairs(params) do keys[#keys + 1] = k .. '=' .. "
+               "tostring(v) end case.name = table.concat(keys, ',')");
+  assert_field_json(f, "name", "\"label=standaard,limit=10\"");
+  ok_action(f, "local keys = {} for k in pairs(event) do keys[#keys + 1] = k end "
+               "case.name = table.concat(keys, ',')");
+  assert_field_json(f, "name", "\"actor,data,name,role,time\"");
+  /* Removing keys while iterating is allowed. */
+  ok_action(f, "local t = {a = 1, b = 2, c = 3} local n = 0 "
+               "for k in pairs(t) do t.b = nil n = n + 1 end case.x = n");
+  assert_field_json(f, "x", "2");
+  assert_int_equal(action(f, "for k in pairs({[{}] = 1}) do end"), CASE_SCRIPT);
+  assert_contains(f->call.errmsg, "no deterministic order");
+}
+
+static void raise_and_emit(void **state)
+{
+  fx *f = *state;
+  ok_action(f, "raise('intern.stap', {n = 1, lijst = {1, 2}})\nemit('notify')\n"
+               "emit('brief', 'verzonden')");
+  assert_int_equal(f->raised.n, 1);
+  assert_string_equal(f->raised.v[0].name, "intern.stap");
+  char *p = json_dumps(f->raised.v[0].payload, JSON_COMPACT);
+  assert_string_equal(p, "{\"lijst\":[1,2],\"n\":1}");
+  free(p);
+  assert_int_equal(f->emitted.n, 2);
+  assert_string_equal(f->emitted.v[0].name, "notify");
+  assert_true(json_is_null(f->emitted.v[0].payload));
+  assert_string_equal(f->emitted.v[1].name, "brief");
+  assert_string_equal(json_string_value(f->emitted.v[1].payload), "verzonden");
+  assert_int_equal(action(f, "raise(42)"), CASE_SCRIPT);
+  assert_contains(f->call.errmsg, "raise: the first argument must be a non-empty event name");
+  assert_int_equal(action(f, "emit('x', {f = print})"), CASE_SCRIPT);
+  assert_int_equal(action(f, "emit('x', {f = function() end})"), CASE_INVALID);
+  assert_int_equal(f->emitted.n, 2);
+}
+
+/* ------------------------------------------------------------------ */
+/* Modules and profiles                                                */
+/* ------------------------------------------------------------------ */
+
+static void modules_and_named_scripts(void **state)
+{
+  fx *f = *state;
+  use_modules(f, 1, "asiel.lua", module_a);
+  assert_int_equal(sbx_load_modules(f->s, f->d), CASE_OK);
+  assert_true(f->d->functions_ref > 0);
+
+  cs_script *g = new_script(f, SCRIPT_NAMED, "is_big", 9, 16);
+  assert_int_equal(sbx_compile(f->s, f->d, g, 1), CASE_OK);
+  int r = -1;
+  assert_int_equal(sbx_guard(f->s, &f->call, g, &r), CASE_OK);
+  assert_int_equal(r, 1); /* 50 > 10 */
+  assert_int_equal(truth(f, "double(case.x) == 100"), 1);
+
+  cs_script *a = new_script(f, SCRIPT_NAMED, "mark", 10, 16);
+  assert_int_equal(sbx_compile(f->s, f->d, a, 0), CASE_OK);
+  assert_int_equal(sbx_action(f->s, &f->call, a), CASE_OK);
+  assert_field_json(f, "name", "\"marked by aanvraag\"");
+
+  cs_script *b = new_script(f, SCRIPT_NAMED, "broken", 11, 16);
+  assert_int_equal(sbx_compile(f->s, f->d, b, 1), CASE_OK);
+  reset_err(f);
+  assert_int_equal(sbx_guard(f->s, &f->call, b, &r), CASE_SCRIPT);
+  assert_contains(f->call.errmsg, "wf.yaml:11:16: guard 'broken' failed: ");
+  assert_contains(f->call.errmsg, "asiel.lua:6: attempt to index a nil value (local 't')");
+
+  cs_script *u = new_script(f, SCRIPT_NAMED, "nope", 12, 16);
+  assert_int_equal(sbx_compile(f->s, f->d, u, 1), CASE_INVALID);
+  assert_contains(case_errmsg(f->e), "wf.yaml:12:16: unknown guard function 'nope' "
+                                     "(not in the lua: modules ");
+  assert_contains(case_errmsg(f->e), "asiel.lua)");
+}
+
+static void module_errors(void **state)
+{
+  fx *f = *state;
+  use_modules(f, 2, "a.lua", module_a, "b.lua", "return { double = function(n) end }");
+  assert_int_equal(sbx_load_modules(f->s, f->d), CASE_SCRIPT);
+  assert_contains(case_errmsg(f->e), "function 'double' is defined in two lua: modules: ");
+  assert_contains(case_errmsg(f->e), "/a.lua and ");
+  assert_contains(case_errmsg(f->e), "/b.lua");
+  assert_int_equal(f->d->functions_ref, -1);
+
+  char *p = write_file(f, "syntax.lua", "local M = {}\nfunction M.f( return M\n");
+  free(f->d->modules[1]);
+  f->d->modules[1] = p;
+  assert_int_equal(sbx_load_modules(f->s, f->d), CASE_SCRIPT);
+  assert_contains(case_errmsg(f->e), "syntax.lua:2: ");
+
+  p = write_file(f, "global.lua", "helper = 1\nreturn {}\n");
+  free(f->d->modules[1]);
+  f->d->modules[1] = p;
+  assert_int_equal(sbx_load_modules(f->s, f->d), CASE_SCRIPT);
+  assert_contains(case_errmsg(f->e), "global.lua:1: assignment to undeclared global 'helper'");
+
+  p = write_file(f, "hide.lua", "return { pairs = function() end }\n");
+  free(f->d->modules[1]);
+  f->d->modules[1] = p;
+  assert_int_equal(sbx_load_modules(f->s, f->d), CASE_SCRIPT);
+  assert_contains(case_errmsg(f->e), "function 'pairs' would hide the sandbox global");
+
+  p = write_file(f, "loop.lua", "while true do end\n");
+  free(f->d->modules[1]);
+  f->d->modules[1] = p;
+  assert_int_equal(sbx_load_modules(f->s, f->d), CASE_LIMIT);
+
+  free(f->d->modules[1]);
+  f->d->modules[1] = strdup("/nonexistent/dir/x.lua");
+  assert_int_equal(sbx_load_modules(f->s, f->d), CASE_IO);
+  assert_contains(case_errmsg(f->e), "/nonexistent/dir/x.lua: cannot read");
+}
+
+static void profiles(void **state)
+{
+  fx *f = *state;
+  use_modules(f, 1, "asiel.lua", module_a);
+  assert_int_equal(sbx_load_modules(f->s, f->d), CASE_OK);
+  char *path = write_file(f, "ter_apel.lua",
+                          "local function big(c) return c.x > 100 end\n"
+                          "return {\n"
+                          "  params = { limit = 20, label = 'Ter Apel', strict = true },\n"
+                          "  functions = { is_big = big },\n"
+                          "}\n");
+  cs_profile *p = NULL;
+  assert_int_equal(sbx_load_profile(f->s, "ter_apel", path, &p), CASE_OK);
+  free(path);
+  f->profiles[f->nprofiles++] = p;
+  assert_string_equal(p->name, "ter_apel");
+  char *pj = json_dumps(p->params, JSON_COMPACT);
+  assert_string_equal(pj, "{\"label\":\"Ter Apel\",\"limit\":20,\"strict\":true}");
+  free(pj);
+
+  cs_script *g = new_script(f, SCRIPT_NAMED, "is_big", 9, 16);
+  assert_int_equal(sbx_compile(f->s, f->d, g, 1), CASE_OK);
+  int r = -1;
+  assert_int_equal(sbx_guard(f->s, &f->call, g, &r), CASE_OK);
+  assert_int_equal(r, 1); /* the module's: 50 > 10 */
+  assert_int_equal(truth(f, "params.limit == 10"), 1);
+
+  f->call.profile = p;
+  assert_int_equal(sbx_guard(f->s, &f->call, g, &r), CASE_OK);
+  assert_int_equal(r, 0); /* the profile's: 50 > 100 is false */
+  assert_int_equal(truth(f, "params.limit == 20 and params.label == 'Ter Apel' and "
+                            "params.strict == true"), 1);
+  assert_int_equal(truth(f, "is_big(case) == false and double(2) == 4"), 1);
+  f->call.profile = NULL;
+  assert_int_equal(truth(f, "is_big(case, event, params) == true"), 1);
+}
+
+static void profile_errors(void **state)
+{
+  fx *f = *state;
+  cs_profile *p = (cs_profile *)1;
+  char *path = write_file(f, "bad_param.lua", "return { params = { limit = {} } }\n");
+  assert_int_equal(sbx_load_profile(f->s, "x", path, &p), CASE_INVALID);
+  assert_null(p);
+  assert_contains(case_errmsg(f->e), "bad_param.lua: param 'limit' must be a boolean, number "
+                                     "or string (it is a table)");
+  free(path);
+  path = write_file(f, "syntax.lua", "return {\n  params = { limit = }\n}\n");
+  assert_int_equal(sbx_load_profile(f->s, "x", path, &p), CASE_SCRIPT);
+  assert_contains(case_errmsg(f->e), "syntax.lua:2: ");
+  free(path);
+  path = write_file(f, "runtime.lua", "local t = nil\nreturn t.x\n");
+  assert_int_equal(sbx_load_profile(f->s, "x", path, &p), CASE_SCRIPT);
+  assert_contains(case_errmsg(f->e), "runtime.lua:2: attempt to index a nil value");
+  free(path);
+  path = write_file(f, "notable.lua", "return 42\n");
+  assert_int_equal(sbx_load_profile(f->s, "x", path, &p), CASE_SCRIPT);
+  assert_contains(case_errmsg(f->e), "must return a table");
+  free(path);
+  path = write_file(f, "typo.lua", "return { param = {} }\n");
+  assert_int_equal(sbx_load_profile(f->s, "x", path, &p), CASE_SCRIPT);
+  assert_contains(case_errmsg(f->e), "unknown key 'param'");
+  free(path);
+  assert_int_equal(sbx_load_profile(f->s, "x", "/nonexistent/p.lua", &p), CASE_IO);
+}
+
+/* Not a benchmark, a smoke test: prints the guard rate. */
+static void guard_rate(void **state)
+{
+  fx *f = *state;
+  cs_script *g = new_script(f, SCRIPT_EXPR, "case.x > 1 and params.limit == 10", 2, 5);
+  assert_int_equal(sbx_compile(f->s, f->d, g, 1), CASE_OK);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  const int n = 200000;
+  for (int i = 0; i < n; i++) {
+    int r = 0;
+    if (sbx_guard(f->s, &f->call, g, &r) != CASE_OK || !r) fail();
+  }
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+  printf("# %d guard calls in %.3f s: %.0f/s\n", n, secs, n / secs);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(forbidden_facilities, setup, teardown),
+    cmocka_unit_test_setup_teardown(instruction_budget, setup, teardown),
+    cmocka_unit_test_setup_teardown(memory_cap, setup, teardown),
+    cmocka_unit_test_setup_teardown(runtime_error_position, setup, teardown),
+    cmocka_unit_test_setup_teardown(compile_errors, setup, teardown),
+    cmocka_unit_test_setup_teardown(compiled_once, setup, teardown),
+    cmocka_unit_test_setup_teardown(reads_and_conversions, setup, teardown),
+    cmocka_unit_test_setup_teardown(typed_writes, setup, teardown),
+    cmocka_unit_test_setup_teardown(nested_tables, setup, teardown),
+    cmocka_unit_test_setup_teardown(deterministic_pairs, setup, teardown),
+    cmocka_unit_test_setup_teardown(raise_and_emit, setup, teardown),
+    cmocka_unit_test_setup_teardown(modules_and_named_scripts, setup, teardown),
+    cmocka_unit_test_setup_teardown(module_errors, setup, teardown),
+    cmocka_unit_test_setup_teardown(profiles, setup, teardown),
+    cmocka_unit_test_setup_teardown(profile_errors, setup, teardown),
+    cmocka_unit_test_setup_teardown(guard_rate, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
