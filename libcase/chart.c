@@ -124,6 +124,19 @@ int chart_prepare(case_engine *e, case_def *d) {
     cs_kind k = d->states[i].kind;
     d->history_slot[i] = (k == CS_HISTORY_SHALLOW || k == CS_HISTORY_DEEP) ? d->nhistory++ : -1;
   }
+  /* A transition without roles that only listens to timer events (after.*,
+   * a deadline's on_expiry) belongs to the clock: no role may fire it. */
+  for (int i = 0; i < d->ntransitions; i++) {
+    cs_transition *t = &d->transitions[i];
+    int all_timer = t->nevents > 0 && t->nroles == 0;
+    for (int k = 0; k < t->nevents && all_timer; k++) {
+      int hit = 0;
+      for (int m = 0; m < d->ntimers && !hit; m++)
+        hit = d->timers[m].event && strcmp(d->timers[m].event, t->events[k]) == 0;
+      all_timer = hit;
+    }
+    t->system = all_timer;
+  }
   return CASE_OK;
 }
 
@@ -328,7 +341,9 @@ static int matches_event(const cs_transition *t, const char *event) {
 }
 
 static int role_allows(const run *r, const cs_transition *t) {
-  if (!r->role || t->nroles == 0) return 1; /* system events and open transitions */
+  if (!r->role) return 1;           /* system events: timers, internal events */
+  if (t->system) return 0;          /* the clock's transitions */
+  if (t->nroles == 0) return 1;     /* open to every role */
   for (int i = 0; i < t->nroles; i++)
     if (t->roles[i] == r->role_idx) return 1;
   return 0;
@@ -1046,9 +1061,13 @@ static int explain_one(run *r, const cs_transition *t, void *ud_) {
   if (!role_allows(r, t)) {
     sbuf m;
     sbuf_init(&m);
-    sbuf_printf(&m, "in '%s', role %s may not fire '%s' (allowed:", src, r->role, u->event);
-    for (int i = 0; i < t->nroles; i++) sbuf_printf(&m, " %s", d->roles[t->roles[i]]);
-    sbuf_puts(&m, ")");
+    if (t->system) {
+      sbuf_printf(&m, "in '%s', '%s' is fired by a timer, not by a role", src, u->event);
+    } else {
+      sbuf_printf(&m, "in '%s', role %s may not fire '%s' (allowed:", src, r->role, u->event);
+      for (int i = 0; i < t->nroles; i++) sbuf_printf(&m, " %s", d->roles[t->roles[i]]);
+      sbuf_puts(&m, ")");
+    }
     char *msg = sbuf_take(&m);
     b = json_pack("{s:s, s:s, s:o, s:s?}", "code", "role", "source", src, "allowed",
                   str_list(d, t->roles, t->nroles, 1), "message", msg);

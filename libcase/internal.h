@@ -180,6 +180,8 @@ typedef struct cs_transition {
   int timer;        /* index in def->timers for an `after` transition, else -1 */
   char *description;
   cs_pos pos;
+  int system;       /* set by chart_prepare(): no `roles` and every event is a
+                       timer's event, so only timers (not roles) may take it */
 } cs_transition;
 
 typedef struct cs_state {
