@@ -566,6 +566,13 @@ static void test_after_and_deadlines(void **state) {
   assert_non_null(strstr(tj, "\"last_day\":\"2026-09-09\""));
   assert_non_null(strstr(tj, "\"source\":\"Vw 2000 art. 42 lid 1\""));
   case_free(tj);
+  /* `verstreken` only listens to the deadline: the clock's, not a role's. */
+  char *av = NULL;
+  assert_int_equal(case_instance_available(f->c, "IND", T0, &av), CASE_OK);
+  assert_string_equal(av, "[]");
+  case_free(av);
+  assert_int_equal(case_instance_fire(f->c, "verstreken", NULL, "x", "IND", T0), CASE_DENIED);
+  assert_non_null(strstr(case_errmsg(f->e), "fired by a timer"));
   /* A repeated tick fires nothing more. */
   assert_int_equal(case_instance_tick(f->c, INT64_C(1773010800), &fired), CASE_OK);
   assert_int_equal(fired, 0);
