@@ -246,6 +246,9 @@ static int yaml_error(ld *L, const yaml_parser_t *p) {
     return fail(L, CASE_INVALID, pos, "YAML: %s (%s at line %d, column %d)", problem, p->context,
                 c.line, c.col);
   }
+  if (p->problem_mark.column > 1024 && strstr(problem, "mapping values"))
+    return fail(L, CASE_INVALID, pos, "YAML: %s (a key is at most 1024 characters long)",
+                problem);
   return fail(L, CASE_INVALID, pos, "YAML: %s", problem);
 }
 
