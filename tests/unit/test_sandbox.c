@@ -376,6 +376,46 @@ static void memory_cap(void **state)
   assert_int_equal(json_integer_value(json_object_get(f->data, "x")), 1000);
 }
 
+/* Every allocation the sandbox makes during a call can fail: with caps from
+ * 0 bytes up, each script either succeeds or reports CASE_LIMIT, and the
+ * state stays usable. */
+static void allocation_failures(void **state)
+{
+  fx *f = *state;
+  static const char *const scripts[] = {
+    "case.m.a.b = 3",
+    "table.insert(case.list, {k = 'v'})",
+    "raise('stap', {a = {1, 2}}) emit('n', event.data)",
+    "case.any = {z = 1, a = {b = {c = 'd'}}}",
+    "local k = {} for n in pairs({c = 1, b = 2, a = 3}) do k[#k + 1] = n end case.name = "
+    "table.concat(k)",
+    "case.name = string.format('%s-%d', today, now) .. tostring({})",
+  };
+  cs_script *sc[6];
+  for (int i = 0; i < 6; i++) {
+    sc[i] = new_script(f, SCRIPT_BLOCK, scripts[i], 4, 4);
+    assert_int_equal(sbx_compile(f->s, f->d, sc[i], 0), CASE_OK);
+  }
+  int ok = 0, limited = 0;
+  for (long long cap = 1; cap < 20000; cap = cap * 3 / 2 + 1) {
+    case_engine_limit(f->e, CASE_LIMIT_MEMORY, cap);
+    for (int i = 0; i < 6; i++) {
+      reset_err(f);
+      int rc = sbx_action(f->s, &f->call, sc[i]);
+      if (rc == CASE_OK) ok++;
+      else if (rc == CASE_LIMIT) limited++;
+      else fail_msg("script %d with cap %lld gave %d: %s", i, cap, rc, f->call.errmsg);
+      if (rc == CASE_LIMIT) assert_contains(f->call.errmsg, "exceeded the memory limit");
+    }
+  }
+  assert_true(limited > 0);
+  assert_true(ok > 0);
+  case_engine_limit(f->e, CASE_LIMIT_MEMORY, 0);
+  for (int i = 0; i < 6; i++) assert_int_equal(sbx_action(f->s, &f->call, sc[i]), CASE_OK);
+  assert_field_json(f, "any", "{\"a\":{\"b\":{\"c\":\"d\"}},\"z\":1}");
+  assert_field_json(f, "name", "\"2023-11-15-1700002800table\"");
+}
+
 /* ------------------------------------------------------------------ */
 /* Errors and positions                                                */
 /* ------------------------------------------------------------------ */
@@ -777,6 +817,7 @@ int main(void)
     cmocka_unit_test_setup_teardown(forbidden_facilities, setup, teardown),
     cmocka_unit_test_setup_teardown(instruction_budget, setup, teardown),
     cmocka_unit_test_setup_teardown(memory_cap, setup, teardown),
+    cmocka_unit_test_setup_teardown(allocation_failures, setup, teardown),
     cmocka_unit_test_setup_teardown(runtime_error_position, setup, teardown),
     cmocka_unit_test_setup_teardown(compile_errors, setup, teardown),
     cmocka_unit_test_setup_teardown(compiled_once, setup, teardown),
