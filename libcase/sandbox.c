@@ -177,15 +177,17 @@ static int refuse(lua_State *L, int rc, const char *fmt, ...) CASE_PRINTF(3, 4);
 static int refuse(lua_State *L, int rc, const char *fmt, ...)
 {
   sbx *s = get_sbx(L);
+  char msg[sizeof s->fail_msg];
   va_list ap;
   va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
   if (!s->fail_rc) {
     s->fail_rc = rc;
-    vsnprintf(s->fail_msg, sizeof s->fail_msg, fmt, ap);
+    memcpy(s->fail_msg, msg, sizeof msg);
   }
-  va_end(ap);
   luaL_where(L, 1);
-  lua_pushstring(L, s->fail_msg);
+  lua_pushstring(L, msg);
   lua_concat(L, 2);
   return lua_error(L);
 }

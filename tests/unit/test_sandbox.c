@@ -557,6 +557,12 @@ static void typed_writes(void **state)
   /* A refused write cannot be swallowed by pcall. */
   assert_int_equal(action(f, "pcall(function() case.x = 'abc' end) case.name = 'z'"),
                    CASE_INVALID);
+  assert_string_equal(f->call.errmsg, "wf.yaml:7:9: action 'pcall(function() case.x = 'abc' "
+                                      "end) cas...' failed: case.x must be an integer (got string)");
+  assert_int_equal(action(f, "pcall(function() case.x = 'abc' end)\ncase.nope = 1"),
+                   CASE_INVALID);
+  assert_contains(f->call.errmsg, "wf.yaml:8:9: action 'pcall(function() case.x = 'abc' end)...'"
+                                  " failed: cannot assign case.nope");
   /* Guards are pure. */
   int r = -1;
   assert_int_equal(guard(f, "(function() case.x = 1 return true end)()", &r), CASE_SCRIPT);
