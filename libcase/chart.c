@@ -280,8 +280,17 @@ static int call_fail(run *r, case_call *call, int rc, const char *what) {
   if (call->errmsg && s && s->kind == SCRIPT_NATIVE)
     eng_err_at(r->e, rc, r->d->file, s->pos, "native %s '%s' failed: %s", what, s->text,
                call->errmsg);
-  else if (call->errmsg)
+  else if (call->errmsg) {
+    /* The sandbox's message already starts with file:line:col; keep the
+     * position for case_errpos() too. */
     eng_err(r->e, rc, "%s", call->errmsg);
+    if (s) {
+      free(r->e->errfile);
+      r->e->errfile = xstrdup(r->d->file);
+      r->e->errline = s->pos.line;
+      r->e->errcol = s->pos.col;
+    }
+  }
   else if (s)
     eng_err_at(r->e, rc, r->d->file, s->pos, "%s '%s' failed: %s", what, s->text,
                case_errstr(rc));

@@ -440,6 +440,11 @@ static void test_roles_and_refusals(void **state) {
   assert_int_equal(case_instance_fire(f->c, "fout", NULL, "x", "IND", T0), CASE_SCRIPT);
   assert_non_null(strstr(case_errmsg(f->e), "kapot"));
   assert_non_null(strstr(case_errmsg(f->e), "test.yaml:19:"));
+  const char *file = NULL;
+  int line = 0, col = 0;
+  assert_int_equal(case_errpos(f->e, &file, &line, &col), CASE_OK);
+  assert_string_equal(file, "test.yaml");
+  assert_int_equal(line, 19);
   assert_field(f, "n", "0");
   assert_int_equal(case_instance_revision(f->c), rev);
 
