@@ -1542,8 +1542,10 @@ static int resolve_modules(ld *L, const char *dir) {
 typedef struct reach {
   const case_def *d;
   char *reached, *expanded;
-  int *jobs; /* states to enter by default */
+  int *jobs;   /* states to enter by default */
   int njobs, cap;
+  int *fresh;  /* states reached whose transitions are not yet followed */
+  int nfresh;  /* each state is added once: fresh has nstates slots */
 } reach;
 
 static int push_job(reach *r, int s) {
@@ -1559,12 +1561,18 @@ static int push_job(reach *r, int s) {
   return 0;
 }
 
+static void mark(reach *r, int s) {
+  if (r->reached[s]) return;
+  r->reached[s] = 1;
+  r->fresh[r->nfresh++] = s;
+}
+
 /* Entering target t: t and its ancestors become active; other regions of
  * parallel ancestors are entered by default, and so is t itself. */
 static int enter_target(reach *r, int t) {
   const case_def *d = r->d;
   for (int a = t; a >= 0; a = d->states[a].parent) {
-    r->reached[a] = 1;
+    mark(r, a);
     int p = d->states[a].parent;
     if (p >= 0 && d->states[p].kind == CS_PARALLEL) {
       const cs_state *ps = &d->states[p];
@@ -1583,7 +1591,7 @@ static int drain(reach *r) {
     int s = r->jobs[--r->njobs];
     if (r->expanded[s]) continue;
     r->expanded[s] = 1;
-    r->reached[s] = 1;
+    mark(r, s);
     const cs_state *st = &d->states[s];
     if (st->kind == CS_PARALLEL) {
       for (int k = 0; k < st->nchildren; k++)
@@ -1596,39 +1604,35 @@ static int drain(reach *r) {
   return 0;
 }
 
+/* Every state must be enterable from the initial configuration by some chain
+ * of transitions (guards are not evaluated: any transition may be taken). */
 static int check_reachable(ld *L) {
   const case_def *d = L->d;
-  reach r = {d, calloc((size_t)d->nstates, 1), calloc((size_t)d->nstates, 1), NULL, 0, 0};
-  char *done = calloc((size_t)d->nstates, 1);
-  int rc = CASE_OK;
-  if (!r.reached || !r.expanded || !done) {
+  reach r;
+  memset(&r, 0, sizeof r);
+  r.d = d;
+  r.reached = calloc((size_t)d->nstates, 1);
+  r.expanded = calloc((size_t)d->nstates, 1);
+  r.fresh = calloc((size_t)d->nstates, sizeof *r.fresh);
+  int rc = CASE_OK, next = 0;
+  if (!r.reached || !r.expanded || !r.fresh || push_job(&r, 0)) {
     rc = oom(L);
     goto out;
   }
-  r.reached[0] = 1;
-  if (push_job(&r, 0)) {
-    rc = oom(L);
-    goto out;
-  }
-  for (int changed = 1; changed;) {
-    changed = 0;
+  for (;;) {
     if (drain(&r)) {
       rc = oom(L);
       goto out;
     }
-    for (int s = 0; s < d->nstates; s++) {
-      if (!r.reached[s] || done[s]) continue;
-      done[s] = 1;
-      changed = 1;
-      const cs_state *st = &d->states[s];
-      for (int k = 0; k < st->ntransitions; k++) {
-        const cs_transition *t = &d->transitions[st->transitions[k]];
-        for (int j = 0; j < t->ntargets; j++)
-          if (enter_target(&r, t->targets[j])) {
-            rc = oom(L);
-            goto out;
-          }
-      }
+    if (next == r.nfresh) break;
+    const cs_state *st = &d->states[r.fresh[next++]];
+    for (int k = 0; k < st->ntransitions; k++) {
+      const cs_transition *t = &d->transitions[st->transitions[k]];
+      for (int j = 0; j < t->ntargets; j++)
+        if (enter_target(&r, t->targets[j])) {
+          rc = oom(L);
+          goto out;
+        }
     }
   }
   for (int s = 1; s < d->nstates; s++) {
@@ -1642,7 +1646,7 @@ out:
   free(r.reached);
   free(r.expanded);
   free(r.jobs);
-  free(done);
+  free(r.fresh);
   return rc;
 }
 
