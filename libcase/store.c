@@ -1,0 +1,1075 @@
+/*
+ * store.c — the durable store: cases, their hash-chained journal, timers,
+ * refused events, idempotency keys and an outbox, over the narrow storage
+ * interface of store_backend.h (SQLite by default).  docs/store.md describes
+ * the schema, the transactions and the hash serialisation.
+ *
+ * The rule everything here follows: memory never runs ahead of disk.  A case
+ * on the engine is used for a fire only when its revision equals the stored
+ * one; if anything fails after the engine changed it, the in-memory case is
+ * dropped so that the next call restores it from the stored snapshot.
+ */
+#include "internal.h"
+#include "libcase/store.h"
+#include "store_backend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct case_store {
+  case_engine *e;
+  const sb_ops *ops;
+  sb_db *db;
+  int readonly;
+};
+
+/* The prefix of the hashed serialisation of a journal row (docs/store.md). */
+#define HASH_TAG "libcase.journal.v1"
+/* Actor of timer rows; with no role it marks a row fired by case_store_tick(). */
+#define TIMER_ACTOR "timer"
+
+static int nomem(case_engine *e) { return eng_err(e, CASE_NOMEM, "out of memory"); }
+
+/* The backend's message as the engine error. */
+static int berr(case_store *s, int rc) {
+  return eng_err(s->e, rc, "%s", s->ops->errmsg(s->db));
+}
+
+static int writable(case_store *s) {
+  if (s->readonly) return eng_err(s->e, CASE_MISUSE, "the store was opened read-only");
+  return CASE_OK;
+}
+
+/* Canonical JSON text: compact, keys sorted, ASCII only (docs/store.md). */
+static char *canon(const json_t *v) {
+  return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
+}
+
+static json_t *parse_any(const char *text) {
+  return text ? json_loads(text, JSON_DECODE_ANY, NULL) : json_null();
+}
+
+/* Canonical text of optional JSON text ("null" for NULL); NULL if invalid or no memory. */
+static char *canon_text(const char *text) {
+  json_t *v = parse_any(text);
+  if (!v) return NULL;
+  char *c = canon(v);
+  json_decref(v);
+  return c;
+}
+
+/*
+ * The row hash: SHA-256 over the canonical JSON array
+ *   ["libcase.journal.v1", case, revision, event, payload, actor, role, time,
+ *    configuration, data, prev_hash]
+ * Returns CASE_OK, CASE_CORRUPT (a JSON column does not parse) or CASE_NOMEM.
+ */
+static int row_hash(const sb_journal_row *r, char out[65]) {
+  json_t *payload = parse_any(r->payload), *cfg = parse_any(r->configuration),
+         *data = parse_any(r->data);
+  if (!payload || !cfg || !data) {
+    json_decref(payload);
+    json_decref(cfg);
+    json_decref(data);
+    return CASE_CORRUPT;
+  }
+  json_t *a = json_pack("[s, s, I, s, o, s?, s?, I, o, o, s]", HASH_TAG, r->case_id,
+                        (json_int_t)r->revision, r->event, payload, r->actor, r->role,
+                        (json_int_t)r->time, cfg, data, r->prev_hash ? r->prev_hash : "");
+  if (!a) return CASE_NOMEM;
+  char *text = canon(a);
+  json_decref(a);
+  if (!text) return CASE_NOMEM;
+  int ok = sha256_hex(text, strlen(text), out) == 0;
+  free(text);
+  return ok ? CASE_OK : CASE_NOMEM;
+}
+
+/* ------------------------------------------------------------------ */
+/* Notifications: collected during a fire, forwarded after COMMIT      */
+/* ------------------------------------------------------------------ */
+
+typedef struct collector {
+  cs_plist list;
+  int failed;
+  case_notify_fn host;
+  void *host_ud;
+} collector;
+
+static void collect(void *ud, const case_instance *c, const char *name, const char *payload) {
+  CASE_UNUSED(c);
+  collector *k = ud;
+  json_t *p = parse_any(payload);
+  if (!p || plist_push(&k->list, name, p) != CASE_OK) k->failed = 1;
+}
+
+static void collect_start(case_engine *e, collector *k) {
+  memset(k, 0, sizeof *k);
+  k->host = e->notify;
+  k->host_ud = e->notify_ud;
+  e->notify = collect;
+  e->notify_ud = k;
+}
+
+static void collect_stop(case_engine *e, collector *k) {
+  e->notify = k->host;
+  e->notify_ud = k->host_ud;
+}
+
+static void collect_free(collector *k) {
+  plist_clear(&k->list);
+  free(k->list.v);
+  k->list.v = NULL;
+}
+
+static void forward(const collector *k, const case_instance *c) {
+  if (!k->host) return;
+  for (int i = 0; i < k->list.n; i++) {
+    char *p = json_dumps(k->list.v[i].payload, JSON_COMPACT | JSON_ENCODE_ANY);
+    k->host(k->host_ud, c, k->list.v[i].name, p ? p : "null");
+    free(p);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Definitions                                                         */
+/* ------------------------------------------------------------------ */
+
+static int load_def_row(void *ud, const sb_def_row *r) {
+  case_store *s = ud;
+  const case_def *d = case_def_find(s->e, r->id, r->version);
+  if (d && d->version == r->version) {
+    if (strcmp(d->hash, r->hash) != 0)
+      return eng_err(s->e, CASE_EXISTS,
+                     "store: workflow '%s' version %d is loaded with hash %.12s, the store "
+                     "holds %.12s",
+                     r->id, r->version, d->hash, r->hash);
+    return CASE_OK;
+  }
+  int rc = case_def_load_string(s->e, r->source, r->source_len, r->file, &d);
+  if (rc != CASE_OK) return rc;
+  if (strcmp(d->hash, r->hash) != 0)
+    return eng_err(s->e, CASE_CORRUPT, "store: workflow '%s' version %d: stored hash %.12s does "
+                   "not match its source (%.12s)", r->id, r->version, r->hash, d->hash);
+  return CASE_OK;
+}
+
+/* Loads every stored definition the engine does not have yet. */
+static int load_defs(case_store *s) {
+  int rc = s->ops->def_list(s->db, load_def_row, s);
+  if (rc != CASE_OK && case_errcode(s->e) != rc) berr(s, rc);
+  return rc;
+}
+
+static int put_def(case_store *s, const case_def *d) {
+  sb_def_row r = {d->id, d->version, (char *)d->hash, d->source, d->source_len, d->file};
+  return s->ops->def_put(s->db, &r);
+}
+
+/* ------------------------------------------------------------------ */
+/* Open, close, config                                                 */
+/* ------------------------------------------------------------------ */
+
+int case_store_open(case_engine *e, const char *path, int flags, case_store **out) {
+  if (out) *out = NULL;
+  if (!e) return CASE_MISUSE;
+  if (!path || !out) return eng_err(e, CASE_MISUSE, "case_store_open: NULL argument");
+  if ((flags & CASE_STORE_READONLY) && (flags & CASE_STORE_CREATE))
+    return eng_err(e, CASE_MISUSE, "case_store_open: CREATE and READONLY together");
+  case_store *s = calloc(1, sizeof *s);
+  if (!s) return nomem(e);
+  s->e = e;
+  s->readonly = (flags & CASE_STORE_READONLY) != 0;
+  char err[600];
+  int bflags = (s->readonly ? SB_READONLY : 0) | ((flags & CASE_STORE_CREATE) ? SB_CREATE : 0);
+  int rc = sb_sqlite_open(path, bflags, &s->ops, &s->db, err, sizeof err);
+  if (rc != CASE_OK) {
+    free(s);
+    return eng_err(e, rc, "%s", err);
+  }
+  rc = s->ops->migrate(s->db, s->readonly);
+  if (rc != CASE_OK) berr(s, rc);
+  if (rc == CASE_OK) rc = load_defs(s);
+  if (rc != CASE_OK) {
+    s->ops->close(s->db);
+    free(s);
+    return rc;
+  }
+  *out = s;
+  return eng_ok(e);
+}
+
+void case_store_close(case_store *s) {
+  if (!s) return;
+  s->ops->close(s->db);
+  free(s);
+}
+
+int case_store_config(case_store *s, int sync, int busy_ms) {
+  if (!s) return CASE_MISUSE;
+  if (sync != CASE_STORE_SYNC_NORMAL && sync != CASE_STORE_SYNC_FULL)
+    return eng_err(s->e, CASE_INVALID, "case_store_config: unknown sync level %d", sync);
+  int rc = s->ops->configure(s->db, sync == CASE_STORE_SYNC_FULL, busy_ms);
+  return rc == CASE_OK ? eng_ok(s->e) : berr(s, rc);
+}
+
+int case_store_add_def(case_store *s, const case_def *d) {
+  if (!s) return CASE_MISUSE;
+  if (!d) return eng_err(s->e, CASE_MISUSE, "case_store_add_def: NULL definition");
+  if (d->engine != s->e)
+    return eng_err(s->e, CASE_MISUSE, "the definition belongs to another engine");
+  int rc = writable(s);
+  if (rc != CASE_OK) return rc;
+  rc = s->ops->begin(s->db, 1);
+  if (rc == CASE_OK) rc = put_def(s, d);
+  if (rc == CASE_OK) rc = s->ops->commit(s->db);
+  if (rc != CASE_OK) {
+    berr(s, rc);
+    s->ops->rollback(s->db);
+    return rc;
+  }
+  return eng_ok(s->e);
+}
+
+/* ------------------------------------------------------------------ */
+/* Cases in memory and on disk                                         */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Makes the engine's copy of stored case `row` current: the case on the engine
+ * when its definition and revision match, else a fresh restore of the stored
+ * snapshot (loading definitions another program stored since we opened).
+ */
+static int load_case(case_store *s, const sb_case_row *row, case_instance **out) {
+  *out = NULL;
+  case_instance *c = case_instance_find(s->e, row->id);
+  if (c && c->st.revision == row->revision && c->def->version == row->version &&
+      strcmp(c->def->id, row->workflow) == 0) {
+    *out = c;
+    return CASE_OK;
+  }
+  case_instance_free(c);
+  int rc = case_instance_restore(s->e, row->snapshot, &c);
+  if (rc == CASE_NOTFOUND && !case_def_find(s->e, row->workflow, row->version)) {
+    rc = load_defs(s);
+    if (rc == CASE_OK) rc = case_instance_restore(s->e, row->snapshot, &c);
+  }
+  if (rc != CASE_OK) return rc;
+  *out = c;
+  return CASE_OK;
+}
+
+/* Owned strings of one journal row and the matching case row. */
+typedef struct pending_write {
+  sb_journal_row j;
+  sb_case_row cr;
+  char hash[65];
+  char *payload, *config, *data, *snapshot;
+  sb_timer_row *timers;
+  int ntimers;
+} pending_write;
+
+static void pending_free(pending_write *w) {
+  free(w->payload);
+  free(w->config);
+  free(w->data);
+  free(w->snapshot);
+  for (int i = 0; i < w->ntimers; i++) {
+    free(w->timers[i].timer_id);
+    free(w->timers[i].last_day);
+  }
+  free(w->timers);
+  memset(w, 0, sizeof *w);
+}
+
+/* The timer rows mirroring the case's running timers (none once done). */
+static int timer_rows(const case_instance *c, pending_write *w) {
+  if (c->st.done || c->st.ntimers == 0) return CASE_OK;
+  w->timers = calloc((size_t)c->st.ntimers, sizeof *w->timers);
+  if (!w->timers) return CASE_NOMEM;
+  for (int i = 0; i < c->st.ntimers; i++) {
+    const cs_timer_inst *ti = &c->st.timers[i];
+    const cs_timer *tm = &c->def->timers[ti->timer];
+    sb_timer_row *r = &w->timers[w->ntimers++];
+    r->case_id = c->id;
+    r->timer_id = xstrdup(ti->id);
+    r->seq = ti->seq;
+    r->kind = tm->kind == TIMER_AFTER ? "after" : "deadline";
+    r->name = tm->name;
+    r->due = ti->due;
+    r->fired = ti->fired;
+    if (ti->last_day != CAL_NO_DAY) {
+      r->last_day = malloc(11);
+      if (r->last_day) cal_format_date(ti->last_day, r->last_day);
+    }
+    if (!r->timer_id || (ti->last_day != CAL_NO_DAY && !r->last_day)) return CASE_NOMEM;
+  }
+  return CASE_OK;
+}
+
+/*
+ * Writes what an accepted macrostep produced, inside the caller's write
+ * transaction: the journal row (hash-chained to `prev_hash`), the case row
+ * (inserted when old_revision < 0, else updated only while still at
+ * old_revision), the case's timers, its outbox rows and the idempotency key.
+ * On success *seq gets the journal sequence.  Sets the engine error on failure.
+ */
+static int persist(case_store *s, case_instance *c, const char *event, const char *payload_json,
+                   const char *actor, const char *role, int64_t at, int64_t old_revision,
+                   const char *prev_hash, const collector *k, const char *key, int64_t *seq) {
+  case_engine *e = s->e;
+  pending_write w;
+  memset(&w, 0, sizeof w);
+  int rc = CASE_NOMEM;
+  json_t *cfg = NULL;
+  char *cfg_text = NULL;
+  int64_t now = (int64_t)time(NULL);
+  if (k->failed) goto out;
+  w.payload = canon_text(payload_json);
+  if (!w.payload) {
+    rc = eng_err(e, CASE_INVALID, "the payload is not valid JSON");
+    goto out;
+  }
+  if (case_instance_configuration(c, &cfg_text) != CASE_OK) goto out;
+  cfg = json_loads(cfg_text, 0, NULL);
+  w.config = cfg ? canon(cfg) : NULL;
+  w.data = canon(c->st.data);
+  if (!w.config || !w.data || case_instance_snapshot(c, &w.snapshot) != CASE_OK) goto out;
+  if (timer_rows(c, &w) != CASE_OK) goto out;
+
+  w.j.case_id = c->id;
+  w.j.revision = c->st.revision;
+  w.j.event = (char *)event;
+  w.j.payload = w.payload;
+  w.j.actor = (char *)actor;
+  w.j.role = (char *)role;
+  w.j.time = at;
+  w.j.recorded = now;
+  w.j.configuration = w.config;
+  w.j.data = w.data;
+  w.j.prev_hash = (char *)prev_hash;
+  rc = row_hash(&w.j, w.hash);
+  if (rc != CASE_OK) {
+    rc = nomem(e);
+    goto out;
+  }
+  w.j.hash = w.hash;
+  rc = s->ops->journal_append(s->db, &w.j);
+
+  w.cr.id = c->id;
+  w.cr.workflow = c->def->id;
+  w.cr.version = c->def->version;
+  w.cr.hash = (char *)c->def->hash;
+  w.cr.location = c->location;
+  w.cr.revision = c->st.revision;
+  w.cr.configuration = w.config;
+  w.cr.done = c->st.done;
+  w.cr.snapshot = w.snapshot;
+  w.cr.last_hash = w.hash;
+  w.cr.created = now;
+  w.cr.updated = now;
+  if (rc == CASE_OK)
+    rc = old_revision < 0 ? s->ops->case_insert(s->db, &w.cr)
+                          : s->ops->case_update(s->db, &w.cr, old_revision);
+  if (rc == CASE_OK) rc = s->ops->timers_replace(s->db, c->id, w.timers, w.ntimers);
+  for (int i = 0; rc == CASE_OK && i < k->list.n; i++) {
+    char *p = canon(k->list.v[i].payload);
+    if (!p) {
+      rc = nomem(e);
+      goto out;
+    }
+    sb_outbox_row o = {0, c->id, w.j.seq, k->list.v[i].name, p, now};
+    rc = s->ops->outbox_add(s->db, &o);
+    free(p);
+  }
+  if (rc == CASE_OK && key) rc = s->ops->idem_put(s->db, key, c->id, w.j.seq, now);
+  if (rc != CASE_OK) {
+    berr(s, rc);
+    goto out;
+  }
+  *seq = w.j.seq;
+out:
+  if (rc == CASE_NOMEM && case_errcode(e) != CASE_NOMEM) nomem(e);
+  free(cfg_text);
+  json_decref(cfg);
+  pending_free(&w);
+  return rc;
+}
+
+/* Records a refused event in its own small transaction; keeps the engine error. */
+static void record_refusal(case_store *s, const char *id, int64_t revision, const char *event,
+                           const char *payload, const char *actor, const char *role, int64_t at,
+                           int code) {
+  char *msg = xstrdup(case_errmsg(s->e));
+  sb_refused_row r = {(char *)id, revision, (char *)event, (char *)payload, (char *)actor,
+                      (char *)role, at, (int64_t)time(NULL), code, msg ? msg : ""};
+  int rc = s->ops->begin(s->db, 1);
+  if (rc == CASE_OK) rc = s->ops->refused_add(s->db, &r);
+  if (rc == CASE_OK) rc = s->ops->commit(s->db);
+  if (rc != CASE_OK) s->ops->rollback(s->db);
+  /* The refusal is the caller's answer; restore its message. */
+  eng_err(s->e, code, "%s", msg ? msg : case_errstr(code));
+  free(msg);
+}
+
+static int is_refusal(int rc) {
+  return rc == CASE_NOTHANDLED || rc == CASE_DENIED || rc == CASE_GUARD || rc == CASE_SCRIPT ||
+         rc == CASE_LIMIT || rc == CASE_INVALID || rc == CASE_DONE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Create, fire, get                                                   */
+/* ------------------------------------------------------------------ */
+
+int case_store_create(case_store *s, const case_def *d, const char *id, const char *location,
+                      const char *data_json, const char *actor, const char *role, int64_t at,
+                      case_instance **out) {
+  if (out) *out = NULL;
+  if (!s) return CASE_MISUSE;
+  case_engine *e = s->e;
+  if (!d || !id) return eng_err(e, CASE_MISUSE, "case_store_create: NULL argument");
+  if (d->engine != e) return eng_err(e, CASE_MISUSE, "the definition belongs to another engine");
+  int rc = writable(s);
+  if (rc != CASE_OK) return rc;
+  rc = s->ops->begin(s->db, 1);
+  if (rc != CASE_OK) return berr(s, rc);
+  /* Pin the definition: storing it again is a no-op. */
+  rc = put_def(s, d);
+  sb_case_row row;
+  if (rc == CASE_OK) {
+    rc = s->ops->case_get(s->db, id, &row);
+    if (rc == CASE_OK) {
+      sb_case_row_free(&row);
+      s->ops->rollback(s->db);
+      return eng_err(e, CASE_EXISTS, "a case with id '%s' is already stored", id);
+    }
+    if (rc == CASE_NOTFOUND) rc = CASE_OK;
+  }
+  if (rc != CASE_OK) {
+    berr(s, rc);
+    s->ops->rollback(s->db);
+    return rc;
+  }
+  collector k;
+  collect_start(e, &k);
+  case_instance *c = NULL;
+  rc = case_instance_create(e, d, id, location, data_json, at, &c);
+  collect_stop(e, &k);
+  if (rc != CASE_OK) {
+    s->ops->rollback(s->db);
+    collect_free(&k);
+    return rc;
+  }
+  int64_t seq = 0;
+  rc = persist(s, c, "create", data_json, actor, role, at, -1, "", &k, NULL, &seq);
+  if (rc == CASE_OK) {
+    rc = s->ops->commit(s->db);
+    if (rc != CASE_OK) berr(s, rc);
+  }
+  if (rc != CASE_OK) {
+    s->ops->rollback(s->db);
+    case_instance_free(c);
+    collect_free(&k);
+    return rc;
+  }
+  eng_ok(e);
+  forward(&k, c);
+  collect_free(&k);
+  if (out) *out = c;
+  return CASE_OK;
+}
+
+int case_store_fire(case_store *s, const char *id, const char *event, const char *payload_json,
+                    const char *actor, const char *role, int64_t at, int64_t expected_revision,
+                    const char *idempotency_key, int64_t *seq) {
+  if (seq) *seq = 0;
+  if (!s) return CASE_MISUSE;
+  case_engine *e = s->e;
+  if (!id || !event || !*event) return eng_err(e, CASE_MISUSE, "case_store_fire: NULL argument");
+  if (!role && actor && strcmp(actor, TIMER_ACTOR) == 0)
+    return eng_err(e, CASE_MISUSE, "actor '%s' without a role is reserved for timers",
+                   TIMER_ACTOR);
+  int rc = writable(s);
+  if (rc != CASE_OK) return rc;
+  rc = s->ops->begin(s->db, 1);
+  if (rc != CASE_OK) return berr(s, rc);
+  if (idempotency_key) {
+    char *used_by = NULL;
+    int64_t first = 0;
+    rc = s->ops->idem_get(s->db, idempotency_key, &used_by, &first);
+    if (rc == CASE_OK) {
+      s->ops->rollback(s->db);
+      int same = strcmp(used_by, id) == 0;
+      rc = same ? eng_ok(e)
+                : eng_err(e, CASE_MISUSE, "idempotency key '%s' was used for case '%s'",
+                          idempotency_key, used_by);
+      free(used_by);
+      if (same && seq) *seq = first;
+      return rc;
+    }
+    if (rc != CASE_NOTFOUND) {
+      berr(s, rc);
+      s->ops->rollback(s->db);
+      return rc;
+    }
+  }
+  sb_case_row row;
+  rc = s->ops->case_get(s->db, id, &row);
+  if (rc != CASE_OK) {
+    berr(s, rc);
+    s->ops->rollback(s->db);
+    return rc;
+  }
+  if (expected_revision >= 0 && row.revision != expected_revision) {
+    s->ops->rollback(s->db);
+    rc = eng_err(e, CASE_CONFLICT, "case '%s' is at revision %lld, not %lld: read it again",
+                 id, (long long)row.revision, (long long)expected_revision);
+    sb_case_row_free(&row);
+    return rc;
+  }
+  case_instance *c;
+  rc = load_case(s, &row, &c);
+  if (rc != CASE_OK) {
+    s->ops->rollback(s->db);
+    sb_case_row_free(&row);
+    return rc;
+  }
+  collector k;
+  collect_start(e, &k);
+  rc = case_instance_fire(c, event, payload_json, actor, role, at);
+  collect_stop(e, &k);
+  if (rc != CASE_OK) {
+    s->ops->rollback(s->db);
+    if (is_refusal(rc))
+      record_refusal(s, id, row.revision, event, payload_json, actor, role, at, rc);
+    sb_case_row_free(&row);
+    collect_free(&k);
+    return rc;
+  }
+  int64_t n = 0;
+  rc = persist(s, c, event, payload_json, actor, role, at, row.revision, row.last_hash, &k,
+               idempotency_key, &n);
+  if (rc == CASE_OK) {
+    rc = s->ops->commit(s->db);
+    if (rc != CASE_OK) berr(s, rc);
+  }
+  sb_case_row_free(&row);
+  if (rc != CASE_OK) {
+    s->ops->rollback(s->db);
+    case_instance_free(c); /* memory must not run ahead of disk */
+    collect_free(&k);
+    return rc;
+  }
+  eng_ok(e);
+  forward(&k, c);
+  collect_free(&k);
+  if (seq) *seq = n;
+  return CASE_OK;
+}
+
+int case_store_get(case_store *s, const char *id, case_instance **out) {
+  if (out) *out = NULL;
+  if (!s) return CASE_MISUSE;
+  if (!id || !out) return eng_err(s->e, CASE_MISUSE, "case_store_get: NULL argument");
+  sb_case_row row;
+  int rc = s->ops->case_get(s->db, id, &row);
+  if (rc != CASE_OK) return berr(s, rc);
+  rc = load_case(s, &row, out);
+  sb_case_row_free(&row);
+  return rc == CASE_OK ? eng_ok(s->e) : rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Timers                                                              */
+/* ------------------------------------------------------------------ */
+
+/* The journal event name of a timer: its event, or "deadline.<name>". */
+static char *timer_event(const case_instance *c, int i) {
+  const cs_timer *tm = &c->def->timers[c->st.timers[i].timer];
+  if (tm->event) return xstrdup(tm->event);
+  sbuf b;
+  sbuf_init(&b);
+  sbuf_printf(&b, "deadline.%s", tm->name);
+  return sbuf_take(&b);
+}
+
+/* Fires the earliest due stored timer, if any.  *fired 1 when one fired. */
+static int tick_one(case_store *s, int64_t now, int *fired) {
+  case_engine *e = s->e;
+  *fired = 0;
+  int rc = s->ops->begin(s->db, 1);
+  if (rc != CASE_OK) return berr(s, rc);
+  sb_timer_row t;
+  rc = s->ops->timer_next(s->db, now, &t);
+  if (rc == CASE_NOTFOUND) {
+    s->ops->rollback(s->db);
+    return CASE_OK;
+  }
+  if (rc != CASE_OK) {
+    berr(s, rc);
+    s->ops->rollback(s->db);
+    return rc;
+  }
+  sb_case_row row;
+  memset(&row, 0, sizeof row);
+  case_instance *c = NULL;
+  char *event = NULL;
+  collector k;
+  memset(&k, 0, sizeof k);
+  rc = s->ops->case_get(s->db, t.case_id, &row);
+  if (rc != CASE_OK) berr(s, rc);
+  if (rc == CASE_OK) rc = load_case(s, &row, &c);
+  if (rc != CASE_OK) goto fail;
+  int i = chart_timer_next(c, t.due);
+  if (i < 0 || strcmp(c->st.timers[i].id, t.timer_id) != 0) {
+    /* The mirror disagrees with the snapshot (a timer cancelled or fired
+     * elsewhere): rewrite the case's timer rows and go on. */
+    pending_write w;
+    memset(&w, 0, sizeof w);
+    rc = timer_rows(c, &w);
+    if (rc == CASE_OK) {
+      rc = s->ops->timers_replace(s->db, c->id, w.timers, w.ntimers);
+      if (rc != CASE_OK) berr(s, rc);
+    } else {
+      nomem(e);
+    }
+    pending_free(&w);
+    if (rc == CASE_OK) rc = s->ops->commit(s->db);
+    if (rc != CASE_OK) goto fail;
+    *fired = -1; /* nothing fired, but look again */
+    goto out;
+  }
+  event = timer_event(c, i);
+  if (!event) {
+    rc = nomem(e);
+    goto fail;
+  }
+  int one = 0;
+  collect_start(e, &k);
+  rc = chart_tick_one(c, t.due, &one);
+  collect_stop(e, &k);
+  if (rc != CASE_OK) {
+    s->ops->rollback(s->db);
+    if (is_refusal(rc))
+      record_refusal(s, c->id, row.revision, event, NULL, TIMER_ACTOR, NULL, t.due, rc);
+    goto out;
+  }
+  int64_t seq;
+  rc = persist(s, c, event, NULL, TIMER_ACTOR, NULL, t.due, row.revision, row.last_hash, &k,
+               NULL, &seq);
+  if (rc == CASE_OK) {
+    rc = s->ops->commit(s->db);
+    if (rc != CASE_OK) berr(s, rc);
+  }
+  if (rc != CASE_OK) {
+    case_instance_free(c);
+    c = NULL;
+    goto fail;
+  }
+  *fired = 1;
+  forward(&k, c);
+  goto out;
+fail:
+  s->ops->rollback(s->db);
+out:
+  collect_free(&k);
+  free(event);
+  sb_timer_row_free(&t);
+  sb_case_row_free(&row);
+  return rc;
+}
+
+int case_store_tick(case_store *s, int64_t now, int *fired) {
+  if (fired) *fired = 0;
+  if (!s) return CASE_MISUSE;
+  int rc = writable(s);
+  if (rc != CASE_OK) return rc;
+  int n = 0, stale = 0;
+  for (;;) {
+    int one = 0;
+    rc = tick_one(s, now, &one);
+    if (rc != CASE_OK) break;
+    if (one == 0) break;
+    if (one > 0) n++;
+    else if (++stale > 100000) break; /* a mirror that keeps disagreeing: stop */
+  }
+  if (fired) *fired = n;
+  return rc == CASE_OK ? eng_ok(s->e) : rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Verify: hash chains and replay                                      */
+/* ------------------------------------------------------------------ */
+
+typedef struct verifier {
+  case_store *s;
+  case_engine *replay;      /* a separate engine: the host's cases stay untouched */
+  cal_calendar *own_cal;    /* the replay engine's own calendar, put back at the end */
+  json_t *problems;
+  long events;
+  /* per case */
+  const sb_case_row *row;
+  case_instance *c;         /* the replayed case */
+  int broken;               /* replay stopped at a problem */
+  int64_t next_revision;
+  int64_t last_seq;
+  char prev[65];
+  char last_hash[65];
+  int nomem;
+} verifier;
+
+static void problem(verifier *v, int64_t seq, const char *kind, const char *fmt, ...)
+    CASE_PRINTF(4, 5);
+
+static void problem(verifier *v, int64_t seq, const char *kind, const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  json_t *p = json_pack("{s:s, s:I, s:s, s:s}", "case", v->row->id, "seq", (json_int_t)seq,
+                        "problem", kind, "message", msg);
+  if (!p || json_array_append_new(v->problems, p) != 0) v->nomem = 1;
+}
+
+static int replay_open(verifier *v) {
+  case_engine *e = v->s->e;
+  int rc = case_engine_open(&v->replay);
+  if (rc != CASE_OK) return nomem(e);
+  case_engine *r = v->replay;
+  memcpy(r->limits, e->limits, sizeof r->limits);
+  v->own_cal = r->calendar;
+  r->calendar = e->calendar; /* holidays added by decree count in replay too */
+  for (int i = 0; rc == CASE_OK && i < e->nnatives; i++) {
+    const cs_native *n = &e->natives[i];
+    rc = n->is_action ? case_engine_register_action(r, n->name, n->action, n->ud)
+                      : case_engine_register_guard(r, n->name, n->guard, n->ud);
+  }
+  for (const cs_profile *p = e->profiles; rc == CASE_OK && p; p = p->next)
+    rc = case_engine_load_profile(r, p->name, p->path);
+  if (rc != CASE_OK) return eng_err(e, rc, "verify: cannot prepare the replay engine: %s",
+                                    case_errmsg(r));
+  return CASE_OK;
+}
+
+static void replay_close(verifier *v) {
+  if (!v->replay) return;
+  v->replay->calendar = v->own_cal;
+  case_engine_close(v->replay);
+  v->replay = NULL;
+}
+
+/* The pinned definition on the replay engine, loaded from the host's copy. */
+static const case_def *replay_def(verifier *v, const char *id, int version, char *why,
+                                  size_t n) {
+  const case_def *d = case_def_find(v->replay, id, version);
+  if (d && d->version == version) return d;
+  const case_def *h = case_def_find(v->s->e, id, version);
+  if (!h || h->version != version) {
+    snprintf(why, n, "workflow '%s' version %d is not loaded", id, version);
+    return NULL;
+  }
+  case_engine *e = v->s->e;
+  case_engine_set_lua_root(v->replay, h->dir ? h->dir : (e->lua_root ? e->lua_root : "."));
+  if (case_def_load_string(v->replay, h->source, h->source_len, h->file, &d) != CASE_OK) {
+    snprintf(why, n, "workflow '%s' version %d does not load for replay: %s", id, version,
+             case_errmsg(v->replay));
+    return NULL;
+  }
+  return d;
+}
+
+static int same_json(const char *text, char *(*get)(const case_instance *), const case_instance *c,
+                     char **mine) {
+  *mine = get(c);
+  json_t *a = parse_any(text), *b = *mine ? parse_any(*mine) : NULL;
+  int same = a && b && json_equal(a, b);
+  json_decref(a);
+  json_decref(b);
+  return same;
+}
+
+static char *get_config(const case_instance *c) {
+  char *s = NULL;
+  case_instance_configuration(c, &s);
+  return s;
+}
+
+static char *get_data(const case_instance *c) { return canon(c->st.data); }
+
+/* Replays one journal row on v->c. */
+static void replay_row(verifier *v, const sb_journal_row *r) {
+  char why[512];
+  int rc;
+  case_engine *re = v->replay;
+  if (r->revision == 0) {
+    const case_def *d = replay_def(v, v->row->workflow, v->row->version, why, sizeof why);
+    if (!d) {
+      problem(v, r->seq, "replay", "%s", why);
+      v->broken = 1;
+      return;
+    }
+    const char *data = strcmp(r->payload, "null") == 0 ? NULL : r->payload;
+    rc = case_instance_create(re, d, r->case_id, v->row->location, data, r->time, &v->c);
+  } else if (!v->c) {
+    problem(v, r->seq, "replay", "the journal does not start with the creation");
+    v->broken = 1;
+    return;
+  } else if (!r->role && r->actor && strcmp(r->actor, TIMER_ACTOR) == 0) {
+    int i = chart_timer_next(v->c, r->time);
+    char *ev = i >= 0 ? timer_event(v->c, i) : NULL;
+    if (i < 0 || !ev || strcmp(ev, r->event) != 0) {
+      problem(v, r->seq, "replay", "timer event '%s' at %lld: replay has %s due", r->event,
+              (long long)r->time, ev ? ev : "no timer");
+      free(ev);
+      v->broken = 1;
+      return;
+    }
+    free(ev);
+    int one = 0;
+    rc = chart_tick_one(v->c, r->time, &one);
+  } else {
+    const char *payload = strcmp(r->payload, "null") == 0 ? NULL : r->payload;
+    rc = case_instance_fire(v->c, r->event, payload, r->actor, r->role, r->time);
+  }
+  if (rc != CASE_OK) {
+    problem(v, r->seq, "replay", "event '%s' fails in replay (%s): %s", r->event,
+            case_errstr(rc), case_errmsg(re));
+    v->broken = 1;
+    return;
+  }
+  char *mine = NULL;
+  if (!same_json(r->configuration, get_config, v->c, &mine)) {
+    problem(v, r->seq, "replay", "configuration after '%s': journal %s, replay %s", r->event,
+            r->configuration, mine ? mine : "?");
+    v->broken = 1;
+  }
+  free(mine);
+  mine = NULL;
+  if (!v->broken && !same_json(r->data, get_data, v->c, &mine)) {
+    problem(v, r->seq, "replay", "data after '%s': journal %.300s, replay %.300s", r->event,
+            r->data, mine ? mine : "?");
+    v->broken = 1;
+  }
+  free(mine);
+}
+
+static int verify_row(void *ud, const sb_journal_row *r) {
+  verifier *v = ud;
+  v->events++;
+  v->last_seq = r->seq;
+  char h[65];
+  int rc = row_hash(r, h);
+  if (rc == CASE_NOMEM) return rc;
+  if (rc != CASE_OK)
+    problem(v, r->seq, "hash", "revision %lld: a JSON column does not parse",
+            (long long)r->revision);
+  else if (strcmp(h, r->hash) != 0)
+    problem(v, r->seq, "hash", "revision %lld: the row's content does not match its hash",
+            (long long)r->revision);
+  if (strcmp(r->prev_hash, v->prev) != 0)
+    problem(v, r->seq, "chain", "revision %lld: prev_hash does not match the hash of the "
+            "previous row of the case", (long long)r->revision);
+  if (r->revision != v->next_revision)
+    problem(v, r->seq, "chain", "revision %lld where %lld was expected", (long long)r->revision,
+            (long long)v->next_revision);
+  v->next_revision = r->revision + 1;
+  snprintf(v->prev, sizeof v->prev, "%s", r->hash);
+  snprintf(v->last_hash, sizeof v->last_hash, "%s", r->hash);
+  if (!v->broken) replay_row(v, r);
+  return v->nomem ? CASE_NOMEM : CASE_OK;
+}
+
+typedef struct id_list {
+  char **v;
+  int n, cap;
+} id_list;
+
+static int add_id(void *ud, const char *id) {
+  id_list *l = ud;
+  if (l->n == l->cap) {
+    int cap = l->cap ? 2 * l->cap : 16;
+    char **p = realloc(l->v, (size_t)cap * sizeof *p);
+    if (!p) return CASE_NOMEM;
+    l->v = p;
+    l->cap = cap;
+  }
+  if (!(l->v[l->n] = xstrdup(id))) return CASE_NOMEM;
+  l->n++;
+  return CASE_OK;
+}
+
+static int verify_case(verifier *v, const char *id) {
+  sb_case_row row;
+  int rc = v->s->ops->case_get(v->s->db, id, &row);
+  if (rc != CASE_OK) return berr(v->s, rc);
+  v->row = &row;
+  v->c = NULL;
+  v->broken = 0;
+  v->next_revision = 0;
+  v->last_seq = 0;
+  v->prev[0] = v->last_hash[0] = '\0';
+  rc = v->s->ops->journal_case(v->s->db, id, verify_row, v);
+  if (rc == CASE_OK) {
+    if (v->events == 0 || v->next_revision == 0)
+      problem(v, 0, "chain", "the case has no journal rows");
+    else if (strcmp(v->last_hash, row.last_hash) != 0)
+      problem(v, v->last_seq, "chain", "the case row's last hash is not its last journal row's");
+    if (v->next_revision - 1 != row.revision && v->next_revision > 0)
+      problem(v, v->last_seq, "state", "the case is at revision %lld, its journal at %lld",
+              (long long)row.revision, (long long)(v->next_revision - 1));
+    else if (!v->broken && v->c) {
+      char *snap = NULL;
+      json_t *a = NULL, *b = parse_any(row.snapshot);
+      if (case_instance_snapshot(v->c, &snap) == CASE_OK) a = parse_any(snap);
+      if (!a || !b || !json_equal(a, b))
+        problem(v, v->last_seq, "state", "the stored case differs from its replayed journal");
+      json_decref(a);
+      json_decref(b);
+      free(snap);
+    }
+  } else if (rc != CASE_NOMEM) {
+    berr(v->s, rc);
+  }
+  case_instance_free(v->c);
+  v->c = NULL;
+  sb_case_row_free(&row);
+  return v->nomem ? CASE_NOMEM : rc;
+}
+
+int case_store_verify(case_store *s, char **report) {
+  if (report) *report = NULL;
+  if (!s) return CASE_MISUSE;
+  case_engine *e = s->e;
+  if (!report) return eng_err(e, CASE_MISUSE, "case_store_verify: report is NULL");
+  verifier v;
+  memset(&v, 0, sizeof v);
+  v.s = s;
+  v.problems = json_array();
+  if (!v.problems) return nomem(e);
+  id_list ids = {0};
+  int rc = replay_open(&v);
+  if (rc == CASE_OK) {
+    rc = s->ops->begin(s->db, 0); /* one consistent read of the whole store */
+    if (rc != CASE_OK) berr(s, rc);
+  }
+  if (rc == CASE_OK) {
+    rc = s->ops->case_list(s->db, add_id, &ids);
+    if (rc != CASE_OK) rc = rc == CASE_NOMEM ? nomem(e) : berr(s, rc);
+  }
+  long total = 0;
+  for (int i = 0; rc == CASE_OK && i < ids.n; i++) {
+    v.events = 0;
+    rc = verify_case(&v, ids.v[i]);
+    total += v.events;
+    if (rc == CASE_NOMEM) nomem(e);
+  }
+  s->ops->rollback(s->db);
+  replay_close(&v);
+  for (int i = 0; i < ids.n; i++) free(ids.v[i]);
+  free(ids.v);
+  if (rc != CASE_OK) {
+    json_decref(v.problems);
+    return rc;
+  }
+  size_t np = json_array_size(v.problems);
+  json_t *rep = json_pack("{s:i, s:I, s:o}", "cases", ids.n, "events", (json_int_t)total,
+                          "problems", v.problems);
+  char *text = rep ? json_dumps(rep, JSON_COMPACT) : NULL;
+  json_decref(rep);
+  if (!text) return nomem(e);
+  *report = text;
+  if (np == 0) return eng_ok(e);
+  return eng_err(e, CASE_CORRUPT, "verify: %zu problem(s) found (see the report)", np);
+}
+
+/* ------------------------------------------------------------------ */
+/* The change feed and the outbox                                      */
+/* ------------------------------------------------------------------ */
+
+typedef struct feed {
+  case_feed_fn fn;
+  void *ud;
+  int64_t last;
+  int stopped;
+} feed;
+
+static int feed_row(void *ud, const sb_journal_row *r) {
+  feed *f = ud;
+  json_t *o = json_pack("{s:I, s:s, s:I, s:s, s:o, s:s?, s:s?, s:I, s:I, s:o, s:o, s:s, s:s}",
+                        "seq", (json_int_t)r->seq, "case", r->case_id, "revision",
+                        (json_int_t)r->revision, "event", r->event, "payload",
+                        parse_any(r->payload), "actor", r->actor, "role", r->role, "time",
+                        (json_int_t)r->time, "recorded", (json_int_t)r->recorded,
+                        "configuration", parse_any(r->configuration), "data",
+                        parse_any(r->data), "hash", r->hash, "prev", r->prev_hash);
+  char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+  json_decref(o);
+  if (!text) return CASE_NOMEM;
+  int rc = f->fn(f->ud, r->seq, text);
+  free(text);
+  if (rc != 0) {
+    f->stopped = 1;
+    return rc;
+  }
+  f->last = r->seq;
+  return CASE_OK;
+}
+
+int case_store_follow(case_store *s, int64_t after, int limit, case_feed_fn fn, void *ud,
+                      int64_t *last) {
+  if (last) *last = after;
+  if (!s) return CASE_MISUSE;
+  if (!fn) return eng_err(s->e, CASE_MISUSE, "case_store_follow: no callback");
+  if (limit < 0) return eng_err(s->e, CASE_INVALID, "case_store_follow: negative limit");
+  feed f = {fn, ud, after, 0};
+  int rc = s->ops->begin(s->db, 0);
+  if (rc == CASE_OK) rc = s->ops->journal_from(s->db, after, limit, feed_row, &f);
+  s->ops->rollback(s->db);
+  if (last) *last = f.last;
+  if (f.stopped) return rc;
+  if (rc == CASE_NOMEM) return nomem(s->e);
+  if (rc != CASE_OK) return berr(s, rc);
+  return eng_ok(s->e);
+}
+
+static int outbox_item(void *ud, const sb_outbox_row *r) {
+  json_t *o = json_pack("{s:I, s:s, s:I, s:s, s:o, s:I}", "id", (json_int_t)r->id, "case",
+                        r->case_id, "seq", (json_int_t)r->seq, "name", r->name, "payload",
+                        parse_any(r->payload), "created", (json_int_t)r->created);
+  if (!o || json_array_append_new(ud, o) != 0) return CASE_NOMEM;
+  return CASE_OK;
+}
+
+int case_store_outbox(case_store *s, int limit, char **json) {
+  if (json) *json = NULL;
+  if (!s) return CASE_MISUSE;
+  if (!json) return eng_err(s->e, CASE_MISUSE, "case_store_outbox: json is NULL");
+  json_t *a = json_array();
+  if (!a) return nomem(s->e);
+  int rc = s->ops->outbox_list(s->db, limit, outbox_item, a);
+  if (rc != CASE_OK) {
+    json_decref(a);
+    return rc == CASE_NOMEM ? nomem(s->e) : berr(s, rc);
+  }
+  *json = json_dumps(a, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  json_decref(a);
+  return *json ? eng_ok(s->e) : nomem(s->e);
+}
+
+int case_store_outbox_ack(case_store *s, int64_t id) {
+  if (!s) return CASE_MISUSE;
+  int rc = writable(s);
+  if (rc != CASE_OK) return rc;
+  rc = s->ops->begin(s->db, 1);
+  if (rc == CASE_OK) rc = s->ops->outbox_ack(s->db, id, (int64_t)time(NULL));
+  if (rc == CASE_OK) rc = s->ops->commit(s->db);
+  if (rc != CASE_OK) {
+    berr(s, rc);
+    s->ops->rollback(s->db);
+    return rc;
+  }
+  return eng_ok(s->e);
+}

@@ -1,0 +1,161 @@
+/*
+ * store_backend.h — the one narrow storage interface under the durable store.
+ *
+ * store.c holds the logic (transactions around a fire, the journal and its
+ * hash chain, replay, tick, idempotency, outbox, feed) and talks to storage
+ * only through a `sb_ops` table of function pointers and an opaque `sb_db`.
+ * store_sqlite.c is the embedded default; another backend (PostgreSQL) fills
+ * the same table and needs no change to the engine or to store.c.
+ *
+ * Conventions for every function of the table:
+ *  - Returns a CASE_* code: CASE_OK, CASE_NOTFOUND (no such row), CASE_EXISTS
+ *    (a unique key is taken), CASE_CONFLICT (a guarded update matched no row),
+ *    CASE_BUSY (locked by another writer after the busy timeout), CASE_IO,
+ *    CASE_CORRUPT, CASE_NOMEM.  On failure `errmsg(db)` says what.
+ *  - Strings given to the backend are borrowed for the call.  Rows handed to a
+ *    callback are borrowed for the callback only.  Rows filled into an out
+ *    parameter own their strings: free them with the matching sb_*_free().
+ *  - JSON columns hold compact JSON text; times are int64 UTC seconds.
+ *  - Nothing is written outside begin(write=1) ... commit/rollback, except
+ *    what configure() and migrate() do themselves.
+ */
+#ifndef LIBCASE_STORE_BACKEND_H
+#define LIBCASE_STORE_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sb_db sb_db;
+
+typedef struct sb_def_row {
+  char *id;
+  int version;
+  char *hash;     /* hex SHA-256 of the source */
+  char *source;
+  size_t source_len;
+  char *file;     /* the file name the definition was loaded from, or its string name */
+} sb_def_row;
+
+typedef struct sb_case_row {
+  char *id;
+  char *workflow;
+  int version;
+  char *hash;          /* the definition's hash */
+  char *location;      /* may be NULL */
+  int64_t revision;
+  char *configuration; /* JSON array of state ids */
+  int done;
+  char *snapshot;      /* case_instance_snapshot() JSON */
+  char *last_hash;     /* hash of the case's last journal row */
+  int64_t created, updated;
+} sb_case_row;
+
+typedef struct sb_journal_row {
+  int64_t seq;         /* global, assigned by journal_append */
+  char *case_id;
+  int64_t revision;    /* per case: 0 for the creation */
+  char *event;
+  char *payload;       /* JSON */
+  char *actor;         /* may be NULL */
+  char *role;          /* may be NULL */
+  int64_t time;        /* event time */
+  int64_t recorded;    /* wall clock, informational */
+  char *configuration; /* JSON array */
+  char *data;          /* JSON object */
+  char *prev_hash;     /* "" for the first row of a case */
+  char *hash;
+} sb_journal_row;
+
+typedef struct sb_timer_row {
+  char *case_id;
+  char *timer_id;  /* "t<seq>" */
+  int64_t seq;
+  char *kind;      /* "after" | "deadline" */
+  char *name;
+  int64_t due;
+  char *last_day;  /* "YYYY-MM-DD" or NULL */
+  int fired;
+} sb_timer_row;
+
+typedef struct sb_refused_row {
+  char *case_id;
+  int64_t revision; /* the case's revision when refused */
+  char *event, *payload, *actor, *role;
+  int64_t time, recorded;
+  int code;
+  char *message;
+} sb_refused_row;
+
+typedef struct sb_outbox_row {
+  int64_t id;      /* assigned by outbox_add */
+  char *case_id;
+  int64_t seq;     /* journal row that emitted it */
+  char *name;
+  char *payload;   /* JSON */
+  int64_t created;
+} sb_outbox_row;
+
+typedef int (*sb_def_fn)(void *ud, const sb_def_row *row);
+typedef int (*sb_case_id_fn)(void *ud, const char *case_id);
+typedef int (*sb_journal_fn)(void *ud, const sb_journal_row *row);
+typedef int (*sb_outbox_fn)(void *ud, const sb_outbox_row *row);
+
+#define SB_READONLY 0x1
+#define SB_CREATE   0x2
+
+typedef struct sb_ops {
+  const char *name;
+  const char *(*errmsg)(sb_db *db);
+  void (*close)(sb_db *db);
+  /* Durability (0 normal, 1 full) and lock wait in ms (< 0 leaves it). */
+  int (*configure)(sb_db *db, int sync_full, int busy_ms);
+  /* Brings the schema to the current version; CASE_CORRUPT for a newer one. */
+  int (*migrate)(sb_db *db, int readonly);
+
+  /* write=1 takes the write lock at once (SQLite BEGIN IMMEDIATE). */
+  int (*begin)(sb_db *db, int write);
+  int (*commit)(sb_db *db);
+  int (*rollback)(sb_db *db); /* harmless without a transaction */
+
+  int (*def_put)(sb_db *db, const sb_def_row *row); /* same id+version+hash: CASE_OK, no-op */
+  int (*def_list)(sb_db *db, sb_def_fn fn, void *ud);
+
+  int (*case_get)(sb_db *db, const char *id, sb_case_row *out);
+  int (*case_insert)(sb_db *db, const sb_case_row *row);
+  /* Updates the row only while its stored revision is `old_revision`. */
+  int (*case_update)(sb_db *db, const sb_case_row *row, int64_t old_revision);
+  int (*case_list)(sb_db *db, sb_case_id_fn fn, void *ud); /* ids in id order */
+
+  int (*journal_append)(sb_db *db, sb_journal_row *row); /* sets row->seq */
+  int (*journal_case)(sb_db *db, const char *case_id, sb_journal_fn fn, void *ud);
+  int (*journal_from)(sb_db *db, int64_t after, int limit, sb_journal_fn fn, void *ud);
+
+  /* Replaces every timer row of the case with `rows`. */
+  int (*timers_replace)(sb_db *db, const char *case_id, const sb_timer_row *rows, int n);
+  /* The unfired timer due first at or before `now` (due, case id, seq). */
+  int (*timer_next)(sb_db *db, int64_t now, sb_timer_row *out);
+
+  int (*refused_add)(sb_db *db, const sb_refused_row *row);
+
+  int (*idem_get)(sb_db *db, const char *key, char **case_id, int64_t *seq);
+  int (*idem_put)(sb_db *db, const char *key, const char *case_id, int64_t seq,
+                  int64_t recorded);
+
+  int (*outbox_add)(sb_db *db, sb_outbox_row *row); /* sets row->id */
+  int (*outbox_list)(sb_db *db, int limit, sb_outbox_fn fn, void *ud);
+  int (*outbox_ack)(sb_db *db, int64_t id, int64_t at);
+} sb_ops;
+
+void sb_case_row_free(sb_case_row *r);
+void sb_timer_row_free(sb_timer_row *r);
+
+/*
+ * Opens the SQLite backend on `path` (flags SB_READONLY, SB_CREATE).
+ * On success stores the table in *ops and the handle in *db.  On failure
+ * returns CASE_NOTFOUND (no file, no SB_CREATE), CASE_IO, CASE_CORRUPT or
+ * CASE_NOMEM with a message in err.
+ */
+int sb_sqlite_open(const char *path, int flags, const sb_ops **ops, sb_db **db, char *err,
+                   size_t errlen);
+
+#endif /* LIBCASE_STORE_BACKEND_H */

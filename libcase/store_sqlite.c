@@ -1,0 +1,750 @@
+/* store_sqlite.c — the SQLite backend of the durable store (store_backend.h). */
+#include "store_backend.h"
+
+#include "libcase/libcase.h"
+
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* 'LCAS': marks the file as a libcase store (PRAGMA application_id). */
+#define APP_ID 0x4C434153
+
+/*
+ * Schema migrations: migrations[i] brings user_version i to i + 1.  Never edit
+ * a released entry; append a new one.
+ */
+static const char *const migrations[] = {
+    /* 1: the first schema */
+    "CREATE TABLE definitions("
+    "  id TEXT NOT NULL, version INTEGER NOT NULL, hash TEXT NOT NULL,"
+    "  source TEXT NOT NULL, file TEXT, added INTEGER NOT NULL,"
+    "  PRIMARY KEY (id, version));"
+    "CREATE TABLE cases("
+    "  id TEXT PRIMARY KEY, workflow TEXT NOT NULL, version INTEGER NOT NULL,"
+    "  hash TEXT NOT NULL, location TEXT, revision INTEGER NOT NULL,"
+    "  configuration TEXT NOT NULL, done INTEGER NOT NULL, snapshot TEXT NOT NULL,"
+    "  last_hash TEXT NOT NULL, created INTEGER NOT NULL, updated INTEGER NOT NULL,"
+    "  FOREIGN KEY (workflow, version) REFERENCES definitions(id, version));"
+    "CREATE INDEX cases_workflow ON cases(workflow, version);"
+    "CREATE TABLE journal("
+    "  seq INTEGER PRIMARY KEY, case_id TEXT NOT NULL, revision INTEGER NOT NULL,"
+    "  event TEXT NOT NULL, payload TEXT NOT NULL, actor TEXT, role TEXT,"
+    "  time INTEGER NOT NULL, recorded INTEGER NOT NULL, configuration TEXT NOT NULL,"
+    "  data TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,"
+    "  UNIQUE (case_id, revision));"
+    "CREATE TABLE refused("
+    "  id INTEGER PRIMARY KEY, case_id TEXT NOT NULL, revision INTEGER NOT NULL,"
+    "  event TEXT NOT NULL, payload TEXT, actor TEXT, role TEXT, time INTEGER NOT NULL,"
+    "  recorded INTEGER NOT NULL, code INTEGER NOT NULL, message TEXT NOT NULL);"
+    "CREATE INDEX refused_case ON refused(case_id);"
+    "CREATE TABLE timers("
+    "  case_id TEXT NOT NULL, timer_id TEXT NOT NULL, seq INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL, name TEXT NOT NULL, due INTEGER NOT NULL, last_day TEXT,"
+    "  fired INTEGER NOT NULL, PRIMARY KEY (case_id, timer_id));"
+    "CREATE INDEX timers_due ON timers(fired, due, case_id, seq);"
+    "CREATE TABLE idempotency("
+    "  key TEXT PRIMARY KEY, case_id TEXT NOT NULL, seq INTEGER NOT NULL,"
+    "  recorded INTEGER NOT NULL);"
+    "CREATE TABLE outbox("
+    "  id INTEGER PRIMARY KEY, case_id TEXT NOT NULL, seq INTEGER NOT NULL,"
+    "  name TEXT NOT NULL, payload TEXT NOT NULL, created INTEGER NOT NULL,"
+    "  delivered INTEGER);"
+    "CREATE INDEX outbox_pending ON outbox(delivered, id);",
+};
+#define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
+
+enum {
+  Q_DEF_GET, Q_DEF_PUT, Q_DEF_LIST, Q_CASE_GET, Q_CASE_INSERT, Q_CASE_UPDATE, Q_CASE_LIST,
+  Q_JOURNAL_APPEND, Q_JOURNAL_CASE, Q_JOURNAL_FROM, Q_TIMERS_DELETE, Q_TIMER_INSERT,
+  Q_TIMER_NEXT, Q_REFUSED_ADD, Q_IDEM_GET, Q_IDEM_PUT, Q_OUTBOX_ADD, Q_OUTBOX_LIST,
+  Q_OUTBOX_ACK, Q_OUTBOX_GET, Q_COUNT
+};
+
+static const char *const sql_text[Q_COUNT] = {
+    [Q_DEF_GET] = "SELECT hash FROM definitions WHERE id=?1 AND version=?2",
+    [Q_DEF_PUT] = "INSERT INTO definitions(id,version,hash,source,file,added) "
+                  "VALUES(?1,?2,?3,?4,?5,strftime('%s','now'))",
+    [Q_DEF_LIST] = "SELECT id,version,hash,source,file FROM definitions ORDER BY id,version",
+    [Q_CASE_GET] = "SELECT id,workflow,version,hash,location,revision,configuration,done,"
+                   "snapshot,last_hash,created,updated FROM cases WHERE id=?1",
+    [Q_CASE_INSERT] = "INSERT INTO cases(id,workflow,version,hash,location,revision,"
+                      "configuration,done,snapshot,last_hash,created,updated) "
+                      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+    [Q_CASE_UPDATE] = "UPDATE cases SET revision=?6,configuration=?7,done=?8,snapshot=?9,"
+                      "last_hash=?10,updated=?12 WHERE id=?1 AND revision=?13",
+    [Q_CASE_LIST] = "SELECT id FROM cases ORDER BY id",
+    [Q_JOURNAL_APPEND] = "INSERT INTO journal(case_id,revision,event,payload,actor,role,time,"
+                         "recorded,configuration,data,prev_hash,hash) "
+                         "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+    [Q_JOURNAL_CASE] = "SELECT seq,case_id,revision,event,payload,actor,role,time,recorded,"
+                       "configuration,data,prev_hash,hash FROM journal WHERE case_id=?1 "
+                       "ORDER BY revision",
+    [Q_JOURNAL_FROM] = "SELECT seq,case_id,revision,event,payload,actor,role,time,recorded,"
+                       "configuration,data,prev_hash,hash FROM journal WHERE seq>?1 "
+                       "ORDER BY seq LIMIT ?2",
+    [Q_TIMERS_DELETE] = "DELETE FROM timers WHERE case_id=?1",
+    [Q_TIMER_INSERT] = "INSERT INTO timers(case_id,timer_id,seq,kind,name,due,last_day,fired) "
+                       "VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
+    [Q_TIMER_NEXT] = "SELECT case_id,timer_id,seq,kind,name,due,last_day,fired FROM timers "
+                     "WHERE fired=0 AND due<=?1 ORDER BY due,case_id,seq LIMIT 1",
+    [Q_REFUSED_ADD] = "INSERT INTO refused(case_id,revision,event,payload,actor,role,time,"
+                      "recorded,code,message) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+    [Q_IDEM_GET] = "SELECT case_id,seq FROM idempotency WHERE key=?1",
+    [Q_IDEM_PUT] = "INSERT INTO idempotency(key,case_id,seq,recorded) VALUES(?1,?2,?3,?4)",
+    [Q_OUTBOX_ADD] = "INSERT INTO outbox(case_id,seq,name,payload,created) "
+                     "VALUES(?1,?2,?3,?4,?5)",
+    [Q_OUTBOX_LIST] = "SELECT id,case_id,seq,name,payload,created FROM outbox "
+                      "WHERE delivered IS NULL ORDER BY id LIMIT ?1",
+    [Q_OUTBOX_ACK] = "UPDATE outbox SET delivered=?2 WHERE id=?1 AND delivered IS NULL",
+    [Q_OUTBOX_GET] = "SELECT id FROM outbox WHERE id=?1",
+};
+
+struct sb_db {
+  sqlite3 *db;
+  sqlite3_stmt *q[Q_COUNT];
+  int readonly;
+  char err[512];
+};
+
+static const sb_ops sqlite_ops;
+
+/* ------------------------------------------------------------------ */
+/* Errors and statements                                               */
+/* ------------------------------------------------------------------ */
+
+static int rc_of(int src) {
+  switch (src & 0xff) {
+  case SQLITE_OK: case SQLITE_DONE: case SQLITE_ROW: return CASE_OK;
+  case SQLITE_BUSY: case SQLITE_LOCKED: return CASE_BUSY;
+  case SQLITE_NOMEM: return CASE_NOMEM;
+  case SQLITE_CORRUPT: case SQLITE_NOTADB: return CASE_CORRUPT;
+  case SQLITE_CONSTRAINT: return CASE_EXISTS;
+  case SQLITE_READONLY: return CASE_MISUSE;
+  default: return CASE_IO;
+  }
+}
+
+static int fail(sb_db *b, int rc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(b->err, sizeof b->err, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+/* The error of the last SQLite call on the connection. */
+static int sqlfail(sb_db *b, int src, const char *what) {
+  return fail(b, rc_of(src), "store: %s: %s", what, sqlite3_errmsg(b->db));
+}
+
+static sqlite3_stmt *stmt(sb_db *b, int q) {
+  if (!b->q[q]) {
+    int src = sqlite3_prepare_v3(b->db, sql_text[q], -1, SQLITE_PREPARE_PERSISTENT, &b->q[q],
+                                 NULL);
+    if (src != SQLITE_OK) {
+      sqlfail(b, src, "prepare");
+      b->q[q] = NULL;
+      return NULL;
+    }
+  }
+  return b->q[q];
+}
+
+static void done(sqlite3_stmt *s) {
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v) {
+  if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+  else sqlite3_bind_null(s, i);
+}
+
+/* Runs a statement that returns no rows. */
+static int exec_stmt(sb_db *b, sqlite3_stmt *s, const char *what) {
+  int src = sqlite3_step(s);
+  int rc = src == SQLITE_DONE ? CASE_OK : sqlfail(b, src, what);
+  done(s);
+  return rc;
+}
+
+static int exec(sb_db *b, const char *sql, const char *what) {
+  int src = sqlite3_exec(b->db, sql, NULL, NULL, NULL);
+  return src == SQLITE_OK ? CASE_OK : sqlfail(b, src, what);
+}
+
+static char *col_dup(sqlite3_stmt *s, int i) {
+  if (sqlite3_column_type(s, i) == SQLITE_NULL) return NULL;
+  const unsigned char *t = sqlite3_column_text(s, i);
+  if (!t) return NULL;
+  size_t n = (size_t)sqlite3_column_bytes(s, i);
+  char *p = malloc(n + 1);
+  if (!p) return NULL;
+  memcpy(p, t, n);
+  p[n] = '\0';
+  return p;
+}
+
+static const char *col_text(sqlite3_stmt *s, int i) {
+  return (const char *)sqlite3_column_text(s, i);
+}
+
+/* ------------------------------------------------------------------ */
+/* Open, configure, migrate                                            */
+/* ------------------------------------------------------------------ */
+
+static const char *sq_errmsg(sb_db *b) { return b->err; }
+
+static void sq_close(sb_db *b) {
+  if (!b) return;
+  for (int i = 0; i < Q_COUNT; i++) sqlite3_finalize(b->q[i]);
+  sqlite3_close(b->db);
+  free(b);
+}
+
+static int sq_configure(sb_db *b, int sync_full, int busy_ms) {
+  if (busy_ms >= 0) {
+    int src = sqlite3_busy_timeout(b->db, busy_ms);
+    if (src != SQLITE_OK) return sqlfail(b, src, "busy timeout");
+  }
+  if (sync_full >= 0)
+    return exec(b, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+                "synchronous");
+  return CASE_OK;
+}
+
+static int pragma_int(sb_db *b, const char *sql, int *out) {
+  sqlite3_stmt *s;
+  int src = sqlite3_prepare_v2(b->db, sql, -1, &s, NULL);
+  if (src != SQLITE_OK) return sqlfail(b, src, "read the schema version");
+  src = sqlite3_step(s);
+  *out = src == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+  int rc = (src == SQLITE_ROW || src == SQLITE_DONE) ? CASE_OK : sqlfail(b, src, "read pragma");
+  sqlite3_finalize(s);
+  return rc;
+}
+
+/* Version and identity checks; *version gets user_version. */
+static int check_identity(sb_db *b, int *version) {
+  int app = 0, tables = 0;
+  int rc = pragma_int(b, "PRAGMA application_id", &app);
+  if (rc == CASE_OK) rc = pragma_int(b, "PRAGMA user_version", version);
+  if (rc == CASE_OK) rc = pragma_int(b, "SELECT count(*) FROM sqlite_master", &tables);
+  if (rc != CASE_OK) return rc;
+  if (app != 0 && app != APP_ID)
+    return fail(b, CASE_CORRUPT, "store: not a libcase store (application_id %#x)", (unsigned)app);
+  if (app == 0 && (*version != 0 || tables != 0))
+    return fail(b, CASE_CORRUPT, "store: not a libcase store (a database with other tables)");
+  if (*version > SCHEMA_VERSION)
+    return fail(b, CASE_CORRUPT, "store: schema version %d is newer than this library's (%d)",
+                *version, SCHEMA_VERSION);
+  return CASE_OK;
+}
+
+static int sq_migrate(sb_db *b, int readonly) {
+  int version = 0;
+  int rc = check_identity(b, &version);
+  if (rc != CASE_OK) return rc;
+  if (version == SCHEMA_VERSION) return CASE_OK;
+  if (readonly)
+    return fail(b, CASE_CORRUPT, "store: schema version %d needs migrating to %d; open the store "
+                "for writing once", version, SCHEMA_VERSION);
+  /* One writer migrates; the others wait and find the work done. */
+  int src = sqlite3_exec(b->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+  if (src != SQLITE_OK) return sqlfail(b, src, "begin migration");
+  rc = check_identity(b, &version);
+  for (int v = version; rc == CASE_OK && v < SCHEMA_VERSION; v++) {
+    rc = exec(b, migrations[v], "migrate");
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA user_version=%d", v + 1);
+    if (rc == CASE_OK) rc = exec(b, sql, "set the schema version");
+  }
+  if (rc == CASE_OK && version == 0) {
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA application_id=%d", APP_ID);
+    rc = exec(b, sql, "set the application id");
+  }
+  if (rc == CASE_OK) rc = exec(b, "COMMIT", "commit migration");
+  if (rc != CASE_OK) sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
+  return rc;
+}
+
+int sb_sqlite_open(const char *path, int flags, const sb_ops **ops, sb_db **out, char *err,
+                   size_t errlen) {
+  *out = NULL;
+  *ops = &sqlite_ops;
+  sb_db *b = calloc(1, sizeof *b);
+  if (!b) {
+    snprintf(err, errlen, "out of memory");
+    return CASE_NOMEM;
+  }
+  b->readonly = (flags & SB_READONLY) != 0;
+  int oflags = b->readonly ? SQLITE_OPEN_READONLY
+                           : SQLITE_OPEN_READWRITE | ((flags & SB_CREATE) ? SQLITE_OPEN_CREATE : 0);
+  oflags |= SQLITE_OPEN_NOMUTEX;
+  int src = sqlite3_open_v2(path, &b->db, oflags, NULL);
+  int rc = CASE_OK;
+  if (src != SQLITE_OK) {
+    FILE *f = fopen(path, "rb");
+    if (f) fclose(f);
+    rc = (!f && !(flags & SB_CREATE)) ? CASE_NOTFOUND : CASE_IO;
+    snprintf(err, errlen, "store '%s': %s", path,
+             rc == CASE_NOTFOUND ? "no such file" : (b->db ? sqlite3_errmsg(b->db) : "cannot open"));
+    sq_close(b);
+    return rc;
+  }
+  sqlite3_extended_result_codes(b->db, 0);
+  rc = sq_configure(b, 0, 5000);
+  int version = 0;
+  if (rc == CASE_OK) rc = check_identity(b, &version);
+  if (rc == CASE_OK && !b->readonly) {
+    /* WAL: readers never block the writer; set outside any transaction. */
+    sqlite3_stmt *s;
+    src = sqlite3_prepare_v2(b->db, "PRAGMA journal_mode=WAL", -1, &s, NULL);
+    if (src == SQLITE_OK) {
+      src = sqlite3_step(s);
+      const char *mode = src == SQLITE_ROW ? col_text(s, 0) : NULL;
+      if (!mode || strcmp(mode, "wal") != 0)
+        rc = fail(b, CASE_IO, "store: cannot switch to WAL mode (%s)", mode ? mode : sqlite3_errmsg(b->db));
+      sqlite3_finalize(s);
+    } else {
+      rc = sqlfail(b, src, "journal mode");
+    }
+  }
+  if (rc == CASE_OK) rc = exec(b, "PRAGMA foreign_keys=ON", "foreign keys");
+  if (rc != CASE_OK) {
+    snprintf(err, errlen, "store '%s': %s", path, b->err);
+    sq_close(b);
+    return rc;
+  }
+  *out = b;
+  return CASE_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Transactions                                                        */
+/* ------------------------------------------------------------------ */
+
+static int sq_begin(sb_db *b, int write) {
+  return exec(b, write ? "BEGIN IMMEDIATE" : "BEGIN", "begin");
+}
+
+static int sq_commit(sb_db *b) {
+  int rc = exec(b, "COMMIT", "commit");
+  if (rc != CASE_OK && !sqlite3_get_autocommit(b->db))
+    sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
+  return rc;
+}
+
+static int sq_rollback(sb_db *b) {
+  if (sqlite3_get_autocommit(b->db)) return CASE_OK;
+  return exec(b, "ROLLBACK", "rollback");
+}
+
+/* ------------------------------------------------------------------ */
+/* Definitions                                                         */
+/* ------------------------------------------------------------------ */
+
+static int sq_def_put(sb_db *b, const sb_def_row *r) {
+  sqlite3_stmt *s = stmt(b, Q_DEF_GET);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_text(s, 1, r->id);
+  sqlite3_bind_int(s, 2, r->version);
+  int src = sqlite3_step(s);
+  if (src == SQLITE_ROW) {
+    int same = strcmp(col_text(s, 0), r->hash) == 0;
+    done(s);
+    if (same) return CASE_OK;
+    return fail(b, CASE_EXISTS, "store: workflow '%s' version %d is stored with another hash",
+                r->id, r->version);
+  }
+  done(s);
+  if (src != SQLITE_DONE) return sqlfail(b, src, "read definition");
+  s = stmt(b, Q_DEF_PUT);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_text(s, 1, r->id);
+  sqlite3_bind_int(s, 2, r->version);
+  bind_text(s, 3, r->hash);
+  sqlite3_bind_text(s, 4, r->source, (int)r->source_len, SQLITE_STATIC);
+  bind_text(s, 5, r->file);
+  return exec_stmt(b, s, "store definition");
+}
+
+static int sq_def_list(sb_db *b, sb_def_fn fn, void *ud) {
+  sqlite3_stmt *s = stmt(b, Q_DEF_LIST);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  int src, rc = CASE_OK;
+  while (rc == CASE_OK && (src = sqlite3_step(s)) == SQLITE_ROW) {
+    sb_def_row r = {(char *)col_text(s, 0), sqlite3_column_int(s, 1), (char *)col_text(s, 2),
+                    (char *)col_text(s, 3), (size_t)sqlite3_column_bytes(s, 3),
+                    (char *)col_text(s, 4)};
+    rc = fn(ud, &r);
+  }
+  if (rc == CASE_OK && src != SQLITE_DONE) rc = sqlfail(b, src, "list definitions");
+  done(s);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Cases                                                               */
+/* ------------------------------------------------------------------ */
+
+void sb_case_row_free(sb_case_row *r) {
+  if (!r) return;
+  free(r->id);
+  free(r->workflow);
+  free(r->hash);
+  free(r->location);
+  free(r->configuration);
+  free(r->snapshot);
+  free(r->last_hash);
+  memset(r, 0, sizeof *r);
+}
+
+static int sq_case_get(sb_db *b, const char *id, sb_case_row *out) {
+  memset(out, 0, sizeof *out);
+  sqlite3_stmt *s = stmt(b, Q_CASE_GET);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_text(s, 1, id);
+  int src = sqlite3_step(s);
+  if (src == SQLITE_DONE) {
+    done(s);
+    return fail(b, CASE_NOTFOUND, "store: no case '%s'", id);
+  }
+  if (src != SQLITE_ROW) {
+    int rc = sqlfail(b, src, "read case");
+    done(s);
+    return rc;
+  }
+  out->id = col_dup(s, 0);
+  out->workflow = col_dup(s, 1);
+  out->version = sqlite3_column_int(s, 2);
+  out->hash = col_dup(s, 3);
+  out->location = col_dup(s, 4);
+  out->revision = sqlite3_column_int64(s, 5);
+  out->configuration = col_dup(s, 6);
+  out->done = sqlite3_column_int(s, 7);
+  out->snapshot = col_dup(s, 8);
+  out->last_hash = col_dup(s, 9);
+  out->created = sqlite3_column_int64(s, 10);
+  out->updated = sqlite3_column_int64(s, 11);
+  int ok = out->id && out->workflow && out->hash && out->configuration && out->snapshot &&
+           out->last_hash && (out->location || sqlite3_column_type(s, 4) == SQLITE_NULL);
+  done(s);
+  if (!ok) {
+    sb_case_row_free(out);
+    return fail(b, CASE_NOMEM, "out of memory");
+  }
+  return CASE_OK;
+}
+
+static void bind_case(sqlite3_stmt *s, const sb_case_row *r) {
+  bind_text(s, 1, r->id);
+  bind_text(s, 2, r->workflow);
+  sqlite3_bind_int(s, 3, r->version);
+  bind_text(s, 4, r->hash);
+  bind_text(s, 5, r->location);
+  sqlite3_bind_int64(s, 6, r->revision);
+  bind_text(s, 7, r->configuration);
+  sqlite3_bind_int(s, 8, r->done);
+  bind_text(s, 9, r->snapshot);
+  bind_text(s, 10, r->last_hash);
+  sqlite3_bind_int64(s, 11, r->created);
+  sqlite3_bind_int64(s, 12, r->updated);
+}
+
+static int sq_case_insert(sb_db *b, const sb_case_row *r) {
+  sqlite3_stmt *s = stmt(b, Q_CASE_INSERT);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_case(s, r);
+  int rc = exec_stmt(b, s, "insert case");
+  if (rc == CASE_EXISTS) return fail(b, CASE_EXISTS, "store: case '%s' exists", r->id);
+  return rc;
+}
+
+static int sq_case_update(sb_db *b, const sb_case_row *r, int64_t old_revision) {
+  sqlite3_stmt *s = stmt(b, Q_CASE_UPDATE);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_case(s, r);
+  sqlite3_bind_int64(s, 13, old_revision);
+  int rc = exec_stmt(b, s, "update case");
+  if (rc == CASE_OK && sqlite3_changes(b->db) != 1)
+    return fail(b, CASE_CONFLICT, "store: case '%s' is no longer at revision %lld", r->id,
+                (long long)old_revision);
+  return rc;
+}
+
+static int sq_case_list(sb_db *b, sb_case_id_fn fn, void *ud) {
+  sqlite3_stmt *s = stmt(b, Q_CASE_LIST);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  int src, rc = CASE_OK;
+  while (rc == CASE_OK && (src = sqlite3_step(s)) == SQLITE_ROW) rc = fn(ud, col_text(s, 0));
+  if (rc == CASE_OK && src != SQLITE_DONE) rc = sqlfail(b, src, "list cases");
+  done(s);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Journal                                                             */
+/* ------------------------------------------------------------------ */
+
+static int sq_journal_append(sb_db *b, sb_journal_row *r) {
+  sqlite3_stmt *s = stmt(b, Q_JOURNAL_APPEND);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_text(s, 1, r->case_id);
+  sqlite3_bind_int64(s, 2, r->revision);
+  bind_text(s, 3, r->event);
+  bind_text(s, 4, r->payload);
+  bind_text(s, 5, r->actor);
+  bind_text(s, 6, r->role);
+  sqlite3_bind_int64(s, 7, r->time);
+  sqlite3_bind_int64(s, 8, r->recorded);
+  bind_text(s, 9, r->configuration);
+  bind_text(s, 10, r->data);
+  bind_text(s, 11, r->prev_hash);
+  bind_text(s, 12, r->hash);
+  int rc = exec_stmt(b, s, "append to the journal");
+  if (rc == CASE_EXISTS)
+    return fail(b, CASE_CONFLICT, "store: case '%s' already has journal revision %lld",
+                r->case_id, (long long)r->revision);
+  if (rc == CASE_OK) r->seq = sqlite3_last_insert_rowid(b->db);
+  return rc;
+}
+
+static int journal_rows(sb_db *b, sqlite3_stmt *s, sb_journal_fn fn, void *ud) {
+  int src, rc = CASE_OK;
+  while (rc == CASE_OK && (src = sqlite3_step(s)) == SQLITE_ROW) {
+    sb_journal_row r;
+    r.seq = sqlite3_column_int64(s, 0);
+    r.case_id = (char *)col_text(s, 1);
+    r.revision = sqlite3_column_int64(s, 2);
+    r.event = (char *)col_text(s, 3);
+    r.payload = (char *)col_text(s, 4);
+    r.actor = (char *)col_text(s, 5);
+    r.role = (char *)col_text(s, 6);
+    r.time = sqlite3_column_int64(s, 7);
+    r.recorded = sqlite3_column_int64(s, 8);
+    r.configuration = (char *)col_text(s, 9);
+    r.data = (char *)col_text(s, 10);
+    r.prev_hash = (char *)col_text(s, 11);
+    r.hash = (char *)col_text(s, 12);
+    if (!r.case_id || !r.event || !r.payload || !r.configuration || !r.data || !r.prev_hash ||
+        !r.hash) {
+      rc = fail(b, CASE_CORRUPT, "store: journal row %lld has an empty column",
+                (long long)r.seq);
+      break;
+    }
+    rc = fn(ud, &r);
+  }
+  if (rc == CASE_OK && src != SQLITE_DONE) rc = sqlfail(b, src, "read the journal");
+  done(s);
+  return rc;
+}
+
+static int sq_journal_case(sb_db *b, const char *case_id, sb_journal_fn fn, void *ud) {
+  sqlite3_stmt *s = stmt(b, Q_JOURNAL_CASE);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_text(s, 1, case_id);
+  return journal_rows(b, s, fn, ud);
+}
+
+static int sq_journal_from(sb_db *b, int64_t after, int limit, sb_journal_fn fn, void *ud) {
+  sqlite3_stmt *s = stmt(b, Q_JOURNAL_FROM);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  sqlite3_bind_int64(s, 1, after);
+  sqlite3_bind_int64(s, 2, limit > 0 ? limit : -1);
+  return journal_rows(b, s, fn, ud);
+}
+
+/* ------------------------------------------------------------------ */
+/* Timers                                                              */
+/* ------------------------------------------------------------------ */
+
+void sb_timer_row_free(sb_timer_row *r) {
+  if (!r) return;
+  free(r->case_id);
+  free(r->timer_id);
+  free(r->kind);
+  free(r->name);
+  free(r->last_day);
+  memset(r, 0, sizeof *r);
+}
+
+static int sq_timers_replace(sb_db *b, const char *case_id, const sb_timer_row *rows, int n) {
+  sqlite3_stmt *s = stmt(b, Q_TIMERS_DELETE);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_text(s, 1, case_id);
+  int rc = exec_stmt(b, s, "delete timers");
+  for (int i = 0; rc == CASE_OK && i < n; i++) {
+    s = stmt(b, Q_TIMER_INSERT);
+    if (!s) return rc_of(sqlite3_errcode(b->db));
+    bind_text(s, 1, case_id);
+    bind_text(s, 2, rows[i].timer_id);
+    sqlite3_bind_int64(s, 3, rows[i].seq);
+    bind_text(s, 4, rows[i].kind);
+    bind_text(s, 5, rows[i].name);
+    sqlite3_bind_int64(s, 6, rows[i].due);
+    bind_text(s, 7, rows[i].last_day);
+    sqlite3_bind_int(s, 8, rows[i].fired);
+    rc = exec_stmt(b, s, "insert timer");
+  }
+  return rc;
+}
+
+static int sq_timer_next(sb_db *b, int64_t now, sb_timer_row *out) {
+  memset(out, 0, sizeof *out);
+  sqlite3_stmt *s = stmt(b, Q_TIMER_NEXT);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  sqlite3_bind_int64(s, 1, now);
+  int src = sqlite3_step(s);
+  if (src == SQLITE_DONE) {
+    done(s);
+    return CASE_NOTFOUND;
+  }
+  if (src != SQLITE_ROW) {
+    int rc = sqlfail(b, src, "read timers");
+    done(s);
+    return rc;
+  }
+  out->case_id = col_dup(s, 0);
+  out->timer_id = col_dup(s, 1);
+  out->seq = sqlite3_column_int64(s, 2);
+  out->kind = col_dup(s, 3);
+  out->name = col_dup(s, 4);
+  out->due = sqlite3_column_int64(s, 5);
+  out->last_day = col_dup(s, 6);
+  out->fired = sqlite3_column_int(s, 7);
+  done(s);
+  if (!out->case_id || !out->timer_id || !out->kind || !out->name) {
+    sb_timer_row_free(out);
+    return fail(b, CASE_NOMEM, "out of memory");
+  }
+  return CASE_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Refused events, idempotency keys, outbox                            */
+/* ------------------------------------------------------------------ */
+
+static int sq_refused_add(sb_db *b, const sb_refused_row *r) {
+  sqlite3_stmt *s = stmt(b, Q_REFUSED_ADD);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_text(s, 1, r->case_id);
+  sqlite3_bind_int64(s, 2, r->revision);
+  bind_text(s, 3, r->event);
+  bind_text(s, 4, r->payload);
+  bind_text(s, 5, r->actor);
+  bind_text(s, 6, r->role);
+  sqlite3_bind_int64(s, 7, r->time);
+  sqlite3_bind_int64(s, 8, r->recorded);
+  sqlite3_bind_int(s, 9, r->code);
+  bind_text(s, 10, r->message ? r->message : "");
+  return exec_stmt(b, s, "record the refused event");
+}
+
+static int sq_idem_get(sb_db *b, const char *key, char **case_id, int64_t *seq) {
+  *case_id = NULL;
+  sqlite3_stmt *s = stmt(b, Q_IDEM_GET);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_text(s, 1, key);
+  int src = sqlite3_step(s);
+  int rc = CASE_NOTFOUND;
+  if (src == SQLITE_ROW) {
+    *case_id = col_dup(s, 0);
+    *seq = sqlite3_column_int64(s, 1);
+    rc = *case_id ? CASE_OK : fail(b, CASE_NOMEM, "out of memory");
+  } else if (src != SQLITE_DONE) {
+    rc = sqlfail(b, src, "read idempotency key");
+  }
+  done(s);
+  return rc;
+}
+
+static int sq_idem_put(sb_db *b, const char *key, const char *case_id, int64_t seq,
+                       int64_t recorded) {
+  sqlite3_stmt *s = stmt(b, Q_IDEM_PUT);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_text(s, 1, key);
+  bind_text(s, 2, case_id);
+  sqlite3_bind_int64(s, 3, seq);
+  sqlite3_bind_int64(s, 4, recorded);
+  return exec_stmt(b, s, "store idempotency key");
+}
+
+static int sq_outbox_add(sb_db *b, sb_outbox_row *r) {
+  sqlite3_stmt *s = stmt(b, Q_OUTBOX_ADD);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_text(s, 1, r->case_id);
+  sqlite3_bind_int64(s, 2, r->seq);
+  bind_text(s, 3, r->name);
+  bind_text(s, 4, r->payload);
+  sqlite3_bind_int64(s, 5, r->created);
+  int rc = exec_stmt(b, s, "add to the outbox");
+  if (rc == CASE_OK) r->id = sqlite3_last_insert_rowid(b->db);
+  return rc;
+}
+
+static int sq_outbox_list(sb_db *b, int limit, sb_outbox_fn fn, void *ud) {
+  sqlite3_stmt *s = stmt(b, Q_OUTBOX_LIST);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  sqlite3_bind_int64(s, 1, limit > 0 ? limit : -1);
+  int src, rc = CASE_OK;
+  while (rc == CASE_OK && (src = sqlite3_step(s)) == SQLITE_ROW) {
+    sb_outbox_row r = {sqlite3_column_int64(s, 0), (char *)col_text(s, 1),
+                       sqlite3_column_int64(s, 2), (char *)col_text(s, 3),
+                       (char *)col_text(s, 4), sqlite3_column_int64(s, 5)};
+    rc = fn(ud, &r);
+  }
+  if (rc == CASE_OK && src != SQLITE_DONE) rc = sqlfail(b, src, "read the outbox");
+  done(s);
+  return rc;
+}
+
+static int sq_outbox_ack(sb_db *b, int64_t id, int64_t at) {
+  sqlite3_stmt *s = stmt(b, Q_OUTBOX_ACK);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  sqlite3_bind_int64(s, 1, id);
+  sqlite3_bind_int64(s, 2, at);
+  int rc = exec_stmt(b, s, "acknowledge outbox row");
+  if (rc != CASE_OK || sqlite3_changes(b->db) == 1) return rc;
+  /* Already delivered is fine; an unknown id is not. */
+  s = stmt(b, Q_OUTBOX_GET);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  sqlite3_bind_int64(s, 1, id);
+  int src = sqlite3_step(s);
+  done(s);
+  if (src == SQLITE_ROW) return CASE_OK;
+  if (src == SQLITE_DONE) return fail(b, CASE_NOTFOUND, "store: no outbox row %lld", (long long)id);
+  return sqlfail(b, src, "read outbox row");
+}
+
+static const sb_ops sqlite_ops = {
+    .name = "sqlite",
+    .errmsg = sq_errmsg,
+    .close = sq_close,
+    .configure = sq_configure,
+    .migrate = sq_migrate,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .def_put = sq_def_put,
+    .def_list = sq_def_list,
+    .case_get = sq_case_get,
+    .case_insert = sq_case_insert,
+    .case_update = sq_case_update,
+    .case_list = sq_case_list,
+    .journal_append = sq_journal_append,
+    .journal_case = sq_journal_case,
+    .journal_from = sq_journal_from,
+    .timers_replace = sq_timers_replace,
+    .timer_next = sq_timer_next,
+    .refused_add = sq_refused_add,
+    .idem_get = sq_idem_get,
+    .idem_put = sq_idem_put,
+    .outbox_add = sq_outbox_add,
+    .outbox_list = sq_outbox_list,
+    .outbox_ack = sq_outbox_ack,
+};
