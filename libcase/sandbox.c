@@ -1013,6 +1013,29 @@ static int l_raise_emit(lua_State *L)
   return 0;
 }
 
+/* ---- store: deadline changes (extend_deadline / set_deadline) --------- */
+/* extend_deadline(name, "9 months"): the term counted on from the deadline's
+ * current last day; set_deadline(name, "18 months"): the term recounted from
+ * the deadline's start.  Actions only; the change is part of the event, so it
+ * is journalled with it.  The C side is chart_deadline_change() in chart.c.
+ * upvalue 1: 0 extend, 1 set. */
+static int l_deadline_change(lua_State *L)
+{
+  sbx *s = get_sbx(L);
+  int from_start = (int)lua_tointeger(L, lua_upvalueindex(1));
+  const char *fn = from_start ? "set_deadline" : "extend_deadline";
+  case_call *c = need_call(L, fn);
+  if (s->guard)
+    return refuse(L, CASE_SCRIPT, "guards are pure: %s() is not allowed in a guard", fn);
+  const char *name = luaL_checkstring(L, 1);
+  const char *dur = luaL_checkstring(L, 2);
+  char msg[256];
+  int rc = chart_deadline_change(c, name, dur, from_start, msg, sizeof msg);
+  if (rc == CASE_OK) return 0;
+  return refuse(L, rc == CASE_INVALID || rc == CASE_NOMEM ? rc : CASE_SCRIPT, "%s", msg);
+}
+/* ---- end store block ------------------------------------------------- */
+
 /* ------------------------------------------------------------------ */
 /* Opening the state                                                   */
 /* ------------------------------------------------------------------ */
@@ -1103,6 +1126,13 @@ static int setup(lua_State *L)
   lua_pushinteger(L, 1);
   lua_pushcclosure(L, l_raise_emit, 1);
   lua_setfield(L, env, "emit");
+  /* store: deadline changes */
+  lua_pushinteger(L, 0);
+  lua_pushcclosure(L, l_deadline_change, 1);
+  lua_setfield(L, env, "extend_deadline");
+  lua_pushinteger(L, 1);
+  lua_pushcclosure(L, l_deadline_change, 1);
+  lua_setfield(L, env, "set_deadline");
 
   lua_createtable(L, 0, 3);
   lua_pushcfunction(L, env_index);
