@@ -162,8 +162,10 @@ typedef struct ld {
   int depth_cap;      /* YAML nesting accepted */
   node *doc;          /* the document's root node */
   const node **snode; /* per state: its YAML map (NULL for {} / null / the root) */
-  int cap_states, cap_transitions, cap_timers;
+  int cap_states, cap_transitions, cap_timers, cap_snode;
   const node *lua;    /* the top-level `lua:` list, for positions */
+  int *hslot;         /* state id index, see find_state() */
+  size_t hcap;
 } ld;
 
 static int fail(ld *L, int rc, cs_pos pos, const char *fmt, ...) CASE_PRINTF(4, 5);
@@ -504,11 +506,15 @@ static int grow(void **arr, int n, int *cap, size_t size) {
   return 0;
 }
 
+/* Appends v; the capacity is the next power of two, so it grows when n is 0
+ * or a power of two. */
 static int int_push(int **arr, int *n, int v) {
-  int *p = realloc(*arr, (size_t)(*n + 1) * sizeof *p);
-  if (!p) return -1;
-  p[(*n)++] = v;
-  *arr = p;
+  if ((*n & (*n - 1)) == 0) {
+    int *p = realloc(*arr, (size_t)(*n ? 2 * *n : 1) * sizeof *p);
+    if (!p) return -1;
+    *arr = p;
+  }
+  (*arr)[(*n)++] = v;
   return 0;
 }
 
@@ -527,10 +533,45 @@ static int as_list(const node *n, const node *const **items, const node **one) {
 /* Names, suggestions, the state tree                                  */
 /* ------------------------------------------------------------------ */
 
-static int find_state(const case_def *d, const char *id) {
-  for (int i = 1; i < d->nstates; i++)
-    if (strcmp(d->states[i].id, id) == 0) return i;
-  return -1;
+/* State ids are looked up through an open-addressing hash table in the loader
+ * context (slots hold index + 1; 0 is empty), so big definitions load in
+ * linear time. */
+static size_t hash_id(const char *s) {
+  size_t h = 2166136261u;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+  return h;
+}
+
+static int find_state(const ld *L, const char *id) {
+  if (!L->hcap) return -1;
+  for (size_t i = hash_id(id) & (L->hcap - 1);; i = (i + 1) & (L->hcap - 1)) {
+    int v = L->hslot[i];
+    if (!v) return -1;
+    if (v > 1 && strcmp(L->d->states[v - 1].id, id) == 0) return v - 1; /* slot 1: the root */
+  }
+}
+
+static int index_state(ld *L, int st) {
+  if ((size_t)(L->d->nstates + 1) * 2 > L->hcap) {
+    size_t cap = L->hcap ? L->hcap * 2 : 64;
+    while ((size_t)(L->d->nstates + 1) * 2 > cap) cap *= 2;
+    int *slot = calloc(cap, sizeof *slot);
+    if (!slot) return -1;
+    for (size_t k = 0; k < L->hcap; k++) {
+      int v = L->hslot[k];
+      if (!v) continue;
+      size_t i = hash_id(L->d->states[v - 1].id) & (cap - 1);
+      while (slot[i]) i = (i + 1) & (cap - 1);
+      slot[i] = v;
+    }
+    free(L->hslot);
+    L->hslot = slot;
+    L->hcap = cap;
+  }
+  size_t i = hash_id(L->d->states[st].id) & (L->hcap - 1);
+  while (L->hslot[i]) i = (i + 1) & (L->hcap - 1);
+  L->hslot[i] = st + 1;
+  return 0;
 }
 
 /* 1 if a is a proper descendant of b. */
@@ -610,7 +651,7 @@ static int resolve_ids(ld *L, const node *n, const char *what, int **out, int *n
     const char *id;
     int rc = want_text(L, items[i], what, &id);
     if (rc != CASE_OK) return rc;
-    int s = find_state(L->d, id);
+    int s = find_state(L, id);
     if (s < 0) return unknown_state(L, items[i], what);
     if (int_push(out, nout, s)) return oom(L);
   }
@@ -667,11 +708,12 @@ static int is_history(const cs_state *s) {
 static int new_state(ld *L, int *out) {
   case_def *d = L->d;
   if (grow((void **)&d->states, d->nstates, &L->cap_states, sizeof *d->states)) return oom(L);
-  int cap = L->cap_states;
-  /* snode grows alongside */
-  const node **sn = realloc(L->snode, (size_t)cap * sizeof *sn);
-  if (!sn) return oom(L);
-  L->snode = sn;
+  if (L->cap_snode < L->cap_states) { /* snode grows alongside */
+    const node **sn = realloc(L->snode, (size_t)L->cap_states * sizeof *sn);
+    if (!sn) return oom(L);
+    L->snode = sn;
+    L->cap_snode = L->cap_states;
+  }
   int i = d->nstates++;
   memset(&d->states[i], 0, sizeof d->states[i]);
   d->states[i].index = i;
@@ -690,7 +732,7 @@ static int add_state(ld *L, const node *key, const node *val, int parent, int de
   if (depth > L->e->limits[CASE_LIMIT_DEPTH])
     return fail(L, CASE_LIMIT, key->pos, "state '%s' is nested %d deep (the limit is %lld)", id,
                 depth, L->e->limits[CASE_LIMIT_DEPTH]);
-  int other = find_state(d, id);
+  int other = find_state(L, id);
   if (other >= 0)
     return fail(L, CASE_INVALID, key->pos,
                 "duplicate state id '%s' (also at line %d, column %d; ids are unique in the "
@@ -710,7 +752,7 @@ static int add_state(ld *L, const node *key, const node *val, int parent, int de
   s->depth = depth;
   s->pos = key->pos;
   L->snode[i] = val;
-  if (!(s->id = xstrdup(id))) return oom(L);
+  if (!(s->id = xstrdup(id)) || index_state(L, i)) return oom(L);
   if (int_push(&d->states[parent].children, &d->states[parent].nchildren, i)) return oom(L);
   s = &d->states[i];
 
@@ -1835,6 +1877,7 @@ int def_parse(case_engine *e, const char *text, size_t len, const char *file, co
   if (rc == CASE_OK) rc = parse_top(&L, dir);
   node_free(L.doc);
   free(L.snode);
+  free(L.hslot);
   if (rc != CASE_OK) {
     def_free(d);
     return rc;
