@@ -1,0 +1,797 @@
+/* The durable store: round trips, crashes, concurrent writers, idempotency,
+ * timers across restarts, tamper evidence, definition upgrades, outbox, feed. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "libcase/libcase.h"
+#include "libcase/store.h"
+
+/* 2026-03-02T09:00:00Z, a Monday (10:00 in Amsterdam). */
+#define T0 INT64_C(1772442000)
+#define DAY INT64_C(86400)
+/* The `after: 2 days` timer of ZAAK started at T0 runs out at local midnight
+ * after day 2 (Wed 2026-03-04): 2026-03-05T00:00+01:00 = 2026-03-04T23:00Z. */
+#define DUE_AFTER INT64_C(1772665200)
+
+static const char *ZAAK =
+    "workflow: zaak\n"
+    "version: 1\n"
+    "roles: [IND, COA]\n"
+    "data:\n"
+    "  n: {type: integer, default: 0}\n"
+    "  note: {type: string}\n"
+    "initial: open\n"
+    "states:\n"
+    "  open:\n"
+    "    after:\n"
+    "      - {delay: 2 days, target: wacht}\n"
+    "    on:\n"
+    "      tel: {roles: [IND], actions: [\"case.n = case.n + 1\", \"emit('geteld', {n = case.n})\"]}\n"
+    "      notitie: {actions: [case.note = event.data.tekst]}\n"
+    "      sluit: {guard: case.n > 0, target: dicht}\n"
+    "      nee: {roles: [COA], target: dicht}\n"
+    "  wacht:\n"
+    "    deadlines:\n"
+    "      termijn: {after: 8 weeks, clock: atw, source: Awb art. 4:13, on_expiry: verlopen}\n"
+    "    on:\n"
+    "      verlopen: te_laat\n"
+    "      tel: {actions: [case.n = case.n + 1]}\n"
+    "      verleng: {actions: [\"extend_deadline('termijn', event.data.duur)\"]}\n"
+    "      zet: {actions: [\"set_deadline('termijn', '12 months')\"]}\n"
+    "      terug: open\n"
+    "  te_laat: {}\n"
+    "  dicht: {final: true}\n";
+
+/* Version 2: a new state and field; version 1 cases run on unchanged. */
+static const char *ZAAK2 =
+    "workflow: zaak\n"
+    "version: 2\n"
+    "roles: [IND, COA]\n"
+    "data:\n"
+    "  n: {type: integer, default: 100}\n"
+    "initial: intake\n"
+    "states:\n"
+    "  intake:\n"
+    "    on:\n"
+    "      tel: {actions: [case.n = case.n + 1]}\n"
+    "      door: dicht\n"
+    "  dicht: {final: true}\n";
+
+typedef struct fx {
+  char path[256];
+  case_engine *e;
+  case_store *s;
+  const case_def *d;
+} fx;
+
+static void open_all(fx *f) {
+  assert_int_equal(case_engine_open(&f->e), CASE_OK);
+  int rc = case_store_open(f->e, f->path, CASE_STORE_CREATE, &f->s);
+  if (rc != CASE_OK) fail_msg("store open: %s", case_errmsg(f->e));
+  f->d = case_def_find(f->e, "zaak", 1);
+}
+
+static void close_all(fx *f) {
+  case_store_close(f->s);
+  case_engine_close(f->e);
+  f->s = NULL;
+  f->e = NULL;
+  f->d = NULL;
+}
+
+static void reopen(fx *f) {
+  close_all(f);
+  open_all(f);
+}
+
+static void remove_db(const char *path) {
+  char p[300];
+  unlink(path);
+  snprintf(p, sizeof p, "%s-wal", path);
+  unlink(p);
+  snprintf(p, sizeof p, "%s-shm", path);
+  unlink(p);
+}
+
+static int setup(void **state) {
+  fx *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  snprintf(f->path, sizeof f->path, "/tmp/test_store_%ld.db", (long)getpid());
+  remove_db(f->path);
+  open_all(f);
+  int rc = case_def_load_string(f->e, ZAAK, strlen(ZAAK), "zaak.yaml", &f->d);
+  if (rc != CASE_OK) fail_msg("load: %s", case_errmsg(f->e));
+  assert_int_equal(case_store_add_def(f->s, f->d), CASE_OK);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fx *f = *state;
+  close_all(f);
+  remove_db(f->path);
+  free(f);
+  return 0;
+}
+
+static void create(fx *f, const char *id, const char *data) {
+  int rc = case_store_create(f->s, f->d, id, NULL, data, "tester", "IND", T0, NULL);
+  if (rc != CASE_OK) fail_msg("create %s: %s", id, case_errmsg(f->e));
+}
+
+static int64_t fire(fx *f, const char *id, const char *ev, const char *payload, const char *role) {
+  int64_t seq = 0;
+  int rc = case_store_fire(f->s, id, ev, payload, "tester", role, T0 + 60, -1, NULL, &seq);
+  if (rc != CASE_OK) fail_msg("fire %s at %s (%d): %s", ev, id, rc, case_errmsg(f->e));
+  return seq;
+}
+
+static char *config_of(fx *f, const char *id) {
+  case_instance *c = NULL;
+  assert_int_equal(case_store_get(f->s, id, &c), CASE_OK);
+  char *cfg = NULL;
+  assert_int_equal(case_instance_configuration(c, &cfg), CASE_OK);
+  return cfg;
+}
+
+static void assert_config(fx *f, const char *id, const char *expected) {
+  char *cfg = config_of(f, id);
+  assert_string_equal(cfg, expected);
+  case_free(cfg);
+}
+
+static void assert_data(fx *f, const char *id, const char *expected) {
+  case_instance *c = NULL;
+  assert_int_equal(case_store_get(f->s, id, &c), CASE_OK);
+  char *data = NULL;
+  assert_int_equal(case_instance_data(c, &data), CASE_OK);
+  assert_string_equal(data, expected);
+  case_free(data);
+}
+
+static int64_t revision_of(fx *f, const char *id) {
+  case_instance *c = NULL;
+  assert_int_equal(case_store_get(f->s, id, &c), CASE_OK);
+  return case_instance_revision(c);
+}
+
+/* A count from the raw file (another connection, as another program would). */
+static long long count_sql(fx *f, const char *sql) {
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  long long n = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return n;
+}
+
+static void exec_sql(fx *f, const char *sql) {
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+  char *err = NULL;
+  if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) fail_msg("sql: %s", err);
+  sqlite3_close(db);
+}
+
+static void verify_clean(fx *f, int cases, int events) {
+  char *rep = NULL;
+  int rc = case_store_verify(f->s, &rep);
+  if (rc != CASE_OK) fail_msg("verify (%d): %s", rc, rep ? rep : case_errmsg(f->e));
+  char want[128];
+  snprintf(want, sizeof want, "{\"cases\":%d,\"events\":%d,\"problems\":[]}", cases, events);
+  assert_string_equal(rep, want);
+  case_free(rep);
+}
+
+/* ---- the feed, collected ---- */
+
+typedef struct rows {
+  int64_t seq[512];
+  char *json[512];
+  int n;
+  int stop_after;
+} rows;
+
+static int collect_row(void *ud, int64_t seq, const char *json) {
+  rows *r = ud;
+  if (r->n >= 512) return 99;
+  r->seq[r->n] = seq;
+  r->json[r->n] = strdup(json);
+  r->n++;
+  return (r->stop_after && r->n == r->stop_after) ? 7 : 0;
+}
+
+static void rows_free(rows *r) {
+  for (int i = 0; i < r->n; i++) free(r->json[i]);
+  r->n = 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void test_roundtrip(void **state) {
+  fx *f = *state;
+  create(f, "z1", "{\"note\":\"eerste\"}");
+  int64_t a = fire(f, "z1", "tel", NULL, "IND");
+  int64_t b = fire(f, "z1", "tel", NULL, "IND");
+  int64_t c = fire(f, "z1", "notitie", "{\"tekst\":\"gehoord\"}", "COA");
+  assert_int_equal(a, 2); /* seq 1 is the creation */
+  assert_int_equal(b, 3);
+  assert_int_equal(c, 4);
+  reopen(f);
+  assert_non_null(f->d);
+  assert_int_equal(revision_of(f, "z1"), 3);
+  assert_config(f, "z1", "[\"open\"]");
+  assert_data(f, "z1", "{\"n\":2,\"note\":\"gehoord\"}");
+  /* The engine had no copy: the store restored it, and firing goes on. */
+  assert_int_equal(fire(f, "z1", "tel", NULL, "IND"), 5);
+  assert_data(f, "z1", "{\"n\":3,\"note\":\"gehoord\"}");
+  verify_clean(f, 1, 5);
+  /* A second program reads the same file. */
+  case_engine *e2;
+  case_store *s2;
+  assert_int_equal(case_engine_open(&e2), CASE_OK);
+  assert_int_equal(case_store_open(e2, f->path, CASE_STORE_READONLY, &s2), CASE_OK);
+  case_instance *x = NULL;
+  assert_int_equal(case_store_get(s2, "z1", &x), CASE_OK);
+  assert_int_equal(case_instance_revision(x), 4);
+  assert_int_equal(case_store_fire(s2, "z1", "tel", NULL, "a", "IND", T0, -1, NULL, NULL),
+                   CASE_MISUSE);
+  case_store_close(s2);
+  case_engine_close(e2);
+  /* Unknown case, existing id. */
+  assert_int_equal(case_store_fire(f->s, "nope", "tel", NULL, "a", "IND", T0, -1, NULL, NULL),
+                   CASE_NOTFOUND);
+  assert_int_equal(case_store_create(f->s, f->d, "z1", NULL, NULL, "a", "IND", T0, NULL),
+                   CASE_EXISTS);
+}
+
+static void test_open_errors(void **state) {
+  fx *f = *state;
+  case_engine *e;
+  case_store *s = (case_store *)1;
+  assert_int_equal(case_engine_open(&e), CASE_OK);
+  assert_int_equal(case_store_open(e, "/tmp/no/such/dir/x.db", 0, &s), CASE_NOTFOUND);
+  assert_null(s);
+  /* Not a libcase store: a SQLite file with other tables. */
+  char other[300];
+  snprintf(other, sizeof other, "%s.other", f->path);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(other, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "CREATE TABLE t(x)", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  assert_int_equal(case_store_open(e, other, CASE_STORE_CREATE, &s), CASE_CORRUPT);
+  assert_non_null(strstr(case_errmsg(e), "not a libcase store"));
+  /* A schema newer than this library. */
+  assert_int_equal(sqlite3_open(other, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "DROP TABLE t; PRAGMA user_version=99", NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  assert_int_equal(case_store_open(e, other, CASE_STORE_CREATE, &s), CASE_CORRUPT);
+  unlink(other);
+  /* Settings. */
+  assert_int_equal(case_store_config(f->s, 7, 100), CASE_INVALID);
+  assert_int_equal(case_store_config(f->s, CASE_STORE_SYNC_FULL, 2000), CASE_OK);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 1);
+  case_engine_close(e);
+}
+
+static void test_refused_recorded(void **state) {
+  fx *f = *state;
+  create(f, "z1", NULL);
+  int64_t seq = -1;
+  /* Guard false (n is 0). */
+  assert_int_equal(case_store_fire(f->s, "z1", "sluit", NULL, "jan", "IND", T0, -1, NULL, &seq),
+                   CASE_GUARD);
+  assert_int_equal(seq, 0);
+  assert_non_null(strstr(case_errmsg(f->e), "case.n > 0"));
+  /* Role may not. */
+  assert_int_equal(case_store_fire(f->s, "z1", "tel", NULL, "piet", "COA", T0, -1, NULL, NULL),
+                   CASE_DENIED);
+  assert_int_equal(case_store_fire(f->s, "z1", "onbekend", NULL, "piet", "COA", T0, -1, NULL,
+                                   NULL),
+                   CASE_NOTHANDLED);
+  assert_int_equal(revision_of(f, "z1"), 0);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM journal"), 1);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM refused WHERE case_id='z1'"), 3);
+  assert_int_equal(count_sql(f, "SELECT code FROM refused WHERE event='sluit' AND actor='jan' "
+                                "AND role='IND' AND revision=0"),
+                   CASE_GUARD);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM refused WHERE event='tel' AND "
+                                "message LIKE '%may not%'"),
+                   1);
+  /* The timer actor name is reserved. */
+  assert_int_equal(case_store_fire(f->s, "z1", "tel", NULL, "timer", NULL, T0, -1, NULL, NULL),
+                   CASE_MISUSE);
+  verify_clean(f, 1, 1);
+}
+
+static void test_idempotency(void **state) {
+  fx *f = *state;
+  create(f, "z1", NULL);
+  create(f, "z2", NULL);
+  int64_t s1 = 0, s2 = 0;
+  assert_int_equal(case_store_fire(f->s, "z1", "tel", NULL, "a", "IND", T0, -1, "req-1", &s1),
+                   CASE_OK);
+  assert_int_equal(case_store_fire(f->s, "z1", "tel", NULL, "a", "IND", T0, -1, "req-1", &s2),
+                   CASE_OK);
+  assert_int_equal(s1, 3);
+  assert_int_equal(s2, s1);
+  assert_int_equal(revision_of(f, "z1"), 1);
+  assert_data(f, "z1", "{\"n\":1,\"note\":null}");
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM journal WHERE case_id='z1'"), 2);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM outbox"), 1);
+  /* Also after a restart, and even with a stale expected revision. */
+  reopen(f);
+  s2 = 0;
+  assert_int_equal(case_store_fire(f->s, "z1", "tel", NULL, "a", "IND", T0, 0, "req-1", &s2),
+                   CASE_OK);
+  assert_int_equal(s2, s1);
+  assert_int_equal(revision_of(f, "z1"), 1);
+  /* A key belongs to one case. */
+  assert_int_equal(case_store_fire(f->s, "z2", "tel", NULL, "a", "IND", T0, -1, "req-1", NULL),
+                   CASE_MISUSE);
+  assert_int_equal(revision_of(f, "z2"), 0);
+  verify_clean(f, 2, 3);
+}
+
+static void test_stale_revision_conflict(void **state) {
+  fx *f = *state;
+  create(f, "z1", NULL);
+  assert_int_equal(case_store_fire(f->s, "z1", "tel", NULL, "a", "IND", T0, 0, NULL, NULL),
+                   CASE_OK);
+  assert_int_equal(case_store_fire(f->s, "z1", "tel", NULL, "a", "IND", T0, 0, NULL, NULL),
+                   CASE_CONFLICT);
+  assert_non_null(strstr(case_errmsg(f->e), "revision 1, not 0"));
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM journal"), 2);
+  assert_int_equal(case_store_fire(f->s, "z1", "tel", NULL, "a", "IND", T0, 1, NULL, NULL),
+                   CASE_OK);
+  assert_int_equal(revision_of(f, "z1"), 2);
+}
+
+static void test_outbox_and_follow(void **state) {
+  fx *f = *state;
+  create(f, "z1", NULL);
+  fire(f, "z1", "tel", NULL, "IND");
+  fire(f, "z1", "tel", NULL, "IND");
+  char *ob = NULL;
+  assert_int_equal(case_store_outbox(f->s, 0, &ob), CASE_OK);
+  char want[512];
+  snprintf(want, sizeof want, "[{\"id\":1,\"case\":\"z1\",\"seq\":2,\"name\":\"geteld\","
+           "\"payload\":{\"n\":1},\"created\":");
+  assert_memory_equal(ob, want, strlen(want));
+  assert_non_null(strstr(ob, "{\"id\":2,\"case\":\"z1\",\"seq\":3,\"name\":\"geteld\","
+                             "\"payload\":{\"n\":2}"));
+  case_free(ob);
+  assert_int_equal(case_store_outbox_ack(f->s, 1), CASE_OK);
+  assert_int_equal(case_store_outbox_ack(f->s, 1), CASE_OK); /* twice is fine */
+  assert_int_equal(case_store_outbox_ack(f->s, 42), CASE_NOTFOUND);
+  assert_int_equal(case_store_outbox(f->s, 0, &ob), CASE_OK);
+  assert_non_null(strstr(ob, "\"id\":2"));
+  assert_null(strstr(ob, "\"id\":1,"));
+  case_free(ob);
+  assert_int_equal(case_store_outbox(f->s, 1, &ob), CASE_OK);
+  assert_int_equal(case_store_outbox_ack(f->s, 2), CASE_OK);
+  case_free(ob);
+  assert_int_equal(case_store_outbox(f->s, 0, &ob), CASE_OK);
+  assert_string_equal(ob, "[]");
+  case_free(ob);
+
+  /* The feed: every row from a sequence on, in order. */
+  rows r = {0};
+  int64_t last = -1;
+  assert_int_equal(case_store_follow(f->s, 0, 0, collect_row, &r, &last), CASE_OK);
+  assert_int_equal(r.n, 3);
+  assert_int_equal(last, 3);
+  assert_int_equal(r.seq[0], 1);
+  assert_int_equal(r.seq[2], 3);
+  assert_non_null(strstr(r.json[0], "{\"seq\":1,\"case\":\"z1\",\"revision\":0,\"event\":"
+                                    "\"create\",\"payload\":null,\"actor\":\"tester\","
+                                    "\"role\":\"IND\",\"time\":1772442000,"));
+  assert_non_null(strstr(r.json[2], "\"revision\":2,\"event\":\"tel\""));
+  assert_non_null(strstr(r.json[2], "\"configuration\":[\"open\"],\"data\":{\"n\":2,"
+                                    "\"note\":null}"));
+  rows_free(&r);
+  assert_int_equal(case_store_follow(f->s, 1, 1, collect_row, &r, &last), CASE_OK);
+  assert_int_equal(r.n, 1);
+  assert_int_equal(r.seq[0], 2);
+  assert_int_equal(last, 2);
+  rows_free(&r);
+  r.stop_after = 2;
+  assert_int_equal(case_store_follow(f->s, 0, 0, collect_row, &r, &last), 7);
+  assert_int_equal(r.n, 2);
+  assert_int_equal(last, 1); /* the row that stopped it was delivered but not counted */
+  rows_free(&r);
+  assert_int_equal(case_store_follow(f->s, 3, 0, collect_row, &r, &last), CASE_OK);
+  assert_int_equal(r.n, 0);
+  assert_int_equal(last, 3);
+}
+
+/* ---- timers ---- */
+
+static void test_timers_across_reopen(void **state) {
+  fx *f = *state;
+  create(f, "z1", NULL);
+  create(f, "z2", NULL);
+  /* z2 leaves `open` at once: its delayed transition is cancelled. */
+  assert_int_equal(case_store_fire(f->s, "z2", "nee", NULL, "a", "COA", T0 + 10, -1, NULL, NULL),
+                   CASE_OK);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM timers WHERE case_id='z2'"), 0);
+  assert_int_equal(count_sql(f, "SELECT due FROM timers WHERE case_id='z1'"), DUE_AFTER);
+  reopen(f);
+  int fired = -1;
+  assert_int_equal(case_store_tick(f->s, DUE_AFTER - 1, &fired), CASE_OK);
+  assert_int_equal(fired, 0);
+  assert_config(f, "z1", "[\"open\"]");
+  reopen(f);
+  assert_int_equal(case_store_tick(f->s, DUE_AFTER + 3600, &fired), CASE_OK);
+  assert_int_equal(fired, 1);
+  assert_config(f, "z1", "[\"wacht\"]");
+  assert_config(f, "z2", "[\"dicht\"]");
+  assert_int_equal(count_sql(f, "SELECT time FROM journal WHERE event='after.open.0' AND "
+                                "actor='timer' AND role IS NULL"),
+                   DUE_AFTER);
+  /* A repeated (at-least-once) tick fires nothing twice. */
+  assert_int_equal(case_store_tick(f->s, DUE_AFTER + 3600, &fired), CASE_OK);
+  assert_int_equal(fired, 0);
+  reopen(f);
+  assert_int_equal(case_store_tick(f->s, DUE_AFTER + 7200, &fired), CASE_OK);
+  assert_int_equal(fired, 0);
+  /* The deadline of `wacht`: 8 weeks on the Atw clock from Thu 2026-03-05. */
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM timers WHERE case_id='z1' AND "
+                                "name='termijn' AND last_day='2026-04-30' AND fired=0"),
+                   1);
+  /* Everything due up to far ahead: the deadline expires exactly once. */
+  assert_int_equal(case_store_tick(f->s, T0 + 400 * DAY, &fired), CASE_OK);
+  assert_int_equal(fired, 1);
+  assert_config(f, "z1", "[\"te_laat\"]");
+  assert_int_equal(case_store_tick(f->s, T0 + 400 * DAY, &fired), CASE_OK);
+  assert_int_equal(fired, 0);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM journal WHERE actor='timer'"), 2);
+  verify_clean(f, 2, 5);
+}
+
+static void test_deadline_extension(void **state) {
+  fx *f = *state;
+  create(f, "z1", NULL);
+  int fired = 0;
+  assert_int_equal(case_store_tick(f->s, DUE_AFTER, &fired), CASE_OK);
+  assert_int_equal(fired, 1);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM timers WHERE last_day='2026-04-30'"), 1);
+  /* Extending by 2 weeks counts on from the last day (Thu 2026-04-30): day 14
+     is Thu 2026-05-14, Ascension Day (Easter is 5 April 2026); Fri 2026-05-15
+     is a decree day (Stcrt. 2025, 24713), then a weekend: the term ends on
+     Monday 2026-05-18. */
+  int64_t seq = fire(f, "z1", "verleng", "{\"duur\":\"2 weeks\"}", "IND");
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM timers WHERE last_day='2026-05-18'"), 1);
+  /* 9 months more: Thu 2027-02-18 (a term over 3 months is outside the Atw,
+     art. 4, and would not move). */
+  fire(f, "z1", "verleng", "{\"duur\":\"9 months\"}", "IND");
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM timers WHERE last_day='2027-02-18'"), 1);
+  /* A bad duration refuses the event and changes nothing. */
+  assert_int_equal(case_store_fire(f->s, "z1", "verleng", "{\"duur\":\"9 fortnights\"}", "a",
+                                   "IND", T0, -1, NULL, NULL),
+                   CASE_INVALID);
+  assert_non_null(strstr(case_errmsg(f->e), "bad duration '9 fortnights'"));
+  case_instance *c = NULL;
+  assert_int_equal(case_store_get(f->s, "z1", &c), CASE_OK);
+  char *tj = NULL;
+  assert_int_equal(case_instance_timers(c, &tj), CASE_OK);
+  assert_non_null(strstr(tj, "\"last_day\":\"2027-02-18\""));
+  assert_non_null(strstr(tj, "\"source\":\"Awb art. 4:13\""));
+  case_free(tj);
+  /* The change is journalled with the event. */
+  char sql[128];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM journal WHERE seq=%lld AND event='verleng'",
+           (long long)seq);
+  assert_int_equal(count_sql(f, sql), 1);
+  /* Setting 12 months recounts from the start (Thu 2026-03-05): Fri 2027-03-05. */
+  fire(f, "z1", "zet", NULL, "IND");
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM timers WHERE last_day='2027-03-05'"), 1);
+  /* Not expired at the old date any more. */
+  assert_int_equal(case_store_tick(f->s, T0 + 200 * DAY, &fired), CASE_OK);
+  assert_int_equal(fired, 0);
+  reopen(f);
+  verify_clean(f, 1, 5);
+}
+
+/* ---- tamper evidence ---- */
+
+static void test_tampered_row_named(void **state) {
+  fx *f = *state;
+  create(f, "z1", NULL);
+  create(f, "z2", NULL);
+  fire(f, "z1", "tel", NULL, "IND");
+  int64_t seq = fire(f, "z1", "tel", NULL, "IND");
+  fire(f, "z2", "tel", NULL, "IND");
+  fire(f, "z1", "tel", NULL, "IND");
+  verify_clean(f, 2, 6);
+  char sql[256];
+  snprintf(sql, sizeof sql, "UPDATE journal SET data='{\"n\":99,\"note\":null}' WHERE seq=%lld",
+           (long long)seq);
+  exec_sql(f, sql);
+  char *rep = NULL;
+  assert_int_equal(case_store_verify(f->s, &rep), CASE_CORRUPT);
+  char want[128];
+  snprintf(want, sizeof want, "{\"case\":\"z1\",\"seq\":%lld,\"problem\":\"hash\"",
+           (long long)seq);
+  if (!strstr(rep, want)) fail_msg("report lacks %s: %s", want, rep);
+  assert_null(strstr(rep, "\"case\":\"z2\""));
+  case_free(rep);
+  /* Recomputing the row's hash does not help: the next row's chain breaks. */
+  exec_sql(f, "UPDATE journal SET prev_hash='0000' WHERE case_id='z2' AND revision=1");
+  assert_int_equal(case_store_verify(f->s, &rep), CASE_CORRUPT);
+  assert_non_null(strstr(rep, "\"case\":\"z2\",\"seq\":5,\"problem\":\"chain\""));
+  assert_non_null(strstr(rep, "\"cases\":2,\"events\":6"));
+  case_free(rep);
+}
+
+static void test_tampered_case_row(void **state) {
+  fx *f = *state;
+  create(f, "z1", NULL);
+  fire(f, "z1", "tel", NULL, "IND");
+  /* A snapshot edited behind the journal's back. */
+  exec_sql(f, "UPDATE cases SET snapshot=replace(snapshot, '\"n\":1', '\"n\":5')");
+  char *rep = NULL;
+  assert_int_equal(case_store_verify(f->s, &rep), CASE_CORRUPT);
+  assert_non_null(strstr(rep, "{\"case\":\"z1\",\"seq\":2,\"problem\":\"state\""));
+  case_free(rep);
+}
+
+/* ---- definition upgrade ---- */
+
+static void test_definition_upgrade(void **state) {
+  fx *f = *state;
+  create(f, "old", NULL);
+  fire(f, "old", "tel", NULL, "IND");
+  const case_def *d2 = NULL;
+  assert_int_equal(case_def_load_string(f->e, ZAAK2, strlen(ZAAK2), "zaak2.yaml", &d2), CASE_OK);
+  assert_int_equal(case_store_add_def(f->s, d2), CASE_OK);
+  assert_int_equal(case_store_create(f->s, d2, "new", NULL, NULL, "a", "IND", T0, NULL), CASE_OK);
+  fire(f, "old", "tel", NULL, "IND");
+  fire(f, "new", "tel", NULL, "IND");
+  reopen(f);
+  assert_non_null(case_def_find(f->e, "zaak", 1));
+  assert_int_equal(case_def_version(case_def_find(f->e, "zaak", 0)), 2);
+  case_instance *c = NULL;
+  assert_int_equal(case_store_get(f->s, "old", &c), CASE_OK);
+  assert_int_equal(case_def_version(case_instance_def(c)), 1);
+  assert_config(f, "old", "[\"open\"]");
+  assert_data(f, "old", "{\"n\":2,\"note\":null}");
+  assert_int_equal(case_store_get(f->s, "new", &c), CASE_OK);
+  assert_int_equal(case_def_version(case_instance_def(c)), 2);
+  assert_data(f, "new", "{\"n\":101}");
+  /* Old cases go on on version 1. */
+  fire(f, "old", "tel", NULL, "IND");
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM definitions WHERE id='zaak'"), 2);
+  assert_int_equal(count_sql(f, "SELECT version FROM cases WHERE id='old'"), 1);
+  assert_int_equal(count_sql(f, "SELECT version FROM cases WHERE id='new'"), 2);
+  verify_clean(f, 2, 6);
+  /* The same id and version with other content is refused. */
+  size_t len = strlen(ZAAK2);
+  char *bad = malloc(len + 16);
+  assert_non_null(bad);
+  memcpy(bad, ZAAK2, len);
+  strcpy(bad + len, "# changed\n");
+  case_engine *e2;
+  assert_int_equal(case_engine_open(&e2), CASE_OK);
+  const case_def *dx = NULL;
+  assert_int_equal(case_def_load_string(e2, bad, strlen(bad), "bad.yaml", &dx), CASE_OK);
+  case_store *s2 = NULL;
+  assert_int_equal(case_store_open(e2, f->path, 0, &s2), CASE_EXISTS);
+  case_engine_close(e2);
+  free(bad);
+}
+
+/* ---- processes ---- */
+
+static void write_all(int fd, const void *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) _exit(3);
+    p = (const char *)p + w;
+    n -= (size_t)w;
+  }
+}
+
+/* Child: fires `tel` at z1 until killed, writing each committed seq. */
+static void crash_child(const char *path, int fd) {
+  case_engine *e;
+  case_store *s;
+  if (case_engine_open(&e) != CASE_OK) _exit(2);
+  if (case_store_open(e, path, 0, &s) != CASE_OK) _exit(2);
+  for (int i = 0;; i++) {
+    int64_t seq = 0;
+    int rc = case_store_fire(s, "z1", "tel", NULL, "kind", "IND", T0 + i, -1, NULL, &seq);
+    if (rc == CASE_BUSY) continue;
+    if (rc != CASE_OK) _exit(4);
+    write_all(fd, &seq, sizeof seq);
+  }
+}
+
+static void test_sigkill_mid_stream(void **state) {
+  fx *f = *state;
+  create(f, "z1", NULL);
+  close_all(f); /* no SQLite connection may cross fork() */
+  int p[2];
+  assert_int_equal(pipe(p), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    close(p[0]);
+    crash_child(f->path, p[1]);
+  }
+  close(p[1]);
+  int64_t seqs[4096];
+  int n = 0;
+  while (n < 40) {
+    ssize_t r = read(p[0], &seqs[n], sizeof seqs[0]);
+    assert_int_equal(r, sizeof seqs[0]);
+    n++;
+  }
+  kill(pid, SIGKILL);
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFSIGNALED(status));
+  /* What the child reported before it died. */
+  for (;;) {
+    ssize_t r = read(p[0], &seqs[n], sizeof seqs[0]);
+    if (r != sizeof seqs[0] || n >= 4095) break;
+    n++;
+  }
+  close(p[0]);
+  open_all(f);
+  rows r = {0};
+  int64_t last = 0;
+  /* Every reported seq is in the journal, in order; at most one more committed
+     row (killed between COMMIT and the report) follows the last reported one. */
+  int64_t after = 0;
+  int found = 0;
+  for (;;) {
+    rows_free(&r);
+    assert_int_equal(case_store_follow(f->s, after, 500, collect_row, &r, &last), CASE_OK);
+    if (r.n == 0) break;
+    for (int i = 0; i < r.n; i++)
+      for (int k = found; k < n; k++)
+        if (seqs[k] == r.seq[i]) found = k + 1;
+    after = last;
+  }
+  rows_free(&r);
+  assert_int_equal(found, n);
+  assert_true(last == seqs[n - 1] || last == seqs[n - 1] + 1);
+  int64_t rev = revision_of(f, "z1");
+  assert_int_equal(rev, last - 1); /* seq 1 is the creation */
+  char want[64];
+  snprintf(want, sizeof want, "{\"n\":%lld,\"note\":null}", (long long)rev);
+  assert_data(f, "z1", want);
+  char *rep = NULL;
+  assert_int_equal(case_store_verify(f->s, &rep), CASE_OK);
+  case_free(rep);
+  print_message("killed after %d reported fires; journal ends at seq %lld\n", n, (long long)last);
+}
+
+/* Child: `n` fires at z1 with expected_revision -1, retrying on BUSY. */
+static int writer_child(const char *path, int n) {
+  case_engine *e;
+  case_store *s;
+  if (case_engine_open(&e) != CASE_OK) return 2;
+  if (case_store_open(e, path, 0, &s) != CASE_OK) return 2;
+  for (int i = 0; i < n; i++) {
+    int rc = case_store_fire(s, "z1", "tel", NULL, "w", "IND", T0 + i, -1, NULL, NULL);
+    if (rc == CASE_BUSY) {
+      i--;
+      continue;
+    }
+    if (rc != CASE_OK) return 4;
+  }
+  case_store_close(s);
+  case_engine_close(e);
+  return 0;
+}
+
+static void test_two_processes(void **state) {
+  fx *f = *state;
+  enum { N = 40 };
+  create(f, "z1", NULL);
+  close_all(f);
+  pid_t kids[2];
+  for (int k = 0; k < 2; k++) {
+    kids[k] = fork();
+    assert_true(kids[k] >= 0);
+    if (kids[k] == 0) _exit(writer_child(f->path, N));
+  }
+  for (int k = 0; k < 2; k++) {
+    int status;
+    assert_int_equal(waitpid(kids[k], &status, 0), kids[k]);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+  }
+  open_all(f);
+  assert_int_equal(revision_of(f, "z1"), 2 * N);
+  char want[64];
+  snprintf(want, sizeof want, "{\"n\":%d,\"note\":null}", 2 * N);
+  assert_data(f, "z1", want);
+  verify_clean(f, 1, 2 * N + 1);
+
+  /* A stale revision: this process read revision R, another wrote R+1. */
+  int64_t r = revision_of(f, "z1");
+  close_all(f); /* no SQLite connection may cross fork() */
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) _exit(writer_child(f->path, 1));
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_int_equal(WEXITSTATUS(status), 0);
+  open_all(f);
+  long long before = count_sql(f, "SELECT count(*) FROM journal");
+  assert_int_equal(case_store_fire(f->s, "z1", "tel", NULL, "a", "IND", T0, r, NULL, NULL),
+                   CASE_CONFLICT);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM journal"), before);
+  /* Read again and retry. */
+  assert_int_equal(revision_of(f, "z1"), r + 1);
+  assert_int_equal(case_store_fire(f->s, "z1", "tel", NULL, "a", "IND", T0, r + 1, NULL, NULL),
+                   CASE_OK);
+  assert_int_equal(revision_of(f, "z1"), r + 2);
+}
+
+typedef struct heard {
+  int n;
+  char last[128];
+} heard;
+
+static void on_notify(void *ud, const case_instance *c, const char *name, const char *payload) {
+  heard *h = ud;
+  h->n++;
+  snprintf(h->last, sizeof h->last, "%s %s %s", case_instance_id(c), name, payload);
+}
+
+static void test_notify_after_commit(void **state) {
+  fx *f = *state;
+  heard h = {0};
+  assert_int_equal(case_engine_set_notify(f->e, on_notify, &h), CASE_OK);
+  create(f, "z1", NULL);
+  fire(f, "z1", "tel", NULL, "IND");
+  assert_int_equal(h.n, 1);
+  assert_string_equal(h.last, "z1 geteld {\"n\":1}");
+  /* A conflict delivers nothing. */
+  assert_int_equal(case_store_fire(f->s, "z1", "tel", NULL, "a", "IND", T0, 0, NULL, NULL),
+                   CASE_CONFLICT);
+  assert_int_equal(h.n, 1);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_refused_recorded, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stale_revision_conflict, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_outbox_and_follow, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_notify_after_commit, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_timers_across_reopen, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_deadline_extension, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tampered_row_named, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tampered_case_row, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_definition_upgrade, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sigkill_mid_stream, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_two_processes, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
