@@ -455,7 +455,7 @@ static int check_keys(ld *L, const node *m, const char *where, const char *const
 }
 
 static int want_kind(ld *L, const node *n, nkind kind, const char *what) {
-  if (n && n->kind == kind) return CASE_OK;
+  if (n->kind == kind) return CASE_OK;
   return fail(L, CASE_INVALID, n->pos, "%s is %s (expected a %s)", what, describe(n),
               kind == N_MAP ? "map" : kind == N_SEQ ? "list" : "string");
 }
@@ -469,7 +469,7 @@ static int want_text(ld *L, const node *n, const char *what, const char **out) {
 }
 
 static int dup_text(ld *L, const node *n, const char *what, char **out) {
-  const char *s;
+  const char *s = NULL;
   int rc = want_text(L, n, what, &s);
   if (rc != CASE_OK) return rc;
   *out = xstrdup(s);
@@ -648,7 +648,7 @@ static int resolve_ids(ld *L, const node *n, const char *what, int **out, int *n
   if (k == 0)
     return fail(L, CASE_INVALID, n->pos, "%s is an empty list (expected a state id)", what);
   for (int i = 0; i < k; i++) {
-    const char *id;
+    const char *id = NULL;
     int rc = want_text(L, items[i], what, &id);
     if (rc != CASE_OK) return rc;
     int s = find_state(L, id);
@@ -762,7 +762,7 @@ static int add_state(ld *L, const node *key, const node *val, int parent, int de
   int parallel = 0, final = 0;
   if (desc && (rc = dup_text(L, desc, "description", &s->description)) != CASE_OK) return rc;
   if (hist) {
-    const char *h;
+    const char *h = NULL;
     if ((rc = want_text(L, hist, "history", &h)) != CASE_OK) return rc;
     if (strcmp(h, "shallow") == 0)
       s->kind = CS_HISTORY_SHALLOW;
@@ -1009,7 +1009,7 @@ static int parse_transition(ld *L, int src, const node *n, tkind kind, char *con
   static const char *const after_keys[] = {"delay", "target", "guard", "actions", "type",
                                            "description", NULL};
   case_def *d = L->d;
-  int t, rc;
+  int t = -1, rc;
   if (n->kind == N_SEQ || (n->kind == N_SCALAR && scalar_type(n) == V_NULL))
     return fail(L, CASE_INVALID, n->pos, "transition is %s (expected a target id or a map with "
                 "target, guard, actions%s)", describe(n), kind == T_ON ? ", roles" : "");
@@ -1037,7 +1037,7 @@ static int parse_transition(ld *L, int src, const node *n, tkind kind, char *con
     if (a && (rc = make_actions(L, a, &tr->actions, &tr->nactions)) != CASE_OK) return rc;
     if (de && (rc = dup_text(L, de, "description", &tr->description)) != CASE_OK) return rc;
     if (ty) {
-      const char *s;
+      const char *s = NULL;
       if ((rc = want_text(L, ty, "type", &s)) != CASE_OK) return rc;
       if (strcmp(s, "internal") == 0)
         tr->internal = 1;
@@ -1052,7 +1052,7 @@ static int parse_transition(ld *L, int src, const node *n, tkind kind, char *con
         return fail(L, CASE_INVALID, r->pos, "roles is a map (expected a list of roles)");
       int k = as_list(r, &items, &one);
       for (int i = 0; i < k; i++) {
-        const char *role;
+        const char *role = NULL;
         if ((rc = want_text(L, items[i], "role", &role)) != CASE_OK) return rc;
         int found = -1;
         for (int j = 0; j < d->nroles; j++)
@@ -1212,7 +1212,7 @@ static int parse_deadlines(ld *L, int src, const node *dl) {
     cs_clock clock = d->clock;
     const node *c = map_get(v, "clock");
     if (c) {
-      const char *s;
+      const char *s = NULL;
       if ((rc = want_text(L, c, "clock", &s)) != CASE_OK) return rc;
       if (cal_clock_parse(s, &clock) != 0)
         return fail(L, CASE_INVALID, c->text_pos, "unknown clock '%s' (expected plain, atw, eu "
@@ -1221,7 +1221,7 @@ static int parse_deadlines(ld *L, int src, const node *dl) {
     if ((rc = parse_duration(L, aft, clock, &timer->dur)) != CASE_OK) return rc;
     const node *st = map_get(v, "start");
     if (st) {
-      const char *s;
+      const char *s = NULL;
       if ((rc = want_text(L, st, "start", &s)) != CASE_OK) return rc;
       if (strcmp(s, "same_day") == 0)
         timer->dur.same_day = 1;
@@ -1399,7 +1399,7 @@ static int parse_roles(ld *L, const node *n) {
   if (n->n == 0) return CASE_OK;
   if (!(d->roles = calloc((size_t)n->n, sizeof *d->roles))) return oom(L);
   for (int i = 0; i < n->n; i++) {
-    const char *r;
+    const char *r = NULL;
     if ((rc = want_ident(L, n->kids[i], "role", &r)) != CASE_OK) return rc;
     for (int j = 0; j < d->nroles; j++)
       if (strcmp(d->roles[j], r) == 0)
@@ -1454,7 +1454,7 @@ static int parse_type(ld *L, const node *n, const char *field, cs_type *out) {
   } types[] = {{"string", TYPE_STRING}, {"integer", TYPE_INTEGER}, {"number", TYPE_NUMBER},
                {"boolean", TYPE_BOOLEAN}, {"date", TYPE_DATE}, {"list", TYPE_LIST},
                {"map", TYPE_MAP}, {"any", TYPE_ANY}};
-  const char *s;
+  const char *s = NULL;
   int rc = want_text(L, n, "type", &s);
   if (rc != CASE_OK) return rc;
   for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
@@ -1777,7 +1777,7 @@ static int parse_top(ld *L, const char *dir) {
   if (!wf)
     return fail(L, CASE_INVALID, doc->pos, "missing workflow (expected workflow: <id>, the "
                 "name of the process)");
-  const char *id;
+  const char *id = NULL;
   if ((rc = want_ident(L, wf, "workflow id", &id)) != CASE_OK) return rc;
   if (!(d->id = xstrdup(id))) return oom(L);
 
@@ -1798,14 +1798,14 @@ static int parse_top(ld *L, const char *dir) {
       (rc = dup_text(L, n, "description", &d->description)) != CASE_OK)
     return rc;
   if ((n = map_get(doc, "clock"))) {
-    const char *s;
+    const char *s = NULL;
     if ((rc = want_text(L, n, "clock", &s)) != CASE_OK) return rc;
     if (cal_clock_parse(s, &d->clock) != 0)
       return fail(L, CASE_INVALID, n->text_pos, "unknown clock '%s' (expected plain, atw, eu or "
                   "procedure)", s);
   }
   if ((n = map_get(doc, "calendar"))) {
-    const char *s;
+    const char *s = NULL;
     if ((rc = want_text(L, n, "calendar", &s)) != CASE_OK) return rc;
     if (strcmp(s, "nl") != 0)
       return fail(L, CASE_INVALID, n->text_pos, "unknown calendar '%s' (expected nl)", s);
