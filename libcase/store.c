@@ -595,14 +595,19 @@ static char *timer_event(const case_instance *c, int i) {
   return sbuf_take(&b);
 }
 
-/* Fires the earliest due stored timer, if any.  *fired 1 when one fired. */
-static int tick_one(case_store *s, int64_t now, int *fired) {
+/*
+ * Fires the earliest due stored timer after the cursor, if any, and moves the
+ * cursor to it.  *fired: 1 fired, 0 none left, -1 looked at one but fired
+ * nothing (a stale mirror row, or a timer whose macrostep failed: recorded as
+ * refused and returned as the code, so that it does not hold up the others).
+ */
+static int tick_one(case_store *s, int64_t now, sb_timer_row *cursor, int *fired) {
   case_engine *e = s->e;
   *fired = 0;
   int rc = s->ops->begin(s->db, 1);
   if (rc != CASE_OK) return berr(s, rc);
   sb_timer_row t;
-  rc = s->ops->timer_next(s->db, now, &t);
+  rc = s->ops->timer_next(s->db, now, cursor->case_id ? cursor : NULL, &t);
   if (rc == CASE_NOTFOUND) {
     s->ops->rollback(s->db);
     return CASE_OK;
@@ -611,6 +616,17 @@ static int tick_one(case_store *s, int64_t now, int *fired) {
     berr(s, rc);
     s->ops->rollback(s->db);
     return rc;
+  }
+  /* New timers started by this firing are due at or after it, and a timer of
+   * the same case due at the same time has a higher seq: all after the cursor. */
+  free(cursor->case_id);
+  cursor->case_id = xstrdup(t.case_id);
+  cursor->due = t.due;
+  cursor->seq = t.seq;
+  if (!cursor->case_id) {
+    s->ops->rollback(s->db);
+    sb_timer_row_free(&t);
+    return nomem(e);
   }
   sb_case_row row;
   memset(&row, 0, sizeof row);
@@ -654,6 +670,7 @@ static int tick_one(case_store *s, int64_t now, int *fired) {
     s->ops->rollback(s->db);
     if (is_refusal(rc))
       record_refusal(s, c->id, row.revision, event, NULL, TIMER_ACTOR, NULL, t.due, rc);
+    *fired = -1;
     goto out;
   }
   int64_t seq;
@@ -686,16 +703,29 @@ int case_store_tick(case_store *s, int64_t now, int *fired) {
   if (!s) return CASE_MISUSE;
   int rc = writable(s);
   if (rc != CASE_OK) return rc;
-  int n = 0, stale = 0;
+  int n = 0, first = CASE_OK;
+  char *first_msg = NULL;
+  sb_timer_row cursor;
+  memset(&cursor, 0, sizeof cursor);
   for (;;) {
     int one = 0;
-    rc = tick_one(s, now, &one);
-    if (rc != CASE_OK) break;
-    if (one == 0) break;
+    rc = tick_one(s, now, &cursor, &one);
+    if (rc != CASE_OK && is_refusal(rc)) {
+      /* This timer's macrostep failed; the others still fire. */
+      if (first == CASE_OK) {
+        first = rc;
+        first_msg = xstrdup(case_errmsg(s->e));
+      }
+      continue;
+    }
+    if (rc != CASE_OK || one == 0) break;
     if (one > 0) n++;
-    else if (++stale > 100000) break; /* a mirror that keeps disagreeing: stop */
   }
+  sb_timer_row_free(&cursor);
   if (fired) *fired = n;
+  if (rc == CASE_OK && first != CASE_OK)
+    rc = eng_err(s->e, first, "%s", first_msg ? first_msg : case_errstr(first));
+  free(first_msg);
   return rc == CASE_OK ? eng_ok(s->e) : rc;
 }
 

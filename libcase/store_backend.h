@@ -132,8 +132,10 @@ typedef struct sb_ops {
 
   /* Replaces every timer row of the case with `rows`. */
   int (*timers_replace)(sb_db *db, const char *case_id, const sb_timer_row *rows, int n);
-  /* The unfired timer due first at or before `now` (due, case id, seq). */
-  int (*timer_next)(sb_db *db, int64_t now, sb_timer_row *out);
+  /* The unfired timer due first at or before `now` in (due, case id, seq)
+   * order, strictly after `after` in that order when `after` is not NULL.
+   * CASE_NOTFOUND when there is none. */
+  int (*timer_next)(sb_db *db, int64_t now, const sb_timer_row *after, sb_timer_row *out);
 
   int (*refused_add)(sb_db *db, const sb_refused_row *row);
 

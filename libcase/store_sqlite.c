@@ -89,7 +89,8 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_TIMER_INSERT] = "INSERT INTO timers(case_id,timer_id,seq,kind,name,due,last_day,fired) "
                        "VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
     [Q_TIMER_NEXT] = "SELECT case_id,timer_id,seq,kind,name,due,last_day,fired FROM timers "
-                     "WHERE fired=0 AND due<=?1 ORDER BY due,case_id,seq LIMIT 1",
+                     "WHERE fired=0 AND due<=?1 AND (?2 IS NULL OR (due,case_id,seq)>(?2,?3,?4)) "
+                     "ORDER BY due,case_id,seq LIMIT 1",
     [Q_REFUSED_ADD] = "INSERT INTO refused(case_id,revision,event,payload,actor,role,time,"
                       "recorded,code,message) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
     [Q_IDEM_GET] = "SELECT case_id,seq FROM idempotency WHERE key=?1",
@@ -594,11 +595,16 @@ static int sq_timers_replace(sb_db *b, const char *case_id, const sb_timer_row *
   return rc;
 }
 
-static int sq_timer_next(sb_db *b, int64_t now, sb_timer_row *out) {
+static int sq_timer_next(sb_db *b, int64_t now, const sb_timer_row *after, sb_timer_row *out) {
   memset(out, 0, sizeof *out);
   sqlite3_stmt *s = stmt(b, Q_TIMER_NEXT);
   if (!s) return rc_of(sqlite3_errcode(b->db));
   sqlite3_bind_int64(s, 1, now);
+  if (after) {
+    sqlite3_bind_int64(s, 2, after->due);
+    bind_text(s, 3, after->case_id);
+    sqlite3_bind_int64(s, 4, after->seq);
+  }
   int src = sqlite3_step(s);
   if (src == SQLITE_DONE) {
     done(s);

@@ -511,6 +511,35 @@ static void test_deadline_extension(void **state) {
   verify_clean(f, 1, 5);
 }
 
+/* A timer whose macrostep fails is recorded as refused and does not hold up
+ * the timers of other cases; the next tick tries it again. */
+static void test_failing_timer_does_not_block(void **state) {
+  fx *f = *state;
+  static const char *KAPOT =
+      "workflow: kapot\nversion: 1\ninitial: a\nstates:\n"
+      "  a:\n"
+      "    after:\n"
+      "      - {delay: 1 hour, target: b, actions: [\"error('stuk')\"]}\n"
+      "  b: {}\n";
+  const case_def *k = NULL;
+  assert_int_equal(case_def_load_string(f->e, KAPOT, strlen(KAPOT), "kapot.yaml", &k), CASE_OK);
+  assert_int_equal(case_store_create(f->s, k, "k1", NULL, NULL, "a", NULL, T0, NULL), CASE_OK);
+  create(f, "z1", NULL);
+  int fired = -1;
+  assert_int_equal(case_store_tick(f->s, DUE_AFTER, &fired), CASE_SCRIPT);
+  assert_non_null(strstr(case_errmsg(f->e), "stuk"));
+  assert_int_equal(fired, 1);
+  assert_config(f, "z1", "[\"wacht\"]");
+  assert_config(f, "k1", "[\"a\"]");
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM refused WHERE case_id='k1' AND "
+                                "event='after.a.0' AND actor='timer'"),
+                   1);
+  assert_int_equal(case_store_tick(f->s, DUE_AFTER, &fired), CASE_SCRIPT);
+  assert_int_equal(fired, 0);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM refused WHERE case_id='k1'"), 2);
+  verify_clean(f, 2, 3);
+}
+
 /* ---- tamper evidence ---- */
 
 static void test_tampered_row_named(void **state) {
@@ -787,6 +816,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_notify_after_commit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timers_across_reopen, setup, teardown),
       cmocka_unit_test_setup_teardown(test_deadline_extension, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_failing_timer_does_not_block, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tampered_row_named, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tampered_case_row, setup, teardown),
       cmocka_unit_test_setup_teardown(test_definition_upgrade, setup, teardown),
