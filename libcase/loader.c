@@ -948,6 +948,11 @@ static int parse_duration(ld *L, const node *n, cs_clock clock, cs_duration *out
   for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
     if (strcmp(unit, units[i].name) == 0) {
       out->unit = units[i].unit;
+      if (clock == CLOCK_PROCEDURE &&
+          (out->unit == UNIT_WEEKS || out->unit == UNIT_MONTHS || out->unit == UNIT_YEARS))
+        return fail(L, CASE_INVALID, n->text_pos, "'%s' cannot be counted on the procedure "
+                    "clock (expected days, working days or hours; AA procedure days, Vb 3.110)",
+                    n->str);
       return CASE_OK;
     }
   return bad_duration(L, n);
