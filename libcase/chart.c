@@ -172,7 +172,7 @@ int chart_status_copy(const case_def *d, cs_status *dst, const cs_status *src) {
   size_t w = (size_t)d->words;
   dst->config = malloc(w * sizeof *dst->config);
   if (d->nhistory > 0) dst->history = malloc((size_t)d->nhistory * w * sizeof *dst->history);
-  dst->data = json_deep_copy(src->data);
+  dst->data = json_incref(src->data); /* shared until an action writes: own_data() */
   if (src->ntimers > 0) dst->timers = malloc((size_t)src->ntimers * sizeof *dst->timers);
   if (!dst->config || (d->nhistory > 0 && !dst->history) || !dst->data ||
       (src->ntimers > 0 && !dst->timers))
@@ -223,6 +223,7 @@ typedef struct run {
   int *enabled;           /* transition indices */
   int nenabled;
   int *scratch;           /* transition indices, for conflict removal */
+  int data_owned;         /* w->data is this macrostep's private copy */
 } run;
 
 static int run_init(run *r, case_instance *c, cs_status *w) {
@@ -305,7 +306,20 @@ static void call_done(case_call *call) {
   call->errmsg = call->scratch = NULL;
 }
 
+/* The working status shares the case's data until the first action runs:
+ * guards only read it, and most macrosteps of a chain have no actions. */
+static int own_data(run *r) {
+  if (r->data_owned) return CASE_OK;
+  json_t *copy = json_copy_tree(r->w->data);
+  if (!copy) return eng_err(r->e, CASE_NOMEM, "out of memory");
+  json_decref(r->w->data);
+  r->w->data = copy;
+  r->data_owned = 1;
+  return CASE_OK;
+}
+
 static int run_script(run *r, const cs_script *s, int is_guard, int *result) {
+  if (!is_guard && own_data(r) != CASE_OK) return CASE_NOMEM;
   case_call call;
   call_setup(r, &call, s, is_guard);
   int rc;
