@@ -554,7 +554,20 @@ static void test_tampered_row_named(void **state) {
   char sql[256];
   snprintf(sql, sizeof sql, "UPDATE journal SET data='{\"n\":99,\"note\":null}' WHERE seq=%lld",
            (long long)seq);
-  exec_sql(f, sql);
+  /* With the sqlite3 shell when it is installed, as an intruder would; else the API. */
+  char file[300], cmd[700];
+  snprintf(file, sizeof file, "%s.sql", f->path);
+  FILE *fp = fopen(file, "w");
+  assert_non_null(fp);
+  fprintf(fp, "%s;\n", sql);
+  fclose(fp);
+  snprintf(cmd, sizeof cmd, "sqlite3 '%s' < '%s'", f->path, file);
+  int shell = system("command -v sqlite3 >/dev/null 2>&1") == 0;
+  if (shell) assert_int_equal(system(cmd), 0);
+  else exec_sql(f, sql);
+  unlink(file);
+  print_message("journal row %lld edited with the %s\n", (long long)seq,
+                shell ? "sqlite3 shell" : "sqlite3 API");
   char *rep = NULL;
   assert_int_equal(case_store_verify(f->s, &rep), CASE_CORRUPT);
   char want[128];
