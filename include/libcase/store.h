@@ -65,8 +65,9 @@ CASE_API int case_store_add_def(case_store *s, const case_def *d);
 
 /**
  * Creates a case durably, as case_instance_create() does, pinned to definition
- * `d` (which must be stored: case_store_add_def()).  The creation is journal
- * row 1 of the case, with `actor` and `role`.  Returns the codes of
+ * `d` (which must be stored: case_store_add_def()).  The creation is the
+ * case's first journal row (revision 0, event "create", the initial data as
+ * payload), with `actor` and `role`.  Returns the codes of
  * case_instance_create() plus CASE_BUSY and CASE_IO; CASE_EXISTS if the id is
  * taken in the store.  On success the case is on the engine; *out (may be NULL)
  * borrows it.
