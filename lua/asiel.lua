@@ -1,0 +1,346 @@
+-- Guards and actions for workflows/asielprocedure*.yaml (the asylum chain).
+-- Every function is called as fn(case, event, params); guards only read.
+-- Sources are cited as in shared/domain/asielketen.md (Vw, Vb, Awb, DIII, AMMR).
+-- Location differences come from params (lua/locations/*.lua), never from code here.
+local M = {}
+
+-- ---------------------------------------------------------------- dates
+-- Days since 1970-01-01 of a "YYYY-MM-DD" string (proleptic Gregorian), or nil.
+local function dagnummer(s)
+  if type(s) ~= 'string' then return nil end
+  local y, m, d = s:match('^(%d%d%d%d)%-(%d%d)%-(%d%d)$')
+  if not y then return nil end
+  y, m, d = tonumber(y), tonumber(m), tonumber(d)
+  if m < 1 or m > 12 or d < 1 or d > 31 then return nil end
+  if m <= 2 then y = y - 1 end
+  local era = (y >= 0 and y or y - 399) // 400
+  local yoe = y - era * 400
+  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  return era * 146097 + doe - 719468
+end
+
+-- ---------------------------------------------------------------- signals
+-- A signal is {bron = 'coa'|'politie'|'gemeente'|'zsm', rapport = id or nil, datum = day}.
+local BRONNEN = { incident_gemeld = 'coa', signaal_politie = 'politie',
+                  signaal_gemeente = 'gemeente', signaal_zsm = 'zsm' }
+
+-- Action: records a signal from COA, the police, the municipality or ZSM (Part A).
+function M.registreer_signaal(case, event, params)
+  local d = event.data or {}
+  local lijst = case.signalen or {}
+  lijst[#lijst + 1] = { bron = BRONNEN[event.name] or event.name, rapport = d.rapport,
+                        soort = d.soort, datum = today }
+  case.signalen = lijst
+end
+
+-- Guard: at least one nuisance signal of any kind; in the pilot one offence, one
+-- nuisance signal or even a potential one is enough (Part A, no "serious" threshold).
+function M.overlast_signaal_aanwezig(case, event, params)
+  return case.signalen ~= nil and #case.signalen > 0
+end
+
+-- The id of a COA incident report among the signals, or nil.
+local function incidentrapport(case)
+  for _, s in ipairs(case.signalen or {}) do
+    if s.bron == 'coa' and s.rapport ~= nil then return s.rapport end
+  end
+  return nil
+end
+
+function M.incidentrapport_aanwezig(case, event, params)
+  return incidentrapport(case) ~= nil
+end
+
+-- ---------------------------------------------------------------- kansarm
+-- Guard: a weak claim (kansarm): marked so by the IND, from a safe country of
+-- origin, or in spoor 1 or 2 (Part A: the pilot handles both).
+function M.is_kansarm(case, event, params)
+  return case.kansarm == true or case.veilig_land_van_herkomst == true
+      or case.spoor == 1 or case.spoor == 2
+end
+
+-- ---------------------------------------------------------------- RVT
+-- Guard: the IND may withhold the rust- en voorbereidingstijd (Vb 3.109 lid 7,
+-- D02) on one of the grounds in event.data.grond:
+--   overlast       nuisance in or around reception, backed by a COA incident report
+--   openbare_orde  a risk to public order or national security (a police or ZSM signal)
+--   bewaring       detention under Vw 59b or on criminal grounds
+--   identiteit     suspected false identity, nationality, origin or ethnicity
+function M.rvt_mag_worden_onthouden(case, event, params)
+  local grond = event.data and event.data.grond
+  if grond == 'overlast' then
+    return incidentrapport(case) ~= nil
+  elseif grond == 'openbare_orde' then
+    for _, s in ipairs(case.signalen or {}) do
+      if s.bron == 'politie' or s.bron == 'zsm' then return true end
+    end
+    return false
+  elseif grond == 'bewaring' then
+    return (case.in_bewaring == true and case.bewaring_grondslag == '59b')
+        or case.strafrechtelijk_gedetineerd == true
+  elseif grond == 'identiteit' then
+    return case.identiteit_twijfel == true
+  end
+  return false
+end
+
+function M.onthoud_rvt(case, event, params)
+  case.rvt_onthouden = event.data.grond
+  emit('rvt_onthouden', { grond = event.data.grond, rapport = incidentrapport(case) })
+end
+
+-- ---------------------------------------------------------------- interventieteam
+-- Guard: the location runs the interventieteam lane (Ter Apel; Budel when configured).
+function M.interventieteam_mogelijk(case, event, params)
+  return params.interventieteam == true
+end
+
+-- Guard: suitable for the lane: a weak claim plus a signal (Part A).
+function M.geschikt_voor_interventieteam(case, event, params)
+  return params.interventieteam == true and M.is_kansarm(case, event, params)
+     and M.overlast_signaal_aanwezig(case, event, params)
+     and event.data ~= nil and type(event.data.procesregisseur) == 'string'
+end
+
+function M.start_interventieteam(case, event, params)
+  case.interventieteam = true
+  case.procesregisseur = event.data.procesregisseur
+  emit('interventieteam.gestart', { procesregisseur = case.procesregisseur })
+end
+
+function M.stop_interventieteam(case, event, params)
+  case.interventieteam = false
+  emit('interventieteam.beeindigd', { procesregisseur = case.procesregisseur })
+end
+
+-- ---------------------------------------------------------------- planning
+-- Guard: a gehoor can be planned on event.data.datum: not in the past, and a
+-- person housed at an azc elsewhere needs transport ordered
+-- params.transport_aanvraag_dagen ahead (Part A), so not sooner than that.
+function M.gehoor_planbaar(case, event, params)
+  local datum = event.data and dagnummer(event.data.datum)
+  local vandaag = dagnummer(today)
+  if not datum or datum < vandaag then return false end
+  local elders = case.verblijfplaats ~= nil and case.verblijfplaats ~= params.locatie
+  if elders then return datum - vandaag >= params.transport_aanvraag_dagen end
+  return true
+end
+
+function M.plan_gehoor(case, event, params)
+  case.gehoor_datum = event.data.datum
+  case.versneld = case.interventieteam == true
+  if case.verblijfplaats ~= nil and case.verblijfplaats ~= params.locatie then
+    emit('coa.vervoer_aanvragen', { datum = event.data.datum, van = case.verblijfplaats })
+  end
+end
+
+-- Guard: COA may place the person in the PBL (a restricted location for kansarm
+-- applicants, Ter Apel from 6 July 2023) where the location has one.
+function M.pbl_plaatsing_mogelijk(case, event, params)
+  return params.pbl == true and M.is_kansarm(case, event, params)
+end
+
+-- ---------------------------------------------------------------- decisions
+-- The decision outcome matrix (Vw 69, 82, 62; section 2.4 from 12 June 2026):
+-- article, which appeal term applies, whether an appeal suspends removal, vertrektermijn.
+local AFWIJZING = {
+  afwijzing_niet_ontvankelijk  = { soort = 'niet_ontvankelijk',  artikel = '30a', schorsend = false, vertrek = 'vertrektermijn_regulier' },
+  afwijzing_kennelijk_ongegrond = { soort = 'kennelijk_ongegrond', artikel = '30b', schorsend = false, vertrek = 'vertrektermijn_kennelijk_ongegrond' },
+  afwijzing_buiten_behandeling = { soort = 'buiten_behandeling', artikel = '30c', schorsend = false, vertrek = 'vertrektermijn_regulier' },
+  afwijzing_ongegrond          = { soort = 'ongegrond',          artikel = '31',  schorsend = true,  vertrek = 'vertrektermijn_regulier' },
+}
+
+-- Action for every afwijzing_* event: records the beschikking and the terms that follow.
+-- event.data (optional): {schorsend = true} for the exceptions 30a(1)(c) and 30b(1)(h);
+-- {vertrektermijn = "N days"} when the IND sets another departure period (Vw 62(2)).
+function M.registreer_afwijzing(case, event, params)
+  local a = AFWIJZING[event.name]
+  local d = event.data or {}
+  case.beschikking = a.soort
+  case.artikel = a.artikel
+  case.beschikking_datum = today
+  if a.soort == 'ongegrond' then
+    case.beroepstermijn = case.fase == 'VA' and params.beroep_ongegrond_va or params.beroep_ongegrond_aa
+  else
+    case.beroepstermijn = params.beroep_30_30c
+  end
+  if case.beroepstermijn == params.beroep_30_30c then
+    case.hoger_beroepstermijn = params.hoger_beroep_na_kort
+  else
+    case.hoger_beroepstermijn = params.hoger_beroep_na_lang
+  end
+  if d.schorsend ~= nil then case.schorsende_werking = d.schorsend else case.schorsende_werking = a.schorsend end
+  case.vertrektermijn = d.vertrektermijn or params[a.vertrek]
+  local melding = { beschikking = a.soort, artikel = a.artikel, datum = today }
+  if case.interventieteam then emit('dtv.beschikking_direct', melding) else emit('dtv.beschikking', melding) end
+end
+
+function M.registreer_inwilliging(case, event, params)
+  case.beschikking = 'inwilliging'
+  case.artikel = '28'
+  case.beschikking_datum = today
+  emit('coa.huisvesting_statushouder', { datum = today })
+end
+
+-- Entry of the appeal term: the term follows the decision type.
+function M.start_beroepstermijn(case, event, params)
+  set_deadline('beroepstermijn', case.beroepstermijn)
+end
+
+-- Entry of the appeal: the court's instruction term (Vw 83b, D11): 4 weeks after an
+-- appeal in the short category, 23 weeks otherwise.
+function M.start_beroep(case, event, params)
+  case.beroep_datum = today
+  if case.beroepstermijn == params.beroep_30_30c or case.fase == 'AA' then
+    set_deadline('uitspraaktermijn', params.uitspraak_kort)
+  else
+    set_deadline('uitspraaktermijn', params.uitspraak_lang)
+  end
+end
+
+function M.start_hoger_beroepstermijn(case, event, params)
+  set_deadline('hoger_beroepstermijn', case.hoger_beroepstermijn)
+end
+
+function M.start_vertrektermijn(case, event, params)
+  set_deadline('vertrektermijn', case.vertrektermijn)
+end
+
+-- Guard: a voorlopige voorziening only where the appeal does not suspend removal (Vw 82).
+function M.vovo_nodig(case, event, params)
+  return case.schorsende_werking ~= true
+end
+
+-- ---------------------------------------------------------------- AA
+-- Entry of the AA: day 6, or day 9 under AA+ (Vb 3.110, 3.115).
+function M.start_aa(case, event, params)
+  case.fase = 'AA'
+  case.aa_start = today
+  if case.aa_plus then set_deadline('aa_beschikking', params.aa_plus_dagen .. ' days') end
+end
+
+-- Extension after the start (Vb 3.115): grounds a-e to day 18, f to 20, g to 26;
+-- with AA+ 21, 23, 29.
+local VERLENGING = { a = 'aa_verlengd_ae', b = 'aa_verlengd_ae', c = 'aa_verlengd_ae',
+                     d = 'aa_verlengd_ae', e = 'aa_verlengd_ae', f = 'aa_verlengd_f',
+                     g = 'aa_verlengd_g' }
+
+function M.aa_verlenging_toegestaan(case, event, params)
+  return event.data ~= nil and VERLENGING[event.data.grond] ~= nil
+end
+
+function M.verleng_aa(case, event, params)
+  local dagen = params[VERLENGING[event.data.grond]]
+  if case.aa_plus then dagen = dagen + params.aa_plus_extra end
+  case.aa_verlenging = event.data.grond
+  set_deadline('aa_beschikking', dagen .. ' days')
+end
+
+-- Entry of the AA zienswijze: day 1 after the voornemen (day 2 under AA+).
+function M.start_aa_zienswijze(case, event, params)
+  if case.aa_plus then set_deadline('aa_zienswijze', params.aa_zienswijze_dagen_plus .. ' days') end
+end
+
+-- ---------------------------------------------------------------- Dublin
+-- Entry of the claim phase: take charge on a Eurodac hit or otherwise (D21, D22).
+function M.start_claimtermijn(case, event, params)
+  case.spoor = 1
+  if case.eurodac_treffer then
+    set_deadline('claimtermijn', params.dublin_claim_treffer)
+  else
+    set_deadline('claimtermijn', params.dublin_claim_zonder_treffer)
+  end
+end
+
+function M.registreer_claim(case, event, params)
+  case.claim_soort = event.data.soort
+  case.claim_datum = today
+end
+
+-- Entry of the reply term: take charge or take back, Eurodac-based or not (D23, D24).
+function M.start_antwoordtermijn(case, event, params)
+  local t
+  if case.claim_soort == 'terugname' then
+    t = case.eurodac_treffer and params.dublin_antwoord_terugname_treffer or params.dublin_antwoord_terugname
+  else
+    t = params.dublin_antwoord_overname
+  end
+  set_deadline('antwoordtermijn', t)
+end
+
+function M.claim_valide(case, event, params)
+  return event.data ~= nil and (event.data.soort == 'overname' or event.data.soort == 'terugname')
+end
+
+-- Extension of the transfer deadline (DIII art. 29(2); AMMR from 12 June 2026):
+-- imprisonment or absconding, recounted from the start of the term.
+function M.overdrachtstermijn_verlenging_toegestaan(case, event, params)
+  local grond = event.data and event.data.grond
+  if grond == 'onderduiken' then return case.onttrokken == true end
+  if grond == 'detentie' then return case.strafrechtelijk_gedetineerd == true end
+  return false
+end
+
+function M.verleng_overdrachtstermijn(case, event, params)
+  local grond = event.data.grond
+  case.overdrachtstermijn_verlengd = grond
+  if grond == 'onderduiken' then
+    set_deadline('overdrachtstermijn', params.overdracht_onderduiken)
+  else
+    set_deadline('overdrachtstermijn', params.overdracht_detentie)
+  end
+end
+
+function M.start_dublin_zienswijze(case, event, params)
+  if case.in_bewaring then set_deadline('dublin_zienswijze', params.dublin_zienswijze_bewaring) end
+end
+
+-- ---------------------------------------------------------------- detention
+-- Entry of vreemdelingenbewaring: the maximum by legal basis (Vw 59, 59a, 59b, D19),
+-- plain clock: the Atw does not apply to deprivation of liberty (art. 4).
+local MAXIMUM = { ['59'] = 'bewaring_max_59', ['59a'] = 'bewaring_max_59a',
+                  ['59b'] = 'bewaring_max_59b', ['6'] = 'bewaring_max_6' }
+
+function M.grondslag_bekend(case, event, params)
+  return event.data ~= nil and MAXIMUM[event.data.grondslag] ~= nil
+end
+
+function M.start_bewaring(case, event, params)
+  case.in_bewaring = true
+  set_deadline('bewaring_maximum', params[MAXIMUM[case.bewaring_grondslag]])
+  emit('ind.bewaring', { grondslag = case.bewaring_grondslag, datum = today })
+end
+
+-- Extension of detention under Vw 59 (6 + 12 months) or 59b (4 + ... ).
+function M.bewaring_verlengbaar(case, event, params)
+  return case.bewaring_grondslag == '59' or case.bewaring_grondslag == '59b'
+end
+
+function M.verleng_bewaring(case, event, params)
+  if case.bewaring_grondslag == '59' then
+    set_deadline('bewaring_maximum', params.bewaring_max_59_verlengd)
+  else
+    set_deadline('bewaring_maximum', params.bewaring_max_59b_verlengd)
+  end
+end
+
+function M.einde_bewaring(case, event, params)
+  case.in_bewaring = false
+  emit('ind.bewaring_beeindigd', { datum = today })
+end
+
+-- Missed reporting duty (D17): two in a row (a Dublin claimant: one) mean the person
+-- has absconded; the action raises onttrokken.
+function M.meldplicht_gemist(case, event, params)
+  case.meldplicht_gemist = (case.meldplicht_gemist or 0) + 1
+  local grens = case.spoor == 1 and params.mob_dublin_gemist or params.mob_gemist
+  if case.meldplicht_gemist >= grens then raise('onttrokken') end
+end
+
+function M.markeer_onttrokken(case, event, params)
+  case.onttrokken = true
+  emit('ind.onttrokken', { datum = today })
+end
+
+return M
