@@ -15,6 +15,7 @@ typedef struct sc_case {
   json_t *data;         /* initial data, owned */
   int64_t start;
   cs_pos pos;
+  const case_def *def;  /* the version this case runs on */
   case_instance *c;
 } sc_case;
 
@@ -695,6 +696,7 @@ static int run_step(run *r, const yaml_node_t *st, int index) {
   for (int k = 0; k < r->ncases && rc == CASE_OK; k++) {
     if (!sel[k]) continue;
     case_instance *c = r->cases[k].c;
+    r->def = r->cases[k].def;
     sbuf_free(&r->fail);
     if (!r->dry) {
       json_array_clear(r->emitted);
@@ -745,7 +747,22 @@ static int run_step(run *r, const yaml_node_t *st, int index) {
 static const char *const top_keys[] = {"scenario", "description", "workflow", "version",
                                        "location", "profile", "start", "case", "data",
                                        "cases", "steps", NULL};
-static const char *const case_keys[] = {"id", "location", "profile", "start", "data", NULL};
+static const char *const case_keys[] = {"id", "version", "location", "profile", "start", "data", NULL};
+
+/* A `version:` node: the loaded definition of that version of the scenario's workflow. */
+static int pick_version(run *r, const yaml_node_t *vn, const case_def **out) {
+  json_t *v = scalar(vn) ? scalar_json(vn) : NULL;
+  long long ver = json_is_integer(v) ? json_integer_value(v) : 0;
+  json_decref(v);
+  if (ver < 1 || ver > 2147483647) return bad(r, vn, "version must be a whole number from 1");
+  *out = case_def_find(r->e, case_def_id(r->def), (int)ver);
+  if (!*out) return bad(r, vn, "workflow '%s' version %lld is not among the loaded files",
+                        case_def_id(r->def), ver);
+  return CASE_OK;
+}
+
+static int add_case_rest(run *r, const yaml_node_t *m, const yaml_node_t *top,
+                         const yaml_node_t *src, sc_case *c);
 
 static int add_case(run *r, const yaml_node_t *m, const yaml_node_t *top) {
   /* m: a map of case_keys, or NULL for the single case described at top level */
@@ -758,6 +775,19 @@ static int add_case(run *r, const yaml_node_t *m, const yaml_node_t *top) {
   sc_case *c = &v[r->ncases];
   memset(c, 0, sizeof *c);
   c->pos = npos(src);
+  c->def = r->def;
+  const yaml_node_t *vn = m ? get(r, m, "version") : NULL;
+  if (vn && (rc = pick_version(r, vn, &c->def)) != CASE_OK) return rc;
+  const case_def *top_def = r->def;
+  r->def = c->def; /* data fields are checked against the case's version */
+  rc = add_case_rest(r, m, top, src, c);
+  r->def = top_def;
+  return rc;
+}
+
+static int add_case_rest(run *r, const yaml_node_t *m, const yaml_node_t *top,
+                         const yaml_node_t *src, sc_case *c) {
+  int rc;
   const yaml_node_t *idn = get(r, src, m ? "id" : "case");
   const char *id = "case";
   if (idn && (rc = want_text(r, idn, "case id", &id)) != CASE_OK) return rc;
@@ -803,15 +833,7 @@ static int setup(run *r, const yaml_node_t *top) {
   if (rc != CASE_OK) return rc;
   r->def = last;
   const yaml_node_t *vn = get(r, top, "version");
-  if (vn) {
-    json_t *v = scalar(vn) ? scalar_json(vn) : NULL;
-    long long ver = json_is_integer(v) ? json_integer_value(v) : 0;
-    json_decref(v);
-    if (ver < 1 || ver > 2147483647) return bad(r, vn, "version must be a whole number from 1");
-    r->def = case_def_find(r->e, case_def_id(last), (int)ver);
-    if (!r->def) return bad(r, vn, "workflow '%s' version %lld is not among the loaded files",
-                            case_def_id(last), ver);
-  }
+  if (vn && (rc = pick_version(r, vn, &r->def)) != CASE_OK) return rc;
   const yaml_node_t *cs = get(r, top, "cases");
   if (cs) {
     if (cs->type != YAML_SEQUENCE_NODE || !nitems(cs))
@@ -845,7 +867,7 @@ static int create_cases(run *r) {
     sc_case *c = &r->cases[i];
     char *data = c->data ? json_dumps(c->data, JSON_COMPACT) : NULL;
     if (c->data && !data) return eng_err(r->e, CASE_NOMEM, "out of memory");
-    int rc = case_instance_create(r->e, r->def, c->id, c->location, data, c->start, &c->c);
+    int rc = case_instance_create(r->e, c->def, c->id, c->location, data, c->start, &c->c);
     free(data);
     if (rc != CASE_OK) {
       char when[24];
