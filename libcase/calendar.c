@@ -574,3 +574,75 @@ const char *cal_unit_name(cs_unit u) {
   }
   return "unknown";
 }
+
+/* ------------------------------------------------------------------ */
+/* Duration text                                                       */
+/* ------------------------------------------------------------------ */
+
+int cal_duration_parse(const char *s, long *amount, char **param, cs_unit *unit) {
+  static const struct {
+    const char *name;
+    cs_unit unit;
+  } units[] = {{"second", UNIT_SECONDS},    {"seconds", UNIT_SECONDS},
+               {"minute", UNIT_MINUTES},    {"minutes", UNIT_MINUTES},
+               {"hour", UNIT_HOURS},        {"hours", UNIT_HOURS},
+               {"day", UNIT_DAYS},          {"days", UNIT_DAYS},
+               {"working day", UNIT_WORKING_DAYS}, {"working days", UNIT_WORKING_DAYS},
+               {"week", UNIT_WEEKS},        {"weeks", UNIT_WEEKS},
+               {"month", UNIT_MONTHS},      {"months", UNIT_MONTHS},
+               {"year", UNIT_YEARS},        {"years", UNIT_YEARS}};
+  *amount = 0;
+  if (param) *param = NULL;
+  if (!s) return -1;
+  const char *pname = NULL;
+  size_t plen = 0;
+  while (*s == ' ') s++;
+  if (s[0] == '$' && s[1] == '{' && param) {
+    const char *end = strchr(s, '}');
+    if (!end || end == s + 2) return -1;
+    pname = s + 2;
+    plen = (size_t)(end - pname);
+    for (const char *q = s + 2; q < end; q++)
+      if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') ||
+            *q == '_'))
+        return -1;
+    s = end + 1;
+  } else {
+    if (*s < '0' || *s > '9') return -1;
+    long v = 0;
+    while (*s >= '0' && *s <= '9') {
+      v = v * 10 + (*s++ - '0');
+      if (v > CAL_DURATION_MAX) return -2;
+    }
+    *amount = v;
+  }
+  if (*s != ' ') return -1;
+  /* The unit: the remaining words, joined by single spaces. */
+  char u[32];
+  size_t n = 0;
+  while (*s) {
+    while (*s == ' ') s++;
+    if (!*s) break;
+    if (n) {
+      if (n + 1 >= sizeof u) return -1;
+      u[n++] = ' ';
+    }
+    while (*s && *s != ' ') {
+      if (n + 1 >= sizeof u) return -1;
+      u[n++] = *s++;
+    }
+  }
+  u[n] = '\0';
+  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+    if (strcmp(u, units[i].name) != 0) continue;
+    *unit = units[i].unit;
+    if (pname) {
+      *param = malloc(plen + 1);
+      if (!*param) return -3;
+      memcpy(*param, pname, plen);
+      (*param)[plen] = '\0';
+    }
+    return 0;
+  }
+  return -1;
+}

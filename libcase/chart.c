@@ -586,49 +586,6 @@ static int start_timers(run *r, int s) {
 
 /* ---- deadline changes from actions (extend_deadline / set_deadline) ---- */
 
-/* "<number> <unit>", the units of the loader's durations. 0 ok, -1 not. */
-static int parse_term(const char *s, long *amount, cs_unit *unit) {
-  static const struct {
-    const char *name;
-    cs_unit unit;
-  } units[] = {{"second", UNIT_SECONDS}, {"seconds", UNIT_SECONDS}, {"minute", UNIT_MINUTES},
-               {"minutes", UNIT_MINUTES}, {"hour", UNIT_HOURS}, {"hours", UNIT_HOURS},
-               {"day", UNIT_DAYS}, {"days", UNIT_DAYS}, {"working day", UNIT_WORKING_DAYS},
-               {"working days", UNIT_WORKING_DAYS}, {"week", UNIT_WEEKS}, {"weeks", UNIT_WEEKS},
-               {"month", UNIT_MONTHS}, {"months", UNIT_MONTHS}, {"year", UNIT_YEARS},
-               {"years", UNIT_YEARS}};
-  while (*s == ' ') s++;
-  if (*s < '0' || *s > '9') return -1;
-  long v = 0;
-  while (*s >= '0' && *s <= '9') {
-    v = v * 10 + (*s++ - '0');
-    if (v > 100000) return -1;
-  }
-  if (*s != ' ') return -1;
-  char u[32];
-  size_t n = 0;
-  while (*s) {
-    while (*s == ' ') s++;
-    if (!*s) break;
-    if (n) {
-      if (n + 1 >= sizeof u) return -1;
-      u[n++] = ' ';
-    }
-    while (*s && *s != ' ') {
-      if (n + 1 >= sizeof u) return -1;
-      u[n++] = *s++;
-    }
-  }
-  u[n] = '\0';
-  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-    if (strcmp(u, units[i].name) == 0) {
-      *amount = v;
-      *unit = units[i].unit;
-      return 0;
-    }
-  return -1;
-}
-
 int chart_deadline_change(case_call *call, const char *name, const char *duration,
                           int from_start, char *msg, size_t msglen) {
   const char *fn = from_start ? "set_deadline" : "extend_deadline";
@@ -650,7 +607,7 @@ int chart_deadline_change(case_call *call, const char *name, const char *duratio
   const cs_timer *tm = &d->timers[ti->timer];
   long amount;
   cs_unit unit;
-  if (parse_term(duration, &amount, &unit) != 0) {
+  if (cal_duration_parse(duration, &amount, NULL, &unit) != 0) {
     snprintf(msg, msglen, "%s: bad duration '%s' (expected \"<number> <unit>\" with unit "
              "seconds, minutes, hours, days, working days, weeks, months or years)", fn, duration);
     return CASE_INVALID;

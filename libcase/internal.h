@@ -112,6 +112,16 @@ int64_t cal_local_midnight(cal_day day);
 int cal_term(const cal_calendar *cal, cs_clock clock, int64_t trigger, long amount,
              cs_unit unit, int same_day, int64_t *due, cal_day *last_day);
 
+/*
+ * Parses a duration "<number> <unit>" (or, when `param` is not NULL,
+ * "${name} <unit>", storing a malloc'd copy of name in *param and 0 in
+ * *amount).  Units: second(s), minute(s), hour(s), day(s), working day(s),
+ * week(s), month(s), year(s).  Returns 0; -1 bad text; -2 number above
+ * CAL_DURATION_MAX; -3 out of memory.
+ */
+#define CAL_DURATION_MAX 100000000L
+int cal_duration_parse(const char *s, long *amount, char **param, cs_unit *unit);
+
 const char *cal_clock_name(cs_clock c);              /* "plain", "atw", "eu", "procedure" */
 int cal_clock_parse(const char *s, cs_clock *out);   /* 0 ok, -1 unknown */
 const char *cal_unit_name(cs_unit u);

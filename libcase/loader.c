@@ -26,7 +26,6 @@
  * bounds the recursion of every walk over the tree. */
 #define YAML_DEPTH_CAP 1000
 /* Largest amount in a duration ("100000000 seconds" is three years). */
-#define DURATION_MAX 100000000L
 
 /* ------------------------------------------------------------------ */
 /* The node tree                                                       */
@@ -882,14 +881,14 @@ static int parse_duration(ld *L, const node *n, cs_clock clock, cs_duration *out
   out->clock = clock;
   out->pos = n->text_pos;
   if (n->kind != N_SCALAR || scalar_type(n) == V_NULL) return bad_duration(L, n);
-  const char *p = n->str;
-  while (*p == ' ') p++;
-  if (p[0] == '$' && p[1] == '{') {
-    const char *end = strchr(p, '}');
-    if (!end) return bad_duration(L, n);
-    char *name = xstrndup(p + 2, (size_t)(end - p - 2));
-    if (!name) return oom(L);
-    out->param = name;
+  int rc = cal_duration_parse(n->str, &out->amount, &out->param, &out->unit);
+  if (rc == -3) return oom(L);
+  if (rc == -2)
+    return fail(L, CASE_INVALID, n->text_pos, "duration '%s' is too long (expected at most "
+                "%ld units)", n->str, CAL_DURATION_MAX);
+  if (rc != 0) return bad_duration(L, n);
+  if (out->param) {
+    const char *name = out->param;
     int k = -1;
     for (int i = 0; i < L->d->nparams; i++)
       if (strcmp(L->d->params[i].name, name) == 0) k = i;
@@ -902,60 +901,16 @@ static int parse_duration(ld *L, const node *n, cs_clock clock, cs_duration *out
     }
     const json_t *v = L->d->params[k].value;
     if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-        json_integer_value(v) > DURATION_MAX)
+        json_integer_value(v) > CAL_DURATION_MAX)
       return fail(L, CASE_INVALID, n->text_pos, "param '%s' used in a duration is not a whole "
-                  "number of units (expected an integer from 0 to %ld)", name, DURATION_MAX);
-    p = end + 1;
-  } else {
-    if (*p < '0' || *p > '9') return bad_duration(L, n);
-    long v = 0;
-    while (*p >= '0' && *p <= '9') {
-      v = v * 10 + (*p++ - '0');
-      if (v > DURATION_MAX)
-        return fail(L, CASE_INVALID, n->text_pos, "duration '%s' is too long (expected at most "
-                    "%ld units)", n->str, DURATION_MAX);
-    }
-    out->amount = v;
+                  "number of units (expected an integer from 0 to %ld)", name, CAL_DURATION_MAX);
   }
-  if (*p != ' ') return bad_duration(L, n);
-  /* The unit: the remaining words, joined by single spaces. */
-  char unit[32];
-  size_t u = 0;
-  while (*p) {
-    while (*p == ' ') p++;
-    if (!*p) break;
-    if (u) {
-      if (u + 1 >= sizeof unit) return bad_duration(L, n);
-      unit[u++] = ' ';
-    }
-    while (*p && *p != ' ') {
-      if (u + 1 >= sizeof unit) return bad_duration(L, n);
-      unit[u++] = *p++;
-    }
-  }
-  unit[u] = '\0';
-  static const struct {
-    const char *name;
-    cs_unit unit;
-  } units[] = {{"second", UNIT_SECONDS},    {"seconds", UNIT_SECONDS},
-               {"minute", UNIT_MINUTES},    {"minutes", UNIT_MINUTES},
-               {"hour", UNIT_HOURS},        {"hours", UNIT_HOURS},
-               {"day", UNIT_DAYS},          {"days", UNIT_DAYS},
-               {"working day", UNIT_WORKING_DAYS}, {"working days", UNIT_WORKING_DAYS},
-               {"week", UNIT_WEEKS},        {"weeks", UNIT_WEEKS},
-               {"month", UNIT_MONTHS},      {"months", UNIT_MONTHS},
-               {"year", UNIT_YEARS},        {"years", UNIT_YEARS}};
-  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-    if (strcmp(unit, units[i].name) == 0) {
-      out->unit = units[i].unit;
-      if (clock == CLOCK_PROCEDURE &&
-          (out->unit == UNIT_WEEKS || out->unit == UNIT_MONTHS || out->unit == UNIT_YEARS))
-        return fail(L, CASE_INVALID, n->text_pos, "'%s' cannot be counted on the procedure "
-                    "clock (expected days, working days or hours; AA procedure days, Vb 3.110)",
-                    n->str);
-      return CASE_OK;
-    }
-  return bad_duration(L, n);
+  if (clock == CLOCK_PROCEDURE &&
+      (out->unit == UNIT_WEEKS || out->unit == UNIT_MONTHS || out->unit == UNIT_YEARS))
+    return fail(L, CASE_INVALID, n->text_pos, "'%s' cannot be counted on the procedure "
+                "clock (expected days, working days or hours; AA procedure days, Vb 3.110)",
+                n->str);
+  return CASE_OK;
 }
 
 /* An event descriptor: "*", or dotted words of [A-Za-z0-9_-]; "x.*" means "x". */

@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -701,6 +702,36 @@ static void test_names(void **state) {
   assert_string_equal(cal_unit_name(UNIT_YEARS), "years");
 }
 
+/* Duration text shared by the loader and extend_deadline/set_deadline. */
+static void test_duration_parse(void **state) {
+  (void)state;
+  long n = -1;
+  cs_unit u = UNIT_SECONDS;
+  char *param = NULL;
+  assert_int_equal(cal_duration_parse("6 days", &n, NULL, &u), 0);
+  assert_int_equal(n, 6);
+  assert_int_equal(u, UNIT_DAYS);
+  assert_int_equal(cal_duration_parse("  3   working   days", &n, NULL, &u), 0);
+  assert_int_equal(n, 3);
+  assert_int_equal(u, UNIT_WORKING_DAYS);
+  assert_int_equal(cal_duration_parse("1 month", &n, NULL, &u), 0);
+  assert_int_equal(u, UNIT_MONTHS);
+  assert_int_equal(cal_duration_parse("${rvt_days} days", &n, &param, &u), 0);
+  assert_string_equal(param, "rvt_days");
+  assert_int_equal(n, 0);
+  free(param);
+  /* ${...} only where a param is allowed */
+  assert_int_equal(cal_duration_parse("${rvt_days} days", &n, NULL, &u), -1);
+  assert_int_equal(cal_duration_parse("${} days", &n, &param, &u), -1);
+  assert_int_equal(cal_duration_parse("${a b} days", &n, &param, &u), -1);
+  assert_int_equal(cal_duration_parse("6days", &n, NULL, &u), -1);
+  assert_int_equal(cal_duration_parse("6 fortnights", &n, NULL, &u), -1);
+  assert_int_equal(cal_duration_parse("-6 days", &n, NULL, &u), -1);
+  assert_int_equal(cal_duration_parse("", &n, NULL, &u), -1);
+  assert_int_equal(cal_duration_parse(NULL, &n, NULL, &u), -1);
+  assert_int_equal(cal_duration_parse("999999999999 days", &n, NULL, &u), -2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ymd),
@@ -718,6 +749,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_term_runtime_holiday, setup, teardown),
       cmocka_unit_test_setup_teardown(test_atw_property, setup, teardown),
       cmocka_unit_test(test_names),
+      cmocka_unit_test(test_duration_parse),
   };
   return cmocka_run_group_tests_name("calendar", tests, NULL, NULL);
 }
