@@ -32,6 +32,18 @@ const char *case_errstr(int rc) {
   }
 }
 
+const char *case_errname(int rc) {
+  static const char *const names[] = {
+      [CASE_OK] = "ok",           [CASE_ERROR] = "error",     [CASE_INVALID] = "invalid",
+      [CASE_NOMEM] = "nomem",     [CASE_MISUSE] = "misuse",   [CASE_NOTFOUND] = "not_found",
+      [CASE_EXISTS] = "exists",   [CASE_NOTHANDLED] = "not_handled",
+      [CASE_DENIED] = "denied",   [CASE_GUARD] = "guard",     [CASE_SCRIPT] = "script",
+      [CASE_LIMIT] = "limit",     [CASE_CONFLICT] = "conflict", [CASE_IO] = "io",
+      [CASE_CORRUPT] = "corrupt", [CASE_BUSY] = "busy",       [CASE_DONE] = "done"};
+  if (rc < 0 || rc >= (int)(sizeof names / sizeof names[0]) || !names[rc]) return "unknown";
+  return names[rc];
+}
+
 void case_free(void *p) { free(p); }
 
 static const long long default_limits[4] = {

@@ -98,6 +98,15 @@ CASE_API int case_libversion_number(void);
 CASE_API const char *case_errstr(int rc);
 
 /**
+ * A short stable name for a result code, for programs and logs: "ok", "error",
+ * "invalid", "nomem", "misuse", "not_found", "exists", "not_handled", "denied",
+ * "guard", "script", "limit", "conflict", "io", "corrupt", "busy", "done".
+ * Scenario files, casectl --json and the Lua binding use these names.  Returns
+ * a static string; an unknown code gives "unknown".  Thread-safe.
+ */
+CASE_API const char *case_errname(int rc);
+
+/**
  * Frees memory the library handed to the caller (strings from `char **`
  * out-parameters).  NULL is allowed and does nothing.
  */

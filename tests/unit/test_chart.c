@@ -677,6 +677,10 @@ static void test_misuse(void **state) {
   assert_int_equal(case_instance_fire(f->c, NULL, NULL, NULL, NULL, T0), CASE_MISUSE);
   assert_string_equal(case_errstr(CASE_GUARD), "guard is false");
   assert_string_equal(case_errstr(12345), "unknown error");
+  assert_string_equal(case_errname(CASE_NOTHANDLED), "not_handled");
+  assert_string_equal(case_errname(CASE_DONE), "done");
+  assert_string_equal(case_errname(-1), "unknown");
+  for (int rc = CASE_OK; rc <= CASE_DONE; rc++) assert_string_not_equal(case_errname(rc), "unknown");
   assert_int_equal(case_libversion_number(), CASE_VERSION_NUMBER);
 }
 
