@@ -396,8 +396,9 @@ CASE_API int64_t case_instance_revision(const case_instance *c);
  * Fires external event `event` at the case as one macrostep (SCXML run to
  * completion; docs/semantics.md).  `payload_json` is a JSON value or NULL;
  * `actor` identifies who acts (journalled, not interpreted; may be NULL);
- * `role` is one of the definition's roles; `at` is the event time, the only
- * clock guards and actions see.
+ * `role` is one of the definition's roles (NULL fires as the system: role
+ * checks are skipped, as for timers — hosts acting for a person should always
+ * pass the role); `at` is the event time, the only clock guards and actions see.
  *
  * The event is accepted when it enables at least one transition for `role`.
  * If it is refused or anything fails, the case is left exactly as it was (data,
