@@ -264,7 +264,7 @@ function M.start_antwoordtermijn(case, event, params)
   if case.claim_soort == 'terugname' then
     t = case.eurodac_treffer and params.dublin_antwoord_terugname_treffer or params.dublin_antwoord_terugname
   else
-    t = params.dublin_antwoord_overname
+    t = case.eurodac_treffer and params.dublin_antwoord_overname_treffer or params.dublin_antwoord_overname
   end
   set_deadline('antwoordtermijn', t)
 end
