@@ -1,0 +1,732 @@
+/*
+ * libcase_bench — the benchmarks of docs/performance.md (issue 7).
+ *
+ *   libcase_bench <name> [args...]
+ *
+ * Each run of one benchmark prints one JSON object on stdout (the figures, the
+ * sizes it ran with and the process's peak RSS); bench/run runs each several
+ * times and takes medians.  Never registered as a test: it writes big files
+ * and takes minutes.  Files go to $LIBCASE_BENCH_TMP (default: the current
+ * directory); the charts are read from $LIBCASE_BENCH_SRC (default: the
+ * source tree this was built from).
+ */
+#include "libcase/libcase.h"
+#include "libcase/store.h"
+
+#include <malloc.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef BENCH_SRC
+#define BENCH_SRC "."
+#endif
+
+/* 2026-03-02T09:00:00Z, a Monday: the event time of every fire. */
+#define T0 INT64_C(1772442000)
+
+static const char *src_dir(void) {
+  const char *d = getenv("LIBCASE_BENCH_SRC");
+  return d && *d ? d : BENCH_SRC;
+}
+
+static const char *tmp_dir(void) {
+  const char *d = getenv("LIBCASE_BENCH_TMP");
+  return d && *d ? d : ".";
+}
+
+static void die(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("libcase_bench: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  exit(2);
+}
+
+static void check(case_engine *e, int rc, const char *what) {
+  if (rc != CASE_OK) die("%s: %s (%s)", what, case_errstr(rc), case_errmsg(e));
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static long maxrss_kib(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss;
+}
+
+/* Bytes allocated with malloc and not freed (glibc). */
+static size_t heap_in_use(void) {
+  struct mallinfo2 mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd;
+}
+
+static char *path_in(const char *dir, const char *name) {
+  size_t n = strlen(dir) + strlen(name) + 2;
+  char *p = malloc(n);
+  if (!p) die("out of memory");
+  snprintf(p, n, "%s/%s", dir, name);
+  return p;
+}
+
+/* Removes a SQLite file with its -wal and -shm. */
+static void remove_db(const char *path) {
+  char buf[4096];
+  unlink(path);
+  snprintf(buf, sizeof buf, "%s-wal", path);
+  unlink(buf);
+  snprintf(buf, sizeof buf, "%s-shm", path);
+  unlink(buf);
+}
+
+static long long file_size(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 ? (long long)st.st_size : 0;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* The q-quantile (0..1) of n sorted values. */
+static double quantile(const double *v, int n, double q) {
+  if (n == 0) return 0;
+  int i = (int)(q * (n - 1) + 0.5);
+  return v[i];
+}
+
+/* ------------------------------------------------------------------ */
+/* Workloads: a definition, a case to create, setup steps and a loop   */
+/* ------------------------------------------------------------------ */
+
+typedef struct step {
+  const char *event, *payload, *role;
+} step;
+
+typedef struct workload {
+  const char *name;
+  const char *def;      /* path relative to the source dir */
+  const char *profile;  /* location profile file, or NULL */
+  const char *location; /* profile name, or NULL */
+  const char *data;     /* initial data */
+  const step *setup;
+  int nsetup;
+  const step *loop;     /* fired round and round; each step must be accepted */
+  int nloop;
+  int guards_per_loop;  /* guard evaluations one round makes */
+} workload;
+
+static const step chain_loop[] = {{"next", NULL, "IND"}};
+static const step guards_loop[] = {{"e", NULL, "IND"}};
+
+/* The asylum chain: an AVIM registration, a reporting duty, then a loop through
+ * detention, reporting, hearing planning and the interventieteam lane that
+ * ends in the configuration it started from.  5 of the 8 steps are guarded
+ * (grondslag_bekend, bewaring_verlengbaar, case.meldplicht, gehoor_planbaar,
+ * interventieteam_mogelijk); entering detention starts two deadlines. */
+static const step asylum_setup[] = {
+    {"ir_afgerond", NULL, "AVIM"},
+    {"meldplicht_opgelegd", NULL, "AVIM"},
+};
+static const step asylum_loop[] = {
+    {"inbewaringstelling", "{\"grondslag\":\"59\"}", "AVIM"},
+    {"bewaring_verlengd", NULL, "AVIM"},
+    {"bewaring_opgeheven", NULL, "AVIM"},
+    {"meldplicht_gemist", NULL, "AVIM"},
+    {"meldplicht_nagekomen", NULL, "AVIM"},
+    {"gehoor_gepland", "{\"datum\":\"2026-03-20\"}", "IND"},
+    {"gemeld_bij_meldpunt", NULL, "IND"},
+    {"ongeschikt_bevonden", NULL, "IND"},
+};
+#define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static const workload W_CHAIN = {"chain", "bench/charts/chain.yaml", NULL, NULL, NULL,
+                                 NULL, 0, chain_loop, 1, 0};
+static const workload W_CHAIN_GUARD = {"chain_guard", "bench/charts/chain_guard.yaml", NULL, NULL,
+                                       NULL, NULL, 0, chain_loop, 1, 1};
+static const workload W_GUARDS = {"guards", "bench/charts/guards.yaml", NULL, NULL, NULL,
+                                  NULL, 0, guards_loop, 1, 10};
+static const workload W_ASYLUM = {"asylum", "workflows/asielprocedure.yaml",
+                                  "lua/locations/ter_apel.lua", "ter_apel",
+                                  "{\"v_nummer\":\"V-1234567\"}", asylum_setup,
+                                  N_OF(asylum_setup), asylum_loop, N_OF(asylum_loop), 5};
+static const workload W_ASYLUM_STANDIN = {"asylum_standin", "bench/charts/asylum_standin.yaml",
+                                          NULL, NULL, "{\"v_nummer\":\"V-1234567\"}",
+                                          asylum_setup, N_OF(asylum_setup), asylum_loop,
+                                          N_OF(asylum_loop), 5};
+static const workload W_TIMER = {"timer", "bench/charts/timer.yaml", NULL, NULL, NULL,
+                                 NULL, 0, NULL, 0, 0};
+
+static const workload *workload_named(const char *name) {
+  const workload *all[] = {&W_CHAIN, &W_CHAIN_GUARD, &W_GUARDS, &W_ASYLUM, &W_ASYLUM_STANDIN};
+  for (int i = 0; i < N_OF(all); i++)
+    if (strcmp(all[i]->name, name) == 0) return all[i];
+  die("unknown workload '%s' (chain, chain_guard, guards, asylum, asylum_standin)", name);
+  return NULL;
+}
+
+/* Loads the workload's definition (and profile) on e; returns the definition,
+ * or NULL with the engine error when it does not load. */
+static const case_def *load_workload(case_engine *e, const workload *w) {
+  char *p = path_in(src_dir(), w->def);
+  const case_def *d = NULL;
+  int rc = case_def_load_file(e, p, &d);
+  free(p);
+  if (rc == CASE_OK && w->profile) {
+    p = path_in(src_dir(), w->profile);
+    rc = case_engine_load_profile(e, w->location, p);
+    free(p);
+  }
+  return rc == CASE_OK ? d : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* In memory                                                           */
+/* ------------------------------------------------------------------ */
+
+static int fire_step(case_instance *c, const step *s) {
+  return case_instance_fire(c, s->event, s->payload, "bench", s->role, T0);
+}
+
+/* Creates a case of the workload and runs its setup and one loop round.
+ * Returns CASE_OK or the first refusal (the message is on the engine). */
+static int start_case(case_engine *e, const case_def *d, const workload *w, const char *id,
+                      case_instance **out) {
+  case_instance *c = NULL;
+  int rc = case_instance_create(e, d, id, w->location, w->data, T0, &c);
+  for (int i = 0; rc == CASE_OK && i < w->nsetup; i++) rc = fire_step(c, &w->setup[i]);
+  for (int i = 0; rc == CASE_OK && i < w->nloop; i++) rc = fire_step(c, &w->loop[i]);
+  if (rc != CASE_OK) {
+    case_instance_free(c);
+    return rc;
+  }
+  *out = c;
+  return CASE_OK;
+}
+
+/* The asylum workload falls back to its stand-in while the real definition
+ * does not load or refuses the loop; *w and *d say which ran. */
+static void open_workload(case_engine *e, const workload **w, const case_def **d) {
+  *d = load_workload(e, *w);
+  if (*d) return;
+  if (*w != &W_ASYLUM) die("%s: %s", (*w)->def, case_errmsg(e));
+  fprintf(stderr, "libcase_bench: %s does not load (%s); using the stand-in\n", (*w)->def,
+          case_errmsg(e));
+  *w = &W_ASYLUM_STANDIN;
+  *d = load_workload(e, *w);
+  if (!*d) die("%s: %s", (*w)->def, case_errmsg(e));
+}
+
+static int bench_memory_fire(const char *wname, long n) {
+  const workload *w = workload_named(wname);
+  case_engine *e;
+  if (case_engine_open(&e) != CASE_OK) die("engine");
+  const case_def *d;
+  open_workload(e, &w, &d);
+  case_instance *c;
+  int rc = start_case(e, d, w, "c1", &c);
+  if (rc != CASE_OK && w == &W_ASYLUM) {
+    fprintf(stderr, "libcase_bench: the asylum loop is refused (%s); using the stand-in\n",
+            case_errmsg(e));
+    case_engine_close(e);
+    if (case_engine_open(&e) != CASE_OK) die("engine");
+    w = &W_ASYLUM_STANDIN;
+    d = load_workload(e, w);
+    if (!d) die("%s: %s", w->def, case_errmsg(e));
+    rc = start_case(e, d, w, "c1", &c);
+  }
+  check(e, rc, "start the case");
+  long rounds = (n + w->nloop - 1) / w->nloop;
+  for (long i = 0; i < rounds / 10 + 1; i++) /* warm-up */
+    for (int k = 0; k < w->nloop; k++) check(e, fire_step(c, &w->loop[k]), "warm-up");
+  double t = now_s();
+  for (long i = 0; i < rounds; i++)
+    for (int k = 0; k < w->nloop; k++) {
+      rc = fire_step(c, &w->loop[k]);
+      if (rc != CASE_OK) check(e, rc, w->loop[k].event);
+    }
+  t = now_s() - t;
+  long fires = rounds * w->nloop;
+  printf("{\"bench\":\"memory_fire\",\"workload\":\"%s\",\"fires\":%ld,\"seconds\":%.6f,"
+         "\"fires_per_s\":%.1f,\"guards_per_fire\":%.3f,\"guard_evals_per_s\":%.1f,"
+         "\"maxrss_kib\":%ld}\n",
+         w->name, fires, t, fires / t, (double)w->guards_per_loop / w->nloop,
+         (double)w->guards_per_loop * rounds / t, maxrss_kib());
+  case_engine_close(e);
+  return 0;
+}
+
+/* Library heap per idle case: n cases created, as many bytes as malloc holds more. */
+static int bench_idle_memory(const char *wname, long n) {
+  const workload *w = workload_named(wname);
+  case_engine *e;
+  if (case_engine_open(&e) != CASE_OK) die("engine");
+  const case_def *d;
+  open_workload(e, &w, &d);
+  case_instance *c;
+  check(e, start_case(e, d, w, "warm", &c), "start the case"); /* Lua state, caches */
+  size_t before = heap_in_use();
+  char id[32];
+  double t = now_s();
+  for (long i = 0; i < n; i++) {
+    snprintf(id, sizeof id, "c%07ld", i);
+    int rc = case_instance_create(e, d, id, w->location, w->data, T0, &c);
+    if (rc != CASE_OK) check(e, rc, "create");
+  }
+  t = now_s() - t;
+  size_t after = heap_in_use();
+  char *snap = NULL;
+  check(e, case_instance_snapshot(c, &snap), "snapshot");
+  printf("{\"bench\":\"idle_memory\",\"workload\":\"%s\",\"cases\":%ld,\"bytes_per_case\":%.1f,"
+         "\"snapshot_bytes\":%zu,\"creates_per_s\":%.1f,\"maxrss_kib\":%ld}\n",
+         w->name, n, (double)(after - before) / (double)n, strlen(snap), n / t, maxrss_kib());
+  case_free(snap);
+  case_engine_close(e);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Durable                                                             */
+/* ------------------------------------------------------------------ */
+
+static void sql_exec(sqlite3 *db, const char *sql) {
+  char *err = NULL;
+  if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) die("sqlite: %s: %s", sql, err);
+}
+
+static sqlite3_stmt *sql_prepare(sqlite3 *db, const char *sql) {
+  sqlite3_stmt *s;
+  if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+    die("sqlite: %s: %s", sql, sqlite3_errmsg(db));
+  return s;
+}
+
+static void sql_step(sqlite3 *db, sqlite3_stmt *s) {
+  int rc = sqlite3_step(s);
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) die("sqlite: %s", sqlite3_errmsg(db));
+  sqlite3_reset(s);
+}
+
+typedef struct rate {
+  double per_s, p50_us, p99_us;
+} rate;
+
+static rate summarize(double *lat, int n, double total) {
+  qsort(lat, (size_t)n, sizeof *lat, cmp_double);
+  rate r = {n / total, quantile(lat, n, 0.5) * 1e6, quantile(lat, n, 0.99) * 1e6};
+  return r;
+}
+
+/* SQLite's own limit: one-row INSERT transactions under the store's settings
+ * (WAL, the same synchronous level, foreign keys on, busy timeout 5000 ms),
+ * BEGIN IMMEDIATE; INSERT; COMMIT per row with prepared statements. */
+static rate plain_insert(const char *path, int full, int n, double *lat) {
+  remove_db(path);
+  sqlite3 *db;
+  if (sqlite3_open(path, &db) != SQLITE_OK) die("open %s", path);
+  sqlite3_busy_timeout(db, 5000);
+  sql_exec(db, "PRAGMA journal_mode=WAL");
+  sql_exec(db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+  sql_exec(db, "PRAGMA foreign_keys=ON");
+  sql_exec(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, case_id TEXT NOT NULL, "
+               "time INTEGER NOT NULL, body TEXT NOT NULL)");
+  sqlite3_stmt *b = sql_prepare(db, "BEGIN IMMEDIATE"), *c = sql_prepare(db, "COMMIT"),
+               *ins = sql_prepare(db, "INSERT INTO t(case_id,time,body) VALUES(?1,?2,?3)");
+  /* About the size of a chain journal row's JSON columns. */
+  static const char body[] = "{\"event\":\"next\",\"configuration\":[\"s3\"],\"data\":{\"n\":0},"
+                             "\"hash\":\"64e6403a1fb3e80b2ff706c287a468a3e969846af4a750eda4bdd256"
+                             "241b5d54\"}";
+  /* The warm-up wraps the WAL once (about 1000 pages), as the store's does:
+   * fsync on a WAL that still grows also writes the file size and is slower. */
+  for (int i = -2500; i < n; i++) {
+    double t = now_s();
+    sql_step(db, b);
+    sqlite3_bind_text(ins, 1, "c1", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(ins, 2, T0 + i);
+    sqlite3_bind_text(ins, 3, body, -1, SQLITE_STATIC);
+    sql_step(db, ins);
+    sql_step(db, c);
+    if (i >= 0) lat[i] = now_s() - t;
+  }
+  double total = 0;
+  for (int i = 0; i < n; i++) total += lat[i];
+  sqlite3_finalize(b);
+  sqlite3_finalize(c);
+  sqlite3_finalize(ins);
+  sqlite3_close(db);
+  remove_db(path);
+  return summarize(lat, n, total);
+}
+
+/* Opens a fresh store for workload w with one case "c1" (setup done). */
+static case_store *fresh_store(case_engine *e, const char *path, int sync, const workload **w,
+                               const case_def **d) {
+  remove_db(path);
+  case_store *s;
+  check(e, case_store_open(e, path, CASE_STORE_CREATE, &s), "open the store");
+  check(e, case_store_config(s, sync, -1), "configure the store");
+  open_workload(e, w, d);
+  check(e, case_store_add_def(s, *d), "store the definition");
+  return s;
+}
+
+static int store_step(case_store *s, const char *id, const step *st) {
+  return case_store_fire(s, id, st->event, st->payload, "bench", st->role, T0, -1, NULL, NULL);
+}
+
+static int bench_durable(const char *wname, const char *sync_name, int n) {
+  int full = strcmp(sync_name, "full") == 0;
+  if (!full && strcmp(sync_name, "normal") != 0) die("sync is normal or full");
+  const workload *w = workload_named(wname);
+  double *lat = malloc(sizeof *lat * (size_t)n);
+  if (!lat) die("out of memory");
+  char *ipath = path_in(tmp_dir(), "bench-insert.db");
+  char *spath = path_in(tmp_dir(), "bench-store.db");
+  rate ins = plain_insert(ipath, full, n, lat);
+
+  case_engine *e;
+  if (case_engine_open(&e) != CASE_OK) die("engine");
+  const case_def *d;
+  case_store *s =
+      fresh_store(e, spath, full ? CASE_STORE_SYNC_FULL : CASE_STORE_SYNC_NORMAL, &w, &d);
+  check(e, case_store_create(s, d, "c1", w->location, w->data, "bench", "IND", T0, NULL),
+        "create");
+  for (int i = 0; i < w->nsetup; i++) check(e, store_step(s, "c1", &w->setup[i]), "setup");
+  for (int i = 0; i < 500; i++) /* warm-up: wraps the WAL once */
+    check(e, store_step(s, "c1", &w->loop[i % w->nloop]), "warm-up");
+  double total = 0;
+  for (int i = 0; i < n; i++) {
+    double t = now_s();
+    int rc = store_step(s, "c1", &w->loop[i % w->nloop]);
+    lat[i] = now_s() - t;
+    if (rc != CASE_OK) check(e, rc, "fire");
+    total += lat[i];
+  }
+  rate f = summarize(lat, n, total);
+  case_store_close(s);
+  case_engine_close(e);
+  remove_db(spath);
+  printf("{\"bench\":\"durable\",\"workload\":\"%s\",\"sync\":\"%s\",\"fires\":%d,"
+         "\"fires_per_s\":%.1f,\"fire_p50_us\":%.1f,\"fire_p99_us\":%.1f,"
+         "\"insert_per_s\":%.1f,\"insert_p50_us\":%.1f,\"insert_p99_us\":%.1f,"
+         "\"ratio\":%.3f,\"maxrss_kib\":%ld}\n",
+         w->name, sync_name, n, f.per_s, f.p50_us, f.p99_us, ins.per_s, ins.p50_us, ins.p99_us,
+         f.per_s / ins.per_s, maxrss_kib());
+  free(lat);
+  free(ipath);
+  free(spath);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Big stores: cloning a template case with SQL                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Adds `count` copies of stored case `tpl` under ids printf(prefix "%07d", from + i):
+ * the case row (its snapshot with the new id), its journal rows and its timer
+ * rows, in one transaction on a second connection.  The copies' journal hashes
+ * are the template's (they are not valid for verify, which this is not used
+ * for); every other column is what case_store_create() writes, so a fire or a
+ * tick on a copy costs what it costs on a created case.
+ */
+static void clone_cases(const char *path, const char *tpl, const char *prefix, long from,
+                        long count) {
+  sqlite3 *db;
+  if (sqlite3_open(path, &db) != SQLITE_OK) die("open %s", path);
+  sqlite3_busy_timeout(db, 5000);
+  sql_exec(db, "BEGIN IMMEDIATE");
+  char sql[2048];
+  static const char *const tmpl[] = {
+      "INSERT INTO cases SELECT printf('%s%%07d', i), workflow, version, hash, location, "
+      "revision, configuration, done, replace(snapshot, '\"case\":\"%s\"', '\"case\":\"' || "
+      "printf('%s%%07d', i) || '\"'), last_hash, created, updated FROM cases, n WHERE id='%s'",
+      "INSERT INTO journal(case_id,revision,event,payload,actor,role,time,recorded,"
+      "configuration,data,prev_hash,hash) SELECT printf('%s%%07d', i), revision, event, "
+      "payload, actor, role, time, recorded, configuration, data, prev_hash, hash FROM journal, "
+      "n WHERE case_id='%s' ORDER BY i, revision",
+      "INSERT INTO timers SELECT printf('%s%%07d', i), timer_id, seq, kind, name, due, last_day, "
+      "fired FROM timers, n WHERE case_id='%s'",
+  };
+  for (int k = 0; k < 3; k++) {
+    char body[1024];
+    if (k == 0) snprintf(body, sizeof body, tmpl[k], prefix, tpl, prefix, tpl);
+    else snprintf(body, sizeof body, tmpl[k], prefix, tpl);
+    snprintf(sql, sizeof sql,
+             "WITH RECURSIVE n(i) AS (SELECT %ld UNION ALL SELECT i + 1 FROM n WHERE i < %ld) %s",
+             from, from + count - 1, body);
+    sql_exec(db, sql);
+  }
+  sql_exec(db, "COMMIT");
+  sqlite3_close(db);
+}
+
+static void delete_case_rows(const char *path, const char *id) {
+  sqlite3 *db;
+  if (sqlite3_open(path, &db) != SQLITE_OK) die("open %s", path);
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "BEGIN IMMEDIATE; DELETE FROM timers WHERE case_id='%s'; DELETE FROM journal WHERE "
+           "case_id='%s'; DELETE FROM cases WHERE id='%s'; COMMIT",
+           id, id, id);
+  sql_exec(db, sql);
+  sqlite3_close(db);
+}
+
+/* Store bytes: the file after the last connection closed (WAL checkpointed). */
+static long long store_bytes(const char *path) {
+  char wal[4096];
+  snprintf(wal, sizeof wal, "%s-wal", path);
+  return file_size(path) + file_size(wal);
+}
+
+/* Item 4: `total` pending timers, `due` of them due: one tick fires those. */
+static int bench_tick(long total, long due) {
+  char *path = path_in(tmp_dir(), "bench-tick.db");
+  const workload *w = &W_TIMER;
+  case_engine *e;
+  if (case_engine_open(&e) != CASE_OK) die("engine");
+  const case_def *d;
+  case_store *s = fresh_store(e, path, CASE_STORE_SYNC_NORMAL, &w, &d);
+  /* Template A is due an hour after T0; template B thirty days later. */
+  check(e, case_store_create(s, d, "tplA", NULL, NULL, "bench", "IND", T0, NULL), "create");
+  check(e, case_store_create(s, d, "tplB", NULL, NULL, "bench", "IND", T0 + 30 * 86400, NULL),
+        "create");
+  case_store_close(s);
+  case_engine_close(e);
+  double tb = now_s();
+  clone_cases(path, "tplA", "d", 0, due);
+  clone_cases(path, "tplB", "p", 0, total - due);
+  delete_case_rows(path, "tplA");
+  delete_case_rows(path, "tplB");
+  tb = now_s() - tb;
+
+  if (case_engine_open(&e) != CASE_OK) die("engine");
+  check(e, case_store_open(e, path, 0, &s), "reopen the store");
+  int fired = 0;
+  double t = now_s();
+  check(e, case_store_tick(s, T0 + 2 * 3600, &fired), "tick");
+  t = now_s() - t;
+  if (fired != due) die("tick fired %d timers, expected %ld", fired, due);
+  /* Nothing left due: a tick that finds nothing, for the index lookup alone. */
+  double t2 = now_s();
+  int none = 0;
+  check(e, case_store_tick(s, T0 + 2 * 3600, &none), "tick");
+  t2 = now_s() - t2;
+  case_store_close(s);
+  case_engine_close(e);
+  printf("{\"bench\":\"tick\",\"pending\":%ld,\"due\":%ld,\"fired\":%d,\"seconds\":%.4f,"
+         "\"timers_per_s\":%.1f,\"empty_tick_ms\":%.3f,\"build_seconds\":%.2f,"
+         "\"store_bytes\":%lld,\"maxrss_kib\":%ld}\n",
+         total, due, fired, t, fired / t, t2 * 1e3, tb, store_bytes(path), maxrss_kib());
+  remove_db(path);
+  free(path);
+  return 0;
+}
+
+/* Item 7: the cost of a fire as the store grows.  At each size: `k` fires at
+ * distinct random cases not in memory (read, restore from the snapshot, fire,
+ * commit; the engine's copy is freed after each) and `k` fires at one hot case. */
+static int bench_scale(int k, int nsizes, long *sizes) {
+  char *path = path_in(tmp_dir(), "bench-scale.db");
+  const workload *w = &W_CHAIN;
+  case_engine *e;
+  if (case_engine_open(&e) != CASE_OK) die("engine");
+  const case_def *d;
+  case_store *s = fresh_store(e, path, CASE_STORE_SYNC_NORMAL, &w, &d);
+  check(e, case_store_create(s, d, "tpl", NULL, NULL, "bench", "IND", T0, NULL), "create");
+  check(e, case_store_create(s, d, "hot", NULL, NULL, "bench", "IND", T0, NULL), "create");
+  case_store_close(s);
+  case_engine_close(e);
+  double *lat = malloc(sizeof *lat * (size_t)k);
+  if (!lat) die("out of memory");
+  long have = 0;
+  unsigned long long rnd = 88172645463325252ULL;
+  printf("{\"bench\":\"scale\",\"fires\":%d,\"sizes\":[", k);
+  for (int z = 0; z < nsizes; z++) {
+    if (sizes[z] > have) clone_cases(path, "tpl", "c", have, sizes[z] - have);
+    have = sizes[z];
+    if (case_engine_open(&e) != CASE_OK) die("engine");
+    check(e, case_store_open(e, path, 0, &s), "reopen the store");
+    char id[32];
+    for (int i = 0; i < 50; i++) /* warm the hot case and the statement cache */
+      check(e, case_store_fire(s, "hot", "next", NULL, "bench", "IND", T0, -1, NULL, NULL),
+            "warm-up");
+    double total = 0;
+    for (int i = 0; i < k; i++) {
+      rnd ^= rnd << 13; rnd ^= rnd >> 7; rnd ^= rnd << 17;
+      snprintf(id, sizeof id, "c%07llu", rnd % (unsigned long long)have);
+      double t = now_s();
+      int rc = case_store_fire(s, id, "next", NULL, "bench", "IND", T0, -1, NULL, NULL);
+      lat[i] = now_s() - t;
+      if (rc != CASE_OK) check(e, rc, "fire");
+      total += lat[i];
+      case_instance_free(case_instance_find(e, id));
+    }
+    rate cold = summarize(lat, k, total);
+    total = 0;
+    for (int i = 0; i < k; i++) {
+      double t = now_s();
+      int rc = case_store_fire(s, "hot", "next", NULL, "bench", "IND", T0, -1, NULL, NULL);
+      lat[i] = now_s() - t;
+      if (rc != CASE_OK) check(e, rc, "fire");
+      total += lat[i];
+    }
+    rate hot = summarize(lat, k, total);
+    case_store_close(s);
+    case_engine_close(e);
+    printf("%s{\"cases\":%ld,\"cold_fires_per_s\":%.1f,\"cold_p50_us\":%.1f,\"cold_p99_us\":%.1f,"
+           "\"hot_fires_per_s\":%.1f,\"hot_p50_us\":%.1f,\"hot_p99_us\":%.1f,"
+           "\"store_bytes\":%lld}",
+           z ? "," : "", have, cold.per_s, cold.p50_us, cold.p99_us, hot.per_s, hot.p50_us,
+           hot.p99_us, store_bytes(path));
+    fflush(stdout);
+  }
+  printf("],\"maxrss_kib\":%ld}\n", maxrss_kib());
+  remove_db(path);
+  free(lat);
+  free(path);
+  return 0;
+}
+
+/* Item 6: store bytes per 100,000 cases, created through the API. */
+static int bench_store_size(const char *wname, long n) {
+  const workload *w = workload_named(wname);
+  char *path = path_in(tmp_dir(), "bench-size.db");
+  case_engine *e;
+  if (case_engine_open(&e) != CASE_OK) die("engine");
+  const case_def *d;
+  case_store *s = fresh_store(e, path, CASE_STORE_SYNC_NORMAL, &w, &d);
+  long long empty = 0;
+  char id[32];
+  double t = now_s();
+  for (long i = 0; i < n; i++) {
+    snprintf(id, sizeof id, "c%07ld", i);
+    case_instance *c;
+    int rc = case_store_create(s, d, id, w->location, w->data, "bench", "IND", T0, &c);
+    if (rc != CASE_OK) check(e, rc, "create");
+    case_instance_free(c); /* the engine keeps no copy: this measures the store */
+  }
+  t = now_s() - t;
+  case_store_close(s);
+  case_engine_close(e);
+  long long bytes = store_bytes(path) - empty;
+  printf("{\"bench\":\"store_size\",\"workload\":\"%s\",\"cases\":%ld,\"store_bytes\":%lld,"
+         "\"bytes_per_100k_cases\":%.0f,\"creates_per_s\":%.1f,\"maxrss_kib\":%ld}\n",
+         w->name, n, bytes, (double)bytes * 100000.0 / (double)n, n / t, maxrss_kib());
+  remove_db(path);
+  free(path);
+  return 0;
+}
+
+/* Item 5: `cases` cases of `per_case` journal rows each (creation + fires),
+ * written through the store API, then verified (hash chain + full replay). */
+static int bench_import_verify(long cases, long per_case) {
+  char *path = path_in(tmp_dir(), "bench-import.db");
+  const workload *w = &W_CHAIN;
+  case_engine *e;
+  if (case_engine_open(&e) != CASE_OK) die("engine");
+  const case_def *d;
+  case_store *s = fresh_store(e, path, CASE_STORE_SYNC_NORMAL, &w, &d);
+  char id[32];
+  double t = now_s();
+  for (long i = 0; i < cases; i++) {
+    snprintf(id, sizeof id, "c%07ld", i);
+    case_instance *c;
+    check(e, case_store_create(s, d, id, NULL, NULL, "bench", "IND", T0, &c), "create");
+    for (long j = 1; j < per_case; j++) {
+      int rc = case_store_fire(s, id, "next", NULL, "bench", "IND", T0 + j, -1, NULL, NULL);
+      if (rc != CASE_OK) check(e, rc, "fire");
+    }
+    case_instance_free(case_instance_find(e, id));
+  }
+  double ti = now_s() - t;
+  case_store_close(s);
+  case_engine_close(e);
+
+  if (case_engine_open(&e) != CASE_OK) die("engine");
+  check(e, case_store_open(e, path, CASE_STORE_READONLY, &s), "open read-only");
+  char *report = NULL;
+  t = now_s();
+  int rc = case_store_verify(s, &report);
+  double tv = now_s() - t;
+  if (rc != CASE_OK) die("verify: %s: %.300s", case_errstr(rc), report ? report : "");
+  long long events = 0;
+  const char *p = report ? strstr(report, "\"events\":") : NULL;
+  if (p) events = atoll(p + 9);
+  case_free(report);
+  case_store_close(s);
+  case_engine_close(e);
+  printf("{\"bench\":\"import_verify\",\"cases\":%ld,\"events\":%lld,\"import_seconds\":%.2f,"
+         "\"import_events_per_s\":%.1f,\"verify_seconds\":%.2f,\"verify_events_per_s\":%.1f,"
+         "\"store_bytes\":%lld,\"maxrss_kib\":%ld}\n",
+         cases, events, ti, cases * per_case / ti, tv, events / tv, store_bytes(path),
+         maxrss_kib());
+  remove_db(path);
+  free(path);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+static long arg_long(int argc, char **argv, int i, long dflt) {
+  return i < argc ? strtol(argv[i], NULL, 10) : dflt;
+}
+
+static void usage(void) {
+  fputs("usage: libcase_bench <benchmark> [args]\n"
+        "  memory_fire <chain|chain_guard|guards|asylum> [fires]\n"
+        "  idle_memory <workload> [cases]\n"
+        "  durable <workload> <normal|full> [fires]\n"
+        "  tick [pending] [due]\n"
+        "  scale [fires] [cases...]\n"
+        "  store_size <workload> [cases]\n"
+        "  import_verify [cases] [rows_per_case]\n"
+        "  versions\n",
+        stderr);
+  exit(2);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) usage();
+  const char *b = argv[1];
+  if (strcmp(b, "memory_fire") == 0 && argc >= 3)
+    return bench_memory_fire(argv[2], arg_long(argc, argv, 3, 1000000));
+  if (strcmp(b, "idle_memory") == 0 && argc >= 3)
+    return bench_idle_memory(argv[2], arg_long(argc, argv, 3, 10000));
+  if (strcmp(b, "durable") == 0 && argc >= 4)
+    return bench_durable(argv[2], argv[3], (int)arg_long(argc, argv, 4, 5000));
+  if (strcmp(b, "tick") == 0)
+    return bench_tick(arg_long(argc, argv, 2, 1000000), arg_long(argc, argv, 3, 10000));
+  if (strcmp(b, "scale") == 0) {
+    long sizes[16] = {10000, 100000, 1000000};
+    int n = argc > 3 ? argc - 3 : 3;
+    if (n > 16) n = 16;
+    for (int i = 0; argc > 3 && i < n; i++) sizes[i] = strtol(argv[3 + i], NULL, 10);
+    return bench_scale((int)arg_long(argc, argv, 2, 2000), n, sizes);
+  }
+  if (strcmp(b, "store_size") == 0 && argc >= 3)
+    return bench_store_size(argv[2], arg_long(argc, argv, 3, 100000));
+  if (strcmp(b, "import_verify") == 0)
+    return bench_import_verify(arg_long(argc, argv, 2, 10000), arg_long(argc, argv, 3, 100));
+  if (strcmp(b, "versions") == 0) {
+    printf("{\"libcase\":\"%s\",\"sqlite\":\"%s\"}\n", case_libversion(), sqlite3_libversion());
+    return 0;
+  }
+  usage();
+  return 2;
+}
