@@ -1,0 +1,54 @@
+/*
+ * lua_host — a minimal Lua 5.4 interpreter for the Lua tests: `lua_host script.lua
+ * [args]` runs the script with the standard libraries and `arg`, as lua5.4 does.
+ * Sanitizer builds use it instead of the system lua5.4 so that the instrumented
+ * module is loaded into an instrumented program (bindings/lua/CMakeLists.txt).
+ */
+#include <stdio.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+static int traceback(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (!msg) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
+    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+static int run(lua_State *L) {
+  int argc = (int)lua_tointeger(L, 1);
+  char **argv = lua_touserdata(L, 2);
+  luaL_openlibs(L);
+  lua_createtable(L, argc, 1);
+  for (int i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_seti(L, -2, i);
+  }
+  lua_setglobal(L, "arg");
+  lua_pushcfunction(L, traceback);
+  if (luaL_loadfile(L, argv[1]) != LUA_OK) return lua_error(L);
+  for (int i = 2; i < argc; i++) lua_pushstring(L, argv[i]);
+  if (lua_pcall(L, argc - 2, 0, -(argc - 2) - 2) != LUA_OK) return lua_error(L);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: lua_host script.lua [args]\n");
+    return 2;
+  }
+  lua_State *L = luaL_newstate();
+  if (!L) return 1;
+  lua_pushcfunction(L, run);
+  lua_pushinteger(L, argc);
+  lua_pushlightuserdata(L, argv);
+  int rc = lua_pcall(L, 2, 0, 0);
+  if (rc != LUA_OK) fprintf(stderr, "lua_host: %s\n", lua_tostring(L, -1));
+  lua_close(L);
+  return rc == LUA_OK ? 0 : 1;
+}
