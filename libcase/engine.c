@@ -385,6 +385,20 @@ const case_def *case_def_find(case_engine *e, const char *id, int version) {
   return best;
 }
 
+const case_def *case_def_in_force(case_engine *e, const char *id, int64_t at) {
+  if (!e || !id) return NULL;
+  cal_day day = cal_local_day(at);
+  const case_def *best = NULL;
+  for (const case_def *d = e->defs; d; d = d->next) {
+    if (strcmp(d->id, id) != 0) continue;
+    if (d->in_force_from != CAL_NO_DAY && d->in_force_from > day) continue;
+    if (!best || d->version > best->version) best = d;
+  }
+  return best;
+}
+
+const char *case_def_in_force_from(const case_def *d) { return d ? d->in_force_from_text : NULL; }
+
 const char *case_def_id(const case_def *d) { return d ? d->id : NULL; }
 int case_def_version(const case_def *d) { return d ? d->version : 0; }
 const char *case_def_hash(const case_def *d) { return d ? d->hash : NULL; }

@@ -256,6 +256,8 @@ struct case_def {
   size_t source_len;
   char *description;
   cs_clock clock;    /* default clock for terms (top-level `clock:`), plain if absent */
+  cal_day in_force_from;      /* `in_force_from:`, CAL_NO_DAY when absent */
+  char in_force_from_text[11];/* the same as "YYYY-MM-DD", "" when absent */
 
   cs_state *states;  /* [0] is the root; nstates >= 2 */
   int nstates;

@@ -1726,8 +1726,9 @@ static int compile_scripts(ld *L) {
 /* ------------------------------------------------------------------ */
 
 static int parse_top(ld *L, const char *dir) {
-  static const char *const keys[] = {"workflow", "version", "description", "clock", "calendar",
-                                     "roles", "lua", "params", "data", "initial", "states", NULL};
+  static const char *const keys[] = {"workflow", "version", "description", "in_force_from",
+                                     "clock", "calendar", "roles", "lua", "params", "data",
+                                     "initial", "states", NULL};
   case_def *d = L->d;
   const node *doc = L->doc;
   int rc = check_keys(L, doc, "the definition", keys);
@@ -1757,6 +1758,15 @@ static int parse_top(ld *L, const char *dir) {
   if ((n = map_get(doc, "description")) &&
       (rc = dup_text(L, n, "description", &d->description)) != CASE_OK)
     return rc;
+  d->in_force_from = CAL_NO_DAY;
+  if ((n = map_get(doc, "in_force_from"))) {
+    const char *s = NULL;
+    if ((rc = want_text(L, n, "in_force_from", &s)) != CASE_OK) return rc;
+    if (cal_parse_date(s, &d->in_force_from) != 0)
+      return fail(L, CASE_INVALID, n->text_pos, "in_force_from '%s' is not a date (expected "
+                  "YYYY-MM-DD, the first day this version applies to new cases)", s);
+    cal_format_date(d->in_force_from, d->in_force_from_text);
+  }
   if ((n = map_get(doc, "clock"))) {
     const char *s = NULL;
     if ((rc = want_text(L, n, "clock", &s)) != CASE_OK) return rc;

@@ -235,25 +235,10 @@ static void fmt_time(int64_t t, char out[24]) {
 
 /* ---- result codes by name ---- */
 
-static const struct {
-  const char *name;
-  int rc;
-} codes[] = {{"ok", CASE_OK}, {"error", CASE_ERROR}, {"invalid", CASE_INVALID},
-             {"nomem", CASE_NOMEM}, {"misuse", CASE_MISUSE}, {"not_found", CASE_NOTFOUND},
-             {"exists", CASE_EXISTS}, {"not_handled", CASE_NOTHANDLED}, {"denied", CASE_DENIED},
-             {"guard", CASE_GUARD}, {"script", CASE_SCRIPT}, {"limit", CASE_LIMIT},
-             {"conflict", CASE_CONFLICT}, {"io", CASE_IO}, {"corrupt", CASE_CORRUPT},
-             {"busy", CASE_BUSY}, {"done", CASE_DONE}};
-
-static const char *code_name(int rc) {
-  for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
-    if (codes[i].rc == rc) return codes[i].name;
-  return "unknown";
-}
-
+/* A result code from its case_errname() name, or -1. */
 static int code_parse(const char *s) {
-  for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
-    if (strcmp(codes[i].name, s) == 0) return codes[i].rc;
+  for (int rc = CASE_OK; rc <= CASE_DONE; rc++)
+    if (strcmp(case_errname(rc), s) == 0) return rc;
   return -1;
 }
 
@@ -702,16 +687,16 @@ static int run_step(run *r, const yaml_node_t *st, int index) {
       json_array_clear(r->emitted);
       int fired = 0;
       int trc = case_instance_tick(c, at, &fired);
-      if (trc != CASE_OK) failf(r, "a timer due by %s failed: %s: %s", when, code_name(trc), case_errmsg(r->e));
+      if (trc != CASE_OK) failf(r, "a timer due by %s failed: %s: %s", when, case_errname(trc), case_errmsg(r->e));
       if (event) {
         int frc = case_instance_fire(c, event, payload, actor, role, at);
         const char *msg = case_errmsg(r->e);
         if (want_rc < 0 && frc != CASE_OK)
-          failf(r, "expected the event to be accepted, got %s: %s", code_name(frc), msg);
+          failf(r, "expected the event to be accepted, got %s: %s", case_errname(frc), msg);
         else if (want_rc >= 0 && frc == CASE_OK)
-          failf(r, "expected refusal '%s', got accepted", code_name(want_rc));
+          failf(r, "expected refusal '%s', got accepted", case_errname(want_rc));
         else if (want_rc >= 0 && frc != want_rc)
-          failf(r, "expected refusal '%s', got %s: %s", code_name(want_rc), code_name(frc), msg);
+          failf(r, "expected refusal '%s', got %s: %s", case_errname(want_rc), case_errname(frc), msg);
         else if (want_rc >= 0 && want_msg && !strstr(msg, want_msg))
           failf(r, "expected a refusal message containing \"%s\", got \"%s\"", want_msg, msg);
       }
@@ -782,6 +767,13 @@ static int add_case(run *r, const yaml_node_t *m, const yaml_node_t *top) {
   r->def = c->def; /* data fields are checked against the case's version */
   rc = add_case_rest(r, m, top, src, c);
   r->def = top_def;
+  if (rc == CASE_OK && !vn && !get(r, top, "version")) {
+    /* No version named: the one in force on the case's application date. */
+    const case_def *d = case_def_in_force(r->e, case_def_id(c->def), c->start);
+    if (!d) return bad(r, src, "no version of workflow '%s' is in force on the start date",
+                       case_def_id(c->def));
+    c->def = d;
+  }
   return rc;
 }
 
@@ -874,7 +866,7 @@ static int create_cases(run *r) {
       fmt_time(c->start, when);
       r->failures++;
       sbuf_printf(&r->report, "%s:%d: case %s (created on %s): expected the case to be created, got %s: %s\n",
-                  r->file, c->pos.line, c->id, when, code_name(rc), case_errmsg(r->e));
+                  r->file, c->pos.line, c->id, when, case_errname(rc), case_errmsg(r->e));
       return rc;
     }
   }

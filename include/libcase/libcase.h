@@ -249,6 +249,22 @@ CASE_API int case_def_load_string(case_engine *e, const char *text, size_t len,
  */
 CASE_API const case_def *case_def_find(case_engine *e, const char *id, int version);
 
+/**
+ * The version of workflow `id` in force at `at` (UTC seconds): of the loaded
+ * versions whose `in_force_from:` date (a Europe/Amsterdam date) is on or before
+ * the local date of `at`, or that have no such date, the highest version.  A
+ * case is created on the version in force on its application date, so old cases
+ * keep their law when a new version is loaded.  Returns NULL when none is in
+ * force (no error is recorded) or when `e` or `id` is NULL.  Owned by the engine.
+ */
+CASE_API const case_def *case_def_in_force(case_engine *e, const char *id, int64_t at);
+
+/**
+ * The definition's `in_force_from:` date as "YYYY-MM-DD", or "" when it has
+ * none.  Owned by the definition.  NULL gives NULL.
+ */
+CASE_API const char *case_def_in_force_from(const case_def *d);
+
 /** The definition's `workflow:` id.  Owned by the definition. NULL gives NULL. */
 CASE_API const char *case_def_id(const case_def *d);
 /** The definition's `version:`, 1 or more; 0 for NULL. */
@@ -266,6 +282,32 @@ CASE_API int case_def_warning_count(const case_def *d);
  * NULL if `i` is out of range.
  */
 CASE_API const char *case_def_warning(const case_def *d, int i);
+
+/* Formats for case_def_graph(). */
+#define CASE_GRAPH_DOT     0 /* Graphviz DOT (`dot -Tsvg`) */
+#define CASE_GRAPH_MERMAID 1 /* Mermaid stateDiagram-v2 */
+
+/**
+ * The definition as a diagram, in `format` (CASE_GRAPH_DOT or
+ * CASE_GRAPH_MERMAID).  Compound and parallel states are drawn as clusters
+ * (Mermaid: composite states; regions separated by "--"), final states as
+ * double circles, history states as "H" / "H*".  Each transition is an edge
+ * labelled with its events (or "after <duration>" / "always"), its guard in
+ * brackets (cut at 40 characters) and its roles in parentheses; a targetless
+ * transition is a loop on its source.  Deadlines are listed in their state.
+ *
+ * `configuration_json` (may be NULL) is a JSON array of state ids, e.g. what
+ * case_instance_configuration() returns: those states are highlighted (DOT:
+ * filled and bold; Mermaid: class "active").
+ *
+ * Stores a caller-owned string in *out (free with case_free()) and returns
+ * CASE_OK.  Errors (message on the definition's engine): CASE_INVALID (unknown
+ * format, or the configuration is not a JSON array of strings), CASE_NOTFOUND
+ * (the configuration names a state the definition does not have: the message
+ * names it), CASE_NOMEM, CASE_MISUSE (d or out NULL).  *out is NULL on error.
+ */
+CASE_API int case_def_graph(const case_def *d, int format, const char *configuration_json,
+                            char **out);
 
 /* ------------------------------------------------------------------ */
 /* Native guards and actions                                           */

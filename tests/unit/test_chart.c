@@ -684,6 +684,27 @@ static void test_misuse(void **state) {
   assert_int_equal(case_libversion_number(), CASE_VERSION_NUMBER);
 }
 
+/* ---- versions in force ---- */
+
+static void test_version_in_force(void **state) {
+  fx *f = *state;
+  const char *v1 = "workflow: w\nversion: 1\ninitial: a\nstates: {a: {}}\n";
+  const char *v2 = "workflow: w\nversion: 2\nin_force_from: 2026-06-12\ninitial: b\n"
+                   "states: {b: {}}\n";
+  const case_def *d1 = NULL, *d2 = NULL;
+  assert_int_equal(case_def_load_string(f->e, v1, strlen(v1), "v1.yaml", &d1), CASE_OK);
+  assert_int_equal(case_def_load_string(f->e, v2, strlen(v2), "v2.yaml", &d2), CASE_OK);
+  assert_string_equal(case_def_in_force_from(d1), "");
+  assert_string_equal(case_def_in_force_from(d2), "2026-06-12");
+  /* 2026-06-11T21:59:59Z is 23:59:59 on 11 June in Amsterdam (CEST): still version 1. */
+  assert_ptr_equal(case_def_in_force(f->e, "w", INT64_C(1781215199)), d1);
+  /* 2026-06-11T22:00:00Z is midnight starting 12 June in Amsterdam: version 2. */
+  assert_ptr_equal(case_def_in_force(f->e, "w", INT64_C(1781215200)), d2);
+  assert_ptr_equal(case_def_find(f->e, "w", 0), d2);
+  assert_null(case_def_in_force(f->e, "x", INT64_C(1781215200)));
+  assert_null(case_def_in_force(NULL, "w", 0));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_entry_exit_order, setup, teardown),
@@ -701,6 +722,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_timer_cancelled_on_exit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_roundtrip, setup, teardown),
       cmocka_unit_test_setup_teardown(test_misuse, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_version_in_force, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
