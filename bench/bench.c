@@ -406,7 +406,8 @@ static int bench_durable(const char *wname, const char *sync_name, int n) {
   check(e, case_store_create(s, d, "c1", w->location, w->data, "bench", "IND", T0, NULL),
         "create");
   for (int i = 0; i < w->nsetup; i++) check(e, store_step(s, "c1", &w->setup[i]), "setup");
-  for (int i = 0; i < 500; i++) /* warm-up: wraps the WAL once */
+  int warm = (500 + w->nloop - 1) / w->nloop * w->nloop; /* whole rounds */
+  for (int i = 0; i < warm; i++) /* warm-up: wraps the WAL once */
     check(e, store_step(s, "c1", &w->loop[i % w->nloop]), "warm-up");
   double total = 0;
   for (int i = 0; i < n; i++) {
