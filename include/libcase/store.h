@@ -153,6 +153,55 @@ CASE_API int case_store_outbox(case_store *s, int limit, char **json);
 /** Marks outbox row `id` delivered.  Returns CASE_OK or CASE_NOTFOUND. */
 CASE_API int case_store_outbox_ack(case_store *s, int64_t id);
 
+/**
+ * The caseload report at reference time `at` (UTC seconds), computed from the
+ * journal: for each case, its rows with event time <= `at` (cases created
+ * later are left out) give its configuration, data and lead time; running
+ * terms come from the stored cases as they are now (case_instance_timers()),
+ * measured against `at`, so tick the store to `at` first.  `e` is the engine
+ * the store was opened on.
+ *
+ * `options_json` (NULL for the defaults) is a JSON object; every key is optional:
+ *   "track_field": data field whose value is the case's track    (default "spoor")
+ *   "lane_field": boolean data field; a case that had it true in any row is
+ *                 in the "accelerated" lane, otherwise "regular"  (default "interventieteam")
+ *   "appeal_event": the event that lodges an appeal               (default "beroep_ingesteld")
+ *   "outcome_events": {event: outcome}, the first one after the appeal decides
+ *                 (default uitspraak_[rvs_]gegrond -> "gegrond", uitspraak_[rvs_]ongegrond -> "ongegrond")
+ *   "region": the state whose active atomic descendant is the case's state (default
+ *                 "procedure"; a closed case's state is its top-level final state)
+ *   "transferred_states": final states that count as transferred  (default ["overgedragen"])
+ *   "deadline_agencies": {deadline: agency} (default: the roles of the transitions
+ *                 with a target that leave the deadline's state, joined with "/")
+ *   "horizon_days": terms running out within this many days count as due soon (default 7)
+ *
+ * *json gets a caller-owned JSON object (free with case_free()):
+ *   {"report":"libcase.report.v1","at":...,"date":"2023-06-15","track_field":"spoor",
+ *    "cases":{"total":260,"open":80,"closed":180},
+ *    "by_track":{"1":{"cases":90,"open":..,"closed":..,"states":{"dublin_overdracht":3,...}},...},
+ *    "by_state":{"beroep":50,...}, "closed":{"total":180,"by_state":{"vertrokken":..,...}},
+ *    "transferred":10, "appeals":{"lodged":100,"open":50,"outcomes":{"ongegrond":30,...}},
+ *    "new_per_week":{"2022-W36":12,...},
+ *    "lead_time_days":[{"track":"1","lane":"accelerated","cases":n,"median":..,"p90":..,
+ *                       "mean":..,"min":..,"max":..}, ... {"track":"all",...}],
+ *    "deadlines":{"horizon_days":7,"due_soon":n,"overdue":m,
+ *                 "by_agency":{"IND":{"due_soon":..,"overdue":..,"deadlines":{name:n}}},
+ *                 "items":[{"case":..,"agency":..,"deadline":..,"state":..,"due":..,
+ *                           "last_day":..,"source":..,"status":"overdue"|"due_soon"}]},
+ *    "options":{...}}
+ * Lead time is the days from the creation row to the row that reached a
+ * top-level final state; median is the middle value (mean of the two middle
+ * ones for an even count), p90 the nearest-rank 90th percentile, both rounded
+ * to 0.1 day.  Appeal outcomes also count "open" (no ruling, case open) and
+ * "ended_without_ruling" (the case closed without one).
+ *
+ * Returns CASE_OK; CASE_INVALID (options not an object, an unknown key or a
+ * wrong type: the message names it); the codes of case_store_follow() and
+ * case_store_get(); CASE_NOMEM; CASE_MISUSE (NULL s, e or json).
+ */
+CASE_API int case_store_report(case_store *s, case_engine *e, int64_t at,
+                               const char *options_json, char **json);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,114 @@
+/*
+ * casectl — the command-line tool over libcase (docs/casectl.md).
+ *
+ * main.c parses the common options and dispatches to one function per command;
+ * the commands live in files by concern (cmd_def.c: definitions and stores,
+ * cmd_case.c: one case, cmd_data.c: the journal as a whole: import, follow,
+ * verify, list, test; cmd_report.c: the report and its renderings).
+ * util.c holds what they share: opening the engine and store, exit codes,
+ * dates, the progress bar and output helpers.
+ */
+#ifndef CASECTL_H
+#define CASECTL_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "libcase/libcase.h"
+#include "libcase/scenario.h"
+#include "libcase/store.h"
+
+/* Exit codes (docs/casectl.md, "Exit codes"). */
+#define EX_OK 0        /* done */
+#define EX_REFUSED 1   /* an event was refused, or a check failed (validate, verify, test, import) */
+#define EX_USAGE 2     /* wrong options or arguments */
+#define EX_NOTFOUND 3  /* no such store, case, workflow or file */
+#define EX_STORE 4     /* store or I/O error: unreadable, locked, corrupt, out of memory */
+#define EX_INVALID 5   /* invalid input: a bad definition, JSON, date or import row */
+
+#define MAX_PROFILES 32
+
+typedef struct ctx {
+  const char *prog;        /* "casectl" */
+  const char *cmd;         /* the command name */
+  const char *store_path;  /* --store, $CASECTL_STORE or ./case.db */
+  char *lua_root;          /* --lua-root or the store's sidecar (owned) */
+  int nprofiles;
+  char *profile_name[MAX_PROFILES]; /* owned */
+  char *profile_path[MAX_PROFILES]; /* owned */
+  int have_at;
+  int64_t at;              /* --at, else the wall clock */
+  int json;                /* --json */
+  int quiet;               /* --quiet */
+  case_engine *e;
+  case_store *s;
+} ctx;
+
+/* A command: its name, one-line summary, usage text, its own long options
+ * (terminated by a zero entry; may be NULL), an option handler and a runner. */
+typedef struct command {
+  const char *name;
+  const char *summary;
+  const char *usage; /* "casectl NAME ..." lines and option help */
+  const struct option *options;
+  int (*option)(ctx *c, int code, const char *arg); /* EX_OK or EX_USAGE */
+  int (*run)(ctx *c, int argc, char **argv);
+  int needs_store;   /* 0 none, 1 existing, 2 create, 3 read only */
+} command;
+
+/* util.c */
+int rc_exit(int rc);                      /* CASE_* -> EX_* */
+int fail(ctx *c, int ex, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int fail_engine(ctx *c, int rc, const char *what); /* prints case_errmsg, returns rc_exit */
+int usage_error(ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int ctx_engine(ctx *c);                   /* opens the engine with lua root and profiles */
+int ctx_store(ctx *c, int mode);          /* 1 existing, 2 create, 3 read only */
+void ctx_close(ctx *c);
+int sidecar_load(ctx *c);                 /* merges <store>.casectl.json under the flags */
+int sidecar_save(ctx *c);
+int add_profile(ctx *c, const char *spec); /* "NAME=FILE" */
+char *abs_path(const char *p);            /* malloc'd */
+
+/* Dates: Europe/Amsterdam. */
+int parse_time(const char *s, int64_t *out); /* 0 ok, -1 bad */
+void format_local(int64_t t, char *buf, size_t len);   /* "2023-06-15 10:00" */
+void format_date(int64_t t, char *buf, size_t len);    /* "2023-06-15" */
+int64_t local_to_utc(int y, int m, int d, int hh, int mm, int ss);
+void utc_to_local(int64_t t, int *y, int *m, int *d, int *hh, int *mi, int *ss);
+
+/* Progress bar on stderr, shown only on a terminal and after one second. */
+typedef struct progress {
+  int enabled;
+  const char *label;
+  double start, last;
+  long total;
+  int shown;
+} progress;
+void progress_start(progress *p, const char *label, long total);
+void progress_update(progress *p, long done, const char *note);
+void progress_end(progress *p);
+
+/* Output. */
+void print_json(json_t *v);                /* pretty, to stdout, then "\n"; steals v */
+json_t *parse_json_arg(ctx *c, const char *what, const char *text, int *ex);
+int parse_workflow(const char *spec, char *id, size_t len, int *version); /* "ID[@V]" */
+
+/* Journal helpers (cmd_data.c). */
+typedef struct case_ids {
+  char **v;
+  size_t n, cap;
+  int64_t last_time; /* latest event time in the journal */
+} case_ids;
+int collect_case_ids(ctx *c, case_ids *ids); /* every case in creation order */
+void case_ids_free(case_ids *ids);
+
+/* Commands. */
+extern const command cmd_validate, cmd_graph, cmd_init, cmd_load, cmd_new, cmd_fire, cmd_show,
+    cmd_list, cmd_events, cmd_tick, cmd_import, cmd_report, cmd_verify, cmd_follow, cmd_test;
+
+/* cmd_report.c: renderings of a case_store_report() object. */
+int render_report(FILE *out, json_t *rep, const char *format);
+
+#endif

@@ -1,0 +1,404 @@
+/*
+ * casectl commands on one case: new, fire, show, events; and tick (the clock).
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "casectl.h"
+
+enum { O_WORKFLOW = 256, O_LOCATION, O_DATA, O_ROLE, O_ACTOR, O_PAYLOAD, O_EXPECT, O_KEY,
+       O_DAILY, O_FROM, O_HISTORY };
+
+static struct {
+  const char *workflow, *location, *data, *role, *actor, *payload, *key, *from;
+  long long expect;
+  int daily, history;
+} o = {.expect = -1, .history = 1};
+
+static int case_option(ctx *c, int code, const char *arg) {
+  char *end;
+  switch (code) {
+  case O_WORKFLOW: o.workflow = arg; return EX_OK;
+  case O_LOCATION: o.location = arg; return EX_OK;
+  case O_DATA: o.data = arg; return EX_OK;
+  case O_ROLE: o.role = arg; return EX_OK;
+  case O_ACTOR: o.actor = arg; return EX_OK;
+  case O_PAYLOAD: o.payload = arg; return EX_OK;
+  case O_KEY: o.key = arg; return EX_OK;
+  case O_DAILY: o.daily = 1; return EX_OK;
+  case O_FROM: o.from = arg; return EX_OK;
+  case O_HISTORY: o.history = 0; return EX_OK;
+  case O_EXPECT:
+    o.expect = strtoll(arg, &end, 10);
+    if (*end || o.expect < 0) return usage_error(c, "--expect-revision: '%s' is not a revision", arg);
+    return EX_OK;
+  default: return usage_error(c, "unexpected option");
+  }
+}
+
+/* ------------------------------------------------------------------ new */
+
+static const struct option new_options[] = {
+    {"workflow", required_argument, NULL, O_WORKFLOW},
+    {"location", required_argument, NULL, O_LOCATION},
+    {"data", required_argument, NULL, O_DATA},
+    {"role", required_argument, NULL, O_ROLE},
+    {"actor", required_argument, NULL, O_ACTOR},
+    {NULL, 0, NULL, 0},
+};
+
+static int run_new(ctx *c, int argc, char **argv) {
+  if (argc != 1) return usage_error(c, "give exactly one case id");
+  if (!o.workflow) return usage_error(c, "--workflow ID[@VERSION] is required");
+  char id[128];
+  int version;
+  if (parse_workflow(o.workflow, id, sizeof id, &version) != 0)
+    return usage_error(c, "--workflow: '%s' is not ID or ID@VERSION", o.workflow);
+  const case_def *d = case_def_find(c->e, id, version);
+  if (!d)
+    return fail(c, EX_NOTFOUND, "%s: no such workflow in %s (store it with casectl load)",
+                o.workflow, c->store_path);
+  int ex = EX_OK;
+  if (o.data) {
+    json_t *v = parse_json_arg(c, "--data", o.data, &ex);
+    if (!v) return ex;
+    json_decref(v);
+  }
+  case_instance *inst = NULL;
+  int rc = case_store_create(c->s, d, argv[0], o.location, o.data, o.actor, o.role, c->at, &inst);
+  if (rc != CASE_OK) return fail_engine(c, rc, argv[0]);
+  char *config = NULL;
+  case_instance_configuration(inst, &config);
+  if (c->json) {
+    print_json(json_pack("{s:s, s:s, s:i, s:o, s:I}", "case", argv[0], "workflow", case_def_id(d),
+                         "version", case_def_version(d),
+                         "configuration", json_loads(config ? config : "[]", 0, NULL), "at",
+                         (json_int_t)c->at));
+  } else if (!c->quiet) {
+    printf("%s created on %s version %d: %s\n", argv[0], case_def_id(d), case_def_version(d),
+           config ? config : "?");
+  }
+  case_free(config);
+  return EX_OK;
+}
+
+const command cmd_new = {
+    "new", "create a case",
+    "usage: casectl new --workflow ID[@VERSION] [--location NAME] [--data JSON]\n"
+    "                   [--role ROLE] [--actor WHO] [--at WHEN] CASE_ID\n"
+    "  --workflow W    a stored definition (the highest version without @VERSION)\n"
+    "  --location L    the location profile the case belongs to (see --profile)\n"
+    "  --data JSON     initial case data, a JSON object of declared fields\n"
+    "  --role/--actor  who creates it (journalled)\n",
+    new_options, case_option, run_new, 1};
+
+/* ------------------------------------------------------------------ fire */
+
+static const struct option fire_options[] = {
+    {"role", required_argument, NULL, O_ROLE},
+    {"actor", required_argument, NULL, O_ACTOR},
+    {"payload", required_argument, NULL, O_PAYLOAD},
+    {"expect-revision", required_argument, NULL, O_EXPECT},
+    {"key", required_argument, NULL, O_KEY},
+    {NULL, 0, NULL, 0},
+};
+
+static int run_fire(ctx *c, int argc, char **argv) {
+  if (argc != 2) return usage_error(c, "give a case id and an event");
+  if (!o.role) return usage_error(c, "--role ROLE is required (who fires the event)");
+  int ex = EX_OK;
+  if (o.payload) {
+    json_t *v = parse_json_arg(c, "--payload", o.payload, &ex);
+    if (!v) return ex;
+    json_decref(v);
+  }
+  int64_t seq = 0;
+  int rc = case_store_fire(c->s, argv[0], argv[1], o.payload, o.actor, o.role, c->at, o.expect,
+                           o.key, &seq);
+  if (rc != CASE_OK) {
+    char *msg = strdup(case_errmsg(c->e));
+    char *why = NULL;
+    case_instance *inst = NULL;
+    if (rc_exit(rc) == EX_REFUSED && case_store_get(c->s, argv[0], &inst) == CASE_OK)
+      case_instance_explain(inst, argv[1], o.role, c->at, &why);
+    if (c->json) {
+      json_t *out = json_pack("{s:s, s:s, s:b, s:s, s:s}", "case", argv[0], "event", argv[1],
+                              "accepted", 0, "code", case_errstr(rc), "message", msg ? msg : "");
+      if (why) json_object_set_new(out, "explain", json_loads(why, 0, NULL));
+      print_json(out);
+    }
+    fprintf(stderr, "%s fire: %s: %s %s as %s: %s (%s)\n", c->prog, argv[0], argv[1],
+            rc_exit(rc) == EX_REFUSED ? "refused" : "not fired", o.role, msg ? msg : "",
+            case_errstr(rc));
+    free(msg);
+    case_free(why);
+    return rc_exit(rc);
+  }
+  case_instance *inst = NULL;
+  char *config = NULL;
+  if (case_store_get(c->s, argv[0], &inst) == CASE_OK) case_instance_configuration(inst, &config);
+  if (c->json) {
+    print_json(json_pack("{s:s, s:s, s:b, s:I, s:I, s:o, s:b}", "case", argv[0], "event", argv[1],
+                         "accepted", 1, "seq", (json_int_t)seq, "revision",
+                         (json_int_t)case_instance_revision(inst), "configuration",
+                         json_loads(config ? config : "[]", 0, NULL), "done",
+                         case_instance_done(inst)));
+  } else if (!c->quiet) {
+    printf("%s: %s accepted (journal seq %lld, revision %lld): %s%s\n", argv[0], argv[1],
+           (long long)seq, (long long)case_instance_revision(inst), config ? config : "?",
+           case_instance_done(inst) ? " (done)" : "");
+  }
+  case_free(config);
+  return EX_OK;
+}
+
+const command cmd_fire = {
+    "fire", "fire an event at a case as a role",
+    "usage: casectl fire --role ROLE [--actor WHO] [--payload JSON] [--at WHEN]\n"
+    "                    [--expect-revision N] [--key KEY] CASE_ID EVENT\n"
+    "  A refused event exits 1 with the reasons (every blocker) on stderr.\n"
+    "  --expect-revision N  refuse with exit 4 if the case changed since revision N\n"
+    "  --key KEY            idempotency key: firing again with it does nothing\n",
+    fire_options, case_option, run_fire, 1};
+
+/* ------------------------------------------------------------------ show */
+
+typedef struct hist {
+  const char *id;
+  json_t *rows;
+} hist;
+
+static int on_hist_row(void *ud, int64_t seq, const char *row_json) {
+  (void)seq;
+  hist *h = ud;
+  json_t *row = json_loads(row_json, 0, NULL);
+  if (!row) return CASE_NOMEM;
+  const char *id = json_string_value(json_object_get(row, "case"));
+  if (id && !strcmp(id, h->id)) {
+    json_object_del(row, "data");
+    json_object_del(row, "prev");
+    json_array_append(h->rows, row);
+  }
+  json_decref(row);
+  return 0;
+}
+
+static const struct option show_options[] = {
+    {"no-history", no_argument, NULL, O_HISTORY},
+    {NULL, 0, NULL, 0},
+};
+
+static int run_show(ctx *c, int argc, char **argv) {
+  if (argc != 1) return usage_error(c, "give exactly one case id");
+  case_instance *inst = NULL;
+  int rc = case_store_get(c->s, argv[0], &inst);
+  if (rc != CASE_OK) return fail_engine(c, rc, argv[0]);
+  char *config = NULL, *data = NULL, *timers = NULL;
+  if ((rc = case_instance_configuration(inst, &config)) != CASE_OK ||
+      (rc = case_instance_data(inst, &data)) != CASE_OK ||
+      (rc = case_instance_timers(inst, &timers)) != CASE_OK) {
+    case_free(config);
+    case_free(data);
+    return fail_engine(c, rc, argv[0]);
+  }
+  const case_def *d = case_instance_def(inst);
+  json_t *out = json_pack("{s:s, s:s, s:i, s:s?, s:I, s:b, s:o, s:o, s:o}", "case", argv[0],
+                          "workflow", case_def_id(d), "version", case_def_version(d), "location",
+                          case_instance_location(inst), "revision",
+                          (json_int_t)case_instance_revision(inst), "done",
+                          case_instance_done(inst), "configuration", json_loads(config, 0, NULL),
+                          "data", json_loads(data, 0, NULL), "deadlines",
+                          json_loads(timers, 0, NULL));
+  case_free(config);
+  case_free(data);
+  case_free(timers);
+  if (!out) return fail(c, EX_STORE, "out of memory");
+  json_t *tl;
+  size_t i;
+  json_t *t;
+  json_array_foreach(json_object_get(out, "deadlines"), i, t) {
+    int64_t due = json_integer_value(json_object_get(t, "due"));
+    char buf[32];
+    format_local(due, buf, sizeof buf);
+    json_object_set_new(t, "due_local", json_string(buf));
+    if (!json_object_get(t, "overdue"))
+      json_object_set_new(t, "overdue", json_boolean(due <= c->at));
+    else if (due <= c->at)
+      json_object_set_new(t, "overdue", json_true());
+  }
+  if (o.history) {
+    hist h = {argv[0], json_array()};
+    rc = case_store_follow(c->s, 0, 0, on_hist_row, &h, NULL);
+    if (rc != CASE_OK) {
+      json_decref(h.rows);
+      json_decref(out);
+      return fail_engine(c, rc, "history");
+    }
+    json_object_set_new(out, "history", h.rows);
+  }
+  if (c->json) {
+    print_json(out);
+    return EX_OK;
+  }
+  char *cfg = json_dumps(json_object_get(out, "configuration"), JSON_COMPACT);
+  printf("case          %s\nworkflow      %s version %d\nlocation      %s\nrevision      %lld%s\n"
+         "configuration %s\n",
+         argv[0], case_def_id(d), case_def_version(d),
+         case_instance_location(inst) ? case_instance_location(inst) : "-",
+         (long long)case_instance_revision(inst), case_instance_done(inst) ? " (done)" : "",
+         cfg ? cfg : "?");
+  free(cfg);
+  printf("data\n");
+  const char *k;
+  json_t *v;
+  json_object_foreach(json_object_get(out, "data"), k, v) {
+    if (json_is_null(v)) continue;
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    printf("  %-24s %s\n", k, s ? s : "?");
+    free(s);
+  }
+  tl = json_object_get(out, "deadlines");
+  printf("running terms (%zu)\n", json_array_size(tl));
+  json_array_foreach(tl, i, t) {
+    const char *ld = json_string_value(json_object_get(t, "last_day"));
+    const char *src = json_string_value(json_object_get(t, "source"));
+    printf("  %-8s %-26s last day %-10s due %s%s%s%s\n",
+           json_string_value(json_object_get(t, "kind")),
+           json_string_value(json_object_get(t, "name")), ld ? ld : "-",
+           json_string_value(json_object_get(t, "due_local")),
+           json_is_true(json_object_get(t, "overdue")) ? "  OVERDUE" : "", src ? "  [" : "",
+           src ? src : "");
+    if (src) printf("]\n"); else printf("\n");
+  }
+  if (o.history) {
+    tl = json_object_get(out, "history");
+    printf("history (%zu)\n", json_array_size(tl));
+    json_array_foreach(tl, i, t) {
+      char buf[32];
+      format_local(json_integer_value(json_object_get(t, "time")), buf, sizeof buf);
+      const char *role = json_string_value(json_object_get(t, "role"));
+      const char *actor = json_string_value(json_object_get(t, "actor"));
+      char *conf = json_dumps(json_object_get(t, "configuration"), JSON_COMPACT);
+      printf("  %4lld %s  %-28s %-9s %-14s -> %s\n",
+             (long long)json_integer_value(json_object_get(t, "revision")), buf,
+             json_string_value(json_object_get(t, "event")), role ? role : "-",
+             actor ? actor : "-", conf ? conf : "?");
+      free(conf);
+    }
+  }
+  json_decref(out);
+  return EX_OK;
+}
+
+const command cmd_show = {
+    "show", "a case: configuration, data, running terms (due dates, legal source), history",
+    "usage: casectl show [--json] [--no-history] [--at WHEN] CASE_ID\n"
+    "  Terms due at or before --at (default now) are marked overdue.\n",
+    show_options, case_option, run_show, 3};
+
+/* ------------------------------------------------------------------ events */
+
+static const struct option events_options[] = {
+    {"role", required_argument, NULL, O_ROLE},
+    {NULL, 0, NULL, 0},
+};
+
+static int run_events(ctx *c, int argc, char **argv) {
+  if (argc != 1) return usage_error(c, "give exactly one case id");
+  if (!o.role) return usage_error(c, "--role ROLE is required");
+  case_instance *inst = NULL;
+  int rc = case_store_get(c->s, argv[0], &inst);
+  if (rc != CASE_OK) return fail_engine(c, rc, argv[0]);
+  char *avail = NULL;
+  if ((rc = case_instance_available(inst, o.role, c->at, &avail)) != CASE_OK)
+    return fail_engine(c, rc, argv[0]);
+  json_t *list = json_loads(avail, 0, NULL);
+  case_free(avail);
+  if (c->json) {
+    print_json(list);
+    return EX_OK;
+  }
+  size_t i;
+  json_t *v;
+  if (json_array_size(list) == 0) printf("%s may fire nothing on %s now\n", o.role, argv[0]);
+  json_array_foreach(list, i, v) {
+    char *tgt = json_dumps(json_object_get(v, "target"), JSON_COMPACT | JSON_ENCODE_ANY);
+    printf("%-28s from %-28s to %s\n", json_string_value(json_object_get(v, "event")),
+           json_string_value(json_object_get(v, "source")), tgt ? tgt : "[]");
+    free(tgt);
+  }
+  json_decref(list);
+  return EX_OK;
+}
+
+const command cmd_events = {
+    "events", "what a role may fire at a case now (guards evaluated)",
+    "usage: casectl events --role ROLE [--at WHEN] [--json] CASE_ID\n", events_options,
+    case_option, run_events, 3};
+
+/* ------------------------------------------------------------------ tick */
+
+static const struct option tick_options[] = {
+    {"daily", no_argument, NULL, O_DAILY},
+    {"from", required_argument, NULL, O_FROM},
+    {NULL, 0, NULL, 0},
+};
+
+static int run_tick(ctx *c, int argc, char **argv) {
+  (void)argv;
+  if (argc != 0) return usage_error(c, "tick takes no arguments");
+  int64_t from = c->at;
+  if (o.daily) {
+    if (o.from) {
+      if (parse_time(o.from, &from) != 0) return usage_error(c, "--from: '%s' is not a date", o.from);
+    } else {
+      case_ids ids = {0};
+      int ex = collect_case_ids(c, &ids);
+      from = ids.last_time;
+      case_ids_free(&ids);
+      if (ex != EX_OK) return ex;
+    }
+  }
+  long days = from < c->at ? (long)((c->at - from + 86399) / 86400) : 0;
+  progress p;
+  progress_start(&p, "tick", days);
+  int total = 0;
+  int ex = EX_OK;
+  int64_t t = from;
+  for (long day = 1; day <= days + 1; day++) {
+    if (o.daily && day <= days) {
+      t = from + (int64_t)day * 86400;
+      if (t > c->at) t = c->at;
+    } else {
+      t = c->at;
+    }
+    int fired = 0;
+    int rc = case_store_tick(c->s, t, &fired);
+    total += fired;
+    if (rc != CASE_OK) {
+      fprintf(stderr, "%s tick: %s (%s)\n", c->prog, case_errmsg(c->e), case_errstr(rc));
+      ex = rc_exit(rc);
+    }
+    char note[16];
+    format_date(t, note, sizeof note);
+    progress_update(&p, day <= days ? day : days, note);
+    if (!o.daily || t >= c->at) break;
+  }
+  progress_end(&p);
+  char buf[32];
+  format_local(c->at, buf, sizeof buf);
+  if (c->json)
+    print_json(json_pack("{s:I, s:s, s:i}", "at", (json_int_t)c->at, "local", buf, "fired", total));
+  else if (!c->quiet)
+    printf("tick to %s: %d timer(s) fired%s\n", buf, total, o.daily ? " (day by day)" : "");
+  return ex;
+}
+
+const command cmd_tick = {
+    "tick", "advance the clock: fire every timer and deadline due by --at",
+    "usage: casectl tick [--at WHEN] [--daily [--from WHEN]] [--json]\n"
+    "  Fires due timers over all cases, each as its own journal row at its due time.\n"
+    "  --daily steps one day at a time from --from (default: the latest event in\n"
+    "  the journal) to --at, with a progress bar on a terminal.\n",
+    tick_options, case_option, run_tick, 1};

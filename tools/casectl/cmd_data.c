@@ -1,0 +1,730 @@
+/*
+ * casectl commands over the journal as a whole: list, import, verify, follow,
+ * and test (scenario files).
+ */
+#include <csv.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "casectl.h"
+
+/* ------------------------------------------------------------------ case ids */
+
+static int on_id_row(void *ud, int64_t seq, const char *row_json) {
+  (void)seq;
+  case_ids *ids = ud;
+  json_t *row = json_loads(row_json, 0, NULL);
+  if (!row) return CASE_NOMEM;
+  int64_t t = json_integer_value(json_object_get(row, "time"));
+  if (t > ids->last_time) ids->last_time = t;
+  if (json_integer_value(json_object_get(row, "revision")) == 0) {
+    if (ids->n == ids->cap) {
+      size_t cap = ids->cap ? ids->cap * 2 : 256;
+      char **v = realloc(ids->v, cap * sizeof *v);
+      if (!v) {
+        json_decref(row);
+        return CASE_NOMEM;
+      }
+      ids->v = v;
+      ids->cap = cap;
+    }
+    ids->v[ids->n] = strdup(json_string_value(json_object_get(row, "case")));
+    if (!ids->v[ids->n]) {
+      json_decref(row);
+      return CASE_NOMEM;
+    }
+    ids->n++;
+  }
+  json_decref(row);
+  return 0;
+}
+
+int collect_case_ids(ctx *c, case_ids *ids) {
+  memset(ids, 0, sizeof *ids);
+  int rc = case_store_follow(c->s, 0, 0, on_id_row, ids, NULL);
+  if (rc != CASE_OK) return fail_engine(c, rc, "journal");
+  return EX_OK;
+}
+
+void case_ids_free(case_ids *ids) {
+  for (size_t i = 0; i < ids->n; i++) free(ids->v[i]);
+  free(ids->v);
+  memset(ids, 0, sizeof *ids);
+}
+
+/* ------------------------------------------------------------------ list */
+
+enum { L_STATE = 256, L_LOCATION, L_ROLE, L_OVERDUE, L_OPEN, I_FORMAT, I_UNTIL, I_NOTICK,
+       I_STOP, F_AFTER, F_LIMIT, F_POLL, T_VERBOSE };
+
+static struct {
+  const char *state, *location, *role, *format, *until;
+  int overdue, open, notick, stop, verbose;
+  long long after, limit;
+  double poll;
+} lo;
+
+static int data_option(ctx *c, int code, const char *arg) {
+  char *end;
+  switch (code) {
+  case L_STATE: lo.state = arg; return EX_OK;
+  case L_LOCATION: lo.location = arg; return EX_OK;
+  case L_ROLE: lo.role = arg; return EX_OK;
+  case L_OVERDUE: lo.overdue = 1; return EX_OK;
+  case L_OPEN: lo.open = 1; return EX_OK;
+  case I_FORMAT:
+    if (strcmp(arg, "csv") && strcmp(arg, "jsonl"))
+      return usage_error(c, "--format: '%s' (expected csv or jsonl)", arg);
+    lo.format = arg;
+    return EX_OK;
+  case I_UNTIL: lo.until = arg; return EX_OK;
+  case I_NOTICK: lo.notick = 1; return EX_OK;
+  case I_STOP: lo.stop = 1; return EX_OK;
+  case T_VERBOSE: lo.verbose = 1; return EX_OK;
+  case F_AFTER:
+  case F_LIMIT:
+    errno = 0;
+    long long v = strtoll(arg, &end, 10);
+    if (errno || *end || v < 0) return usage_error(c, "'%s' is not a non-negative number", arg);
+    if (code == F_AFTER) lo.after = v; else lo.limit = v;
+    return EX_OK;
+  case F_POLL:
+    lo.poll = strtod(arg, &end);
+    if (*end || lo.poll <= 0) return usage_error(c, "--poll: '%s' is not a number of seconds", arg);
+    return EX_OK;
+  default: return usage_error(c, "unexpected option");
+  }
+}
+
+static int has_overdue(case_instance *inst, int64_t at) {
+  char *tj = NULL;
+  if (case_instance_timers(inst, &tj) != CASE_OK) return 0;
+  json_t *t = json_loads(tj, 0, NULL);
+  case_free(tj);
+  size_t i;
+  json_t *v;
+  int over = 0;
+  json_array_foreach(t, i, v) {
+    const char *kind = json_string_value(json_object_get(v, "kind"));
+    if (kind && !strcmp(kind, "deadline") &&
+        (json_is_true(json_object_get(v, "overdue")) ||
+         json_integer_value(json_object_get(v, "due")) <= at))
+      over = 1;
+  }
+  json_decref(t);
+  return over;
+}
+
+static const struct option list_options[] = {
+    {"state", required_argument, NULL, L_STATE},
+    {"location", required_argument, NULL, L_LOCATION},
+    {"role", required_argument, NULL, L_ROLE},
+    {"overdue", no_argument, NULL, L_OVERDUE},
+    {"open", no_argument, NULL, L_OPEN},
+    {NULL, 0, NULL, 0},
+};
+
+static int run_list(ctx *c, int argc, char **argv) {
+  (void)argv;
+  if (argc != 0) return usage_error(c, "list takes no arguments, only filters");
+  case_ids ids;
+  int ex = collect_case_ids(c, &ids);
+  if (ex != EX_OK) return ex;
+  json_t *out = json_array();
+  for (size_t i = 0; i < ids.n; i++) {
+    case_instance *inst = NULL;
+    int rc = case_store_get(c->s, ids.v[i], &inst);
+    if (rc != CASE_OK) {
+      ex = fail_engine(c, rc, ids.v[i]);
+      break;
+    }
+    if (lo.open && case_instance_done(inst)) continue;
+    if (lo.state && !case_instance_in(inst, lo.state)) continue;
+    const char *loc = case_instance_location(inst);
+    if (lo.location && (!loc || strcmp(loc, lo.location) != 0)) continue;
+    if (lo.overdue && !has_overdue(inst, c->at)) continue;
+    json_t *may = NULL;
+    if (lo.role) {
+      char *av = NULL;
+      if (case_instance_available(inst, lo.role, c->at, &av) != CASE_OK) continue;
+      may = json_loads(av, 0, NULL);
+      case_free(av);
+      if (json_array_size(may) == 0) {
+        json_decref(may);
+        continue;
+      }
+    }
+    char *config = NULL;
+    case_instance_configuration(inst, &config);
+    const case_def *d = case_instance_def(inst);
+    json_t *item = json_pack("{s:s, s:s, s:i, s:s?, s:I, s:b, s:o}", "case", ids.v[i], "workflow",
+                             case_def_id(d), "version", case_def_version(d), "location", loc,
+                             "revision", (json_int_t)case_instance_revision(inst), "done",
+                             case_instance_done(inst), "configuration",
+                             json_loads(config ? config : "[]", 0, NULL));
+    case_free(config);
+    if (may) {
+      json_t *evs = json_array();
+      size_t k;
+      json_t *v;
+      json_array_foreach(may, k, v) json_array_append(evs, json_object_get(v, "event"));
+      json_object_set_new(item, "may_fire", evs);
+      json_decref(may);
+    }
+    json_array_append_new(out, item);
+  }
+  case_ids_free(&ids);
+  if (ex != EX_OK) {
+    json_decref(out);
+    return ex;
+  }
+  if (c->json) {
+    print_json(out);
+    return EX_OK;
+  }
+  size_t i;
+  json_t *v;
+  json_array_foreach(out, i, v) {
+    char *cfg = json_dumps(json_object_get(v, "configuration"), JSON_COMPACT);
+    const char *loc = json_string_value(json_object_get(v, "location"));
+    printf("%-16s %-10s %s v%lld rev %-4lld %s%s", json_string_value(json_object_get(v, "case")),
+           loc ? loc : "-", json_string_value(json_object_get(v, "workflow")),
+           (long long)json_integer_value(json_object_get(v, "version")),
+           (long long)json_integer_value(json_object_get(v, "revision")), cfg ? cfg : "?",
+           json_is_true(json_object_get(v, "done")) ? " (done)" : "");
+    free(cfg);
+    json_t *m = json_object_get(v, "may_fire");
+    if (m) {
+      char *ms = json_dumps(m, JSON_COMPACT);
+      printf("  %s may: %s", lo.role, ms ? ms : "?");
+      free(ms);
+    }
+    printf("\n");
+  }
+  if (!c->quiet) fprintf(stderr, "%zu case(s)\n", json_array_size(out));
+  json_decref(out);
+  return EX_OK;
+}
+
+const command cmd_list = {
+    "list", "list cases, filtered by state, location, role able to act, overdue",
+    "usage: casectl list [--state ID] [--location NAME] [--role ROLE] [--overdue]\n"
+    "                    [--open] [--at WHEN] [--json]\n"
+    "  --state ID      cases with state ID active (any level of nesting)\n"
+    "  --location L    cases at location L\n"
+    "  --role R        cases where R may fire an event now (listed per case)\n"
+    "  --overdue       cases with a legal term that has run out by --at\n"
+    "  --open          cases not yet in a final state\n",
+    list_options, data_option, run_list, 3};
+
+/* ------------------------------------------------------------------ import */
+
+typedef struct irow {
+  long line;
+  int64_t time;
+  char *cas, *event, *role, *actor, *payload, *workflow, *location, *data;
+  int version;
+} irow;
+
+typedef struct irows {
+  irow *v;
+  size_t n, cap;
+  const char *file;
+  int ex;     /* first error */
+  ctx *c;
+} irows;
+
+static void irow_free(irow *r) {
+  free(r->cas);
+  free(r->event);
+  free(r->role);
+  free(r->actor);
+  free(r->payload);
+  free(r->workflow);
+  free(r->location);
+  free(r->data);
+}
+
+static int row_error(irows *rs, long line, const char *fmt, const char *a, const char *b) {
+  fprintf(stderr, "%s:%ld: ", rs->file, line);
+  fprintf(stderr, fmt, a ? a : "", b ? b : "");
+  fputc('\n', stderr);
+  if (rs->ex == EX_OK) rs->ex = EX_INVALID;
+  return -1;
+}
+
+static char *dup_or_null(const char *s) { return s && *s ? strdup(s) : NULL; }
+
+/* Adds a row from its named fields (strings; "" means absent). */
+static int add_row(irows *rs, long line, const char *time_s, const char *cas, const char *event,
+                   const char *role, const char *actor, const char *payload, const char *workflow,
+                   const char *version, const char *location, const char *data) {
+  irow r;
+  memset(&r, 0, sizeof r);
+  r.line = line;
+  if (!time_s || !*time_s) return row_error(rs, line, "missing time%s%s", NULL, NULL);
+  if (parse_time(time_s, &r.time) != 0)
+    return row_error(rs, line, "time '%s' is not a date or time%s", time_s, NULL);
+  if (!cas || !*cas) return row_error(rs, line, "missing case%s%s", NULL, NULL);
+  if (!event || !*event) return row_error(rs, line, "missing event%s%s", NULL, NULL);
+  if (rs->n && r.time < rs->v[rs->n - 1].time)
+    return row_error(rs, line, "time %s is before the previous row's (rows must be in time order)%s",
+                     time_s, NULL);
+  int create = !strcmp(event, "create");
+  if (create && (!workflow || !*workflow))
+    return row_error(rs, line, "a create row needs a workflow%s%s", NULL, NULL);
+  if (version && *version) {
+    char *end;
+    long v = strtol(version, &end, 10);
+    if (*end || v < 1) return row_error(rs, line, "version '%s' is not a number%s", version, NULL);
+    r.version = (int)v;
+  }
+  const char *js[2] = {payload, data};
+  for (int k = 0; k < 2; k++) {
+    if (!js[k] || !*js[k]) continue;
+    json_error_t jerr;
+    json_t *v = json_loads(js[k], JSON_DECODE_ANY, &jerr);
+    if (!v) return row_error(rs, line, "%s is not JSON: %s", k ? "data" : "payload", jerr.text);
+    json_decref(v);
+  }
+  if (rs->n == rs->cap) {
+    size_t cap = rs->cap ? rs->cap * 2 : 1024;
+    irow *v = realloc(rs->v, cap * sizeof *v);
+    if (!v) return row_error(rs, line, "out of memory%s%s", NULL, NULL);
+    rs->v = v;
+    rs->cap = cap;
+  }
+  r.cas = strdup(cas);
+  r.event = strdup(event);
+  r.role = dup_or_null(role);
+  r.actor = dup_or_null(actor);
+  r.payload = dup_or_null(payload);
+  r.workflow = dup_or_null(workflow);
+  r.location = dup_or_null(location);
+  r.data = dup_or_null(data);
+  rs->v[rs->n++] = r;
+  return 0;
+}
+
+/* JSON Lines: one object per line; blank lines and lines starting with # are skipped. */
+static void read_jsonl(irows *rs, FILE *f) {
+  char *line = NULL;
+  size_t cap = 0;
+  long lineno = 0;
+  ssize_t len;
+  while ((len = getline(&line, &cap, f)) >= 0) {
+    lineno++;
+    char *p = line;
+    while (*p == ' ' || *p == '\t') p++;
+    if (*p == '\n' || *p == '\r' || *p == 0 || *p == '#') continue;
+    json_error_t jerr;
+    json_t *o = json_loads(line, 0, &jerr);
+    if (!o || !json_is_object(o)) {
+      fprintf(stderr, "%s:%ld:%d: not a JSON object: %s\n", rs->file, lineno, jerr.column,
+              o ? "another JSON value" : jerr.text);
+      if (rs->ex == EX_OK) rs->ex = EX_INVALID;
+      json_decref(o);
+      continue;
+    }
+    char tbuf[32] = "", vbuf[16] = "";
+    json_t *t = json_object_get(o, "time");
+    if (json_is_integer(t))
+      snprintf(tbuf, sizeof tbuf, "@%lld", (long long)json_integer_value(t));
+    json_t *ver = json_object_get(o, "version");
+    if (json_is_integer(ver)) snprintf(vbuf, sizeof vbuf, "%lld", (long long)json_integer_value(ver));
+    json_t *pl = json_object_get(o, "payload"), *da = json_object_get(o, "data");
+    char *pls = pl && !json_is_null(pl) ? json_dumps(pl, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    char *das = da && !json_is_null(da) ? json_dumps(da, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    add_row(rs, lineno, json_is_string(t) ? json_string_value(t) : tbuf,
+            json_string_value(json_object_get(o, "case")),
+            json_string_value(json_object_get(o, "event")),
+            json_string_value(json_object_get(o, "role")),
+            json_string_value(json_object_get(o, "actor")), pls,
+            json_string_value(json_object_get(o, "workflow")), vbuf,
+            json_string_value(json_object_get(o, "location")), das);
+    free(pls);
+    free(das);
+    json_decref(o);
+  }
+  free(line);
+}
+
+/* CSV (RFC 4180, parsed by libcsv): a header row names the columns time, case,
+ * event, role, actor, payload, workflow, version, location, data (any order;
+ * time, case and event required). */
+enum { C_TIME, C_CASE, C_EVENT, C_ROLE, C_ACTOR, C_PAYLOAD, C_WORKFLOW, C_VERSION, C_LOCATION,
+       C_DATA, C_N };
+static const char *const column_names[C_N] = {"time", "case", "event", "role", "actor",
+                                              "payload", "workflow", "version", "location", "data"};
+
+typedef struct csvstate {
+  irows *rs;
+  long line;      /* line being fed */
+  int header_done;
+  int map[64];    /* column index -> C_* or -1 */
+  int ncols;
+  char *field[C_N];
+  int col;        /* current column */
+} csvstate;
+
+static void csv_field(void *s, size_t len, void *ud) {
+  csvstate *cs = ud;
+  if (!cs->header_done) {
+    int k = -1;
+    for (int i = 0; i < C_N; i++)
+      if (strlen(column_names[i]) == len && !memcmp(column_names[i], s, len)) k = i;
+    if (cs->col < 64) cs->map[cs->col] = k;
+    if (k < 0) {
+      char name[64];
+      snprintf(name, sizeof name, "%.*s", (int)(len < 60 ? len : 60), (const char *)s);
+      fprintf(stderr, "%s:%ld: unknown column '%s' (ignored; expected time, case, event, role, "
+                      "actor, payload, workflow, version, location, data)\n",
+              cs->rs->file, cs->line, name);
+    }
+  } else if (cs->col < 64 && cs->col < cs->ncols && cs->map[cs->col] >= 0) {
+    int k = cs->map[cs->col];
+    free(cs->field[k]);
+    cs->field[k] = strndup(s ? s : "", len);
+  }
+  cs->col++;
+}
+
+static void csv_row(int term, void *ud) {
+  (void)term;
+  csvstate *cs = ud;
+  if (!cs->header_done) {
+    cs->header_done = 1;
+    cs->ncols = cs->col;
+    int have[C_N] = {0};
+    for (int i = 0; i < cs->ncols && i < 64; i++)
+      if (cs->map[i] >= 0) have[cs->map[i]] = 1;
+    if (!have[C_TIME] || !have[C_CASE] || !have[C_EVENT]) {
+      fprintf(stderr, "%s:%ld: the header must name the columns time, case and event\n",
+              cs->rs->file, cs->line);
+      cs->rs->ex = EX_INVALID;
+    }
+  } else if (cs->rs->ex != EX_INVALID || 1) {
+    if (cs->col != cs->ncols) {
+      fprintf(stderr, "%s:%ld: %d field(s), the header has %d\n", cs->rs->file, cs->line,
+              cs->col, cs->ncols);
+      if (cs->rs->ex == EX_OK) cs->rs->ex = EX_INVALID;
+    } else {
+      char **f = cs->field;
+      add_row(cs->rs, cs->line, f[C_TIME], f[C_CASE], f[C_EVENT], f[C_ROLE], f[C_ACTOR],
+              f[C_PAYLOAD], f[C_WORKFLOW], f[C_VERSION], f[C_LOCATION], f[C_DATA]);
+    }
+  }
+  for (int i = 0; i < C_N; i++) {
+    free(cs->field[i]);
+    cs->field[i] = NULL;
+  }
+  cs->col = 0;
+}
+
+static void read_csv(irows *rs, FILE *f) {
+  struct csv_parser p;
+  if (csv_init(&p, CSV_STRICT | CSV_APPEND_NULL | CSV_EMPTY_IS_NULL) != 0) {
+    rs->ex = fail(rs->c, EX_STORE, "out of memory");
+    return;
+  }
+  csvstate cs;
+  memset(&cs, 0, sizeof cs);
+  cs.rs = rs;
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t len;
+  while ((len = getline(&line, &cap, f)) >= 0) {
+    cs.line++;
+    if (csv_parse(&p, line, (size_t)len, csv_field, csv_row, &cs) != (size_t)len) {
+      fprintf(stderr, "%s:%ld: CSV error: %s\n", rs->file, cs.line, csv_strerror(csv_error(&p)));
+      rs->ex = EX_INVALID;
+      break;
+    }
+  }
+  if (rs->ex != EX_INVALID && csv_fini(&p, csv_field, csv_row, &cs) != 0) {
+    fprintf(stderr, "%s:%ld: CSV error: %s\n", rs->file, cs.line, csv_strerror(csv_error(&p)));
+    rs->ex = EX_INVALID;
+  }
+  csv_free(&p);
+  free(line);
+  for (int i = 0; i < C_N; i++) free(cs.field[i]);
+}
+
+static const struct option import_options[] = {
+    {"format", required_argument, NULL, I_FORMAT},
+    {"until", required_argument, NULL, I_UNTIL},
+    {"no-tick", no_argument, NULL, I_NOTICK},
+    {"stop-on-error", no_argument, NULL, I_STOP},
+    {NULL, 0, NULL, 0},
+};
+
+static int run_import(ctx *c, int argc, char **argv) {
+  if (argc != 1) return usage_error(c, "give one event log file (CSV or JSON Lines)");
+  const char *file = argv[0];
+  const char *fmt = lo.format;
+  if (!fmt) {
+    size_t n = strlen(file);
+    fmt = n > 4 && !strcmp(file + n - 4, ".csv") ? "csv" : "jsonl";
+  }
+  int64_t until = 0;
+  if (lo.until && parse_time(lo.until, &until) != 0)
+    return usage_error(c, "--until: '%s' is not a date or time", lo.until);
+  FILE *f = fopen(file, "r");
+  if (!f) return fail(c, errno == ENOENT ? EX_NOTFOUND : EX_STORE, "%s: cannot open: %s", file,
+                      strerror(errno));
+  irows rs;
+  memset(&rs, 0, sizeof rs);
+  rs.file = file;
+  rs.c = c;
+  if (!strcmp(fmt, "csv")) read_csv(&rs, f);
+  else read_jsonl(&rs, f);
+  fclose(f);
+  if (rs.ex != EX_OK) {
+    for (size_t i = 0; i < rs.n; i++) irow_free(&rs.v[i]);
+    free(rs.v);
+    fprintf(stderr, "%s import: %s: nothing imported\n", c->prog, file);
+    return rs.ex;
+  }
+  const char *base = strrchr(file, '/');
+  base = base ? base + 1 : file;
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  progress p;
+  progress_start(&p, "import", (long)rs.n);
+  long created = 0, fired = 0, refused = 0, skipped = 0;
+  int timers = 0;
+  int ex = EX_OK;
+  for (size_t i = 0; i < rs.n; i++) {
+    irow *r = &rs.v[i];
+    if (lo.until && r->time > until) break;
+    int rc;
+    if (!lo.notick) {
+      int n = 0;
+      rc = case_store_tick(c->s, r->time, &n);
+      timers += n;
+      if (rc != CASE_OK)
+        fprintf(stderr, "%s:%ld: tick before this row: %s (%s)\n", file, r->line,
+                case_errmsg(c->e), case_errstr(rc));
+    }
+    if (!strcmp(r->event, "create")) {
+      const case_def *d = case_def_find(c->e, r->workflow, r->version);
+      if (!d) {
+        fprintf(stderr, "%s:%ld: %s: no workflow %s%s%d in the store\n", file, r->line, r->cas,
+                r->workflow, r->version ? " version " : "", r->version);
+        ex = EX_NOTFOUND;
+        refused++;
+      } else {
+        rc = case_store_create(c->s, d, r->cas, r->location, r->data, r->actor, r->role, r->time,
+                               NULL);
+        if (rc == CASE_OK) created++;
+        else if (rc == CASE_EXISTS) skipped++;
+        else {
+          fprintf(stderr, "%s:%ld: %s: create: %s (%s)\n", file, r->line, r->cas,
+                  case_errmsg(c->e), case_errstr(rc));
+          refused++;
+          if (ex == EX_OK) ex = rc_exit(rc);
+        }
+      }
+    } else {
+      char key[512];
+      snprintf(key, sizeof key, "import:%s:%ld", base, r->line);
+      int64_t seq = 0;
+      rc = case_store_fire(c->s, r->cas, r->event, r->payload, r->actor, r->role, r->time, -1,
+                           key, &seq);
+      if (rc == CASE_OK) {
+        fired++;
+      } else {
+        fprintf(stderr, "%s:%ld: %s: %s as %s refused: %s (%s)\n", file, r->line, r->cas,
+                r->event, r->role ? r->role : "-", case_errmsg(c->e), case_errstr(rc));
+        refused++;
+        if (ex == EX_OK) ex = rc_exit(rc);
+      }
+    }
+    if (ex != EX_OK && lo.stop) break;
+    char note[16];
+    format_date(r->time, note, sizeof note);
+    progress_update(&p, (long)i + 1, note);
+  }
+  if (lo.until && !lo.notick) {
+    int n = 0;
+    case_store_tick(c->s, until, &n);
+    timers += n;
+  }
+  progress_end(&p);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+  long rows = (long)rs.n;
+  for (size_t i = 0; i < rs.n; i++) irow_free(&rs.v[i]);
+  free(rs.v);
+  if (c->json) {
+    print_json(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:i, s:f}", "file", file, "rows",
+                         (json_int_t)rows, "created", (json_int_t)created, "fired",
+                         (json_int_t)fired, "refused", (json_int_t)refused, "skipped",
+                         (json_int_t)skipped, "timers", timers, "seconds", secs));
+  } else if (!c->quiet) {
+    printf("imported %s: %ld row(s): %ld case(s) created, %ld event(s) fired, %d timer(s) fired, "
+           "%ld refused, %ld already there; %.2f s (%.0f rows/s)\n",
+           file, rows, created, fired, timers, refused, skipped, secs,
+           secs > 0 ? (double)rows / secs : 0.0);
+  }
+  return ex;
+}
+
+const command cmd_import = {
+    "import", "import an event log (CSV or JSON Lines) into the store",
+    "usage: casectl import [--format csv|jsonl] [--until WHEN] [--no-tick]\n"
+    "                      [--stop-on-error] [--json] FILE\n"
+    "  Each row: time, case, event, role, actor, payload (JSON); a row with event\n"
+    "  \"create\" creates the case (workflow, version, location, data).  Rows must be\n"
+    "  in time order.  Before each row the clock is ticked to its time, so terms\n"
+    "  that run out in between fire as they would have (--no-tick: do not).\n"
+    "  Each row carries the idempotency key import:FILE:LINE, so importing the\n"
+    "  same file again adds nothing.  Refused rows are reported as FILE:LINE and\n"
+    "  make the exit code 1; --stop-on-error stops at the first one.\n"
+    "  --format F      csv or jsonl (default: by the file name, .csv or else jsonl)\n"
+    "  --until WHEN    import rows up to WHEN and tick the clock to it\n",
+    import_options, data_option, run_import, 1};
+
+/* ------------------------------------------------------------------ verify */
+
+static int run_verify(ctx *c, int argc, char **argv) {
+  (void)argv;
+  if (argc != 0) return usage_error(c, "verify takes no arguments");
+  char *report = NULL;
+  int rc = case_store_verify(c->s, &report);
+  if (rc != CASE_OK && rc != CASE_CORRUPT) return fail_engine(c, rc, "verify");
+  json_t *r = json_loads(report ? report : "{}", 0, NULL);
+  case_free(report);
+  if (c->json) {
+    print_json(r);
+  } else {
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(r, "problems"), i, v)
+      fprintf(stderr, "%s: case %s seq %lld: %s: %s\n", c->store_path,
+              json_string_value(json_object_get(v, "case")),
+              (long long)json_integer_value(json_object_get(v, "seq")),
+              json_string_value(json_object_get(v, "problem")),
+              json_string_value(json_object_get(v, "message")));
+    if (!c->quiet)
+      printf("%s: %lld case(s), %lld journal row(s), %zu problem(s)\n", c->store_path,
+             (long long)json_integer_value(json_object_get(r, "cases")),
+             (long long)json_integer_value(json_object_get(r, "events")),
+             json_array_size(json_object_get(r, "problems")));
+    json_decref(r);
+  }
+  return rc == CASE_OK ? EX_OK : EX_REFUSED;
+}
+
+const command cmd_verify = {
+    "verify", "check the journal's hash chain and replay every case",
+    "usage: casectl verify [--json]\n"
+    "  Exit 1 when a problem is found (each on stderr: case, seq, what).\n",
+    NULL, NULL, run_verify, 3};
+
+/* ------------------------------------------------------------------ follow */
+
+static volatile sig_atomic_t stop_follow;
+static void on_signal(int sig) {
+  (void)sig;
+  stop_follow = 1;
+}
+
+static int on_follow_row(void *ud, int64_t seq, const char *row_json) {
+  (void)ud;
+  (void)seq;
+  fputs(row_json, stdout);
+  fputc('\n', stdout);
+  return ferror(stdout) ? CASE_IO : 0;
+}
+
+static const struct option follow_options[] = {
+    {"after", required_argument, NULL, F_AFTER},
+    {"limit", required_argument, NULL, F_LIMIT},
+    {"poll", required_argument, NULL, F_POLL},
+    {NULL, 0, NULL, 0},
+};
+
+static int run_follow(ctx *c, int argc, char **argv) {
+  (void)argv;
+  if (argc != 0) return usage_error(c, "follow takes no arguments");
+  int64_t after = lo.after;
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+  for (;;) {
+    int64_t last = after;
+    int rc = case_store_follow(c->s, after, (int)lo.limit, on_follow_row, NULL, &last);
+    fflush(stdout);
+    if (rc != CASE_OK) return fail_engine(c, rc, "follow");
+    if (lo.limit) break;
+    after = last;
+    if (lo.poll <= 0 || stop_follow) break;
+    struct timespec ts = {(time_t)lo.poll, (long)((lo.poll - (double)(time_t)lo.poll) * 1e9)};
+    nanosleep(&ts, NULL);
+    if (stop_follow) break;
+  }
+  return EX_OK;
+}
+
+const command cmd_follow = {
+    "follow", "the change feed: journal rows as JSON Lines",
+    "usage: casectl follow [--after SEQ] [--limit N] [--poll SECONDS]\n"
+    "  Prints every journal row with seq > SEQ (default 0) as one JSON object per\n"
+    "  line.  --poll keeps watching for new rows until interrupted; remember the last\n"
+    "  seq you processed and pass it as --after to continue.\n",
+    follow_options, data_option, run_follow, 3};
+
+/* ------------------------------------------------------------------ test */
+
+static const struct option test_options[] = {
+    {"verbose", no_argument, NULL, T_VERBOSE},
+    {NULL, 0, NULL, 0},
+};
+
+static int run_test(ctx *c, int argc, char **argv) {
+  if (argc < 1) return usage_error(c, "give one or more scenario files");
+  int ex = ctx_engine(c);
+  if (ex != EX_OK) return ex;
+  int failing = 0, errors = 0;
+  json_t *out = json_array();
+  for (int i = 0; i < argc; i++) {
+    int failures = 0;
+    char *report = NULL;
+    int rc = case_scenario_run_file(c->e, argv[i], &failures, &report);
+    if (rc != CASE_OK) {
+      fprintf(stderr, "%s\n", case_errmsg(c->e));
+      errors++;
+      if (ex == EX_OK || rc_exit(rc) > ex) ex = rc_exit(rc);
+      json_array_append_new(out, json_pack("{s:s, s:s, s:s}", "file", argv[i], "error",
+                                           case_errstr(rc), "message", case_errmsg(c->e)));
+      continue;
+    }
+    if (failures) failing++;
+    if (!c->json && (failures || lo.verbose || !c->quiet)) {
+      if (failures) fputs(report ? report : "", stderr);
+      else if (!c->quiet) fputs(report ? report : "", stdout);
+    }
+    json_array_append_new(out, json_pack("{s:s, s:i, s:s}", "file", argv[i], "failures", failures,
+                                         "report", report ? report : ""));
+    case_free(report);
+  }
+  if (c->json) print_json(out);
+  else json_decref(out);
+  if (!c->json && !c->quiet)
+    printf("%d scenario file(s): %d failing, %d could not run\n", argc, failing, errors);
+  if (ex != EX_OK) return ex;
+  return failing ? EX_REFUSED : EX_OK;
+}
+
+const command cmd_test = {
+    "test", "run process tests (scenario YAML files, docs/process-tests.md)",
+    "usage: casectl test [--lua-root DIR] [--verbose] [--json] FILE...\n"
+    "  Runs each scenario on a fresh engine; failing steps are printed as\n"
+    "  file:line: step N ...: expected ..., got ....  Exit 1 when a step fails, 5 (or\n"
+    "  the error's code) when a file is not a valid scenario.\n",
+    test_options, data_option, run_test, 0};

@@ -1,0 +1,226 @@
+/*
+ * casectl commands on definitions and stores: validate, graph, init, load.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "casectl.h"
+
+/* ------------------------------------------------------------------ validate */
+
+static int run_validate(ctx *c, int argc, char **argv) {
+  if (argc < 1) return usage_error(c, "give one or more definition files");
+  int ex = ctx_engine(c);
+  if (ex != EX_OK) return ex;
+  json_t *out = json_array();
+  int bad = 0;
+  for (int i = 0; i < argc; i++) {
+    const case_def *d = NULL;
+    int rc = case_def_load_file(c->e, argv[i], &d);
+    json_t *item = json_pack("{s:s, s:b}", "file", argv[i], "valid", rc == CASE_OK);
+    if (rc != CASE_OK) {
+      bad++;
+      const char *file = NULL;
+      int line = 0, col = 0;
+      json_t *err = json_pack("{s:s, s:s}", "code", case_errstr(rc), "message", case_errmsg(c->e));
+      if (case_errpos(c->e, &file, &line, &col) == CASE_OK) {
+        json_object_set_new(err, "line", json_integer(line));
+        json_object_set_new(err, "column", json_integer(col));
+      }
+      json_object_set_new(item, "error", err);
+      /* The message already says file:line:col. */
+      fprintf(stderr, "%s\n", case_errmsg(c->e));
+    } else {
+      json_object_set_new(item, "workflow", json_string(case_def_id(d)));
+      json_object_set_new(item, "version", json_integer(case_def_version(d)));
+      json_object_set_new(item, "hash", json_string(case_def_hash(d)));
+      json_t *w = json_array();
+      for (int k = 0; k < case_def_warning_count(d); k++) {
+        json_array_append_new(w, json_string(case_def_warning(d, k)));
+        if (!c->json) fprintf(stderr, "%s: warning\n", case_def_warning(d, k));
+      }
+      json_object_set_new(item, "warnings", w);
+      if (!c->json && !c->quiet)
+        printf("%s: ok: %s version %d, sha256 %.12s..., %d warning(s)\n", argv[i], case_def_id(d),
+               case_def_version(d), case_def_hash(d), case_def_warning_count(d));
+    }
+    json_array_append_new(out, item);
+  }
+  if (c->json)
+    print_json(out);
+  else
+    json_decref(out);
+  return bad ? EX_REFUSED : EX_OK;
+}
+
+const command cmd_validate = {
+    "validate", "check workflow definitions (YAML): errors as file:line:col",
+    "usage: casectl validate [--lua-root DIR] [--profile NAME=FILE] [--json] FILE...\n"
+    "  Loads each definition as the library would and prints its id, version and hash,\n"
+    "  or the error with its position.  Exit 1 when a file is not a valid definition.\n",
+    NULL, NULL, run_validate, 0};
+
+/* ------------------------------------------------------------------ graph */
+
+enum { G_FORMAT = 256, G_CASE, G_WORKFLOW };
+static const struct option graph_options[] = {
+    {"format", required_argument, NULL, G_FORMAT},
+    {"case", required_argument, NULL, G_CASE},
+    {"workflow", required_argument, NULL, G_WORKFLOW},
+    {"output", required_argument, NULL, 'o'},
+    {NULL, 0, NULL, 0},
+};
+static struct {
+  const char *format, *case_id, *workflow, *output;
+} gopt;
+
+static int graph_option(ctx *c, int code, const char *arg) {
+  switch (code) {
+  case G_FORMAT:
+    if (strcmp(arg, "dot") && strcmp(arg, "mermaid"))
+      return usage_error(c, "--format: '%s' (expected dot or mermaid)", arg);
+    gopt.format = arg;
+    return EX_OK;
+  case G_CASE: gopt.case_id = arg; return EX_OK;
+  case G_WORKFLOW: gopt.workflow = arg; return EX_OK;
+  case 'o': gopt.output = arg; return EX_OK;
+  default: return usage_error(c, "unexpected option");
+  }
+}
+
+static int run_graph(ctx *c, int argc, char **argv) {
+  if (argc > 1) return usage_error(c, "give at most one definition file");
+  if (argc == 0 && !gopt.case_id && !gopt.workflow)
+    return usage_error(c, "give a definition file, --workflow ID[@VERSION] or --case ID");
+  int ex;
+  const case_def *d = NULL;
+  char *config = NULL;
+  int rc;
+  if (gopt.case_id || gopt.workflow) {
+    if ((ex = ctx_store(c, 3)) != EX_OK) return ex;
+  } else if ((ex = ctx_engine(c)) != EX_OK) {
+    return ex;
+  }
+  if (argc == 1) {
+    rc = case_def_load_file(c->e, argv[0], &d);
+    if (rc != CASE_OK) {
+      fprintf(stderr, "%s\n", case_errmsg(c->e));
+      return rc_exit(rc);
+    }
+  }
+  if (gopt.case_id) {
+    case_instance *inst = NULL;
+    rc = case_store_get(c->s, gopt.case_id, &inst);
+    if (rc != CASE_OK) return fail_engine(c, rc, gopt.case_id);
+    if (!d) d = case_instance_def(inst);
+    if ((rc = case_instance_configuration(inst, &config)) != CASE_OK)
+      return fail_engine(c, rc, gopt.case_id);
+  }
+  if (!d && gopt.workflow) {
+    char id[128];
+    int version;
+    if (parse_workflow(gopt.workflow, id, sizeof id, &version) != 0)
+      return usage_error(c, "--workflow: '%s' is not ID or ID@VERSION", gopt.workflow);
+    d = case_def_find(c->e, id, version);
+    if (!d) return fail(c, EX_NOTFOUND, "%s: no such workflow in %s", gopt.workflow, c->store_path);
+  }
+  int format = gopt.format && !strcmp(gopt.format, "mermaid") ? CASE_GRAPH_MERMAID : CASE_GRAPH_DOT;
+  char *text = NULL;
+  rc = case_def_graph(d, format, config, &text);
+  case_free(config);
+  if (rc != CASE_OK) return fail_engine(c, rc, "graph");
+  FILE *f = stdout;
+  if (gopt.output && !(f = fopen(gopt.output, "w"))) {
+    case_free(text);
+    return fail(c, EX_STORE, "%s: cannot write", gopt.output);
+  }
+  fputs(text, f);
+  case_free(text);
+  if (f != stdout && fclose(f) != 0) return fail(c, EX_STORE, "%s: write error", gopt.output);
+  return EX_OK;
+}
+
+const command cmd_graph = {
+    "graph", "draw a workflow as Graphviz DOT or Mermaid, optionally a case's states lit",
+    "usage: casectl graph [--format dot|mermaid] [-o FILE] FILE\n"
+    "       casectl graph [--format dot|mermaid] [-o FILE] --workflow ID[@VERSION]\n"
+    "       casectl graph [--format dot|mermaid] [-o FILE] --case ID [FILE]\n"
+    "  --format F      dot (default) or mermaid\n"
+    "  --workflow W    a definition stored in the store (highest version without @VERSION)\n"
+    "  --case ID       highlight this stored case's active states (its own definition\n"
+    "                  unless FILE is given)\n"
+    "  -o, --output F  write to F instead of stdout (render DOT with `dot -Tsvg`)\n",
+    graph_options, graph_option, run_graph, 0};
+
+/* ------------------------------------------------------------------ init */
+
+static int run_init(ctx *c, int argc, char **argv) {
+  (void)argv;
+  if (argc != 0) return usage_error(c, "init takes no arguments (the store is --store FILE)");
+  int existed = access(c->store_path, F_OK) == 0;
+  int ex = ctx_store(c, 2);
+  if (ex != EX_OK) return ex;
+  if (!c->lua_root) c->lua_root = abs_path(".");
+  if ((ex = sidecar_save(c)) != EX_OK) return ex;
+  if (c->json) {
+    print_json(json_pack("{s:s, s:b, s:s}", "store", c->store_path, "created", !existed,
+                         "lua_root", c->lua_root));
+  } else if (!c->quiet) {
+    printf("%s: %s (lua root %s, %d profile(s))\n", c->store_path,
+           existed ? "already a store, settings updated" : "created", c->lua_root, c->nprofiles);
+  }
+  return EX_OK;
+}
+
+const command cmd_init = {
+    "init", "create a store (an SQLite file) and remember its Lua root and profiles",
+    "usage: casectl init [--store FILE] [--lua-root DIR] [--profile NAME=FILE]...\n"
+    "  Creates the store if it does not exist (an existing store is kept) and writes\n"
+    "  FILE.casectl.json with the Lua root (default: the current directory) and the\n"
+    "  location profiles, which every later command on the store uses.\n",
+    NULL, NULL, run_init, 0};
+
+/* ------------------------------------------------------------------ load */
+
+static int run_load(ctx *c, int argc, char **argv) {
+  if (argc < 1) return usage_error(c, "give one or more definition files");
+  int ex = ctx_store(c, 1);
+  if (ex != EX_OK) return ex;
+  json_t *out = json_array();
+  for (int i = 0; i < argc; i++) {
+    const case_def *d = NULL;
+    int rc = case_def_load_file(c->e, argv[i], &d);
+    if (rc == CASE_OK) rc = case_store_add_def(c->s, d);
+    if (rc != CASE_OK) {
+      json_decref(out);
+      fprintf(stderr, "%s\n", case_errmsg(c->e));
+      return rc_exit(rc);
+    }
+    json_array_append_new(out, json_pack("{s:s, s:s, s:i, s:s}", "file", argv[i], "workflow",
+                                         case_def_id(d), "version", case_def_version(d), "hash",
+                                         case_def_hash(d)));
+    if (!c->json && !c->quiet)
+      printf("loaded %s version %d from %s (sha256 %.12s...)\n", case_def_id(d),
+             case_def_version(d), argv[i], case_def_hash(d));
+  }
+  if ((ex = sidecar_save(c)) != EX_OK) {
+    json_decref(out);
+    return ex;
+  }
+  if (c->json)
+    print_json(out);
+  else
+    json_decref(out);
+  return EX_OK;
+}
+
+const command cmd_load = {
+    "load", "store workflow definitions so cases can be created on them",
+    "usage: casectl load [--lua-root DIR] [--profile NAME=FILE]... FILE...\n"
+    "  Loads and validates each definition and stores it (source and hash).  The same\n"
+    "  id, version and content again does nothing; the same id and version with other\n"
+    "  content is refused (exit 5): give changed content a new version.  Lua root and\n"
+    "  profiles given here are remembered for the store.\n",
+    NULL, NULL, run_load, 0};

@@ -1,0 +1,152 @@
+/*
+ * casectl main: the command table, the options every command takes, --help.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "casectl.h"
+
+static const command *const commands[] = {
+    &cmd_validate, &cmd_graph, &cmd_init,   &cmd_load,   &cmd_new,    &cmd_fire,
+    &cmd_show,     &cmd_list,  &cmd_events, &cmd_tick,   &cmd_import, &cmd_report,
+    &cmd_verify,   &cmd_follow, &cmd_test,
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+/* Codes of the common options; a command's own options use codes from 256. */
+enum { OPT_STORE = 1, OPT_LUA_ROOT, OPT_PROFILE, OPT_AT, OPT_JSON, OPT_QUIET, OPT_HELP };
+
+static const struct option common_options[] = {
+    {"store", required_argument, NULL, OPT_STORE},
+    {"lua-root", required_argument, NULL, OPT_LUA_ROOT},
+    {"profile", required_argument, NULL, OPT_PROFILE},
+    {"at", required_argument, NULL, OPT_AT},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"quiet", no_argument, NULL, OPT_QUIET},
+    {"help", no_argument, NULL, OPT_HELP},
+};
+#define NCOMMON (sizeof common_options / sizeof common_options[0])
+
+static const char common_help[] =
+    "Options every command takes:\n"
+    "  --store FILE        the store (default: $CASECTL_STORE, else ./case.db)\n"
+    "  --lua-root DIR      where definitions' lua: modules are found (remembered by init/load)\n"
+    "  --profile NAME=FILE a location profile (repeatable; remembered by init/load)\n"
+    "  --at WHEN           the time to act at: YYYY-MM-DD (10:00 Europe/Amsterdam),\n"
+    "                      YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM] or @SECONDS (default: now)\n"
+    "  --json              machine-readable output on stdout\n"
+    "  --quiet             no progress bar, no chatter\n"
+    "  -h, --help          this help\n";
+
+static void general_usage(FILE *f) {
+  fprintf(f, "usage: casectl COMMAND [OPTIONS] [ARGS]\n\ncommands:\n");
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    fprintf(f, "  %-9s %s\n", commands[i]->name, commands[i]->summary);
+  fprintf(f, "\n%s\n"
+             "Exit codes: 0 ok, 1 refused or check failed, 2 usage, 3 not found,\n"
+             "4 store or I/O error, 5 invalid input.  `casectl COMMAND --help` for more;\n"
+             "docs/casectl.md is the manual.\n",
+          common_help);
+}
+
+static void command_usage(const command *cmd, FILE *f) {
+  fprintf(f, "%s\n\n%s\n%s", cmd->summary, cmd->usage, common_help);
+}
+
+int main(int argc, char **argv) {
+  ctx c;
+  memset(&c, 0, sizeof c);
+  c.prog = "casectl";
+  if (argc < 2) {
+    general_usage(stderr);
+    return EX_USAGE;
+  }
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    if (argc > 2) {
+      for (size_t i = 0; i < NCOMMANDS; i++)
+        if (!strcmp(argv[2], commands[i]->name)) {
+          command_usage(commands[i], stdout);
+          return EX_OK;
+        }
+    }
+    general_usage(stdout);
+    return EX_OK;
+  }
+  if (!strcmp(argv[1], "--version")) {
+    printf("casectl (libcase %s)\n", case_libversion());
+    return EX_OK;
+  }
+  const command *cmd = NULL;
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    if (!strcmp(argv[1], commands[i]->name)) cmd = commands[i];
+  if (!cmd) {
+    fprintf(stderr, "casectl: unknown command '%s' (try casectl --help)\n", argv[1]);
+    return EX_USAGE;
+  }
+  c.cmd = cmd->name;
+
+  /* The command's options after the common ones. */
+  struct option opts[64];
+  size_t n = 0;
+  for (size_t i = 0; i < NCOMMON; i++) opts[n++] = common_options[i];
+  for (const struct option *o = cmd->options; o && o->name && n < 63; o++) opts[n++] = *o;
+  memset(&opts[n], 0, sizeof opts[n]);
+
+  const char *env = getenv("CASECTL_STORE");
+  c.store_path = env && *env ? env : "case.db";
+  int ex = EX_OK;
+  char **args = argv + 1;
+  int nargs = argc - 1;
+  optind = 1;
+  opterr = 0;
+  for (;;) {
+    int longindex = -1;
+    int code = getopt_long(nargs, args, "ho:", opts, &longindex);
+    if (code == -1) break;
+    switch (code) {
+    case OPT_STORE: c.store_path = optarg; break;
+    case OPT_LUA_ROOT:
+      free(c.lua_root);
+      c.lua_root = abs_path(optarg);
+      break;
+    case OPT_PROFILE: ex = add_profile(&c, optarg); break;
+    case OPT_AT:
+      if (parse_time(optarg, &c.at) != 0)
+        ex = usage_error(&c, "--at: '%s' is not a date or time (expected YYYY-MM-DD, "
+                             "YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM] or @SECONDS)", optarg);
+      c.have_at = 1;
+      break;
+    case OPT_JSON: c.json = 1; break;
+    case OPT_QUIET: c.quiet = 1; break;
+    case 'h':
+    case OPT_HELP: command_usage(cmd, stdout); ex = -1; break;
+    case '?':
+      if (optopt)
+        ex = usage_error(&c, "unknown option or missing argument for -%c", optopt);
+      else
+        ex = usage_error(&c, "unknown option or missing argument: %s", args[optind - 1]);
+      break;
+    case ':': ex = usage_error(&c, "missing argument for %s", args[optind - 1]); break;
+    default:
+      if (cmd->option)
+        ex = cmd->option(&c, code, optarg);
+      else
+        ex = usage_error(&c, "unexpected option");
+      break;
+    }
+    if (ex != EX_OK) break;
+  }
+  if (ex == -1) {
+    ctx_close(&c);
+    return EX_OK;
+  }
+  if (ex == EX_OK && !c.have_at) {
+    c.at = (int64_t)time(NULL);
+  }
+  if (ex == EX_OK && cmd->needs_store) ex = ctx_store(&c, cmd->needs_store);
+  if (ex == EX_OK) ex = cmd->run(&c, nargs - optind, args + optind);
+  ctx_close(&c);
+  return ex;
+}
