@@ -124,15 +124,21 @@ int chart_prepare(case_engine *e, case_def *d) {
     cs_kind k = d->states[i].kind;
     d->history_slot[i] = (k == CS_HISTORY_SHALLOW || k == CS_HISTORY_DEEP) ? d->nhistory++ : -1;
   }
-  /* A transition without roles that only listens to timer events (after.*,
-   * a deadline's on_expiry) belongs to the clock: no role may fire it. */
+  /* A transition without roles that only listens to the events of timers
+   * running in its own part of the chart (after.*, a deadline's on_expiry in
+   * its source state, an ancestor or a descendant) belongs to the clock: no
+   * role may fire it.  The same event name handled elsewhere stays open. */
   for (int i = 0; i < d->ntransitions; i++) {
     cs_transition *t = &d->transitions[i];
     int all_timer = t->nevents > 0 && t->nroles == 0;
     for (int k = 0; k < t->nevents && all_timer; k++) {
       int hit = 0;
-      for (int m = 0; m < d->ntimers && !hit; m++)
-        hit = d->timers[m].event && strcmp(d->timers[m].event, t->events[k]) == 0;
+      for (int m = 0; m < d->ntimers && !hit; m++) {
+        const cs_timer *tm = &d->timers[m];
+        hit = tm->event && strcmp(tm->event, t->events[k]) == 0 &&
+              (tm->state == t->source || def_is_descendant(d, tm->state, t->source) ||
+               def_is_descendant(d, t->source, tm->state));
+      }
       all_timer = hit;
     }
     t->system = all_timer;

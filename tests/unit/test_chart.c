@@ -684,6 +684,32 @@ static void test_misuse(void **state) {
   assert_int_equal(case_libversion_number(), CASE_VERSION_NUMBER);
 }
 
+/* ---- the clock's transitions are scoped to their own states ---- */
+
+static void test_timer_event_scope(void **state) {
+  fx *f = *state;
+  load(f,
+       "workflow: sc\nversion: 1\nroles: [IND]\n"
+       "initial: a\n"
+       "states:\n"
+       "  a: {on: {termijn_verstreken: b}}\n"
+       "  b:\n"
+       "    deadlines: {t: {after: 3 days, on_expiry: termijn_verstreken}}\n"
+       "    on: {termijn_verstreken: c}\n"
+       "  c: {}\n");
+  create(f, NULL);
+  /* In a, the name is an ordinary event: IND may fire it. */
+  fire_ok(f, "termijn_verstreken", "IND");
+  assert_config(f, "[\"b\"]");
+  /* In b, it is the deadline's own event: only the clock fires it. */
+  assert_int_equal(case_instance_fire(f->c, "termijn_verstreken", NULL, "x", "IND", T0),
+                   CASE_DENIED);
+  int fired = 0;
+  assert_int_equal(case_instance_tick(f->c, T0 + 10 * DAY, &fired), CASE_OK);
+  assert_int_equal(fired, 1);
+  assert_config(f, "[\"c\"]");
+}
+
 /* ---- versions in force ---- */
 
 static void test_version_in_force(void **state) {
@@ -723,6 +749,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_snapshot_roundtrip, setup, teardown),
       cmocka_unit_test_setup_teardown(test_misuse, setup, teardown),
       cmocka_unit_test_setup_teardown(test_version_in_force, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_timer_event_scope, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
