@@ -55,7 +55,7 @@ static int run_new(ctx *c, int argc, char **argv) {
   int version;
   if (parse_workflow(o.workflow, id, sizeof id, &version) != 0)
     return usage_error(c, "--workflow: '%s' is not ID or ID@VERSION", o.workflow);
-  const case_def *d = case_def_find(c->e, id, version);
+  const case_def *d = version ? case_def_find(c->e, id, version) : case_def_in_force(c->e, id, c->at);
   if (!d)
     return fail(c, EX_NOTFOUND, "%s: no such workflow in %s (store it with casectl load)",
                 o.workflow, c->store_path);

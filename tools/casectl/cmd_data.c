@@ -512,7 +512,8 @@ static int run_import(ctx *c, int argc, char **argv) {
                 case_errmsg(c->e), case_errstr(rc));
     }
     if (!strcmp(r->event, "create")) {
-      const case_def *d = case_def_find(c->e, r->workflow, r->version);
+      const case_def *d = r->version ? case_def_find(c->e, r->workflow, r->version)
+                                     : case_def_in_force(c->e, r->workflow, r->time);
       if (!d) {
         fprintf(stderr, "%s:%ld: %s: no workflow %s%s%d in the store\n", file, r->line, r->cas,
                 r->workflow, r->version ? " version " : "", r->version);
