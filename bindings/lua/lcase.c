@@ -721,6 +721,8 @@ static int engine_run_scenario(lua_State *L) {
 
 /* ------------------------------------------------------------------ definitions */
 
+static int def_graph(lua_State *L);
+
 static int def_index(lua_State *L) {
   ldef *ld = luaL_checkudata(L, 1, MT_DEF);
   const char *k = luaL_checkstring(L, 2);
@@ -731,6 +733,8 @@ static int def_index(lua_State *L) {
     lua_pushinteger(L, case_def_version(ld->d));
   else if (strcmp(k, "hash") == 0)
     lua_pushstring(L, case_def_hash(ld->d));
+  else if (strcmp(k, "graph") == 0)
+    lua_pushcfunction(L, def_graph);
   else if (strcmp(k, "warnings") == 0) {
     int n = case_def_warning_count(ld->d);
     lua_createtable(L, n, 0);
@@ -740,6 +744,33 @@ static int def_index(lua_State *L) {
     }
   } else
     lua_pushnil(L);
+  return 1;
+}
+
+/* def:graph(["dot"|"mermaid" [, configuration]]) -> text; configuration is a
+ * list of state ids (as case:configuration()) or JSON text. */
+static int def_graph(lua_State *L) {
+  static const char *const formats[] = {"dot", "mermaid", NULL};
+  ldef *ld = check_def(L, 1, NULL);
+  int format = luaL_checkoption(L, 2, "dot", formats);
+  lua_settop(L, 3);
+  const char *conf = NULL;
+  if (lua_type(L, 3) == LUA_TSTRING)
+    conf = lua_tostring(L, 3);
+  else if (!lua_isnil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    conf = luaL_len(L, 3) == 0 ? "[]" : to_json(L, 3); /* {} would be an object */
+  }
+  box *b = box_new(L);
+  char *out = NULL;
+  int rc = case_def_graph(ld->d, format == 0 ? CASE_GRAPH_DOT : CASE_GRAPH_MERMAID, conf, &out);
+  box_set(b, out, lib_free);
+  if (rc != CASE_OK) {
+    box_free(b);
+    raise_rc(L, ld->eng, rc);
+  }
+  lua_pushstring(L, out);
+  box_free(b);
   return 1;
 }
 
@@ -980,6 +1011,30 @@ static int store_ack(lua_State *L) {
   int rc = case_store_outbox_ack(st->s, (int64_t)luaL_checkinteger(L, 2));
   if (rc != CASE_OK) raise_rc(L, st->eng, rc);
   lua_settop(L, 1);
+  return 1;
+}
+
+/* store:report([at [, options]]) -> the caseload report as a table */
+static int store_report(lua_State *L) {
+  lstore *st = check_store(L, 1);
+  int64_t at = opt_time(L, 2);
+  lua_settop(L, 3);
+  const char *opts = NULL;
+  if (lua_type(L, 3) == LUA_TSTRING)
+    opts = lua_tostring(L, 3);
+  else if (!lua_isnil(L, 3))
+    opts = to_json(L, 3);
+  box *b = box_new(L);
+  char *json = NULL;
+  st->eng->busy = 1;
+  int rc = case_store_report(st->s, st->eng->e, at, opts, &json);
+  st->eng->busy = 0;
+  box_set(b, json, lib_free);
+  if (rc != CASE_OK) {
+    box_free(b);
+    raise_rc(L, st->eng, rc);
+  }
+  push_lib_json(L, b);
   return 1;
 }
 
@@ -1527,7 +1582,7 @@ LCASE_EXPORT int luaopen_libcase(lua_State *L) {
       {"config", store_config}, {"create", store_create}, {"fire", store_fire},
       {"tick", store_tick},     {"get", store_get},       {"verify", store_verify},
       {"follow", store_follow}, {"outbox", store_outbox}, {"ack", store_ack},
-      {"cases", store_cases},   {NULL, NULL}};
+      {"cases", store_cases},   {"report", store_report}, {NULL, NULL}};
   static const luaL_Reg def_meta[] = {
       {"__index", def_index}, {"__tostring", def_tostring}, {NULL, NULL}};
   static const luaL_Reg case_meta[] = {

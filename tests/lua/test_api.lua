@@ -169,4 +169,14 @@ end)
 T.ok(libcase.is_error(err) and not libcase.is_error("x"), "is_error")
 T.ok(tostring(err):match("^libcase: .*%(guard%)$"), "error tostring: " .. tostring(err))
 
+-- diagrams
+local dot = d:graph()
+T.ok(dot:find("digraph", 1, true), "DOT graph")
+local mer = d:graph("mermaid", { "aanmelding" })
+T.ok(mer:find("stateDiagram", 1, true), "Mermaid graph")
+T.ok(mer:find("active", 1, true), "the configuration is highlighted")
+T.eq(type(d:graph("dot", {})), "string", "empty configuration")
+T.raises("notfound", d.graph, d, "dot", { "geen_staat" })
+T.ok(not pcall(d.graph, d, "svg"), "unknown format")
+
 T.done("lua.api")

@@ -183,4 +183,13 @@ end
 rows = journal()
 T.eq(#rows, 14, "every row whole")
 
+-- the caseload report
+do
+  local s <close> = open(false)
+  local r = s:report(MONDAY + 7 * DAY)
+  T.eq(r.report, "libcase.report.v1", "report format")
+  T.eq(r.cases.total, 3, "three cases in the report")
+  T.raises("invalid", s.report, s, MONDAY, { onbekend = 1 })
+end
+
 T.done("lua.store")
