@@ -87,6 +87,81 @@ static int row_hash(const sb_journal_row *r, char out[65]) {
   return ok ? CASE_OK : CASE_NOMEM;
 }
 
+/*
+ * Appends the canonical JSON text of string `s` (JSON null for NULL).  A
+ * string of printable ASCII other than '"' and '\\' is its own text between
+ * quotes (jansson escapes nothing else in it: '/' only with JSON_ESCAPE_SLASH);
+ * any other string goes through jansson.  Returns 0 when `s` is not UTF-8 or
+ * memory ran out, as json_pack() in row_hash() fails then.
+ */
+static int add_json_string(sbuf *b, const char *s) {
+  if (!s) {
+    sbuf_puts(b, "null");
+    return 1;
+  }
+  const unsigned char *p = (const unsigned char *)s;
+  while (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\') p++;
+  if (*p == '\0') {
+    sbuf_add(b, "\"", 1);
+    sbuf_add(b, s, (size_t)(p - (const unsigned char *)s));
+    sbuf_add(b, "\"", 1);
+    return 1;
+  }
+  json_t *v = json_string(s);
+  char *t = v ? canon(v) : NULL;
+  json_decref(v);
+  if (!t) return 0;
+  sbuf_puts(b, t);
+  free(t);
+  return 1;
+}
+
+/*
+ * row_hash() for a row whose payload, configuration and data are canonical
+ * JSON text already (persist() made them with canon()): the same bytes are
+ * hashed, joined as text instead of parsed and serialised a second time
+ * (about a tenth of a durable fire's time).  Builds with assertions enabled
+ * (Debug, the sanitizer build) check it against row_hash() on every row.
+ */
+static int row_hash_canonical(const sb_journal_row *r, char out[65]) {
+  sbuf b;
+  sbuf_init(&b);
+  sbuf_puts(&b, "[\"" HASH_TAG "\",");
+  char num[32];
+  int ok = add_json_string(&b, r->case_id);
+  snprintf(num, sizeof num, ",%lld,", (long long)r->revision);
+  sbuf_puts(&b, num);
+  ok = ok && add_json_string(&b, r->event);
+  sbuf_puts(&b, ",");
+  sbuf_puts(&b, r->payload);
+  sbuf_puts(&b, ",");
+  ok = ok && add_json_string(&b, r->actor);
+  sbuf_puts(&b, ",");
+  ok = ok && add_json_string(&b, r->role);
+  snprintf(num, sizeof num, ",%lld,", (long long)r->time);
+  sbuf_puts(&b, num);
+  sbuf_puts(&b, r->configuration);
+  sbuf_puts(&b, ",");
+  sbuf_puts(&b, r->data);
+  sbuf_puts(&b, ",");
+  ok = ok && add_json_string(&b, r->prev_hash ? r->prev_hash : "");
+  sbuf_puts(&b, "]");
+  size_t n = b.len;
+  char *text = sbuf_take(&b);
+  if (!ok || !text) {
+    free(text);
+    return CASE_NOMEM;
+  }
+  ok = sha256_hex(text, n, out) == 0;
+  free(text);
+  if (!ok) return CASE_NOMEM;
+#ifndef NDEBUG
+  char slow[65];
+  if (row_hash(r, slow) == CASE_OK && strcmp(slow, out) != 0) return CASE_CORRUPT;
+#endif
+  return CASE_OK;
+}
+
 /* ------------------------------------------------------------------ */
 /* Notifications: collected during a fire, forwarded after COMMIT      */
 /* ------------------------------------------------------------------ */
@@ -350,7 +425,12 @@ static int persist(case_store *s, case_instance *c, const char *event, const cha
   w.j.configuration = w.config;
   w.j.data = w.data;
   w.j.prev_hash = (char *)prev_hash;
-  rc = row_hash(&w.j, w.hash);
+  rc = row_hash_canonical(&w.j, w.hash);
+  if (rc == CASE_CORRUPT) {
+    rc = eng_err(e, CASE_CORRUPT, "store: the journal hash of case '%s' revision %lld differs "
+                 "between its two serialisations (a bug)", c->id, (long long)c->st.revision);
+    goto out;
+  }
   if (rc != CASE_OK) {
     rc = nomem(e);
     goto out;

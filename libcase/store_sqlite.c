@@ -60,7 +60,7 @@ enum {
   Q_DEF_GET, Q_DEF_PUT, Q_DEF_LIST, Q_CASE_GET, Q_CASE_INSERT, Q_CASE_UPDATE, Q_CASE_LIST,
   Q_JOURNAL_APPEND, Q_JOURNAL_CASE, Q_JOURNAL_FROM, Q_TIMERS_DELETE, Q_TIMER_INSERT,
   Q_TIMER_NEXT, Q_REFUSED_ADD, Q_IDEM_GET, Q_IDEM_PUT, Q_OUTBOX_ADD, Q_OUTBOX_LIST,
-  Q_OUTBOX_ACK, Q_OUTBOX_GET, Q_COUNT
+  Q_OUTBOX_ACK, Q_OUTBOX_GET, Q_BEGIN_READ, Q_BEGIN_WRITE, Q_COMMIT, Q_COUNT
 };
 
 static const char *const sql_text[Q_COUNT] = {
@@ -101,6 +101,11 @@ static const char *const sql_text[Q_COUNT] = {
                       "WHERE delivered IS NULL ORDER BY id LIMIT ?1",
     [Q_OUTBOX_ACK] = "UPDATE outbox SET delivered=?2 WHERE id=?1 AND delivered IS NULL",
     [Q_OUTBOX_GET] = "SELECT id FROM outbox WHERE id=?1",
+    /* Prepared once like the rest: parsing them on every fire cost about 5% of
+     * its instructions (bench/, docs/performance.md). */
+    [Q_BEGIN_READ] = "BEGIN",
+    [Q_BEGIN_WRITE] = "BEGIN IMMEDIATE",
+    [Q_COMMIT] = "COMMIT",
 };
 
 struct sb_db {
@@ -330,11 +335,14 @@ int sb_sqlite_open(const char *path, int flags, const sb_ops **ops, sb_db **out,
 /* ------------------------------------------------------------------ */
 
 static int sq_begin(sb_db *b, int write) {
-  return exec(b, write ? "BEGIN IMMEDIATE" : "BEGIN", "begin");
+  sqlite3_stmt *s = stmt(b, write ? Q_BEGIN_WRITE : Q_BEGIN_READ);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  return exec_stmt(b, s, "begin");
 }
 
 static int sq_commit(sb_db *b) {
-  int rc = exec(b, "COMMIT", "commit");
+  sqlite3_stmt *s = stmt(b, Q_COMMIT);
+  int rc = s ? exec_stmt(b, s, "commit") : rc_of(sqlite3_errcode(b->db));
   if (rc != CASE_OK && !sqlite3_get_autocommit(b->db))
     sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
   return rc;
