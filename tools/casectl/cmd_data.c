@@ -428,7 +428,7 @@ static void csv_row(int term, void *ud) {
 
 static void read_csv(irows *rs, FILE *f) {
   struct csv_parser p;
-  if (csv_init(&p, CSV_STRICT | CSV_APPEND_NULL | CSV_EMPTY_IS_NULL) != 0) {
+  if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL | CSV_EMPTY_IS_NULL) != 0) {
     rs->ex = fail(rs->c, EX_STORE, "out of memory");
     return;
   }

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# tests/cli/run.sh CASECTL SRCDIR NAME — casectl through the real binary.
+#   commands: each command's happy path and its errors (exit codes, messages)
+#   pilot:    the pilot replay's report equals examples/pilot/expected.json
+#   html:     the HTML report opens in headless Chromium with its charts drawn
+#             (exit 77 = skipped when chromium is not installed)
+set -uo pipefail
+CASECTL=$1 SRC=$2 NAME=$3
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+export CASECTL_STORE=$T/case.db CASECTL_NO_PROGRESS=1
+cd "$SRC"
+fails=0
+ok() { echo "ok   $*"; }
+bad() { echo "FAIL $*"; fails=$((fails + 1)); }
+# expect CODE DESCRIPTION -- command...  (stdout in $T/out, stderr in $T/err)
+expect() {
+  local want=$1 what=$2; shift 3
+  "$@" >"$T/out" 2>"$T/err"
+  local got=$?
+  if [[ $got == "$want" ]]; then ok "$what (exit $got)"; else bad "$what: exit $got, expected $want"; sed 's/^/     /' "$T/err" | head -5; fi
+}
+contains() { if grep -q -- "$2" "$1"; then ok "$3"; else bad "$3: '$2' not in $(basename "$1")"; sed 's/^/     /' "$1" | head -5; fi; }
+
+pilot_store() {
+  "$CASECTL" init --quiet --lua-root workflows --profile ter_apel=lua/locations/ter_apel.lua \
+    --profile budel=lua/locations/budel.lua &&
+  "$CASECTL" load --quiet workflows/asielprocedure.yaml workflows/asielprocedure-v2.yaml &&
+  "$CASECTL" import --quiet examples/pilot/pilot.jsonl &&
+  "$CASECTL" tick --quiet --daily --at 2023-06-15
+}
+
+case $NAME in
+commands)
+  Q=examples/quickstart/aanmelding.yaml
+  expect 0 "validate a good definition" -- "$CASECTL" validate $Q
+  contains "$T/out" "aanmelding_demo version 1" "validate names the workflow"
+  printf 'workflow: x\nversion: 1\ninitial: a\nstates:\n  a: {on: {e: nowhere}}\n' >"$T/bad.yaml"
+  expect 1 "validate a bad definition" -- "$CASECTL" validate "$T/bad.yaml"
+  contains "$T/err" "bad.yaml:5:" "the error says file:line"
+  expect 1 "validate a missing file" -- "$CASECTL" validate "$T/none.yaml"
+  expect 2 "unknown command" -- "$CASECTL" frobnicate
+  expect 2 "unknown option" -- "$CASECTL" list --frob
+  expect 0 "--help per command" -- "$CASECTL" fire --help
+  contains "$T/out" "usage: casectl fire" "fire --help prints its usage"
+  expect 3 "a command on a missing store" -- "$CASECTL" list
+  contains "$T/err" "no such store" "the missing store is named"
+  expect 0 "init" -- "$CASECTL" init
+  expect 0 "load" -- "$CASECTL" load $Q
+  expect 5 "load a bad definition" -- "$CASECTL" load "$T/bad.yaml"
+  expect 0 "graph dot" -- "$CASECTL" graph $Q
+  contains "$T/out" "digraph" "graph writes DOT"
+  expect 3 "new on an unknown workflow" -- "$CASECTL" new --workflow nope Z1
+  expect 5 "new with bad JSON data" -- "$CASECTL" new --workflow aanmelding_demo --data '{x' Z1
+  expect 0 "new" -- "$CASECTL" new --workflow aanmelding_demo --role IND --at 2026-03-02 Z1
+  expect 5 "new twice" -- "$CASECTL" new --workflow aanmelding_demo --role IND --at 2026-03-02 Z1
+  expect 0 "fire" -- "$CASECTL" fire --role AVIM --at 2026-03-03 Z1 geregistreerd
+  expect 1 "fire as the wrong role" -- "$CASECTL" fire --role COA --at 2026-03-03 Z1 rvt_onthouden
+  contains "$T/err" "refused" "the refusal is explained"
+  expect 1 "fire with a false guard" -- "$CASECTL" fire --json --role IND --at 2026-03-03 Z1 rvt_onthouden
+  expect 3 "fire at an unknown case" -- "$CASECTL" fire --role IND Z9 geregistreerd
+  expect 2 "fire without a role" -- "$CASECTL" fire Z1 geregistreerd
+  expect 0 "events" -- "$CASECTL" events --json --role COA --at 2026-03-04 Z1
+  contains "$T/out" '"incident"' "COA may file an incident"
+  expect 3 "events of an unknown case" -- "$CASECTL" events --role COA Z9
+  expect 0 "show" -- "$CASECTL" show --at 2026-03-04 Z1
+  contains "$T/out" "rust_en_voorbereiding" "show gives the configuration"
+  contains "$T/out" "geregistreerd" "show gives the history"
+  expect 0 "show --json" -- "$CASECTL" show --json Z1
+  contains "$T/out" '"deadlines"' "show --json lists the running terms"
+  expect 3 "show an unknown case" -- "$CASECTL" show Z9
+  expect 0 "graph of a case" -- "$CASECTL" graph --format mermaid --case Z1
+  contains "$T/out" "class rust_en_voorbereiding active" "the case's state is lit"
+  expect 0 "list" -- "$CASECTL" list --json --state rust_en_voorbereiding
+  contains "$T/out" '"Z1"' "list filters by state"
+  expect 0 "list by role" -- "$CASECTL" list --role COA --at 2026-03-04
+  contains "$T/out" "Z1" "COA can act on Z1"
+  expect 0 "tick" -- "$CASECTL" tick --at 2026-03-20
+  contains "$T/out" "1 timer(s) fired" "the RVT ran out"
+  expect 0 "list --overdue" -- "$CASECTL" list --overdue --json
+  expect 0 "follow" -- "$CASECTL" follow --after 1
+  if [[ $(wc -l <"$T/out") == 2 ]]; then ok "follow gives the rows after seq 1"; else bad "follow rows: $(wc -l <"$T/out")"; fi
+  expect 0 "verify" -- "$CASECTL" verify
+  printf 'time,case,event,role,payload,workflow\n2026-03-05T10:00,Z2,create,IND,,aanmelding_demo\n2026-03-06T10:00,Z2,geregistreerd,AVIM,,\n' >"$T/log.csv"
+  expect 0 "import CSV" -- "$CASECTL" import "$T/log.csv"
+  expect 0 "import CSV again adds nothing" -- "$CASECTL" import --json "$T/log.csv"
+  contains "$T/out" '"skipped": 1' "the create row is skipped"
+  printf 'time,case,event\n2026-03-07,Z2,"unterminated\n' >"$T/bad.csv"
+  expect 5 "import a bad CSV" -- "$CASECTL" import "$T/bad.csv"
+  printf '{"time":"2026-03-07T10:00","case":"Z2","event":"nope","role":"IND"}\n{"time":"x"}\n' >"$T/bad.jsonl"
+  expect 5 "import a bad JSON Lines row" -- "$CASECTL" import "$T/bad.jsonl"
+  contains "$T/err" "bad.jsonl:2:" "the bad row is named by line"
+  printf '{"time":"2026-03-07T10:00","case":"Z2","event":"nope","role":"IND"}\n' >"$T/refused.jsonl"
+  expect 1 "import a refused row" -- "$CASECTL" import "$T/refused.jsonl"
+  expect 3 "import a missing file" -- "$CASECTL" import "$T/none.jsonl"
+  expect 0 "report" -- "$CASECTL" report --at 2026-03-20 --format json
+  contains "$T/out" '"total": 2' "the report counts two cases"
+  expect 5 "report with bad options" -- "$CASECTL" report --options '{"nope":1}'
+  expect 0 "test a scenario" -- "$CASECTL" test --lua-root "$SRC" tests/scenarios/s11_dublin_overdracht.yaml
+  expect 4 "test a missing scenario" -- "$CASECTL" test "$T/none.yaml"
+  ;;
+pilot)
+  pilot_store >"$T/log" 2>&1 || { cat "$T/log"; bad "pilot replay"; }
+  "$CASECTL" report --at 2023-06-15 --format json >"$T/report.json" || bad "report"
+  "$CASECTL" verify --quiet || bad "verify the pilot store"
+  python3 - "$T/report.json" examples/pilot/expected.json <<'PY' || fails=$((fails + 1))
+import json, sys
+r = json.load(open(sys.argv[1])); e = json.load(open(sys.argv[2]))
+checks = [
+  ("cases", r["cases"]["total"], e["cases"]), ("closed", r["cases"]["closed"], e["closed"]),
+  ("open", r["cases"]["open"], e["open"]), ("transferred", r["transferred"], e["transferred"]),
+  ("appeals lodged", r["appeals"]["lodged"], e["appeals"]["lodged"]),
+]
+for k in ("open", "ongegrond", "gegrond", "ended_without_ruling"):
+  checks.append(("appeals " + k, r["appeals"]["outcomes"].get(k, 0), e["appeals"][k]))
+for t, v in e["by_track"].items():
+  for k in ("cases", "open", "closed"):
+    checks.append(("track %s %s" % (t, k), r["by_track"].get(t, {}).get(k, 0), v[k]))
+lanes = {x["lane"]: x for x in r["lead_time_days"] if x["track"] == "all"}
+bad = 0
+for name, got, want in checks:
+  print(("ok  " if got == want else "FAIL"), name, got, "expected", want); bad += got != want
+acc, reg = lanes["accelerated"]["median"], lanes["regular"]["median"]
+lim = e["lead_time_days"]
+ok = lim["accelerated"]["median_min"] <= acc <= lim["accelerated"]["median_max"] and reg >= lim["regular"]["median_min"]
+print("ok  " if ok else "FAIL", "lead time median accelerated %.1f, regular %.1f" % (acc, reg)); bad += not ok
+sys.exit(1 if bad else 0)
+PY
+  ;;
+html)
+  CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
+  if [[ -z $CHROMIUM ]]; then echo "skip: chromium is not installed"; exit 77; fi
+  pilot_store >"$T/log" 2>&1 || { cat "$T/log"; bad "pilot replay"; }
+  "$CASECTL" report --at 2023-06-15 --format html -o "$T/report.html" || bad "report html"
+  if grep -qiE '<script|@font-face|https?://[^"]*\.(js|css|woff)' "$T/report.html"; then bad "the page loads something from outside"; else ok "self-contained"; fi
+  timeout 120 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-background-networking \
+    --disable-component-update --disable-sync --no-first-run --user-data-dir="$T/chrome" \
+    --dump-dom "file://$T/report.html" >"$T/dom.html" 2>"$T/chrome.log" || { bad "chromium"; tail -5 "$T/chrome.log"; }
+  for id in chart-tracks chart-states chart-appeals chart-leadtime chart-deadlines chart-weeks; do
+    contains "$T/dom.html" "<svg[^>]*id=\"$id\"" "chart $id is in the DOM"
+  done
+  n=$(grep -o '<rect class="bar"' "$T/dom.html" | wc -l)
+  if ((n >= 20)); then ok "$n bars drawn"; else bad "only $n bars drawn"; fi
+  ;;
+*) echo "unknown test $NAME"; exit 2 ;;
+esac
+echo "$NAME: $fails failure(s)"
+((fails == 0))
