@@ -50,12 +50,20 @@ static void put_escaped(sbuf *b, const char *s, int mermaid) {
   }
 }
 
-static void put_duration(sbuf *b, const cs_duration *du) {
-  const char *unit = cal_unit_name(du->unit);
-  if (du->param)
-    sbuf_printf(b, "${%s} %s", du->param, unit);
-  else
+/* "6 days", or for a param "6 days (rvt_dagen)" with the param's default, so
+ * a reader sees the term itself and where a location can change it. */
+static void put_duration(sbuf *b, const case_def *d, const cs_duration *du) {
+  const char *unit = du->unit == UNIT_WORKING_DAYS ? "working days" : cal_unit_name(du->unit);
+  if (du->param) {
+    int p = def_param_find(d, du->param);
+    if (p >= 0 && json_is_integer(d->params[p].value))
+      sbuf_printf(b, "%lld %s (%s)", (long long)json_integer_value(d->params[p].value), unit,
+                  du->param);
+    else
+      sbuf_printf(b, "${%s} %s", du->param, unit);
+  } else {
     sbuf_printf(b, "%ld %s", du->amount, unit);
+  }
 }
 
 /* The label of a transition: "ev1 ev2 [guard] (R1,R2)" or "after 6 days". */
@@ -64,7 +72,7 @@ static void put_label(gctx *g, const cs_transition *t, int mermaid) {
   sbuf_init(&lab);
   if (t->timer >= 0) {
     sbuf_puts(&lab, "after ");
-    put_duration(&lab, &g->d->timers[t->timer].dur);
+    put_duration(&lab, g->d, &g->d->timers[t->timer].dur);
   } else if (t->nevents == 0) {
     sbuf_puts(&lab, "always");
   } else {
@@ -158,7 +166,8 @@ static void dot_state(gctx *g, int i, int depth) {
       sbuf_puts(b, "\\n");
       put_escaped(b, tm->name, 0);
       sbuf_puts(b, ": ");
-      put_duration(b, &tm->dur);
+      put_duration(b, d, &tm->dur);
+      sbuf_printf(b, ", %s", cal_clock_name(tm->dur.clock));
     }
     sbuf_puts(b, "\", ");
   }
@@ -237,7 +246,8 @@ static void mm_state(gctx *g, int i, int depth) {
       sbuf_puts(b, "<br/>");
       put_escaped(b, tm->name, 1);
       sbuf_puts(b, " ");
-      put_duration(b, &tm->dur);
+      put_duration(b, d, &tm->dur);
+      sbuf_printf(b, ", %s", cal_clock_name(tm->dur.clock));
     }
     sbuf_printf(b, "\" as %s\n", st->id);
     return;
