@@ -273,6 +273,9 @@ struct case_def {
   int nroles;
   char **modules;    /* resolved paths of the `lua:` modules */
   int nmodules;
+  char **module_names; /* the `lua:` entries as written (the key a store pins them by) */
+  char **module_src;   /* the modules' source text as loaded: part of the pinned definition */
+  size_t *module_len;
   int functions_ref; /* Lua registry ref of the table of module functions, -1 if none */
 
   char **warnings;   /* "file:line:col: text" */
@@ -312,6 +315,14 @@ const char *type_name(cs_type t);
  */
 int def_parse(case_engine *e, const char *text, size_t len, const char *file,
               const char *dir, case_def **out);
+/*
+ * As def_parse, with the `lua:` modules' source given (`modules`: a JSON object,
+ * the `lua:` entry as written -> its text) instead of read from files: the
+ * store reloads a definition with exactly the module code it was pinned with.
+ * An entry missing from `modules` is resolved and read as usual.
+ */
+int def_parse_pinned(case_engine *e, const char *text, size_t len, const char *file,
+                     const char *dir, const json_t *modules, case_def **out);
 /* Frees a definition and releases its Lua references. */
 void def_free(case_def *d);
 

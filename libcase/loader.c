@@ -163,6 +163,7 @@ typedef struct ld {
   const node **snode; /* per state: its YAML map (NULL for {} / null / the root) */
   int cap_states, cap_transitions, cap_timers, cap_snode;
   const node *lua;    /* the top-level `lua:` list, for positions */
+  const json_t *pinned; /* module sources to use instead of files (def_parse_pinned) */
   int *hslot;         /* state id index, see find_state() */
   size_t hcap;
 } ld;
@@ -1478,10 +1479,15 @@ static int parse_lua(ld *L, const node *n) {
   if (rc != CASE_OK) return rc;
   L->lua = n;
   if (n->n == 0) return CASE_OK;
-  if (!(d->modules = calloc((size_t)n->n, sizeof *d->modules))) return oom(L);
+  d->modules = calloc((size_t)n->n, sizeof *d->modules);
+  d->module_names = calloc((size_t)n->n, sizeof *d->module_names);
+  d->module_src = calloc((size_t)n->n, sizeof *d->module_src);
+  d->module_len = calloc((size_t)n->n, sizeof *d->module_len);
+  if (!d->modules || !d->module_names || !d->module_src || !d->module_len) return oom(L);
   for (int i = 0; i < n->n; i++) {
     if ((rc = dup_text(L, n->kids[i], "Lua module path", &d->modules[i])) != CASE_OK) return rc;
     d->nmodules++;
+    if (!(d->module_names[i] = xstrdup(d->modules[i]))) return oom(L);
   }
   return CASE_OK;
 }
@@ -1506,6 +1512,14 @@ static int resolve_modules(ld *L, const char *dir) {
   case_def *d = L->d;
   for (int i = 0; i < d->nmodules; i++) {
     const char *p = d->modules[i];
+    const json_t *pinned = L->pinned ? json_object_get(L->pinned, d->module_names[i]) : NULL;
+    if (json_is_string(pinned)) {
+      /* Pinned source: no file is read; the path stays as written. */
+      size_t n = json_string_length(pinned);
+      if (!(d->module_src[i] = xstrndup(json_string_value(pinned), n))) return oom(L);
+      d->module_len[i] = n;
+      continue;
+    }
     if (p[0] == '/') {
       if (!file_exists(p))
         return fail(L, CASE_IO, L->lua->kids[i]->text_pos, "Lua module '%s' not found", p);
@@ -1812,6 +1826,11 @@ static int parse_top(ld *L, const char *dir) {
 
 int def_parse(case_engine *e, const char *text, size_t len, const char *file, const char *dir,
               case_def **out) {
+  return def_parse_pinned(e, text, len, file, dir, NULL, out);
+}
+
+int def_parse_pinned(case_engine *e, const char *text, size_t len, const char *file,
+                     const char *dir, const json_t *modules, case_def **out) {
   if (out) *out = NULL;
   if (!e || !out) return CASE_MISUSE;
   if (!text) return eng_err(e, CASE_MISUSE, "def_parse: text is NULL");
@@ -1822,6 +1841,7 @@ int def_parse(case_engine *e, const char *text, size_t len, const char *file, co
   L.file = file;
   L.text = text;
   L.len = len;
+  L.pinned = modules;
   long long lim = e->limits[CASE_LIMIT_DEPTH];
   L.depth_cap = lim < (YAML_DEPTH_CAP - 16) / 2 ? (int)(2 * lim + 16) : YAML_DEPTH_CAP;
 
@@ -1918,8 +1938,15 @@ void def_free(case_def *d) {
   free(d->params);
   for (int i = 0; i < d->nroles; i++) free(d->roles[i]);
   free(d->roles);
-  for (int i = 0; i < d->nmodules; i++) free(d->modules[i]);
+  for (int i = 0; i < d->nmodules; i++) {
+    free(d->modules[i]);
+    if (d->module_names) free(d->module_names[i]);
+    if (d->module_src) free(d->module_src[i]);
+  }
   free(d->modules);
+  free(d->module_names);
+  free(d->module_src);
+  free(d->module_len);
   if (s && d->functions_ref >= 0) sbx_unref(s, d->functions_ref);
   for (int i = 0; i < d->nwarnings; i++) free(d->warnings[i]);
   free(d->warnings);

@@ -1431,9 +1431,35 @@ int sbx_load_modules(sbx *s, case_def *d)
   int rc = CASE_OK;
   if (!m.texts || !m.lens) rc = eng_err(s->e, CASE_NOMEM, "out of memory");
   for (int i = 0; rc == CASE_OK && i < d->nmodules; i++) {
+    if (d->module_src && d->module_src[i]) {
+      /* pinned source (def_parse_pinned): used as given */
+      m.texts[i] = malloc(d->module_len[i] + 1);
+      if (!m.texts[i]) {
+        rc = eng_err(s->e, CASE_NOMEM, "out of memory");
+        break;
+      }
+      memcpy(m.texts[i], d->module_src[i], d->module_len[i]);
+      m.texts[i][d->module_len[i]] = '\0';
+      m.lens[i] = d->module_len[i];
+      continue;
+    }
     int err = 0;
     m.texts[i] = read_file(d->modules[i], &m.lens[i], &err);
-    if (!m.texts[i]) rc = file_error(s, d->modules[i], err);
+    if (!m.texts[i]) {
+      rc = file_error(s, d->modules[i], err);
+      break;
+    }
+    /* Keep the source: it is part of the definition a store pins. */
+    if (d->module_src) {
+      d->module_src[i] = malloc(m.lens[i] + 1);
+      if (!d->module_src[i]) {
+        rc = eng_err(s->e, CASE_NOMEM, "out of memory");
+        break;
+      }
+      memcpy(d->module_src[i], m.texts[i], m.lens[i]);
+      d->module_src[i][m.lens[i]] = '\0';
+      d->module_len[i] = m.lens[i];
+    }
   }
   if (rc == CASE_OK) rc = run_job(s, do_modules, &m.j, d->modules[0]);
   for (int i = 0; m.texts && i < d->nmodules; i++) free(m.texts[i]);
