@@ -291,9 +291,42 @@ int case_engine_load_profile(case_engine *e, const char *name, const char *path)
 
 /* ---- definitions ---- */
 
+/* 1 if two definitions carry the same Lua module sources. */
+static int same_modules(const case_def *a, const case_def *b) {
+  if (a->nmodules != b->nmodules) return 0;
+  for (int i = 0; i < a->nmodules; i++) {
+    const char *x = a->module_src ? a->module_src[i] : NULL;
+    const char *y = b->module_src ? b->module_src[i] : NULL;
+    if (!x || !y) continue; /* unknown on one side: nothing to compare */
+    if (a->module_len[i] != b->module_len[i] || memcmp(x, y, a->module_len[i]) != 0) return 0;
+  }
+  return 1;
+}
+
+json_t *def_modules_json(const case_def *d) {
+  json_t *o = json_object();
+  for (int i = 0; o && i < d->nmodules; i++) {
+    if (!d->module_src || !d->module_src[i]) continue;
+    json_t *v = json_stringn(d->module_src[i], d->module_len[i]);
+    if (!v || json_object_set_new(o, d->module_names[i], v) != 0) {
+      json_decref(o);
+      return NULL;
+    }
+  }
+  return o;
+}
+
 static int add_def(case_engine *e, case_def *d, const case_def **out) {
   for (case_def *o = e->defs; o; o = o->next) {
     if (strcmp(o->id, d->id) == 0 && o->version == d->version) {
+      if (strcmp(o->hash, d->hash) == 0 && !same_modules(o, d)) {
+        int rc = eng_err(e, CASE_EXISTS,
+                         "%s: workflow '%s' version %d is loaded with other Lua module code; "
+                         "changed guards or actions need a new version",
+                         d->file, d->id, d->version);
+        def_free(d);
+        return rc;
+      }
       if (strcmp(o->hash, d->hash) == 0) {
         def_free(d);
         if (out) *out = o;
@@ -370,6 +403,15 @@ int case_def_load_string(case_engine *e, const char *text, size_t len, const cha
   if (!text) return eng_err(e, CASE_MISUSE, "case_def_load_string: text is NULL");
   case_def *d = NULL;
   int rc = def_parse(e, text, len, name ? name : "<string>", NULL, &d);
+  if (rc != CASE_OK) return rc;
+  return add_def(e, d, out);
+}
+
+int eng_def_load_pinned(case_engine *e, const char *text, size_t len, const char *name,
+                        const json_t *modules, const case_def **out) {
+  if (out) *out = NULL;
+  case_def *d = NULL;
+  int rc = def_parse_pinned(e, text, len, name ? name : "<string>", NULL, modules, &d);
   if (rc != CASE_OK) return rc;
   return add_def(e, d, out);
 }

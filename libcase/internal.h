@@ -465,6 +465,13 @@ int eng_ok(case_engine *e);
 /* Native lookup: index in e->natives or -1. */
 int eng_native_find(const case_engine *e, const char *name, int is_action);
 const cs_profile *eng_profile_find(const case_engine *e, const char *name);
+/* As case_def_load_string, with the `lua:` modules' sources given (see
+ * def_parse_pinned; `modules` may be NULL). */
+int eng_def_load_pinned(case_engine *e, const char *text, size_t len, const char *name,
+                        const json_t *modules, const case_def **out);
+/* The definition's module sources as a JSON object (`lua:` entry as written ->
+ * source), a new reference; NULL when out of memory. */
+json_t *def_modules_json(const case_def *d);
 
 /* ------------------------------------------------------------------ */
 /* instance.c / chart.c                                                */

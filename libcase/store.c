@@ -212,18 +212,38 @@ static void forward(const collector *k, const case_instance *c) {
 /* Definitions                                                         */
 /* ------------------------------------------------------------------ */
 
+/* The stored module sources of a row as a JSON object, or NULL (none stored). */
+static json_t *row_modules(const sb_def_row *r) {
+  return r->modules ? json_loads(r->modules, 0, NULL) : NULL;
+}
+
 static int load_def_row(void *ud, const sb_def_row *r) {
   case_store *s = ud;
   const case_def *d = case_def_find(s->e, r->id, r->version);
+  json_t *mods = row_modules(r);
   if (d && d->version == r->version) {
-    if (strcmp(d->hash, r->hash) != 0)
-      return eng_err(s->e, CASE_EXISTS,
-                     "store: workflow '%s' version %d is loaded with hash %.12s, the store "
-                     "holds %.12s",
-                     r->id, r->version, d->hash, r->hash);
-    return CASE_OK;
+    int rc = CASE_OK;
+    if (strcmp(d->hash, r->hash) != 0) {
+      rc = eng_err(s->e, CASE_EXISTS,
+                   "store: workflow '%s' version %d is loaded with hash %.12s, the store "
+                   "holds %.12s",
+                   r->id, r->version, d->hash, r->hash);
+    } else if (mods) {
+      json_t *mine = def_modules_json(d);
+      if (!mine) rc = eng_err(s->e, CASE_NOMEM, "out of memory");
+      else if (!json_equal(mine, mods))
+        rc = eng_err(s->e, CASE_EXISTS,
+                     "store: workflow '%s' version %d is loaded with other Lua module code "
+                     "than the store pinned it with; changed code needs a new version",
+                     r->id, r->version);
+      json_decref(mine);
+    }
+    json_decref(mods);
+    return rc;
   }
-  int rc = case_def_load_string(s->e, r->source, r->source_len, r->file, &d);
+  /* Reload with the module code the definition was stored with. */
+  int rc = eng_def_load_pinned(s->e, r->source, r->source_len, r->file, mods, &d);
+  json_decref(mods);
   if (rc != CASE_OK) return rc;
   if (strcmp(d->hash, r->hash) != 0)
     return eng_err(s->e, CASE_CORRUPT, "store: workflow '%s' version %d: stored hash %.12s does "
@@ -239,8 +259,14 @@ static int load_defs(case_store *s) {
 }
 
 static int put_def(case_store *s, const case_def *d) {
-  sb_def_row r = {d->id, d->version, (char *)d->hash, d->source, d->source_len, d->file};
-  return s->ops->def_put(s->db, &r);
+  json_t *mods = def_modules_json(d);
+  char *text = mods ? json_dumps(mods, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+  json_decref(mods);
+  if (!text) return eng_err(s->e, CASE_NOMEM, "out of memory");
+  sb_def_row r = {d->id, d->version, (char *)d->hash, d->source, d->source_len, d->file, text};
+  int rc = s->ops->def_put(s->db, &r);
+  free(text);
+  return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -881,9 +907,13 @@ static const case_def *replay_def(verifier *v, const char *id, int version, char
     snprintf(why, n, "workflow '%s' version %d is not loaded", id, version);
     return NULL;
   }
-  case_engine *e = v->s->e;
-  case_engine_set_lua_root(v->replay, h->dir ? h->dir : (e->lua_root ? e->lua_root : "."));
-  if (case_def_load_string(v->replay, h->source, h->source_len, h->file, &d) != CASE_OK) {
+  /* The same YAML and the same module code the cases ran with (pinned in
+   * the store and checked against the host's copy when it was opened). */
+  json_t *mods = def_modules_json(h);
+  int lrc = mods ? eng_def_load_pinned(v->replay, h->source, h->source_len, h->file, mods, &d)
+                 : CASE_NOMEM;
+  json_decref(mods);
+  if (lrc != CASE_OK) {
     snprintf(why, n, "workflow '%s' version %d does not load for replay: %s", id, version,
              case_errmsg(v->replay));
     return NULL;

@@ -34,6 +34,8 @@ typedef struct sb_def_row {
   char *source;
   size_t source_len;
   char *file;     /* the file name the definition was loaded from, or its string name */
+  char *modules;  /* JSON object: `lua:` entry as written -> module source; NULL: none
+                     stored (a store from before schema 2) */
 } sb_def_row;
 
 typedef struct sb_case_row {

@@ -53,6 +53,8 @@ static const char *const migrations[] = {
     "  name TEXT NOT NULL, payload TEXT NOT NULL, created INTEGER NOT NULL,"
     "  delivered INTEGER);"
     "CREATE INDEX outbox_pending ON outbox(delivered, id);",
+    /* 2: a definition's Lua modules are pinned with it (replay runs the same code) */
+    "ALTER TABLE definitions ADD COLUMN modules TEXT;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -64,10 +66,11 @@ enum {
 };
 
 static const char *const sql_text[Q_COUNT] = {
-    [Q_DEF_GET] = "SELECT hash FROM definitions WHERE id=?1 AND version=?2",
-    [Q_DEF_PUT] = "INSERT INTO definitions(id,version,hash,source,file,added) "
-                  "VALUES(?1,?2,?3,?4,?5,strftime('%s','now'))",
-    [Q_DEF_LIST] = "SELECT id,version,hash,source,file FROM definitions ORDER BY id,version",
+    [Q_DEF_GET] = "SELECT hash,modules FROM definitions WHERE id=?1 AND version=?2",
+    [Q_DEF_PUT] = "INSERT INTO definitions(id,version,hash,source,file,added,modules) "
+                  "VALUES(?1,?2,?3,?4,?5,strftime('%s','now'),?6)",
+    [Q_DEF_LIST] = "SELECT id,version,hash,source,file,modules FROM definitions "
+                   "ORDER BY id,version",
     [Q_CASE_GET] = "SELECT id,workflow,version,hash,location,revision,configuration,done,"
                    "snapshot,last_hash,created,updated FROM cases WHERE id=?1",
     [Q_CASE_INSERT] = "INSERT INTO cases(id,workflow,version,hash,location,revision,"
@@ -365,10 +368,17 @@ static int sq_def_put(sb_db *b, const sb_def_row *r) {
   int src = sqlite3_step(s);
   if (src == SQLITE_ROW) {
     int same = strcmp(col_text(s, 0), r->hash) == 0;
+    const char *mods = (const char *)sqlite3_column_text(s, 1);
+    int same_mods = !mods || !r->modules || strcmp(mods, r->modules) == 0;
     done(s);
-    if (same) return CASE_OK;
-    return fail(b, CASE_EXISTS, "store: workflow '%s' version %d is stored with another hash",
-                r->id, r->version);
+    if (!same)
+      return fail(b, CASE_EXISTS, "store: workflow '%s' version %d is stored with another hash",
+                  r->id, r->version);
+    if (!same_mods)
+      return fail(b, CASE_EXISTS, "store: the Lua modules of workflow '%s' version %d differ "
+                  "from the ones stored with it; changed code needs a new version",
+                  r->id, r->version);
+    return CASE_OK;
   }
   done(s);
   if (src != SQLITE_DONE) return sqlfail(b, src, "read definition");
@@ -379,6 +389,7 @@ static int sq_def_put(sb_db *b, const sb_def_row *r) {
   bind_text(s, 3, r->hash);
   sqlite3_bind_text(s, 4, r->source, (int)r->source_len, SQLITE_STATIC);
   bind_text(s, 5, r->file);
+  bind_text(s, 6, r->modules);
   return exec_stmt(b, s, "store definition");
 }
 
@@ -389,7 +400,7 @@ static int sq_def_list(sb_db *b, sb_def_fn fn, void *ud) {
   while (rc == CASE_OK && (src = sqlite3_step(s)) == SQLITE_ROW) {
     sb_def_row r = {(char *)col_text(s, 0), sqlite3_column_int(s, 1), (char *)col_text(s, 2),
                     (char *)col_text(s, 3), (size_t)sqlite3_column_bytes(s, 3),
-                    (char *)col_text(s, 4)};
+                    (char *)col_text(s, 4), (char *)sqlite3_column_text(s, 5)};
     rc = fn(ud, &r);
   }
   if (rc == CASE_OK && src != SQLITE_DONE) rc = sqlfail(b, src, "list definitions");

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -288,7 +289,7 @@ static void test_open_errors(void **state) {
   /* Settings. */
   assert_int_equal(case_store_config(f->s, 7, 100), CASE_INVALID);
   assert_int_equal(case_store_config(f->s, CASE_STORE_SYNC_FULL, 2000), CASE_OK);
-  assert_int_equal(count_sql(f, "PRAGMA user_version"), 1);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 2);
   case_engine_close(e);
 }
 
@@ -818,6 +819,80 @@ static void test_notify_after_commit(void **state) {
   assert_int_equal(h.n, 1);
 }
 
+/* A definition's Lua module is pinned with it: replay and reopen use the code
+ * the cases ran with, and changed code under the same version is refused. */
+static void write_file(const char *path, const char *text) {
+  FILE *fp = fopen(path, "w");
+  assert_non_null(fp);
+  fputs(text, fp);
+  fclose(fp);
+}
+
+static void test_modules_pinned(void **state) {
+  fx *f = *state;
+  char dir[128], mod[160], yaml[160];
+  snprintf(dir, sizeof dir, "/tmp/test_store_mod_%ld", (long)getpid());
+  mkdir(dir, 0700);
+  snprintf(mod, sizeof mod, "%s/regels.lua", dir);
+  snprintf(yaml, sizeof yaml, "%s/pin.yaml", dir);
+  write_file(mod, "return { stap = function(case) return 1 end }\n");
+  write_file(yaml, "workflow: pin\nversion: 1\nlua: [regels.lua]\n"
+                   "data: {n: {type: integer, default: 0}}\n"
+                   "initial: s\nstates:\n  s: {on: {tel: {actions: [case.n = case.n + stap(case)]}}}\n");
+  const case_def *d = NULL;
+  assert_int_equal(case_def_load_file(f->e, yaml, &d), CASE_OK);
+  assert_int_equal(case_store_add_def(f->s, d), CASE_OK);
+  assert_int_equal(case_store_create(f->s, d, "p1", NULL, NULL, "t", NULL, T0, NULL), CASE_OK);
+  assert_int_equal(case_store_fire(f->s, "p1", "tel", NULL, "t", NULL, T0, -1, NULL, NULL),
+                   CASE_OK);
+  /* The module on disk changes (and moves out of reach). */
+  write_file(mod, "return { stap = function(case) return 1000 end }\n");
+  /* Another program opens the store without the files: the pinned code runs. */
+  case_engine *e2 = NULL;
+  case_store *s2 = NULL;
+  assert_int_equal(case_engine_open(&e2), CASE_OK);
+  assert_int_equal(case_engine_set_lua_root(e2, "/nonexistent"), CASE_OK);
+  int rc = case_store_open(e2, f->path, 0, &s2);
+  if (rc != CASE_OK) fail_msg("open: %s", case_errmsg(e2));
+  assert_int_equal(case_store_fire(s2, "p1", "tel", NULL, "t", NULL, T0 + 60, -1, NULL, NULL),
+                   CASE_OK);
+  case_instance *c = NULL;
+  assert_int_equal(case_store_get(s2, "p1", &c), CASE_OK);
+  char *data = NULL;
+  assert_int_equal(case_instance_data(c, &data), CASE_OK);
+  assert_string_equal(data, "{\"n\":2}");
+  case_free(data);
+  char *report = NULL;
+  assert_int_equal(case_store_verify(s2, &report), CASE_OK);
+  case_free(report);
+  case_store_close(s2);
+  case_engine_close(e2);
+  /* A program that loads the changed file under the same version is refused. */
+  case_engine *e3 = NULL;
+  assert_int_equal(case_engine_open(&e3), CASE_OK);
+  assert_int_equal(case_def_load_file(e3, yaml, NULL), CASE_OK);
+  assert_int_equal(case_store_open(e3, f->path, 0, &s2), CASE_EXISTS);
+  assert_non_null(strstr(case_errmsg(e3), "other Lua module code"));
+  case_engine_close(e3);
+  unlink(mod);
+  unlink(yaml);
+  rmdir(dir);
+}
+
+/* A store of schema 1 (no pinned modules) is migrated on open. */
+static void test_migration_from_schema_1(void **state) {
+  fx *f = *state;
+  create(f, "m1", NULL);
+  close_all(f);
+  exec_sql(f, "ALTER TABLE definitions DROP COLUMN modules; PRAGMA user_version=1;");
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 1);
+  open_all(f);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 2);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM pragma_table_info('definitions') "
+                                "WHERE name='modules'"), 1);
+  assert_config(f, "m1", "[\"open\"]");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
@@ -835,6 +910,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_definition_upgrade, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sigkill_mid_stream, setup, teardown),
       cmocka_unit_test_setup_teardown(test_two_processes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_modules_pinned, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_migration_from_schema_1, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
