@@ -62,7 +62,17 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* Peak RSS of this program in KiB: VmHWM, which starts again at exec (Linux
+ * keeps ru_maxrss across exec, so a big parent, e.g. bench/run's Python,
+ * would show through); getrusage() where there is no /proc. */
 static long maxrss_kib(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kib = -1;
+  while (f && fgets(line, sizeof line, f))
+    if (strncmp(line, "VmHWM:", 6) == 0) kib = strtol(line + 6, NULL, 10);
+  if (f) fclose(f);
+  if (kib >= 0) return kib;
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return ru.ru_maxrss;
