@@ -194,6 +194,7 @@ int chart_status_copy(const case_def *d, cs_status *dst, const cs_status *src) {
     if (!dst->timers[i].id) goto fail;
   }
   dst->timer_seq = src->timer_seq;
+  dst->last_time = src->last_time;
   dst->revision = src->revision;
   dst->done = src->done;
   return CASE_OK;
@@ -230,6 +231,7 @@ typedef struct run {
   int nenabled;
   int *scratch;           /* transition indices, for conflict removal */
   int data_owned;         /* w->data is this macrostep's private copy */
+  int by_hand;            /* selecting for an external event fired by a host, not a timer */
 } run;
 
 static int run_init(run *r, case_instance *c, cs_status *w) {
@@ -370,8 +372,9 @@ static int matches_event(const cs_transition *t, const char *event) {
 }
 
 static int role_allows(const run *r, const cs_transition *t) {
+  if (t->system && r->by_hand) return 0; /* the clock's transitions: timers only */
   if (!r->role) return 1;           /* system events: timers, internal events */
-  if (t->system) return 0;          /* the clock's transitions */
+  if (t->system) return 0;
   if (t->nroles == 0) return 1;     /* open to every role */
   for (int i = 0; i < t->nroles; i++)
     if (t->roles[i] == r->role_idx) return 1;
@@ -971,7 +974,9 @@ int chart_macrostep(case_instance *c, const char *event, json_t *payload, const 
     rc = enter_initial(&r);
     if (rc == CASE_OK) rc = run_to_completion(&r);
   } else {
+    r.by_hand = !is_timer;
     rc = select_transitions(&r, event);
+    r.by_hand = 0;
     if (rc == CASE_OK && r.nenabled == 0 && !is_timer) {
       run_free(&r);
       chart_status_free(&w);
@@ -989,6 +994,7 @@ int chart_macrostep(case_instance *c, const char *event, json_t *payload, const 
     return rc;
   }
   if (event) w.revision++;
+  if (at > w.last_time) w.last_time = at;
   chart_status_free(&c->st);
   c->st = w;
   eng_ok(e);
@@ -1121,6 +1127,7 @@ int chart_explain(case_instance *c, const char *event, const char *role, int64_t
     json_t *nullv = json_null();
     r.role = role;
     r.role_idx = def_role_find(c->def, role);
+    r.by_hand = 1;
     r.time = at;
     r.event = event;
     r.payload = nullv;
@@ -1191,6 +1198,7 @@ int chart_available(case_instance *c, const char *role, int64_t at, json_t **out
   }
   r.role = role;
   r.role_idx = def_role_find(c->def, role);
+  r.by_hand = 1;
   r.time = at;
   r.event = "";
   r.payload = json_null();

@@ -142,9 +142,26 @@ int case_instance_fire(case_instance *c, const char *event, const char *payload_
   if (!c) return CASE_MISUSE;
   case_engine *e = c->engine;
   if (!event || !*event) return eng_err(e, CASE_MISUSE, "case_instance_fire: no event name");
+  if (at < c->st.last_time) {
+    char a[11], b[11];
+    cal_format_date(cal_local_day(at), a);
+    cal_format_date(cal_local_day(c->st.last_time), b);
+    return eng_err(e, CASE_INVALID,
+                   "case '%s': event '%s' at %s (%lld) is earlier than the case's last event at "
+                   "%s (%lld): events are processed in time order",
+                   c->id, event, a, (long long)at, b, (long long)c->st.last_time);
+  }
   json_t *payload = NULL;
   int rc = parse_json(e, payload_json, "the event payload", &payload);
   if (rc != CASE_OK) return rc;
+  /* Terms that ran out before `at` happened first: fire them in due order. */
+  if (chart_timer_next(c, at) >= 0) {
+    rc = case_instance_tick(c, at, NULL);
+    if (rc != CASE_OK) {
+      json_decref(payload);
+      return rc;
+    }
+  }
   rc = chart_macrostep(c, event, payload, actor, role, at, 0);
   json_decref(payload);
   return rc;
@@ -363,6 +380,7 @@ int case_instance_snapshot(const case_instance *c, char **json) {
                            (json_int_t)c->st.revision, "done", c->st.done, "configuration",
                            config_json(c), "history", hist, "data", c->st.data, "internal_queue",
                            "timers", timers, "timer_seq", (json_int_t)c->st.timer_seq);
+  if (snap) json_object_set_new(snap, "time", json_integer((json_int_t)c->st.last_time));
   return json_out(e, snap, json);
 }
 
@@ -489,6 +507,7 @@ static int restore_into(case_engine *e, const case_def *d, json_t *snap, case_in
     if (ld && cal_parse_date(ld, &day) == 0) x->last_day = day;
   }
   st->timer_seq = json_integer_value(json_object_get(snap, "timer_seq"));
+  st->last_time = json_integer_value(json_object_get(snap, "time")); /* 0 when absent */
   st->revision = json_integer_value(json_object_get(snap, "revision"));
   st->done = json_is_true(json_object_get(snap, "done"));
   return CASE_OK;

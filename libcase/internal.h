@@ -495,6 +495,7 @@ typedef struct cs_status {
   cs_timer_inst *timers;
   int ntimers, cap_timers;
   int64_t timer_seq;   /* next timer id number */
+  int64_t last_time;   /* time of the latest accepted event (UTC); events are in time order */
   int64_t revision;
   int done;
 } cs_status;

@@ -419,7 +419,8 @@ static int timer_rows(const case_instance *c, pending_write *w) {
  */
 static int persist(case_store *s, case_instance *c, const char *event, const char *payload_json,
                    const char *actor, const char *role, int64_t at, int64_t old_revision,
-                   const char *prev_hash, const collector *k, const char *key, int64_t *seq) {
+                   const char *prev_hash, const collector *k, const char *key, int64_t *seq,
+                   char *hash_out /* [65] or NULL: the new row's hash */) {
   case_engine *e = s->e;
   pending_write w;
   memset(&w, 0, sizeof w);
@@ -496,6 +497,7 @@ static int persist(case_store *s, case_instance *c, const char *event, const cha
     goto out;
   }
   *seq = w.j.seq;
+  if (hash_out) memcpy(hash_out, w.hash, 65);
 out:
   if (rc == CASE_NOMEM && case_errcode(e) != CASE_NOMEM) nomem(e);
   free(cfg_text);
@@ -569,7 +571,7 @@ int case_store_create(case_store *s, const case_def *d, const char *id, const ch
     return rc;
   }
   int64_t seq = 0;
-  rc = persist(s, c, "create", data_json, actor, role, at, -1, "", &k, NULL, &seq);
+  rc = persist(s, c, "create", data_json, actor, role, at, -1, "", &k, NULL, &seq, NULL);
   if (rc == CASE_OK) {
     rc = s->ops->commit(s->db);
     if (rc != CASE_OK) berr(s, rc);
@@ -586,6 +588,8 @@ int case_store_create(case_store *s, const case_def *d, const char *id, const ch
   if (out) *out = c;
   return CASE_OK;
 }
+
+static char *timer_event(const case_instance *c, int i);
 
 int case_store_fire(case_store *s, const char *id, const char *event, const char *payload_json,
                     const char *actor, const char *role, int64_t at, int64_t expected_revision,
@@ -642,21 +646,62 @@ int case_store_fire(case_store *s, const char *id, const char *event, const char
     sb_case_row_free(&row);
     return rc;
   }
+  /* Events are processed in time order: terms that ran out before `at` fire
+   * first, each journalled as its own timer row in this same transaction, so
+   * replay meets them in the same order. */
+  int64_t cur_rev = row.revision;
+  char cur_hash[65];
+  snprintf(cur_hash, sizeof cur_hash, "%s", row.last_hash ? row.last_hash : "");
+  collector later; /* notifications of those timers, forwarded after commit */
+  memset(&later, 0, sizeof later);
+  later.host = e->notify;
+  later.host_ud = e->notify_ud;
+  while (at >= c->st.last_time) {
+    int i = chart_timer_next(c, at);
+    if (i < 0) break;
+    char *tev = timer_event(c, i);
+    int64_t due = c->st.timers[i].due;
+    collector tk;
+    collect_start(e, &tk);
+    int one = 0;
+    rc = tev ? chart_tick_one(c, at, &one) : nomem(e);
+    collect_stop(e, &tk);
+    int64_t tseq = 0;
+    if (rc == CASE_OK)
+      rc = persist(s, c, tev, NULL, TIMER_ACTOR, NULL, due, cur_rev, cur_hash, &tk, NULL, &tseq,
+                   cur_hash);
+    free(tev);
+    for (int m = 0; rc == CASE_OK && m < tk.list.n; m++) {
+      rc = plist_push(&later.list, tk.list.v[m].name, json_incref(tk.list.v[m].payload));
+      if (rc != CASE_OK) nomem(e);
+    }
+    collect_free(&tk);
+    if (rc != CASE_OK) {
+      s->ops->rollback(s->db);
+      case_instance_free(c); /* memory must not run ahead of disk */
+      sb_case_row_free(&row);
+      collect_free(&later);
+      return rc;
+    }
+    cur_rev = c->st.revision;
+  }
   collector k;
   collect_start(e, &k);
   rc = case_instance_fire(c, event, payload_json, actor, role, at);
   collect_stop(e, &k);
   if (rc != CASE_OK) {
     s->ops->rollback(s->db);
+    if (cur_rev != row.revision) case_instance_free(c); /* timers fired in memory only */
     if (is_refusal(rc))
       record_refusal(s, id, row.revision, event, payload_json, actor, role, at, rc);
     sb_case_row_free(&row);
     collect_free(&k);
+    collect_free(&later);
     return rc;
   }
   int64_t n = 0;
-  rc = persist(s, c, event, payload_json, actor, role, at, row.revision, row.last_hash, &k,
-               idempotency_key, &n);
+  rc = persist(s, c, event, payload_json, actor, role, at, cur_rev, cur_hash, &k,
+               idempotency_key, &n, NULL);
   if (rc == CASE_OK) {
     rc = s->ops->commit(s->db);
     if (rc != CASE_OK) berr(s, rc);
@@ -666,11 +711,14 @@ int case_store_fire(case_store *s, const char *id, const char *event, const char
     s->ops->rollback(s->db);
     case_instance_free(c); /* memory must not run ahead of disk */
     collect_free(&k);
+    collect_free(&later);
     return rc;
   }
   eng_ok(e);
+  forward(&later, c);
   forward(&k, c);
   collect_free(&k);
+  collect_free(&later);
   if (seq) *seq = n;
   return CASE_OK;
 }
@@ -781,7 +829,7 @@ static int tick_one(case_store *s, int64_t now, sb_timer_row *cursor, int *fired
   }
   int64_t seq;
   rc = persist(s, c, event, NULL, TIMER_ACTOR, NULL, t.due, row.revision, row.last_hash, &k,
-               NULL, &seq);
+               NULL, &seq, NULL);
   if (rc == CASE_OK) {
     rc = s->ops->commit(s->db);
     if (rc != CASE_OK) berr(s, rc);

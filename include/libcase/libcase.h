@@ -442,6 +442,13 @@ CASE_API int64_t case_instance_revision(const case_instance *c);
  * checks are skipped, as for timers — hosts acting for a person should always
  * pass the role); `at` is the event time, the only clock guards and actions see.
  *
+ * Events are processed in time order.  An `at` earlier than the case's last
+ * accepted event is refused with CASE_INVALID.  Timers and deadlines already
+ * due at `at` fire first, each as its own macrostep at its due time (as
+ * case_instance_tick(c, at) would), then the event; a failing timer returns its
+ * code and the event is not processed.  Transitions that only listen to a
+ * timer's event are the clock's: a fire never takes them, whatever the role.
+ *
  * The event is accepted when it enables at least one transition for `role`.
  * If it is refused or anything fails, the case is left exactly as it was (data,
  * configuration, history, timers) and no notification is delivered.

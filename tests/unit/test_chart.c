@@ -576,8 +576,14 @@ static void test_after_and_deadlines(void **state) {
   assert_int_equal(case_instance_available(f->c, "IND", T0, &av), CASE_OK);
   assert_string_equal(av, "[]");
   case_free(av);
-  assert_int_equal(case_instance_fire(f->c, "verstreken", NULL, "x", "IND", T0), CASE_DENIED);
+  int64_t later = INT64_C(1773010800) + 60;
+  assert_int_equal(case_instance_fire(f->c, "verstreken", NULL, "x", "IND", later), CASE_DENIED);
   assert_non_null(strstr(case_errmsg(f->e), "fired by a timer"));
+  /* Not by a host firing as the system (NULL role) either: only the clock. */
+  assert_int_equal(case_instance_fire(f->c, "verstreken", NULL, "x", NULL, later), CASE_DENIED);
+  /* Time goes forward: an event before the case's last one is refused. */
+  assert_int_equal(case_instance_fire(f->c, "verstreken", NULL, "x", "IND", T0), CASE_INVALID);
+  assert_non_null(strstr(case_errmsg(f->e), "earlier than the case's last event"));
   /* A repeated tick fires nothing more. */
   assert_int_equal(case_instance_tick(f->c, INT64_C(1773010800), &fired), CASE_OK);
   assert_int_equal(fired, 0);

@@ -77,6 +77,7 @@ typedef struct fx {
   case_engine *e;
   case_store *s;
   const case_def *d;
+  int64_t now; /* event time used by fire(); cases process events in time order */
 } fx;
 
 static void open_all(fx *f) {
@@ -136,7 +137,8 @@ static void create(fx *f, const char *id, const char *data) {
 
 static int64_t fire(fx *f, const char *id, const char *ev, const char *payload, const char *role) {
   int64_t seq = 0;
-  int rc = case_store_fire(f->s, id, ev, payload, "tester", role, T0 + 60, -1, NULL, &seq);
+  int rc = case_store_fire(f->s, id, ev, payload, "tester", role, f->now ? f->now : T0 + 60, -1,
+                           NULL, &seq);
   if (rc != CASE_OK) fail_msg("fire %s at %s (%d): %s", ev, id, rc, case_errmsg(f->e));
   return seq;
 }
@@ -475,6 +477,7 @@ static void test_deadline_extension(void **state) {
   assert_int_equal(case_store_tick(f->s, DUE_AFTER, &fired), CASE_OK);
   assert_int_equal(fired, 1);
   assert_int_equal(count_sql(f, "SELECT count(*) FROM timers WHERE last_day='2026-04-30'"), 1);
+  f->now = DUE_AFTER + 60; /* after the timer: events are processed in time order */
   /* Extending by 2 weeks counts on from the last day (Thu 2026-04-30): day 14
      is Thu 2026-05-14, Ascension Day (Easter is 5 April 2026); Fri 2026-05-15
      is a decree day (Stcrt. 2025, 24713), then a weekend: the term ends on
@@ -487,7 +490,7 @@ static void test_deadline_extension(void **state) {
   assert_int_equal(count_sql(f, "SELECT count(*) FROM timers WHERE last_day='2027-02-18'"), 1);
   /* A bad duration refuses the event and changes nothing. */
   assert_int_equal(case_store_fire(f->s, "z1", "verleng", "{\"duur\":\"9 fortnights\"}", "a",
-                                   "IND", T0, -1, NULL, NULL),
+                                   "IND", f->now, -1, NULL, NULL),
                    CASE_INVALID);
   assert_non_null(strstr(case_errmsg(f->e), "bad duration '9 fortnights'"));
   case_instance *c = NULL;
@@ -737,7 +740,8 @@ static int writer_child(const char *path, int n) {
   if (case_engine_open(&e) != CASE_OK) return 2;
   if (case_store_open(e, path, 0, &s) != CASE_OK) return 2;
   for (int i = 0; i < n; i++) {
-    int rc = case_store_fire(s, "z1", "tel", NULL, "w", "IND", T0 + i, -1, NULL, NULL);
+    /* One shared business time: each writer's events are in time order. */
+    int rc = case_store_fire(s, "z1", "tel", NULL, "w", "IND", T0 + 60, -1, NULL, NULL);
     if (rc == CASE_BUSY) {
       i--;
       continue;
@@ -784,12 +788,13 @@ static void test_two_processes(void **state) {
   assert_int_equal(WEXITSTATUS(status), 0);
   open_all(f);
   long long before = count_sql(f, "SELECT count(*) FROM journal");
-  assert_int_equal(case_store_fire(f->s, "z1", "tel", NULL, "a", "IND", T0, r, NULL, NULL),
+  assert_int_equal(case_store_fire(f->s, "z1", "tel", NULL, "a", "IND", T0 + 60, r, NULL, NULL),
                    CASE_CONFLICT);
   assert_int_equal(count_sql(f, "SELECT count(*) FROM journal"), before);
   /* Read again and retry. */
   assert_int_equal(revision_of(f, "z1"), r + 1);
-  assert_int_equal(case_store_fire(f->s, "z1", "tel", NULL, "a", "IND", T0, r + 1, NULL, NULL),
+  assert_int_equal(case_store_fire(f->s, "z1", "tel", NULL, "a", "IND", T0 + 60, r + 1, NULL,
+                                   NULL),
                    CASE_OK);
   assert_int_equal(revision_of(f, "z1"), r + 2);
 }
@@ -817,6 +822,35 @@ static void test_notify_after_commit(void **state) {
   assert_int_equal(case_store_fire(f->s, "z1", "tel", NULL, "a", "IND", T0, 0, NULL, NULL),
                    CASE_CONFLICT);
   assert_int_equal(h.n, 1);
+}
+
+/* Events are processed in time order: a fire first fires the terms that ran
+ * out before it, each as its own journal row, and an earlier event is refused. */
+static void test_fire_runs_due_timers_first(void **state) {
+  fx *f = *state;
+  create(f, "z1", NULL);
+  /* No tick: `tel` at DUE_AFTER + 60 meets the 2-day timer first (open -> wacht). */
+  f->now = DUE_AFTER + 60;
+  int64_t seq = fire(f, "z1", "tel", NULL, "IND");
+  assert_config(f, "z1", "[\"wacht\"]");
+  assert_data(f, "z1", "{\"n\":1,\"note\":null}");
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM journal WHERE case_id='z1'"), 3);
+  char sql[200];
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM journal WHERE seq=%lld-1 AND event='after.open.0' "
+           "AND actor='timer' AND time=%lld AND revision=1",
+           (long long)seq, (long long)DUE_AFTER);
+  assert_int_equal(count_sql(f, sql), 1);
+  /* An event dated before the case's last one is refused and recorded. */
+  assert_int_equal(case_store_fire(f->s, "z1", "tel", NULL, "a", "IND", T0 + 120, -1, NULL, NULL),
+                   CASE_INVALID);
+  assert_non_null(strstr(case_errmsg(f->e), "earlier than the case's last event"));
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM refused WHERE case_id='z1'"), 1);
+  char *report = NULL;
+  assert_int_equal(case_store_verify(f->s, &report), CASE_OK);
+  case_free(report);
+  reopen(f);
+  assert_data(f, "z1", "{\"n\":1,\"note\":null}");
 }
 
 /* A definition's Lua module is pinned with it: replay and reopen use the code
@@ -910,6 +944,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_definition_upgrade, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sigkill_mid_stream, setup, teardown),
       cmocka_unit_test_setup_teardown(test_two_processes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fire_runs_due_timers_first, setup, teardown),
       cmocka_unit_test_setup_teardown(test_modules_pinned, setup, teardown),
       cmocka_unit_test_setup_teardown(test_migration_from_schema_1, setup, teardown),
   };
