@@ -188,15 +188,16 @@ function M.start_beroepstermijn(case, event, params)
   set_deadline('beroepstermijn', case.beroepstermijn)
 end
 
--- Entry of the appeal: the court's instruction term (Vw 83b, D11): 4 weeks after an
--- appeal in the short category, 23 weeks otherwise.
+-- Entry of the appeal.
 function M.start_beroep(case, event, params)
   case.beroep_datum = today
-  if case.beroepstermijn == params.beroep_30_30c or case.fase == 'AA' then
-    set_deadline('uitspraaktermijn', params.uitspraak_kort)
-  else
-    set_deadline('uitspraaktermijn', params.uitspraak_lang)
-  end
+end
+
+-- Guard: the court's instruction term (Vw 83b, D11) is the short one (4 weeks, state
+-- beroep_kort, atw clock) after an appeal in the short category; otherwise the long one
+-- (23 weeks, state beroep_lang, plain clock: over 12 weeks the Atw does not apply, art. 4).
+function M.uitspraaktermijn_kort(case, event, params)
+  return case.beroepstermijn == params.beroep_30_30c or case.fase == 'AA'
 end
 
 function M.start_hoger_beroepstermijn(case, event, params)
@@ -237,8 +238,23 @@ function M.verleng_aa(case, event, params)
   set_deadline('aa_beschikking', dagen .. ' days')
 end
 
+-- ---------------------------------------------------------------- zienswijze
+-- A rejection needs a voornemen and the chance to respond (Vw 39): the IND may reject
+-- once the zienswijze is received or its term has run out (Vb 3.109c, 3.109ca, 3.114,
+-- 3.116).  The two flags describe the zienswijze on the current voornemen.
+function M.zienswijze_afgerond(case, event, params)
+  return case.zienswijze_ingediend == true or case.zienswijze_te_laat == true
+end
+
+-- Entry of every zienswijze state: a new voornemen, so no zienswijze yet.
+function M.start_zienswijze(case, event, params)
+  case.zienswijze_ingediend = false
+  case.zienswijze_te_laat = false
+end
+
 -- Entry of the AA zienswijze: day 1 after the voornemen (day 2 under AA+).
 function M.start_aa_zienswijze(case, event, params)
+  M.start_zienswijze(case, event, params)
   if case.aa_plus then set_deadline('aa_zienswijze', params.aa_zienswijze_dagen_plus .. ' days') end
 end
 
@@ -293,6 +309,7 @@ function M.verleng_overdrachtstermijn(case, event, params)
 end
 
 function M.start_dublin_zienswijze(case, event, params)
+  M.start_zienswijze(case, event, params)
   if case.in_bewaring then set_deadline('dublin_zienswijze', params.dublin_zienswijze_bewaring) end
 end
 
