@@ -913,12 +913,30 @@ static int store_create(lua_State *L) {
   return 1;
 }
 
+/* libcase.SYSTEM: the role argument that fires an event as the system (no role
+ * checks, as a timer does).  Its identity is the address of this constant. */
+static const char SYSTEM_ROLE = 0;
+
+/* The role argument of a fire: a role name, or libcase.SYSTEM for NULL.  nil,
+ * "" or another type raises an invalid error: an omitted role must never fire
+ * silently as the system.  Raises before anything is allocated. */
+static const char *check_role_arg(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == (void *)&SYSTEM_ROLE)
+    return NULL;
+  if (lua_type(L, idx) == LUA_TSTRING && lua_rawlen(L, idx) > 0) return lua_tostring(L, idx);
+  raise_msg(L, CASE_INVALID,
+            "bad argument #%d to 'fire' (a role name expected, got %s; pass libcase.SYSTEM "
+            "to fire as the system, without role checks)",
+            idx, lua_type(L, idx) == LUA_TSTRING ? "an empty string" : luaL_typename(L, idx));
+  return NULL;
+}
+
 /* store:fire(id, event, role [, {payload=|payload_json=, actor=, at=,
  * expected_revision=, key=}]) -> seq */
 static int store_fire_at(lua_State *L, int sidx, const char *id, int arg) {
   lstore *st = lua_touserdata(L, sidx);
   const char *event = luaL_checkstring(L, arg);
-  const char *role = luaL_optstring(L, arg + 1, NULL);
+  const char *role = check_role_arg(L, arg + 1);
   int opts = opt_table(L, arg + 2);
   lua_settop(L, arg + 2);
   const char *actor = opt_string(L, opts, "actor", NULL);
@@ -1273,7 +1291,7 @@ static int case_fire(lua_State *L) {
     return store_fire_at(L, 1, c->id, 3);
   }
   const char *event = luaL_checkstring(L, 2);
-  const char *role = luaL_optstring(L, 3, NULL);
+  const char *role = check_role_arg(L, 3);
   int opts = opt_table(L, 4);
   lua_settop(L, 4);
   const char *actor = opt_string(L, opts, "actor", NULL);
@@ -1616,6 +1634,8 @@ LCASE_EXPORT int luaopen_libcase(lua_State *L) {
   lua_setfield(L, -2, "version");
   lua_pushlightuserdata(L, NULL);
   lua_setfield(L, -2, "null");
+  lua_pushlightuserdata(L, (void *)&SYSTEM_ROLE);
+  lua_setfield(L, -2, "SYSTEM");
   lua_createtable(L, 0, NCODES);
   for (int i = 0; i < NCODES; i++) {
     lua_pushinteger(L, i);

@@ -38,7 +38,7 @@ commands)
   printf 'workflow: x\nversion: 1\ninitial: a\nstates:\n  a: {on: {e: nowhere}}\n' >"$T/bad.yaml"
   expect 1 "validate a bad definition" -- "$CASECTL" validate "$T/bad.yaml"
   contains "$T/err" "bad.yaml:5:" "the error says file:line"
-  expect 1 "validate a missing file" -- "$CASECTL" validate "$T/none.yaml"
+  expect 3 "validate a missing file (not found)" -- "$CASECTL" validate "$T/none.yaml"
   expect 2 "unknown command" -- "$CASECTL" frobnicate
   expect 2 "unknown option" -- "$CASECTL" list --frob
   expect 0 "--help per command" -- "$CASECTL" fire --help
@@ -84,7 +84,8 @@ commands)
   printf 'time,case,event,role,payload,workflow\n2026-03-05T10:00,Z2,create,IND,,aanmelding_demo\n2026-03-06T10:00,Z2,geregistreerd,AVIM,,\n' >"$T/log.csv"
   expect 0 "import CSV" -- "$CASECTL" import "$T/log.csv"
   expect 0 "import CSV again adds nothing" -- "$CASECTL" import --json "$T/log.csv"
-  contains "$T/out" '"skipped": 1' "the create row is skipped"
+  contains "$T/out" '"skipped": 2' "both rows are counted as already there"
+  contains "$T/out" '"fired": 0' "and nothing is counted as fired"
   printf 'time,case,event\n2026-03-07,Z2,"unterminated\n' >"$T/bad.csv"
   expect 5 "import a bad CSV" -- "$CASECTL" import "$T/bad.csv"
   printf '{"time":"2026-03-07T10:00","case":"Z2","event":"nope","role":"IND"}\n{"time":"x"}\n' >"$T/bad.jsonl"
@@ -97,12 +98,75 @@ commands)
   contains "$T/out" '"total": 2' "the report counts two cases"
   expect 5 "report with bad options" -- "$CASECTL" report --options '{"nope":1}'
   expect 0 "test a scenario" -- "$CASECTL" test --lua-root "$SRC" tests/scenarios/s11_dublin_overdracht.yaml
-  expect 4 "test a missing scenario" -- "$CASECTL" test "$T/none.yaml"
+  expect 3 "test a missing scenario (not found)" -- "$CASECTL" test "$T/none.yaml"
+  expect 2 "graph --json is a usage error" -- "$CASECTL" graph --json $Q
+  contains "$T/err" "no JSON output" "graph says it has no JSON output"
+  # Filters naming what no stored workflow declares are errors, not empty lists.
+  expect 5 "list --role of an undeclared role" -- "$CASECTL" list --role NOPE
+  contains "$T/err" "declared: IND, AVIM, COA" "the declared roles are named"
+  expect 5 "events --role of an undeclared role" -- "$CASECTL" events --role NOPE Z2
+  contains "$T/err" "declared: IND, AVIM, COA" "events names the declared roles"
+  expect 5 "list --state of an unknown state" -- "$CASECTL" list --state rust_en_voorbereding
+  contains "$T/err" "did you mean 'rust_en_voorbereiding'" "a near state is suggested"
+  # Import keys are the rows' content: a later file of the same name imports its rows.
+  mkdir -p "$T/w1" "$T/w2"
+  printf '{"time":"2026-03-09T10:00","case":"Z3","event":"create","workflow":"aanmelding_demo","role":"IND"}\n{"time":"2026-03-10T10:00","case":"Z3","event":"geregistreerd","role":"AVIM"}\n' >"$T/w1/week.jsonl"
+  printf '{"time":"2026-03-16T10:00","case":"Z4","event":"create","workflow":"aanmelding_demo","role":"IND"}\n{"time":"2026-03-17T10:00","case":"Z4","event":"geregistreerd","role":"AVIM"}\n' >"$T/w2/week.jsonl"
+  expect 0 "import week 1" -- "$CASECTL" import --json --no-tick "$T/w1/week.jsonl"
+  contains "$T/out" '"fired": 1' "week 1 fires its event"
+  expect 0 "import week 2, same file name" -- "$CASECTL" import --json --no-tick "$T/w2/week.jsonl"
+  contains "$T/out" '"fired": 1' "week 2's event is fired, not skipped by name"
+  contains "$T/out" '"skipped": 0' "nothing of week 2 was there"
+  expect 0 "import week 2 again" -- "$CASECTL" import --json --no-tick "$T/w2/week.jsonl"
+  contains "$T/out" '"fired": 0' "a re-import fires nothing"
+  contains "$T/out" '"skipped": 2' "a re-import counts both rows as already there"
+  expect 0 "show Z4" -- "$CASECTL" show --json Z4
+  contains "$T/out" '"revision": 1' "Z4 has exactly one event"
+  # A row without a role would fire as the system: refused, nothing imported.
+  printf '{"time":"2026-03-18T10:00","case":"Z4","event":"incident","role":"COA"}\n{"time":"2026-03-18T11:00","case":"Z4","event":"incident"}\n{"time":"2026-03-18T12:00","case":"Z4","event":"incident","role":null}\n{"time":"2026-03-18T13:00","case":"Z4","event":"incident","role":""}\n{"time":"2026-03-18T14:00","case":"Z4","event":"rvt_verstreken","actor":"timer"}\n' >"$T/norole.jsonl"
+  expect 5 "import rows without a role (invalid)" -- "$CASECTL" import "$T/norole.jsonl"
+  for l in 2 3 4; do contains "$T/err" "norole.jsonl:$l: an event without a role" "row $l without a role is named"; done
+  contains "$T/err" "norole.jsonl:5: a row by actor \"timer\"" "a timer row is explained"
+  contains "$T/err" "nothing imported" "nothing is imported"
+  printf 'time,case,event,role\n2026-03-18T10:00,Z4,incident,\n' >"$T/norole.csv"
+  expect 5 "import a CSV row without a role" -- "$CASECTL" import "$T/norole.csv"
+  contains "$T/err" "norole.csv:2:" "the CSV row is named"
+  # Excel's "CSV UTF-8" and some editors' JSON Lines start with a byte-order mark.
+  printf '\xef\xbb\xbftime,case,event,role,workflow\n2026-03-19T10:00,Z5,create,IND,aanmelding_demo\n' >"$T/bom.csv"
+  expect 0 "import a CSV with a byte-order mark" -- "$CASECTL" import --json "$T/bom.csv"
+  contains "$T/out" '"created": 1' "the BOM CSV's row is imported"
+  printf '\xef\xbb\xbf{"time":"2026-03-19T10:00","case":"Z6","event":"create","workflow":"aanmelding_demo","role":"IND"}\n' >"$T/bom.jsonl"
+  expect 0 "import JSON Lines with a byte-order mark" -- "$CASECTL" import --json "$T/bom.jsonl"
+  contains "$T/out" '"created": 1' "the BOM JSONL's row is imported"
+  # JSON Lines errors carry 1-based columns.
+  printf '[1,2]\n' >"$T/arr.jsonl"
+  expect 5 "import an array line" -- "$CASECTL" import "$T/arr.jsonl"
+  contains "$T/err" "arr.jsonl:1:1: not a JSON object" "an array is reported at column 1"
+  printf '{"time":"2026-03-19T10:00","case":"Z7","event":"create","workflow":"aanmelding_demo","role":"IND"}\n{"time":"2026-03-19T10:00","case":\n' >"$T/trunc.jsonl"
+  expect 5 "import a truncated line" -- "$CASECTL" import "$T/trunc.jsonl"
+  if grep -qE 'trunc.jsonl:2:[1-9][0-9]*: ' "$T/err"; then ok "a truncated line has a positive column"; else bad "truncated line column: $(cat "$T/err")"; fi
+  printf '{"time":"2026-03-19T10:00","case":"Z7","event":"create","workflow":"aanmelding_demo","role":5}\n' >"$T/num.jsonl"
+  expect 5 "import a non-string role" -- "$CASECTL" import "$T/num.jsonl"
+  contains "$T/err" '"role" must be a string' "the field is named"
   ;;
 pilot)
   pilot_store >"$T/log" 2>&1 || { cat "$T/log"; bad "pilot replay"; }
   "$CASECTL" report --at 2023-06-15 --format json >"$T/report.json" || bad "report"
   "$CASECTL" verify --quiet || bad "verify the pilot store"
+  # A term's legal source stays on its line, in its brackets.
+  "$CASECTL" show --at 2023-06-15 TA-0250 >"$T/show.txt" || bad "show TA-0250"
+  contains "$T/show.txt" "dublin_zienswijze .*\[Vb 2000 art. 3.109c\]$" "the legal source is bracketed on the term's line"
+  if grep -q '^\]' "$T/show.txt"; then bad "show breaks a line inside the brackets"; else ok "no line starts with ]"; fi
+  # Importing the same log again, under another name, adds nothing and says so exactly.
+  cp examples/pilot/pilot.jsonl "$T/again.jsonl"
+  "$CASECTL" import --json "$T/again.jsonl" >"$T/again.json" || bad "re-import"
+  python3 - "$T/again.json" <<'PY' || fails=$((fails + 1))
+import json, sys
+r = json.load(open(sys.argv[1]))
+ok = r["created"] == 0 and r["fired"] == 0 and r["timers"] == 0 and r["skipped"] == r["rows"] == 3595
+print("ok  " if ok else "FAIL", "re-import: nothing written, all 3595 rows already there:", r)
+sys.exit(0 if ok else 1)
+PY
   python3 - "$T/report.json" examples/pilot/expected.json <<'PY' || fails=$((fails + 1))
 import json, sys
 r = json.load(open(sys.argv[1])); e = json.load(open(sys.argv[2]))

@@ -60,6 +60,7 @@ typedef struct command {
 
 /* util.c */
 int rc_exit(int rc);                      /* CASE_* -> EX_* */
+int file_exit(const char *path, int rc);  /* rc_exit, but EX_NOTFOUND when path does not exist */
 int fail(ctx *c, int ex, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int fail_engine(ctx *c, int rc, const char *what); /* prints case_errmsg, returns rc_exit */
 int usage_error(ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -103,6 +104,12 @@ typedef struct case_ids {
 } case_ids;
 int collect_case_ids(ctx *c, case_ids *ids); /* every case in creation order */
 void case_ids_free(case_ids *ids);
+
+/* defs.c: filters checked against the stored definitions (EX_OK or EX_INVALID,
+ * with the declared roles or a suggested state on stderr). */
+int check_role(ctx *c, const char *role);                    /* any stored workflow */
+int check_role_of(ctx *c, const case_def *d, const char *role);
+int check_state(ctx *c, const char *state);
 
 /* Commands. */
 extern const command cmd_validate, cmd_graph, cmd_init, cmd_load, cmd_new, cmd_fire, cmd_show,

@@ -263,7 +263,7 @@ static int run_show(ctx *c, int argc, char **argv) {
   json_array_foreach(tl, i, t) {
     const char *ld = json_string_value(json_object_get(t, "last_day"));
     const char *src = json_string_value(json_object_get(t, "source"));
-    printf("  %-8s %-26s last day %-10s due %s%s%s%s\n",
+    printf("  %-8s %-26s last day %-10s due %s%s%s%s",
            json_string_value(json_object_get(t, "kind")),
            json_string_value(json_object_get(t, "name")), ld ? ld : "-",
            json_string_value(json_object_get(t, "due_local")),
@@ -310,6 +310,8 @@ static int run_events(ctx *c, int argc, char **argv) {
   case_instance *inst = NULL;
   int rc = case_store_get(c->s, argv[0], &inst);
   if (rc != CASE_OK) return fail_engine(c, rc, argv[0]);
+  int ex = check_role_of(c, case_instance_def(inst), o.role);
+  if (ex != EX_OK) return ex;
   char *avail = NULL;
   if ((rc = case_instance_available(inst, o.role, c->at, &avail)) != CASE_OK)
     return fail_engine(c, rc, argv[0]);

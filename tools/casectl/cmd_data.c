@@ -4,6 +4,7 @@
  */
 #include <csv.h>
 #include <errno.h>
+#include <openssl/evp.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -132,8 +133,11 @@ static const struct option list_options[] = {
 static int run_list(ctx *c, int argc, char **argv) {
   (void)argv;
   if (argc != 0) return usage_error(c, "list takes no arguments, only filters");
+  int ex;
+  if (lo.role && (ex = check_role(c, lo.role)) != EX_OK) return ex;
+  if (lo.state && (ex = check_state(c, lo.state)) != EX_OK) return ex;
   case_ids ids;
-  int ex = collect_case_ids(c, &ids);
+  ex = collect_case_ids(c, &ids);
   if (ex != EX_OK) return ex;
   json_t *out = json_array();
   for (size_t i = 0; i < ids.n; i++) {
@@ -229,6 +233,8 @@ typedef struct irow {
   int64_t time;
   char *cas, *event, *role, *actor, *payload, *workflow, *location, *data;
   int version;
+  char digest[65]; /* SHA-256 of the row's canonical form (hex) */
+  long occurrence; /* 1 + the number of identical rows before it in the file */
 } irow;
 
 typedef struct irows {
@@ -271,11 +277,19 @@ static int add_row(irows *rs, long line, const char *time_s, const char *cas, co
   if (parse_time(time_s, &r.time) != 0)
     return row_error(rs, line, "time '%s' is not a date or time%s", time_s, NULL);
   if (!cas || !*cas) return row_error(rs, line, "missing case%s%s", NULL, NULL);
+  int create = event && !strcmp(event, "create");
   if (!event || !*event) return row_error(rs, line, "missing event%s%s", NULL, NULL);
+  if (actor && !strcmp(actor, "timer") && (!role || !*role))
+    return row_error(rs, line, "a row by actor \"timer\" without a role: timers are fired by the "
+                     "clock (the store is ticked to each row's time), not imported; drop the row%s%s",
+                     NULL, NULL);
+  if (!role || !*role)
+    return row_error(rs, line, "%s without a role: every row needs the role that acted (an "
+                     "event without one would skip every role check)%s",
+                     create ? "a create row" : "an event", NULL);
   if (rs->n && r.time < rs->v[rs->n - 1].time)
     return row_error(rs, line, "time %s is before the previous row's (rows must be in time order)%s",
                      time_s, NULL);
-  int create = !strcmp(event, "create");
   if (create && (!workflow || !*workflow))
     return row_error(rs, line, "a create row needs a workflow%s%s", NULL, NULL);
   if (version && *version) {
@@ -319,15 +333,38 @@ static void read_jsonl(irows *rs, FILE *f) {
   ssize_t len;
   while ((len = getline(&line, &cap, f)) >= 0) {
     lineno++;
-    char *p = line;
+    char *text = line;
+    /* A UTF-8 byte-order mark (as some editors write) before the first line. */
+    if (lineno == 1 && !strncmp(text, "\xEF\xBB\xBF", 3)) text += 3;
+    char *p = text;
     while (*p == ' ' || *p == '\t') p++;
     if (*p == '\n' || *p == '\r' || *p == 0 || *p == '#') continue;
     json_error_t jerr;
-    json_t *o = json_loads(line, 0, &jerr);
+    json_t *o = json_loads(text, 0, &jerr);
     if (!o || !json_is_object(o)) {
-      fprintf(stderr, "%s:%ld:%d: not a JSON object: %s\n", rs->file, lineno, jerr.column,
-              o ? "another JSON value" : jerr.text);
+      /* Columns are 1-based; jansson gives 0 or -1 at the end of a line or for
+       * a value that parsed but is not an object: fall back on the byte position,
+       * or the first non-blank character. */
+      size_t n = strcspn(text, "\r\n");
+      long col = o ? (long)(p - text) + 1 : jerr.column > 0 ? jerr.column : (long)jerr.position;
+      if (col < 1) col = 1;
+      if (col > (long)n + 1) col = (long)n + 1;
+      fprintf(stderr, "%s:%ld:%ld: not a JSON object: %s\n", rs->file, lineno, col,
+              o ? (json_is_array(o) ? "an array" : "another JSON value") : jerr.text);
       if (rs->ex == EX_OK) rs->ex = EX_INVALID;
+      json_decref(o);
+      continue;
+    }
+    const char *strfields[] = {"case", "event", "role", "actor", "workflow", "location"};
+    int badfield = 0;
+    for (size_t k = 0; k < sizeof strfields / sizeof strfields[0]; k++) {
+      json_t *v = json_object_get(o, strfields[k]);
+      if (v && !json_is_null(v) && !json_is_string(v)) {
+        row_error(rs, lineno, "\"%s\" must be a string%s", strfields[k], NULL);
+        badfield = 1;
+      }
+    }
+    if (badfield) {
       json_decref(o);
       continue;
     }
@@ -440,7 +477,13 @@ static void read_csv(irows *rs, FILE *f) {
   ssize_t len;
   while ((len = getline(&line, &cap, f)) >= 0) {
     cs.line++;
-    if (csv_parse(&p, line, (size_t)len, csv_field, csv_row, &cs) != (size_t)len) {
+    char *text = line;
+    /* Excel's "CSV UTF-8" starts with a byte-order mark: skip it. */
+    if (cs.line == 1 && len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) {
+      text += 3;
+      len -= 3;
+    }
+    if (csv_parse(&p, text, (size_t)len, csv_field, csv_row, &cs) != (size_t)len) {
       fprintf(stderr, "%s:%ld: CSV error: %s\n", rs->file, cs.line, csv_strerror(csv_error(&p)));
       rs->ex = EX_INVALID;
       break;
@@ -453,6 +496,106 @@ static void read_csv(irows *rs, FILE *f) {
   csv_free(&p);
   free(line);
   for (int i = 0; i < C_N; i++) free(cs.field[i]);
+}
+
+/* ------------------------------------------------------------------ import keys */
+
+/* A JSON text in canonical form (compact, keys sorted), or JSON null for NULL. */
+static json_t *canonical_json(const char *text) {
+  if (!text) return json_null();
+  json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+  return v ? v : json_string(text);
+}
+
+static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+/* The row's digest: SHA-256 over the canonical JSON of what the row says
+ * (case, event, time, role, actor, payload; for a create also workflow,
+ * version, location and data).  0 or -1 (out of memory, OpenSSL failure). */
+static int row_digest(irow *r) {
+  int create = !strcmp(r->event, "create");
+  json_t *a = json_pack("[s, s, s, I, o, o, o]", "import-row-1", r->cas, r->event,
+                        (json_int_t)r->time, str_or_null(r->role), str_or_null(r->actor),
+                        canonical_json(r->payload));
+  if (a && create) {
+    json_array_append_new(a, str_or_null(r->workflow));
+    json_array_append_new(a, json_integer(r->version));
+    json_array_append_new(a, str_or_null(r->location));
+    json_array_append_new(a, canonical_json(r->data));
+  }
+  char *text = a ? json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+  json_decref(a);
+  if (!text) return -1;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen = 0;
+  int ok = EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen == 32;
+  free(text);
+  if (!ok) return -1;
+  for (unsigned i = 0; i < 32; i++) snprintf(r->digest + 2 * i, 3, "%02x", md[i]);
+  return 0;
+}
+
+static int cmp_by_digest(const void *a, const void *b) {
+  const irow *x = *(irow *const *)a, *y = *(irow *const *)b;
+  int c = strcmp(x->digest, y->digest);
+  if (c) return c;
+  return (x->line > y->line) - (x->line < y->line);
+}
+
+/* Digests every row and numbers identical rows 1, 2, ... in file order, so the
+ * idempotency key "import:DIGEST:N" names a row by its content: the same file
+ * again (or another file repeating rows) adds nothing, a file with new rows
+ * imports them whatever it is called.  0 or -1 (out of memory). */
+static int number_rows(irows *rs) {
+  if (rs->n == 0) return 0;
+  irow **idx = malloc(rs->n * sizeof *idx);
+  if (!idx) return -1;
+  for (size_t i = 0; i < rs->n; i++) {
+    if (row_digest(&rs->v[i]) != 0) {
+      free(idx);
+      return -1;
+    }
+    idx[i] = &rs->v[i];
+  }
+  qsort(idx, rs->n, sizeof *idx, cmp_by_digest);
+  for (size_t i = 0; i < rs->n; i++)
+    idx[i]->occurrence = i > 0 && !strcmp(idx[i]->digest, idx[i - 1]->digest)
+                             ? idx[i - 1]->occurrence + 1 : 1;
+  free(idx);
+  return 0;
+}
+
+static int feed_nothing(void *ud, int64_t seq, const char *row_json) {
+  (void)ud;
+  (void)seq;
+  (void)row_json;
+  return 0;
+}
+
+/* The highest journal sequence number (0 for an empty journal), by an
+ * exponential then binary search with case_store_follow(limit 1): a few
+ * queries however long the journal.  CASE_OK or the store's error. */
+static int journal_max_seq(case_store *s, int64_t *out) {
+  int64_t low = 0, hi = 1, last;
+  int rc;
+  for (;;) { /* invariant: a row with seq > low exists, or low == 0 */
+    last = -1;
+    if ((rc = case_store_follow(s, hi, 1, feed_nothing, NULL, &last)) != CASE_OK) return rc;
+    if (last <= hi) break; /* nothing after hi */
+    low = last;
+    hi = last * 2;
+  }
+  while (hi - low > 1) { /* a row > low exists (or low is the max), none > hi */
+    int64_t mid = low + (hi - low) / 2;
+    last = -1;
+    if ((rc = case_store_follow(s, mid, 1, feed_nothing, NULL, &last)) != CASE_OK) return rc;
+    if (last > mid) low = last; else hi = mid;
+  }
+  /* low is a row's seq (or 0); is there one after it? */
+  last = -1;
+  if ((rc = case_store_follow(s, low, 1, feed_nothing, NULL, &last)) != CASE_OK) return rc;
+  *out = last > low ? last : low;
+  return CASE_OK;
 }
 
 static const struct option import_options[] = {
@@ -490,8 +633,13 @@ static int run_import(ctx *c, int argc, char **argv) {
     fprintf(stderr, "%s import: %s: nothing imported\n", c->prog, file);
     return rs.ex;
   }
-  const char *base = strrchr(file, '/');
-  base = base ? base + 1 : file;
+  int64_t maxseq = 0;
+  int rc0 = number_rows(&rs) != 0 ? CASE_NOMEM : journal_max_seq(c->s, &maxseq);
+  if (rc0 != CASE_OK) {
+    for (size_t i = 0; i < rs.n; i++) irow_free(&rs.v[i]);
+    free(rs.v);
+    return fail_engine(c, rc0, file);
+  }
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   progress p;
@@ -528,22 +676,27 @@ static int run_import(ctx *c, int argc, char **argv) {
           fprintf(stderr, "%s:%ld: %s: create: %s (%s)\n", file, r->line, r->cas,
                   case_errmsg(c->e), case_errstr(rc));
           refused++;
-          if (ex == EX_OK) ex = rc_exit(rc);
+          if (ex == EX_OK) ex = rc_exit(rc) == EX_USAGE ? EX_INVALID : rc_exit(rc);
         }
       }
     } else {
-      char key[512];
-      snprintf(key, sizeof key, "import:%s:%ld", base, r->line);
+      char key[96];
+      snprintf(key, sizeof key, "import:%s:%ld", r->digest, r->occurrence);
       int64_t seq = 0;
       rc = case_store_fire(c->s, r->cas, r->event, r->payload, r->actor, r->role, r->time, -1,
                            key, &seq);
       if (rc == CASE_OK) {
-        fired++;
+        /* A key stored before this run returns its first (older) seq and
+         * writes nothing; keys are unique within the file. */
+        if (seq > maxseq) fired++;
+        else skipped++;
       } else {
-        fprintf(stderr, "%s:%ld: %s: %s as %s refused: %s (%s)\n", file, r->line, r->cas,
-                r->event, r->role ? r->role : "-", case_errmsg(c->e), case_errstr(rc));
+        int rx = rc_exit(rc);
+        fprintf(stderr, "%s:%ld: %s: %s as %s %s: %s (%s)\n", file, r->line, r->cas, r->event,
+                r->role, rx == EX_REFUSED ? "refused" : "failed", case_errmsg(c->e),
+                case_errstr(rc));
         refused++;
-        if (ex == EX_OK) ex = rc_exit(rc);
+        if (ex == EX_OK) ex = rx == EX_USAGE ? EX_INVALID : rx;
       }
     }
     if (ex != EX_OK && lo.stop) break;
@@ -584,9 +737,13 @@ const command cmd_import = {
     "  \"create\" creates the case (workflow, version, location, data).  Rows must be\n"
     "  in time order.  Before each row the clock is ticked to its time, so terms\n"
     "  that run out in between fire as they would have (--no-tick: do not).\n"
-    "  Each row carries the idempotency key import:FILE:LINE, so importing the\n"
-    "  same file again adds nothing.  Refused rows are reported as FILE:LINE and\n"
-    "  make the exit code 1; --stop-on-error stops at the first one.\n"
+    "  Every row needs a role (timers are the clock's, not imported).  Each event\n"
+    "  carries an idempotency key made from the row's content (SHA-256 of case,\n"
+    "  event, time, role, actor, payload, and the number of identical rows before\n"
+    "  it), so importing the same rows again, under any file name, adds nothing and\n"
+    "  counts them as already there; a case id that exists is skipped on create.\n"
+    "  Refused rows are reported as FILE:LINE and make the exit code 1 (a bad row:\n"
+    "  5, nothing imported); --stop-on-error stops at the first refusal.\n"
     "  --format F      csv or jsonl (default: by the file name, .csv or else jsonl)\n"
     "  --until WHEN    import rows up to WHEN and tick the clock to it\n",
     import_options, data_option, run_import, 1};
@@ -700,7 +857,8 @@ static int run_test(ctx *c, int argc, char **argv) {
     if (rc != CASE_OK) {
       fprintf(stderr, "%s\n", case_errmsg(c->e));
       errors++;
-      if (ex == EX_OK || rc_exit(rc) > ex) ex = rc_exit(rc);
+      int fx = file_exit(argv[i], rc);
+      if (ex == EX_OK || fx > ex) ex = fx;
       json_array_append_new(out, json_pack("{s:s, s:s, s:s}", "file", argv[i], "error",
                                            case_errstr(rc), "message", case_errmsg(c->e)));
       continue;
@@ -726,6 +884,7 @@ const command cmd_test = {
     "test", "run process tests (scenario YAML files, docs/process-tests.md)",
     "usage: casectl test [--lua-root DIR] [--verbose] [--json] FILE...\n"
     "  Runs each scenario on a fresh engine; failing steps are printed as\n"
-    "  file:line: step N ...: expected ..., got ....  Exit 1 when a step fails, 5 (or\n"
-    "  the error's code) when a file is not a valid scenario.\n",
+    "  file:line: step N ...: expected ..., got ....  Exit 1 when a step fails, 3 when\n"
+    "  a file does not exist, 5 (or the error's code) when a file is not a valid\n"
+    "  scenario.\n",
     test_options, data_option, run_test, 0};

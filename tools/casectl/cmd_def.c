@@ -15,13 +15,14 @@ static int run_validate(ctx *c, int argc, char **argv) {
   int ex = ctx_engine(c);
   if (ex != EX_OK) return ex;
   json_t *out = json_array();
-  int bad = 0;
+  int bad = 0, missing = 0;
   for (int i = 0; i < argc; i++) {
     const case_def *d = NULL;
     int rc = case_def_load_file(c->e, argv[i], &d);
     json_t *item = json_pack("{s:s, s:b}", "file", argv[i], "valid", rc == CASE_OK);
     if (rc != CASE_OK) {
       bad++;
+      if (file_exit(argv[i], rc) == EX_NOTFOUND) missing++;
       const char *file = NULL;
       int line = 0, col = 0;
       json_t *err = json_pack("{s:s, s:s}", "code", case_errstr(rc), "message", case_errmsg(c->e));
@@ -52,14 +53,15 @@ static int run_validate(ctx *c, int argc, char **argv) {
     print_json(out);
   else
     json_decref(out);
-  return bad ? EX_REFUSED : EX_OK;
+  return missing ? EX_NOTFOUND : bad ? EX_REFUSED : EX_OK;
 }
 
 const command cmd_validate = {
     "validate", "check workflow definitions (YAML): errors as file:line:col",
     "usage: casectl validate [--lua-root DIR] [--profile NAME=FILE] [--json] FILE...\n"
     "  Loads each definition as the library would and prints its id, version and hash,\n"
-    "  or the error with its position.  Exit 1 when a file is not a valid definition.\n",
+    "  or the error with its position.  Exit 1 when a file is not a valid definition,\n"
+    "  3 when a file does not exist.\n",
     NULL, NULL, run_validate, 0};
 
 /* ------------------------------------------------------------------ graph */
@@ -91,6 +93,9 @@ static int graph_option(ctx *c, int code, const char *arg) {
 }
 
 static int run_graph(ctx *c, int argc, char **argv) {
+  if (c->json)
+    return usage_error(c, "graph has no JSON output (--format dot or mermaid; the JSON of a "
+                          "case is casectl show --json)");
   if (argc > 1) return usage_error(c, "give at most one definition file");
   if (argc == 0 && !gopt.case_id && !gopt.workflow)
     return usage_error(c, "give a definition file, --workflow ID[@VERSION] or --case ID");
@@ -107,7 +112,7 @@ static int run_graph(ctx *c, int argc, char **argv) {
     rc = case_def_load_file(c->e, argv[0], &d);
     if (rc != CASE_OK) {
       fprintf(stderr, "%s\n", case_errmsg(c->e));
-      return rc_exit(rc);
+      return file_exit(argv[0], rc);
     }
   }
   if (gopt.case_id) {
@@ -151,7 +156,8 @@ const command cmd_graph = {
     "  --workflow W    a definition stored in the store (highest version without @VERSION)\n"
     "  --case ID       highlight this stored case's active states (its own definition\n"
     "                  unless FILE is given)\n"
-    "  -o, --output F  write to F instead of stdout (render DOT with `dot -Tsvg`)\n",
+    "  -o, --output F  write to F instead of stdout (render DOT with `dot -Tsvg`)\n"
+    "  graph has no JSON output: --json is a usage error (exit 2).\n",
     graph_options, graph_option, run_graph, 0};
 
 /* ------------------------------------------------------------------ init */
@@ -196,7 +202,7 @@ static int run_load(ctx *c, int argc, char **argv) {
     if (rc != CASE_OK) {
       json_decref(out);
       fprintf(stderr, "%s\n", case_errmsg(c->e));
-      return rc_exit(rc);
+      return file_exit(argv[i], rc);
     }
     json_array_append_new(out, json_pack("{s:s, s:s, s:i, s:s}", "file", argv[i], "workflow",
                                          case_def_id(d), "version", case_def_version(d), "hash",

@@ -30,6 +30,11 @@ int rc_exit(int rc) {
   }
 }
 
+int file_exit(const char *path, int rc) {
+  if (rc != CASE_OK && path && access(path, F_OK) != 0 && errno == ENOENT) return EX_NOTFOUND;
+  return rc_exit(rc);
+}
+
 int fail(ctx *c, int ex, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
