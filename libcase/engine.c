@@ -268,12 +268,26 @@ const cs_profile *eng_profile_find(const case_engine *e, const char *name) {
   return NULL;
 }
 
+static int install_profile(case_engine *e, const char *name, cs_profile *p);
+
 int case_engine_load_profile(case_engine *e, const char *name, const char *path) {
   if (!e) return CASE_MISUSE;
   if (!name || !path) return eng_err(e, CASE_MISUSE, "case_engine_load_profile: NULL argument");
   cs_profile *p = NULL;
   int rc = sbx_load_profile(e->sandbox, name, path, &p);
   if (rc != CASE_OK) return rc; /* the sandbox set the message */
+  return install_profile(e, name, p);
+}
+
+int eng_profile_load_text(case_engine *e, const char *name, const char *path, const char *text,
+                          size_t len) {
+  cs_profile *p = NULL;
+  int rc = sbx_load_profile_text(e->sandbox, name, path, text, len, &p);
+  if (rc != CASE_OK) return rc;
+  return install_profile(e, name, p);
+}
+
+static int install_profile(case_engine *e, const char *name, cs_profile *p) {
   /* Replace a profile of the same name in place so cases keep finding it. */
   cs_profile **pp = &e->profiles;
   while (*pp && strcmp((*pp)->name, name) != 0) pp = &(*pp)->next;

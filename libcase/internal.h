@@ -378,6 +378,8 @@ struct cs_profile {
   char *path;
   json_t *params;    /* object: name -> value */
   int functions_ref; /* Lua registry ref of the profile's function table, -1 if none */
+  char *source;      /* the profile's Lua text (a store pins it) */
+  size_t source_len;
   cs_profile *next;
 };
 
@@ -419,6 +421,9 @@ int sbx_action(sbx *s, case_call *call, const cs_script *a);
 
 /* Loads a profile file; on success returns a new cs_profile (caller links it). */
 int sbx_load_profile(sbx *s, const char *name, const char *path, cs_profile **out);
+/* The same from text; `path` only names it in messages. */
+int sbx_load_profile_text(sbx *s, const char *name, const char *path, const char *text,
+                          size_t len, cs_profile **out);
 void sbx_profile_free(sbx *s, cs_profile *p);
 
 /* ------------------------------------------------------------------ */
@@ -465,6 +470,9 @@ int eng_ok(case_engine *e);
 /* Native lookup: index in e->natives or -1. */
 int eng_native_find(const case_engine *e, const char *name, int is_action);
 const cs_profile *eng_profile_find(const case_engine *e, const char *name);
+/* Loads a profile from text (as case_engine_load_profile does from a file). */
+int eng_profile_load_text(case_engine *e, const char *name, const char *path, const char *text,
+                          size_t len);
 /* As case_def_load_string, with the `lua:` modules' sources given (see
  * def_parse_pinned; `modules` may be NULL). */
 int eng_def_load_pinned(case_engine *e, const char *text, size_t len, const char *name,

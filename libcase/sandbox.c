@@ -1536,15 +1536,30 @@ int sbx_load_profile(sbx *s, const char *name, const char *path, cs_profile **ou
 {
   if (!s || !name || !path || !out) return CASE_MISUSE;
   *out = NULL;
+  int err = 0;
+  size_t len = 0;
+  char *text = read_file(path, &len, &err);
+  if (!text) return file_error(s, path, err);
+  int rc = sbx_load_profile_text(s, name, path, text, len, out);
+  free(text);
+  return rc;
+}
+
+int sbx_load_profile_text(sbx *s, const char *name, const char *path, const char *text,
+                          size_t len, cs_profile **out)
+{
+  if (!s || !name || !path || !text || !out) return CASE_MISUSE;
+  *out = NULL;
   profjob p;
   memset(&p, 0, sizeof p);
   p.path = path;
   p.functions_ref = -1;
-  int err = 0;
-  p.text = read_file(path, &p.len, &err);
-  if (!p.text) return file_error(s, path, err);
+  p.text = malloc(len + 1);
+  if (!p.text) return eng_err(s->e, CASE_NOMEM, "out of memory");
+  memcpy(p.text, text, len);
+  p.text[len] = '\0';
+  p.len = len;
   int rc = run_job(s, do_profile, &p.j, path);
-  free(p.text);
   cs_profile *pr = NULL;
   if (rc == CASE_OK) {
     pr = calloc(1, sizeof *pr);
@@ -1552,12 +1567,16 @@ int sbx_load_profile(sbx *s, const char *name, const char *path, cs_profile **ou
       pr->name = xstrdup(name);
       pr->path = xstrdup(path);
       pr->params = p.params ? p.params : json_object();
+      pr->source = p.text; /* kept: a store pins the profile's text */
+      pr->source_len = len;
+      p.text = NULL;
     }
     if (!pr || !pr->name || !pr->path || !pr->params) {
       if (pr) {
         if (pr->params == p.params) p.params = NULL;
         free(pr->name);
         free(pr->path);
+        free(pr->source);
         json_decref(pr->params);
         free(pr);
       }
@@ -1568,6 +1587,7 @@ int sbx_load_profile(sbx *s, const char *name, const char *path, cs_profile **ou
       return CASE_OK;
     }
   }
+  free(p.text);
   json_decref(p.params);
   sbx_unref(s, p.functions_ref);
   return rc;
@@ -1580,6 +1600,7 @@ void sbx_profile_free(sbx *s, cs_profile *p)
   json_decref(p->params);
   free(p->name);
   free(p->path);
+  free(p->source);
   free(p);
 }
 

@@ -258,6 +258,44 @@ static int load_defs(case_store *s) {
   return rc;
 }
 
+/* A stored profile the engine does not have yet is loaded from its text; one
+ * the program loaded itself (a newer local rule) is kept. */
+static int load_profile_row(void *ud, const sb_profile_row *r) {
+  case_store *s = ud;
+  if (eng_profile_find(s->e, r->name)) return CASE_OK;
+  return eng_profile_load_text(s->e, r->name, r->file ? r->file : r->name, r->source,
+                               r->source_len);
+}
+
+static int load_profiles(case_store *s) {
+  int rc = s->ops->profile_list(s->db, load_profile_row, s);
+  if (rc != CASE_OK && case_errcode(s->e) != rc) berr(s, rc);
+  return rc;
+}
+
+int case_store_add_profile(case_store *s, const char *name) {
+  if (!s) return CASE_MISUSE;
+  if (!name) return eng_err(s->e, CASE_MISUSE, "case_store_add_profile: NULL name");
+  const cs_profile *p = eng_profile_find(s->e, name);
+  if (!p) return eng_err(s->e, CASE_NOTFOUND, "no location profile '%s' is loaded", name);
+  if (!p->source) return eng_err(s->e, CASE_MISUSE, "profile '%s' has no source text", name);
+  char hash[65];
+  if (sha256_hex(p->source, p->source_len, hash) != 0)
+    return eng_err(s->e, CASE_NOMEM, "out of memory");
+  int rc = writable(s);
+  if (rc != CASE_OK) return rc;
+  sb_profile_row r = {(char *)p->name, p->source, p->source_len, hash, p->path};
+  rc = s->ops->begin(s->db, 1);
+  if (rc == CASE_OK) rc = s->ops->profile_put(s->db, &r);
+  if (rc == CASE_OK) rc = s->ops->commit(s->db);
+  if (rc != CASE_OK) {
+    berr(s, rc);
+    s->ops->rollback(s->db);
+    return rc;
+  }
+  return eng_ok(s->e);
+}
+
 static int put_def(case_store *s, const case_def *d) {
   json_t *mods = def_modules_json(d);
   char *text = mods ? json_dumps(mods, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -293,6 +331,7 @@ int case_store_open(case_engine *e, const char *path, int flags, case_store **ou
   rc = s->ops->migrate(s->db, s->readonly);
   if (rc != CASE_OK) berr(s, rc);
   if (rc == CASE_OK) rc = load_defs(s);
+  if (rc == CASE_OK) rc = load_profiles(s);
   if (rc != CASE_OK) {
     s->ops->close(s->db);
     free(s);
@@ -932,7 +971,8 @@ static int replay_open(verifier *v) {
                       : case_engine_register_guard(r, n->name, n->guard, n->ud);
   }
   for (const cs_profile *p = e->profiles; rc == CASE_OK && p; p = p->next)
-    rc = case_engine_load_profile(r, p->name, p->path);
+    rc = p->source ? eng_profile_load_text(r, p->name, p->path, p->source, p->source_len)
+                   : case_engine_load_profile(r, p->name, p->path);
   if (rc != CASE_OK) return eng_err(e, rc, "verify: cannot prepare the replay engine: %s",
                                     case_errmsg(r));
   return CASE_OK;

@@ -97,7 +97,16 @@ typedef struct sb_outbox_row {
   int64_t created;
 } sb_outbox_row;
 
+typedef struct sb_profile_row {
+  char *name;     /* the location */
+  char *source;   /* the profile's Lua text */
+  size_t source_len;
+  char *hash;     /* hex SHA-256 of source */
+  char *file;     /* the file it was loaded from (informational) */
+} sb_profile_row;
+
 typedef int (*sb_def_fn)(void *ud, const sb_def_row *row);
+typedef int (*sb_profile_fn)(void *ud, const sb_profile_row *row);
 typedef int (*sb_case_id_fn)(void *ud, const char *case_id);
 typedef int (*sb_journal_fn)(void *ud, const sb_journal_row *row);
 typedef int (*sb_outbox_fn)(void *ud, const sb_outbox_row *row);
@@ -121,6 +130,10 @@ typedef struct sb_ops {
 
   int (*def_put)(sb_db *db, const sb_def_row *row); /* same id+version+hash: CASE_OK, no-op */
   int (*def_list)(sb_db *db, sb_def_fn fn, void *ud);
+
+  /* Location profiles: one row per name, replaced by a newer put. */
+  int (*profile_put)(sb_db *db, const sb_profile_row *row);
+  int (*profile_list)(sb_db *db, sb_profile_fn fn, void *ud);
 
   int (*case_get)(sb_db *db, const char *id, sb_case_row *out);
   int (*case_insert)(sb_db *db, const sb_case_row *row);

@@ -55,6 +55,10 @@ static const char *const migrations[] = {
     "CREATE INDEX outbox_pending ON outbox(delivered, id);",
     /* 2: a definition's Lua modules are pinned with it (replay runs the same code) */
     "ALTER TABLE definitions ADD COLUMN modules TEXT;",
+    /* 3: location profiles travel with the store */
+    "CREATE TABLE profiles("
+    "  name TEXT PRIMARY KEY, source TEXT NOT NULL, hash TEXT NOT NULL, file TEXT,"
+    "  added INTEGER NOT NULL);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -62,7 +66,8 @@ enum {
   Q_DEF_GET, Q_DEF_PUT, Q_DEF_LIST, Q_CASE_GET, Q_CASE_INSERT, Q_CASE_UPDATE, Q_CASE_LIST,
   Q_JOURNAL_APPEND, Q_JOURNAL_CASE, Q_JOURNAL_FROM, Q_TIMERS_DELETE, Q_TIMER_INSERT,
   Q_TIMER_NEXT, Q_REFUSED_ADD, Q_IDEM_GET, Q_IDEM_PUT, Q_OUTBOX_ADD, Q_OUTBOX_LIST,
-  Q_OUTBOX_ACK, Q_OUTBOX_GET, Q_BEGIN_READ, Q_BEGIN_WRITE, Q_COMMIT, Q_COUNT
+  Q_OUTBOX_ACK, Q_OUTBOX_GET, Q_BEGIN_READ, Q_BEGIN_WRITE, Q_COMMIT, Q_PROFILE_PUT,
+  Q_PROFILE_LIST, Q_COUNT
 };
 
 static const char *const sql_text[Q_COUNT] = {
@@ -104,6 +109,11 @@ static const char *const sql_text[Q_COUNT] = {
                       "WHERE delivered IS NULL ORDER BY id LIMIT ?1",
     [Q_OUTBOX_ACK] = "UPDATE outbox SET delivered=?2 WHERE id=?1 AND delivered IS NULL",
     [Q_OUTBOX_GET] = "SELECT id FROM outbox WHERE id=?1",
+    [Q_PROFILE_PUT] = "INSERT INTO profiles(name,source,hash,file,added) "
+                      "VALUES(?1,?2,?3,?4,strftime('%s','now')) ON CONFLICT(name) DO UPDATE "
+                      "SET source=excluded.source, hash=excluded.hash, file=excluded.file, "
+                      "added=excluded.added WHERE hash<>excluded.hash",
+    [Q_PROFILE_LIST] = "SELECT name,source,hash,file FROM profiles ORDER BY name",
     /* Prepared once like the rest: parsing them on every fire cost about 5% of
      * its instructions (bench/, docs/performance.md). */
     [Q_BEGIN_READ] = "BEGIN",
@@ -404,6 +414,35 @@ static int sq_def_list(sb_db *b, sb_def_fn fn, void *ud) {
     rc = fn(ud, &r);
   }
   if (rc == CASE_OK && src != SQLITE_DONE) rc = sqlfail(b, src, "list definitions");
+  done(s);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Location profiles                                                   */
+/* ------------------------------------------------------------------ */
+
+static int sq_profile_put(sb_db *b, const sb_profile_row *r) {
+  sqlite3_stmt *s = stmt(b, Q_PROFILE_PUT);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_text(s, 1, r->name);
+  sqlite3_bind_text(s, 2, r->source, (int)r->source_len, SQLITE_STATIC);
+  bind_text(s, 3, r->hash);
+  bind_text(s, 4, r->file);
+  return exec_stmt(b, s, "store profile");
+}
+
+static int sq_profile_list(sb_db *b, sb_profile_fn fn, void *ud) {
+  sqlite3_stmt *s = stmt(b, Q_PROFILE_LIST);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  int src, rc = CASE_OK;
+  while (rc == CASE_OK && (src = sqlite3_step(s)) == SQLITE_ROW) {
+    sb_profile_row r = {(char *)col_text(s, 0), (char *)col_text(s, 1),
+                        (size_t)sqlite3_column_bytes(s, 1), (char *)col_text(s, 2),
+                        (char *)sqlite3_column_text(s, 3)};
+    rc = fn(ud, &r);
+  }
+  if (rc == CASE_OK && src != SQLITE_DONE) rc = sqlfail(b, src, "list profiles");
   done(s);
   return rc;
 }
@@ -757,6 +796,8 @@ static const sb_ops sqlite_ops = {
     .rollback = sq_rollback,
     .def_put = sq_def_put,
     .def_list = sq_def_list,
+    .profile_put = sq_profile_put,
+    .profile_list = sq_profile_list,
     .case_get = sq_case_get,
     .case_insert = sq_case_insert,
     .case_update = sq_case_update,

@@ -64,6 +64,17 @@ CASE_API int case_store_config(case_store *s, int sync, int busy_ms);
 CASE_API int case_store_add_def(case_store *s, const case_def *d);
 
 /**
+ * Stores the location profile `name`, already loaded on the store's engine with
+ * case_engine_load_profile(), in the store (its Lua text), so that every program
+ * that opens the store (and verify's replay) uses it without the file.  Storing
+ * a changed profile under the same name replaces it; opening a store loads each
+ * stored profile the engine has not loaded itself (a program's own load wins).
+ * Returns CASE_OK, CASE_NOTFOUND (no such profile loaded), CASE_MISUSE
+ * (read-only store), CASE_BUSY, CASE_IO, CASE_NOMEM.
+ */
+CASE_API int case_store_add_profile(case_store *s, const char *name);
+
+/**
  * Creates a case durably, as case_instance_create() does, pinned to definition
  * `d` (which must be stored: case_store_add_def()).  The creation is the
  * case's first journal row (revision 0, event "create", the initial data as

@@ -291,7 +291,7 @@ static void test_open_errors(void **state) {
   /* Settings. */
   assert_int_equal(case_store_config(f->s, 7, 100), CASE_INVALID);
   assert_int_equal(case_store_config(f->s, CASE_STORE_SYNC_FULL, 2000), CASE_OK);
-  assert_int_equal(count_sql(f, "PRAGMA user_version"), 2);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 3);
   case_engine_close(e);
 }
 
@@ -913,15 +913,62 @@ static void test_modules_pinned(void **state) {
   rmdir(dir);
 }
 
+/* Location profiles travel with the store: another program, and replay, use
+ * the stored text without the file. */
+static void test_profiles_stored(void **state) {
+  fx *f = *state;
+  char prof[160];
+  snprintf(prof, sizeof prof, "/tmp/test_store_prof_%ld.lua", (long)getpid());
+  write_file(prof, "return { params = { stap = 5 } }\n");
+  const char *y = "workflow: loc\nversion: 1\nparams: {stap: 1}\n"
+                  "data: {n: {type: integer, default: 0}}\n"
+                  "initial: s\nstates:\n  s: {on: {tel: {actions: [case.n = case.n + params.stap]}}}\n";
+  const case_def *d = NULL;
+  assert_int_equal(case_def_load_string(f->e, y, strlen(y), "loc.yaml", &d), CASE_OK);
+  assert_int_equal(case_store_add_def(f->s, d), CASE_OK);
+  assert_int_equal(case_store_add_profile(f->s, "budel"), CASE_NOTFOUND);
+  int rc = case_engine_load_profile(f->e, "budel", prof);
+  assert_int_equal(rc, CASE_OK);
+  assert_int_equal(case_store_add_profile(f->s, "budel"), CASE_OK);
+  assert_int_equal(case_store_add_profile(f->s, "budel"), CASE_OK); /* again: no change */
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM profiles WHERE name='budel'"), 1);
+  rc = case_store_create(f->s, d, "b1", "budel", NULL, "t", NULL, T0, NULL);
+  if (rc != CASE_OK) fail_msg("create: %s", case_errmsg(f->e));
+  assert_int_equal(case_store_fire(f->s, "b1", "tel", NULL, "t", NULL, T0, -1, NULL, NULL),
+                   CASE_OK);
+  unlink(prof);
+  /* Another program, without the file. */
+  case_engine *e2 = NULL;
+  case_store *s2 = NULL;
+  assert_int_equal(case_engine_open(&e2), CASE_OK);
+  rc = case_store_open(e2, f->path, 0, &s2);
+  if (rc != CASE_OK) fail_msg("open: %s", case_errmsg(e2));
+  assert_int_equal(case_store_fire(s2, "b1", "tel", NULL, "t", NULL, T0 + 60, -1, NULL, NULL),
+                   CASE_OK);
+  case_instance *c = NULL;
+  assert_int_equal(case_store_get(s2, "b1", &c), CASE_OK);
+  char *data = NULL;
+  assert_int_equal(case_instance_data(c, &data), CASE_OK);
+  assert_string_equal(data, "{\"n\":10}");
+  case_free(data);
+  char *report = NULL;
+  rc = case_store_verify(s2, &report);
+  if (rc != CASE_OK) fail_msg("verify: %s", report ? report : case_errmsg(e2));
+  case_free(report);
+  case_store_close(s2);
+  case_engine_close(e2);
+}
+
 /* A store of schema 1 (no pinned modules) is migrated on open. */
 static void test_migration_from_schema_1(void **state) {
   fx *f = *state;
   create(f, "m1", NULL);
   close_all(f);
-  exec_sql(f, "ALTER TABLE definitions DROP COLUMN modules; PRAGMA user_version=1;");
+  exec_sql(f, "DROP TABLE profiles; ALTER TABLE definitions DROP COLUMN modules; "
+              "PRAGMA user_version=1;");
   assert_int_equal(count_sql(f, "PRAGMA user_version"), 1);
   open_all(f);
-  assert_int_equal(count_sql(f, "PRAGMA user_version"), 2);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 3);
   assert_int_equal(count_sql(f, "SELECT count(*) FROM pragma_table_info('definitions') "
                                 "WHERE name='modules'"), 1);
   assert_config(f, "m1", "[\"open\"]");
@@ -947,6 +994,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_fire_runs_due_timers_first, setup, teardown),
       cmocka_unit_test_setup_teardown(test_modules_pinned, setup, teardown),
       cmocka_unit_test_setup_teardown(test_migration_from_schema_1, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_profiles_stored, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
