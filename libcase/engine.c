@@ -458,6 +458,23 @@ const char *case_def_in_force_from(const case_def *d) { return d ? d->in_force_f
 const char *case_def_id(const case_def *d) { return d ? d->id : NULL; }
 int case_def_version(const case_def *d) { return d ? d->version : 0; }
 const char *case_def_hash(const case_def *d) { return d ? d->hash : NULL; }
+const case_def *case_def_next(case_engine *e, const case_def *prev) {
+  if (!e) return NULL;
+  return prev ? prev->next : e->defs;
+}
+
+/* States are reported without the synthetic root (index 0). */
+int case_def_state_count(const case_def *d) { return d ? d->nstates - 1 : 0; }
+const char *case_def_state_id(const case_def *d, int i) {
+  if (!d || i < 0 || i >= d->nstates - 1) return NULL;
+  return d->states[i + 1].id;
+}
+int case_def_role_count(const case_def *d) { return d ? d->nroles : 0; }
+const char *case_def_role(const case_def *d, int i) {
+  if (!d || i < 0 || i >= d->nroles) return NULL;
+  return d->roles[i];
+}
+
 int case_def_warning_count(const case_def *d) { return d ? d->nwarnings : 0; }
 const char *case_def_warning(const case_def *d, int i) {
   if (!d || i < 0 || i >= d->nwarnings) return NULL;

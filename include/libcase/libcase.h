@@ -275,6 +275,25 @@ CASE_API int case_def_version(const case_def *d);
  */
 CASE_API const char *case_def_hash(const case_def *d);
 
+/**
+ * Iterates over the engine's loaded definitions: NULL gives the first, a
+ * definition gives the next one, NULL after the last (order: most recently
+ * loaded first).  Returns NULL for a NULL engine.  Owned by the engine.
+ */
+CASE_API const case_def *case_def_next(case_engine *e, const case_def *prev);
+
+/** The number of states of the definition (every level, history states included). */
+CASE_API int case_def_state_count(const case_def *d);
+/**
+ * The id of state `i`, 0-based in document order (a parent before its
+ * children).  Owned by the definition; NULL if `i` is out of range.
+ */
+CASE_API const char *case_def_state_id(const case_def *d, int i);
+/** The number of roles the definition declares (`roles:`). */
+CASE_API int case_def_role_count(const case_def *d);
+/** Role `i` (0-based, as declared).  Owned by the definition; NULL if out of range. */
+CASE_API const char *case_def_role(const case_def *d, int i);
+
 /** The number of validator warnings (e.g. a non-final state with no way out). */
 CASE_API int case_def_warning_count(const case_def *d);
 /**

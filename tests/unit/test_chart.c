@@ -392,6 +392,10 @@ static const char *ROLES =
 static void test_roles_and_refusals(void **state) {
   fx *f = *state;
   load(f, ROLES);
+  assert_int_equal(case_def_role_count(f->d), 3);
+  assert_string_equal(case_def_role(f->d, 1), "AVIM");
+  assert_int_equal(case_def_state_count(f->d), 3);
+  assert_string_equal(case_def_state_id(f->d, 2), "procedure");
   create(f, NULL);
   assert_int_equal(case_instance_fire(f->c, "geregistreerd", NULL, "x", "IND", T0), CASE_DENIED);
   assert_non_null(strstr(case_errmsg(f->e), "AVIM"));
@@ -733,6 +737,16 @@ static void test_version_in_force(void **state) {
   /* 2026-06-11T22:00:00Z is midnight starting 12 June in Amsterdam: version 2. */
   assert_ptr_equal(case_def_in_force(f->e, "w", INT64_C(1781215200)), d2);
   assert_ptr_equal(case_def_find(f->e, "w", 0), d2);
+  /* Listing: newest first, then NULL. */
+  assert_ptr_equal(case_def_next(f->e, NULL), d2);
+  assert_ptr_equal(case_def_next(f->e, d2), d1);
+  assert_null(case_def_next(f->e, d1));
+  assert_int_equal(case_def_state_count(d2), 1);
+  assert_string_equal(case_def_state_id(d2, 0), "b");
+  assert_null(case_def_state_id(d2, 1));
+  assert_null(case_def_state_id(d2, -1));
+  assert_int_equal(case_def_role_count(d1), 0);
+  assert_null(case_def_role(d1, 0));
   assert_null(case_def_in_force(f->e, "x", INT64_C(1781215200)));
   assert_null(case_def_in_force(NULL, "w", 0));
 }

@@ -1,14 +1,25 @@
 /*
  * casectl defs: what the stored definitions declare (roles, state ids), so a
  * filter naming an undeclared role or an unknown state is an error rather than
- * an empty answer.  The public API has no listing of roles or states, so this
- * one file reads the library's model (libcase/internal.h), read only.
+ * an empty answer.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "casectl.h"
-#include "internal.h"
+
+static int has_role(const case_def *d, const char *role) {
+  for (int i = 0; i < case_def_role_count(d); i++)
+    if (strcmp(case_def_role(d, i), role) == 0) return 1;
+  return 0;
+}
+
+static int has_state(const case_def *d, const char *state) {
+  for (int i = 0; i < case_def_state_count(d); i++)
+    if (strcmp(case_def_state_id(d, i), state) == 0) return 1;
+  return 0;
+}
 
 /* Appends `s` to the comma-separated list in buf unless it is there already. */
 static void list_add(char *buf, size_t len, const char *s) {
@@ -27,10 +38,11 @@ static void list_add(char *buf, size_t len, const char *s) {
 int check_role(ctx *c, const char *role) {
   char declared[1024] = "";
   int ndefs = 0;
-  for (const case_def *d = c->e->defs; d; d = d->next) {
+  for (const case_def *d = case_def_next(c->e, NULL); d; d = case_def_next(c->e, d)) {
     ndefs++;
-    if (def_role_find(d, role) >= 0) return EX_OK;
-    for (int i = 0; i < d->nroles; i++) list_add(declared, sizeof declared, d->roles[i]);
+    if (has_role(d, role)) return EX_OK;
+    for (int i = 0; i < case_def_role_count(d); i++)
+      list_add(declared, sizeof declared, case_def_role(d, i));
   }
   if (ndefs == 0) return EX_OK; /* nothing stored: nothing to check against */
   return fail(c, EX_INVALID, "--role: '%s' is not a role of any stored workflow (declared: %s)",
@@ -38,11 +50,12 @@ int check_role(ctx *c, const char *role) {
 }
 
 int check_role_of(ctx *c, const case_def *d, const char *role) {
-  if (def_role_find(d, role) >= 0) return EX_OK;
+  if (has_role(d, role)) return EX_OK;
   char declared[1024] = "";
-  for (int i = 0; i < d->nroles; i++) list_add(declared, sizeof declared, d->roles[i]);
+  for (int i = 0; i < case_def_role_count(d); i++)
+    list_add(declared, sizeof declared, case_def_role(d, i));
   return fail(c, EX_INVALID, "--role: '%s' is not a role of %s version %d (declared: %s)", role,
-              d->id, d->version, *declared ? declared : "none");
+              case_def_id(d), case_def_version(d), *declared ? declared : "none");
 }
 
 /* Levenshtein distance, capped at 100 characters. */
@@ -69,15 +82,15 @@ static int distance(const char *a, const char *b) {
 int check_state(ctx *c, const char *state) {
   const char *best = NULL;
   int bestd = 1 << 30, ndefs = 0;
-  for (const case_def *d = c->e->defs; d; d = d->next) {
+  for (const case_def *d = case_def_next(c->e, NULL); d; d = case_def_next(c->e, d)) {
     ndefs++;
-    if (def_state_find(d, state) >= 0) return EX_OK;
-    for (int i = 1; i < d->nstates; i++) {
-      if (!d->states[i].id || !*d->states[i].id) continue;
-      int k = distance(state, d->states[i].id);
+    if (has_state(d, state)) return EX_OK;
+    for (int i = 0; i < case_def_state_count(d); i++) {
+      const char *id = case_def_state_id(d, i);
+      int k = distance(state, id);
       if (k < bestd) {
         bestd = k;
-        best = d->states[i].id;
+        best = id;
       }
     }
   }
