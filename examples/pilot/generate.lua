@@ -20,6 +20,11 @@ minor variations).  Cases are created in order of their start date; the paths th
 must still be open on 15 June 2023 go to the latest cases, the regular (slow) ones to
 the earliest.  Times are Europe/Amsterdam local times with their UTC offset.
 
+Dublin: every overdrachtsbesluit follows the voornemen and either the zienswijze
+(zienswijze_ontvangen, IND, within the 2-week term and before the decision) or the end of
+that term (the even-numbered dublin_transfer cases), as the workflow's guard
+zienswijze_afgerond asks (Vw 39, Vb 3.109c); expected.json counts both.
+
 Note: the replay runs on version 1 of workflows/asielprocedure.yaml, the law of
 1 January 2026; the dates are 2022-2023.  The replay is a test of the shape of the
 caseload, not a legal claim about 2022.
@@ -96,6 +101,15 @@ local function clear_weekday(day)
     if ok then return day end
     day = day + 1
   end
+end
+
+-- The last day of a term of `days` calendar days from `day` (day 1 is the day after) on
+-- the atw clock: a last day on a Saturday, Sunday or holiday moves to the next working day
+-- (Algemene termijnenwet art. 1).
+local function atw_last_day(day, days)
+  local last = day + days
+  while weekday(last) >= 5 or HOLIDAYS[last] do last = last + 1 end
+  return last
 end
 
 -- ---------------------------------------------------------------- JSON
@@ -211,7 +225,8 @@ end
 
 local figures = {cases = 0, closed = 0, open = 0, transferred = 0,
                  appeals = {lodged = 0, open = 0, ongegrond = 0, gegrond = 0, ended_without_ruling = 0},
-                 by_track = {}, lanes = {accelerated = 0, regular = 0}, paths = {}}
+                 by_track = {}, lanes = {accelerated = 0, regular = 0}, paths = {},
+                 dublin_zienswijze = {received = 0, term_ran_out = 0}}
 
 for i, start in ipairs(starts) do
   local p = slots[i]
@@ -263,9 +278,28 @@ for i, start in ipairs(starts) do
     elseif stop > 1 then
       ev(c, d + 6, "claim_aanvaard", "IND")
       if stop > 2 then
-        ev(c, d + 7, "voornemen_uitgebracht", "IND")
+        local v = d + 7
+        ev(c, v, "voornemen_uitgebracht", "IND")
         if stop > 3 then
-          local b = clear_weekday(d + 10)
+          -- The overdrachtsbesluit needs the zienswijze or its term run out (Vw 39,
+          -- Vb 3.109c; guard zienswijze_afgerond).  Most lawyers send it: received on
+          -- the last working day before the decision (or that morning when there is
+          -- none after the voornemen).  In the transfers of even-numbered cases nothing
+          -- comes: the 2-week term (atw) runs out and the IND decides on the first clear
+          -- working day after it.  No PRNG draw, so the other dates stay as they were.
+          local b
+          if p.name == "dublin_transfer" and c.index % 2 == 0 then
+            local last = atw_last_day(v, 14)
+            b = clear_weekday(last + 1)
+            figures.dublin_zienswijze.term_ran_out = figures.dublin_zienswijze.term_ran_out + 1
+          else
+            b = clear_weekday(d + 10)
+            local z = b - 1
+            while weekday(z) >= 5 or HOLIDAYS[z] do z = z - 1 end
+            if z <= v then z = b end
+            ev(c, z, "zienswijze_ontvangen", "IND")
+            figures.dublin_zienswijze.received = figures.dublin_zienswijze.received + 1
+          end
           ev(c, b, "overdrachtsbesluit", "IND")
           if p.appeal then
             ev(c, b + 3, "beroep_ingesteld", "RECHTBANK")
