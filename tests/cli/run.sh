@@ -23,7 +23,7 @@ expect() {
 contains() { if grep -q -- "$2" "$1"; then ok "$3"; else bad "$3: '$2' not in $(basename "$1")"; sed 's/^/     /' "$1" | head -5; fi; }
 
 pilot_store() {
-  "$CASECTL" init --quiet --lua-root workflows --profile ter_apel=lua/locations/ter_apel.lua \
+  "$CASECTL" init --quiet --profile ter_apel=lua/locations/ter_apel.lua \
     --profile budel=lua/locations/budel.lua &&
   "$CASECTL" load --quiet workflows/asielprocedure.yaml workflows/asielprocedure-v2.yaml &&
   "$CASECTL" import --quiet examples/pilot/pilot.jsonl &&
@@ -47,6 +47,7 @@ commands)
   contains "$T/err" "no such store" "the missing store is named"
   expect 0 "init" -- "$CASECTL" init
   expect 0 "load" -- "$CASECTL" load $Q
+  if [[ -e $CASECTL_STORE.casectl.json ]]; then bad "init/load wrote a sidecar file"; else ok "no sidecar file next to the store"; fi
   expect 5 "load a bad definition" -- "$CASECTL" load "$T/bad.yaml"
   expect 0 "graph dot" -- "$CASECTL" graph $Q
   contains "$T/out" "digraph" "graph writes DOT"
@@ -153,6 +154,31 @@ pilot)
   pilot_store >"$T/log" 2>&1 || { cat "$T/log"; bad "pilot replay"; }
   "$CASECTL" report --at 2023-06-15 --format json >"$T/report.json" || bad "report"
   "$CASECTL" verify --quiet || bad "verify the pilot store"
+  # The store carries its definitions, their Lua modules and the location profiles:
+  # a copy of the .db alone, in another directory, with no flags, verifies clean and
+  # its guards read the stored profiles (meldpunt: Ter Apel runs the interventieteam
+  # lane, Budel does not).
+  mkdir -p "$T/elsewhere"
+  cp "$CASECTL_STORE" "$T/elsewhere/copy.db"
+  (
+    cd "$T/elsewhere" && unset CASECTL_STORE && fails=0
+    C=(--store copy.db --at 2023-06-16)
+    expect 0 "verify a copied store without flags" -- "$CASECTL" verify --store copy.db
+    contains "$T/out" "260 case(s), [0-9]* journal row(s), 0 problem(s)" "the copy verifies clean"
+    expect 0 "new at ter_apel on the copy" -- "$CASECTL" new "${C[@]}" --workflow asielprocedure@1 --location ter_apel --role IND NT1
+    expect 0 "new at budel on the copy" -- "$CASECTL" new "${C[@]}" --workflow asielprocedure@1 --location budel --role IND NB1
+    expect 0 "events at ter_apel" -- "$CASECTL" events "${C[@]}" --role COA NT1
+    contains "$T/out" "gemeld_bij_meldpunt" "the stored ter_apel profile enables the meldpunt"
+    expect 0 "events at ter_apel, budel's rules for this run" -- "$CASECTL" events "${C[@]}" --role COA --profile "ter_apel=$SRC/lua/locations/budel.lua" NT1
+    if grep -q gemeld_bij_meldpunt "$T/out"; then bad "--profile on a read command did not override"; else ok "--profile on a read command overrides the stored profile"; fi
+    expect 0 "fire the meldpunt at ter_apel (guard reads the stored profile)" -- "$CASECTL" fire "${C[@]}" --role COA NT1 gemeld_bij_meldpunt
+    contains "$T/out" "geschiktheid_beoordelen" "the ter_apel case is assessed for the lane"
+    expect 1 "fire the meldpunt at budel (its stored profile says no)" -- "$CASECTL" fire "${C[@]}" --role COA NB1 gemeld_bij_meldpunt
+    contains "$T/err" "guard 'interventieteam_mogelijk' is false" "budel's guard is false"
+    expect 0 "verify the copy after the new events" -- "$CASECTL" verify --store copy.db
+    if [[ -e copy.db.casectl.json ]]; then bad "a sidecar appeared next to the copy"; else ok "still no sidecar"; fi
+    exit $fails
+  ) || fails=$((fails + $?))
   # A term's legal source stays on its line, in its brackets.
   "$CASECTL" show --at 2023-06-15 TA-0250 >"$T/show.txt" || bad "show TA-0250"
   contains "$T/show.txt" "dublin_zienswijze .*\[Vb 2000 art. 3.109c\]$" "the legal source is bracketed on the term's line"

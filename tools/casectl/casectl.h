@@ -6,7 +6,8 @@
  * cmd_case.c: one case, cmd_data.c: the journal as a whole: import, follow,
  * verify, list, test; cmd_report.c: the report and its renderings).
  * util.c holds what they share: opening the engine and store, exit codes,
- * dates, the progress bar and output helpers.
+ * dates, the progress bar and output helpers.  Everything a store needs (definitions,
+ * their Lua modules, location profiles) is kept in the store itself.
  */
 #ifndef CASECTL_H
 #define CASECTL_H
@@ -34,7 +35,7 @@ typedef struct ctx {
   const char *prog;        /* "casectl" */
   const char *cmd;         /* the command name */
   const char *store_path;  /* --store, $CASECTL_STORE or ./case.db */
-  char *lua_root;          /* --lua-root or the store's sidecar (owned) */
+  char *lua_root;          /* --lua-root: for loading definition files (owned) */
   int nprofiles;
   char *profile_name[MAX_PROFILES]; /* owned */
   char *profile_path[MAX_PROFILES]; /* owned */
@@ -65,10 +66,11 @@ int fail(ctx *c, int ex, const char *fmt, ...) __attribute__((format(printf, 3, 
 int fail_engine(ctx *c, int rc, const char *what); /* prints case_errmsg, returns rc_exit */
 int usage_error(ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int ctx_engine(ctx *c);                   /* opens the engine with lua root and profiles */
-int ctx_store(ctx *c, int mode);          /* 1 existing, 2 create, 3 read only */
+/* Opens the store (1 existing, 2 create, 3 read only) on ctx_engine(); the profiles it
+ * holds are loaded unless a --profile of the same name was given, and with modes 1 and 2
+ * the --profile files are stored in it (case_store_add_profile). */
+int ctx_store(ctx *c, int mode);
 void ctx_close(ctx *c);
-int sidecar_load(ctx *c);                 /* merges <store>.casectl.json under the flags */
-int sidecar_save(ctx *c);
 int add_profile(ctx *c, const char *spec); /* "NAME=FILE" */
 char *abs_path(const char *p);            /* malloc'd */
 

@@ -166,26 +166,28 @@ static int run_init(ctx *c, int argc, char **argv) {
   (void)argv;
   if (argc != 0) return usage_error(c, "init takes no arguments (the store is --store FILE)");
   int existed = access(c->store_path, F_OK) == 0;
-  int ex = ctx_store(c, 2);
+  int ex = ctx_store(c, 2); /* stores the --profile files */
   if (ex != EX_OK) return ex;
-  if (!c->lua_root) c->lua_root = abs_path(".");
-  if ((ex = sidecar_save(c)) != EX_OK) return ex;
   if (c->json) {
-    print_json(json_pack("{s:s, s:b, s:s}", "store", c->store_path, "created", !existed,
-                         "lua_root", c->lua_root));
+    json_t *names = json_array();
+    for (int i = 0; i < c->nprofiles; i++)
+      json_array_append_new(names, json_string(c->profile_name[i]));
+    print_json(json_pack("{s:s, s:b, s:o}", "store", c->store_path, "created", !existed,
+                         "profiles_stored", names));
   } else if (!c->quiet) {
-    printf("%s: %s (lua root %s, %d profile(s))\n", c->store_path,
-           existed ? "already a store, settings updated" : "created", c->lua_root, c->nprofiles);
+    printf("%s: %s, %d profile(s) stored\n", c->store_path,
+           existed ? "already a store, kept" : "created", c->nprofiles);
   }
   return EX_OK;
 }
 
 const command cmd_init = {
-    "init", "create a store (an SQLite file) and remember its Lua root and profiles",
-    "usage: casectl init [--store FILE] [--lua-root DIR] [--profile NAME=FILE]...\n"
-    "  Creates the store if it does not exist (an existing store is kept) and writes\n"
-    "  FILE.casectl.json with the Lua root (default: the current directory) and the\n"
-    "  location profiles, which every later command on the store uses.\n",
+    "init", "create a store (an SQLite file) and store location profiles in it",
+    "usage: casectl init [--store FILE] [--profile NAME=FILE]...\n"
+    "  Creates the store if it does not exist (an existing store is kept) and stores\n"
+    "  each location profile in it (its Lua text; a stored profile of the same name is\n"
+    "  replaced).  Every later command on the store, or on a copy of the file, loads\n"
+    "  the stored profiles without the profile files.\n",
     NULL, NULL, run_init, 0};
 
 /* ------------------------------------------------------------------ load */
@@ -211,10 +213,6 @@ static int run_load(ctx *c, int argc, char **argv) {
       printf("loaded %s version %d from %s (sha256 %.12s...)\n", case_def_id(d),
              case_def_version(d), argv[i], case_def_hash(d));
   }
-  if ((ex = sidecar_save(c)) != EX_OK) {
-    json_decref(out);
-    return ex;
-  }
   if (c->json)
     print_json(out);
   else
@@ -227,6 +225,9 @@ const command cmd_load = {
     "usage: casectl load [--lua-root DIR] [--profile NAME=FILE]... FILE...\n"
     "  Loads and validates each definition and stores it (source and hash).  The same\n"
     "  id, version and content again does nothing; the same id and version with other\n"
-    "  content is refused (exit 5): give changed content a new version.  Lua root and\n"
-    "  profiles given here are remembered for the store.\n",
+    "  content is refused (exit 5): give changed content a new version.  The store\n"
+    "  keeps each definition's text and its lua: modules' source, so it never needs\n"
+    "  --lua-root again; --lua-root DIR is where relative lua: paths not found next to\n"
+    "  the definition file are looked up (default: the current directory).  Profiles\n"
+    "  given with --profile are stored, as with init.\n",
     NULL, NULL, run_load, 0};

@@ -32,8 +32,11 @@ static const struct option common_options[] = {
 static const char common_help[] =
     "Options every command takes:\n"
     "  --store FILE        the store (default: $CASECTL_STORE, else ./case.db)\n"
-    "  --lua-root DIR      where definitions' lua: modules are found (remembered by init/load)\n"
-    "  --profile NAME=FILE a location profile (repeatable; remembered by init/load)\n"
+    "  --lua-root DIR      where definition files' relative lua: modules are found\n"
+    "                      (load, validate, graph and test on files; a store needs none)\n"
+    "  --profile NAME=FILE a location profile (repeatable): commands that write (init,\n"
+    "                      load, new, fire, tick, import) store it in the store; on\n"
+    "                      others it overrides the stored one for that run\n"
     "  --at WHEN           the time to act at: YYYY-MM-DD (10:00 Europe/Amsterdam),\n"
     "                      YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM] or @SECONDS (default: now)\n"
     "  --json              machine-readable output on stdout\n"

@@ -96,68 +96,6 @@ int add_profile(ctx *c, const char *spec) {
   return EX_OK;
 }
 
-/* ------------------------------------------------------------------ sidecar */
-
-static char *sidecar_path(const ctx *c) {
-  size_t n = strlen(c->store_path) + 16;
-  char *p = malloc(n);
-  if (p) snprintf(p, n, "%s.casectl.json", c->store_path);
-  return p;
-}
-
-/* Settings the flags did not give come from the sidecar file next to the store. */
-int sidecar_load(ctx *c) {
-  char *path = sidecar_path(c);
-  if (!path) return fail(c, EX_STORE, "out of memory");
-  json_error_t jerr;
-  json_t *j = json_load_file(path, 0, &jerr);
-  if (!j) {
-    int missing = access(path, F_OK) != 0;
-    if (!missing) fprintf(stderr, "%s %s: %s:%d:%d: %s (ignored)\n", c->prog, c->cmd, path,
-                          jerr.line, jerr.column, jerr.text);
-    free(path);
-    return EX_OK;
-  }
-  free(path);
-  const char *root = json_string_value(json_object_get(j, "lua_root"));
-  if (root && !c->lua_root) c->lua_root = strdup(root);
-  const char *name;
-  json_t *v;
-  json_object_foreach(json_object_get(j, "profiles"), name, v) {
-    int have = 0;
-    for (int i = 0; i < c->nprofiles; i++)
-      if (!strcmp(c->profile_name[i], name)) have = 1;
-    if (have || !json_is_string(v) || c->nprofiles == MAX_PROFILES) continue;
-    c->profile_name[c->nprofiles] = strdup(name);
-    c->profile_path[c->nprofiles] = strdup(json_string_value(v));
-    c->nprofiles++;
-  }
-  json_decref(j);
-  return EX_OK;
-}
-
-int sidecar_save(ctx *c) {
-  char *path = sidecar_path(c);
-  json_t *j = json_object();
-  json_t *p = json_object();
-  if (!path || !j || !p) {
-    free(path);
-    json_decref(j);
-    json_decref(p);
-    return fail(c, EX_STORE, "out of memory");
-  }
-  if (c->lua_root) json_object_set_new(j, "lua_root", json_string(c->lua_root));
-  for (int i = 0; i < c->nprofiles; i++)
-    json_object_set_new(p, c->profile_name[i], json_string(c->profile_path[i]));
-  json_object_set_new(j, "profiles", p);
-  int ex = EX_OK;
-  if (json_dump_file(j, path, JSON_INDENT(2) | JSON_SORT_KEYS) != 0)
-    ex = fail(c, EX_STORE, "%s: cannot write: %s", path, strerror(errno));
-  json_decref(j);
-  free(path);
-  return ex;
-}
-
 /* ------------------------------------------------------------------ engine, store */
 
 int ctx_engine(ctx *c) {
@@ -181,8 +119,7 @@ int ctx_store(ctx *c, int mode) {
   if (mode != 2 && access(c->store_path, F_OK) != 0)
     return fail(c, EX_NOTFOUND, "%s: no such store (create one with casectl init, or give "
                                 "--store FILE or $CASECTL_STORE)", c->store_path);
-  int ex = sidecar_load(c);
-  if (ex == EX_OK) ex = ctx_engine(c);
+  int ex = ctx_engine(c);
   if (ex != EX_OK) return ex;
   int flags = mode == 2 ? CASE_STORE_CREATE : mode == 3 ? CASE_STORE_READONLY : 0;
   int rc = case_store_open(c->e, c->store_path, flags, &c->s);
@@ -190,6 +127,17 @@ int ctx_store(ctx *c, int mode) {
     fprintf(stderr, "%s %s: %s: %s (%s)\n", c->prog, c->cmd, c->store_path, case_errmsg(c->e),
             case_errstr(rc));
     return rc_exit(rc);
+  }
+  /* A command that writes stores the --profile files it was given, so that every
+   * later program on the store (and a copy of it) loads them without the files;
+   * opening the store has loaded the stored profiles these flags did not name. */
+  for (int i = 0; mode != 3 && i < c->nprofiles; i++) {
+    rc = case_store_add_profile(c->s, c->profile_name[i]);
+    if (rc != CASE_OK) {
+      fprintf(stderr, "%s %s: %s: cannot store profile %s: %s (%s)\n", c->prog, c->cmd,
+              c->store_path, c->profile_name[i], case_errmsg(c->e), case_errstr(rc));
+      return rc_exit(rc);
+    }
   }
   return EX_OK;
 }
