@@ -432,9 +432,9 @@ static int find_lcca(run *r, int first, const uint64_t *others) {
 
 /* getTransitionDomain: -1 for a targetless transition. */
 static int transition_domain(run *r, const cs_transition *t) {
-  if (t->ntargets == 0) return -1;
   uint64_t *eff = r->bs[BS_EFF];
-  bs_zero(eff, r->words);
+  bs_zero(eff, r->words); /* callers read BS_EFF: never leave another transition's there */
+  if (t->ntargets == 0) return -1;
   effective_targets(r, t, eff);
   if (t->source == 0) return 0;
   if (t->internal && is_compound(r->d, t->source)) {
@@ -831,6 +831,7 @@ static int enter_states(run *r) {
   clear_entry_sets(r);
   for (int i = 0; i < r->nenabled; i++) {
     const cs_transition *t = &d->transitions[r->enabled[i]];
+    if (t->ntargets == 0) continue; /* targetless: enters nothing */
     for (int j = 0; j < t->ntargets; j++) add_descendants(r, t->targets[j]);
     int dom = transition_domain(r, t); /* also fills BS_EFF with the effective targets */
     for (int s = 1; s < d->nstates; s++)

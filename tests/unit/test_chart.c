@@ -346,6 +346,58 @@ static void test_targetless_and_internal(void **state) {
   assert_field(f, "trace", "\" +p note -p +p\"");
 }
 
+/* A targetless transition enters nothing, also when another transition of
+ * the same microstep has targets (found by a tester: the ancestors of the
+ * other's targets were entered again). */
+static void test_targetless_beside_targeted(void **state) {
+  fx *f = *state;
+  load(f,
+       "workflow: b2\nversion: 1\n"
+       "data: {n: {type: integer, default: 0}}\n"
+       "initial: p\n"
+       "states:\n"
+       "  p:\n"
+       "    parallel: true\n"
+       "    entry: case.n = case.n + 1\n"
+       "    states:\n"
+       "      r1: {initial: r1a, states: {r1a: {on: {e: r1b}}, r1b: {on: {e: r1a}}}}\n"
+       "      r2: {initial: r2a, states: {r2a: {on: {g: r2b}}, "
+       "r2b: {on: {e: {actions: 'emit(\"t\")'}, g: r2a}}}}\n");
+  create(f, NULL);
+  fire_ok(f, "g", NULL);
+  fire_ok(f, "e", NULL);
+  assert_config(f, "[\"p\",\"r1\",\"r1b\",\"r2\",\"r2b\"]");
+  assert_field(f, "n", "1");
+}
+
+/* ... and across microsteps: an internal event handled targetlessly after a
+ * targeted transition does not re-enter (and restart the deadline of) the
+ * target's parent. */
+static void test_targetless_after_targeted_microstep(void **state) {
+  fx *f = *state;
+  load(f,
+       "workflow: b1\nversion: 1\n"
+       "data: {n: {type: integer, default: 0}}\n"
+       "initial: c\n"
+       "states:\n"
+       "  c:\n"
+       "    initial: c1\n"
+       "    entry: case.n = case.n + 1\n"
+       "    deadlines: {term: {after: 10 days, on_expiry: late}}\n"
+       "    on: {late: c}\n"
+       "    states:\n"
+       "      c1: {on: {go: {target: c2, actions: 'raise(\"t\")'}}}\n"
+       "      c2: {on: {t: {actions: 'emit(\"x\")'}}}\n");
+  create(f, NULL);
+  fire_ok(f, "go", NULL);
+  assert_field(f, "n", "1");
+  char *tj = NULL;
+  assert_int_equal(case_instance_timers(f->c, &tj), CASE_OK);
+  assert_non_null(strstr(tj, "\"id\":\"t1\""));
+  assert_null(strstr(tj, "\"id\":\"t2\""));
+  case_free(tj);
+}
+
 /* ---- event descriptors ---- */
 
 static void test_event_prefix_match(void **state) {
@@ -760,6 +812,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_eventless_chain_and_internal_events, setup, teardown),
       cmocka_unit_test_setup_teardown(test_eventless_loop_is_bounded, setup, teardown),
       cmocka_unit_test_setup_teardown(test_targetless_and_internal, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_targetless_beside_targeted, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_targetless_after_targeted_microstep, setup, teardown),
       cmocka_unit_test_setup_teardown(test_event_prefix_match, setup, teardown),
       cmocka_unit_test_setup_teardown(test_roles_and_refusals, setup, teardown),
       cmocka_unit_test_setup_teardown(test_notifications_after_commit, setup, teardown),
