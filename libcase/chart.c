@@ -310,8 +310,11 @@ static int call_fail(run *r, case_call *call, int rc, const char *what) {
 
 static void call_done(case_call *call) {
   free(call->errmsg);
+  for (int i = 0; i < call->nscratch; i++) free(call->scratch[i]);
   free(call->scratch);
-  call->errmsg = call->scratch = NULL;
+  call->scratch = NULL;
+  call->nscratch = 0;
+  call->errmsg = NULL;
 }
 
 /* The working status shares the case's data until the first action runs:
@@ -342,6 +345,14 @@ static int run_script(run *r, const cs_script *s, int is_guard, int *result) {
       if (rc == CASE_OK) *result = res != 0;
     } else {
       rc = n->action(n->ud, &call);
+    }
+    if (rc < 0 || rc > CASE_DONE) { /* not a result code: report it, as an error */
+      if (!call.errmsg) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "returned %d, which is not a result code", rc);
+        call.errmsg = xstrdup(buf);
+      }
+      rc = CASE_ERROR;
     }
     if (rc != CASE_OK && !call.errmsg) call.errmsg = xstrdup(case_errstr(rc));
   } else if (is_guard) {

@@ -227,9 +227,15 @@ static int register_native(case_engine *e, const char *name, int is_action, case
   if (!e) return CASE_MISUSE;
   if (!name || (!g && !a))
     return eng_err(e, CASE_MISUSE, "register: name and function must not be NULL");
-  if (!is_identifier(name, 0))
-    return eng_err(e, CASE_INVALID, "'%s' is not a valid %s name (expected [A-Za-z_][A-Za-z0-9_]*)",
-                   name, is_action ? "action" : "guard");
+  static const char *const keywords[] = {"and", "break", "do", "else", "elseif", "end",
+                                         "false", "for", "function", "goto", "if", "in",
+                                         "local", "nil", "not", "or", "repeat", "return",
+                                         "then", "true", "until", "while", NULL};
+  int keyword = 0;
+  for (int k = 0; keywords[k]; k++) keyword |= strcmp(name, keywords[k]) == 0;
+  if (!is_identifier(name, 0) || keyword)
+    return eng_err(e, CASE_INVALID, "'%s' is not a valid %s name (expected [A-Za-z_][A-Za-z0-9_]* "
+                   "and not a Lua keyword)", name, is_action ? "action" : "guard");
   int i = eng_native_find(e, name, is_action);
   if (i < 0) {
     if (e->nnatives == e->cap_natives) {

@@ -565,9 +565,16 @@ int64_t case_call_time(const case_call *call) { return call ? call->time : 0; }
 const char *case_call_role(const case_call *call) { return call ? call->role : NULL; }
 
 static const char *hand_out(case_call *call, const json_t *v) {
-  free(call->scratch);
-  call->scratch = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-  return call->scratch;
+  char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+  if (!text) return NULL;
+  char **list = realloc(call->scratch, (size_t)(call->nscratch + 1) * sizeof *list);
+  if (!list) {
+    free(text);
+    return NULL;
+  }
+  call->scratch = list;
+  call->scratch[call->nscratch++] = text;
+  return text;
 }
 
 const char *case_call_get(case_call *call, const char *field) {

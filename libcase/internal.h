@@ -362,7 +362,9 @@ struct case_call {
   cs_plist *emitted;         /* notifications (appended) */
   const cs_script *script;   /* the guard/action being run, for messages */
   char *errmsg;              /* set by case_call_error or the sandbox; freed by the caller */
-  char *scratch;             /* last string handed out by case_call_get/payload */
+  char **scratch;            /* strings handed out by case_call_get/payload: all live
+                                until the callback returns (freed by the caller) */
+  int nscratch;
   struct cs_status *status;  /* the working status of the macrostep (timers, for
                                 extend_deadline/set_deadline); NULL outside one */
 };

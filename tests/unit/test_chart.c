@@ -546,8 +546,18 @@ static void test_notifications_after_commit(void **state) {
 
 static int native_guard(void *ud, case_call *call, int *result) {
   const char *n = case_call_get(call, "n");
-  *result = n && atoi(n) >= *(int *)ud;
+  /* Every string handed out stays valid until the callback returns. */
+  const char *all = case_call_get(call, NULL);
+  const char *payload = case_call_payload(call);
+  if (!n || !all || !payload || strstr(all, "\"n\":") == NULL) return CASE_ERROR;
+  *result = atoi(n) >= *(int *)ud;
   return CASE_OK;
+}
+
+static int native_bad_code(void *ud, case_call *call) {
+  (void)ud;
+  (void)call;
+  return 12345;
 }
 
 static int native_action(void *ud, case_call *call) {
@@ -567,6 +577,8 @@ static void test_native_guard_and_action(void **state) {
   assert_int_equal(case_engine_register_guard(f->e, "genoeg", native_guard, &threshold), CASE_OK);
   assert_int_equal(case_engine_register_action(f->e, "ophogen", native_action, NULL), CASE_OK);
   assert_int_equal(case_engine_register_guard(f->e, "not valid", native_guard, NULL), CASE_INVALID);
+  assert_int_equal(case_engine_register_guard(f->e, "true", native_guard, NULL), CASE_INVALID);
+  assert_int_equal(case_engine_register_action(f->e, "vreemd", native_bad_code, NULL), CASE_OK);
   load(f,
        "workflow: nat\nversion: 1\n"
        "data: {n: {type: integer, default: 0}}\n"
@@ -575,12 +587,16 @@ static void test_native_guard_and_action(void **state) {
        "  s:\n"
        "    on:\n"
        "      plus: {actions: [ophogen]}\n"
+       "      raar: {actions: [vreemd]}\n"
        "      klaar: {guard: genoeg, target: t}\n"
        "  t: {}\n");
   create(f, NULL);
   assert_int_equal(case_instance_fire(f->c, "klaar", NULL, NULL, NULL, T0), CASE_GUARD);
   fire_ok(f, "plus", NULL);
   assert_field(f, "n", "10");
+  /* A native action returning something that is not a result code: CASE_ERROR. */
+  assert_int_equal(case_instance_fire(f->c, "raar", NULL, NULL, NULL, T0), CASE_ERROR);
+  assert_non_null(strstr(case_errmsg(f->e), "12345"));
   fire_ok(f, "klaar", NULL);
   assert_config(f, "[\"t\"]");
 }
