@@ -53,11 +53,34 @@ int def_is_descendant(const case_def *d, int a, int b) {
 }
 
 int event_matches(const char *desc, const char *name) {
+  /* A delayed transition's event belongs to its own transition alone: no
+   * wildcard or prefix takes it (user descriptors may not start with after). */
+  if (strncmp(name, "after.", 6) == 0) return strcmp(desc, name) == 0;
   if (strcmp(desc, "*") == 0) return 1;
   size_t n = strlen(desc);
   if (n >= 2 && desc[n - 1] == '*' && desc[n - 2] == '.') n -= 2; /* "a.*" == "a" */
   if (strncmp(desc, name, n) != 0) return 0;
   return name[n] == '\0' || name[n] == '.';
+}
+
+const char *event_name_problem(const char *name) {
+  if (!name || !*name) return "an event name must not be empty";
+  if (strncmp(name, "after.", 6) == 0)
+    return "event names starting with 'after.' belong to delayed transitions";
+  if (strcmp(name, "done.state") == 0 || strncmp(name, "done.state.", 11) == 0 ||
+      strncmp(name, "done.invoke", 11) == 0)
+    return "done.state.* events are raised by the engine when a state completes (SCXML)";
+  if (*name == '.') return "an event name is dotted words of letters, digits, _ or -";
+  for (const char *p = name; *p; p++) {
+    if (*p == '.') {
+      if (!p[1] || p[1] == '.') return "an event name is dotted words of letters, digits, _ or -";
+      continue;
+    }
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+          *p == '_' || *p == '-'))
+      return "an event name is dotted words of letters, digits, _ or -";
+  }
+  return NULL;
 }
 
 const char *type_name(cs_type t) {

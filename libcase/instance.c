@@ -141,7 +141,9 @@ int case_instance_fire(case_instance *c, const char *event, const char *payload_
                        const char *actor, const char *role, int64_t at) {
   if (!c) return CASE_MISUSE;
   case_engine *e = c->engine;
-  if (!event || !*event) return eng_err(e, CASE_MISUSE, "case_instance_fire: no event name");
+  if (!event) return eng_err(e, CASE_MISUSE, "case_instance_fire: event is NULL");
+  const char *why = event_name_problem(event);
+  if (why) return eng_err(e, CASE_INVALID, "case '%s': cannot fire '%s': %s", c->id, event, why);
   if (at < c->st.last_time) {
     char a[11], b[11];
     cal_format_date(cal_local_day(at), a);
@@ -615,6 +617,7 @@ static int push(case_call *call, cs_plist *l, const char *name, const char *payl
 }
 
 int case_call_raise(case_call *call, const char *event, const char *payload_json) {
+  if (call && event && event_name_problem(event)) return CASE_INVALID;
   return push(call, call ? call->raised : NULL, event, payload_json);
 }
 

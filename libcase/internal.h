@@ -296,8 +296,12 @@ int def_param_find(const case_def *d, const char *name);  /* index or -1 */
 int def_role_find(const case_def *d, const char *name);   /* index or -1 */
 /* 1 if `a` is a proper descendant of `b`. */
 int def_is_descendant(const case_def *d, int a, int b);
-/* Does event name `name` match descriptor `desc` (SCXML prefix match, "*")? */
+/* Does event name `name` match descriptor `desc` (SCXML prefix match, "*")?
+ * A delayed transition's "after.<state>.<n>" matches only itself. */
 int event_matches(const char *desc, const char *name);
+/* NULL if `name` may be fired or raised by a host or an action; else why not
+ * (syntax, or a name reserved for the engine: after.*, done.*). */
+const char *event_name_problem(const char *name);
 /* Checks a JSON value against a field type; 1 ok, 0 not. null is always ok. */
 int type_accepts(cs_type t, const json_t *v);
 const char *type_name(cs_type t);

@@ -1076,6 +1076,9 @@ static int parse_on(ld *L, int src, const node *on) {
       if (!event_ok(one, 1))
         rc = fail(L, CASE_INVALID, k->pos, "bad event name '%s' (expected dotted words of "
                   "letters, digits, _ or -, or *)", one);
+      else if (strncmp(one, "after.", 6) == 0)
+        rc = fail(L, CASE_INVALID, k->pos, "event '%s' is reserved: names starting with "
+                  "'after.' belong to delayed transitions (expected after: on the state)", one);
       else if (strlen(one) > 2 && strcmp(one + strlen(one) - 2, ".*") == 0)
         one[strlen(one) - 2] = '\0'; /* SCXML: "x.*" is the same as "x" */
       p = q;

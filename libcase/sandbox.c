@@ -999,6 +999,8 @@ static int l_raise_emit(lua_State *L)
   if (lua_type(L, 1) != LUA_TSTRING || lua_rawlen(L, 1) == 0)
     return luaL_error(L, "%s: the first argument must be a non-empty %s name", fn,
                       is_emit ? "notification" : "event");
+  const char *bad = is_emit ? NULL : event_name_problem(lua_tostring(L, 1));
+  if (bad) return luaL_error(L, "raise('%s'): %s", lua_tostring(L, 1), bad);
   cs_plist *list = is_emit ? c->emitted : c->raised;
   if (!list) return luaL_error(L, "%s() is not available here", fn);
   char err[160];

@@ -753,6 +753,13 @@ static void test_misuse(void **state) {
   assert_null(dup);
   assert_int_equal(case_instance_fire(f->c, "next", "{bad", NULL, NULL, T0), CASE_INVALID);
   assert_int_equal(case_instance_fire(f->c, NULL, NULL, NULL, NULL, T0), CASE_MISUSE);
+  /* Names the engine raises itself, or that are not event names, are refused. */
+  assert_int_equal(case_instance_fire(f->c, "", NULL, NULL, NULL, T0), CASE_INVALID);
+  assert_int_equal(case_instance_fire(f->c, "a..b", NULL, NULL, NULL, T0), CASE_INVALID);
+  assert_int_equal(case_instance_fire(f->c, "*", NULL, NULL, NULL, T0), CASE_INVALID);
+  assert_int_equal(case_instance_fire(f->c, "done.state.a", NULL, NULL, NULL, T0), CASE_INVALID);
+  assert_int_equal(case_instance_fire(f->c, "after.a.0", NULL, NULL, NULL, T0), CASE_INVALID);
+  assert_non_null(strstr(case_errmsg(f->e), "delayed transitions"));
   assert_string_equal(case_errstr(CASE_GUARD), "guard is false");
   assert_string_equal(case_errstr(12345), "unknown error");
   assert_string_equal(case_errname(CASE_NOTHANDLED), "not_handled");
@@ -786,6 +793,33 @@ static void test_timer_event_scope(void **state) {
   assert_int_equal(case_instance_tick(f->c, T0 + 10 * DAY, &fired), CASE_OK);
   assert_int_equal(fired, 1);
   assert_config(f, "[\"c\"]");
+}
+
+/* A delayed transition's event is its own: a '*' handler of the same state or
+ * of a child does not take it, and users may not name events after.* */
+static void test_after_event_not_captured(void **state) {
+  fx *f = *state;
+  load(f,
+       "workflow: st\nversion: 1\n"
+       "data: {log: {type: list, default: []}}\n"
+       "initial: a\n"
+       "states:\n"
+       "  a:\n"
+       "    initial: a1\n"
+       "    after: [{delay: 1 hour, target: b}]\n"
+       "    on: {'*': {actions: ['table.insert(case.log, event.name)']}}\n"
+       "    states:\n"
+       "      a1: {on: {'*': {actions: ['table.insert(case.log, \"kind \" .. event.name)']}}}\n"
+       "  b: {}\n");
+  create(f, NULL);
+  int fired = 0;
+  assert_int_equal(case_instance_tick(f->c, T0 + 7200, &fired), CASE_OK);
+  assert_int_equal(fired, 1);
+  assert_config(f, "[\"b\"]");
+  assert_field(f, "log", "[]");
+  const char *bad = "workflow: st2\nversion: 1\ninitial: a\nstates:\n  a: {on: {after.a.0: a}}\n";
+  assert_int_equal(case_def_load_string(f->e, bad, strlen(bad), "st2.yaml", NULL), CASE_INVALID);
+  assert_non_null(strstr(case_errmsg(f->e), "reserved"));
 }
 
 /* ---- versions in force ---- */
@@ -840,6 +874,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_misuse, setup, teardown),
       cmocka_unit_test_setup_teardown(test_version_in_force, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timer_event_scope, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_after_event_not_captured, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
