@@ -83,6 +83,7 @@ struct sbx {
   int cache_used;
 
   int env_ref, case_ref, event_ref, params_ref, cache_ref, objmark_ref;
+  long long json_left; /* values one conversion to JSON may still produce */
 };
 
 static const char *const forbidden[] = {
@@ -289,6 +290,21 @@ static json_t *to_json(lua_State *L, sbx *s, int idx, int as_map, int depth, cha
                        size_t errlen)
 {
   idx = lua_absindex(L, idx);
+  /* A table shared at every level ({t, t} twenty times) is small in Lua and
+   * exponential as JSON: bound the values one conversion produces. */
+  if (depth == 0) {
+    long long mem = s->e->limits[CASE_LIMIT_MEMORY];
+    s->json_left = mem > 0 ? (mem / 64 > 100000 ? mem / 64 : 100000) : 10000000;
+  }
+  if (--s->json_left < 0) {
+    snprintf(err, errlen, "value too large to store (more than %lld elements; tables shared "
+             "at several places are copied at each)",
+             (long long)(s->e->limits[CASE_LIMIT_MEMORY] > 0
+                             ? (s->e->limits[CASE_LIMIT_MEMORY] / 64 > 100000
+                                    ? s->e->limits[CASE_LIMIT_MEMORY] / 64 : 100000)
+                             : 10000000));
+    return NULL;
+  }
   switch (lua_type(L, idx)) {
   case LUA_TNONE:
   case LUA_TNIL:
@@ -571,17 +587,101 @@ static int l_unavailable(lua_State *L)
 static int l_tostring(lua_State *L)
 {
   luaL_checkany(L, 1);
+  lua_settop(L, 1);
   int t = lua_type(L, 1);
-  if ((t == LUA_TTABLE || t == LUA_TFUNCTION || t == LUA_TUSERDATA || t == LUA_TTHREAD ||
-       t == LUA_TLIGHTUSERDATA) &&
-      luaL_getmetafield(L, 1, "__tostring") == LUA_TNIL &&
-      luaL_getmetafield(L, 1, "__name") == LUA_TNIL) {
-    lua_pushstring(L, luaL_typename(L, 1)); /* no address: not deterministic */
+  if (t == LUA_TTABLE || t == LUA_TFUNCTION || t == LUA_TUSERDATA || t == LUA_TTHREAD ||
+      t == LUA_TLIGHTUSERDATA) {
+    if (luaL_getmetafield(L, 1, "__tostring") != LUA_TNIL) {
+      lua_settop(L, 1);
+      luaL_tolstring(L, 1, NULL); /* the script's own __tostring */
+      return 1;
+    }
+    /* No address, ever (luaL_tolstring prints "name: 0x...", which differs
+     * between runs and would break replay): the __name or the type name. */
+    if (luaL_getmetafield(L, 1, "__name") == LUA_TSTRING) return 1;
+    lua_settop(L, 1);
+    lua_pushstring(L, luaL_typename(L, 1));
     return 1;
   }
-  lua_settop(L, 1);
   luaL_tolstring(L, 1, NULL);
   return 1;
+}
+
+/* Charges `cost` instructions to the budget of the running call, for work done
+ * inside C library functions that the count hook does not see. */
+static void charge(lua_State *L, double cost)
+{
+  sbx *s = get_sbx(L);
+  if (s->e->limits[CASE_LIMIT_INSTRUCTIONS] <= 0 || !s->call) return;
+  if (s->instr_tripped || cost >= (double)s->left) {
+    s->instr_tripped = 1;
+    s->left = 0;
+    lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
+    luaL_error(L, "instruction budget exceeded");
+  }
+  s->left -= (long long)cost;
+}
+
+/* string.rep: an empty result is returned at once (Lua would loop n times
+ * copying nothing); copying costs one instruction per 64 bytes. */
+static int l_rep(lua_State *L)
+{
+  size_t l, lsep = 0;
+  luaL_checklstring(L, 1, &l);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_optlstring(L, 3, "", &lsep);
+  if (n <= 0 || l + lsep == 0) {
+    lua_pushliteral(L, "");
+    return 1;
+  }
+  charge(L, (double)n * (double)(l + lsep) / 64.0);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
+}
+
+/* table.move: one instruction per element moved. */
+static int l_move(lua_State *L)
+{
+  lua_Integer f = luaL_checkinteger(L, 2), e = luaL_checkinteger(L, 3);
+  if (e >= f) charge(L, (double)e - (double)f + 1.0);
+  int n = lua_gettop(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, n, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+/* string.find/match/gmatch/gsub: Lua's matcher backtracks inside C, where the
+ * count hook cannot stop it ("(.-)(.-)(.-)x" on a long subject runs for
+ * hours).  Each call is charged its worst case up front:
+ * len^(quantifiers) (times len when not anchored) / 100 instructions. */
+static int l_pattern(lua_State *L)
+{
+  size_t len, plen;
+  luaL_checklstring(L, 1, &len);
+  const char *p = luaL_checklstring(L, 2, &plen);
+  int plain = lua_toboolean(L, lua_upvalueindex(2)) && lua_toboolean(L, 4); /* find(s,p,i,true) */
+  if (!plain) {
+    int q = 0;
+    for (size_t i = 0; i < plen; i++) {
+      if (p[i] == '%') {
+        i++;
+        continue;
+      }
+      if (p[i] == '*' || p[i] == '+' || p[i] == '-' || p[i] == '?') q++;
+    }
+    if (q > 4) q = 4;
+    double cost = plen && p[0] == '^' ? 1.0 : (double)len + 1.0;
+    for (int i = 0; i < q; i++) cost *= (double)len + 1.0;
+    charge(L, cost / 100.0);
+  }
+  int n = lua_gettop(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, n, LUA_MULTRET);
+  return lua_gettop(L);
 }
 
 static int l_format(lua_State *L)
@@ -778,7 +878,8 @@ static json_t *field_json(lua_State *L, sbx *s, const cs_field *f, int idx)
   json_t *j = to_json(L, s, idx, f->type == TYPE_MAP, 0, err, sizeof err);
   if (!j) {
     if (!strcmp(err, "out of memory")) refuse(L, CASE_NOMEM, "out of memory");
-    refuse(L, CASE_INVALID, "case.%s: %s", f->name, err);
+    refuse(L, strncmp(err, "value too large", 15) ? CASE_INVALID : CASE_LIMIT, "case.%s: %s",
+           f->name, err);
   }
   if (!type_accepts(f->type, j)) {
     const char *got = luaL_typename(L, idx);
@@ -1008,7 +1109,8 @@ static int l_raise_emit(lua_State *L)
   json_t *payload = to_json(L, s, 2, 0, 0, err, sizeof err);
   if (!payload) {
     if (!strcmp(err, "out of memory")) return refuse(L, CASE_NOMEM, "out of memory");
-    return refuse(L, CASE_INVALID, "%s: payload: %s", fn, err);
+    return refuse(L, strncmp(err, "value too large", 15) ? CASE_INVALID : CASE_LIMIT,
+                  "%s: payload: %s", fn, err);
   }
   if (plist_push(list, lua_tostring(L, 1), payload) != CASE_OK)
     return refuse(L, CASE_NOMEM, "out of memory");
@@ -1070,6 +1172,21 @@ static int setup(lua_State *L)
   lua_getfield(L, -1, "format");
   lua_pushcclosure(L, l_format, 1);
   lua_setfield(L, -2, "format");
+  lua_getfield(L, -1, "rep");
+  lua_pushcclosure(L, l_rep, 1);
+  lua_setfield(L, -2, "rep");
+  static const char *const patfns[] = {"find", "match", "gmatch", "gsub", NULL};
+  for (int i = 0; patfns[i]; i++) {
+    lua_getfield(L, -1, patfns[i]);
+    lua_pushboolean(L, i == 0); /* only find has the plain flag */
+    lua_pushcclosure(L, l_pattern, 2);
+    lua_setfield(L, -2, patfns[i]);
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, G, LUA_TABLIBNAME);
+  lua_getfield(L, -1, "move");
+  lua_pushcclosure(L, l_move, 1);
+  lua_setfield(L, -2, "move");
   lua_pop(L, 1);
 
   /* The environment. */

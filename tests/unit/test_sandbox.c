@@ -338,6 +338,23 @@ static void instruction_budget(void **state)
   assert_contains(f->call.errmsg, "wf.yaml:3:12: guard '(function() while true do end end)()'"
                                   " exceeded the instruction budget");
 
+  /* Work inside C library functions counts too (a tester's hangs): an empty
+   * string.rep is immediate, a huge table.move and a backtracking pattern on
+   * a long subject exceed the budget instead of running for hours. */
+  ok_action(f, "local s = string.rep('', 1e15) case.x = #s");
+  assert_int_equal(json_integer_value(json_object_get(f->data, "x")), 0);
+  assert_int_equal(action(f, "local t = table.move({1}, 1, 1e12, 2)"), CASE_LIMIT);
+  assert_int_equal(action(f, "string.find(string.rep('a', 20000), '.-.-.-b')"), CASE_LIMIT);
+  assert_int_equal(action(f, "local s = ('a'):rep(20000) s:match('(.-)(.-)x')"), CASE_LIMIT);
+  /* Ordinary pattern use stays well inside it. */
+  ok_action(f, "case.x = select(2, string.gsub(string.rep('a b ', 200), '%s+', ' '))");
+  assert_int_equal(json_integer_value(json_object_get(f->data, "x")), 400);
+  ok_action(f, "case.x = string.find('IR-2026-113', '^IR%-%d+%-%d+$') and 1 or 0");
+  assert_int_equal(json_integer_value(json_object_get(f->data, "x")), 1);
+  ok_action(f, "case.x = string.find('a.b', '.', 1, true)");
+  assert_int_equal(json_integer_value(json_object_get(f->data, "x")), 2);
+  ok_action(f, "case.x = 50"); /* as the pcall loop above left it */
+
   /* The budget is per call: 1000 calls of a small guard are fine, and so is
    * a loop just under the budget. */
   cs_script *g = new_script(f, SCRIPT_EXPR, "case.x == 50", 3, 12);
@@ -360,6 +377,20 @@ static void instruction_budget(void **state)
 
 static void memory_cap(void **state)
 {
+  {
+    /* A table shared at every level is tiny in Lua and exponential as JSON
+     * (a tester's bomb: 26 levels took 9 GB); storing it hits a limit. */
+    fx *f0 = *state;
+    assert_int_equal(action(f0, "local t = {1} for i = 1, 26 do t = {t, t} end case.any = t"),
+                     CASE_LIMIT);
+    assert_contains(f0->call.errmsg, "value too large to store");
+    assert_int_equal(action(f0, "local t = {1} for i = 1, 26 do t = {t, t} end raise('x', t)"),
+                     CASE_LIMIT);
+    /* tostring never shows an address, even with __name. */
+    ok_action(f0, "case.name = tostring(setmetatable({}, {__name = 'X'})) .. "
+                  "string.format('%s', setmetatable({}, {__name = 'Y'}))");
+    assert_string_equal(json_string_value(json_object_get(f0->data, "name")), "XY");
+  }
   fx *f = *state;
   case_engine_limit(f->e, CASE_LIMIT_INSTRUCTIONS, 0);
   case_engine_limit(f->e, CASE_LIMIT_MEMORY, 1 << 20);
