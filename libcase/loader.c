@@ -18,6 +18,7 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
@@ -911,6 +912,17 @@ static int parse_duration(ld *L, const node *n, cs_clock clock, cs_duration *out
     return fail(L, CASE_INVALID, n->text_pos, "'%s' cannot be counted on the procedure "
                 "clock (expected days, working days or hours; AA procedure days, Vb 3.110)",
                 n->str);
+  if (!out->param) {
+    /* A term the calendar cannot count would fail every case that enters
+     * the state: refuse it now (counted from 1 January 2026). */
+    int64_t due;
+    cal_day last;
+    if (cal_term(L->e->calendar, clock, INT64_C(1767222000), out->amount, out->unit, 0, &due,
+                 &last) != CASE_OK)
+      return fail(L, CASE_INVALID, n->text_pos, "'%s' cannot be counted on the %s clock (it "
+                  "would end after 9999-12-31; expected a shorter term)", n->str,
+                  cal_clock_name(clock));
+  }
   return CASE_OK;
 }
 
@@ -1326,7 +1338,14 @@ static int yaml_to_json(ld *L, const node *n, json_t **out) {
       *out = json_integer((json_int_t)v);
       break;
     }
-    case V_REAL: *out = json_real(strtod(n->str, NULL)); break;
+    case V_REAL: {
+      double x = strtod(n->str, NULL);
+      if (!isfinite(x))
+        return fail(L, CASE_INVALID, n->pos, "number %s is out of range (expected a finite "
+                    "number)", n->str);
+      *out = json_real(x);
+      break;
+    }
     case V_STR:
       *out = json_stringn(n->str, n->len);
       if (!*out)
