@@ -454,9 +454,22 @@ static int restore_into(case_engine *e, const case_def *d, json_t *snap, case_in
       if (s < 0)
         return snap_err(e, CASE_NOTFOUND, "snapshot: state '%s' (a history value) no longer exists",
                         json_is_string(x) ? json_string_value(x) : "?");
+      int parent = d->states[h].parent;
+      int ok = d->states[h].kind == CS_HISTORY_DEEP
+                   ? def_is_descendant(d, s, parent) &&
+                         (d->states[s].kind == CS_ATOMIC || d->states[s].kind == CS_FINAL)
+                   : d->states[s].parent == parent;
+      if (!ok)
+        return eng_err(e, CASE_CORRUPT, "snapshot: history '%s' holds a state outside its "
+                       "parent (or not a %s)", k,
+                       d->states[h].kind == CS_HISTORY_DEEP ? "leaf" : "child");
       hv[s >> 6] |= (uint64_t)1 << (s & 63);
     }
   }
+  /* A case between macrosteps has no pending internal events. */
+  if (json_array_size(json_object_get(snap, "internal_queue")) > 0)
+    return eng_err(e, CASE_CORRUPT, "snapshot: pending internal events (a case between "
+                   "macrosteps has none)");
   json_t *data = json_object_get(snap, "data");
   if (!json_is_object(data)) return eng_err(e, CASE_INVALID, "snapshot: no data object");
   json_object_foreach(data, k, v) {
@@ -494,6 +507,12 @@ static int restore_into(case_engine *e, const case_def *d, json_t *snap, case_in
     for (int t = 0; t < d->ntimers; t++)
       if (d->timers[t].state == s && strcmp(d->timers[t].name, name) == 0) ti = t;
     if (ti < 0) return snap_err(e, CASE_NOTFOUND, "snapshot: timer '%s' no longer exists", name);
+    if (!((st->config[s >> 6] >> (s & 63)) & 1u))
+      return snap_err(e, CASE_CORRUPT, "snapshot: timer '%s' runs in a state that is not "
+                      "active", name);
+    for (int k2 = 0; k2 < st->ntimers; k2++)
+      if (strcmp(st->timers[k2].id, id) == 0)
+        return snap_err(e, CASE_CORRUPT, "snapshot: timer id '%s' appears twice", id);
     cs_timer_inst *x = &st->timers[st->ntimers];
     x->id = xstrdup(id);
     if (!x->id) return nomem(e);
@@ -509,9 +528,23 @@ static int restore_into(case_engine *e, const case_def *d, json_t *snap, case_in
     if (ld && cal_parse_date(ld, &day) == 0) x->last_day = day;
   }
   st->timer_seq = json_integer_value(json_object_get(snap, "timer_seq"));
+  for (int k2 = 0; k2 < st->ntimers; k2++)
+    if (st->timers[k2].seq <= 0 || st->timers[k2].seq > st->timer_seq)
+      return snap_err(e, CASE_CORRUPT, "snapshot: timer id '%s' is not below timer_seq",
+                      st->timers[k2].id);
   st->last_time = json_integer_value(json_object_get(snap, "time")); /* 0 when absent */
   st->revision = json_integer_value(json_object_get(snap, "revision"));
   st->done = json_is_true(json_object_get(snap, "done"));
+  int final_active = 0;
+  for (int k2 = 0; k2 < d->states[0].nchildren; k2++) {
+    int ch = d->states[0].children[k2];
+    if (d->states[ch].kind == CS_FINAL && ((st->config[ch >> 6] >> (ch & 63)) & 1u))
+      final_active = 1;
+  }
+  if (final_active != st->done)
+    return eng_err(e, CASE_CORRUPT, "snapshot: 'done' is %s but the configuration %s a final "
+                   "top-level state", st->done ? "true" : "false",
+                   final_active ? "has" : "has no");
   return CASE_OK;
 }
 

@@ -567,8 +567,11 @@ CASE_API int case_instance_snapshot(const case_instance *c, char **json);
  * definition is found on the engine by the snapshot's id and version.
  * Errors: CASE_NOTFOUND (definition not loaded, or a state, history state or
  * data field of the snapshot no longer exists: the message names it),
- * CASE_CORRUPT (the definition's hash differs from the snapshot's, or the
- * configuration is not a legal configuration), CASE_INVALID (not a snapshot),
+ * CASE_CORRUPT (the definition's hash differs from the snapshot's; or the
+ * snapshot is one no run can produce: an illegal configuration, a history value
+ * outside its parent, a timer of an inactive state or a duplicated timer id,
+ * pending internal events, `done` not matching the configuration),
+ * CASE_INVALID (not a snapshot),
  * CASE_EXISTS (a case with that id is on the engine), CASE_NOMEM, CASE_MISUSE.
  */
 CASE_API int case_instance_restore(case_engine *e, const char *json, case_instance **out);

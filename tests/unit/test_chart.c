@@ -720,6 +720,65 @@ static void test_snapshot_roundtrip(void **state) {
   case_free(snap);
 }
 
+/* Restore refuses snapshots that no run of the chart can produce. */
+static char *replaced(const char *s, const char *from, const char *to) {
+  const char *p = strstr(s, from);
+  assert_non_null(p);
+  size_t n = strlen(s) - strlen(from) + strlen(to) + 1;
+  char *out = malloc(n);
+  assert_non_null(out);
+  snprintf(out, n, "%.*s%s%s", (int)(p - s), s, to, p + strlen(from));
+  return out;
+}
+
+static void test_restore_refuses_inconsistent(void **state) {
+  fx *f = *state;
+  load(f, HIST);
+  create(f, NULL);
+  fire_ok(f, "next", NULL);
+  fire_ok(f, "next", NULL);
+  fire_ok(f, "pause", NULL);
+  char *snap = NULL;
+  assert_int_equal(case_instance_snapshot(f->c, &snap), CASE_OK);
+  case_instance_free(f->c);
+  f->c = NULL;
+  struct {
+    const char *from, *to, *why;
+  } bad[] = {
+      {"\"h\":[\"s2\"]", "\"h\":[\"s2a\"]", "outside its parent"},
+      {"\"hd\":[\"s2b\"]", "\"hd\":[\"s2\"]", "not a leaf"},
+      {"\"internal_queue\":[]", "\"internal_queue\":[{\"name\":\"x\"}]", "pending internal"},
+      {"\"done\":false", "\"done\":true", "'done' is true"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char *b = replaced(snap, bad[i].from, bad[i].to);
+    case_instance *c = NULL;
+    assert_int_equal(case_instance_restore(f->e, b, &c), CASE_CORRUPT);
+    assert_non_null(strstr(case_errmsg(f->e), bad[i].why));
+    assert_null(c);
+    free(b);
+  }
+  assert_int_equal(case_instance_restore(f->e, snap, &f->c), CASE_OK);
+  case_free(snap);
+  /* Timers: a state that is not active, a duplicated id. */
+  case_instance_free(f->c);
+  load(f, "workflow: tmr\nversion: 1\ninitial: a\nstates:\n"
+          "  a: {after: [{delay: 1 hour, target: b}], on: {go: b}}\n  b: {}\n");
+  create(f, NULL);
+  assert_int_equal(case_instance_snapshot(f->c, &snap), CASE_OK);
+  case_instance_free(f->c);
+  f->c = NULL;
+  char *b = replaced(snap, "\"configuration\":[\"a\"]", "\"configuration\":[\"b\"]");
+  case_instance *c = NULL;
+  assert_int_equal(case_instance_restore(f->e, b, &c), CASE_CORRUPT);
+  assert_non_null(strstr(case_errmsg(f->e), "not active"));
+  free(b);
+  b = replaced(snap, "\"timer_seq\":1", "\"timer_seq\":0");
+  assert_int_equal(case_instance_restore(f->e, b, &c), CASE_CORRUPT);
+  free(b);
+  case_free(snap);
+}
+
 /* ---- misuse ---- */
 
 static void test_misuse(void **state) {
@@ -871,6 +930,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_after_and_deadlines, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timer_cancelled_on_exit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_roundtrip, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_restore_refuses_inconsistent, setup, teardown),
       cmocka_unit_test_setup_teardown(test_misuse, setup, teardown),
       cmocka_unit_test_setup_teardown(test_version_in_force, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timer_event_scope, setup, teardown),
