@@ -1705,6 +1705,43 @@ static int add_warning(ld *L, cs_pos pos, const char *text) {
   return CASE_OK;
 }
 
+/* A transition is never taken when an earlier one of the same state takes
+ * each of its events first without a guard and open to every role. */
+static int warn_shadowed(ld *L) {
+  const case_def *d = L->d;
+  for (int s = 1; s < d->nstates; s++) {
+    const cs_state *st = &d->states[s];
+    for (int j = 1; j < st->ntransitions; j++) {
+      const cs_transition *tj = &d->transitions[st->transitions[j]];
+      if (tj->nevents == 0 || tj->timer >= 0) continue;
+      for (int i = 0; i < j; i++) {
+        const cs_transition *ti = &d->transitions[st->transitions[i]];
+        if (ti->guard || ti->nroles > 0 || ti->nevents == 0 || ti->timer >= 0) continue;
+        int all = 1;
+        for (int b = 0; b < tj->nevents && all; b++) {
+          int hit = 0;
+          for (int a = 0; a < ti->nevents && !hit; a++)
+            hit = event_matches(ti->events[a], tj->events[b]);
+          all = hit;
+        }
+        if (!all) continue;
+        sbuf m;
+        sbuf_init(&m);
+        sbuf_printf(&m, "this transition for '%s' in state '%s' is never taken: the one at "
+                    "%d:%d takes the event first (it has no guard and is open to every role)",
+                    tj->events[0], st->id, ti->pos.line, ti->pos.col);
+        char *text = sbuf_take(&m);
+        if (!text) return oom(L);
+        int rc = add_warning(L, tj->pos, text);
+        free(text);
+        if (rc != CASE_OK) return rc;
+        break;
+      }
+    }
+  }
+  return CASE_OK;
+}
+
 static int warn_dead_ends(ld *L) {
   const case_def *d = L->d;
   for (int s = 1; s < d->nstates; s++) {
@@ -1841,6 +1878,7 @@ static int parse_top(ld *L, const char *dir) {
 
   if ((rc = check_reachable(L)) != CASE_OK) return rc;
   if ((rc = warn_dead_ends(L)) != CASE_OK) return rc;
+  if ((rc = warn_shadowed(L)) != CASE_OK) return rc;
   if ((rc = resolve_modules(L, dir)) != CASE_OK) return rc;
   if ((rc = sbx_load_modules(L->e->sandbox, d)) != CASE_OK) return rc;
   return compile_scripts(L);

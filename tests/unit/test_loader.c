@@ -451,6 +451,22 @@ static void test_dead_end_warning(void **state) {
   assert_string_equal(case_errmsg(e), "");
 }
 
+/* `on: {go: [b, c]}` is two alternatives, not two targets: the second is
+ * never taken, which is worth a warning (a tester fell into it). */
+static void test_shadowed_transition_warning(void **state) {
+  case_engine *e = *state;
+  const char *y = "workflow: sh\nversion: 1\ninitial: a\nstates:\n"
+                  "  a: {on: {go: [b, c], gaan: [{guard: 'false', target: b}, c]}}\n"
+                  "  b: {final: true}\n  c: {final: true}\n";
+  const case_def *d = NULL;
+  assert_int_equal(case_def_load_string(e, y, strlen(y), "sh.yaml", &d), CASE_OK);
+  assert_int_equal(case_def_warning_count(d), 1);
+  assert_string_equal(case_def_warning(d, 0),
+                      "sh.yaml:5:20: this transition for 'go' in state 'a' is never taken: the "
+                      "one at 5:17 takes the event first (it has no guard and is open to every "
+                      "role)");
+}
+
 static int native_guard(void *ud, case_call *call, int *result) {
   (void)ud;
   (void)call;
@@ -709,7 +725,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_asielprocedure, engine_setup, engine_teardown),
       cmocka_unit_test_setup_teardown(test_parallel_history, engine_setup, engine_teardown),
-      cmocka_unit_test_setup_teardown(test_dead_end_warning, engine_setup, engine_teardown),
+    cmocka_unit_test_setup_teardown(test_shadowed_transition_warning, engine_setup, engine_teardown),
+    cmocka_unit_test_setup_teardown(test_dead_end_warning, engine_setup, engine_teardown),
       cmocka_unit_test_setup_teardown(test_with_lua, engine_setup, engine_teardown),
       cmocka_unit_test_setup_teardown(test_unknown_native, engine_setup, engine_teardown),
       cmocka_unit_test_setup_teardown(test_lua_root, engine_setup, engine_teardown),
