@@ -26,6 +26,9 @@
  *    from any thread.
  *  - NULL.  Passing NULL where a handle or required string is expected returns
  *    CASE_MISUSE (never crashes).  Destructors accept NULL and do nothing.
+ *  - Out-parameters.  A function that hands back a handle or string through an
+ *    out-parameter first sets it to NULL, so on any failure it is NULL (unless
+ *    the out-parameter itself is NULL, or the block says otherwise).
  */
 #ifndef LIBCASE_H
 #define LIBCASE_H
