@@ -187,7 +187,8 @@ static json_t *lead_stats(double *v, size_t n) {
 
 /* The agencies that must act on a running deadline: the configured one, or the
  * roles of the transitions with a target whose source is the deadline's state
- * (then any state inside it), in document order, joined with "/". */
+ * (then any state inside it, then its nearest ancestor that has such
+ * transitions), in document order, joined with "/". */
 static void deadline_agency(const rstate *r, const case_def *d, const char *name,
                             const char *state, char *buf, size_t len) {
   const char *fixed = json_string_value(json_object_get(r->o.deadline_agencies, name));
@@ -203,10 +204,20 @@ static void deadline_agency(const rstate *r, const case_def *d, const char *name
   }
   unsigned char *seen = calloc((size_t)d->nroles + 1, 1);
   size_t used = 0;
-  for (int pass = 0; pass < 2 && used == 0; pass++) {
+  /* Pass 0: the state itself; 1: states inside it; then its ancestors, the
+   * nearest first (a term on a sub-state is ended by its parent's transitions). */
+  int anc = d->states[s].parent;
+  for (int pass = 0; used == 0 && (pass < 2 || anc > 0); pass++) {
+    int from = -1;
+    if (pass >= 2) {
+      from = anc;
+      anc = d->states[anc].parent;
+    }
     for (int t = 0; t < d->ntransitions; t++) {
       const cs_transition *tr = &d->transitions[t];
-      int inside = pass == 0 ? tr->source == s : def_is_descendant(d, tr->source, s);
+      int inside = pass == 0   ? tr->source == s
+                   : pass == 1 ? def_is_descendant(d, tr->source, s)
+                               : tr->source == from;
       if (!inside || tr->ntargets == 0) continue;
       for (int k = 0; k < tr->nroles; k++) {
         int role = tr->roles[k];
