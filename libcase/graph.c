@@ -332,11 +332,15 @@ int case_def_graph(const case_def *d, int format, const char *configuration_json
     json_error_t jerr;
     json_t *cfg = json_loads(configuration_json, JSON_DECODE_ANY, &jerr);
     if (!cfg || !json_is_array(cfg)) {
+      int is_json = cfg != NULL;
       json_decref(cfg);
       free(g.active);
+      if (is_json)
+        return eng_err(e, CASE_INVALID, "case_def_graph: configuration is not a JSON array "
+                       "of state ids (it is valid JSON of another kind)");
       return eng_err(e, CASE_INVALID,
                      "case_def_graph: configuration is not a JSON array of state ids "
-                     "(column %d: %s)", jerr.column, cfg ? "not an array" : jerr.text);
+                     "(line %d, column %d: %s)", jerr.line, jerr.column, jerr.text);
     }
     size_t k;
     json_t *v;

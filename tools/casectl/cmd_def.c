@@ -40,7 +40,13 @@ static int run_validate(ctx *c, int argc, char **argv) {
       json_t *w = json_array();
       for (int k = 0; k < case_def_warning_count(d); k++) {
         json_array_append_new(w, json_string(case_def_warning(d, k)));
-        if (!c->json) fprintf(stderr, "%s: warning\n", case_def_warning(d, k));
+        if (!c->json) {
+          /* "file:line:col: text" -> "file:line:col: warning: text", as compilers do */
+          const char *wt = case_def_warning(d, k);
+          const char *sep = strstr(wt, ": ");
+          if (sep) fprintf(stderr, "%.*s: warning: %s\n", (int)(sep - wt), wt, sep + 2);
+          else fprintf(stderr, "warning: %s\n", wt);
+        }
       }
       json_object_set_new(item, "warnings", w);
       if (!c->json && !c->quiet)
