@@ -689,7 +689,6 @@ static int bench_store_size(const char *wname, long n) {
   if (case_engine_open(&e) != CASE_OK) die("engine");
   const case_def *d;
   case_store *s = fresh_store(e, path, CASE_STORE_SYNC_NORMAL, &w, &d);
-  long long empty = 0;
   char id[32];
   double t = now_s();
   for (long i = 0; i < n; i++) {
@@ -702,7 +701,7 @@ static int bench_store_size(const char *wname, long n) {
   t = now_s() - t;
   case_store_close(s);
   case_engine_close(e);
-  long long bytes = store_bytes(path) - empty;
+  long long bytes = store_bytes(path);
   printf("{\"bench\":\"store_size\",\"workload\":\"%s\",\"cases\":%ld,\"store_bytes\":%lld,"
          "\"bytes_per_100k_cases\":%.0f,\"creates_per_s\":%.1f,\"maxrss_kib\":%ld}\n",
          w->name, n, bytes, (double)bytes * 100000.0 / (double)n, n / t, maxrss_kib());
