@@ -341,10 +341,13 @@ static void call_done(case_call *call) {
 }
 
 /* The working status shares the case's data until the first action runs:
- * guards only read it, and most macrosteps of a chain have no actions. */
+ * guards only read it, and most macrosteps of a chain have no actions.  The
+ * copy is shallow: actions replace a field's value as a whole (the sandbox
+ * and case_call_set() store new JSON values), they never change one in place,
+ * so the values themselves can stay shared with the committed status. */
 static int own_data(run *r) {
   if (r->data_owned) return CASE_OK;
-  json_t *copy = json_copy_tree(r->w->data);
+  json_t *copy = json_copy(r->w->data);
   if (!copy) return eng_err(r->e, CASE_NOMEM, "out of memory");
   json_decref(r->w->data);
   r->w->data = copy;

@@ -50,10 +50,6 @@ char *xstrdup(const char *s);           /* NULL on NULL or no memory */
 char *xstrndup(const char *s, size_t n);
 /* Lowercase hex SHA-256 of n bytes into out[65].  0 on success, -1 on failure. */
 int sha256_hex(const void *data, size_t n, char out[65]);
-/* Copies objects and arrays (recursively) and shares scalars by reference:
- * libcase never changes a JSON scalar in place.  NULL when out of memory.
- * Cheaper than json_deep_copy, which tracks cycles with formatted keys. */
-json_t *json_copy_tree(const json_t *v);
 /* 1 if s is a Lua/YAML identifier: [A-Za-z_][A-Za-z0-9_]*, optionally dotted. */
 int is_identifier(const char *s, int allow_dots);
 

@@ -131,35 +131,3 @@ void plist_clear(cs_plist *l) {
   }
   l->n = 0;
 }
-
-json_t *json_copy_tree(const json_t *v) {
-  if (json_is_object(v)) {
-    json_t *o = json_object();
-    const char *k;
-    json_t *x;
-    json_object_foreach((json_t *)v, k, x) {
-      json_t *c = json_copy_tree(x);
-      if (!o || !c || json_object_set_new(o, k, c) != 0) {
-        json_decref(c);
-        json_decref(o);
-        return NULL;
-      }
-    }
-    return o;
-  }
-  if (json_is_array(v)) {
-    json_t *a = json_array();
-    size_t i;
-    json_t *x;
-    json_array_foreach(v, i, x) {
-      json_t *c = json_copy_tree(x);
-      if (!a || !c || json_array_append_new(a, c) != 0) {
-        json_decref(c);
-        json_decref(a);
-        return NULL;
-      }
-    }
-    return a;
-  }
-  return json_incref((json_t *)v);
-}
