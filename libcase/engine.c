@@ -73,6 +73,7 @@ int case_engine_open(case_engine **out) {
 void case_engine_close(case_engine *e) {
   if (!e) return;
   while (e->cases) case_instance_free(e->cases);
+  free(e->buckets);
   case_def *d = e->defs;
   while (d) {
     case_def *n = d->next;

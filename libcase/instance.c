@@ -55,15 +55,63 @@ static int initial_data(case_engine *e, const case_def *d, const json_t *given, 
   return CASE_OK;
 }
 
+/* The engine's cases: a list (for closing) and a hash index by id, so a store
+ * with a million cases loaded still finds one in constant time. */
+static size_t hash_id(const char *s) {
+  size_t h = 1469598103934665603u; /* FNV-1a */
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211u;
+  return h;
+}
+
+static void bucket_add(case_engine *e, case_instance *c) {
+  size_t b = hash_id(c->id) & (e->nbuckets - 1);
+  c->hnext = e->buckets[b];
+  e->buckets[b] = c;
+}
+
+/* Doubles the index (or makes the first); on no memory keeps the old one,
+ * whose chains just get longer. */
+static void index_grow(case_engine *e) {
+  size_t n = e->nbuckets ? e->nbuckets * 2 : 64;
+  case_instance **b = calloc(n, sizeof *b);
+  if (!b) return;
+  free(e->buckets);
+  e->buckets = b;
+  e->nbuckets = n;
+  for (case_instance *c = e->cases; c; c = c->next) bucket_add(e, c);
+}
+
 static void link_case(case_engine *e, case_instance *c) {
+  c->prev = NULL;
   c->next = e->cases;
+  if (e->cases) e->cases->prev = c;
   e->cases = c;
+  e->ncases++;
+  if (e->ncases > e->nbuckets) {
+    size_t before = e->nbuckets;
+    index_grow(e); /* rehashes every case, this one too */
+    if (e->nbuckets != before) return;
+  }
+  if (e->buckets) bucket_add(e, c);
 }
 
 static void unlink_case(case_instance *c) {
-  case_instance **pp = &c->engine->cases;
-  while (*pp && *pp != c) pp = &(*pp)->next;
-  if (*pp) *pp = c->next;
+  case_engine *e = c->engine;
+  if (c->prev) c->prev->next = c->next;
+  else if (e->cases == c) e->cases = c->next;
+  else return; /* never linked (a failed create) */
+  if (c->next) c->next->prev = c->prev;
+  e->ncases--;
+  if (e->buckets) {
+    case_instance **pp = &e->buckets[hash_id(c->id) & (e->nbuckets - 1)];
+    while (*pp && *pp != c) pp = &(*pp)->hnext;
+    if (*pp) *pp = c->hnext;
+  }
+  if (e->ncases == 0) {
+    free(e->buckets);
+    e->buckets = NULL;
+    e->nbuckets = 0;
+  }
 }
 
 static void case_destroy(case_instance *c) {
@@ -126,6 +174,11 @@ void case_instance_free(case_instance *c) {
 
 case_instance *case_instance_find(case_engine *e, const char *id) {
   if (!e || !id) return NULL;
+  if (e->buckets) {
+    for (case_instance *c = e->buckets[hash_id(id) & (e->nbuckets - 1)]; c; c = c->hnext)
+      if (strcmp(c->id, id) == 0) return c;
+    return NULL;
+  }
   for (case_instance *c = e->cases; c; c = c->next)
     if (strcmp(c->id, id) == 0) return c;
   return NULL;

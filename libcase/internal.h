@@ -450,7 +450,9 @@ struct case_engine {
   char *lua_root;
 
   case_def *defs;        /* linked list, newest first */
-  case_instance *cases;  /* linked list */
+  case_instance *cases;  /* doubly linked list, newest first */
+  case_instance **buckets; /* hash index of cases by id (NULL: scan the list) */
+  size_t nbuckets, ncases;
   cs_native *natives;
   int nnatives, cap_natives;
   cs_profile *profiles;
@@ -516,7 +518,8 @@ struct case_instance {
   char *id;
   char *location;
   cs_status st;
-  case_instance *next; /* engine's list */
+  case_instance *next, *prev; /* engine's list */
+  case_instance *hnext;        /* engine's hash bucket chain */
 };
 
 /* chart.c: derived data for a freshly parsed definition (history slots, bitset

@@ -779,6 +779,38 @@ static void test_restore_refuses_inconsistent(void **state) {
   case_free(snap);
 }
 
+/* Many cases on one engine: found by id through the index as they come and go. */
+static void test_many_cases(void **state) {
+  fx *f = *state;
+  load(f, "workflow: many\nversion: 1\ninitial: a\nstates:\n  a: {on: {go: b}}\n  b: {}\n");
+  enum { N = 3000 };
+  char id[32];
+  for (int i = 0; i < N; i++) {
+    snprintf(id, sizeof id, "Z-%05d", i);
+    case_instance *c = NULL;
+    assert_int_equal(case_instance_create(f->e, f->d, id, NULL, NULL, T0, &c), CASE_OK);
+  }
+  for (int i = 0; i < N; i += 2) {
+    snprintf(id, sizeof id, "Z-%05d", i);
+    case_instance_free(case_instance_find(f->e, id));
+  }
+  for (int i = 0; i < N; i++) {
+    snprintf(id, sizeof id, "Z-%05d", i);
+    case_instance *c = case_instance_find(f->e, id);
+    if (i % 2) {
+      assert_non_null(c);
+      assert_string_equal(case_instance_id(c), id);
+    } else {
+      assert_null(c);
+    }
+  }
+  /* A freed id can be used again. */
+  assert_int_equal(case_instance_create(f->e, f->d, "Z-00000", NULL, NULL, T0, &f->c), CASE_OK);
+  assert_ptr_equal(case_instance_find(f->e, "Z-00000"), f->c);
+  assert_int_equal(case_instance_create(f->e, f->d, "Z-00001", NULL, NULL, T0, &f->c),
+                   CASE_EXISTS);
+}
+
 /* ---- misuse ---- */
 
 static void test_misuse(void **state) {
@@ -931,6 +963,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_timer_cancelled_on_exit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_roundtrip, setup, teardown),
       cmocka_unit_test_setup_teardown(test_restore_refuses_inconsistent, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_many_cases, setup, teardown),
       cmocka_unit_test_setup_teardown(test_misuse, setup, teardown),
       cmocka_unit_test_setup_teardown(test_version_in_force, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timer_event_scope, setup, teardown),
