@@ -24,10 +24,11 @@ static int run(lua_State *L) {
   int argc = (int)lua_tointeger(L, 1);
   char **argv = lua_touserdata(L, 2);
   luaL_openlibs(L);
+  /* As lua.c: arg[0] is the script, arg[1..] its arguments, arg[-1] this program. */
   lua_createtable(L, argc, 1);
   for (int i = 0; i < argc; i++) {
     lua_pushstring(L, argv[i]);
-    lua_seti(L, -2, i);
+    lua_seti(L, -2, i - 1);
   }
   lua_setglobal(L, "arg");
   lua_pushcfunction(L, traceback);
