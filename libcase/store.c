@@ -273,6 +273,38 @@ static int load_profiles(case_store *s) {
   return rc;
 }
 
+static int load_holiday_row(void *ud, const char *day, const char *name) {
+  case_store *s = ud;
+  return case_engine_add_holiday(s->e, day, name);
+}
+
+static int load_holidays(case_store *s) {
+  int rc = s->ops->holiday_list(s->db, load_holiday_row, s);
+  if (rc != CASE_OK && case_errcode(s->e) != rc) berr(s, rc);
+  return rc;
+}
+
+int case_store_add_holiday(case_store *s, const char *date, const char *name) {
+  if (!s) return CASE_MISUSE;
+  int rc = case_engine_add_holiday(s->e, date, name); /* checks the date */
+  if (rc != CASE_OK) return rc;
+  rc = writable(s);
+  if (rc != CASE_OK) return rc;
+  char day[11];
+  cal_day d;
+  cal_parse_date(date, &d);
+  cal_format_date(d, day);
+  rc = s->ops->begin(s->db, 1);
+  if (rc == CASE_OK) rc = s->ops->holiday_put(s->db, day, name);
+  if (rc == CASE_OK) rc = s->ops->commit(s->db);
+  if (rc != CASE_OK) {
+    berr(s, rc);
+    s->ops->rollback(s->db);
+    return rc;
+  }
+  return eng_ok(s->e);
+}
+
 int case_store_add_profile(case_store *s, const char *name) {
   if (!s) return CASE_MISUSE;
   if (!name) return eng_err(s->e, CASE_MISUSE, "case_store_add_profile: NULL name");
@@ -332,6 +364,7 @@ int case_store_open(case_engine *e, const char *path, int flags, case_store **ou
   if (rc != CASE_OK) berr(s, rc);
   if (rc == CASE_OK) rc = load_defs(s);
   if (rc == CASE_OK) rc = load_profiles(s);
+  if (rc == CASE_OK) rc = load_holidays(s);
   if (rc != CASE_OK) {
     s->ops->close(s->db);
     free(s);

@@ -107,6 +107,7 @@ typedef struct sb_profile_row {
 
 typedef int (*sb_def_fn)(void *ud, const sb_def_row *row);
 typedef int (*sb_profile_fn)(void *ud, const sb_profile_row *row);
+typedef int (*sb_holiday_fn)(void *ud, const char *day, const char *name);
 typedef int (*sb_case_id_fn)(void *ud, const char *case_id);
 typedef int (*sb_journal_fn)(void *ud, const sb_journal_row *row);
 typedef int (*sb_outbox_fn)(void *ud, const sb_outbox_row *row);
@@ -134,6 +135,10 @@ typedef struct sb_ops {
   /* Location profiles: one row per name, replaced by a newer put. */
   int (*profile_put)(sb_db *db, const sb_profile_row *row);
   int (*profile_list)(sb_db *db, sb_profile_fn fn, void *ud);
+
+  /* Holidays added by decree (Atw art. 3(3)): "YYYY-MM-DD" and a name. */
+  int (*holiday_put)(sb_db *db, const char *day, const char *name);
+  int (*holiday_list)(sb_db *db, sb_holiday_fn fn, void *ud);
 
   int (*case_get)(sb_db *db, const char *id, sb_case_row *out);
   int (*case_insert)(sb_db *db, const sb_case_row *row);

@@ -59,6 +59,8 @@ static const char *const migrations[] = {
     "CREATE TABLE profiles("
     "  name TEXT PRIMARY KEY, source TEXT NOT NULL, hash TEXT NOT NULL, file TEXT,"
     "  added INTEGER NOT NULL);",
+    /* 4: holidays added by decree travel with the store */
+    "CREATE TABLE holidays(day TEXT PRIMARY KEY, name TEXT, added INTEGER NOT NULL);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -67,7 +69,7 @@ enum {
   Q_JOURNAL_APPEND, Q_JOURNAL_CASE, Q_JOURNAL_FROM, Q_TIMERS_DELETE, Q_TIMER_INSERT,
   Q_TIMER_NEXT, Q_REFUSED_ADD, Q_IDEM_GET, Q_IDEM_PUT, Q_OUTBOX_ADD, Q_OUTBOX_LIST,
   Q_OUTBOX_ACK, Q_OUTBOX_GET, Q_BEGIN_READ, Q_BEGIN_WRITE, Q_COMMIT, Q_PROFILE_PUT,
-  Q_PROFILE_LIST, Q_COUNT
+  Q_PROFILE_LIST, Q_HOLIDAY_PUT, Q_HOLIDAY_LIST, Q_COUNT
 };
 
 static const char *const sql_text[Q_COUNT] = {
@@ -114,6 +116,9 @@ static const char *const sql_text[Q_COUNT] = {
                       "SET source=excluded.source, hash=excluded.hash, file=excluded.file, "
                       "added=excluded.added WHERE hash<>excluded.hash",
     [Q_PROFILE_LIST] = "SELECT name,source,hash,file FROM profiles ORDER BY name",
+    [Q_HOLIDAY_PUT] = "INSERT INTO holidays(day,name,added) VALUES(?1,?2,strftime('%s','now')) "
+                      "ON CONFLICT(day) DO UPDATE SET name=excluded.name",
+    [Q_HOLIDAY_LIST] = "SELECT day,name FROM holidays ORDER BY day",
     /* Prepared once like the rest: parsing them on every fire cost about 5% of
      * its instructions (bench/, docs/performance.md). */
     [Q_BEGIN_READ] = "BEGIN",
@@ -443,6 +448,25 @@ static int sq_profile_list(sb_db *b, sb_profile_fn fn, void *ud) {
     rc = fn(ud, &r);
   }
   if (rc == CASE_OK && src != SQLITE_DONE) rc = sqlfail(b, src, "list profiles");
+  done(s);
+  return rc;
+}
+
+static int sq_holiday_put(sb_db *b, const char *day, const char *name) {
+  sqlite3_stmt *s = stmt(b, Q_HOLIDAY_PUT);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_text(s, 1, day);
+  bind_text(s, 2, name);
+  return exec_stmt(b, s, "store holiday");
+}
+
+static int sq_holiday_list(sb_db *b, sb_holiday_fn fn, void *ud) {
+  sqlite3_stmt *s = stmt(b, Q_HOLIDAY_LIST);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  int src, rc = CASE_OK;
+  while (rc == CASE_OK && (src = sqlite3_step(s)) == SQLITE_ROW)
+    rc = fn(ud, col_text(s, 0), (const char *)sqlite3_column_text(s, 1));
+  if (rc == CASE_OK && src != SQLITE_DONE) rc = sqlfail(b, src, "list holidays");
   done(s);
   return rc;
 }
@@ -798,6 +822,8 @@ static const sb_ops sqlite_ops = {
     .def_list = sq_def_list,
     .profile_put = sq_profile_put,
     .profile_list = sq_profile_list,
+    .holiday_put = sq_holiday_put,
+    .holiday_list = sq_holiday_list,
     .case_get = sq_case_get,
     .case_insert = sq_case_insert,
     .case_update = sq_case_update,

@@ -75,6 +75,18 @@ CASE_API int case_store_add_def(case_store *s, const case_def *d);
 CASE_API int case_store_add_profile(case_store *s, const char *name);
 
 /**
+ * Adds a holiday added by Royal Decree (Algemene termijnenwet art. 3(3)) to the
+ * engine's calendar, as case_engine_add_holiday() does, and stores it, so that
+ * every program that opens the store (and verify's replay) counts terms with
+ * it.  `date` is "YYYY-MM-DD" (Europe/Amsterdam); `name` may be NULL.  Adding a
+ * stored date again updates its name.  Terms already running keep their last
+ * day; terms computed afterwards see the holiday.
+ * Returns CASE_OK, CASE_INVALID (not a date), CASE_MISUSE (read-only store),
+ * CASE_BUSY, CASE_IO, CASE_NOMEM.
+ */
+CASE_API int case_store_add_holiday(case_store *s, const char *date, const char *name);
+
+/**
  * Creates a case durably, as case_instance_create() does, pinned to definition
  * `d` (which must be stored: case_store_add_def()).  The creation is the
  * case's first journal row (revision 0, event "create", the initial data as

@@ -291,7 +291,7 @@ static void test_open_errors(void **state) {
   /* Settings. */
   assert_int_equal(case_store_config(f->s, 7, 100), CASE_INVALID);
   assert_int_equal(case_store_config(f->s, CASE_STORE_SYNC_FULL, 2000), CASE_OK);
-  assert_int_equal(count_sql(f, "PRAGMA user_version"), 3);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 4);
   case_engine_close(e);
 }
 
@@ -959,16 +959,40 @@ static void test_profiles_stored(void **state) {
   case_engine_close(e2);
 }
 
+/* A decree day added to a store counts for every program that opens it. */
+static void test_holidays_stored(void **state) {
+  fx *f = *state;
+  /* Wed 2026-03-04 made a holiday: the 3-working-day term of wkd from Mon
+     2026-03-02 (day 1 Tue 03-03, Wed skipped, Thu 03-05, Fri 03-06) ends on
+     Friday 2026-03-06 instead of Thursday 2026-03-05. */
+  const char *y = "workflow: hol\nversion: 1\ninitial: s\nstates:\n"
+                  "  s:\n    deadlines: {wkd: {after: 3 working days, clock: atw, on_expiry: x}}\n"
+                  "    on: {x: s}\n";
+  const case_def *d = NULL;
+  assert_int_equal(case_def_load_string(f->e, y, strlen(y), "hol.yaml", &d), CASE_OK);
+  assert_int_equal(case_store_add_def(f->s, d), CASE_OK);
+  assert_int_equal(case_store_add_holiday(f->s, "2026-02-30", NULL), CASE_INVALID);
+  assert_int_equal(case_store_add_holiday(f->s, "2026-03-04", "testdag"), CASE_OK);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM holidays WHERE day='2026-03-04'"), 1);
+  close_all(f);
+  open_all(f);
+  d = case_def_find(f->e, "hol", 1);
+  assert_non_null(d);
+  assert_int_equal(case_store_create(f->s, d, "h1", NULL, NULL, "t", NULL, T0, NULL), CASE_OK);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM timers WHERE case_id='h1' AND "
+                                "last_day='2026-03-06'"), 1);
+}
+
 /* A store of schema 1 (no pinned modules) is migrated on open. */
 static void test_migration_from_schema_1(void **state) {
   fx *f = *state;
   create(f, "m1", NULL);
   close_all(f);
-  exec_sql(f, "DROP TABLE profiles; ALTER TABLE definitions DROP COLUMN modules; "
-              "PRAGMA user_version=1;");
+  exec_sql(f, "DROP TABLE holidays; DROP TABLE profiles; "
+              "ALTER TABLE definitions DROP COLUMN modules; PRAGMA user_version=1;");
   assert_int_equal(count_sql(f, "PRAGMA user_version"), 1);
   open_all(f);
-  assert_int_equal(count_sql(f, "PRAGMA user_version"), 3);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 4);
   assert_int_equal(count_sql(f, "SELECT count(*) FROM pragma_table_info('definitions') "
                                 "WHERE name='modules'"), 1);
   assert_config(f, "m1", "[\"open\"]");
@@ -995,6 +1019,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_modules_pinned, setup, teardown),
       cmocka_unit_test_setup_teardown(test_migration_from_schema_1, setup, teardown),
       cmocka_unit_test_setup_teardown(test_profiles_stored, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_holidays_stored, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
