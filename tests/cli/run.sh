@@ -55,6 +55,16 @@ commands)
   expect 5 "new with bad JSON data" -- "$CASECTL" new --workflow aanmelding_demo --data '{x' Z1
   expect 0 "new" -- "$CASECTL" new --workflow aanmelding_demo --role IND --at 2026-03-02 Z1
   expect 5 "new twice" -- "$CASECTL" new --workflow aanmelding_demo --role IND --at 2026-03-02 Z1
+  # A decree day stored in the store moves the registration term of a case created
+  # after it: from Mon 2026-03-09, 3 working days end Thu 03-12, or Fri 03-13 when
+  # Wed 03-11 is a holiday.
+  H=(env CASECTL_STORE="$T/holiday.db" "$CASECTL")
+  expect 2 "--holiday with a bad date" -- "${H[@]}" init --holiday 2026-3-11
+  expect 0 "init --holiday stores a decree day" -- "${H[@]}" init --holiday 2026-03-11=testdag
+  expect 0 "load into the holiday store" -- "${H[@]}" load $Q
+  expect 0 "new after the decree day" -- "${H[@]}" new --workflow aanmelding_demo --role IND --at 2026-03-09 ZH
+  expect 0 "show the moved term" -- "${H[@]}" show ZH
+  contains "$T/out" "last day 2026-03-13" "the stored holiday moves the term"
   expect 0 "fire" -- "$CASECTL" fire --role AVIM --at 2026-03-03 Z1 geregistreerd
   expect 1 "fire as the wrong role" -- "$CASECTL" fire --role COA --at 2026-03-03 Z1 rvt_onthouden
   contains "$T/err" "refused" "the refusal is explained"

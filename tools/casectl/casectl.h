@@ -39,6 +39,8 @@ typedef struct ctx {
   int nprofiles;
   char *profile_name[MAX_PROFILES]; /* owned */
   char *profile_path[MAX_PROFILES]; /* owned */
+  int nholidays;
+  char *holiday[MAX_PROFILES];      /* owned: "YYYY-MM-DD" or "YYYY-MM-DD=NAME" */
   int have_at;
   int64_t at;              /* --at, else the wall clock */
   int json;                /* --json */
@@ -71,7 +73,9 @@ int ctx_engine(ctx *c);                   /* opens the engine with lua root and 
  * the --profile files are stored in it (case_store_add_profile). */
 int ctx_store(ctx *c, int mode);
 void ctx_close(ctx *c);
-int add_profile(ctx *c, const char *spec); /* "NAME=FILE" */
+int add_profile(ctx *c, const char *spec);
+/* --holiday DATE[=NAME]: a day added by Royal Decree (Atw art. 3(3)). */
+int add_holiday(ctx *c, const char *spec); /* "NAME=FILE" */
 char *abs_path(const char *p);            /* malloc'd */
 
 /* Dates: Europe/Amsterdam. */

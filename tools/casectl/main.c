@@ -16,12 +16,14 @@ static const command *const commands[] = {
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
 /* Codes of the common options; a command's own options use codes from 256. */
-enum { OPT_STORE = 1, OPT_LUA_ROOT, OPT_PROFILE, OPT_AT, OPT_JSON, OPT_QUIET, OPT_HELP };
+enum { OPT_STORE = 1, OPT_LUA_ROOT, OPT_PROFILE, OPT_AT, OPT_JSON, OPT_QUIET, OPT_HELP,
+       OPT_HOLIDAY };
 
 static const struct option common_options[] = {
     {"store", required_argument, NULL, OPT_STORE},
     {"lua-root", required_argument, NULL, OPT_LUA_ROOT},
     {"profile", required_argument, NULL, OPT_PROFILE},
+    {"holiday", required_argument, NULL, OPT_HOLIDAY},
     {"at", required_argument, NULL, OPT_AT},
     {"json", no_argument, NULL, OPT_JSON},
     {"quiet", no_argument, NULL, OPT_QUIET},
@@ -37,6 +39,8 @@ static const char common_help[] =
     "  --profile NAME=FILE a location profile (repeatable): commands that write (init,\n"
     "                      load, new, fire, tick, import) store it in the store; on\n"
     "                      others it overrides the stored one for that run\n"
+    "  --holiday DATE[=NAME] a day added by Royal Decree (Atw art. 3(3); repeatable):\n"
+    "                      stored like --profile by commands that write\n"
     "  --at WHEN           the time to act at: YYYY-MM-DD (10:00 Europe/Amsterdam),\n"
     "                      YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM] or @SECONDS (default: now)\n"
     "  --json              machine-readable output on stdout\n"
@@ -115,6 +119,7 @@ int main(int argc, char **argv) {
       c.lua_root = abs_path(optarg);
       break;
     case OPT_PROFILE: ex = add_profile(&c, optarg); break;
+    case OPT_HOLIDAY: ex = add_holiday(&c, optarg); break;
     case OPT_AT:
       if (parse_time(optarg, &c.at) != 0)
         ex = usage_error(&c, "--at: '%s' is not a date or time (expected YYYY-MM-DD, "

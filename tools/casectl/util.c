@@ -98,12 +98,35 @@ int add_profile(ctx *c, const char *spec) {
 
 /* ------------------------------------------------------------------ engine, store */
 
+int add_holiday(ctx *c, const char *spec) {
+  if (strlen(spec) < 10 || (spec[10] != '\0' && spec[10] != '='))
+    return usage_error(c, "--holiday: '%s' is not YYYY-MM-DD or YYYY-MM-DD=NAME", spec);
+  if (c->nholidays == MAX_PROFILES) return usage_error(c, "too many holidays (at most %d)", MAX_PROFILES);
+  c->holiday[c->nholidays] = strdup(spec);
+  if (!c->holiday[c->nholidays]) return fail(c, EX_STORE, "out of memory");
+  c->nholidays++;
+  return EX_OK;
+}
+
+/* Splits "DATE[=NAME]" into the engine call's arguments (date copied to `day`). */
+static const char *holiday_parts(const char *spec, char day[11]) {
+  memcpy(day, spec, 10);
+  day[10] = '\0';
+  return spec[10] == '=' ? spec + 11 : NULL;
+}
+
 int ctx_engine(ctx *c) {
   if (c->e) return EX_OK;
   int rc = case_engine_open(&c->e);
   if (rc != CASE_OK) return fail(c, EX_STORE, "cannot open an engine: %s", case_errstr(rc));
   if (c->lua_root && (rc = case_engine_set_lua_root(c->e, c->lua_root)) != CASE_OK)
     return fail_engine(c, rc, "--lua-root");
+  for (int i = 0; i < c->nholidays; i++) {
+    char day[11];
+    const char *name = holiday_parts(c->holiday[i], day);
+    if ((rc = case_engine_add_holiday(c->e, day, name)) != CASE_OK)
+      return fail_engine(c, rc, "--holiday");
+  }
   for (int i = 0; i < c->nprofiles; i++) {
     rc = case_engine_load_profile(c->e, c->profile_name[i], c->profile_path[i]);
     if (rc != CASE_OK) {
@@ -131,6 +154,12 @@ int ctx_store(ctx *c, int mode) {
   /* A command that writes stores the --profile files it was given, so that every
    * later program on the store (and a copy of it) loads them without the files;
    * opening the store has loaded the stored profiles these flags did not name. */
+  for (int i = 0; mode != 3 && i < c->nholidays; i++) {
+    char day[11];
+    const char *name = holiday_parts(c->holiday[i], day);
+    if ((rc = case_store_add_holiday(c->s, day, name)) != CASE_OK)
+      return fail_engine(c, rc, "--holiday");
+  }
   for (int i = 0; mode != 3 && i < c->nprofiles; i++) {
     rc = case_store_add_profile(c->s, c->profile_name[i]);
     if (rc != CASE_OK) {
@@ -148,6 +177,8 @@ void ctx_close(ctx *c) {
   case_engine_close(c->e);
   c->e = NULL;
   free(c->lua_root);
+  for (int i = 0; i < c->nholidays; i++) free(c->holiday[i]);
+  c->nholidays = 0;
   c->lua_root = NULL;
   for (int i = 0; i < c->nprofiles; i++) {
     free(c->profile_name[i]);
