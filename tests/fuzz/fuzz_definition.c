@@ -47,21 +47,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   return 0;
 }
 
-#ifndef CASE_LIBFUZZER
-/* Replay mode: run each file named on the command line once. */
-int main(int argc, char **argv) {
-  for (int i = 1; i < argc; i++) {
-    FILE *f = fopen(argv[i], "rb");
-    if (!f) {
-      fprintf(stderr, "%s: cannot open\n", argv[i]);
-      return 1;
-    }
-    static uint8_t buf[1 << 20];
-    size_t n = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    LLVMFuzzerTestOneInput(buf, n);
-  }
-  printf("replayed %d input(s)\n", argc - 1);
-  return 0;
-}
-#endif
+#include "replay_main.h"
