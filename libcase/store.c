@@ -12,30 +12,16 @@
 #include "internal.h"
 #include "libcase/store.h"
 #include "store_backend.h"
+#include "store_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-struct case_store {
-  case_engine *e;
-  const sb_ops *ops;
-  sb_db *db;
-  int readonly;
-};
+int st_nomem(case_engine *e) { return eng_err(e, CASE_NOMEM, "out of memory"); }
 
-/* The prefix of the hashed serialisation of a journal row (docs/store.md). */
-#define HASH_TAG "libcase.journal.v1"
-/* Actor of timer rows; with no role it marks a row fired by case_store_tick(). */
-#define TIMER_ACTOR "timer"
-
-static int nomem(case_engine *e) { return eng_err(e, CASE_NOMEM, "out of memory"); }
-
-/* The backend's message as the engine error. */
-static int berr(case_store *s, int rc) {
-  return eng_err(s->e, rc, "%s", s->ops->errmsg(s->db));
-}
+int st_berr(case_store *s, int rc) { return eng_err(s->e, rc, "%s", s->ops->errmsg(s->db)); }
 
 static int writable(case_store *s) {
   if (s->readonly) return eng_err(s->e, CASE_MISUSE, "the store was opened read-only");
@@ -43,19 +29,19 @@ static int writable(case_store *s) {
 }
 
 /* Canonical JSON text: compact, keys sorted, ASCII only (docs/store.md). */
-static char *canon(const json_t *v) {
+char *st_canon(const json_t *v) {
   return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
 }
 
-static json_t *parse_any(const char *text) {
+json_t *st_parse_any(const char *text) {
   return text ? json_loads(text, JSON_DECODE_ANY, NULL) : json_null();
 }
 
 /* Canonical text of optional JSON text ("null" for NULL); NULL if invalid or no memory. */
 static char *canon_text(const char *text) {
-  json_t *v = parse_any(text);
+  json_t *v = st_parse_any(text);
   if (!v) return NULL;
-  char *c = canon(v);
+  char *c = st_canon(v);
   json_decref(v);
   return c;
 }
@@ -66,9 +52,9 @@ static char *canon_text(const char *text) {
  *    configuration, data, prev_hash]
  * Returns CASE_OK, CASE_CORRUPT (a JSON column does not parse) or CASE_NOMEM.
  */
-static int row_hash(const sb_journal_row *r, char out[65]) {
-  json_t *payload = parse_any(r->payload), *cfg = parse_any(r->configuration),
-         *data = parse_any(r->data);
+int st_row_hash(const sb_journal_row *r, char out[65]) {
+  json_t *payload = st_parse_any(r->payload), *cfg = st_parse_any(r->configuration),
+         *data = st_parse_any(r->data);
   if (!payload || !cfg || !data) {
     json_decref(payload);
     json_decref(cfg);
@@ -79,7 +65,7 @@ static int row_hash(const sb_journal_row *r, char out[65]) {
                         (json_int_t)r->revision, r->event, payload, r->actor, r->role,
                         (json_int_t)r->time, cfg, data, r->prev_hash ? r->prev_hash : "");
   if (!a) return CASE_NOMEM;
-  char *text = canon(a);
+  char *text = st_canon(a);
   json_decref(a);
   if (!text) return CASE_NOMEM;
   int ok = sha256_hex(text, strlen(text), out) == 0;
@@ -92,7 +78,7 @@ static int row_hash(const sb_journal_row *r, char out[65]) {
  * string of printable ASCII other than '"' and '\\' is its own text between
  * quotes (jansson escapes nothing else in it: '/' only with JSON_ESCAPE_SLASH);
  * any other string goes through jansson.  Returns 0 when `s` is not UTF-8 or
- * memory ran out, as json_pack() in row_hash() fails then.
+ * memory ran out, as json_pack() in st_row_hash() fails then.
  */
 static int add_json_string(sbuf *b, const char *s) {
   if (!s) {
@@ -108,7 +94,7 @@ static int add_json_string(sbuf *b, const char *s) {
     return 1;
   }
   json_t *v = json_string(s);
-  char *t = v ? canon(v) : NULL;
+  char *t = v ? st_canon(v) : NULL;
   json_decref(v);
   if (!t) return 0;
   sbuf_puts(b, t);
@@ -117,11 +103,11 @@ static int add_json_string(sbuf *b, const char *s) {
 }
 
 /*
- * row_hash() for a row whose payload, configuration and data are canonical
- * JSON text already (persist() made them with canon()): the same bytes are
+ * st_row_hash() for a row whose payload, configuration and data are canonical
+ * JSON text already (persist() made them with st_canon()): the same bytes are
  * hashed, joined as text instead of parsed and serialised a second time
  * (about a tenth of a durable fire's time).  Builds with assertions enabled
- * (Debug, the sanitizer build) check it against row_hash() on every row.
+ * (Debug, the sanitizer build) check it against st_row_hash() on every row.
  */
 static int row_hash_canonical(const sb_journal_row *r, char out[65]) {
   sbuf b;
@@ -157,7 +143,7 @@ static int row_hash_canonical(const sb_journal_row *r, char out[65]) {
   if (!ok) return CASE_NOMEM;
 #ifndef NDEBUG
   char slow[65];
-  if (row_hash(r, slow) == CASE_OK && strcmp(slow, out) != 0) return CASE_CORRUPT;
+  if (st_row_hash(r, slow) == CASE_OK && strcmp(slow, out) != 0) return CASE_CORRUPT;
 #endif
   return CASE_OK;
 }
@@ -176,7 +162,7 @@ typedef struct collector {
 static void collect(void *ud, const case_instance *c, const char *name, const char *payload) {
   CASE_UNUSED(c);
   collector *k = ud;
-  json_t *p = parse_any(payload);
+  json_t *p = st_parse_any(payload);
   if (!p || plist_push(&k->list, name, p) != CASE_OK) k->failed = 1;
 }
 
@@ -254,7 +240,7 @@ static int load_def_row(void *ud, const sb_def_row *r) {
 /* Loads every stored definition the engine does not have yet. */
 static int load_defs(case_store *s) {
   int rc = s->ops->def_list(s->db, load_def_row, s);
-  if (rc != CASE_OK && case_errcode(s->e) != rc) berr(s, rc);
+  if (rc != CASE_OK && case_errcode(s->e) != rc) st_berr(s, rc);
   return rc;
 }
 
@@ -269,7 +255,7 @@ static int load_profile_row(void *ud, const sb_profile_row *r) {
 
 static int load_profiles(case_store *s) {
   int rc = s->ops->profile_list(s->db, load_profile_row, s);
-  if (rc != CASE_OK && case_errcode(s->e) != rc) berr(s, rc);
+  if (rc != CASE_OK && case_errcode(s->e) != rc) st_berr(s, rc);
   return rc;
 }
 
@@ -280,7 +266,7 @@ static int load_holiday_row(void *ud, const char *day, const char *name) {
 
 static int load_holidays(case_store *s) {
   int rc = s->ops->holiday_list(s->db, load_holiday_row, s);
-  if (rc != CASE_OK && case_errcode(s->e) != rc) berr(s, rc);
+  if (rc != CASE_OK && case_errcode(s->e) != rc) st_berr(s, rc);
   return rc;
 }
 
@@ -298,7 +284,7 @@ int case_store_add_holiday(case_store *s, const char *date, const char *name) {
   if (rc == CASE_OK) rc = s->ops->holiday_put(s->db, day, name);
   if (rc == CASE_OK) rc = s->ops->commit(s->db);
   if (rc != CASE_OK) {
-    berr(s, rc);
+    st_berr(s, rc);
     s->ops->rollback(s->db);
     return rc;
   }
@@ -321,7 +307,7 @@ int case_store_add_profile(case_store *s, const char *name) {
   if (rc == CASE_OK) rc = s->ops->profile_put(s->db, &r);
   if (rc == CASE_OK) rc = s->ops->commit(s->db);
   if (rc != CASE_OK) {
-    berr(s, rc);
+    st_berr(s, rc);
     s->ops->rollback(s->db);
     return rc;
   }
@@ -350,7 +336,7 @@ int case_store_open(case_engine *e, const char *path, int flags, case_store **ou
   if ((flags & CASE_STORE_READONLY) && (flags & CASE_STORE_CREATE))
     return eng_err(e, CASE_MISUSE, "case_store_open: CREATE and READONLY together");
   case_store *s = calloc(1, sizeof *s);
-  if (!s) return nomem(e);
+  if (!s) return st_nomem(e);
   s->e = e;
   s->readonly = (flags & CASE_STORE_READONLY) != 0;
   char err[600];
@@ -361,7 +347,7 @@ int case_store_open(case_engine *e, const char *path, int flags, case_store **ou
     return eng_err(e, rc, "%s", err);
   }
   rc = s->ops->migrate(s->db, s->readonly);
-  if (rc != CASE_OK) berr(s, rc);
+  if (rc != CASE_OK) st_berr(s, rc);
   if (rc == CASE_OK) rc = load_defs(s);
   if (rc == CASE_OK) rc = load_profiles(s);
   if (rc == CASE_OK) rc = load_holidays(s);
@@ -385,7 +371,7 @@ int case_store_config(case_store *s, int sync, int busy_ms) {
   if (sync != CASE_STORE_SYNC_NORMAL && sync != CASE_STORE_SYNC_FULL)
     return eng_err(s->e, CASE_INVALID, "case_store_config: unknown sync level %d", sync);
   int rc = s->ops->configure(s->db, sync == CASE_STORE_SYNC_FULL, busy_ms);
-  return rc == CASE_OK ? eng_ok(s->e) : berr(s, rc);
+  return rc == CASE_OK ? eng_ok(s->e) : st_berr(s, rc);
 }
 
 int case_store_add_def(case_store *s, const case_def *d) {
@@ -399,7 +385,7 @@ int case_store_add_def(case_store *s, const case_def *d) {
   if (rc == CASE_OK) rc = put_def(s, d);
   if (rc == CASE_OK) rc = s->ops->commit(s->db);
   if (rc != CASE_OK) {
-    berr(s, rc);
+    st_berr(s, rc);
     s->ops->rollback(s->db);
     return rc;
   }
@@ -508,8 +494,8 @@ static int persist(case_store *s, case_instance *c, const char *event, const cha
   }
   if (case_instance_configuration(c, &cfg_text) != CASE_OK) goto out;
   cfg = json_loads(cfg_text, 0, NULL);
-  w.config = cfg ? canon(cfg) : NULL;
-  w.data = canon(c->st.data);
+  w.config = cfg ? st_canon(cfg) : NULL;
+  w.data = st_canon(c->st.data);
   if (!w.config || !w.data || case_instance_snapshot(c, &w.snapshot) != CASE_OK) goto out;
   if (timer_rows(c, &w) != CASE_OK) goto out;
 
@@ -531,7 +517,7 @@ static int persist(case_store *s, case_instance *c, const char *event, const cha
     goto out;
   }
   if (rc != CASE_OK) {
-    rc = nomem(e);
+    rc = st_nomem(e);
     goto out;
   }
   w.j.hash = w.hash;
@@ -554,9 +540,9 @@ static int persist(case_store *s, case_instance *c, const char *event, const cha
                           : s->ops->case_update(s->db, &w.cr, old_revision);
   if (rc == CASE_OK) rc = s->ops->timers_replace(s->db, c->id, w.timers, w.ntimers);
   for (int i = 0; rc == CASE_OK && i < k->list.n; i++) {
-    char *p = canon(k->list.v[i].payload);
+    char *p = st_canon(k->list.v[i].payload);
     if (!p) {
-      rc = nomem(e);
+      rc = st_nomem(e);
       goto out;
     }
     sb_outbox_row o = {0, c->id, w.j.seq, k->list.v[i].name, p, now};
@@ -565,13 +551,13 @@ static int persist(case_store *s, case_instance *c, const char *event, const cha
   }
   if (rc == CASE_OK && key) rc = s->ops->idem_put(s->db, key, c->id, w.j.seq, now);
   if (rc != CASE_OK) {
-    berr(s, rc);
+    st_berr(s, rc);
     goto out;
   }
   *seq = w.j.seq;
   if (hash_out) memcpy(hash_out, w.hash, 65);
 out:
-  if (rc == CASE_NOMEM && case_errcode(e) != CASE_NOMEM) nomem(e);
+  if (rc == CASE_NOMEM && case_errcode(e) != CASE_NOMEM) st_nomem(e);
   free(cfg_text);
   json_decref(cfg);
   pending_free(&w);
@@ -614,7 +600,7 @@ int case_store_create(case_store *s, const case_def *d, const char *id, const ch
   int rc = writable(s);
   if (rc != CASE_OK) return rc;
   rc = s->ops->begin(s->db, 1);
-  if (rc != CASE_OK) return berr(s, rc);
+  if (rc != CASE_OK) return st_berr(s, rc);
   /* Pin the definition: storing it again is a no-op. */
   rc = put_def(s, d);
   sb_case_row row;
@@ -628,7 +614,7 @@ int case_store_create(case_store *s, const case_def *d, const char *id, const ch
     if (rc == CASE_NOTFOUND) rc = CASE_OK;
   }
   if (rc != CASE_OK) {
-    berr(s, rc);
+    st_berr(s, rc);
     s->ops->rollback(s->db);
     return rc;
   }
@@ -646,7 +632,7 @@ int case_store_create(case_store *s, const case_def *d, const char *id, const ch
   rc = persist(s, c, "create", data_json, actor, role, at, -1, "", &k, NULL, &seq, NULL);
   if (rc == CASE_OK) {
     rc = s->ops->commit(s->db);
-    if (rc != CASE_OK) berr(s, rc);
+    if (rc != CASE_OK) st_berr(s, rc);
   }
   if (rc != CASE_OK) {
     s->ops->rollback(s->db);
@@ -661,8 +647,6 @@ int case_store_create(case_store *s, const case_def *d, const char *id, const ch
   return CASE_OK;
 }
 
-static char *timer_event(const case_instance *c, int i);
-
 int case_store_fire(case_store *s, const char *id, const char *event, const char *payload_json,
                     const char *actor, const char *role, int64_t at, int64_t expected_revision,
                     const char *idempotency_key, int64_t *seq) {
@@ -676,7 +660,7 @@ int case_store_fire(case_store *s, const char *id, const char *event, const char
   int rc = writable(s);
   if (rc != CASE_OK) return rc;
   rc = s->ops->begin(s->db, 1);
-  if (rc != CASE_OK) return berr(s, rc);
+  if (rc != CASE_OK) return st_berr(s, rc);
   if (idempotency_key) {
     char *used_by = NULL;
     int64_t first = 0;
@@ -692,7 +676,7 @@ int case_store_fire(case_store *s, const char *id, const char *event, const char
       return rc;
     }
     if (rc != CASE_NOTFOUND) {
-      berr(s, rc);
+      st_berr(s, rc);
       s->ops->rollback(s->db);
       return rc;
     }
@@ -700,7 +684,7 @@ int case_store_fire(case_store *s, const char *id, const char *event, const char
   sb_case_row row;
   rc = s->ops->case_get(s->db, id, &row);
   if (rc != CASE_OK) {
-    berr(s, rc);
+    st_berr(s, rc);
     s->ops->rollback(s->db);
     return rc;
   }
@@ -731,12 +715,12 @@ int case_store_fire(case_store *s, const char *id, const char *event, const char
   while (at >= c->st.last_time) {
     int i = chart_timer_next(c, at);
     if (i < 0) break;
-    char *tev = timer_event(c, i);
+    char *tev = st_timer_event(c, i);
     int64_t due = c->st.timers[i].due;
     collector tk;
     collect_start(e, &tk);
     int one = 0;
-    rc = tev ? chart_tick_one(c, at, &one) : nomem(e);
+    rc = tev ? chart_tick_one(c, at, &one) : st_nomem(e);
     collect_stop(e, &tk);
     int64_t tseq = 0;
     if (rc == CASE_OK)
@@ -745,7 +729,7 @@ int case_store_fire(case_store *s, const char *id, const char *event, const char
     free(tev);
     for (int m = 0; rc == CASE_OK && m < tk.list.n; m++) {
       rc = plist_push(&later.list, tk.list.v[m].name, json_incref(tk.list.v[m].payload));
-      if (rc != CASE_OK) nomem(e);
+      if (rc != CASE_OK) st_nomem(e);
     }
     collect_free(&tk);
     if (rc != CASE_OK) {
@@ -776,7 +760,7 @@ int case_store_fire(case_store *s, const char *id, const char *event, const char
                idempotency_key, &n, NULL);
   if (rc == CASE_OK) {
     rc = s->ops->commit(s->db);
-    if (rc != CASE_OK) berr(s, rc);
+    if (rc != CASE_OK) st_berr(s, rc);
   }
   sb_case_row_free(&row);
   if (rc != CASE_OK) {
@@ -801,7 +785,7 @@ int case_store_get(case_store *s, const char *id, case_instance **out) {
   if (!id || !out) return eng_err(s->e, CASE_MISUSE, "case_store_get: NULL argument");
   sb_case_row row;
   int rc = s->ops->case_get(s->db, id, &row);
-  if (rc != CASE_OK) return berr(s, rc);
+  if (rc != CASE_OK) return st_berr(s, rc);
   rc = load_case(s, &row, out);
   sb_case_row_free(&row);
   return rc == CASE_OK ? eng_ok(s->e) : rc;
@@ -812,7 +796,7 @@ int case_store_get(case_store *s, const char *id, case_instance **out) {
 /* ------------------------------------------------------------------ */
 
 /* The journal event name of a timer: its event, or "deadline.<name>". */
-static char *timer_event(const case_instance *c, int i) {
+char *st_timer_event(const case_instance *c, int i) {
   const cs_timer *tm = &c->def->timers[c->st.timers[i].timer];
   if (tm->event) return xstrdup(tm->event);
   sbuf b;
@@ -831,7 +815,7 @@ static int tick_one(case_store *s, int64_t now, sb_timer_row *cursor, int *fired
   case_engine *e = s->e;
   *fired = 0;
   int rc = s->ops->begin(s->db, 1);
-  if (rc != CASE_OK) return berr(s, rc);
+  if (rc != CASE_OK) return st_berr(s, rc);
   sb_timer_row t;
   rc = s->ops->timer_next(s->db, now, cursor->case_id ? cursor : NULL, &t);
   if (rc == CASE_NOTFOUND) {
@@ -839,7 +823,7 @@ static int tick_one(case_store *s, int64_t now, sb_timer_row *cursor, int *fired
     return CASE_OK;
   }
   if (rc != CASE_OK) {
-    berr(s, rc);
+    st_berr(s, rc);
     s->ops->rollback(s->db);
     return rc;
   }
@@ -852,7 +836,7 @@ static int tick_one(case_store *s, int64_t now, sb_timer_row *cursor, int *fired
   if (!cursor->case_id) {
     s->ops->rollback(s->db);
     sb_timer_row_free(&t);
-    return nomem(e);
+    return st_nomem(e);
   }
   sb_case_row row;
   memset(&row, 0, sizeof row);
@@ -861,7 +845,7 @@ static int tick_one(case_store *s, int64_t now, sb_timer_row *cursor, int *fired
   collector k;
   memset(&k, 0, sizeof k);
   rc = s->ops->case_get(s->db, t.case_id, &row);
-  if (rc != CASE_OK) berr(s, rc);
+  if (rc != CASE_OK) st_berr(s, rc);
   if (rc == CASE_OK) rc = load_case(s, &row, &c);
   if (rc != CASE_OK) goto fail;
   int i = chart_timer_next(c, t.due);
@@ -873,9 +857,9 @@ static int tick_one(case_store *s, int64_t now, sb_timer_row *cursor, int *fired
     rc = timer_rows(c, &w);
     if (rc == CASE_OK) {
       rc = s->ops->timers_replace(s->db, c->id, w.timers, w.ntimers);
-      if (rc != CASE_OK) berr(s, rc);
+      if (rc != CASE_OK) st_berr(s, rc);
     } else {
-      nomem(e);
+      st_nomem(e);
     }
     pending_free(&w);
     if (rc == CASE_OK) rc = s->ops->commit(s->db);
@@ -883,9 +867,9 @@ static int tick_one(case_store *s, int64_t now, sb_timer_row *cursor, int *fired
     *fired = -1; /* nothing fired, but look again */
     goto out;
   }
-  event = timer_event(c, i);
+  event = st_timer_event(c, i);
   if (!event) {
-    rc = nomem(e);
+    rc = st_nomem(e);
     goto fail;
   }
   int one = 0;
@@ -904,7 +888,7 @@ static int tick_one(case_store *s, int64_t now, sb_timer_row *cursor, int *fired
                NULL, &seq, NULL);
   if (rc == CASE_OK) {
     rc = s->ops->commit(s->db);
-    if (rc != CASE_OK) berr(s, rc);
+    if (rc != CASE_OK) st_berr(s, rc);
   }
   if (rc != CASE_OK) {
     case_instance_free(c);
@@ -956,297 +940,6 @@ int case_store_tick(case_store *s, int64_t now, int *fired) {
 }
 
 /* ------------------------------------------------------------------ */
-/* Verify: hash chains and replay                                      */
-/* ------------------------------------------------------------------ */
-
-typedef struct verifier {
-  case_store *s;
-  case_engine *replay;      /* a separate engine: the host's cases stay untouched */
-  cal_calendar *own_cal;    /* the replay engine's own calendar, put back at the end */
-  json_t *problems;
-  long events;
-  /* per case */
-  const sb_case_row *row;
-  case_instance *c;         /* the replayed case */
-  int broken;               /* replay stopped at a problem */
-  int64_t next_revision;
-  int64_t last_seq;
-  char prev[65];
-  char last_hash[65];
-  int nomem;
-} verifier;
-
-static void problem(verifier *v, int64_t seq, const char *kind, const char *fmt, ...)
-    CASE_PRINTF(4, 5);
-
-static void problem(verifier *v, int64_t seq, const char *kind, const char *fmt, ...) {
-  char msg[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  json_t *p = json_pack("{s:s, s:I, s:s, s:s}", "case", v->row->id, "seq", (json_int_t)seq,
-                        "problem", kind, "message", msg);
-  if (!p || json_array_append_new(v->problems, p) != 0) v->nomem = 1;
-}
-
-static int replay_open(verifier *v) {
-  case_engine *e = v->s->e;
-  int rc = case_engine_open(&v->replay);
-  if (rc != CASE_OK) return nomem(e);
-  case_engine *r = v->replay;
-  memcpy(r->limits, e->limits, sizeof r->limits);
-  v->own_cal = r->calendar;
-  r->calendar = e->calendar; /* holidays added by decree count in replay too */
-  for (int i = 0; rc == CASE_OK && i < e->nnatives; i++) {
-    const cs_native *n = &e->natives[i];
-    rc = n->is_action ? case_engine_register_action(r, n->name, n->action, n->ud)
-                      : case_engine_register_guard(r, n->name, n->guard, n->ud);
-  }
-  for (const cs_profile *p = e->profiles; rc == CASE_OK && p; p = p->next)
-    rc = p->source ? eng_profile_load_text(r, p->name, p->path, p->source, p->source_len)
-                   : case_engine_load_profile(r, p->name, p->path);
-  if (rc != CASE_OK) return eng_err(e, rc, "verify: cannot prepare the replay engine: %s",
-                                    case_errmsg(r));
-  return CASE_OK;
-}
-
-static void replay_close(verifier *v) {
-  if (!v->replay) return;
-  v->replay->calendar = v->own_cal;
-  case_engine_close(v->replay);
-  v->replay = NULL;
-}
-
-/* The pinned definition on the replay engine, loaded from the host's copy. */
-static const case_def *replay_def(verifier *v, const char *id, int version, char *why,
-                                  size_t n) {
-  const case_def *d = case_def_find(v->replay, id, version);
-  if (d && d->version == version) return d;
-  const case_def *h = case_def_find(v->s->e, id, version);
-  if (!h || h->version != version) {
-    snprintf(why, n, "workflow '%s' version %d is not loaded", id, version);
-    return NULL;
-  }
-  /* The same YAML and the same module code the cases ran with (pinned in
-   * the store and checked against the host's copy when it was opened). */
-  json_t *mods = def_modules_json(h);
-  int lrc = mods ? eng_def_load_pinned(v->replay, h->source, h->source_len, h->file, mods, &d)
-                 : CASE_NOMEM;
-  json_decref(mods);
-  if (lrc != CASE_OK) {
-    snprintf(why, n, "workflow '%s' version %d does not load for replay: %s", id, version,
-             case_errmsg(v->replay));
-    return NULL;
-  }
-  return d;
-}
-
-static int same_json(const char *text, char *(*get)(const case_instance *), const case_instance *c,
-                     char **mine) {
-  *mine = get(c);
-  json_t *a = parse_any(text), *b = *mine ? parse_any(*mine) : NULL;
-  int same = a && b && json_equal(a, b);
-  json_decref(a);
-  json_decref(b);
-  return same;
-}
-
-static char *get_config(const case_instance *c) {
-  char *s = NULL;
-  case_instance_configuration(c, &s);
-  return s;
-}
-
-static char *get_data(const case_instance *c) { return canon(c->st.data); }
-
-/* Replays one journal row on v->c. */
-static void replay_row(verifier *v, const sb_journal_row *r) {
-  char why[512];
-  int rc;
-  case_engine *re = v->replay;
-  if (r->revision == 0) {
-    const case_def *d = replay_def(v, v->row->workflow, v->row->version, why, sizeof why);
-    if (!d) {
-      problem(v, r->seq, "replay", "%s", why);
-      v->broken = 1;
-      return;
-    }
-    const char *data = strcmp(r->payload, "null") == 0 ? NULL : r->payload;
-    rc = case_instance_create(re, d, r->case_id, v->row->location, data, r->time, &v->c);
-  } else if (!v->c) {
-    problem(v, r->seq, "replay", "the journal does not start with the creation");
-    v->broken = 1;
-    return;
-  } else if (!r->role && r->actor && strcmp(r->actor, TIMER_ACTOR) == 0) {
-    int i = chart_timer_next(v->c, r->time);
-    char *ev = i >= 0 ? timer_event(v->c, i) : NULL;
-    if (i < 0 || !ev || strcmp(ev, r->event) != 0) {
-      problem(v, r->seq, "replay", "timer event '%s' at %lld: replay has %s due", r->event,
-              (long long)r->time, ev ? ev : "no timer");
-      free(ev);
-      v->broken = 1;
-      return;
-    }
-    free(ev);
-    int one = 0;
-    rc = chart_tick_one(v->c, r->time, &one);
-  } else {
-    const char *payload = strcmp(r->payload, "null") == 0 ? NULL : r->payload;
-    rc = case_instance_fire(v->c, r->event, payload, r->actor, r->role, r->time);
-  }
-  if (rc != CASE_OK) {
-    problem(v, r->seq, "replay", "event '%s' fails in replay (%s): %s", r->event,
-            case_errstr(rc), case_errmsg(re));
-    v->broken = 1;
-    return;
-  }
-  char *mine = NULL;
-  if (!same_json(r->configuration, get_config, v->c, &mine)) {
-    problem(v, r->seq, "replay", "configuration after '%s': journal %s, replay %s", r->event,
-            r->configuration, mine ? mine : "?");
-    v->broken = 1;
-  }
-  free(mine);
-  mine = NULL;
-  if (!v->broken && !same_json(r->data, get_data, v->c, &mine)) {
-    problem(v, r->seq, "replay", "data after '%s': journal %.300s, replay %.300s", r->event,
-            r->data, mine ? mine : "?");
-    v->broken = 1;
-  }
-  free(mine);
-}
-
-static int verify_row(void *ud, const sb_journal_row *r) {
-  verifier *v = ud;
-  v->events++;
-  v->last_seq = r->seq;
-  char h[65];
-  int rc = row_hash(r, h);
-  if (rc == CASE_NOMEM) return rc;
-  if (rc != CASE_OK)
-    problem(v, r->seq, "hash", "revision %lld: a JSON column does not parse",
-            (long long)r->revision);
-  else if (strcmp(h, r->hash) != 0)
-    problem(v, r->seq, "hash", "revision %lld: the row's content does not match its hash",
-            (long long)r->revision);
-  if (strcmp(r->prev_hash, v->prev) != 0)
-    problem(v, r->seq, "chain", "revision %lld: prev_hash does not match the hash of the "
-            "previous row of the case", (long long)r->revision);
-  if (r->revision != v->next_revision)
-    problem(v, r->seq, "chain", "revision %lld where %lld was expected", (long long)r->revision,
-            (long long)v->next_revision);
-  v->next_revision = r->revision + 1;
-  snprintf(v->prev, sizeof v->prev, "%s", r->hash);
-  snprintf(v->last_hash, sizeof v->last_hash, "%s", r->hash);
-  if (!v->broken) replay_row(v, r);
-  return v->nomem ? CASE_NOMEM : CASE_OK;
-}
-
-typedef struct id_list {
-  char **v;
-  int n, cap;
-} id_list;
-
-static int add_id(void *ud, const char *id) {
-  id_list *l = ud;
-  if (l->n == l->cap) {
-    int cap = l->cap ? 2 * l->cap : 16;
-    char **p = realloc(l->v, (size_t)cap * sizeof *p);
-    if (!p) return CASE_NOMEM;
-    l->v = p;
-    l->cap = cap;
-  }
-  if (!(l->v[l->n] = xstrdup(id))) return CASE_NOMEM;
-  l->n++;
-  return CASE_OK;
-}
-
-static int verify_case(verifier *v, const char *id) {
-  sb_case_row row;
-  int rc = v->s->ops->case_get(v->s->db, id, &row);
-  if (rc != CASE_OK) return berr(v->s, rc);
-  v->row = &row;
-  v->c = NULL;
-  v->broken = 0;
-  v->next_revision = 0;
-  v->last_seq = 0;
-  v->prev[0] = v->last_hash[0] = '\0';
-  rc = v->s->ops->journal_case(v->s->db, id, verify_row, v);
-  if (rc == CASE_OK) {
-    if (v->events == 0 || v->next_revision == 0)
-      problem(v, 0, "chain", "the case has no journal rows");
-    else if (strcmp(v->last_hash, row.last_hash) != 0)
-      problem(v, v->last_seq, "chain", "the case row's last hash is not its last journal row's");
-    if (v->next_revision - 1 != row.revision && v->next_revision > 0)
-      problem(v, v->last_seq, "state", "the case is at revision %lld, its journal at %lld",
-              (long long)row.revision, (long long)(v->next_revision - 1));
-    else if (!v->broken && v->c) {
-      char *snap = NULL;
-      json_t *a = NULL, *b = parse_any(row.snapshot);
-      if (case_instance_snapshot(v->c, &snap) == CASE_OK) a = parse_any(snap);
-      if (!a || !b || !json_equal(a, b))
-        problem(v, v->last_seq, "state", "the stored case differs from its replayed journal");
-      json_decref(a);
-      json_decref(b);
-      free(snap);
-    }
-  } else if (rc != CASE_NOMEM) {
-    berr(v->s, rc);
-  }
-  case_instance_free(v->c);
-  v->c = NULL;
-  sb_case_row_free(&row);
-  return v->nomem ? CASE_NOMEM : rc;
-}
-
-int case_store_verify(case_store *s, char **report) {
-  if (report) *report = NULL;
-  if (!s) return CASE_MISUSE;
-  case_engine *e = s->e;
-  if (!report) return eng_err(e, CASE_MISUSE, "case_store_verify: report is NULL");
-  verifier v;
-  memset(&v, 0, sizeof v);
-  v.s = s;
-  v.problems = json_array();
-  if (!v.problems) return nomem(e);
-  id_list ids = {0};
-  int rc = replay_open(&v);
-  if (rc == CASE_OK) {
-    rc = s->ops->begin(s->db, 0); /* one consistent read of the whole store */
-    if (rc != CASE_OK) berr(s, rc);
-  }
-  if (rc == CASE_OK) {
-    rc = s->ops->case_list(s->db, add_id, &ids);
-    if (rc != CASE_OK) rc = rc == CASE_NOMEM ? nomem(e) : berr(s, rc);
-  }
-  long total = 0;
-  for (int i = 0; rc == CASE_OK && i < ids.n; i++) {
-    v.events = 0;
-    rc = verify_case(&v, ids.v[i]);
-    total += v.events;
-    if (rc == CASE_NOMEM) nomem(e);
-  }
-  s->ops->rollback(s->db);
-  replay_close(&v);
-  for (int i = 0; i < ids.n; i++) free(ids.v[i]);
-  free(ids.v);
-  if (rc != CASE_OK) {
-    json_decref(v.problems);
-    return rc;
-  }
-  size_t np = json_array_size(v.problems);
-  json_t *rep = json_pack("{s:i, s:I, s:o}", "cases", ids.n, "events", (json_int_t)total,
-                          "problems", v.problems);
-  char *text = rep ? json_dumps(rep, JSON_COMPACT) : NULL;
-  json_decref(rep);
-  if (!text) return nomem(e);
-  *report = text;
-  if (np == 0) return eng_ok(e);
-  return eng_err(e, CASE_CORRUPT, "verify: %zu problem(s) found (see the report)", np);
-}
-
-/* ------------------------------------------------------------------ */
 /* The change feed and the outbox                                      */
 /* ------------------------------------------------------------------ */
 
@@ -1262,10 +955,10 @@ static int feed_row(void *ud, const sb_journal_row *r) {
   json_t *o = json_pack("{s:I, s:s, s:I, s:s, s:o, s:s?, s:s?, s:I, s:I, s:o, s:o, s:s, s:s}",
                         "seq", (json_int_t)r->seq, "case", r->case_id, "revision",
                         (json_int_t)r->revision, "event", r->event, "payload",
-                        parse_any(r->payload), "actor", r->actor, "role", r->role, "time",
+                        st_parse_any(r->payload), "actor", r->actor, "role", r->role, "time",
                         (json_int_t)r->time, "recorded", (json_int_t)r->recorded,
-                        "configuration", parse_any(r->configuration), "data",
-                        parse_any(r->data), "hash", r->hash, "prev", r->prev_hash);
+                        "configuration", st_parse_any(r->configuration), "data",
+                        st_parse_any(r->data), "hash", r->hash, "prev", r->prev_hash);
   char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
   json_decref(o);
   if (!text) return CASE_NOMEM;
@@ -1291,15 +984,15 @@ int case_store_follow(case_store *s, int64_t after, int limit, case_feed_fn fn, 
   s->ops->rollback(s->db);
   if (last) *last = f.last;
   if (f.stopped) return rc;
-  if (rc == CASE_NOMEM) return nomem(s->e);
-  if (rc != CASE_OK) return berr(s, rc);
+  if (rc == CASE_NOMEM) return st_nomem(s->e);
+  if (rc != CASE_OK) return st_berr(s, rc);
   return eng_ok(s->e);
 }
 
 static int outbox_item(void *ud, const sb_outbox_row *r) {
   json_t *o = json_pack("{s:I, s:s, s:I, s:s, s:o, s:I}", "id", (json_int_t)r->id, "case",
                         r->case_id, "seq", (json_int_t)r->seq, "name", r->name, "payload",
-                        parse_any(r->payload), "created", (json_int_t)r->created);
+                        st_parse_any(r->payload), "created", (json_int_t)r->created);
   if (!o || json_array_append_new(ud, o) != 0) return CASE_NOMEM;
   return CASE_OK;
 }
@@ -1309,15 +1002,15 @@ int case_store_outbox(case_store *s, int limit, char **json) {
   if (!s) return CASE_MISUSE;
   if (!json) return eng_err(s->e, CASE_MISUSE, "case_store_outbox: json is NULL");
   json_t *a = json_array();
-  if (!a) return nomem(s->e);
+  if (!a) return st_nomem(s->e);
   int rc = s->ops->outbox_list(s->db, limit, outbox_item, a);
   if (rc != CASE_OK) {
     json_decref(a);
-    return rc == CASE_NOMEM ? nomem(s->e) : berr(s, rc);
+    return rc == CASE_NOMEM ? st_nomem(s->e) : st_berr(s, rc);
   }
   *json = json_dumps(a, JSON_COMPACT | JSON_PRESERVE_ORDER);
   json_decref(a);
-  return *json ? eng_ok(s->e) : nomem(s->e);
+  return *json ? eng_ok(s->e) : st_nomem(s->e);
 }
 
 int case_store_outbox_ack(case_store *s, int64_t id) {
@@ -1328,7 +1021,7 @@ int case_store_outbox_ack(case_store *s, int64_t id) {
   if (rc == CASE_OK) rc = s->ops->outbox_ack(s->db, id, (int64_t)time(NULL));
   if (rc == CASE_OK) rc = s->ops->commit(s->db);
   if (rc != CASE_OK) {
-    berr(s, rc);
+    st_berr(s, rc);
     s->ops->rollback(s->db);
     return rc;
   }
