@@ -46,11 +46,12 @@ const char *case_errname(int rc) {
 
 void case_free(void *p) { free(p); }
 
-static const long long default_limits[4] = {
+static const long long default_limits[CASE_NLIMITS] = {
     [CASE_LIMIT_INSTRUCTIONS] = 1000000,
     [CASE_LIMIT_MEMORY] = 8 * 1024 * 1024,
     [CASE_LIMIT_MICROSTEPS] = 1000,
     [CASE_LIMIT_DEPTH] = 64,
+    [CASE_LIMIT_EXPIRIES] = 1000,
 };
 
 int case_engine_open(case_engine **out) {
@@ -178,10 +179,12 @@ int case_errpos(const case_engine *e, const char **file, int *line, int *column)
 }
 
 long long case_engine_limit(case_engine *e, int which, long long value) {
-  if (!e || which < 0 || which > CASE_LIMIT_DEPTH) return -1;
+  if (!e || which < 0 || which >= CASE_NLIMITS) return -1;
   long long old = e->limits[which];
   if (value >= 0) {
-    if ((which == CASE_LIMIT_MICROSTEPS || which == CASE_LIMIT_DEPTH) && value < 1) value = 1;
+    if ((which == CASE_LIMIT_MICROSTEPS || which == CASE_LIMIT_DEPTH ||
+         which == CASE_LIMIT_EXPIRIES) && value < 1)
+      value = 1;
     e->limits[which] = value;
   }
   return old;

@@ -8,6 +8,53 @@
 
 static int nomem(case_engine *e) { return eng_err(e, CASE_NOMEM, "out of memory"); }
 
+/* Notifications of several macrosteps held back until they all completed
+ * (a tick or fire that fails leaves the case as it was: nothing is told). */
+typedef struct held {
+  cs_plist list;
+  case_notify_fn host;
+  void *host_ud;
+  int nomem;
+} held;
+
+static void hold_one(void *ud, const case_instance *c, const char *name, const char *payload) {
+  (void)c;
+  held *h = ud;
+  json_t *p = json_loads(payload, JSON_DECODE_ANY, NULL);
+  if (!p || plist_push(&h->list, name, p) != CASE_OK) h->nomem = 1;
+}
+
+static void hold_start(case_engine *e, held *h) {
+  memset(h, 0, sizeof *h);
+  h->host = e->notify;
+  h->host_ud = e->notify_ud;
+  if (!h->host) return; /* nobody listens: nothing to hold */
+  e->notify = hold_one;
+  e->notify_ud = h;
+}
+
+static void hold_stop(case_engine *e, held *h) {
+  e->notify = h->host;
+  e->notify_ud = h->host_ud;
+}
+
+static void hold_forward(const held *h, const case_instance *c) {
+  if (!h->host) return;
+  for (int i = 0; i < h->list.n; i++) {
+    char *p = json_dumps(h->list.v[i].payload, JSON_COMPACT | JSON_ENCODE_ANY);
+    h->host(h->host_ud, c, h->list.v[i].name, p ? p : "null");
+    free(p);
+  }
+}
+
+static void hold_free(held *h) {
+  plist_clear(&h->list);
+  free(h->list.v);
+  memset(&h->list, 0, sizeof h->list);
+}
+
+static int tick_all(case_instance *c, int64_t now, const char *during, int *fired, int *over);
+
 static int json_out(case_engine *e, json_t *v, char **out) {
   *out = NULL;
   if (!v) return nomem(e);
@@ -209,17 +256,37 @@ int case_instance_fire(case_instance *c, const char *event, const char *payload_
   json_t *payload = NULL;
   int rc = parse_json(e, payload_json, "the event payload", &payload);
   if (rc != CASE_OK) return rc;
-  /* Terms that ran out before `at` happened first: fire them in due order. */
-  if (chart_timer_next(c, at) >= 0) {
-    rc = case_instance_tick(c, at, NULL);
-    if (rc != CASE_OK) {
-      json_decref(payload);
-      return rc;
-    }
+  /* Terms that ran out before `at` happened first: fire them in due order.
+   * If they or the event fail, the case is left as it was before the call
+   * (and their notifications are dropped). */
+  if (chart_timer_next(c, at) < 0) {
+    rc = chart_macrostep(c, event, payload, actor, role, at, 0);
+    json_decref(payload);
+    return rc;
   }
-  rc = chart_macrostep(c, event, payload, actor, role, at, 0);
+  cs_status saved;
+  if (chart_status_copy(c->def, &saved, &c->st) != CASE_OK) {
+    json_decref(payload);
+    return nomem(e);
+  }
+  held h;
+  hold_start(e, &h);
+  int n = 0, over = 0;
+  rc = tick_all(c, at, "fire", &n, &over);
+  if (rc == CASE_OK) rc = chart_macrostep(c, event, payload, actor, role, at, 0);
+  hold_stop(e, &h);
   json_decref(payload);
-  return rc;
+  if (rc == CASE_OK && h.nomem) rc = nomem(e);
+  if (rc != CASE_OK) {
+    chart_status_free(&c->st);
+    c->st = saved;
+    hold_free(&h);
+    return rc;
+  }
+  chart_status_free(&saved);
+  hold_forward(&h, c);
+  hold_free(&h);
+  return CASE_OK;
 }
 
 /* The index of the timer due first (due time, then sequence), or -1. */
@@ -276,22 +343,88 @@ int chart_tick_one(case_instance *c, int64_t now, int *fired) {
   return CASE_OK;
 }
 
+/* The CASE_LIMIT error of a case whose timers keep running out; `i` is the
+ * next due timer. */
+static int expiry_limit(case_instance *c, int i, const char *during) {
+  const cs_timer *tm = &c->def->timers[c->st.timers[i].timer];
+  long long limit = c->engine->limits[CASE_LIMIT_EXPIRIES];
+  return eng_err_at(c->engine, CASE_LIMIT, c->def->file, tm->pos,
+                    "case '%s': more than %lld timer expiries in one %s ('%s' of state '%s' "
+                    "keeps running out: a delay of 0 that re-enters its state?); nothing of "
+                    "this %s was kept for the case (raise CASE_LIMIT_EXPIRIES if the timers "
+                    "are meant)",
+                    c->id, limit, during, tm->name, c->def->states[tm->state].id, during);
+}
+
+/* Fires every due timer, at most CASE_LIMIT_EXPIRIES of them, counting them
+ * in *fired.  Past the limit sets *over and returns CASE_LIMIT having fired
+ * nothing more (the caller rolls the case back). */
+static int tick_all(case_instance *c, int64_t now, const char *during, int *fired, int *over) {
+  long long limit = c->engine->limits[CASE_LIMIT_EXPIRIES];
+  *fired = 0;
+  *over = 0;
+  for (;;) {
+    int i = chart_timer_next(c, now);
+    if (i < 0) break;
+    if (*fired >= limit) {
+      *over = 1;
+      return expiry_limit(c, i, during);
+    }
+    int one = 0;
+    int rc = chart_tick_one(c, now, &one);
+    if (rc != CASE_OK) return rc;
+    if (!one) break;
+    ++*fired;
+  }
+  return CASE_OK;
+}
+
 int case_instance_tick(case_instance *c, int64_t now, int *fired) {
   if (fired) *fired = 0;
   if (!c) return CASE_MISUSE;
   case_engine *e = c->engine;
-  int n = 0;
-  for (;;) {
+  if (chart_timer_next(c, now) < 0) return eng_ok(e);
+  cs_status saved;
+  if (chart_status_copy(c->def, &saved, &c->st) != CASE_OK) return nomem(e);
+  held h;
+  hold_start(e, &h);
+  int n = 0, over = 0;
+  int rc = tick_all(c, now, "tick", &n, &over);
+  hold_stop(e, &h);
+  if (over || h.nomem) {
+    /* Past the expiry limit: nothing of this tick is kept. */
+    chart_status_free(&c->st);
+    c->st = saved;
+    hold_free(&h);
+    return over ? rc : nomem(e);
+  }
+  chart_status_free(&saved);
+  hold_forward(&h, c); /* the macrosteps that completed stay, so do their notifications */
+  hold_free(&h);
+  if (fired) *fired = n;
+  return rc == CASE_OK ? eng_ok(e) : rc;
+}
+
+int chart_expiries(case_instance *c, int64_t now, long long cap, long long *count) {
+  *count = 0;
+  if (chart_timer_next(c, now) < 0) return CASE_OK;
+  case_engine *e = c->engine;
+  case_instance shadow = *c; /* the same case on a throw-away status */
+  if (chart_status_copy(c->def, &shadow.st, &c->st) != CASE_OK) return nomem(e);
+  case_notify_fn fn = e->notify;
+  void *ud = e->notify_ud;
+  e->notify = NULL; /* a dry run delivers nothing */
+  e->notify_ud = NULL;
+  long long n = 0;
+  while (n <= cap) {
     int one = 0;
-    int rc = chart_tick_one(c, now, &one);
-    if (rc != CASE_OK) {
-      if (fired) *fired = n;
-      return rc;
-    }
-    if (!one) break;
+    if (chart_tick_one(&shadow, now, &one) != CASE_OK || !one) break;
     n++;
   }
-  if (fired) *fired = n;
+  e->notify = fn;
+  e->notify_ud = ud;
+  chart_status_free(&shadow.st);
+  *count = n;
   return eng_ok(e);
 }
 

@@ -440,13 +440,16 @@ typedef struct cs_native {
   void *ud;
 } cs_native;
 
+/* One more than the highest CASE_LIMIT_* identifier. */
+#define CASE_NLIMITS (CASE_LIMIT_EXPIRIES + 1)
+
 struct case_engine {
   int errcode;
   char *errmsg;          /* never NULL after open ("" when none) */
   char *errfile;         /* position of the last error, or NULL */
   int errline, errcol;
 
-  long long limits[4];   /* CASE_LIMIT_* */
+  long long limits[CASE_NLIMITS]; /* CASE_LIMIT_* */
   char *lua_root;
 
   case_def *defs;        /* linked list, newest first */
@@ -556,6 +559,12 @@ int chart_timer_next(const case_instance *c, int64_t now);
  * it; the store fires one timer per transaction).  *fired gets 1 or 0.
  * Returns CASE_OK or the failing macrostep's code (the timer stays pending). */
 int chart_tick_one(case_instance *c, int64_t now, int *fired);
+/* instance.c: how many timers of `c` would run out by `now` (up to cap + 1),
+ * counted on a throw-away copy of its status with notifications suppressed;
+ * the case is not changed.  A failing macrostep stops the count.  Returns
+ * CASE_OK or CASE_NOMEM.  The store uses it to keep a case whose timers keep
+ * running out (CASE_LIMIT_EXPIRIES) from committing anything in a tick. */
+int chart_expiries(case_instance *c, int64_t now, long long cap, long long *count);
 /* chart.c: changes running deadline `name` of the call's case from an action.
  * `duration` is "<number> <unit>".  from_start 0 extends: the new last day is
  * the term counted from the current last day (or due time for hour terms);

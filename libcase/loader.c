@@ -1126,6 +1126,42 @@ static int new_timer(ld *L, int state, cs_timer_kind kind, cs_pos pos, int *out)
   return CASE_OK;
 }
 
+static int add_warning(ld *L, cs_pos pos, const char *text);
+
+/* A term of 0 runs out the moment its state is entered; an `after` of 0 that
+ * re-enters its own state does so again at once, for ever (each tick or fire
+ * stops it at CASE_LIMIT_EXPIRIES).  Worth a warning wherever it can happen:
+ * a literal 0 or a param whose default is 0. */
+static int warn_zero_term(ld *L, const cs_timer *tm, const node *n) {
+  const case_def *d = L->d;
+  const char *what = tm->kind == TIMER_AFTER ? "delay" : "deadline";
+  const char *state = d->states[tm->state].id;
+  sbuf b;
+  sbuf_init(&b);
+  if (tm->dur.param) {
+    int k = def_param_find(d, tm->dur.param);
+    if (k < 0 || !json_is_integer(d->params[k].value) ||
+        json_integer_value(d->params[k].value) > 0)
+      return CASE_OK;
+    sbuf_printf(&b, "%s '%s' is zero: param '%s' defaults to %lld (at %d:%d), so the %s runs "
+                "out as soon as '%s' is entered", what, n->str, tm->dur.param,
+                (long long)json_integer_value(d->params[k].value), d->params[k].pos.line,
+                d->params[k].pos.col, tm->kind == TIMER_AFTER ? "timer" : "term", state);
+  } else {
+    if (tm->dur.amount > 0) return CASE_OK;
+    sbuf_printf(&b, "%s '%s' is zero: the %s runs out as soon as '%s' is entered", what, n->str,
+                tm->kind == TIMER_AFTER ? "timer" : "term", state);
+  }
+  if (tm->kind == TIMER_AFTER)
+    sbuf_puts(&b, " (if it leads back into the state it runs out again at once, for ever: "
+              "each tick or fire stops at CASE_LIMIT_EXPIRIES and keeps nothing)");
+  char *text = sbuf_take(&b);
+  if (!text) return oom(L);
+  int rc = add_warning(L, n->text_pos, text);
+  free(text);
+  return rc;
+}
+
 static int parse_after(ld *L, int src, const node *after) {
   case_def *d = L->d;
   const node *one;
@@ -1152,6 +1188,7 @@ static int parse_after(ld *L, int src, const node *after) {
     sbuf_printf(&b, "after.%s.%d", d->states[src].id, i);
     if (!(timer->name = sbuf_take(&b)) || !(timer->event = xstrdup(timer->name))) return oom(L);
     if ((rc = parse_duration(L, delay, d->clock, &timer->dur)) != CASE_OK) return rc;
+    if ((rc = warn_zero_term(L, timer, delay)) != CASE_OK) return rc;
     const node *de = map_get(it, "description");
     if (de && (rc = dup_text(L, de, "description", &timer->description)) != CASE_OK) return rc;
     char *ev = timer->event;
@@ -1195,6 +1232,7 @@ static int parse_deadlines(ld *L, int src, const node *dl) {
                     "or procedure)", s);
     }
     if ((rc = parse_duration(L, aft, clock, &timer->dur)) != CASE_OK) return rc;
+    if ((rc = warn_zero_term(L, timer, aft)) != CASE_OK) return rc;
     const node *st = map_get(v, "start");
     if (st) {
       const char *s = NULL;

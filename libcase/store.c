@@ -712,9 +712,25 @@ int case_store_fire(case_store *s, const char *id, const char *event, const char
   memset(&later, 0, sizeof later);
   later.host = e->notify;
   later.host_ud = e->notify_ud;
+  long long expiries = 0;
   while (at >= c->st.last_time) {
     int i = chart_timer_next(c, at);
     if (i < 0) break;
+    if (++expiries > e->limits[CASE_LIMIT_EXPIRIES]) {
+      /* The case's timers keep running out: nothing of this fire is kept. */
+      const cs_timer *tm = &c->def->timers[c->st.timers[i].timer];
+      s->ops->rollback(s->db);
+      eng_err_at(e, CASE_LIMIT, c->def->file, tm->pos,
+                 "case '%s': more than %lld timer expiries in one fire ('%s' of state '%s' "
+                 "keeps running out: a delay of 0 that re-enters its state?); nothing was "
+                 "written (raise CASE_LIMIT_EXPIRIES if the timers are meant)",
+                 id, e->limits[CASE_LIMIT_EXPIRIES], tm->name, c->def->states[tm->state].id);
+      if (cur_rev != row.revision) case_instance_free(c); /* memory ran ahead of disk */
+      record_refusal(s, id, row.revision, event, payload_json, actor, role, at, CASE_LIMIT);
+      sb_case_row_free(&row);
+      collect_free(&later);
+      return CASE_LIMIT;
+    }
     char *tev = st_timer_event(c, i);
     int64_t due = c->st.timers[i].due;
     collector tk;
@@ -805,13 +821,82 @@ char *st_timer_event(const case_instance *c, int i) {
   return sbuf_take(&b);
 }
 
+/* The cases a tick has looked at: checked (their due timers stay within
+ * CASE_LIMIT_EXPIRIES) or over the limit (skipped for the rest of the tick).
+ * An open-addressing set of ids; slots hold malloc'd ids. */
+typedef struct case_set {
+  char **id;
+  unsigned char *over;
+  size_t cap, n;
+} case_set;
+
+static size_t set_hash(const char *s) {
+  size_t h = 1469598103934665603u;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211u;
+  return h;
+}
+
+/* The slot of `id`, or of the empty slot where it would go. */
+static size_t set_slot(const case_set *set, const char *id) {
+  size_t i = set_hash(id) & (set->cap - 1);
+  while (set->id[i] && strcmp(set->id[i], id) != 0) i = (i + 1) & (set->cap - 1);
+  return i;
+}
+
+/* -1 not in the set, 0 checked, 1 over the limit. */
+static int set_get(const case_set *set, const char *id) {
+  if (!set->cap) return -1;
+  size_t i = set_slot(set, id);
+  return set->id[i] ? set->over[i] : -1;
+}
+
+static int set_put(case_set *set, const char *id, int over) {
+  if ((set->n + 1) * 2 > set->cap) {
+    size_t cap = set->cap ? set->cap * 2 : 64;
+    case_set bigger = {calloc(cap, sizeof(char *)), calloc(cap, 1), cap, 0};
+    if (!bigger.id || !bigger.over) {
+      free(bigger.id);
+      free(bigger.over);
+      return CASE_NOMEM;
+    }
+    for (size_t k = 0; k < set->cap; k++) {
+      if (!set->id[k]) continue;
+      size_t j = set_slot(&bigger, set->id[k]);
+      bigger.id[j] = set->id[k];
+      bigger.over[j] = set->over[k];
+      bigger.n++;
+    }
+    free(set->id);
+    free(set->over);
+    *set = bigger;
+  }
+  size_t i = set_slot(set, id);
+  if (!set->id[i]) {
+    if (!(set->id[i] = xstrdup(id))) return CASE_NOMEM;
+    set->n++;
+  }
+  set->over[i] = (unsigned char)over;
+  return CASE_OK;
+}
+
+static void set_free(case_set *set) {
+  for (size_t k = 0; k < set->cap; k++) free(set->id[k]);
+  free(set->id);
+  free(set->over);
+  memset(set, 0, sizeof *set);
+}
+
 /*
  * Fires the earliest due stored timer after the cursor, if any, and moves the
- * cursor to it.  *fired: 1 fired, 0 none left, -1 looked at one but fired
+ * cursor to it.  The first time a tick meets a case, the case's due timers are
+ * counted on a copy (chart_expiries): a case that would have more than
+ * CASE_LIMIT_EXPIRIES fires none of them in this tick (a refusal is recorded,
+ * CASE_LIMIT returned for it and the others go on).  *fired: 1 fired, 0 none left, -1 looked at one but fired
  * nothing (a stale mirror row, or a timer whose macrostep failed: recorded as
  * refused and returned as the code, so that it does not hold up the others).
  */
-static int tick_one(case_store *s, int64_t now, sb_timer_row *cursor, int *fired) {
+static int tick_one(case_store *s, int64_t now, sb_timer_row *cursor, case_set *seen,
+                    int *fired) {
   case_engine *e = s->e;
   *fired = 0;
   int rc = s->ops->begin(s->db, 1);
@@ -844,10 +929,42 @@ static int tick_one(case_store *s, int64_t now, sb_timer_row *cursor, int *fired
   char *event = NULL;
   collector k;
   memset(&k, 0, sizeof k);
+  int known = set_get(seen, t.case_id);
+  if (known == 1) { /* over the limit earlier in this tick: left alone */
+    s->ops->rollback(s->db);
+    *fired = -1;
+    goto out;
+  }
   rc = s->ops->case_get(s->db, t.case_id, &row);
   if (rc != CASE_OK) st_berr(s, rc);
   if (rc == CASE_OK) rc = load_case(s, &row, &c);
   if (rc != CASE_OK) goto fail;
+  if (known < 0) {
+    long long limit = e->limits[CASE_LIMIT_EXPIRIES], n = 0;
+    rc = chart_expiries(c, now, limit, &n);
+    if (rc == CASE_OK) rc = set_put(seen, c->id, n > limit);
+    if (rc != CASE_OK) {
+      rc = st_nomem(e);
+      goto fail;
+    }
+    if (n > limit) {
+      int i = chart_timer_next(c, now);
+      const cs_timer *tm = &c->def->timers[c->st.timers[i].timer];
+      char *ev = st_timer_event(c, i);
+      s->ops->rollback(s->db);
+      eng_err_at(e, CASE_LIMIT, c->def->file, tm->pos,
+                 "case '%s': more than %lld timer expiries in one tick ('%s' of state '%s' "
+                 "keeps running out: a delay of 0 that re-enters its state?); none of its "
+                 "timers fired (raise CASE_LIMIT_EXPIRIES if the timers are meant)",
+                 c->id, limit, tm->name, c->def->states[tm->state].id);
+      record_refusal(s, c->id, row.revision, ev ? ev : "tick", NULL, TIMER_ACTOR, NULL,
+                     t.due, CASE_LIMIT);
+      free(ev);
+      rc = CASE_LIMIT;
+      *fired = -1;
+      goto out;
+    }
+  }
   int i = chart_timer_next(c, t.due);
   if (i < 0 || strcmp(c->st.timers[i].id, t.timer_id) != 0) {
     /* The mirror disagrees with the snapshot (a timer cancelled or fired
@@ -913,28 +1030,36 @@ int case_store_tick(case_store *s, int64_t now, int *fired) {
   if (!s) return CASE_MISUSE;
   int rc = writable(s);
   if (rc != CASE_OK) return rc;
-  int n = 0, first = CASE_OK;
+  int n = 0, first = CASE_OK, failures = 0;
   char *first_msg = NULL;
   sb_timer_row cursor;
   memset(&cursor, 0, sizeof cursor);
+  case_set seen = {0};
   for (;;) {
     int one = 0;
-    rc = tick_one(s, now, &cursor, &one);
+    rc = tick_one(s, now, &cursor, &seen, &one);
     if (rc != CASE_OK && is_refusal(rc)) {
-      /* This timer's macrostep failed; the others still fire. */
+      /* This timer's macrostep (or case) failed; the others still fire. */
       if (first == CASE_OK) {
         first = rc;
         first_msg = xstrdup(case_errmsg(s->e));
       }
+      failures++;
       continue;
     }
     if (rc != CASE_OK || one == 0) break;
     if (one > 0) n++;
   }
   sb_timer_row_free(&cursor);
+  set_free(&seen);
   if (fired) *fired = n;
-  if (rc == CASE_OK && first != CASE_OK)
-    rc = eng_err(s->e, first, "%s", first_msg ? first_msg : case_errstr(first));
+  if (rc == CASE_OK && first != CASE_OK) {
+    if (failures > 1)
+      rc = eng_err(s->e, first, "%s (and %d more failures in this tick: see the refused events)",
+                   first_msg ? first_msg : case_errstr(first), failures - 1);
+    else
+      rc = eng_err(s->e, first, "%s", first_msg ? first_msg : case_errstr(first));
+  }
   free(first_msg);
   return rc == CASE_OK ? eng_ok(s->e) : rc;
 }

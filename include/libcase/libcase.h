@@ -172,13 +172,26 @@ CASE_API int case_errpos(const case_engine *e, const char **file, int *line, int
 #define CASE_LIMIT_MEMORY       1 /* bytes of Lua heap one call may add; default 8 MiB */
 #define CASE_LIMIT_MICROSTEPS   2 /* microsteps (eventless + internal) per macrostep; default 1000 */
 #define CASE_LIMIT_DEPTH        3 /* maximum nesting depth of states in a definition; default 64 */
+#define CASE_LIMIT_EXPIRIES     4 /* timer and deadline expiries one case may have in one
+                                     tick or fire; default 1000 */
 
 /**
  * Reads and optionally sets one limit.  `which` is a CASE_LIMIT_* value; a
  * `value` < 0 leaves the limit unchanged; 0 or more sets it (0 instructions or
- * memory means no limit; 0 microsteps or depth is raised to 1).  Returns the
- * limit's value before the call, or -1 for an unknown `which` or NULL engine.
- * New limits apply from the next guard/action call or definition load.
+ * memory means no limit; 0 microsteps, depth or expiries is raised to 1).
+ * Returns the limit's value before the call, or -1 for an unknown `which` or
+ * NULL engine.  New limits apply from the next guard/action call, definition
+ * load, tick or fire.
+ *
+ * CASE_LIMIT_MICROSTEPS bounds one macrostep (eventless transitions and
+ * internal events keep firing): past it the macrostep fails with CASE_LIMIT
+ * and nothing of it is kept.  CASE_LIMIT_EXPIRIES bounds the timers of one case
+ * that one case_instance_tick(), case_instance_fire(), case_store_tick() or
+ * case_store_fire() call may fire (a delay of "0 seconds" that re-enters its
+ * own state runs out again at once, for ever): when a case has more due
+ * timers than the limit, none of them fires, the call fails with CASE_LIMIT
+ * for that case and the case is left as it was (case_store_tick() records the
+ * refusal and goes on with the other cases).
  */
 CASE_API long long case_engine_limit(case_engine *e, int which, long long value);
 
@@ -480,7 +493,8 @@ CASE_API int64_t case_instance_revision(const case_instance *c);
  * transitions but `role` may fire none of them; also for a role the definition
  * does not declare); CASE_GUARD (the role may, but every guard is false);
  * CASE_SCRIPT (a guard or action raised an error); CASE_LIMIT (instruction
- * budget, memory cap or microstep bound exceeded); CASE_INVALID (bad payload
+ * budget, memory cap, microstep bound or CASE_LIMIT_EXPIRIES exceeded: a timer
+ * failing before the event leaves the case as it was too); CASE_INVALID (bad payload
  * JSON, an action wrote a wrong type or undeclared field); CASE_NOMEM;
  * CASE_MISUSE.  case_errmsg() gives the reasons; case_instance_explain() lists
  * every blocker.
@@ -494,7 +508,10 @@ CASE_API int case_instance_fire(case_instance *c, const char *event, const char 
  * time as its event time.  A timer whose state was left was cancelled and never
  * fires.  Stores the number fired in *fired (may be NULL).
  * Returns CASE_OK, or the first failing macrostep's code (timers before it stay
- * fired; the failing one and later ones stay pending).
+ * fired; the failing one and later ones stay pending), or CASE_LIMIT when more
+ * than CASE_LIMIT_EXPIRIES timers would fire: then none fires, *fired is 0 and
+ * the case is left exactly as it was (the message names the case and the timer
+ * that keeps running out).
  */
 CASE_API int case_instance_tick(case_instance *c, int64_t now, int *fired);
 

@@ -243,6 +243,23 @@ html)
   n=$(grep -o '<rect class="bar"' "$T/dom.html" | wc -l)
   if ((n >= 20)); then ok "$n bars drawn"; else bad "only $n bars drawn"; fi
   ;;
+defs)
+  # Issue 12: definitions, profiles and stores that must not surprise their user.
+  # 12.1: a delay of 0 that re-enters its state is warned about, and a tick or fire
+  # on such a case stops at the expiry limit, writing nothing for it.
+  printf 'workflow: lus\nversion: 1\nroles: [IND]\ninitial: a\nstates:\n  a:\n    after: [{delay: 0 seconds, target: a}]\n    on: {stop: b}\n  b: {final: true}\n' >"$T/lus.yaml"
+  expect 0 "validate warns about a zero delay" -- "$CASECTL" validate "$T/lus.yaml"
+  contains "$T/err" "lus.yaml:7:21: warning: delay '0 seconds' is zero" "the warning has its position"
+  expect 0 "init" -- "$CASECTL" init
+  expect 0 "load" -- "$CASECTL" load "$T/lus.yaml"
+  expect 0 "new" -- "$CASECTL" new --workflow lus --role IND --at 2026-03-02 L1
+  expect 1 "tick stops at the expiry limit" -- timeout 60 "$CASECTL" tick --at 2026-03-03
+  contains "$T/err" "case 'L1': more than 1000 timer expiries in one tick" "tick names the case"
+  expect 1 "fire stops at the expiry limit" -- timeout 60 "$CASECTL" fire --role IND --at 2026-03-03 L1 stop
+  contains "$T/err" "in one fire" "fire says why"
+  expect 0 "show" -- "$CASECTL" show --json L1
+  if python3 -c 'import json,sys; h=json.load(open(sys.argv[1]))["history"]; sys.exit(len(h) != 1)' "$T/out"; then ok "nothing but the creation is journalled"; else bad "rows were journalled for the looping case"; fi
+  ;;
 *) echo "unknown test $NAME"; exit 2 ;;
 esac
 echo "$NAME: $fails failure(s)"

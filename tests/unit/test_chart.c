@@ -315,6 +315,78 @@ static void test_eventless_loop_is_bounded(void **state) {
   assert_int_equal(case_instance_revision(f->c), 0);
 }
 
+/* Issue 12.1: timers that keep running out are bounded per case per tick or
+ * fire (CASE_LIMIT_EXPIRIES); past it the case is left as it was. */
+static int notified;
+static void count_notify(void *ud, const case_instance *c, const char *name, const char *p) {
+  (void)ud, (void)c, (void)name, (void)p;
+  notified++;
+}
+
+static void test_expiry_loop_is_bounded(void **state) {
+  fx *f = *state;
+  load(f,
+       "workflow: loop\nversion: 1\nroles: [IND]\n"
+       "data: {n: {type: integer, default: 0}}\n"
+       "initial: s\n"
+       "states:\n"
+       "  s:\n"
+       "    after: [{delay: 0 seconds, target: s, actions: [\"case.n = case.n + 1\", "
+       "\"emit('tik')\"]}]\n"
+       "    on: {stop: t}\n"
+       "  t: {final: true}\n");
+  create(f, NULL);
+  case_engine_set_notify(f->e, count_notify, NULL);
+  case_engine_limit(f->e, CASE_LIMIT_EXPIRIES, 20);
+  notified = 0;
+  int fired = -1;
+  assert_int_equal(case_instance_tick(f->c, T0 + 1, &fired), CASE_LIMIT);
+  assert_non_null(strstr(case_errmsg(f->e), "case 'c1': more than 20 timer expiries in one "
+                                            "tick ('after.s.0' of state 's'"));
+  assert_int_equal(fired, 0);
+  assert_field(f, "n", "0");
+  assert_int_equal(case_instance_revision(f->c), 0);
+  assert_int_equal(notified, 0); /* nothing is told of what was not kept */
+  char *timers = NULL;
+  assert_int_equal(case_instance_timers(f->c, &timers), CASE_OK);
+  assert_non_null(strstr(timers, "\"id\":\"t1\""));
+  case_free(timers);
+  /* fire runs the due timers first: the same limit, the case unchanged. */
+  assert_int_equal(case_instance_fire(f->c, "stop", NULL, "x", "IND", T0 + 1), CASE_LIMIT);
+  assert_non_null(strstr(case_errmsg(f->e), "in one fire"));
+  assert_config(f, "[\"s\"]");
+  assert_int_equal(case_instance_revision(f->c), 0);
+  assert_int_equal(notified, 0);
+  /* A tick within the limit keeps what it fired: a timer due at T0 + 1 that
+   * is re-entered stays due, so 20 fit only with a higher limit. */
+  assert_int_equal(case_engine_limit(f->e, CASE_LIMIT_EXPIRIES, 0), 20);
+  assert_int_equal(case_engine_limit(f->e, CASE_LIMIT_EXPIRIES, -1), 1); /* 0 is raised to 1 */
+}
+
+/* A failing timer before an event leaves the case as it was (fire's contract). */
+static void test_fire_timer_failure_leaves_case(void **state) {
+  fx *f = *state;
+  load(f,
+       "workflow: tf\nversion: 1\nroles: [IND]\n"
+       "data: {n: {type: integer, default: 0}}\n"
+       "initial: s\n"
+       "states:\n"
+       "  s:\n"
+       "    after:\n"
+       "      - {delay: 1 hour, target: u, actions: [case.n = case.n + 1]}\n"
+       "    on: {x: t}\n"
+       "  u:\n"
+       "    after:\n"
+       "      - {delay: 1 hour, target: t, actions: [\"error('stuk')\"]}\n"
+       "    on: {x: t}\n"
+       "  t: {final: true}\n");
+  create(f, NULL);
+  assert_int_equal(case_instance_fire(f->c, "x", NULL, "x", "IND", T0 + 3 * 3600), CASE_SCRIPT);
+  assert_config(f, "[\"s\"]");
+  assert_field(f, "n", "0");
+  assert_int_equal(case_instance_revision(f->c), 0);
+}
+
 /* ---- targetless and internal transitions ---- */
 
 static void test_targetless_and_internal(void **state) {
@@ -952,6 +1024,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_history, setup, teardown),
       cmocka_unit_test_setup_teardown(test_eventless_chain_and_internal_events, setup, teardown),
       cmocka_unit_test_setup_teardown(test_eventless_loop_is_bounded, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_expiry_loop_is_bounded, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fire_timer_failure_leaves_case, setup, teardown),
       cmocka_unit_test_setup_teardown(test_targetless_and_internal, setup, teardown),
       cmocka_unit_test_setup_teardown(test_targetless_beside_targeted, setup, teardown),
       cmocka_unit_test_setup_teardown(test_targetless_after_targeted_microstep, setup, teardown),

@@ -9,6 +9,13 @@
  * case_errpos() must give the same file, line and column.  Each file runs as its
  * own test, named after the file.  Valid definitions under tests/data/defs/valid/
  * are loaded and their model is checked fact by fact.
+ *
+ * Every file under tests/data/defs/warn/ loads, with exactly the warnings its
+ * first lines list, in order:
+ *   # warn: 8:17: delay '0 seconds' is zero
+ * each must start with "<path>:8:17: " and contain the rest.  A line
+ *   # profile: NAME=FILE
+ * (FILE next to the definition) loads that location profile first.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
@@ -30,6 +37,7 @@
 #define DEFS CASE_TEST_DATA "/defs"
 #define VALID DEFS "/valid"
 #define INVALID DEFS "/invalid"
+#define WARN DEFS "/warn"
 
 static char *read_all(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
@@ -183,9 +191,66 @@ static int name_cmp(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The sorted paths of tests/data/defs/invalid/ *.yaml; NULL-terminated. */
-static char **invalid_files(int *n) {
-  DIR *dir = opendir(INVALID);
+/* One file of tests/data/defs/warn/: loads with exactly the listed warnings. */
+static void test_warning_file(void **state) {
+  const char *path = *state;
+  char *text = read_all(path, NULL);
+  assert_non_null(text);
+  case_engine *e = NULL;
+  assert_int_equal(case_engine_open(&e), CASE_OK);
+  expect want[16];
+  int nwant = 0;
+  const char *p = text;
+  while (strncmp(p, "# ", 2) == 0) {
+    if (strncmp(p, "# warn:", 7) == 0) {
+      if (nwant == 16) fail_msg("%s: too many warn lines", path);
+      expect *x = &want[nwant++];
+      int used = 0;
+      if (sscanf(p + 7, " %d:%d:%n", &x->line, &x->col, &used) != 2 || used == 0)
+        fail_msg("%s: bad line '%.40s'", path, p);
+      const char *t = p + 7 + used;
+      while (*t == ' ') t++;
+      size_t n = strcspn(t, "\n");
+      if (n >= sizeof x->text) fail_msg("%s: warn text too long", path);
+      memcpy(x->text, t, n);
+      x->text[n] = '\0';
+    } else if (strncmp(p, "# profile: ", 11) == 0) {
+      const char *spec = p + 11;
+      size_t n = strcspn(spec, "\n");
+      const char *eq = memchr(spec, '=', n);
+      if (!eq) fail_msg("%s: bad profile line", path);
+      char name[64], file[1200];
+      snprintf(name, sizeof name, "%.*s", (int)(eq - spec), spec);
+      snprintf(file, sizeof file, "%s/%.*s", WARN, (int)(n - (size_t)(eq + 1 - spec)), eq + 1);
+      int rc = case_engine_load_profile(e, name, file);
+      if (rc != CASE_OK) fail_msg("%s: profile %s: %s", path, file, case_errmsg(e));
+    }
+    p += strcspn(p, "\n");
+    if (*p) p++;
+  }
+  free(text);
+  if (nwant == 0) fail_msg("%s: no '# warn: L:C: text' line", path);
+  const case_def *d = NULL;
+  int rc = case_def_load_file(e, path, &d);
+  if (rc != CASE_OK) fail_msg("%s: does not load: %s", path, case_errmsg(e));
+  int n = case_def_warning_count(d);
+  for (int i = 0; i < n; i++) fprintf(stderr, "  got: %s\n", case_def_warning(d, i));
+  assert_int_equal(n, nwant);
+  for (int i = 0; i < nwant; i++) {
+    char prefix[1200];
+    snprintf(prefix, sizeof prefix, "%s:%d:%d: ", path, want[i].line, want[i].col);
+    const char *w = case_def_warning(d, i);
+    if (strncmp(w, prefix, strlen(prefix)) != 0)
+      fail_msg("warning %d does not start with '%s':\n  %s", i, prefix, w);
+    if (!strstr(w + strlen(prefix), want[i].text))
+      fail_msg("warning %d lacks '%s':\n  %s", i, want[i].text, w);
+  }
+  case_engine_close(e);
+}
+
+/* The sorted paths of DIR/ *.yaml; NULL-terminated. */
+static char **yaml_files(const char *where, int *n) {
+  DIR *dir = opendir(where);
   if (!dir) return NULL;
   char **v = NULL;
   int k = 0;
@@ -196,10 +261,10 @@ static char **invalid_files(int *n) {
     char **nv = realloc(v, (size_t)(k + 2) * sizeof *v);
     if (!nv) break;
     v = nv;
-    size_t need = strlen(INVALID) + l + 2;
+    size_t need = strlen(where) + l + 2;
     v[k] = malloc(need);
     if (!v[k]) break;
-    snprintf(v[k], need, "%s/%s", INVALID, ent->d_name);
+    snprintf(v[k], need, "%s/%s", where, ent->d_name);
     v[++k] = NULL;
   }
   closedir(dir);
@@ -740,7 +805,7 @@ int main(void) {
   int failed = cmocka_run_group_tests_name("loader", tests, NULL, NULL);
 
   int n = 0;
-  char **files = invalid_files(&n);
+  char **files = yaml_files(INVALID, &n);
   if (!files || n < 50) {
     fprintf(stderr, "expected at least 50 files under %s, found %d\n", INVALID, n);
     return 1;
@@ -753,6 +818,23 @@ int main(void) {
     inv[i].initial_state = files[i];
   }
   failed += _cmocka_run_group_tests("loader_invalid_definitions", inv, (size_t)n, NULL, NULL);
+  for (int i = 0; i < n; i++) free(files[i]);
+  free(files);
+  free(inv);
+
+  files = yaml_files(WARN, &n);
+  if (!files || n < 1) {
+    fprintf(stderr, "expected files under %s, found %d\n", WARN, n);
+    return 1;
+  }
+  inv = calloc((size_t)n, sizeof *inv);
+  if (!inv) return 1;
+  for (int i = 0; i < n; i++) {
+    inv[i].name = strrchr(files[i], '/') + 1;
+    inv[i].test_func = test_warning_file;
+    inv[i].initial_state = files[i];
+  }
+  failed += _cmocka_run_group_tests("loader_warnings", inv, (size_t)n, NULL, NULL);
   for (int i = 0; i < n; i++) free(files[i]);
   free(files);
   free(inv);

@@ -544,6 +544,51 @@ static void test_failing_timer_does_not_block(void **state) {
   verify_clean(f, 2, 3);
 }
 
+/* Issue 12.1: a delay of 0 that re-enters its state ran out for ever (tick
+ * wrote ~15,000 rows a second, fire hung).  Each case may now have at most
+ * CASE_LIMIT_EXPIRIES expiries per tick or fire: past it nothing of that case
+ * is committed, the other cases go on and the error names the case. */
+static const char *LUS =
+    "workflow: lus\nversion: 1\nroles: [IND]\ninitial: a\nstates:\n"
+    "  a:\n"
+    "    after:\n"
+    "      - {delay: 0 seconds, target: a}\n"
+    "    on: {stop: b}\n"
+    "  b: {final: true}\n";
+
+static void test_expiry_limit_tick(void **state) {
+  fx *f = *state;
+  const case_def *l = NULL;
+  assert_int_equal(case_def_load_string(f->e, LUS, strlen(LUS), "lus.yaml", &l), CASE_OK);
+  assert_int_equal(case_def_warning_count(l), 1); /* and the loader said so */
+  assert_non_null(strstr(case_def_warning(l, 0), "lus.yaml:8:17: delay '0 seconds' is zero"));
+  assert_int_equal(case_store_create(f->s, l, "l1", NULL, NULL, "a", "IND", T0, NULL), CASE_OK);
+  create(f, "z1", NULL);
+  assert_int_equal(case_engine_limit(f->e, CASE_LIMIT_EXPIRIES, 50), 1000);
+  int fired = -1;
+  assert_int_equal(case_store_tick(f->s, DUE_AFTER, &fired), CASE_LIMIT);
+  assert_non_null(strstr(case_errmsg(f->e), "case 'l1': more than 50 timer expiries in one "
+                                            "tick ('after.a.0' of state 'a'"));
+  assert_int_equal(fired, 1); /* z1's timer fired */
+  assert_config(f, "z1", "[\"wacht\"]");
+  /* Nothing of l1 was committed: only its creation row, one refusal. */
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM journal WHERE case_id='l1'"), 1);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM refused WHERE case_id='l1' AND code=11"),
+                   1);
+  assert_int_equal(revision_of(f, "l1"), 0);
+  /* Firing at it stops at the limit too, and writes nothing. */
+  int64_t seq = -1;
+  assert_int_equal(case_store_fire(f->s, "l1", "stop", NULL, "x", "IND", T0 + 60, -1, NULL,
+                                   &seq),
+                   CASE_LIMIT);
+  assert_non_null(strstr(case_errmsg(f->e), "in one fire"));
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM journal WHERE case_id='l1'"), 1);
+  assert_int_equal(revision_of(f, "l1"), 0);
+  /* A limit above what a case needs lets its timers run. */
+  assert_int_equal(case_engine_limit(f->e, CASE_LIMIT_EXPIRIES, 1000000), 50);
+  verify_clean(f, 2, 3);
+}
+
 /* ---- tamper evidence ---- */
 
 static void test_tampered_row_named(void **state) {
@@ -1010,6 +1055,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_timers_across_reopen, setup, teardown),
       cmocka_unit_test_setup_teardown(test_deadline_extension, setup, teardown),
       cmocka_unit_test_setup_teardown(test_failing_timer_does_not_block, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_expiry_limit_tick, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tampered_row_named, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tampered_case_row, setup, teardown),
       cmocka_unit_test_setup_teardown(test_definition_upgrade, setup, teardown),
