@@ -33,6 +33,14 @@ typedef struct run {
   sbuf report;
   sbuf fail;            /* failures of the current step */
   json_t *emitted;      /* names emitted during the current step */
+  /* Location profiles this scenario loaded, each with the engine's profile of that
+   * name before it (or NULL), put back when the scenario ends: a scenario's profiles
+   * never carry over to the next scenario run on the same engine. */
+  struct sc_profile {
+    char *name, *path;
+    cs_profile *before;
+  } *profiles;
+  int nprofiles;
 } run;
 
 /* ---- YAML nodes ---- */
@@ -285,9 +293,46 @@ static int load_workflow(run *r, const yaml_node_t *n, const case_def **last) {
   return rc;
 }
 
+/* The engine's profile NAME, taken out of its list (NULL if there is none). */
+static cs_profile *take_profile(case_engine *e, const char *name) {
+  for (cs_profile **pp = &e->profiles; *pp; pp = &(*pp)->next)
+    if (strcmp((*pp)->name, name) == 0) {
+      cs_profile *p = *pp;
+      *pp = p->next;
+      p->next = NULL;
+      return p;
+    }
+  return NULL;
+}
+
+/* Puts back what the engine had before the scenario loaded its profiles. */
+static void restore_profiles(run *r) {
+  for (int i = r->nprofiles; i-- > 0;) {
+    struct sc_profile *sp = &r->profiles[i];
+    cs_profile *mine = take_profile(r->e, sp->name);
+    if (mine) sbx_profile_free(r->e->sandbox, mine);
+    if (sp->before) {
+      sp->before->next = r->e->profiles;
+      r->e->profiles = sp->before;
+    }
+    free(sp->name);
+    free(sp->path);
+  }
+  free(r->profiles);
+  r->profiles = NULL;
+  r->nprofiles = 0;
+}
+
+/*
+ * The profile of a case's location.  A `profile:` path is loaded for this scenario;
+ * without one, a profile the host already gave the engine under the location's name
+ * is used (casectl --profile), else lua/locations/<location>.lua is loaded.  What this
+ * scenario loads is undone when it ends (restore_profiles), so two scenarios that give
+ * one location different profiles each see their own.
+ */
 static int load_profile(run *r, const char *location, const yaml_node_t *profile_node,
                         const yaml_node_t *at) {
-  if (!location || eng_profile_find(r->e, location)) return CASE_OK;
+  if (!location) return CASE_OK;
   sbuf b;
   sbuf_init(&b);
   const char *rel;
@@ -299,14 +344,43 @@ static int load_profile(run *r, const char *location, const yaml_node_t *profile
     sbuf_printf(&b, "lua/locations/%s.lua", location);
   }
   char *relp = sbuf_take(&b);
-  char *p = relp ? resolve(r, relp) : NULL;
+  if (!relp) return eng_err(r->e, CASE_NOMEM, "out of memory");
+  for (int i = 0; i < r->nprofiles; i++) {
+    if (strcmp(r->profiles[i].name, location) != 0) continue;
+    int same = strcmp(r->profiles[i].path, relp) == 0;
+    int rc = same ? CASE_OK
+                  : eng_err_at(r->e, CASE_INVALID, r->file, npos(profile_node ? profile_node : at),
+                               "location '%s' already has the profile '%s' in this scenario "
+                               "(one profile per location)", location, r->profiles[i].path);
+    free(relp);
+    return rc;
+  }
+  if (!profile_node && eng_profile_find(r->e, location)) {
+    free(relp);
+    return CASE_OK; /* the host's own profile for this location */
+  }
+  struct sc_profile *v = realloc(r->profiles, sizeof *v * (size_t)(r->nprofiles + 1));
+  char *p = resolve(r, relp);
+  char *name = xstrdup(location);
+  if (v) r->profiles = v;
   int rc;
-  if (!p) rc = eng_err(r->e, CASE_NOMEM, "out of memory");
+  if (!v || !p || !name) rc = eng_err(r->e, CASE_NOMEM, "out of memory");
   else if (!*p)
     rc = eng_err_at(r->e, CASE_IO, r->file, npos(profile_node ? profile_node : at),
                     "location profile '%s' not found (next to the scenario or under the Lua root)",
                     relp);
-  else rc = case_engine_load_profile(r->e, location, p);
+  else {
+    cs_profile *before = take_profile(r->e, location);
+    rc = case_engine_load_profile(r->e, location, p);
+    if (rc == CASE_OK) {
+      r->profiles[r->nprofiles++] = (struct sc_profile){name, relp, before};
+      name = relp = NULL;
+    } else if (before) { /* nothing was installed: the old one goes back as it was */
+      before->next = r->e->profiles;
+      r->e->profiles = before;
+    }
+  }
+  free(name);
   free(p);
   free(relp);
   return rc;
@@ -953,6 +1027,7 @@ int case_scenario_run_file(case_engine *e, const char *path, int *failures, char
     json_decref(r.cases[i].data);
   }
   free(r.cases);
+  restore_profiles(&r);
   sbuf_free(&r.report);
   sbuf_free(&r.fail);
   json_decref(r.emitted);

@@ -2,6 +2,8 @@
 # tests/cli/run.sh CASECTL SRCDIR NAME — casectl through the real binary.
 #   commands: each command's happy path and its errors (exit codes, messages)
 #   pilot:    the pilot replay's report equals examples/pilot/expected.json
+#   scenarios: every process test in one `casectl test` call (one engine): no scenario
+#             sees another's location profile
 #   html:     the HTML report opens in headless Chromium with its charts drawn
 #             (exit 77 = skipped when chromium is not installed)
 set -uo pipefail
@@ -259,6 +261,12 @@ defs)
   contains "$T/err" "in one fire" "fire says why"
   expect 0 "show" -- "$CASECTL" show --json L1
   if python3 -c 'import json,sys; h=json.load(open(sys.argv[1]))["history"]; sys.exit(len(h) != 1)' "$T/out"; then ok "nothing but the creation is journalled"; else bad "rows were journalled for the looping case"; fi
+  ;;
+scenarios)
+  expect 0 "every scenario file in one call" -- "$CASECTL" test --quiet --lua-root "$SRC" tests/scenarios/*.yaml
+  # Both orders: s24 loads its own budel profile, s23 uses lua/locations/budel.lua.
+  expect 0 "s24 before s23 in one call" -- "$CASECTL" test --quiet --lua-root "$SRC" \
+    tests/scenarios/s24_budel_met_interventieteam.yaml tests/scenarios/s23_budel_zonder_interventieteam.yaml
   ;;
 *) echo "unknown test $NAME"; exit 2 ;;
 esac

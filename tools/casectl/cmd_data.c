@@ -883,7 +883,8 @@ static int run_test(ctx *c, int argc, char **argv) {
 const command cmd_test = {
     "test", "run process tests (scenario YAML files, docs/process-tests.md)",
     "usage: casectl test [--lua-root DIR] [--verbose] [--json] FILE...\n"
-    "  Runs each scenario on a fresh engine; failing steps are printed as\n"
+    "  Runs the scenarios in order on one engine (location profiles a scenario\n"
+    "  loads do not carry over to the next); failing steps are printed as\n"
     "  file:line: step N ...: expected ..., got ....  Exit 1 when a step fails, 3 when\n"
     "  a file does not exist, 5 (or the error's code) when a file is not a valid\n"
     "  scenario.\n",
