@@ -195,7 +195,8 @@ int case_instance_create(case_engine *e, const case_def *d, const char *id, cons
   if (!e) return CASE_MISUSE;
   if (!d || !id || !out) return eng_err(e, CASE_MISUSE, "case_instance_create: NULL argument");
   if (d->engine != e) return eng_err(e, CASE_MISUSE, "the definition belongs to another engine");
-  if (!*id) return eng_err(e, CASE_INVALID, "a case id must not be empty");
+  char why[160];
+  if (case_id_check(id, why, sizeof why) != CASE_OK) return eng_err(e, CASE_INVALID, "%s", why);
   json_t *given = NULL;
   int rc = parse_json(e, data_json, "initial data", &given);
   if (rc != CASE_OK) return rc;

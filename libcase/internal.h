@@ -52,6 +52,9 @@ char *xstrndup(const char *s, size_t n);
 int sha256_hex(const void *data, size_t n, char out[65]);
 /* 1 if s is a Lua/YAML identifier: [A-Za-z_][A-Za-z0-9_]*, optionally dotted. */
 int is_identifier(const char *s, int allow_dots);
+/* NULL when `s` is well-formed UTF-8 (RFC 3629), else a static description;
+ * *at (may be NULL) gets the 0-based byte offset of the first bad byte. */
+const char *utf8_problem(const char *s, size_t *at);
 
 /* ------------------------------------------------------------------ */
 /* calendar.c — dates and legal terms                                  */

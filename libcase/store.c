@@ -28,6 +28,19 @@ static int writable(case_store *s) {
   return CASE_OK;
 }
 
+/*
+ * Every string that goes into a journal row must be UTF-8: the row is hashed
+ * as JSON, and JSON cannot carry other bytes.  CASE_INVALID naming the argument
+ * and the byte, or CASE_OK (NULL is fine: an absent value).
+ */
+static int check_utf8(case_store *s, const char *what, const char *v) {
+  size_t at = 0;
+  if (v && utf8_problem(v, &at))
+    return eng_err(s->e, CASE_INVALID, "%s: byte %zu (0x%02X) is not valid UTF-8", what, at + 1,
+                   (unsigned)(unsigned char)v[at]);
+  return CASE_OK;
+}
+
 /* Canonical JSON text: compact, keys sorted, ASCII only (docs/store.md). */
 char *st_canon(const json_t *v) {
   return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
@@ -599,6 +612,12 @@ int case_store_create(case_store *s, const case_def *d, const char *id, const ch
   if (d->engine != e) return eng_err(e, CASE_MISUSE, "the definition belongs to another engine");
   int rc = writable(s);
   if (rc != CASE_OK) return rc;
+  char why[160];
+  if (case_id_check(id, why, sizeof why) != CASE_OK) return eng_err(e, CASE_INVALID, "%s", why);
+  if ((rc = check_utf8(s, "the location", location)) != CASE_OK ||
+      (rc = check_utf8(s, "the actor", actor)) != CASE_OK ||
+      (rc = check_utf8(s, "the role", role)) != CASE_OK)
+    return rc;
   rc = s->ops->begin(s->db, 1);
   if (rc != CASE_OK) return st_berr(s, rc);
   /* Pin the definition: storing it again is a no-op. */
@@ -659,6 +678,12 @@ int case_store_fire(case_store *s, const char *id, const char *event, const char
                    TIMER_ACTOR);
   int rc = writable(s);
   if (rc != CASE_OK) return rc;
+  if ((rc = check_utf8(s, "the case id", id)) != CASE_OK ||
+      (rc = check_utf8(s, "the event", event)) != CASE_OK ||
+      (rc = check_utf8(s, "the actor", actor)) != CASE_OK ||
+      (rc = check_utf8(s, "the role", role)) != CASE_OK ||
+      (rc = check_utf8(s, "the idempotency key", idempotency_key)) != CASE_OK)
+    return rc;
   rc = s->ops->begin(s->db, 1);
   if (rc != CASE_OK) return st_berr(s, rc);
   if (idempotency_key) {

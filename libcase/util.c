@@ -131,3 +131,97 @@ void plist_clear(cs_plist *l) {
   }
   l->n = 0;
 }
+
+/* ------------------------------------------------------------------ */
+/* UTF-8 and case ids                                                  */
+/* ------------------------------------------------------------------ */
+
+/* Decodes one well-formed UTF-8 sequence (RFC 3629: shortest form, no
+ * surrogates, at most U+10FFFF) at p; returns its length and stores the code
+ * point, or 0 when the bytes are not UTF-8. */
+static int utf8_next(const unsigned char *p, uint32_t *cp) {
+  unsigned c = p[0];
+  if (c < 0x80) {
+    *cp = c;
+    return 1;
+  }
+  int n;
+  uint32_t v, min;
+  if (c >= 0xC2 && c <= 0xDF) n = 2, v = c & 0x1F, min = 0x80;
+  else if (c >= 0xE0 && c <= 0xEF) n = 3, v = c & 0x0F, min = 0x800;
+  else if (c >= 0xF0 && c <= 0xF4) n = 4, v = c & 0x07, min = 0x10000;
+  else return 0;
+  for (int i = 1; i < n; i++) {
+    if ((p[i] & 0xC0) != 0x80) return 0;
+    v = (v << 6) | (p[i] & 0x3F);
+  }
+  if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
+  *cp = v;
+  return n;
+}
+
+const char *utf8_problem(const char *s, size_t *at) {
+  const unsigned char *p = (const unsigned char *)s;
+  uint32_t cp;
+  for (size_t i = 0; p[i];) {
+    int n = utf8_next(p + i, &cp);
+    if (!n) {
+      if (at) *at = i;
+      return "not valid UTF-8";
+    }
+    i += (size_t)n;
+  }
+  return NULL;
+}
+
+/* What kind of character a case id may not contain, or NULL when it may. */
+static const char *id_char_problem(uint32_t c) {
+  if (c == '\t') return "a tab";
+  if (c == '\n' || c == '\r') return "a line break";
+  if (c < 0x20 || (c >= 0x7F && c <= 0x9F)) return "a control character";
+  if (c == 0x20 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
+      c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000 || c == 0x85)
+    return "white space";
+  if (c == 0xAD || c == 0x61C || c == 0x180E || (c >= 0x200B && c <= 0x200F) ||
+      (c >= 0x202A && c <= 0x202E) || (c >= 0x2060 && c <= 0x2064) ||
+      (c >= 0x2066 && c <= 0x206F) || c == 0xFEFF || (c >= 0xFFF9 && c <= 0xFFFB))
+    return "an invisible formatting character";
+  if ((c >= 0xFDD0 && c <= 0xFDEF) || (c & 0xFFFE) == 0xFFFE) return "a noncharacter";
+  return NULL;
+}
+
+int case_id_check(const char *id, char *why, size_t whylen) {
+  char dummy[1];
+  if (!why || whylen == 0) why = dummy, whylen = sizeof dummy;
+  why[0] = '\0';
+  if (!id) {
+    snprintf(why, whylen, "the case id is NULL");
+    return CASE_MISUSE;
+  }
+  size_t len = strlen(id);
+  if (len == 0) {
+    snprintf(why, whylen, "a case id must not be empty");
+    return CASE_INVALID;
+  }
+  if (len > CASE_ID_MAX) {
+    snprintf(why, whylen, "a case id is at most %d bytes, this one has %zu", CASE_ID_MAX, len);
+    return CASE_INVALID;
+  }
+  const unsigned char *p = (const unsigned char *)id;
+  uint32_t cp;
+  for (size_t i = 0; i < len;) {
+    int n = utf8_next(p + i, &cp);
+    if (!n) {
+      snprintf(why, whylen, "byte %zu of the case id (0x%02X) is not valid UTF-8", i + 1, p[i]);
+      return CASE_INVALID;
+    }
+    const char *kind = id_char_problem(cp);
+    if (kind) {
+      snprintf(why, whylen, "byte %zu of the case id is %s (U+%04X); a case id is printable "
+               "text without spaces", i + 1, kind, (unsigned)cp);
+      return CASE_INVALID;
+    }
+    i += (size_t)n;
+  }
+  return CASE_OK;
+}

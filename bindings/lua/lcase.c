@@ -656,10 +656,21 @@ static ldef *check_def(lua_State *L, int idx, lengine *eng) {
 }
 
 /* engine:create(def, id [, {location=, data= | data_json=, at=}]) */
+/* A new case's id at idx: a string case_id_check() accepts.  Lua strings may
+ * hold NUL bytes, which C would cut the id at: refused too. */
+static const char *check_new_id(lua_State *L, int idx) {
+  size_t len;
+  const char *id = luaL_checklstring(L, idx, &len);
+  char why[160];
+  if (strlen(id) != len) raise_msg(L, CASE_INVALID, "the case id holds a NUL byte");
+  if (case_id_check(id, why, sizeof why) != CASE_OK) raise_msg(L, CASE_INVALID, "%s", why);
+  return id;
+}
+
 static int engine_create(lua_State *L) {
   lengine *eng = check_engine(L, 1);
   ldef *ld = check_def(L, 2, eng);
-  const char *id = luaL_checkstring(L, 3);
+  const char *id = check_new_id(L, 3);
   int opts = opt_table(L, 4);
   lua_settop(L, 4);
   const char *location = opt_string(L, opts, "location", NULL);
@@ -893,7 +904,7 @@ static int store_config(lua_State *L) {
 static int store_create(lua_State *L) {
   lstore *st = check_store(L, 1);
   ldef *ld = check_def(L, 2, st->eng);
-  const char *id = luaL_checkstring(L, 3);
+  const char *id = check_new_id(L, 3);
   int opts = opt_table(L, 4);
   lua_settop(L, 4);
   const char *location = opt_string(L, opts, "location", NULL);

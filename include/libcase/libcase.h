@@ -432,6 +432,30 @@ CASE_API int case_engine_set_notify(case_engine *e, case_notify_fn fn, void *ud)
 /* Cases                                                               */
 /* ------------------------------------------------------------------ */
 
+/** The longest case id, in bytes (of UTF-8). */
+#define CASE_ID_MAX 128
+
+/**
+ * Checks that `id` has the form of a case id.  A case id is 1 to CASE_ID_MAX
+ * bytes of well-formed UTF-8 (RFC 3629: shortest form, no surrogates) made of
+ * printable characters of any script: no control characters (U+0000-U+001F,
+ * U+007F-U+009F: tabs and line breaks among them), no white space (the space
+ * U+0020, U+00A0, U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F,
+ * U+3000), no invisible formatting characters (U+00AD, U+061C, U+180E,
+ * U+200B-U+200F, U+202A-U+202E, U+2060-U+2064, U+2066-U+206F, U+FEFF,
+ * U+FFF9-U+FFFB) and no noncharacters (U+FDD0-U+FDEF, U+xxFFFE, U+xxFFFF).
+ * So "Z-2026-0001", "TA/0256" and "zaak-ß-✓" are ids; "Z 1", "Z\t1" and a
+ * string cut in the middle of a character are not.  case_instance_create()
+ * and case_store_create() (and everything built on them: casectl new and
+ * import, the Lua binding, scenarios) refuse other ids with CASE_INVALID.
+ *
+ * Returns CASE_OK, CASE_INVALID or CASE_MISUSE (NULL id).  When `why` is not
+ * NULL, a message saying which byte is wrong and why is written into it
+ * (at most `whylen` bytes, always terminated; "" for CASE_OK).  Pure and
+ * thread-safe; needs no engine.
+ */
+CASE_API int case_id_check(const char *id, char *why, size_t whylen);
+
 /**
  * Creates a case of definition `d` with id `id`, at `location` (the name of a
  * location profile, or NULL for none), with initial data `data_json` (a JSON
@@ -441,7 +465,8 @@ CASE_API int case_engine_set_notify(case_engine *e, case_notify_fn fn, void *ud)
  *
  * On success stores the case in *out (owned by the engine; free it earlier with
  * case_instance_free()) and returns CASE_OK.  Errors: CASE_EXISTS (id in use on
- * this engine), CASE_INVALID (bad JSON, undeclared field, wrong type), CASE_SCRIPT /
+ * this engine), CASE_INVALID (an id that case_id_check() refuses, bad JSON,
+ * undeclared field, wrong type), CASE_SCRIPT /
  * CASE_LIMIT (an entry action or guard failed: no case is created), CASE_NOTFOUND
  * (unknown location profile), CASE_NOMEM, CASE_MISUSE.
  */

@@ -90,9 +90,11 @@ CASE_API int case_store_add_holiday(case_store *s, const char *date, const char 
  * Creates a case durably, as case_instance_create() does, pinned to definition
  * `d` (which must be stored: case_store_add_def()).  The creation is the
  * case's first journal row (revision 0, event "create", the initial data as
- * payload), with `actor` and `role`.  Returns the codes of
- * case_instance_create() plus CASE_BUSY and CASE_IO; CASE_EXISTS if the id is
- * taken in the store.  On success the case is on the engine; *out (may be NULL)
+ * payload), with `actor` and `role`.  `id` must pass case_id_check().
+ * Returns the codes of case_instance_create() plus CASE_BUSY and CASE_IO;
+ * CASE_EXISTS if the id is taken in the store; CASE_INVALID (nothing written)
+ * for an id case_id_check() refuses or a location, actor or role that is not
+ * UTF-8.  On success the case is on the engine; *out (may be NULL)
  * borrows it.
  */
 CASE_API int case_store_create(case_store *s, const case_def *d, const char *id,
@@ -109,6 +111,9 @@ CASE_API int case_store_create(case_store *s, const case_def *d, const char *id,
  * NULL) makes a retry safe: a key already used returns the first result (and
  * its journal sequence) and writes nothing.  On success *seq (may be NULL) gets
  * the new journal sequence number.
+ *
+ * The case id, event, actor, role and key must be UTF-8 (they go into the
+ * hashed journal row): other bytes are CASE_INVALID, nothing written.
  *
  * A refused event (CASE_NOTHANDLED, CASE_DENIED, CASE_GUARD, CASE_SCRIPT,
  * CASE_LIMIT, CASE_INVALID) is recorded in the refused-events table with its

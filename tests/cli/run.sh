@@ -161,6 +161,36 @@ commands)
   printf '{"time":"2026-03-19T10:00","case":"Z7","event":"create","workflow":"aanmelding_demo","role":5}\n' >"$T/num.jsonl"
   expect 5 "import a non-string role" -- "$CASECTL" import "$T/num.jsonl"
   contains "$T/err" '"role" must be a string' "the field is named"
+  # Issue 12 §13: case ids are printable UTF-8 without spaces, at every entry point;
+  # CSV and JSON Lines refuse the same things (unknown or repeated fields, bad ids).
+  expect 5 "new with a tab in the id" -- "$CASECTL" new --workflow aanmelding_demo --role IND --at 2026-03-02 $'ZT\t1'
+  contains "$T/err" "is a tab (U+0009)" "the tab is named"
+  expect 5 "new with an id that is not UTF-8" -- "$CASECTL" new --workflow aanmelding_demo --role IND --at 2026-03-02 $'ZU\xff'
+  contains "$T/err" "not valid UTF-8" "the bad byte is named, not 'out of memory'"
+  expect 5 "new with an actor that is not UTF-8" -- "$CASECTL" new --workflow aanmelding_demo --role IND --at 2026-03-02 --actor $'a\xff' ZU2
+  contains "$T/err" "the actor: byte 2 (0xFF) is not valid UTF-8" "the actor's bad byte is named"
+  printf 'time,case,event,role,workflow\n2026-03-19T10:00,ZI1,create,IND,aanmelding_demo\n2026-03-19T10:00,"ZI\t2",create,IND,aanmelding_demo\n' >"$T/tabid.csv"
+  expect 5 "import a CSV row with a tab in its id" -- "$CASECTL" import "$T/tabid.csv"
+  contains "$T/err" "tabid.csv:3: invalid case id: byte 3 of the case id is a tab" "the CSV row is named"
+  printf '{"time":"2026-03-19T10:00","case":"ZI1","event":"create","workflow":"aanmelding_demo","role":"IND"}\n{"time":"2026-03-19T10:00","case":"ZI\\n2","event":"create","workflow":"aanmelding_demo","role":"IND"}\n' >"$T/nlid.jsonl"
+  expect 5 "import a JSON Lines row with a newline in its id" -- "$CASECTL" import "$T/nlid.jsonl"
+  contains "$T/err" "nlid.jsonl:2: invalid case id: byte 3 of the case id is a line break" "the JSONL row is named"
+  printf '{"time":"2026-03-19T10:00","case":"ZI1","event":"create","workflow":"aanmelding_demo","role":"IND","role":"COA"}\n' >"$T/dup.jsonl"
+  expect 5 "import a JSON Lines row with a key twice" -- "$CASECTL" import "$T/dup.jsonl"
+  contains "$T/err" "dup.jsonl:1:.*duplicate object key" "the repeated key is refused"
+  printf '{"time":"2026-03-19T10:00","case":"ZI1","event":"create","workflow":"aanmelding_demo","role":"IND","paylaod":{}}\n' >"$T/unknown.jsonl"
+  expect 5 "import a JSON Lines row with an unknown key" -- "$CASECTL" import "$T/unknown.jsonl"
+  contains "$T/err" 'unknown.jsonl:1: unknown key "paylaod"' "the unknown key is refused"
+  printf 'time,case,event,role,workflow,notes\n2026-03-19T10:00,ZI1,create,IND,aanmelding_demo,x\n' >"$T/unknown.csv"
+  expect 5 "import a CSV with an unknown column" -- "$CASECTL" import "$T/unknown.csv"
+  contains "$T/err" "unknown.csv:1: unknown column 'notes'" "the unknown column is refused"
+  printf 'time,case,event,role,role,workflow\n2026-03-19T10:00,ZI1,create,IND,COA,aanmelding_demo\n' >"$T/dup.csv"
+  expect 5 "import a CSV with a column twice" -- "$CASECTL" import "$T/dup.csv"
+  contains "$T/err" "dup.csv:1: column 'role' is named twice" "the repeated column is refused"
+  printf 'time,case,event,role,workflow,actor\n2026-03-19T10:00,ZI1,create,IND,aanmelding_demo,\xff\n' >"$T/latin.csv"
+  expect 5 "import a CSV field that is not UTF-8" -- "$CASECTL" import "$T/latin.csv"
+  contains "$T/err" "latin.csv:2: column 'actor' is not valid UTF-8" "the bad field is named"
+  expect 3 "none of the refused files created a case" -- "$CASECTL" show ZI1
   ;;
 pilot)
   pilot_store >"$T/log" 2>&1 || { cat "$T/log"; bad "pilot replay"; }

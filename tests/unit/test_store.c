@@ -1043,6 +1043,74 @@ static void test_migration_from_schema_1(void **state) {
   assert_config(f, "m1", "[\"open\"]");
 }
 
+/* Issue 12 §13: the allowed form of a case id, refused at every create; strings
+ * that are not UTF-8 are CASE_INVALID naming the argument, never "out of memory". */
+static void test_case_ids(void **state) {
+  fx *f = *state;
+  char why[160];
+  static const char *const good[] = {"Z-2026-0001", "TA/0256", "zaak-\xc3\x9f-\xe2\x9c\x93", "x",
+                                     "V302027264"};
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    if (case_id_check(good[i], why, sizeof why) != CASE_OK) fail_msg("%s: %s", good[i], why);
+    assert_string_equal(why, "");
+  }
+  struct { const char *id, *msg; } bad[] = {
+      {"", "must not be empty"},
+      {"Z\t1", "byte 2 of the case id is a tab (U+0009)"},
+      {"Z1\n", "byte 3 of the case id is a line break"},
+      {"Z 1", "white space (U+0020)"},
+      {"Z\xc2\xa0" "1", "white space (U+00A0)"},
+      {"Z\xe2\x80\x8b" "1", "invisible formatting character (U+200B)"},
+      {"Z\xe2\x80\xae" "1", "invisible formatting character (U+202E)"},
+      {"Z\x7f", "control character (U+007F)"},
+      {"Z\xff" "1", "byte 2 of the case id (0xFF) is not valid UTF-8"},
+      {"Z\xc3", "byte 2 of the case id (0xC3) is not valid UTF-8"},       /* cut short */
+      {"Z\xc0\xaf", "byte 2 of the case id (0xC0) is not valid UTF-8"},   /* overlong '/' */
+      {"Z\xed\xa0\x80", "byte 2 of the case id (0xED) is not valid UTF-8"}, /* a surrogate */
+      {"Z\xef\xbf\xbe", "noncharacter (U+FFFE)"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    assert_int_equal(case_id_check(bad[i].id, why, sizeof why), CASE_INVALID);
+    if (!strstr(why, bad[i].msg)) fail_msg("id %zu: '%s' lacks '%s'", i, why, bad[i].msg);
+  }
+  char longid[CASE_ID_MAX + 2];
+  memset(longid, 'a', sizeof longid);
+  longid[CASE_ID_MAX] = '\0';
+  assert_int_equal(case_id_check(longid, NULL, 0), CASE_OK);
+  longid[CASE_ID_MAX] = 'a';
+  longid[CASE_ID_MAX + 1] = '\0';
+  assert_int_equal(case_id_check(longid, why, sizeof why), CASE_INVALID);
+  assert_non_null(strstr(why, "at most 128 bytes, this one has 129"));
+  assert_int_equal(case_id_check(NULL, why, sizeof why), CASE_MISUSE);
+  /* Every create refuses them, and nothing is written. */
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    assert_int_equal(case_store_create(f->s, f->d, bad[i].id, NULL, NULL, "a", "IND", T0, NULL),
+                     CASE_INVALID);
+    case_instance *c = (case_instance *)1;
+    assert_int_equal(case_instance_create(f->e, f->d, bad[i].id, NULL, NULL, T0, &c),
+                     CASE_INVALID);
+    assert_null(c);
+  }
+  assert_int_equal(case_store_create(f->s, f->d, longid, NULL, NULL, "a", "IND", T0, NULL),
+                   CASE_INVALID);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM journal"), 0);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM cases"), 0);
+  create(f, "zaak-\xc3\x9f-\xe2\x9c\x93", NULL);
+  /* Other text that goes into the journal must be UTF-8 too. */
+  assert_int_equal(case_store_create(f->s, f->d, "z2", NULL, NULL, "a\xff", "IND", T0, NULL),
+                   CASE_INVALID);
+  assert_string_equal(case_errmsg(f->e), "the actor: byte 2 (0xFF) is not valid UTF-8");
+  create(f, "z2", NULL);
+  assert_int_equal(case_store_fire(f->s, "z2", "tel", NULL, "\xe2\x82", "IND", T0, -1, NULL, NULL),
+                   CASE_INVALID);
+  assert_non_null(strstr(case_errmsg(f->e), "the actor: byte 1 (0xE2)"));
+  assert_int_equal(case_store_fire(f->s, "z2", "tel", NULL, "a", "IND", T0, -1, "k\xff", NULL),
+                   CASE_INVALID);
+  assert_non_null(strstr(case_errmsg(f->e), "the idempotency key"));
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM journal"), 2);
+  verify_clean(f, 2, 2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
@@ -1066,6 +1134,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_migration_from_schema_1, setup, teardown),
       cmocka_unit_test_setup_teardown(test_profiles_stored, setup, teardown),
       cmocka_unit_test_setup_teardown(test_holidays_stored, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_case_ids, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

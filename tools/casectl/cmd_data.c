@@ -266,6 +266,13 @@ static int row_error(irows *rs, long line, const char *fmt, const char *a, const
 
 static char *dup_or_null(const char *s) { return s && *s ? strdup(s) : NULL; }
 
+/* 1 if s is well-formed UTF-8 (jansson checks it as libcase does). */
+static int utf8_valid(const char *s) {
+  json_t *v = json_string(s);
+  json_decref(v);
+  return v != NULL;
+}
+
 /* Adds a row from its named fields (strings; "" means absent). */
 static int add_row(irows *rs, long line, const char *time_s, const char *cas, const char *event,
                    const char *role, const char *actor, const char *payload, const char *workflow,
@@ -277,6 +284,9 @@ static int add_row(irows *rs, long line, const char *time_s, const char *cas, co
   if (parse_time(time_s, &r.time) != 0)
     return row_error(rs, line, "time '%s' is not a date or time%s", time_s, NULL);
   if (!cas || !*cas) return row_error(rs, line, "missing case%s%s", NULL, NULL);
+  char why[160];
+  if (case_id_check(cas, why, sizeof why) != CASE_OK)
+    return row_error(rs, line, "invalid case id: %s%s", why, NULL);
   int create = event && !strcmp(event, "create");
   if (!event || !*event) return row_error(rs, line, "missing event%s%s", NULL, NULL);
   if (actor && !strcmp(actor, "timer") && (!role || !*role))
@@ -325,6 +335,20 @@ static int add_row(irows *rs, long line, const char *time_s, const char *cas, co
   return 0;
 }
 
+/* The fields of an import row: CSV columns and JSON Lines keys alike. */
+enum { C_TIME, C_CASE, C_EVENT, C_ROLE, C_ACTOR, C_PAYLOAD, C_WORKFLOW, C_VERSION, C_LOCATION,
+       C_DATA, C_N };
+static const char *const column_names[C_N] = {"time", "case", "event", "role", "actor",
+                                              "payload", "workflow", "version", "location", "data"};
+#define COLUMN_LIST "time, case, event, role, actor, payload, workflow, version, location, data"
+
+/* The C_* index of a field name of `len` bytes, or -1. */
+static int column_index(const char *name, size_t len) {
+  for (int i = 0; i < C_N; i++)
+    if (strlen(column_names[i]) == len && !memcmp(column_names[i], name, len)) return i;
+  return -1;
+}
+
 /* JSON Lines: one object per line; blank lines and lines starting with # are skipped. */
 static void read_jsonl(irows *rs, FILE *f) {
   char *line = NULL;
@@ -340,7 +364,8 @@ static void read_jsonl(irows *rs, FILE *f) {
     while (*p == ' ' || *p == '\t') p++;
     if (*p == '\n' || *p == '\r' || *p == 0 || *p == '#') continue;
     json_error_t jerr;
-    json_t *o = json_loads(text, 0, &jerr);
+    /* A key given twice is an error (as a CSV column named twice is), not "last wins". */
+    json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
     if (!o || !json_is_object(o)) {
       /* Columns are 1-based; jansson gives 0 or -1 at the end of a line or for
        * a value that parsed but is not an object: fall back on the byte position,
@@ -363,6 +388,25 @@ static void read_jsonl(irows *rs, FILE *f) {
         row_error(rs, lineno, "\"%s\" must be a string%s", strfields[k], NULL);
         badfield = 1;
       }
+    }
+    /* Unknown keys are refused, as unknown CSV columns are: a misspelt key
+     * ("paylaod") would otherwise drop its value without a word. */
+    const char *key;
+    json_t *val;
+    json_object_foreach(o, key, val) {
+      if (column_index(key, strlen(key)) < 0) {
+        row_error(rs, lineno, "unknown key \"%s\" (expected " COLUMN_LIST ")%s", key, NULL);
+        badfield = 1;
+      }
+    }
+    json_t *tv = json_object_get(o, "time"), *vv = json_object_get(o, "version");
+    if (tv && !json_is_null(tv) && !json_is_string(tv) && !json_is_integer(tv)) {
+      row_error(rs, lineno, "\"time\" must be a string or an integer (seconds)%s%s", NULL, NULL);
+      badfield = 1;
+    }
+    if (vv && !json_is_null(vv) && !json_is_integer(vv)) {
+      row_error(rs, lineno, "\"version\" must be an integer%s%s", NULL, NULL);
+      badfield = 1;
     }
     if (badfield) {
       json_decref(o);
@@ -391,19 +435,16 @@ static void read_jsonl(irows *rs, FILE *f) {
   free(line);
 }
 
-/* CSV (RFC 4180, parsed by libcsv): a header row names the columns time, case,
- * event, role, actor, payload, workflow, version, location, data (any order;
- * time, case and event required). */
-enum { C_TIME, C_CASE, C_EVENT, C_ROLE, C_ACTOR, C_PAYLOAD, C_WORKFLOW, C_VERSION, C_LOCATION,
-       C_DATA, C_N };
-static const char *const column_names[C_N] = {"time", "case", "event", "role", "actor",
-                                              "payload", "workflow", "version", "location", "data"};
 
+/* CSV (RFC 4180, parsed by libcsv): a header row names the columns (any order;
+ * time, case and event required).  An unknown column or one named twice is an
+ * error, as an unknown or repeated key is in JSON Lines. */
 typedef struct csvstate {
   irows *rs;
   long line;      /* line being fed */
   int header_done;
   int map[64];    /* column index -> C_* or -1 */
+  int seen[C_N];  /* how often the header named each field */
   int ncols;
   char *field[C_N];
   int col;        /* current column */
@@ -412,21 +453,38 @@ typedef struct csvstate {
 static void csv_field(void *s, size_t len, void *ud) {
   csvstate *cs = ud;
   if (!cs->header_done) {
-    int k = -1;
-    for (int i = 0; i < C_N; i++)
-      if (strlen(column_names[i]) == len && !memcmp(column_names[i], s, len)) k = i;
-    if (cs->col < 64) cs->map[cs->col] = k;
+    int k = column_index(s ? s : "", len);
+    char name[64];
+    snprintf(name, sizeof name, "%.*s", (int)(len < 60 ? len : 60), s ? (const char *)s : "");
+    if (cs->col >= 64) {
+      if (cs->col == 64)
+        fprintf(stderr, "%s:%ld: more than 64 columns\n", cs->rs->file, cs->line);
+      cs->rs->ex = EX_INVALID;
+    } else {
+      cs->map[cs->col] = k;
+    }
     if (k < 0) {
-      char name[64];
-      snprintf(name, sizeof name, "%.*s", (int)(len < 60 ? len : 60), (const char *)s);
-      fprintf(stderr, "%s:%ld: unknown column '%s' (ignored; expected time, case, event, role, "
-                      "actor, payload, workflow, version, location, data)\n",
-              cs->rs->file, cs->line, name);
+      fprintf(stderr, "%s:%ld: unknown column '%s' (expected " COLUMN_LIST ")\n", cs->rs->file,
+              cs->line, name);
+      cs->rs->ex = EX_INVALID;
+    } else if (cs->seen[k]++) {
+      fprintf(stderr, "%s:%ld: column '%s' is named twice\n", cs->rs->file, cs->line, name);
+      cs->rs->ex = EX_INVALID;
     }
   } else if (cs->col < 64 && cs->col < cs->ncols && cs->map[cs->col] >= 0) {
     int k = cs->map[cs->col];
     free(cs->field[k]);
     cs->field[k] = strndup(s ? s : "", len);
+    /* JSON Lines cannot carry bytes that are not UTF-8; neither may CSV. */
+    if (s && memchr(s, 0, len)) {
+      fprintf(stderr, "%s:%ld: column '%s' holds a NUL byte\n", cs->rs->file, cs->line,
+              column_names[k]);
+      if (cs->rs->ex == EX_OK) cs->rs->ex = EX_INVALID;
+    } else if (cs->field[k] && !utf8_valid(cs->field[k])) {
+      fprintf(stderr, "%s:%ld: column '%s' is not valid UTF-8\n", cs->rs->file, cs->line,
+              column_names[k]);
+      if (cs->rs->ex == EX_OK) cs->rs->ex = EX_INVALID;
+    }
   }
   cs->col++;
 }

@@ -1,0 +1,32 @@
+-- The store's rules from Lua (issue 12): case ids, idempotency keys, read-only
+-- stores, the far-future bound, profile versions.
+local libcase = require "libcase"
+local T = require "t"
+local MONDAY, DAY = T.MONDAY, T.DAY
+
+local path = T.dbpath("rules")
+
+-- Case ids (§13): printable UTF-8 without spaces; a NUL byte, which C would cut
+-- the id at, is refused too.
+do
+  local s <close> = libcase.open_store(path, { create = true, lua_root = T.SRC })
+  local e = s:engine()
+  local d = e:load(T.DEF)
+  s:add_def(d)
+  for _, id in ipairs({ "Z\t1", "Z\n1", "Z 1", "Z\xff", "", "Z\0evil", string.rep("a", 129) }) do
+    T.raises("invalid", s.create, s, d, id, { at = MONDAY, role = "IND" })
+    T.raises("invalid", e.create, e, d, id, { at = MONDAY })
+  end
+  local err = T.raises("invalid", s.create, s, d, "Z\t1", { at = MONDAY, role = "IND" })
+  T.ok(err.message:find("is a tab (U+0009)", 1, true), "the tab is named: " .. err.message)
+  err = T.raises("invalid", s.create, s, d, "Z\0evil", { at = MONDAY, role = "IND" })
+  T.ok(err.message:find("NUL", 1, true), "the NUL byte is named: " .. err.message)
+  T.eq(s:create(d, "zaak-ß-✓", { at = MONDAY, role = "IND" }).id, "zaak-ß-✓", "a UTF-8 id")
+  T.eq(s:create(d, string.rep("a", 128), { at = MONDAY, role = "IND" }).revision, 0,
+       "128 bytes is allowed")
+  local n = 0
+  for _ in s:follow(0) do n = n + 1 end
+  T.eq(n, 2, "only the two good ids were journalled")
+end
+
+T.done("lua.store_rules")
