@@ -433,6 +433,134 @@ static int load_case(case_store *s, const sb_case_row *row, case_instance **out)
   return CASE_OK;
 }
 
+/* ------------------------------------------------------------------ */
+/* Idempotency keys                                                    */
+/* ------------------------------------------------------------------ */
+
+/* An idempotency key and the hash of the request it comes with. */
+typedef struct idem_req {
+  const char *key;
+  char hash[65];
+} idem_req;
+
+/* The tag of the request serialisation (docs/store.md, "Idempotency keys"). */
+#define REQUEST_TAG "libcase.request.v1"
+
+/*
+ * The identity of a fire an idempotency key names: SHA-256 (hex) over the
+ * canonical JSON array
+ *   ["libcase.request.v1", case, event, payload, actor, role]
+ * with payload as a JSON value (null when absent), actor and role null when
+ * absent.  The time is not in it (a retry usually takes "now" again); with
+ * CASE_FIRE_KEY_TIME it is compared with the first use's journal row instead.
+ * The expected revision is a precondition, not part of the request.  Returns
+ * CASE_OK, CASE_INVALID (payload not JSON) or CASE_NOMEM, engine error set.
+ */
+static int request_hash(case_store *s, const char *id, const char *event, const char *payload,
+                        const char *actor, const char *role, char out[65]) {
+  json_t *p = st_parse_any(payload);
+  if (!p) return eng_err(s->e, CASE_INVALID, "the payload is not valid JSON");
+  json_t *a = json_pack("[s, s, s, o, s?, s?]", REQUEST_TAG, id, event, p, actor, role);
+  char *text = a ? st_canon(a) : NULL;
+  json_decref(a);
+  int ok = text && sha256_hex(text, strlen(text), out) == 0;
+  free(text);
+  return ok ? CASE_OK : st_nomem(s->e);
+}
+
+/* What a reused key's first journal row says, to compare a request with it. */
+typedef struct first_row {
+  int found, nomem;
+  char *case_id, *event, *payload, *actor, *role;
+  int64_t time;
+} first_row;
+
+static int keep_first_row(void *ud, const sb_journal_row *r) {
+  first_row *f = ud;
+  f->found = 1;
+  f->case_id = xstrdup(r->case_id);
+  f->event = xstrdup(r->event);
+  f->payload = xstrdup(r->payload);
+  f->actor = r->actor ? xstrdup(r->actor) : NULL;
+  f->role = r->role ? xstrdup(r->role) : NULL;
+  f->time = r->time;
+  f->nomem = !f->case_id || !f->event || !f->payload || (r->actor && !f->actor) ||
+             (r->role && !f->role);
+  return 1; /* stop: one row is enough */
+}
+
+static void first_row_free(first_row *f) {
+  free(f->case_id);
+  free(f->event);
+  free(f->payload);
+  free(f->actor);
+  free(f->role);
+}
+
+static int same_str(const char *a, const char *b) {
+  return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/*
+ * A key that is already stored: *replay = 1 when this is the same request
+ * (same hash; for a key stored before schema 5, the same case; with
+ * CASE_FIRE_KEY_TIME also the same event time as the first use's row), and
+ * CASE_OK.  Otherwise CASE_EXISTS with a message naming the first use and what
+ * differs from it.  Called inside the fire's transaction.
+ */
+static int key_check(case_store *s, const char *key, const char *first_case, int64_t first_seq,
+                     const char *first_hash, const char *hash, const char *id, const char *event,
+                     const char *payload, const char *actor, const char *role, int64_t at,
+                     int with_time, int *replay) {
+  *replay = 0;
+  int same = first_hash ? strcmp(first_hash, hash) == 0 : strcmp(first_case, id) == 0;
+  first_row f;
+  memset(&f, 0, sizeof f);
+  if (!same || with_time) {
+    int rc = s->ops->journal_from(s->db, first_seq - 1, 1, keep_first_row, &f);
+    if (f.nomem || (rc != CASE_OK && rc != 1)) { /* 1: keep_first_row stopped the read */
+      first_row_free(&f);
+      return f.nomem || rc == CASE_NOMEM ? st_nomem(s->e) : st_berr(s, rc);
+    }
+    if (!f.found) {
+      first_row_free(&f);
+      return eng_err(s->e, CASE_CORRUPT, "idempotency key '%s' names journal seq %lld, which "
+                     "does not exist", key, (long long)first_seq);
+    }
+    if (same && with_time && f.time != at) same = 0;
+  }
+  if (same) {
+    first_row_free(&f);
+    *replay = 1;
+    return CASE_OK;
+  }
+  const char *names[6];
+  int n = 0;
+  char *mine = canon_text(payload);
+  if (!same_str(f.case_id, id)) names[n++] = "case";
+  if (!same_str(f.event, event)) names[n++] = "event";
+  if (!mine || !f.payload || strcmp(mine, f.payload) != 0) names[n++] = "payload";
+  if (!same_str(f.actor, actor)) names[n++] = "actor";
+  if (!same_str(f.role, role)) names[n++] = "role";
+  if (with_time && f.time != at) names[n++] = "time";
+  free(mine);
+  sbuf what;
+  sbuf_init(&what);
+  for (int i = 0; i < n; i++)
+    sbuf_printf(&what, "%s%s", i == 0 ? "" : i == n - 1 ? " and " : ", ", names[i]);
+  if (n == 0) sbuf_puts(&what, "request");
+  char *w = sbuf_take(&what);
+  int rc = eng_err(s->e, CASE_EXISTS,
+                   "idempotency key '%s' was first used for event '%s' on case '%s' (journal "
+                   "seq %lld); this request differs in its %s: refused, nothing written (a "
+                   "new request needs a new key)",
+                   key, f.event ? f.event : "?", first_case, (long long)first_seq,
+                   w ? w : "request");
+  free(w);
+  first_row_free(&f);
+  return rc;
+}
+
 /* Owned strings of one journal row and the matching case row. */
 typedef struct pending_write {
   sb_journal_row j;
@@ -485,12 +613,13 @@ static int timer_rows(const case_instance *c, pending_write *w) {
  * Writes what an accepted macrostep produced, inside the caller's write
  * transaction: the journal row (hash-chained to `prev_hash`), the case row
  * (inserted when old_revision < 0, else updated only while still at
- * old_revision), the case's timers, its outbox rows and the idempotency key.
+ * old_revision), the case's timers, its outbox rows and the idempotency key
+ * with the hash of its request.
  * On success *seq gets the journal sequence.  Sets the engine error on failure.
  */
 static int persist(case_store *s, case_instance *c, const char *event, const char *payload_json,
                    const char *actor, const char *role, int64_t at, int64_t old_revision,
-                   const char *prev_hash, const collector *k, const char *key, int64_t *seq,
+                   const char *prev_hash, const collector *k, const idem_req *key, int64_t *seq,
                    char *hash_out /* [65] or NULL: the new row's hash */) {
   case_engine *e = s->e;
   pending_write w;
@@ -562,7 +691,8 @@ static int persist(case_store *s, case_instance *c, const char *event, const cha
     rc = s->ops->outbox_add(s->db, &o);
     free(p);
   }
-  if (rc == CASE_OK && key) rc = s->ops->idem_put(s->db, key, c->id, w.j.seq, now);
+  if (rc == CASE_OK && key)
+    rc = s->ops->idem_put(s->db, key->key, c->id, w.j.seq, key->hash, now);
   if (rc != CASE_OK) {
     st_berr(s, rc);
     goto out;
@@ -669,7 +799,16 @@ int case_store_create(case_store *s, const case_def *d, const char *id, const ch
 int case_store_fire(case_store *s, const char *id, const char *event, const char *payload_json,
                     const char *actor, const char *role, int64_t at, int64_t expected_revision,
                     const char *idempotency_key, int64_t *seq) {
+  return case_store_fire_v2(s, id, event, payload_json, actor, role, at, expected_revision,
+                            idempotency_key, 0, seq, NULL);
+}
+
+int case_store_fire_v2(case_store *s, const char *id, const char *event,
+                       const char *payload_json, const char *actor, const char *role, int64_t at,
+                       int64_t expected_revision, const char *idempotency_key, int flags,
+                       int64_t *seq, int *replayed) {
   if (seq) *seq = 0;
+  if (replayed) *replayed = 0;
   if (!s) return CASE_MISUSE;
   case_engine *e = s->e;
   if (!id || !event || !*event) return eng_err(e, CASE_MISUSE, "case_store_fire: NULL argument");
@@ -684,21 +823,34 @@ int case_store_fire(case_store *s, const char *id, const char *event, const char
       (rc = check_utf8(s, "the role", role)) != CASE_OK ||
       (rc = check_utf8(s, "the idempotency key", idempotency_key)) != CASE_OK)
     return rc;
+  if (flags & ~CASE_FIRE_KEY_TIME)
+    return eng_err(e, CASE_MISUSE, "case_store_fire_v2: unknown flags %#x", (unsigned)flags);
+  idem_req key_req, *key = NULL;
+  if (idempotency_key) {
+    if (!*idempotency_key)
+      return eng_err(e, CASE_INVALID, "an idempotency key must not be empty");
+    key_req.key = idempotency_key;
+    rc = request_hash(s, id, event, payload_json, actor, role, key_req.hash);
+    if (rc != CASE_OK) return rc;
+    key = &key_req;
+  }
   rc = s->ops->begin(s->db, 1);
   if (rc != CASE_OK) return st_berr(s, rc);
-  if (idempotency_key) {
-    char *used_by = NULL;
+  if (key) {
+    char *used_by = NULL, *first_hash = NULL;
     int64_t first = 0;
-    rc = s->ops->idem_get(s->db, idempotency_key, &used_by, &first);
+    rc = s->ops->idem_get(s->db, idempotency_key, &used_by, &first, &first_hash);
     if (rc == CASE_OK) {
+      int replay = 0;
+      rc = key_check(s, idempotency_key, used_by, first, first_hash, key->hash, id, event,
+                     payload_json, actor, role, at, (flags & CASE_FIRE_KEY_TIME) != 0, &replay);
       s->ops->rollback(s->db);
-      int same = strcmp(used_by, id) == 0;
-      rc = same ? eng_ok(e)
-                : eng_err(e, CASE_MISUSE, "idempotency key '%s' was used for case '%s'",
-                          idempotency_key, used_by);
       free(used_by);
-      if (same && seq) *seq = first;
-      return rc;
+      free(first_hash);
+      if (rc != CASE_OK) return rc;
+      if (seq) *seq = first;
+      if (replayed) *replayed = 1;
+      return eng_ok(e);
     }
     if (rc != CASE_NOTFOUND) {
       st_berr(s, rc);
@@ -797,8 +949,8 @@ int case_store_fire(case_store *s, const char *id, const char *event, const char
     return rc;
   }
   int64_t n = 0;
-  rc = persist(s, c, event, payload_json, actor, role, at, cur_rev, cur_hash, &k,
-               idempotency_key, &n, NULL);
+  rc = persist(s, c, event, payload_json, actor, role, at, cur_rev, cur_hash, &k, key, &n,
+               NULL);
   if (rc == CASE_OK) {
     rc = s->ops->commit(s->db);
     if (rc != CASE_OK) st_berr(s, rc);

@@ -159,9 +159,12 @@ typedef struct sb_ops {
 
   int (*refused_add)(sb_db *db, const sb_refused_row *row);
 
-  int (*idem_get)(sb_db *db, const char *key, char **case_id, int64_t *seq);
+  /* An idempotency key's first result: the case, the journal seq and the
+   * request's hash (*request NULL for a key stored before schema 5).  Both
+   * strings are the caller's to free.  CASE_NOTFOUND for an unused key. */
+  int (*idem_get)(sb_db *db, const char *key, char **case_id, int64_t *seq, char **request);
   int (*idem_put)(sb_db *db, const char *key, const char *case_id, int64_t seq,
-                  int64_t recorded);
+                  const char *request, int64_t recorded);
 
   int (*outbox_add)(sb_db *db, sb_outbox_row *row); /* sets row->id */
   int (*outbox_list)(sb_db *db, int limit, sb_outbox_fn fn, void *ud);

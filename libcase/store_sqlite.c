@@ -61,6 +61,8 @@ static const char *const migrations[] = {
     "  added INTEGER NOT NULL);",
     /* 4: holidays added by decree travel with the store */
     "CREATE TABLE holidays(day TEXT PRIMARY KEY, name TEXT, added INTEGER NOT NULL);",
+    /* 5: an idempotency key remembers the request it was first used for */
+    "ALTER TABLE idempotency ADD COLUMN request TEXT;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -103,8 +105,9 @@ static const char *const sql_text[Q_COUNT] = {
                      "ORDER BY due,case_id,seq LIMIT 1",
     [Q_REFUSED_ADD] = "INSERT INTO refused(case_id,revision,event,payload,actor,role,time,"
                       "recorded,code,message) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
-    [Q_IDEM_GET] = "SELECT case_id,seq FROM idempotency WHERE key=?1",
-    [Q_IDEM_PUT] = "INSERT INTO idempotency(key,case_id,seq,recorded) VALUES(?1,?2,?3,?4)",
+    [Q_IDEM_GET] = "SELECT case_id,seq,request FROM idempotency WHERE key=?1",
+    [Q_IDEM_PUT] = "INSERT INTO idempotency(key,case_id,seq,recorded,request) "
+                   "VALUES(?1,?2,?3,?4,?5)",
     [Q_OUTBOX_ADD] = "INSERT INTO outbox(case_id,seq,name,payload,created) "
                      "VALUES(?1,?2,?3,?4,?5)",
     [Q_OUTBOX_LIST] = "SELECT id,case_id,seq,name,payload,created FROM outbox "
@@ -733,8 +736,10 @@ static int sq_refused_add(sb_db *b, const sb_refused_row *r) {
   return exec_stmt(b, s, "record the refused event");
 }
 
-static int sq_idem_get(sb_db *b, const char *key, char **case_id, int64_t *seq) {
+static int sq_idem_get(sb_db *b, const char *key, char **case_id, int64_t *seq,
+                       char **request) {
   *case_id = NULL;
+  *request = NULL;
   sqlite3_stmt *s = stmt(b, Q_IDEM_GET);
   if (!s) return rc_of(sqlite3_errcode(b->db));
   bind_text(s, 1, key);
@@ -743,7 +748,14 @@ static int sq_idem_get(sb_db *b, const char *key, char **case_id, int64_t *seq) 
   if (src == SQLITE_ROW) {
     *case_id = col_dup(s, 0);
     *seq = sqlite3_column_int64(s, 1);
-    rc = *case_id ? CASE_OK : fail(b, CASE_NOMEM, "out of memory");
+    *request = col_dup(s, 2);
+    rc = *case_id && (*request || sqlite3_column_type(s, 2) == SQLITE_NULL)
+             ? CASE_OK : fail(b, CASE_NOMEM, "out of memory");
+    if (rc != CASE_OK) {
+      free(*case_id);
+      free(*request);
+      *case_id = *request = NULL;
+    }
   } else if (src != SQLITE_DONE) {
     rc = sqlfail(b, src, "read idempotency key");
   }
@@ -752,13 +764,14 @@ static int sq_idem_get(sb_db *b, const char *key, char **case_id, int64_t *seq) 
 }
 
 static int sq_idem_put(sb_db *b, const char *key, const char *case_id, int64_t seq,
-                       int64_t recorded) {
+                       const char *request, int64_t recorded) {
   sqlite3_stmt *s = stmt(b, Q_IDEM_PUT);
   if (!s) return rc_of(sqlite3_errcode(b->db));
   bind_text(s, 1, key);
   bind_text(s, 2, case_id);
   sqlite3_bind_int64(s, 3, seq);
   sqlite3_bind_int64(s, 4, recorded);
+  bind_text(s, 5, request);
   return exec_stmt(b, s, "store idempotency key");
 }
 

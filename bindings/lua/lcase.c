@@ -944,7 +944,7 @@ static const char *check_role_arg(lua_State *L, int idx) {
 }
 
 /* store:fire(id, event, role [, {payload=|payload_json=, actor=, at=,
- * expected_revision=, key=}]) -> seq */
+ * expected_revision=, key=, key_time=}]) -> seq, replayed */
 static int store_fire_at(lua_State *L, int sidx, const char *id, int arg) {
   lstore *st = lua_touserdata(L, sidx);
   const char *event = luaL_checkstring(L, arg);
@@ -955,19 +955,23 @@ static int store_fire_at(lua_State *L, int sidx, const char *id, int arg) {
   int64_t at = (int64_t)opt_integer(L, opts, "at", (lua_Integer)time(NULL));
   int64_t expected = (int64_t)opt_integer(L, opts, "expected_revision", -1);
   const char *key = opt_string(L, opts, "key", NULL);
+  int flags = opt_bool(L, opts, "key_time", 0) ? CASE_FIRE_KEY_TIME : 0;
   const char *payload = opt_json(L, opts, "payload");
   int top = lua_gettop(L);
   lua_getiuservalue(L, sidx, 1);
   int eidx = lua_gettop(L);
   lengine *eng = st->eng;
   int64_t seq = 0;
+  int replayed = 0;
   engine_begin(L, eng, eidx);
-  int rc = case_store_fire(st->s, id, event, payload, actor, role, at, expected, key, &seq);
+  int rc = case_store_fire_v2(st->s, id, event, payload, actor, role, at, expected, key, flags,
+                              &seq, &replayed);
   engine_end(eng);
   if (rc != CASE_OK) raise_rc(L, eng, rc);
   raise_notify_error(L, top + 3);
   lua_pushinteger(L, (lua_Integer)seq);
-  return 1;
+  lua_pushboolean(L, replayed);
+  return 2;
 }
 
 static int store_fire(lua_State *L) {

@@ -108,9 +108,15 @@ CASE_API int case_store_create(case_store *s, const case_def *d, const char *id,
  * `expected_revision` >= 0 is an optimistic lock: if the stored case's revision
  * differs, nothing is written and CASE_CONFLICT is returned (read again and
  * retry); -1 fires on whatever revision is current.  `idempotency_key` (may be
- * NULL) makes a retry safe: a key already used returns the first result (and
- * its journal sequence) and writes nothing.  On success *seq (may be NULL) gets
- * the new journal sequence number.
+ * NULL; not "") makes a retry safe, as an HTTP Idempotency-Key does: the first
+ * accepted fire with a key stores the key with its request (the case id, event,
+ * payload, actor and role; see case_store_fire_v2() for the time), and a later
+ * fire with the same key and the same request writes nothing and returns
+ * CASE_OK with the first fire's journal sequence in *seq.  The same key with
+ * another request is refused with CASE_EXISTS (the message names the first use
+ * and what differs), nothing written.  A refused event does not use up its key.
+ * On success *seq (may be NULL) gets the new journal sequence number.  This is
+ * case_store_fire_v2() with flags 0 and no `replayed` output.
  *
  * The case id, event, actor, role and key must be UTF-8 (they go into the
  * hashed journal row): other bytes are CASE_INVALID, nothing written.
@@ -118,13 +124,43 @@ CASE_API int case_store_create(case_store *s, const case_def *d, const char *id,
  * A refused event (CASE_NOTHANDLED, CASE_DENIED, CASE_GUARD, CASE_SCRIPT,
  * CASE_LIMIT, CASE_INVALID) is recorded in the refused-events table with its
  * reason and never changes the case.  Returns CASE_OK, those codes,
- * CASE_NOTFOUND (unknown case), CASE_CONFLICT, CASE_BUSY, CASE_IO, CASE_CORRUPT,
+ * CASE_NOTFOUND (unknown case), CASE_CONFLICT, CASE_EXISTS (the idempotency
+ * key was used for another request), CASE_BUSY, CASE_IO, CASE_CORRUPT,
  * CASE_NOMEM, CASE_MISUSE.
  */
 CASE_API int case_store_fire(case_store *s, const char *id, const char *event,
                              const char *payload_json, const char *actor, const char *role,
                              int64_t at, int64_t expected_revision, const char *idempotency_key,
                              int64_t *seq);
+
+/* Flags for case_store_fire_v2(). */
+#define CASE_FIRE_KEY_TIME 0x1 /* the event time is part of the request the key names */
+
+/**
+ * case_store_fire() that also says whether the call was a retry, and takes flags.
+ *
+ * The request an idempotency key names is the case id, the event, the payload
+ * (as JSON: the same value in other spacing or key order is the same payload;
+ * NULL and "null" are the same), the actor and the role (NULL differs from any
+ * string).  The event time is not part of it by default, because a retry
+ * usually takes "now" again: the first fire's time stands.  With
+ * CASE_FIRE_KEY_TIME (for hosts whose `at` is the event's own time, the same on
+ * every retry, as an import's rows are) the time must also equal the first
+ * fire's, else CASE_EXISTS.  `expected_revision` is a precondition, not part of
+ * the request: a retry of a fire that moved the case on is still a retry.
+ * Keys stored before schema 5 carry no request; for them only the case id is
+ * compared.
+ *
+ * *replayed (may be NULL) gets 1 when the key had been used for this same
+ * request (nothing was written; *seq is the first fire's journal sequence), 0
+ * when the event was fired now.  Unknown bits in `flags` are CASE_MISUSE.
+ * Other arguments, results and errors as case_store_fire().
+ */
+CASE_API int case_store_fire_v2(case_store *s, const char *id, const char *event,
+                                const char *payload_json, const char *actor, const char *role,
+                                int64_t at, int64_t expected_revision,
+                                const char *idempotency_key, int flags, int64_t *seq,
+                                int *replayed);
 
 /**
  * Fires every stored timer and deadline due at or before `now`, over all cases,

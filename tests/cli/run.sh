@@ -161,6 +161,23 @@ commands)
   printf '{"time":"2026-03-19T10:00","case":"Z7","event":"create","workflow":"aanmelding_demo","role":5}\n' >"$T/num.jsonl"
   expect 5 "import a non-string role" -- "$CASECTL" import "$T/num.jsonl"
   contains "$T/err" '"role" must be a string' "the field is named"
+  # Issue 12 §7: a reused idempotency key is refused for another request and a retry
+  # says it wrote nothing (it used to print "accepted (journal seq N)" for the old row).
+  expect 0 "new ZK" -- "$CASECTL" new --workflow aanmelding_demo --role IND --at 2026-03-02 ZK
+  expect 0 "fire with a key" -- "$CASECTL" fire --role AVIM --at 2026-03-03 --key abc ZK geregistreerd
+  contains "$T/out" "geregistreerd accepted (journal seq" "the first fire is accepted"
+  seq=$(sed -n 's/.*journal seq \([0-9]*\),.*/\1/p' "$T/out")
+  expect 5 "another event with the same key" -- "$CASECTL" fire --role COA --at 2026-03-03 --key abc ZK incident
+  contains "$T/err" "idempotency key 'abc' was first used for event 'geregistreerd' on case 'ZK' (journal seq $seq); this request differs in its event and role" "the reuse is refused, naming the first use"
+  if grep -q accepted "$T/out"; then bad "a refused reuse printed accepted"; else ok "no false success"; fi
+  expect 0 "the same request again" -- "$CASECTL" fire --role AVIM --at 2026-03-03 --key abc ZK geregistreerd
+  contains "$T/out" "ZK: geregistreerd already accepted as journal seq $seq (idempotency key abc); nothing written" "the retry says so"
+  expect 5 "the same key at another explicit time" -- "$CASECTL" fire --role AVIM --at 2026-03-04 --key abc ZK geregistreerd
+  contains "$T/err" "differs in its time" "an explicit --at is part of the request"
+  expect 0 "the same key without --at (now)" -- "$CASECTL" fire --json --role AVIM --key abc ZK geregistreerd
+  contains "$T/out" '"replayed": true' "--json says replayed"
+  expect 0 "show ZK" -- "$CASECTL" show --json ZK
+  contains "$T/out" '"revision": 1' "ZK has exactly one event"
   # Issue 12 §13: case ids are printable UTF-8 without spaces, at every entry point;
   # CSV and JSON Lines refuse the same things (unknown or repeated fields, bad ids).
   expect 5 "new with a tab in the id" -- "$CASECTL" new --workflow aanmelding_demo --role IND --at 2026-03-02 $'ZT\t1'

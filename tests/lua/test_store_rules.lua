@@ -29,4 +29,24 @@ do
   T.eq(n, 2, "only the two good ids were journalled")
 end
 
+-- Idempotency keys (§7): another request under a used key is refused ("exists"),
+-- the same one is a retry and says so (a second result, true).
+do
+  local s <close> = libcase.open_store(path, { lua_root = T.SRC })
+  local e = s:engine()
+  local d = e:find("aanmelding_demo")
+  s:create(d, "K1", { at = MONDAY, role = "IND" })
+  local seq, replayed = s:fire("K1", "geregistreerd", "AVIM", { at = MONDAY + DAY, key = "abc" })
+  T.eq(replayed, false, "a first fire is not a retry")
+  local err = T.raises("exists", s.fire, s, "K1", "incident", "COA",
+                       { at = MONDAY + DAY, key = "abc", payload = { rapport = "x" } })
+  T.ok(err.message:find("differs in its event, payload and role", 1, true), err.message)
+  local again, re = s:fire("K1", "geregistreerd", "AVIM", { at = MONDAY + 2 * DAY, key = "abc" })
+  T.eq(again, seq, "a retry gives the first seq")
+  T.eq(re, true, "and says it is one")
+  T.raises("exists", s.fire, s, "K1", "geregistreerd", "AVIM",
+           { at = MONDAY + 2 * DAY, key = "abc", key_time = true })
+  T.eq(s:get("K1").revision, 1, "one event written")
+end
+
 T.done("lua.store_rules")

@@ -291,7 +291,7 @@ static void test_open_errors(void **state) {
   /* Settings. */
   assert_int_equal(case_store_config(f->s, 7, 100), CASE_INVALID);
   assert_int_equal(case_store_config(f->s, CASE_STORE_SYNC_FULL, 2000), CASE_OK);
-  assert_int_equal(count_sql(f, "PRAGMA user_version"), 4);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 5);
   case_engine_close(e);
 }
 
@@ -347,9 +347,10 @@ static void test_idempotency(void **state) {
                    CASE_OK);
   assert_int_equal(s2, s1);
   assert_int_equal(revision_of(f, "z1"), 1);
-  /* A key belongs to one case. */
+  /* A key belongs to one request, so to one case (CASE_EXISTS since issue 12 §7:
+   * the key is taken; it used to be CASE_MISUSE for another case only). */
   assert_int_equal(case_store_fire(f->s, "z2", "tel", NULL, "a", "IND", T0, -1, "req-1", NULL),
-                   CASE_MISUSE);
+                   CASE_EXISTS);
   assert_int_equal(revision_of(f, "z2"), 0);
   verify_clean(f, 2, 3);
 }
@@ -1034,10 +1035,11 @@ static void test_migration_from_schema_1(void **state) {
   create(f, "m1", NULL);
   close_all(f);
   exec_sql(f, "DROP TABLE holidays; DROP TABLE profiles; "
-              "ALTER TABLE definitions DROP COLUMN modules; PRAGMA user_version=1;");
+              "ALTER TABLE definitions DROP COLUMN modules; "
+              "ALTER TABLE idempotency DROP COLUMN request; PRAGMA user_version=1;");
   assert_int_equal(count_sql(f, "PRAGMA user_version"), 1);
   open_all(f);
-  assert_int_equal(count_sql(f, "PRAGMA user_version"), 4);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 5);
   assert_int_equal(count_sql(f, "SELECT count(*) FROM pragma_table_info('definitions') "
                                 "WHERE name='modules'"), 1);
   assert_config(f, "m1", "[\"open\"]");
@@ -1111,6 +1113,93 @@ static void test_case_ids(void **state) {
   verify_clean(f, 2, 2);
 }
 
+/* Issue 12 §7: a reused idempotency key.  The same key with another request is
+ * refused and says what differs; the same request is a retry and says so. */
+static void test_key_reuse(void **state) {
+  fx *f = *state;
+  create(f, "k1", NULL);
+  create(f, "k2", NULL);
+  int64_t seq = 0;
+  int replayed = -1;
+  assert_int_equal(case_store_fire_v2(f->s, "k1", "tel", NULL, "ind-1", "IND", T0 + 60, -1, "abc",
+                                      0, &seq, &replayed), CASE_OK);
+  assert_int_equal(seq, 3);
+  assert_int_equal(replayed, 0);
+  long long rows = count_sql(f, "SELECT count(*) FROM journal");
+  /* Another event under the same key: the false success of issue 12 §7. */
+  seq = 99;
+  assert_int_equal(case_store_fire_v2(f->s, "k1", "notitie", "{\"tekst\":\"x\"}", "ind-1", "IND",
+                                      T0 + 120, -1, "abc", 0, &seq, &replayed), CASE_EXISTS);
+  assert_int_equal(seq, 0);
+  assert_int_equal(replayed, 0);
+  assert_string_equal(case_errmsg(f->e),
+                      "idempotency key 'abc' was first used for event 'tel' on case 'k1' (journal "
+                      "seq 3); this request differs in its event and payload: refused, nothing "
+                      "written (a new request needs a new key)");
+  /* Each part of the request counts. */
+  assert_int_equal(case_store_fire(f->s, "k2", "tel", NULL, "ind-1", "IND", T0 + 60, -1, "abc",
+                                   NULL), CASE_EXISTS);
+  assert_non_null(strstr(case_errmsg(f->e), "differs in its case:"));
+  assert_int_equal(case_store_fire(f->s, "k1", "tel", "{\"a\":1}", "ind-1", "IND", T0 + 60, -1,
+                                   "abc", NULL), CASE_EXISTS);
+  assert_non_null(strstr(case_errmsg(f->e), "differs in its payload:"));
+  assert_int_equal(case_store_fire(f->s, "k1", "tel", NULL, "ind-2", "IND", T0 + 60, -1, "abc",
+                                   NULL), CASE_EXISTS);
+  assert_non_null(strstr(case_errmsg(f->e), "differs in its actor:"));
+  assert_int_equal(case_store_fire(f->s, "k1", "tel", NULL, NULL, "IND", T0 + 60, -1, "abc",
+                                   NULL), CASE_EXISTS);
+  assert_non_null(strstr(case_errmsg(f->e), "differs in its actor:"));
+  assert_int_equal(case_store_fire(f->s, "k1", "nee", NULL, "ind-1", "COA", T0 + 60, -1, "abc",
+                                   NULL), CASE_EXISTS);
+  assert_non_null(strstr(case_errmsg(f->e), "differs in its event and role:"));
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM journal"), rows);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM refused"), 0);
+  /* The same request is a retry: the first seq, nothing written, and it says so.
+   * The payload is compared as JSON, and the time does not count by default. */
+  seq = 0;
+  assert_int_equal(case_store_fire_v2(f->s, "k1", "tel", "null", "ind-1", "IND", T0 + 3600, 1,
+                                      "abc", 0, &seq, &replayed), CASE_OK);
+  assert_int_equal(seq, 3);
+  assert_int_equal(replayed, 1);
+  assert_int_equal(case_store_fire(f->s, "k2", "notitie", "{\"tekst\":\"a\",\"n\":[1, 2]}", "x",
+                                   "COA", T0 + 60, -1, "def", &seq), CASE_OK);
+  int64_t first = seq;
+  assert_int_equal(case_store_fire_v2(f->s, "k2", "notitie", " { \"n\":[1,2], \"tekst\":\"a\"}",
+                                      "x", "COA", T0 + 60, -1, "def", 0, &seq, &replayed),
+                   CASE_OK);
+  assert_int_equal(seq, first);
+  assert_int_equal(replayed, 1);
+  /* CASE_FIRE_KEY_TIME: the time is part of the request. */
+  assert_int_equal(case_store_fire_v2(f->s, "k2", "notitie", "{\"n\":[1,2],\"tekst\":\"a\"}", "x",
+                                      "COA", T0 + 61, -1, "def", CASE_FIRE_KEY_TIME, &seq,
+                                      &replayed), CASE_EXISTS);
+  assert_non_null(strstr(case_errmsg(f->e), "differs in its time:"));
+  assert_int_equal(case_store_fire_v2(f->s, "k2", "notitie", "{\"n\":[1,2],\"tekst\":\"a\"}", "x",
+                                      "COA", T0 + 60, -1, "def", CASE_FIRE_KEY_TIME, &seq,
+                                      &replayed), CASE_OK);
+  assert_int_equal(replayed, 1);
+  assert_int_equal(case_store_fire_v2(f->s, "k2", "tel", NULL, "x", "IND", T0 + 60, -1, "t", 8,
+                                      &seq, &replayed), CASE_MISUSE);
+  assert_int_equal(case_store_fire(f->s, "k2", "tel", NULL, "x", "IND", T0 + 60, -1, "", &seq),
+                   CASE_INVALID);
+  /* A refused event does not use up its key. */
+  assert_int_equal(case_store_fire(f->s, "k2", "nee", NULL, "x", "IND", T0 + 60, -1, "ghi", &seq),
+                   CASE_DENIED);
+  assert_int_equal(case_store_fire_v2(f->s, "k2", "tel", NULL, "x", "IND", T0 + 60, -1, "ghi", 0,
+                                      &seq, &replayed), CASE_OK);
+  assert_int_equal(replayed, 0);
+  /* A key stored before schema 5 has no request: only its case is compared. */
+  exec_sql(f, "UPDATE idempotency SET request=NULL WHERE key='abc'");
+  assert_int_equal(case_store_fire_v2(f->s, "k1", "notitie", NULL, "y", "COA", T0 + 60, -1, "abc",
+                                      0, &seq, &replayed), CASE_OK);
+  assert_int_equal(seq, 3);
+  assert_int_equal(replayed, 1);
+  assert_int_equal(case_store_fire(f->s, "k2", "tel", NULL, "ind-1", "IND", T0 + 60, -1, "abc",
+                                   NULL), CASE_EXISTS);
+  assert_non_null(strstr(case_errmsg(f->e), "first used for event 'tel' on case 'k1'"));
+  verify_clean(f, 2, 5);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
@@ -1135,6 +1224,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_profiles_stored, setup, teardown),
       cmocka_unit_test_setup_teardown(test_holidays_stored, setup, teardown),
       cmocka_unit_test_setup_teardown(test_case_ids, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_key_reuse, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -114,8 +114,11 @@ static int run_fire(ctx *c, int argc, char **argv) {
     json_decref(v);
   }
   int64_t seq = 0;
-  int rc = case_store_fire(c->s, argv[0], argv[1], o.payload, o.actor, o.role, c->at, o.expect,
-                           o.key, &seq);
+  int replayed = 0;
+  /* An explicit --at is part of the request a --key names; "now" is not (a
+   * retry a minute later is the same request). */
+  int rc = case_store_fire_v2(c->s, argv[0], argv[1], o.payload, o.actor, o.role, c->at, o.expect,
+                              o.key, c->have_at ? CASE_FIRE_KEY_TIME : 0, &seq, &replayed);
   if (rc != CASE_OK) {
     char *msg = strdup(case_errmsg(c->e));
     char *why = NULL;
@@ -139,11 +142,18 @@ static int run_fire(ctx *c, int argc, char **argv) {
   char *config = NULL;
   if (case_store_get(c->s, argv[0], &inst) == CASE_OK) case_instance_configuration(inst, &config);
   if (c->json) {
-    print_json(json_pack("{s:s, s:s, s:b, s:I, s:I, s:o, s:b}", "case", argv[0], "event", argv[1],
-                         "accepted", 1, "seq", (json_int_t)seq, "revision",
-                         (json_int_t)case_instance_revision(inst), "configuration",
-                         json_loads(config ? config : "[]", 0, NULL), "done",
-                         case_instance_done(inst)));
+    json_t *out = json_pack("{s:s, s:s, s:b, s:I, s:I, s:o, s:b, s:b}", "case", argv[0], "event",
+                            argv[1], "accepted", 1, "seq", (json_int_t)seq, "revision",
+                            (json_int_t)case_instance_revision(inst), "configuration",
+                            json_loads(config ? config : "[]", 0, NULL), "done",
+                            case_instance_done(inst), "replayed", replayed);
+    if (out && replayed) json_object_set_new(out, "key", json_string(o.key));
+    print_json(out);
+  } else if (replayed) {
+    /* Not "accepted (journal seq N)": this call wrote nothing. */
+    if (!c->quiet)
+      printf("%s: %s already accepted as journal seq %lld (idempotency key %s); nothing "
+             "written\n", argv[0], argv[1], (long long)seq, o.key);
   } else if (!c->quiet) {
     printf("%s: %s accepted (journal seq %lld, revision %lld): %s%s\n", argv[0], argv[1],
            (long long)seq, (long long)case_instance_revision(inst), config ? config : "?",
@@ -159,7 +169,10 @@ const command cmd_fire = {
     "                    [--expect-revision N] [--key KEY] CASE_ID EVENT\n"
     "  A refused event exits 1 with the reasons (every blocker) on stderr.\n"
     "  --expect-revision N  refuse with exit 4 if the case changed since revision N\n"
-    "  --key KEY            idempotency key: firing again with it does nothing\n",
+    "  --key KEY            idempotency key: the same request again with it writes\n"
+    "                       nothing and says \"already accepted as journal seq N\"; another\n"
+    "                       request with it is refused (exit 5).  The request is the case,\n"
+    "                       event, payload, actor, role and, when --at is given, the time\n",
     fire_options, case_option, run_fire, 1};
 
 /* ------------------------------------------------------------------ show */

@@ -623,39 +623,6 @@ static int number_rows(irows *rs) {
   return 0;
 }
 
-static int feed_nothing(void *ud, int64_t seq, const char *row_json) {
-  (void)ud;
-  (void)seq;
-  (void)row_json;
-  return 0;
-}
-
-/* The highest journal sequence number (0 for an empty journal), by an
- * exponential then binary search with case_store_follow(limit 1): a few
- * queries however long the journal.  CASE_OK or the store's error. */
-static int journal_max_seq(case_store *s, int64_t *out) {
-  int64_t low = 0, hi = 1, last;
-  int rc;
-  for (;;) { /* invariant: a row with seq > low exists, or low == 0 */
-    last = -1;
-    if ((rc = case_store_follow(s, hi, 1, feed_nothing, NULL, &last)) != CASE_OK) return rc;
-    if (last <= hi) break; /* nothing after hi */
-    low = last;
-    hi = last * 2;
-  }
-  while (hi - low > 1) { /* a row > low exists (or low is the max), none > hi */
-    int64_t mid = low + (hi - low) / 2;
-    last = -1;
-    if ((rc = case_store_follow(s, mid, 1, feed_nothing, NULL, &last)) != CASE_OK) return rc;
-    if (last > mid) low = last; else hi = mid;
-  }
-  /* low is a row's seq (or 0); is there one after it? */
-  last = -1;
-  if ((rc = case_store_follow(s, low, 1, feed_nothing, NULL, &last)) != CASE_OK) return rc;
-  *out = last > low ? last : low;
-  return CASE_OK;
-}
-
 static const struct option import_options[] = {
     {"format", required_argument, NULL, I_FORMAT},
     {"until", required_argument, NULL, I_UNTIL},
@@ -691,8 +658,7 @@ static int run_import(ctx *c, int argc, char **argv) {
     fprintf(stderr, "%s import: %s: nothing imported\n", c->prog, file);
     return rs.ex;
   }
-  int64_t maxseq = 0;
-  int rc0 = number_rows(&rs) != 0 ? CASE_NOMEM : journal_max_seq(c->s, &maxseq);
+  int rc0 = number_rows(&rs) != 0 ? CASE_NOMEM : CASE_OK;
   if (rc0 != CASE_OK) {
     for (size_t i = 0; i < rs.n; i++) irow_free(&rs.v[i]);
     free(rs.v);
@@ -741,13 +707,14 @@ static int run_import(ctx *c, int argc, char **argv) {
       char key[96];
       snprintf(key, sizeof key, "import:%s:%ld", r->digest, r->occurrence);
       int64_t seq = 0;
-      rc = case_store_fire(c->s, r->cas, r->event, r->payload, r->actor, r->role, r->time, -1,
-                           key, &seq);
+      int replayed = 0;
+      /* The key is the row's content, time included: a row seen before writes
+       * nothing and says so. */
+      rc = case_store_fire_v2(c->s, r->cas, r->event, r->payload, r->actor, r->role, r->time, -1,
+                              key, CASE_FIRE_KEY_TIME, &seq, &replayed);
       if (rc == CASE_OK) {
-        /* A key stored before this run returns its first (older) seq and
-         * writes nothing; keys are unique within the file. */
-        if (seq > maxseq) fired++;
-        else skipped++;
+        if (replayed) skipped++;
+        else fired++;
       } else {
         int rx = rc_exit(rc);
         fprintf(stderr, "%s:%ld: %s: %s as %s %s: %s (%s)\n", file, r->line, r->cas, r->event,
