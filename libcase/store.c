@@ -50,6 +50,62 @@ json_t *st_parse_any(const char *text) {
   return text ? json_loads(text, JSON_DECODE_ANY, NULL) : json_null();
 }
 
+/* ------------------------------------------------------------------ */
+/* The store's clock and the far-future bound                          */
+/* ------------------------------------------------------------------ */
+
+int case_store_set_clock(case_store *s, case_clock_fn fn, void *ud) {
+  if (!s) return CASE_MISUSE;
+  s->clock = fn;
+  s->clock_ud = fn ? ud : NULL;
+  return eng_ok(s->e);
+}
+
+int64_t case_store_clock(case_store *s) {
+  if (!s) return 0;
+  return s->clock ? s->clock(s->clock_ud) : (int64_t)time(NULL);
+}
+
+int64_t case_store_set_future_limit(case_store *s, int64_t seconds) {
+  if (!s) return -1;
+  int64_t old = s->future_limit;
+  s->future_limit = seconds < 0 ? -1 : seconds;
+  return old;
+}
+
+int64_t case_store_future_limit(const case_store *s) { return s ? s->future_limit : -1; }
+
+/* "2026-12-02T03:19:02Z" */
+static void utc_text(int64_t t, char out[32]) {
+  time_t tt = (time_t)t;
+  struct tm tm;
+  if (gmtime_r(&tt, &tm) && strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) > 0) return;
+  snprintf(out, 32, "@%lld", (long long)t);
+}
+
+/*
+ * CASE_INVALID when `at` (`what`: "event time", "tick time") is more than the
+ * future limit after the store's clock: one such row would move every case's
+ * clock with it (the next tick fires every timer due before it).  Else CASE_OK.
+ */
+static int check_future(case_store *s, const char *what, int64_t at) {
+  if (s->future_limit < 0) return CASE_OK;
+  int64_t now = case_store_clock(s);
+  if (at <= now || at - now <= s->future_limit) return CASE_OK;
+  char a[32], b[32], lim[48];
+  utc_text(at, a);
+  utc_text(now, b);
+  if (s->future_limit > 0 && s->future_limit % 86400 == 0)
+    snprintf(lim, sizeof lim, "%lld day(s)", (long long)(s->future_limit / 86400));
+  else
+    snprintf(lim, sizeof lim, "%lld second(s)", (long long)s->future_limit);
+  return eng_err(s->e, CASE_INVALID,
+                 "the %s %s is more than %s after the store's clock (%s): refused, nothing "
+                 "written (is the date right? a time that far ahead needs "
+                 "case_store_set_future_limit(), casectl --allow-future)",
+                 what, a, lim, b);
+}
+
 /* Canonical text of optional JSON text ("null" for NULL); NULL if invalid or no memory. */
 static char *canon_text(const char *text) {
   json_t *v = st_parse_any(text);
@@ -352,6 +408,7 @@ int case_store_open(case_engine *e, const char *path, int flags, case_store **ou
   if (!s) return st_nomem(e);
   s->e = e;
   s->readonly = (flags & CASE_STORE_READONLY) != 0;
+  s->future_limit = CASE_STORE_FUTURE_LIMIT;
   char err[600];
   int bflags = (s->readonly ? SB_READONLY : 0) | ((flags & CASE_STORE_CREATE) ? SB_CREATE : 0);
   int rc = sb_sqlite_open(path, bflags, &s->ops, &s->db, err, sizeof err);
@@ -746,7 +803,8 @@ int case_store_create(case_store *s, const case_def *d, const char *id, const ch
   if (case_id_check(id, why, sizeof why) != CASE_OK) return eng_err(e, CASE_INVALID, "%s", why);
   if ((rc = check_utf8(s, "the location", location)) != CASE_OK ||
       (rc = check_utf8(s, "the actor", actor)) != CASE_OK ||
-      (rc = check_utf8(s, "the role", role)) != CASE_OK)
+      (rc = check_utf8(s, "the role", role)) != CASE_OK ||
+      (rc = check_future(s, "event time", at)) != CASE_OK)
     return rc;
   rc = s->ops->begin(s->db, 1);
   if (rc != CASE_OK) return st_berr(s, rc);
@@ -821,7 +879,8 @@ int case_store_fire_v2(case_store *s, const char *id, const char *event,
       (rc = check_utf8(s, "the event", event)) != CASE_OK ||
       (rc = check_utf8(s, "the actor", actor)) != CASE_OK ||
       (rc = check_utf8(s, "the role", role)) != CASE_OK ||
-      (rc = check_utf8(s, "the idempotency key", idempotency_key)) != CASE_OK)
+      (rc = check_utf8(s, "the idempotency key", idempotency_key)) != CASE_OK ||
+      (rc = check_future(s, "event time", at)) != CASE_OK)
     return rc;
   if (flags & ~CASE_FIRE_KEY_TIME)
     return eng_err(e, CASE_MISUSE, "case_store_fire_v2: unknown flags %#x", (unsigned)flags);
@@ -1207,6 +1266,7 @@ int case_store_tick(case_store *s, int64_t now, int *fired) {
   if (!s) return CASE_MISUSE;
   int rc = writable(s);
   if (rc != CASE_OK) return rc;
+  if ((rc = check_future(s, "tick time", now)) != CASE_OK) return rc;
   int n = 0, first = CASE_OK, failures = 0;
   char *first_msg = NULL;
   sb_timer_row cursor;

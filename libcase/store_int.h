@@ -14,6 +14,11 @@ struct case_store {
   const sb_ops *ops;
   sb_db *db;
   int readonly;
+  /* The store's clock (case_store_set_clock(); NULL: the wall clock) and how
+   * far ahead of it an event time may be (case_store_set_future_limit()). */
+  case_clock_fn clock;
+  void *clock_ud;
+  int64_t future_limit; /* seconds; < 0: no limit */
 };
 
 /* The prefix of the hashed serialisation of a journal row (docs/store.md). */

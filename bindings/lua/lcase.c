@@ -843,14 +843,16 @@ static int open_store_on(lua_State *L, int engine_idx, const char *path, int opt
   luaL_setmetatable(L, MT_STORE);
   lua_pushvalue(L, engine_idx);
   lua_setiuservalue(L, -2, 1);
+  int allow_future = opt_bool(L, opts, "allow_future", 0);
   int rc = case_store_open(eng->e, path, flags, &st->s);
   if (rc != CASE_OK) raise_rc(L, eng, rc);
+  if (allow_future) case_store_set_future_limit(st->s, -1);
   st->next = eng->stores;
   eng->stores = st;
   return 1;
 }
 
-/* engine:open_store(path [, {create=, readonly=}]) */
+/* engine:open_store(path [, {create=, readonly=, allow_future=}]) */
 static int engine_open_store(lua_State *L) {
   check_engine(L, 1);
   const char *path = luaL_checkstring(L, 2);
@@ -858,7 +860,7 @@ static int engine_open_store(lua_State *L) {
   return open_store_on(L, 1, path, opts);
 }
 
-/* libcase.open_store(path [, {create=, readonly=, lua_root=}]): its own engine. */
+/* libcase.open_store(path [, {create=, readonly=, allow_future=, lua_root=}]): its own engine. */
 static int l_open_store(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   int opts = opt_table(L, 2);
@@ -897,6 +899,14 @@ static int store_config(lua_State *L) {
   int rc = case_store_config(st->s, sync, busy_ms);
   if (rc != CASE_OK) raise_rc(L, st->eng, rc);
   lua_settop(L, 1);
+  return 1;
+}
+
+/* store:set_future_limit(seconds) -> the limit before (-1: none); negative: no limit. */
+static int store_set_future_limit(lua_State *L) {
+  lstore *st = check_store(L, 1);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  lua_pushinteger(L, (lua_Integer)case_store_set_future_limit(st->s, (int64_t)n));
   return 1;
 }
 
@@ -1616,7 +1626,8 @@ LCASE_EXPORT int luaopen_libcase(lua_State *L) {
       {"config", store_config}, {"create", store_create}, {"fire", store_fire},
       {"tick", store_tick},     {"get", store_get},       {"verify", store_verify},
       {"follow", store_follow}, {"outbox", store_outbox}, {"ack", store_ack},
-      {"cases", store_cases},   {"report", store_report}, {NULL, NULL}};
+      {"cases", store_cases},   {"report", store_report},
+      {"set_future_limit", store_set_future_limit}, {NULL, NULL}};
   static const luaL_Reg def_meta[] = {
       {"__index", def_index}, {"__tostring", def_tostring}, {NULL, NULL}};
   static const luaL_Reg case_meta[] = {

@@ -54,6 +54,46 @@ CASE_API void case_store_close(case_store *s);
  */
 CASE_API int case_store_config(case_store *s, int sync, int busy_ms);
 
+/** The store's clock: returns the current time in UTC seconds. */
+typedef int64_t (*case_clock_fn)(void *ud);
+
+/**
+ * Sets the store's clock, the time against which event times are checked
+ * (case_store_set_future_limit()).  By default (and after `fn` NULL) it is the
+ * wall clock of the machine the program runs on, time(NULL) in UTC seconds,
+ * read at every call.  It is not the latest event time in the journal: that
+ * would let one far-future row move the bound along with it.  Tests and
+ * simulations give their own.  `ud` is passed back to `fn` and stays the
+ * caller's.  Nothing else reads this clock (event times are the caller's `at`;
+ * the informational `recorded` columns are the wall clock).
+ * Returns CASE_OK or CASE_MISUSE (NULL store).
+ */
+CASE_API int case_store_set_clock(case_store *s, case_clock_fn fn, void *ud);
+
+/** The store's clock now (UTC seconds); 0 for a NULL store. */
+CASE_API int64_t case_store_clock(case_store *s);
+
+/** The default far-future limit: one day, in seconds. */
+#define CASE_STORE_FUTURE_LIMIT 86400
+
+/**
+ * Sets how far ahead of the store's clock (case_store_set_clock()) an event
+ * time may be: case_store_create(), case_store_fire() / _v2() with an `at`, and
+ * case_store_tick() with a `now`, more than `seconds` after the clock are
+ * refused with CASE_INVALID (the message gives both times), nothing written.
+ * One such row would otherwise move the whole store: the next tick fires every
+ * timer of every case due before it.  `seconds` < 0 removes the limit (what
+ * casectl --allow-future does); 0 refuses any time after the clock.  The
+ * default is CASE_STORE_FUTURE_LIMIT (a day: enough for a clock or time zone
+ * mistake, not for a wrong year).  Times in the past are never refused by this
+ * rule.  The setting lives on this handle only.  Returns the limit before the
+ * call (-1: none), or -1 for a NULL store.
+ */
+CASE_API int64_t case_store_set_future_limit(case_store *s, int64_t seconds);
+
+/** The far-future limit in seconds (-1: none; -1 also for a NULL store). */
+CASE_API int64_t case_store_future_limit(const case_store *s);
+
 /**
  * Stores a definition loaded on the store's engine (source text and hash), so
  * that cases can be pinned to it and other programs can load it.  Storing the

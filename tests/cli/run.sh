@@ -178,6 +178,22 @@ commands)
   contains "$T/out" '"replayed": true' "--json says replayed"
   expect 0 "show ZK" -- "$CASECTL" show --json ZK
   contains "$T/out" '"revision": 1' "ZK has exactly one event"
+  # Issue 12 §12: one far-future row would move the whole store (the next tick fires
+  # every term of every case up to it): refused unless --allow-future.
+  far=$(date -u -d '+400 days' +%Y-%m-%d)
+  printf '{"time":"2026-03-20T10:00","case":"ZF1","event":"create","workflow":"aanmelding_demo","role":"IND"}\n{"time":"%sT10:00","case":"ZF3","event":"create","workflow":"aanmelding_demo","role":"IND"}\n' "$far" >"$T/far.jsonl"
+  expect 5 "import a row dated far ahead" -- "$CASECTL" import "$T/far.jsonl"
+  contains "$T/err" "far.jsonl:2: time $far 10:00 is more than a day after now" "the far row is named"
+  contains "$T/err" "nothing imported" "nothing is imported"
+  expect 3 "the good row of that file was not imported either" -- "$CASECTL" show ZF1
+  expect 5 "tick to far ahead" -- "$CASECTL" tick --at "$far"
+  contains "$T/err" "the tick time .* is more than 1 day(s) after the store's clock" "tick says why"
+  expect 5 "fire far ahead" -- "$CASECTL" fire --role COA --at "$far" ZK incident
+  expect 0 "show ZK unchanged" -- "$CASECTL" show --json ZK
+  contains "$T/out" '"revision": 1' "ZK did not move"
+  expect 0 "new far ahead with --allow-future" -- "$CASECTL" new --allow-future --workflow aanmelding_demo --role IND --at "$far" ZF2
+  expect 0 "import with --allow-future" -- "$CASECTL" import --allow-future --no-tick --json "$T/far.jsonl"
+  contains "$T/out" '"created": 2' "both rows are imported when allowed"
   # Issue 12 §13: case ids are printable UTF-8 without spaces, at every entry point;
   # CSV and JSON Lines refuse the same things (unknown or repeated fields, bad ids).
   expect 5 "new with a tab in the id" -- "$CASECTL" new --workflow aanmelding_demo --role IND --at 2026-03-02 $'ZT\t1'

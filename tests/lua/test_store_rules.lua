@@ -49,4 +49,22 @@ do
   T.eq(s:get("K1").revision, 1, "one event written")
 end
 
+-- The far-future bound (§12): an event or tick time more than a day after the
+-- store's clock (the wall clock) is refused unless allowed.
+do
+  local s <close> = libcase.open_store(path, { lua_root = T.SRC })
+  local d = s:engine():find("aanmelding_demo")
+  local far = os.time() + 400 * DAY
+  local err = T.raises("invalid", s.create, s, d, "F1", { at = far, role = "IND" })
+  T.ok(err.message:find("after the store's clock", 1, true), err.message)
+  T.raises("invalid", s.tick, s, far)
+  T.raises("invalid", s.fire, s, "K1", "incident", "COA", { at = far })
+  T.eq(s:set_future_limit(-1), 86400, "the default limit is a day")
+  T.eq(s:create(d, "F1", { at = far, role = "IND" }).revision, 0, "allowed after set_future_limit(-1)")
+end
+do
+  local s <close> = libcase.open_store(path, { lua_root = T.SRC, allow_future = true })
+  T.eq(s:set_future_limit(10), -1, "allow_future opens without a limit")
+end
+
 T.done("lua.store_rules")

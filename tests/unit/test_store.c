@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -78,12 +79,21 @@ typedef struct fx {
   case_store *s;
   const case_def *d;
   int64_t now; /* event time used by fire(); cases process events in time order */
+  int64_t clock; /* the store's clock (case_store_set_clock()) */
 } fx;
+
+/* The tests' store clock: fixed, two years after T0, so that no test depends on
+ * the date of the machine it runs on (terms up to then may be ticked). */
+#define TEST_CLOCK (T0 + 730 * DAY)
+
+static int64_t test_clock(void *ud) { return ((fx *)ud)->clock; }
 
 static void open_all(fx *f) {
   assert_int_equal(case_engine_open(&f->e), CASE_OK);
   int rc = case_store_open(f->e, f->path, CASE_STORE_CREATE, &f->s);
   if (rc != CASE_OK) fail_msg("store open: %s", case_errmsg(f->e));
+  if (!f->clock) f->clock = TEST_CLOCK;
+  assert_int_equal(case_store_set_clock(f->s, test_clock, f), CASE_OK);
   f->d = case_def_find(f->e, "zaak", 1);
 }
 
@@ -1200,6 +1210,60 @@ static void test_key_reuse(void **state) {
   verify_clean(f, 2, 5);
 }
 
+/* Issue 12 §12: one far-future row moved the whole store.  An event or tick time
+ * more than the limit (a day) after the store's clock is refused unless allowed. */
+static void test_future_bound(void **state) {
+  fx *f = *state;
+  f->clock = T0 + 10 * DAY; /* the store's clock: 2026-03-12T09:00:00Z */
+  create(f, "f1", NULL);
+  create(f, "f2", NULL);    /* its `after: 2 days` timer is due at DUE_AFTER */
+  long long rows = count_sql(f, "SELECT count(*) FROM journal");
+  const int64_t Y2100 = INT64_C(4102477200); /* 2100-01-01T09:00:00Z */
+  assert_int_equal(case_store_fire(f->s, "f1", "tel", NULL, "a", "IND", Y2100, -1, NULL, NULL),
+                   CASE_INVALID);
+  assert_string_equal(case_errmsg(f->e),
+                      "the event time 2100-01-01T09:00:00Z is more than 1 day(s) after the "
+                      "store's clock (2026-03-12T09:00:00Z): refused, nothing written (is the "
+                      "date right? a time that far ahead needs case_store_set_future_limit(), "
+                      "casectl --allow-future)");
+  assert_int_equal(case_store_tick(f->s, Y2100, NULL), CASE_INVALID);
+  assert_non_null(strstr(case_errmsg(f->e), "the tick time 2100-01-01T09:00:00Z"));
+  assert_int_equal(case_store_create(f->s, f->d, "f3", NULL, NULL, "a", "IND", Y2100, NULL),
+                   CASE_INVALID);
+  /* Nothing moved: no row, no refusal, f2's timer still pending. */
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM journal"), rows);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM refused"), 0);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM timers WHERE case_id='f2' AND fired=0"), 1);
+  /* The bound is inclusive: exactly a day ahead is fine, a second more is not. */
+  f->now = f->clock + DAY + 1;
+  assert_int_equal(case_store_fire(f->s, "f1", "tel", NULL, "a", "IND", f->now, -1, NULL, NULL),
+                   CASE_INVALID);
+  f->now = f->clock + DAY;
+  fire(f, "f1", "tel", NULL, "IND");
+  /* Another limit; 0 refuses any time after the clock; < 0 allows all. */
+  assert_int_equal(case_store_set_future_limit(f->s, 0), CASE_STORE_FUTURE_LIMIT);
+  assert_int_equal(case_store_tick(f->s, f->clock + 1, NULL), CASE_INVALID);
+  assert_non_null(strstr(case_errmsg(f->e), "more than 0 second(s) after"));
+  int fired = 0;
+  assert_int_equal(case_store_tick(f->s, f->clock, &fired), CASE_OK);
+  assert_int_equal(fired, 1); /* f2's `after` timer (f1's fired before its event) */
+  assert_int_equal(case_store_set_future_limit(f->s, -5), 0);
+  assert_int_equal(case_store_set_future_limit(f->s, -1), -1);
+  assert_int_equal(case_store_tick(f->s, Y2100, &fired), CASE_OK);
+  assert_int_equal(fired, 2); /* allowed: both `wacht` deadlines run out */
+  /* The store's clock is the wall clock unless a program sets one. */
+  assert_int_equal(case_store_clock(f->s), f->clock);
+  assert_int_equal(case_store_set_clock(f->s, NULL, NULL), CASE_OK);
+  int64_t wall = (int64_t)time(NULL);
+  assert_true(case_store_clock(f->s) >= wall && case_store_clock(f->s) <= wall + 5);
+  assert_int_equal(case_store_set_clock(NULL, NULL, NULL), CASE_MISUSE);
+  assert_int_equal(case_store_set_future_limit(NULL, 5), -1);
+  /* A new handle starts with the default limit. */
+  reopen(f);
+  assert_int_equal(case_store_tick(f->s, Y2100 + DAY, NULL), CASE_INVALID);
+  verify_clean(f, 2, 7);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
@@ -1225,6 +1289,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_holidays_stored, setup, teardown),
       cmocka_unit_test_setup_teardown(test_case_ids, setup, teardown),
       cmocka_unit_test_setup_teardown(test_key_reuse, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_future_bound, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

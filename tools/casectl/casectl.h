@@ -45,6 +45,7 @@ typedef struct ctx {
   int64_t at;              /* --at, else the wall clock */
   int json;                /* --json */
   int quiet;               /* --quiet */
+  int allow_future;        /* --allow-future (new, fire, tick, import) */
   case_engine *e;
   case_store *s;
 } ctx;
@@ -72,6 +73,9 @@ int ctx_engine(ctx *c);                   /* opens the engine with lua root and 
  * holds are loaded unless a --profile of the same name was given, and with modes 1 and 2
  * the --profile files are stored in it (case_store_add_profile). */
 int ctx_store(ctx *c, int mode);
+/* Refuses (EX_INVALID, message on stderr naming `where`) a time more than the
+ * store's future limit after its clock, unless --allow-future was given. */
+int check_future(ctx *c, const char *where, int64_t t);
 void ctx_close(ctx *c);
 int add_profile(ctx *c, const char *spec);
 /* --holiday DATE[=NAME]: a day added by Royal Decree (Atw art. 3(3)). */

@@ -8,7 +8,7 @@
 #include "casectl.h"
 
 enum { O_WORKFLOW = 256, O_LOCATION, O_DATA, O_ROLE, O_ACTOR, O_PAYLOAD, O_EXPECT, O_KEY,
-       O_DAILY, O_FROM, O_HISTORY };
+       O_DAILY, O_FROM, O_HISTORY, O_ALLOW_FUTURE };
 
 static struct {
   const char *workflow, *location, *data, *role, *actor, *payload, *key, *from;
@@ -29,6 +29,7 @@ static int case_option(ctx *c, int code, const char *arg) {
   case O_DAILY: o.daily = 1; return EX_OK;
   case O_FROM: o.from = arg; return EX_OK;
   case O_HISTORY: o.history = 0; return EX_OK;
+  case O_ALLOW_FUTURE: c->allow_future = 1; return EX_OK;
   case O_EXPECT:
     o.expect = strtoll(arg, &end, 10);
     if (*end || o.expect < 0) return usage_error(c, "--expect-revision: '%s' is not a revision", arg);
@@ -45,6 +46,7 @@ static const struct option new_options[] = {
     {"data", required_argument, NULL, O_DATA},
     {"role", required_argument, NULL, O_ROLE},
     {"actor", required_argument, NULL, O_ACTOR},
+    {"allow-future", no_argument, NULL, O_ALLOW_FUTURE},
     {NULL, 0, NULL, 0},
 };
 
@@ -90,7 +92,8 @@ const command cmd_new = {
     "  --workflow W    a stored definition (the highest version without @VERSION)\n"
     "  --location L    the location profile the case belongs to (see --profile)\n"
     "  --data JSON     initial case data, a JSON object of declared fields\n"
-    "  --role/--actor  who creates it (journalled)\n",
+    "  --role/--actor  who creates it (journalled)\n"
+    "  --allow-future  accept an --at more than a day after now (the store's clock)\n",
     new_options, case_option, run_new, 1};
 
 /* ------------------------------------------------------------------ fire */
@@ -101,6 +104,7 @@ static const struct option fire_options[] = {
     {"payload", required_argument, NULL, O_PAYLOAD},
     {"expect-revision", required_argument, NULL, O_EXPECT},
     {"key", required_argument, NULL, O_KEY},
+    {"allow-future", no_argument, NULL, O_ALLOW_FUTURE},
     {NULL, 0, NULL, 0},
 };
 
@@ -169,6 +173,7 @@ const command cmd_fire = {
     "                    [--expect-revision N] [--key KEY] CASE_ID EVENT\n"
     "  A refused event exits 1 with the reasons (every blocker) on stderr.\n"
     "  --expect-revision N  refuse with exit 4 if the case changed since revision N\n"
+    "  --allow-future       accept an --at more than a day after now (the store's clock)\n"
     "  --key KEY            idempotency key: the same request again with it writes\n"
     "                       nothing and says \"already accepted as journal seq N\"; another\n"
     "                       request with it is refused (exit 5).  The request is the case,\n"
@@ -357,6 +362,7 @@ const command cmd_events = {
 static const struct option tick_options[] = {
     {"daily", no_argument, NULL, O_DAILY},
     {"from", required_argument, NULL, O_FROM},
+    {"allow-future", no_argument, NULL, O_ALLOW_FUTURE},
     {NULL, 0, NULL, 0},
 };
 
@@ -415,5 +421,7 @@ const command cmd_tick = {
     "usage: casectl tick [--at WHEN] [--daily [--from WHEN]] [--json]\n"
     "  Fires due timers over all cases, each as its own journal row at its due time.\n"
     "  --daily steps one day at a time from --from (default: the latest event in\n"
-    "  the journal) to --at, with a progress bar on a terminal.\n",
+    "  the journal) to --at, with a progress bar on a terminal.\n"
+    "  An --at more than a day after now (the store's clock) is refused (exit 5):\n"
+    "  it would fire every term of every case up to it.  --allow-future allows it.\n",
     tick_options, case_option, run_tick, 1};

@@ -61,7 +61,7 @@ void case_ids_free(case_ids *ids) {
 /* ------------------------------------------------------------------ list */
 
 enum { L_STATE = 256, L_LOCATION, L_ROLE, L_OVERDUE, L_OPEN, I_FORMAT, I_UNTIL, I_NOTICK,
-       I_STOP, F_AFTER, F_LIMIT, F_POLL, T_VERBOSE };
+       I_STOP, F_AFTER, F_LIMIT, F_POLL, T_VERBOSE, I_ALLOW_FUTURE };
 
 static struct {
   const char *state, *location, *role, *format, *until;
@@ -87,6 +87,7 @@ static int data_option(ctx *c, int code, const char *arg) {
   case I_NOTICK: lo.notick = 1; return EX_OK;
   case I_STOP: lo.stop = 1; return EX_OK;
   case T_VERBOSE: lo.verbose = 1; return EX_OK;
+  case I_ALLOW_FUTURE: c->allow_future = 1; return EX_OK;
   case F_AFTER:
   case F_LIMIT:
     errno = 0;
@@ -297,6 +298,12 @@ static int add_row(irows *rs, long line, const char *time_s, const char *cas, co
     return row_error(rs, line, "%s without a role: every row needs the role that acted (an "
                      "event without one would skip every role check)%s",
                      create ? "a create row" : "an event", NULL);
+  char where[64];
+  snprintf(where, sizeof where, "%s:%ld: time", rs->file, line);
+  if (check_future(rs->c, where, r.time) != EX_OK) {
+    if (rs->ex == EX_OK) rs->ex = EX_INVALID;
+    return -1;
+  }
   if (rs->n && r.time < rs->v[rs->n - 1].time)
     return row_error(rs, line, "time %s is before the previous row's (rows must be in time order)%s",
                      time_s, NULL);
@@ -628,6 +635,7 @@ static const struct option import_options[] = {
     {"until", required_argument, NULL, I_UNTIL},
     {"no-tick", no_argument, NULL, I_NOTICK},
     {"stop-on-error", no_argument, NULL, I_STOP},
+    {"allow-future", no_argument, NULL, I_ALLOW_FUTURE},
     {NULL, 0, NULL, 0},
 };
 
@@ -642,6 +650,7 @@ static int run_import(ctx *c, int argc, char **argv) {
   int64_t until = 0;
   if (lo.until && parse_time(lo.until, &until) != 0)
     return usage_error(c, "--until: '%s' is not a date or time", lo.until);
+  if (lo.until && check_future(c, "--until", until) != EX_OK) return EX_INVALID;
   FILE *f = fopen(file, "r");
   if (!f) return fail(c, errno == ENOENT ? EX_NOTFOUND : EX_STORE, "%s: cannot open: %s", file,
                       strerror(errno));
@@ -770,7 +779,9 @@ const command cmd_import = {
     "  Refused rows are reported as FILE:LINE and make the exit code 1 (a bad row:\n"
     "  5, nothing imported); --stop-on-error stops at the first refusal.\n"
     "  --format F      csv or jsonl (default: by the file name, .csv or else jsonl)\n"
-    "  --until WHEN    import rows up to WHEN and tick the clock to it\n",
+    "  --until WHEN    import rows up to WHEN and tick the clock to it\n"
+    "  --allow-future  accept rows (and --until) more than a day after now (the\n"
+    "                  store's clock); without it such a row is a bad row (exit 5)\n",
     import_options, data_option, run_import, 1};
 
 /* ------------------------------------------------------------------ verify */

@@ -151,6 +151,7 @@ int ctx_store(ctx *c, int mode) {
             case_errstr(rc));
     return rc_exit(rc);
   }
+  if (c->allow_future) case_store_set_future_limit(c->s, -1);
   /* A command that writes stores the --profile files it was given, so that every
    * later program on the store (and a copy of it) loads them without the files;
    * opening the store has loaded the stored profiles these flags did not name. */
@@ -169,6 +170,21 @@ int ctx_store(ctx *c, int mode) {
     }
   }
   return EX_OK;
+}
+
+int check_future(ctx *c, const char *where, int64_t t) {
+  int64_t lim = case_store_future_limit(c->s), now = case_store_clock(c->s);
+  if (!c->s || lim < 0 || t <= now || t - now <= lim) return EX_OK;
+  char a[32], b[32];
+  format_local(t, a, sizeof a);
+  format_local(now, b, sizeof b);
+  char span[48];
+  if (lim == 86400) snprintf(span, sizeof span, "a day");
+  else snprintf(span, sizeof span, "%lld second(s)", (long long)lim);
+  fprintf(stderr, "%s %s is more than %s after now (%s, the store's clock): refused, nothing "
+          "written; a row that far ahead would move every case's clock with it (check the date, "
+          "or give --allow-future)\n", where, a, span, b);
+  return EX_INVALID;
 }
 
 void ctx_close(ctx *c) {
