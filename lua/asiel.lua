@@ -20,6 +20,26 @@ local function dagnummer(s)
   return era * 146097 + doe - 719468
 end
 
+-- The "YYYY-MM-DD" string of a day number (the inverse of dagnummer).
+local function datum_van(z)
+  z = z + 719468
+  local era = (z >= 0 and z or z - 146096) // 146097
+  local doe = z - era * 146097
+  local yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+  local y = yoe + era * 400
+  local doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+  local mp = (5 * doy + 2) // 153
+  local d = doy - (153 * mp + 2) // 5 + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  if m <= 2 then y = y + 1 end
+  return string.format('%04d-%02d-%02d', y, m, d)
+end
+
+-- The amount of a duration text ("0 days" -> 0), or nil.
+local function hoeveelheid(duur)
+  return type(duur) == 'string' and tonumber(duur:match('^%s*(%d+)')) or nil
+end
+
 -- ---------------------------------------------------------------- signals
 -- A signal is {bron = 'coa'|'politie'|'gemeente'|'zsm', rapport = id or nil, datum = day}.
 local BRONNEN = { incident_gemeld = 'coa', signaal_politie = 'politie',
@@ -171,7 +191,19 @@ function M.registreer_afwijzing(case, event, params)
     case.hoger_beroepstermijn = params.hoger_beroep_na_lang
   end
   if d.schorsend ~= nil then case.schorsende_werking = d.schorsend else case.schorsende_werking = a.schorsend end
+  -- Vw 82 lid 1: a suspensive appeal term holds the departure back until it ends.
+  case.schorsing = case.schorsende_werking and 'beroep' or nil
+  case.vovo = nil
+  case.uitspraak = nil
   case.vertrektermijn = d.vertrektermijn or params[a.vertrek]
+  if hoeveelheid(case.vertrektermijn) == 0 then
+    -- Vw 66a lid 1: no vertrektermijn given, so an entry ban goes with the return decision.
+    case.inreisverbod = { grond = 'Vw 2000 art. 66a lid 1', duur = params.inreisverbod_duur,
+                          datum = today }
+    emit('dtv.inreisverbod', { duur = params.inreisverbod_duur, datum = today })
+  else
+    case.inreisverbod = nil
+  end
   local melding = { beschikking = a.soort, artikel = a.artikel, datum = today }
   if case.interventieteam then emit('dtv.beschikking_direct', melding) else emit('dtv.beschikking', melding) end
 end
@@ -185,12 +217,63 @@ end
 
 -- Entry of the appeal term: the term follows the decision type.
 function M.start_beroepstermijn(case, event, params)
+  case.rechtsmiddel = 'beroepstermijn'
   set_deadline('beroepstermijn', case.beroepstermijn)
 end
 
 -- Entry of the appeal.
 function M.start_beroep(case, event, params)
+  case.rechtsmiddel = 'beroep'
   case.beroep_datum = today
+end
+
+-- The suspension of the departure ends (Vw 82 lid 1: the appeal term passed unused or
+-- the rechtbank ruled; a granted vovo lapses with the ruling, Awb 8:85).  The vertrek
+-- region then starts the vertrektermijn from today.
+function M.einde_schorsing(case, event, params)
+  case.schorsing = nil
+  case.vovo = nil
+end
+
+-- A vovo is requested: the person may await its ruling in NL (vovo_afwachten).
+function M.registreer_vovo_verzoek(case, event, params)
+  case.vovo = 'verzocht'
+  emit('dtv.vovo_verzocht', { datum = today })
+end
+
+-- A vovo is granted: the return decision is suspended until the ruling; the
+-- vertrektermijn starts again from the ruling (D14).
+function M.registreer_vovo_toewijzing(case, event, params)
+  case.vovo = 'toegewezen'
+  case.schorsing = 'vovo'
+  emit('dtv.vovo_toegewezen', { datum = today })
+end
+
+-- Guard: removal (uitzetting) is possible now: nothing suspends the return decision,
+-- no vovo request waits for its ruling (params.vovo_afwachten), and, where
+-- params.niet_uitzetten_in_beroepstermijn holds, the appeal term has passed or an
+-- appeal was lodged (so a vovo could be asked).  Medical unfitness (Vw 64) is a separate
+-- condition in the workflow.  Hoger beroep does not stop removal (Vw 85).
+function M.uitzetting_toegestaan(case, event, params)
+  if case.schorsing ~= nil then return false end
+  if case.vovo == 'verzocht' and params.vovo_afwachten then return false end
+  if case.rechtsmiddel == 'beroepstermijn' and params.niet_uitzetten_in_beroepstermijn then
+    return false
+  end
+  return true
+end
+
+-- Guard: a Dublin transfer is possible now (the same conditions as removal: the appeal
+-- against the overdrachtsbesluit does not suspend it, Vw 82 lid 2 sub a; a vovo does).
+function M.overdracht_toegestaan(case, event, params)
+  if case.vovo == 'toegewezen' then return false end
+  return M.uitzetting_toegestaan(case, event, params)
+end
+
+-- The vertrektermijn has run out: no lawful stay, COA's reception ends (VBL possible).
+function M.einde_vertrektermijn(case, event, params)
+  case.vertrektermijn_einde = datum_van(dagnummer(today) - 1)
+  emit('coa.opvang_beeindigd', { datum = today })
 end
 
 -- Guard: the court's instruction term (Vw 83b, D11) is the short one (4 weeks, state
@@ -201,7 +284,17 @@ function M.uitspraaktermijn_kort(case, event, params)
 end
 
 function M.start_hoger_beroepstermijn(case, event, params)
+  case.rechtsmiddel = 'hoger_beroepstermijn'
   set_deadline('hoger_beroepstermijn', case.hoger_beroepstermijn)
+end
+
+-- Entry of `vernietigd` (a gegrond ruling): the IND's own hoger beroep term, the same
+-- term as the applicant's would have been (Vw 69, Awb 6:24).
+function M.start_hoger_beroepstermijn_ind(case, event, params)
+  case.rechtsmiddel = nil
+  case.schorsing = nil
+  case.vovo = nil
+  set_deadline('hoger_beroepstermijn_ind', case.hoger_beroepstermijn)
 end
 
 function M.start_vertrektermijn(case, event, params)
