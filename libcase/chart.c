@@ -10,6 +10,7 @@
  */
 #include "internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -321,6 +322,15 @@ static int call_fail(run *r, case_call *call, int rc, const char *what) {
       r->e->errfile = xstrdup(r->d->file);
       r->e->errline = s->pos.line;
       r->e->errcol = s->pos.col;
+      /* the line the sandbox found (through the script's line map) */
+      size_t fl = strlen(r->d->file);
+      int line, col, used = 0;
+      if (strncmp(call->errmsg, r->d->file, fl) == 0 && call->errmsg[fl] == ':' &&
+          sscanf(call->errmsg + fl + 1, "%d:%d:%n", &line, &col, &used) == 2 && used > 0 &&
+          line > 0 && col > 0) {
+        r->e->errline = line;
+        r->e->errcol = col;
+      }
     }
   }
   else if (s)

@@ -150,7 +150,16 @@ typedef struct cs_script {
   cs_pos pos;    /* where the text starts in the YAML */
   int ref;       /* SCRIPT_EXPR/BLOCK: Lua registry ref of the compiled chunk;
                     SCRIPT_NATIVE: index in the engine's native table; else -1 */
+  cs_pos *lines; /* where line k+1 of `text` (as Lua counts lines) starts in the
+                    YAML, through the scalar's folding and escapes; NULL: count
+                    lines from `pos` */
+  int nlines;
 } cs_script;
+
+/* scalarmap.c: the YAML position of line `lua_line` (1-based, as Lua numbers
+ * the lines of s->text) of a script; past the last line (the closing ")" an
+ * expression is wrapped in) gives the last line. */
+cs_pos script_line_pos(const cs_script *s, int lua_line);
 
 typedef struct cs_duration {
   long amount;    /* used when param is NULL */
@@ -306,6 +315,56 @@ int type_accepts(cs_type t, const json_t *v);
 const char *type_name(cs_type t);
 
 /* ------------------------------------------------------------------ */
+/* scalarmap.c — where each byte of a YAML scalar's value comes from     */
+/* ------------------------------------------------------------------ */
+
+enum { SMAP_PLAIN, SMAP_SINGLE, SMAP_DOUBLE, SMAP_LITERAL, SMAP_FOLDED };
+
+/*
+ * Rebuilds the value of the scalar of style `style` (SMAP_*) between libyaml's
+ * start mark (line0, col0) and end mark (end_line0, end_col0) (0-based, columns
+ * in characters) of `text`, and stores in *out a malloc'd array of vlen + 1
+ * positions: [i] is where value byte i comes from (1-based line and column),
+ * [vlen] the end.  The rebuilt value must equal `value` (libyaml's): returns
+ * CASE_OK, CASE_INVALID (it does not: no map) or CASE_NOMEM.
+ */
+int smap_build(const char *text, size_t len, int style, int line0, int col0, int end_line0,
+               int end_col0, const char *value, size_t vlen, cs_pos **out);
+/*
+ * The start of every line of `value` as Lua counts lines (\n, \r, \r\n): a
+ * malloc'd array in *out of *nout entries, from `map` (smap_build's) or, when
+ * map is NULL, counted from `first` one source line per value line.
+ * Returns CASE_OK or CASE_NOMEM.
+ */
+int smap_line_starts(const char *value, size_t vlen, const cs_pos *map, cs_pos first,
+                     cs_pos **out, int *nout);
+
+/* ------------------------------------------------------------------ */
+/* luascan.c — what a guard or action refers to, from its Lua source    */
+/* ------------------------------------------------------------------ */
+
+typedef enum lscan_kind { LSCAN_CASE, LSCAN_PARAMS, LSCAN_EVENT, LSCAN_GLOBAL } lscan_kind;
+
+typedef struct lscan_ref {
+  lscan_kind kind;  /* case.NAME, params.NAME, event.NAME, or a global NAME read */
+  size_t off, len;  /* the NAME in the text (for case["x"]: the string's content) */
+  int write;        /* case.NAME = ... (an assignment to it) */
+  int indexed;      /* globals: NAME.x, NAME[x] or NAME:x follows */
+} lscan_ref;
+
+/*
+ * Scans Lua source `text` (len bytes) with Lua 5.4's lexical rules (names,
+ * keywords, numbers, short strings with escapes, long brackets, comments) and
+ * lists what it refers to: `case.NAME`, `case["NAME"]`, `params.NAME`,
+ * `event.NAME` (not after `.` or `:`, and not when the script declares a local,
+ * parameter or loop variable of that name), and reads of global names that the
+ * script does not declare as locals.  Stores a malloc'd array in *out (*nout
+ * entries).  Returns CASE_OK, CASE_INVALID (the text does not lex: an
+ * unfinished string or comment; the compiler reports those) or CASE_NOMEM.
+ */
+int lscan_refs(const char *text, size_t len, lscan_ref **out, int *nout);
+
+/* ------------------------------------------------------------------ */
 /* loader.c                                                            */
 /* ------------------------------------------------------------------ */
 
@@ -408,6 +467,13 @@ int sbx_load_modules(sbx *s, case_def *d);
  * compile: <Lua message>") and returns CASE_SCRIPT.
  */
 int sbx_compile(sbx *s, case_def *d, cs_script *script, int is_guard);
+
+/* 1 if a guard or action of `d` that reads the global `name` finds something:
+ * a name of the sandbox's environment (Lua's base functions it keeps, string,
+ * math, case, params, raise, today, ...) or a function of d's `lua:` modules.
+ * Location profile functions are not known here.  0 otherwise (also when out
+ * of memory). */
+int sbx_global_known(sbx *s, const case_def *d, const char *name);
 
 /* Releases a registry ref (ignores -1). */
 void sbx_unref(sbx *s, int ref);

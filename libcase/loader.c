@@ -41,6 +41,8 @@ typedef struct node {
   char *str;        /* scalar text, NUL-terminated */
   size_t len;
   int plain;        /* a plain (unquoted) scalar: typed by its content */
+  int style;        /* scalars: SMAP_* */
+  yaml_mark_t start, end; /* libyaml's marks (0-based), for scalarmap.c */
   struct node **kids; /* seq: items; map: key, value, key, value, ... */
   int n, cap;
 } node;
@@ -167,6 +169,8 @@ typedef struct ld {
   const json_t *pinned; /* module sources to use instead of files (def_parse_pinned) */
   int *hslot;         /* state id index, see find_state() */
   size_t hcap;
+  struct { cs_script *s; const node *n; int is_guard; } *scripts; /* every script, its node */
+  int nscripts, cap_scripts;
 } ld;
 
 static int fail(ld *L, int rc, cs_pos pos, const char *fmt, ...) CASE_PRINTF(4, 5);
@@ -391,6 +395,15 @@ static int parse_yaml(ld *L) {
             n->str[n->len] = '\0';
           }
           n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+          switch (ev.data.scalar.style) {
+          case YAML_SINGLE_QUOTED_SCALAR_STYLE: n->style = SMAP_SINGLE; break;
+          case YAML_DOUBLE_QUOTED_SCALAR_STYLE: n->style = SMAP_DOUBLE; break;
+          case YAML_LITERAL_SCALAR_STYLE: n->style = SMAP_LITERAL; break;
+          case YAML_FOLDED_SCALAR_STYLE: n->style = SMAP_FOLDED; break;
+          default: n->style = SMAP_PLAIN; break;
+          }
+          n->start = ev.start_mark;
+          n->end = ev.end_mark;
           if (ev.data.scalar.style == YAML_LITERAL_SCALAR_STYLE ||
               ev.data.scalar.style == YAML_FOLDED_SCALAR_STYLE)
             n->text_pos = block_text_pos(L, ev.start_mark);
@@ -829,6 +842,31 @@ static int is_lua_keyword(const char *s) {
   return 0;
 }
 
+/* The byte map of a scalar (smap_build), or NULL when it cannot be rebuilt. */
+static int scalar_map(ld *L, const node *n, cs_pos **map) {
+  int rc = smap_build(L->text, L->len, n->style, (int)n->start.line, (int)n->start.column,
+                      (int)n->end.line, (int)n->end.column, n->str, n->len, map);
+  if (rc == CASE_NOMEM) return oom(L);
+  return CASE_OK; /* CASE_INVALID: no map, lines are counted instead */
+}
+
+/* Where each line of a script starts in the YAML (cs_script.lines), and the
+ * node it came from, for the reference scan after it compiled. */
+static int script_lines(ld *L, const node *n, cs_script *sc, int is_guard) {
+  cs_pos *map = NULL;
+  int rc = scalar_map(L, n, &map);
+  if (rc != CASE_OK) return rc;
+  rc = smap_line_starts(n->str, n->len, map, n->text_pos, &sc->lines, &sc->nlines);
+  free(map);
+  if (rc != CASE_OK) return oom(L);
+  if (grow((void **)&L->scripts, L->nscripts, &L->cap_scripts, sizeof *L->scripts)) return oom(L);
+  L->scripts[L->nscripts].s = sc;
+  L->scripts[L->nscripts].n = n;
+  L->scripts[L->nscripts].is_guard = is_guard;
+  L->nscripts++;
+  return CASE_OK;
+}
+
 static int make_script(ld *L, const node *n, int is_action, cs_script *out) {
   const char *what = is_action ? "action" : "guard";
   out->ref = -1;
@@ -842,6 +880,8 @@ static int make_script(ld *L, const node *n, int is_action, cs_script *out) {
                 is_action ? "statements" : "expression");
   if (!(out->text = xstrdup(n->str))) return oom(L);
   out->pos = n->text_pos;
+  int rc = script_lines(L, n, out, !is_action);
+  if (rc != CASE_OK) return rc;
   if (is_identifier(n->str, 0) && !is_lua_keyword(n->str)) {
     int k = eng_native_find(L->e, n->str, is_action);
     out->kind = k >= 0 ? SCRIPT_NATIVE : SCRIPT_NAMED;
@@ -1805,6 +1845,126 @@ static int warn_dead_ends(ld *L) {
   return CASE_OK;
 }
 
+/* The YAML position of byte `off` of a script's text: exact through the
+ * scalar's map when it can be rebuilt, else its line start plus the column. */
+static cs_pos script_byte_pos(const cs_script *sc, const cs_pos *map, size_t off) {
+  if (map) return map[off];
+  int line = 1;
+  size_t start = 0;
+  for (size_t i = 0; i < off; i++)
+    if (sc->text[i] == '\n') line++, start = i + 1;
+  cs_pos p = script_line_pos(sc, line);
+  for (size_t i = start; i < off; i++)
+    if (((unsigned char)sc->text[i] & 0xC0) != 0x80) p.col++;
+  return p;
+}
+
+/* The declared names of a kind, comma-separated, for messages. */
+static char *declared_list(const case_def *d, int params) {
+  sbuf b;
+  sbuf_init(&b);
+  int n = params ? d->nparams : d->nfields;
+  for (int i = 0; i < n && i < 12; i++)
+    sbuf_printf(&b, "%s%s", i ? ", " : "", params ? d->params[i].name : d->fields[i].name);
+  if (n > 12) sbuf_puts(&b, ", ...");
+  if (!n) sbuf_puts(&b, "none");
+  return sbuf_take(&b);
+}
+
+/* The declared name closest to `name` (a likely typo), or NULL. */
+static const char *suggest_name(const case_def *d, int params, const char *name) {
+  const char *best = NULL;
+  size_t bestd = (size_t)-1, len = strlen(name);
+  size_t maxd = len < 6 ? 2 : len / 3;
+  int n = params ? d->nparams : d->nfields;
+  for (int i = 0; i < n; i++) {
+    const char *c = params ? d->params[i].name : d->fields[i].name;
+    size_t k = edit_distance(name, c);
+    if (k < bestd) bestd = k, best = c;
+  }
+  return best && bestd <= maxd ? best : NULL;
+}
+
+/*
+ * What a compiled guard or action refers to (luascan.c): a case field or a
+ * param that the definition does not declare fails every case that runs the
+ * script, so it is an error at its position; an event field that does not
+ * exist, or a global name nothing defines, is nil at run time: a warning.
+ */
+static int check_refs(ld *L, cs_script *sc, const node *n, int is_guard) {
+  if (sc->kind != SCRIPT_EXPR && sc->kind != SCRIPT_BLOCK) return CASE_OK;
+  const case_def *d = L->d;
+  lscan_ref *refs = NULL;
+  int nrefs = 0;
+  int rc = lscan_refs(sc->text, strlen(sc->text), &refs, &nrefs);
+  if (rc == CASE_NOMEM) return oom(L);
+  if (rc != CASE_OK || nrefs == 0) {
+    free(refs);
+    return CASE_OK; /* it compiled, so a lexing difference is ours: no claims */
+  }
+  cs_pos *map = NULL;
+  if ((rc = scalar_map(L, n, &map)) != CASE_OK) {
+    free(refs);
+    return rc;
+  }
+  const char *what = is_guard ? "guard" : "action";
+  for (int i = 0; i < nrefs && rc == CASE_OK; i++) {
+    const lscan_ref *r = &refs[i];
+    char name[128];
+    snprintf(name, sizeof name, "%.*s", (int)(r->len < 100 ? r->len : 100), sc->text + r->off);
+    cs_pos at = script_byte_pos(sc, map, r->off);
+    if (r->kind == LSCAN_CASE || r->kind == LSCAN_PARAMS) {
+      int params = r->kind == LSCAN_PARAMS;
+      if ((params ? def_param_find(d, name) : def_field_find(d, name)) >= 0) continue;
+      char *list = declared_list(d, params);
+      const char *sug = suggest_name(d, params, name);
+      if (!list) {
+        rc = oom(L);
+        break;
+      }
+      if (params)
+        rc = fail(L, CASE_INVALID, at, "%s reads params.%s, which is not a declared param "
+                  "(declared: %s%s%s%s; a location profile can only change a declared one)",
+                  what, name, list, sug ? "; did you mean '" : "", sug ? sug : "",
+                  sug ? "'?" : "");
+      else
+        rc = fail(L, CASE_INVALID, at, "%s %s case.%s, which is not a declared data field "
+                  "(declared: %s%s%s%s)", what, r->write ? "assigns" : "reads", name, list,
+                  sug ? "; did you mean '" : "", sug ? sug : "", sug ? "'?" : "");
+      free(list);
+    } else if (r->kind == LSCAN_EVENT) {
+      static const char *const fields[] = {"name", "time", "role", "actor", "data", NULL};
+      int ok = 0;
+      for (int k = 0; fields[k] && !ok; k++) ok = strcmp(fields[k], name) == 0;
+      if (ok) continue;
+      sbuf m;
+      sbuf_init(&m);
+      sbuf_printf(&m, "%s reads event.%s, which is always nil (an event has name, time, role, "
+                  "actor and data; the payload is event.data.%s)", what, name, name);
+      char *text = sbuf_take(&m);
+      rc = text ? add_warning(L, at, text) : oom(L);
+      free(text);
+    } else if (r->indexed && !r->write && !sbx_global_known(L->e->sandbox, d, name)) {
+      /* nil.x fails every case; a profile can only add functions, not tables */
+      rc = fail(L, CASE_INVALID, at, "%s indexes '%s', which is not a Lua or sandbox name or a "
+                "function of the lua: modules (did you mean case, event or params?)", what,
+                name);
+    } else if (!r->write && !sbx_global_known(L->e->sandbox, d, name)) {
+      sbuf m;
+      sbuf_init(&m);
+      sbuf_printf(&m, "%s reads '%s', which is not a Lua or sandbox name, a function of the "
+                  "lua: modules or a local: it is nil unless a location profile defines a "
+                  "function '%s'", what, name, name);
+      char *text = sbuf_take(&m);
+      rc = text ? add_warning(L, at, text) : oom(L);
+      free(text);
+    }
+  }
+  free(map);
+  free(refs);
+  return rc;
+}
+
 static int compile_list(ld *L, cs_script *v, int n, int is_guard) {
   for (int i = 0; i < n; i++) {
     if (v[i].kind == SCRIPT_NATIVE) continue;
@@ -1829,6 +1989,10 @@ static int compile_scripts(ld *L) {
     if (t->guard && (rc = compile_list(L, t->guard, 1, 1)) != CASE_OK) return rc;
     if ((rc = compile_list(L, t->actions, t->nactions, 0)) != CASE_OK) return rc;
   }
+  /* All compile: now what they refer to, in document order. */
+  for (int i = 0; i < L->nscripts; i++)
+    if ((rc = check_refs(L, L->scripts[i].s, L->scripts[i].n, L->scripts[i].is_guard)) != CASE_OK)
+      return rc;
   return CASE_OK;
 }
 
@@ -1966,6 +2130,7 @@ int def_parse_pinned(case_engine *e, const char *text, size_t len, const char *f
   node_free(L.doc);
   free(L.snode);
   free(L.hslot);
+  free(L.scripts);
   if (rc != CASE_OK) {
     def_free(d);
     return rc;
@@ -1977,6 +2142,7 @@ int def_parse_pinned(case_engine *e, const char *text, size_t len, const char *f
 static void script_free(sbx *s, cs_script *sc) {
   if (s && sc->kind != SCRIPT_NATIVE) sbx_unref(s, sc->ref);
   free(sc->text);
+  free(sc->lines);
 }
 
 static void scripts_free(sbx *s, cs_script *v, int n) {

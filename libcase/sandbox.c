@@ -1856,11 +1856,12 @@ int sbx_compile(sbx *s, case_def *d, cs_script *script, int is_guard)
     if (st == LUA_ERRMEM || c.status == LUA_ERRMEM) {
       rc = eng_err(s->e, CASE_NOMEM, "out of memory");
     } else {
-      cs_pos at = script->pos;
-      const char *m = strip_where(lua_tostring(L, -1), file, &at.line);
-      int last = pad + 1; /* the closing ")" of an expression is on a line of its own */
-      for (const char *q = script->text; *q; q++) last += *q == '\n';
-      if (at.line > last) at.line = last;
+      int line = 0;
+      const char *m = strip_where(lua_tostring(L, -1), file, &line);
+      /* Lua's line (after the padding) is a line of the script's text; the
+       * loader's line map places it in the YAML through the scalar's folding
+       * and escapes.  The closing ")" of an expression counts as its last line. */
+      cs_pos at = line > pad ? script_line_pos(script, line - pad) : script->pos;
       rc = eng_err_at(s->e, CASE_SCRIPT, file, at, "%s does not compile: %s", what, m);
     }
   } else {
@@ -1870,6 +1871,37 @@ int sbx_compile(sbx *s, case_def *d, cs_script *script, int is_guard)
   free(buf);
   free(chunk);
   return rc;
+}
+
+typedef struct knownjob {
+  sbx *s;
+  const case_def *d;
+  const char *name;
+  int found;
+} knownjob;
+
+static int do_known(lua_State *L)
+{
+  knownjob *k = lua_touserdata(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, k->s->env_ref);
+  k->found = lua_getfield(L, -1, k->name) != LUA_TNIL; /* as a script would see it */
+  if (!k->found && k->d && k->d->functions_ref > 0) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, k->d->functions_ref);
+    lua_pushstring(L, k->name);
+    k->found = lua_istable(L, -2) && lua_rawget(L, -2) != LUA_TNIL;
+  }
+  return 0;
+}
+
+int sbx_global_known(sbx *s, const case_def *d, const char *name)
+{
+  if (!s || !name) return 0;
+  if (!strcmp(name, "today") || !strcmp(name, "now")) return 1; /* computed per call */
+  knownjob k = {s, d, name, 0};
+  int top = lua_gettop(s->L);
+  int st = protect(s, do_known, &k);
+  lua_settop(s->L, top);
+  return st == LUA_OK && k.found;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1996,7 +2028,12 @@ static int run_call(sbx *s, case_call *call, const cs_script *sc, int is_guard, 
       if (s->fail_rc) rc = s->fail_rc;
       else if (st == LUA_ERRMEM) rc = CASE_NOMEM;
       else rc = CASE_SCRIPT;
-      m = strip_where(m ? m : "error", file, &at.line);
+      int line = 0;
+      m = strip_where(m ? m : "error", file, &line);
+      /* As for compile errors: Lua's line through the script's line map, so a
+       * one-line guard is not reported on the line of its closing ")". */
+      int pad = sc->pos.line > 1 ? sc->pos.line - 1 : 0;
+      if (line > pad && sc->kind != SCRIPT_NAMED) at = script_line_pos(sc, line - pad);
       text = msgf("%s:%d:%d: %s '%s' failed: %s", file, at.line, at.col, what, desc, m);
     }
     free(call->errmsg);

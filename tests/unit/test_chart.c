@@ -387,6 +387,40 @@ static void test_fire_timer_failure_leaves_case(void **state) {
   assert_int_equal(case_instance_revision(f->c), 0);
 }
 
+/* Issue 12.4: a runtime error in a one-line guard is reported on the guard's
+ * line (Lua puts the failing index on the line of the closing ")" the guard is
+ * wrapped in), and one in a double-quoted guard with \n escapes on the YAML
+ * line it is on, not as many lines below as there are escapes. */
+static void test_runtime_error_positions(void **state) {
+  fx *f = *state;
+  load(f,
+       "workflow: pos\nversion: 1\nroles: [IND]\n"
+       "data: {m: {type: map}, n: {type: integer, default: 0}}\n"
+       "initial: s\n"
+       "states:\n"
+       "  s:\n"
+       "    on:\n"
+       "      een: {target: t, guard: case.m.x}\n"
+       "      twee: {target: t, guard: \"case.n == 0 and\\n case.n < 1 and\\n case.m.y\"}\n"
+       "  t: {final: true}\n");
+  create(f, NULL);
+  assert_int_equal(case_instance_fire(f->c, "een", NULL, "x", "IND", T0), CASE_SCRIPT);
+  const char *m = case_errmsg(f->e);
+  if (strncmp(m, "test.yaml:9:31: guard 'case.m.x' failed: ", 41) != 0)
+    fail_msg("one-line guard: %s", m);
+  assert_non_null(strstr(m, "attempt to index a nil value (field 'm')"));
+  int line = 0, col = 0;
+  assert_int_equal(case_errpos(f->e, NULL, &line, &col), CASE_OK);
+  assert_int_equal(line, 9);
+  assert_int_equal(case_instance_fire(f->c, "twee", NULL, "x", "IND", T0), CASE_SCRIPT);
+  m = case_errmsg(f->e);
+  /* Lua line 3 of the guard starts after the second \n escape, on line 10. */
+  if (strncmp(m, "test.yaml:10:67: guard ", 23) != 0) fail_msg("double-quoted guard: %s", m);
+  assert_int_equal(case_errpos(f->e, NULL, &line, &col), CASE_OK);
+  assert_int_equal(line, 10);
+  assert_int_equal(col, 67);
+}
+
 /* ---- targetless and internal transitions ---- */
 
 static void test_targetless_and_internal(void **state) {
@@ -1026,6 +1060,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_eventless_loop_is_bounded, setup, teardown),
       cmocka_unit_test_setup_teardown(test_expiry_loop_is_bounded, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fire_timer_failure_leaves_case, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_runtime_error_positions, setup, teardown),
       cmocka_unit_test_setup_teardown(test_targetless_and_internal, setup, teardown),
       cmocka_unit_test_setup_teardown(test_targetless_beside_targeted, setup, teardown),
       cmocka_unit_test_setup_teardown(test_targetless_after_targeted_microstep, setup, teardown),
