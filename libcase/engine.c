@@ -98,6 +98,53 @@ void case_engine_close(case_engine *e) {
   free(e);
 }
 
+int eng_replay_open(case_engine *e, case_engine **out) {
+  *out = NULL;
+  case_engine *r;
+  int rc = case_engine_open(&r);
+  if (rc != CASE_OK) return eng_err(e, CASE_NOMEM, "out of memory");
+  memcpy(r->limits, e->limits, sizeof r->limits);
+  r->own_calendar = r->calendar;
+  r->calendar = e->calendar;
+  for (int i = 0; rc == CASE_OK && i < e->nnatives; i++) {
+    const cs_native *n = &e->natives[i];
+    rc = n->is_action ? case_engine_register_action(r, n->name, n->action, n->ud)
+                      : case_engine_register_guard(r, n->name, n->guard, n->ud);
+  }
+  for (const cs_profile *p = e->profiles; rc == CASE_OK && p; p = p->next)
+    rc = p->source ? eng_profile_load_text(r, p->name, p->path, p->source, p->source_len)
+                   : case_engine_load_profile(r, p->name, p->path);
+  if (rc != CASE_OK) {
+    rc = eng_err(e, rc, "cannot prepare the replay engine: %s", case_errmsg(r));
+    eng_replay_close(r);
+    return rc;
+  }
+  *out = r;
+  return CASE_OK;
+}
+
+void eng_replay_close(case_engine *r) {
+  if (!r) return;
+  if (r->own_calendar) {
+    r->calendar = r->own_calendar;
+    r->own_calendar = NULL;
+  }
+  case_engine_close(r);
+}
+
+const case_def *eng_replay_def(case_engine *r, const case_def *h) {
+  const case_def *d = case_def_find(r, h->id, h->version);
+  if (d && d->version == h->version) return d;
+  json_t *mods = def_modules_json(h);
+  if (!mods) {
+    eng_err(r, CASE_NOMEM, "out of memory");
+    return NULL;
+  }
+  int rc = eng_def_load_pinned(r, h->source, h->source_len, h->file, mods, &d);
+  json_decref(mods);
+  return rc == CASE_OK ? d : NULL;
+}
+
 static int set_error(case_engine *e, int rc, const char *file, cs_pos pos, const char *fmt,
                      va_list ap) {
   sbuf b;

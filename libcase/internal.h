@@ -286,6 +286,9 @@ struct case_def {
   size_t *module_len;
   int functions_ref; /* Lua registry ref of the table of module functions, -1 if none */
 
+  json_t *report;    /* the `report:` section, validated, as canonical JSON (loader.c's
+                        parse_report; read by report.c), NULL when absent */
+
   char **warnings;   /* "file:line:col: text" */
   int nwarnings;
 
@@ -534,6 +537,9 @@ struct case_engine {
 
   case_notify_fn notify;
   void *notify_ud;
+
+  cal_calendar *own_calendar; /* a replay engine (eng_replay_open): its own calendar,
+                                 put back before closing; NULL otherwise */
 };
 
 /* Sets the engine's error and returns rc.  The message is formatted. */
@@ -553,6 +559,16 @@ int eng_profile_load_text(case_engine *e, const char *name, const char *path, co
  * def_parse_pinned; `modules` may be NULL). */
 int eng_def_load_pinned(case_engine *e, const char *text, size_t len, const char *name,
                         const json_t *modules, const case_def **out);
+/* A second engine for replaying journals (verify, the report at a date): the
+ * same limits, natives and location profiles as `e`, sharing e's calendar (so
+ * holidays added by decree count).  Close it with eng_replay_close() before `e`.
+ * Returns CASE_OK or the failing code with the message on `e`. */
+int eng_replay_open(case_engine *e, case_engine **out);
+void eng_replay_close(case_engine *r);
+/* Definition `host` (loaded on another engine) on replay engine `r`, with the
+ * same YAML and the same pinned module code; loaded on first use.  NULL when it
+ * does not load (the message is on `r`). */
+const case_def *eng_replay_def(case_engine *r, const case_def *host);
 /* The definition's module sources as a JSON object (`lua:` entry as written ->
  * source), a new reference; NULL when out of memory. */
 json_t *def_modules_json(const case_def *d);
@@ -643,5 +659,9 @@ int chart_expiries(case_instance *c, int64_t now, long long cap, long long *coun
  * action), with a message in msg. */
 int chart_deadline_change(case_call *call, const char *name, const char *duration,
                           int from_start, char *msg, size_t msglen);
+
+/* store.c: the engine a store was opened on (NULL for NULL). */
+struct case_store;
+case_engine *store_engine(const struct case_store *s);
 
 #endif /* LIBCASE_INTERNAL_H */

@@ -21,6 +21,8 @@
 
 int st_nomem(case_engine *e) { return eng_err(e, CASE_NOMEM, "out of memory"); }
 
+case_engine *store_engine(const case_store *s) { return s ? s->e : NULL; }
+
 int st_berr(case_store *s, int rc) { return eng_err(s->e, rc, "%s", s->ops->errmsg(s->db)); }
 
 static int writable(case_store *s) {

@@ -16,7 +16,6 @@
 typedef struct verifier {
   case_store *s;
   case_engine *replay;      /* a separate engine: the host's cases stay untouched */
-  cal_calendar *own_cal;    /* the replay engine's own calendar, put back at the end */
   json_t *problems;
   long events;
   /* per case */
@@ -45,38 +44,19 @@ static void problem(verifier *v, int64_t seq, const char *kind, const char *fmt,
 }
 
 static int replay_open(verifier *v) {
-  case_engine *e = v->s->e;
-  int rc = case_engine_open(&v->replay);
-  if (rc != CASE_OK) return st_nomem(e);
-  case_engine *r = v->replay;
-  memcpy(r->limits, e->limits, sizeof r->limits);
-  v->own_cal = r->calendar;
-  r->calendar = e->calendar; /* holidays added by decree count in replay too */
-  for (int i = 0; rc == CASE_OK && i < e->nnatives; i++) {
-    const cs_native *n = &e->natives[i];
-    rc = n->is_action ? case_engine_register_action(r, n->name, n->action, n->ud)
-                      : case_engine_register_guard(r, n->name, n->guard, n->ud);
-  }
-  for (const cs_profile *p = e->profiles; rc == CASE_OK && p; p = p->next)
-    rc = p->source ? eng_profile_load_text(r, p->name, p->path, p->source, p->source_len)
-                   : case_engine_load_profile(r, p->name, p->path);
-  if (rc != CASE_OK) return eng_err(e, rc, "verify: cannot prepare the replay engine: %s",
-                                    case_errmsg(r));
+  int rc = eng_replay_open(v->s->e, &v->replay);
+  if (rc != CASE_OK) return eng_err(v->s->e, rc, "verify: %s", case_errmsg(v->s->e));
   return CASE_OK;
 }
 
 static void replay_close(verifier *v) {
-  if (!v->replay) return;
-  v->replay->calendar = v->own_cal;
-  case_engine_close(v->replay);
+  eng_replay_close(v->replay);
   v->replay = NULL;
 }
 
 /* The pinned definition on the replay engine, loaded from the host's copy. */
 static const case_def *replay_def(verifier *v, const char *id, int version, char *why,
                                   size_t n) {
-  const case_def *d = case_def_find(v->replay, id, version);
-  if (d && d->version == version) return d;
   const case_def *h = case_def_find(v->s->e, id, version);
   if (!h || h->version != version) {
     snprintf(why, n, "workflow '%s' version %d is not loaded", id, version);
@@ -84,15 +64,10 @@ static const case_def *replay_def(verifier *v, const char *id, int version, char
   }
   /* The same YAML and the same module code the cases ran with (pinned in
    * the store and checked against the host's copy when it was opened). */
-  json_t *mods = def_modules_json(h);
-  int lrc = mods ? eng_def_load_pinned(v->replay, h->source, h->source_len, h->file, mods, &d)
-                 : CASE_NOMEM;
-  json_decref(mods);
-  if (lrc != CASE_OK) {
+  const case_def *d = eng_replay_def(v->replay, h);
+  if (!d)
     snprintf(why, n, "workflow '%s' version %d does not load for replay: %s", id, version,
              case_errmsg(v->replay));
-    return NULL;
-  }
   return d;
 }
 
