@@ -1592,6 +1592,298 @@ static int parse_lua(ld *L, const node *n) {
   return CASE_OK;
 }
 
+/* ------------------------------------------------------------------ */
+/* Top level: report (what the caseload report groups by and counts)   */
+/* ------------------------------------------------------------------ */
+
+/* The report section is checked against the finished model (states, data,
+ * roles, events, deadlines) and kept as canonical JSON in d->report; report.c
+ * reads it.  docs/workflow-format.md, "report". */
+
+static int report_field(ld *L, const node *n, const char *what, int boolean, json_t *into) {
+  static const char *const keys[] = {"field", "label", NULL};
+  const node *f = n, *lab = NULL;
+  int rc;
+  if (n->kind == N_MAP) {
+    if ((rc = check_keys(L, n, what, keys)) != CASE_OK) return rc;
+    f = map_get(n, "field");
+    lab = map_get(n, "label");
+    if (!f)
+      return fail(L, CASE_INVALID, n->pos, "%s has no field (expected field: a data field)",
+                  what);
+  }
+  const char *name = NULL, *label = NULL;
+  if ((rc = want_text(L, f, "field", &name)) != CASE_OK) return rc;
+  if (lab && (rc = want_text(L, lab, "label", &label)) != CASE_OK) return rc;
+  int fi = def_field_find(L->d, name);
+  if (fi < 0)
+    return fail(L, CASE_INVALID, f->text_pos, "%s: field '%s' is not declared in data", what,
+                name);
+  if (boolean && L->d->fields[fi].type != TYPE_BOOLEAN)
+    return fail(L, CASE_INVALID, f->text_pos, "%s: field '%s' is of type %s (expected a "
+                "boolean field)", what, name, type_name(L->d->fields[fi].type));
+  if (json_object_set_new(into, "field", json_string(name)) ||
+      json_object_set_new(into, "label", json_string(label ? label : name)))
+    return oom(L);
+  return CASE_OK;
+}
+
+/* 1 if some transition listens to `name` (a wildcard does not count). */
+static int event_declared(const case_def *d, const char *name) {
+  for (int t = 0; t < d->ntransitions; t++)
+    for (int k = 0; k < d->transitions[t].nevents; k++) {
+      const char *desc = d->transitions[t].events[k];
+      if (strcmp(desc, "*") != 0 && event_matches(desc, name)) return 1;
+    }
+  for (int t = 0; t < d->ntimers; t++)
+    if (d->timers[t].event && strcmp(d->timers[t].event, name) == 0) return 1;
+  return 0;
+}
+
+static int report_event(ld *L, const node *n, const char *what, const char **out) {
+  int rc = want_text(L, n, what, out);
+  if (rc != CASE_OK) return rc;
+  if (!event_declared(L->d, *out))
+    return fail(L, CASE_INVALID, n->text_pos, "%s '%s' is not an event of any transition",
+                what, *out);
+  return CASE_OK;
+}
+
+static int report_state_id(ld *L, const node *n, const char *what, const char **out) {
+  int rc = want_text(L, n, what, out);
+  if (rc != CASE_OK) return rc;
+  int s = find_state(L, *out);
+  if (s <= 0 || is_history(&L->d->states[s])) return unknown_state(L, n, what);
+  return CASE_OK;
+}
+
+/* A list of events (signals, count events) as a JSON array. */
+static int report_events(ld *L, const node *n, const char *what, json_t **out) {
+  const node *one;
+  const node *const *items;
+  if (n->kind == N_MAP)
+    return fail(L, CASE_INVALID, n->pos, "%s is a map (expected an event or a list of events)",
+                what);
+  int k = as_list(n, &items, &one);
+  if (!(*out = json_array())) return oom(L);
+  for (int i = 0; i < k; i++) {
+    const char *ev = NULL;
+    int rc = report_event(L, items[i], "event", &ev);
+    if (rc != CASE_OK) return rc;
+    if (json_array_append_new(*out, json_string(ev))) return oom(L);
+  }
+  return CASE_OK;
+}
+
+static int report_count(ld *L, const node *key, const node *v, json_t *counts) {
+  static const char *const keys[] = {"label", "states", "event", "outcomes", "field", NULL};
+  int rc;
+  if (!is_identifier(key->str, 0))
+    return fail(L, CASE_INVALID, key->pos, "report count '%s' is not a name (expected letters, "
+                "digits and _)", key->str);
+  if ((rc = want_kind(L, v, N_MAP, "a report count")) != CASE_OK) return rc;
+  if ((rc = check_keys(L, v, "a report count", keys)) != CASE_OK) return rc;
+  const node *lab = map_get(v, "label"), *st = map_get(v, "states"), *ev = map_get(v, "event");
+  const node *oc = map_get(v, "outcomes"), *fi = map_get(v, "field");
+  if ((st != NULL) + (ev != NULL) + (fi != NULL) != 1)
+    return fail(L, CASE_INVALID, key->pos, "report count '%s' needs exactly one of states, "
+                "event or field (what it counts: cases in those states, cases where the event "
+                "was accepted, cases whose boolean field is true)", key->str);
+  if (oc && !ev)
+    return fail(L, CASE_INVALID, oc->pos, "outcomes belong to a count by event (expected "
+                "event: E beside outcomes)");
+  json_t *c = json_object();
+  if (!c || json_array_append_new(counts, c) || json_object_set_new(c, "name",
+                                                                     json_string(key->str)))
+    return oom(L);
+  const char *label = key->str;
+  if (lab && (rc = want_text(L, lab, "label", &label)) != CASE_OK) return rc;
+  if (json_object_set_new(c, "label", json_string(label))) return oom(L);
+  if (st) {
+    const node *one;
+    const node *const *items;
+    if (st->kind == N_MAP)
+      return fail(L, CASE_INVALID, st->pos, "states is a map (expected a state id or a list)");
+    int k = as_list(st, &items, &one);
+    json_t *a = json_array();
+    if (!a || json_object_set_new(c, "states", a)) return oom(L);
+    for (int i = 0; i < k; i++) {
+      const char *id = NULL;
+      if ((rc = report_state_id(L, items[i], "state", &id)) != CASE_OK) return rc;
+      if (json_array_append_new(a, json_string(id))) return oom(L);
+    }
+  } else if (ev) {
+    const char *name = NULL;
+    if ((rc = report_event(L, ev, "event", &name)) != CASE_OK) return rc;
+    if (json_object_set_new(c, "event", json_string(name))) return oom(L);
+    if (oc) {
+      if ((rc = want_kind(L, oc, N_MAP, "outcomes")) != CASE_OK) return rc;
+      json_t *o = json_object();
+      if (!o || json_object_set_new(c, "outcomes", o)) return oom(L);
+      for (int i = 0; i < npairs(oc); i++) {
+        const char *oev = NULL, *name2 = NULL;
+        const node *k2 = pkey(oc, i);
+        if (!event_declared(L->d, k2->str))
+          return fail(L, CASE_INVALID, k2->pos, "outcome event '%s' is not an event of any "
+                      "transition", k2->str);
+        oev = k2->str;
+        if ((rc = want_text(L, pval(oc, i), "outcome", &name2)) != CASE_OK) return rc;
+        if (json_object_set_new(o, oev, json_string(name2))) return oom(L);
+      }
+    }
+  } else {
+    json_t *f = json_object();
+    if (!f) return oom(L);
+    rc = report_field(L, fi, "a report count", 1, f);
+    if (rc == CASE_OK &&
+        json_object_set(c, "field", json_object_get(f, "field")))
+      rc = oom(L);
+    json_decref(f);
+    if (rc != CASE_OK) return rc;
+  }
+  return CASE_OK;
+}
+
+static int report_role(ld *L, const node *n, const char *what, const char *role) {
+  if (def_role_find(L->d, role) >= 0) return CASE_OK;
+  sbuf b;
+  sbuf_init(&b);
+  for (int j = 0; j < L->d->nroles; j++)
+    sbuf_printf(&b, "%s%s", j ? ", " : "", L->d->roles[j]);
+  char *list = sbuf_take(&b);
+  int rc = fail(L, CASE_INVALID, n->text_pos, "%s: role '%s' is not declared (expected one of: "
+                "%s)", what, role, list ? list : "");
+  free(list);
+  return rc;
+}
+
+static int parse_report(ld *L, const node *n) {
+  static const char *const keys[] = {"region", "track", "lane", "procesregisseur",
+                                     "state_labels", "counts", "signals", "courts",
+                                     "agencies", "horizon_days", NULL};
+  case_def *d = L->d;
+  int rc = want_kind(L, n, N_MAP, "report");
+  if (rc != CASE_OK) return rc;
+  if ((rc = check_keys(L, n, "report", keys)) != CASE_OK) return rc;
+  json_t *r = json_object();
+  if (!r) return oom(L);
+  d->report = r;
+  const node *v;
+  const char *s = NULL;
+  if ((v = map_get(n, "region"))) {
+    if ((rc = report_state_id(L, v, "report region", &s)) != CASE_OK) return rc;
+    if (json_object_set_new(r, "region", json_string(s))) return oom(L);
+  }
+  static const char *const fields[] = {"track", "lane"};
+  for (int i = 0; i < 2; i++) {
+    if (!(v = map_get(n, fields[i]))) continue;
+    json_t *o = json_object();
+    if (!o || json_object_set_new(r, fields[i], o)) return oom(L);
+    char what[32];
+    snprintf(what, sizeof what, "report %s", fields[i]);
+    if ((rc = report_field(L, v, what, i == 1, o)) != CASE_OK) return rc;
+  }
+  if ((v = map_get(n, "procesregisseur"))) {
+    static const char *const pkeys[] = {"field", "label", "event", "payload", NULL};
+    json_t *o = json_object();
+    if (!o || json_object_set_new(r, "procesregisseur", o)) return oom(L);
+    const node *ev = v->kind == N_MAP ? map_get(v, "event") : NULL;
+    if (ev) {
+      if ((rc = check_keys(L, v, "report procesregisseur", pkeys)) != CASE_OK) return rc;
+      const node *pl = map_get(v, "payload");
+      if (map_get(v, "field"))
+        return fail(L, CASE_INVALID, v->pos, "report procesregisseur: give field or event, "
+                    "not both");
+      if (!pl)
+        return fail(L, CASE_INVALID, v->pos, "report procesregisseur: event needs payload "
+                    "(the key of the event's payload that names the procesregisseur)");
+      const char *e2 = NULL, *p = NULL;
+      if ((rc = report_event(L, ev, "event", &e2)) != CASE_OK) return rc;
+      if ((rc = want_text(L, pl, "payload", &p)) != CASE_OK) return rc;
+      if (json_object_set_new(o, "event", json_string(e2)) ||
+          json_object_set_new(o, "payload", json_string(p)))
+        return oom(L);
+    } else if ((rc = report_field(L, v, "report procesregisseur", 0, o)) != CASE_OK) {
+      return rc;
+    }
+  }
+  if ((v = map_get(n, "state_labels"))) {
+    if ((rc = want_kind(L, v, N_MAP, "state_labels")) != CASE_OK) return rc;
+    json_t *o = json_object();
+    if (!o || json_object_set_new(r, "state_labels", o)) return oom(L);
+    for (int i = 0; i < npairs(v); i++) {
+      const char *id = NULL, *label = NULL;
+      if ((rc = report_state_id(L, pkey(v, i), "state", &id)) != CASE_OK) return rc;
+      if ((rc = want_text(L, pval(v, i), "label", &label)) != CASE_OK) return rc;
+      if (json_object_set_new(o, id, json_string(label))) return oom(L);
+    }
+  }
+  if ((v = map_get(n, "counts"))) {
+    if ((rc = want_kind(L, v, N_MAP, "counts")) != CASE_OK) return rc;
+    json_t *a = json_array();
+    if (!a || json_object_set_new(r, "counts", a)) return oom(L);
+    for (int i = 0; i < npairs(v); i++)
+      if ((rc = report_count(L, pkey(v, i), pval(v, i), a)) != CASE_OK) return rc;
+  }
+  if ((v = map_get(n, "signals"))) {
+    json_t *a = NULL;
+    rc = report_events(L, v, "signals", &a);
+    if (a && json_object_set_new(r, "signals", a)) return oom(L);
+    if (rc != CASE_OK) return rc;
+  }
+  if ((v = map_get(n, "courts"))) {
+    const node *one;
+    const node *const *items;
+    if (v->kind == N_MAP)
+      return fail(L, CASE_INVALID, v->pos, "courts is a map (expected a role or a list)");
+    int k = as_list(v, &items, &one);
+    json_t *a = json_array();
+    if (!a || json_object_set_new(r, "courts", a)) return oom(L);
+    for (int i = 0; i < k; i++) {
+      if ((rc = want_text(L, items[i], "court", &s)) != CASE_OK) return rc;
+      if ((rc = report_role(L, items[i], "report courts", s)) != CASE_OK) return rc;
+      if (json_array_append_new(a, json_string(s))) return oom(L);
+    }
+  }
+  if ((v = map_get(n, "agencies"))) {
+    if ((rc = want_kind(L, v, N_MAP, "agencies")) != CASE_OK) return rc;
+    json_t *o = json_object();
+    if (!o || json_object_set_new(r, "agencies", o)) return oom(L);
+    for (int i = 0; i < npairs(v); i++) {
+      const node *k = pkey(v, i);
+      int found = 0;
+      for (int t = 0; t < d->ntimers && !found; t++)
+        found = d->timers[t].kind == TIMER_DEADLINE && strcmp(d->timers[t].name, k->str) == 0;
+      if (!found)
+        return fail(L, CASE_INVALID, k->pos, "report agencies: '%s' is not a deadline of the "
+                    "workflow", k->str);
+      const char *who = NULL;
+      if ((rc = want_text(L, pval(v, i), "agency", &who)) != CASE_OK) return rc;
+      /* "DTV/KMAR": every part a declared role. */
+      char part[128];
+      for (const char *p = who; *p;) {
+        size_t len = strcspn(p, "/");
+        snprintf(part, sizeof part, "%.*s", (int)(len < sizeof part ? len : sizeof part - 1), p);
+        if ((rc = report_role(L, pval(v, i), "report agencies", part)) != CASE_OK) return rc;
+        p += len;
+        if (*p) p++;
+      }
+      if (json_object_set_new(o, k->str, json_string(who))) return oom(L);
+    }
+  }
+  if ((v = map_get(n, "horizon_days"))) {
+    long long h = -1;
+    if (v->kind != N_SCALAR || scalar_type(v) != V_INT)
+      return fail(L, CASE_INVALID, v->pos, "horizon_days is %s (expected an integer from 0 to "
+                  "3660: terms running out within this many days are due soon)", describe(v));
+    if (scalar_int(v, &h) != 0 || h < 0 || h > 3660)
+      return fail(L, CASE_INVALID, v->pos, "horizon_days %s is out of range (expected an "
+                  "integer from 0 to 3660)", v->str);
+    if (json_object_set_new(r, "horizon_days", json_integer((json_int_t)h))) return oom(L);
+  }
+  return CASE_OK;
+}
+
 static int file_exists(const char *path) {
   FILE *f = fopen(path, "rb");
   if (!f) return 0;
@@ -2003,7 +2295,7 @@ static int compile_scripts(ld *L) {
 static int parse_top(ld *L, const char *dir) {
   static const char *const keys[] = {"workflow", "version", "description", "in_force_from",
                                      "clock", "calendar", "roles", "lua", "params", "data",
-                                     "initial", "states", NULL};
+                                     "initial", "states", "report", NULL};
   case_def *d = L->d;
   const node *doc = L->doc;
   int rc = check_keys(L, doc, "the definition", keys);
@@ -2081,6 +2373,7 @@ static int parse_top(ld *L, const char *dir) {
   if ((rc = check_reachable(L)) != CASE_OK) return rc;
   if ((rc = warn_dead_ends(L)) != CASE_OK) return rc;
   if ((rc = warn_shadowed(L)) != CASE_OK) return rc;
+  if ((n = map_get(doc, "report")) && (rc = parse_report(L, n)) != CASE_OK) return rc;
   if ((rc = resolve_modules(L, dir)) != CASE_OK) return rc;
   if ((rc = sbx_load_modules(L->e->sandbox, d)) != CASE_OK) return rc;
   return compile_scripts(L);
@@ -2219,5 +2512,6 @@ void def_free(case_def *d) {
   free(d->dir);
   free(d->source);
   free(d->description);
+  json_decref(d->report);
   free(d);
 }
