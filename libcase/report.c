@@ -559,3 +559,1011 @@ int case_store_report(case_store *s, case_engine *e, int64_t at, const char *opt
   json_decref(opts);
   return rc;
 }
+
+/* ================================================================== */
+/* Version 2: what the definitions declare, the open cases, terms by  */
+/* urgency, per location and trends, everything as of `at`           */
+/* ================================================================== */
+
+#define PAGE_ROWS 512
+#define RECENT_SIGNALS 50
+#define NO_END INT64_MAX
+
+typedef struct vcase {
+  char *id;
+  const case_def *def;   /* the host's definition of the case */
+  char *location;        /* NULL: none */
+  int64_t created, last_time;
+  int64_t closed_time;   /* time of the row that reached a top-level final state, or -1 */
+  json_t *config, *data; /* as of `at` (the journal row's) */
+  int lane;
+  char *regisseur;       /* from the declared assignment event, or NULL */
+  json_t *marks;         /* event count name -> true (accepted) | outcome string */
+  int nsignals;
+  case_instance *rp;     /* the replay on the replay engine; NULL when it broke */
+  char *problem;         /* why the replay broke, or NULL */
+  json_t *open_iv;       /* running deadline id -> index in v2state.iv */
+} vcase;
+
+typedef struct interval {
+  int64_t due, end; /* overdue from due (inclusive) to end (exclusive) */
+  int court;
+} interval;
+
+typedef struct v2state {
+  case_store *s;
+  case_engine *e, *re;
+  int64_t at;
+  int horizon;
+  json_t *filter; /* borrowed: the options' "filter" object or NULL */
+  const char *sort;
+  vcase *cases;
+  size_t n, cap;
+  json_t *index;  /* case id -> index in cases */
+  interval *iv;
+  size_t niv, capiv;
+  json_t *signals;       /* source -> {"total":n,"per_week":{week:n}} */
+  json_t *recent;        /* the latest signal rows, newest last */
+  json_t *pages;         /* the rows of the page being read */
+  int nomem;
+} v2state;
+
+static json_t *decl_of(const case_def *d, const char *key) {
+  return d && d->report ? json_object_get(d->report, key) : NULL;
+}
+
+static int in_list(const json_t *arr, const char *s) {
+  size_t i;
+  json_t *v;
+  if (!s) return 0;
+  json_array_foreach(arr, i, v) if (json_is_string(v) && !strcmp(json_string_value(v), s)) return 1;
+  return 0;
+}
+
+/* 1 when every role of "A/B/C" is a declared court. */
+static int is_court(const case_def *d, const char *agency) {
+  const json_t *courts = decl_of(d, "courts");
+  if (!courts || !agency || !*agency || *agency == '(') return 0;
+  char part[128];
+  for (const char *p = agency; *p;) {
+    size_t len = strcspn(p, "/");
+    snprintf(part, sizeof part, "%.*s", (int)(len < sizeof part ? len : sizeof part - 1), p);
+    if (!in_list(courts, part)) return 0;
+    p += len;
+    if (*p) p++;
+  }
+  return 1;
+}
+
+/* Who must act on deadline `name` of state `state` (see deadline_agency). */
+static void agency_v2(const case_def *d, const char *name, const char *state, char *buf,
+                      size_t len) {
+  rstate tmp;
+  memset(&tmp, 0, sizeof tmp);
+  tmp.o.deadline_agencies = decl_of(d, "agencies");
+  deadline_agency(&tmp, d, name, state, buf, len);
+}
+
+static vcase *vfind(v2state *r, const char *id) {
+  json_t *i = json_object_get(r->index, id);
+  return i ? &r->cases[json_integer_value(i)] : NULL;
+}
+
+static int iv_add(v2state *r, int64_t due, int court, size_t *out) {
+  if (r->niv == r->capiv) {
+    size_t cap = r->capiv ? r->capiv * 2 : 256;
+    interval *v = realloc(r->iv, cap * sizeof *v);
+    if (!v) return CASE_NOMEM;
+    r->iv = v;
+    r->capiv = cap;
+  }
+  r->iv[r->niv] = (interval){due, NO_END, court};
+  *out = r->niv++;
+  return CASE_OK;
+}
+
+/* After a row: the running deadlines of the replayed case open and close
+ * intervals; a deadline whose due time changed closes its interval and opens one. */
+static int track_terms(v2state *r, vcase *c, int64_t t) {
+  const case_instance *rp = c->rp;
+  /* Close what is gone (or changed). */
+  const char *key;
+  json_t *v, *tmp;
+  json_object_foreach_safe(c->open_iv, tmp, key, v) {
+    size_t k = (size_t)json_integer_value(v);
+    int still = 0;
+    for (int i = 0; rp && !rp->st.done && i < rp->st.ntimers && !still; i++)
+      still = !strcmp(rp->st.timers[i].id, key) && rp->st.timers[i].due == r->iv[k].due;
+    if (!still) {
+      r->iv[k].end = t;
+      json_object_del(c->open_iv, key);
+    }
+  }
+  if (!rp || rp->st.done) return CASE_OK;
+  const case_def *d = rp->def;
+  for (int i = 0; i < rp->st.ntimers; i++) {
+    const cs_timer_inst *ti = &rp->st.timers[i];
+    const cs_timer *tm = &d->timers[ti->timer];
+    if (tm->kind != TIMER_DEADLINE || json_object_get(c->open_iv, ti->id)) continue;
+    char agency[128];
+    agency_v2(d, tm->name, d->states[tm->state].id, agency, sizeof agency);
+    size_t k;
+    if (iv_add(r, ti->due, is_court(d, agency), &k) != CASE_OK ||
+        json_object_set_new(c->open_iv, ti->id, json_integer((json_int_t)k)))
+      return CASE_NOMEM;
+  }
+  return CASE_OK;
+}
+
+static void replay_broke(v2state *r, vcase *c, const char *event) {
+  if (!c->problem) {
+    sbuf b;
+    sbuf_init(&b);
+    sbuf_printf(&b, "event '%s' does not replay: %s", event, case_errmsg(r->re));
+    c->problem = sbuf_take(&b);
+  }
+  case_instance_free(c->rp);
+  c->rp = NULL;
+}
+
+static char *payload_text(const json_t *p) {
+  return p && !json_is_null(p) ? json_dumps(p, JSON_COMPACT) : NULL;
+}
+
+/* The signal statistics: one more from `source` in the week of `t`. */
+static int count_signal(v2state *r, vcase *c, const json_t *row, const char *event, int64_t t) {
+  const char *role = json_string_value(json_object_get(row, "role"));
+  const char *actor = json_string_value(json_object_get(row, "actor"));
+  const char *source = role ? role : actor ? actor : "(unknown)";
+  char week[32];
+  iso_week(cal_local_day(t), week);
+  json_t *src = sub(r->signals, source);
+  if (!src || bump(src, "total", 1)) return CASE_NOMEM;
+  json_t *pw = sub(src, "per_week");
+  if (!pw || bump(pw, week, 1)) return CASE_NOMEM;
+  c->nsignals++;
+  char date[11];
+  cal_format_date(cal_local_day(t), date);
+  json_t *payload = json_object_get(row, "payload");
+  json_t *it = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s?, s:O?}", "case", c->id, "event", event,
+                         "source", source, "time", (json_int_t)t, "date", date, "actor", actor,
+                         "payload", json_is_null(payload) ? NULL : payload);
+  if (!it || json_array_append_new(r->recent, it)) return CASE_NOMEM;
+  if (json_array_size(r->recent) > RECENT_SIGNALS) json_array_remove(r->recent, 0);
+  return CASE_OK;
+}
+
+static int v2_row(v2state *r, const json_t *row) {
+  const char *id = json_string_value(json_object_get(row, "case"));
+  const char *event = json_string_value(json_object_get(row, "event"));
+  int64_t t = json_integer_value(json_object_get(row, "time"));
+  int64_t rev = json_integer_value(json_object_get(row, "revision"));
+  if (!id || !event || t > r->at) return CASE_OK;
+  const json_t *payload = json_object_get(row, "payload");
+  vcase *c = vfind(r, id);
+  int rc;
+  if (rev == 0 || !c) {
+    if (rev != 0 || c) return CASE_OK; /* a journal that does not start with "create" */
+    case_instance *host = NULL;
+    rc = case_store_get(r->s, id, &host);
+    if (rc != CASE_OK) return rc;
+    if (r->n == r->cap) {
+      size_t cap = r->cap ? r->cap * 2 : 256;
+      vcase *v = realloc(r->cases, cap * sizeof *v);
+      if (!v) return CASE_NOMEM;
+      r->cases = v;
+      r->cap = cap;
+    }
+    c = &r->cases[r->n];
+    memset(c, 0, sizeof *c);
+    c->closed_time = -1;
+    c->id = xstrdup(id);
+    c->def = case_instance_def(host);
+    const char *loc = case_instance_location(host);
+    c->location = loc ? xstrdup(loc) : NULL;
+    c->marks = json_object();
+    c->open_iv = json_object();
+    if (!c->id || (loc && !c->location) || !c->marks || !c->open_iv) {
+      free(c->id);
+      free(c->location);
+      json_decref(c->marks);
+      json_decref(c->open_iv);
+      return CASE_NOMEM;
+    }
+    if (json_object_set_new(r->index, id, json_integer((json_int_t)r->n))) return CASE_NOMEM;
+    r->n++;
+    c->created = t;
+    const case_def *rd = eng_replay_def(r->re, c->def);
+    char *data = payload_text(payload);
+    rc = rd ? case_instance_create(r->re, rd, id, loc, data, t, &c->rp) : CASE_ERROR;
+    free(data);
+    if (rc == CASE_NOMEM) return rc;
+    if (rc != CASE_OK) replay_broke(r, c, event);
+  } else if (c->rp) {
+    const char *role = json_string_value(json_object_get(row, "role"));
+    const char *actor = json_string_value(json_object_get(row, "actor"));
+    if (!role && actor && !strcmp(actor, "timer")) {
+      int one = 0;
+      rc = chart_tick_one(c->rp, t, &one);
+      if (rc == CASE_OK && !one) rc = CASE_ERROR;
+    } else {
+      char *p = payload_text(payload);
+      rc = case_instance_fire(c->rp, event, p, actor, role, t);
+      free(p);
+    }
+    if (rc == CASE_NOMEM) return rc;
+    if (rc != CASE_OK) replay_broke(r, c, event);
+  }
+  c->last_time = t;
+  json_decref(c->config);
+  json_decref(c->data);
+  c->config = json_incref(json_object_get(row, "configuration"));
+  c->data = json_incref(json_object_get(row, "data"));
+  const case_def *d = c->def;
+  const char *lane = json_string_value(json_object_get(decl_of(d, "lane"), "field"));
+  if (lane && json_is_true(json_object_get(c->data, lane))) c->lane = 1;
+  if (c->closed_time < 0 && final_state(d, c->config)) c->closed_time = t;
+  /* Counts by event: the event marks the case; the first outcome after it decides. */
+  size_t i;
+  json_t *cnt;
+  json_array_foreach(decl_of(d, "counts"), i, cnt) {
+    const char *ev = json_string_value(json_object_get(cnt, "event"));
+    if (!ev) continue;
+    const char *name = json_string_value(json_object_get(cnt, "name"));
+    json_t *mark = json_object_get(c->marks, name);
+    if (!strcmp(event, ev)) {
+      if (json_object_set_new(c->marks, name, json_true())) return CASE_NOMEM;
+    } else if (json_is_true(mark)) {
+      const char *oc = json_string_value(json_object_get(json_object_get(cnt, "outcomes"), event));
+      if (oc && json_object_set_new(c->marks, name, json_string(oc))) return CASE_NOMEM;
+    }
+  }
+  const json_t *pr = decl_of(d, "procesregisseur");
+  const char *pev = json_string_value(json_object_get(pr, "event"));
+  if (pev && !strcmp(pev, event)) {
+    const char *key = json_string_value(json_object_get(pr, "payload"));
+    const char *who = json_string_value(json_object_get(payload, key));
+    if (who) {
+      char *w = xstrdup(who);
+      if (!w) return CASE_NOMEM;
+      free(c->regisseur);
+      c->regisseur = w;
+    }
+  }
+  if (in_list(decl_of(d, "signals"), event) && count_signal(r, c, row, event, t) != CASE_OK)
+    return CASE_NOMEM;
+  if (c->rp || c->problem) return track_terms(r, c, t);
+  return CASE_OK;
+}
+
+static int v2_collect(void *ud, int64_t seq, const char *row_json) {
+  (void)seq;
+  v2state *r = ud;
+  json_t *row = json_loads(row_json, 0, NULL);
+  if (!row || json_array_append_new(r->pages, row)) {
+    r->nomem = 1;
+    return CASE_NOMEM;
+  }
+  return 0;
+}
+
+/* Reads the journal a page at a time and handles each page's rows outside the
+ * feed callback, so that the rows may load cases (case_store_get) on any backend. */
+static int v2_read(v2state *r) {
+  int64_t after = 0;
+  for (;;) {
+    json_array_clear(r->pages);
+    int64_t last = after;
+    int rc = case_store_follow(r->s, after, PAGE_ROWS, v2_collect, r, &last);
+    if (r->nomem) return CASE_NOMEM;
+    if (rc != CASE_OK) return rc;
+    size_t n = json_array_size(r->pages);
+    for (size_t i = 0; i < n; i++) {
+      rc = v2_row(r, json_array_get(r->pages, i));
+      if (rc != CASE_OK) return rc;
+    }
+    if (n < PAGE_ROWS) return CASE_OK;
+    after = last;
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Building the v2 report                                               */
+/* ------------------------------------------------------------------ */
+
+typedef struct vterm {  /* a running deadline of an open case at `at` */
+  const char *name, *state, *source;
+  int64_t due;
+  cal_day last_day;     /* CAL_NO_DAY for hour terms */
+} vterm;
+
+/* The case's state for the report: inside the declared region, else the first
+ * active atomic state; a closed case's top-level final state. */
+static const char *state_v2(const case_def *d, const json_t *config) {
+  const char *region = json_string_value(decl_of(d, "region"));
+  return report_state(d, config, region ? def_state_find(d, region) : -1);
+}
+
+static json_t *state_label(const case_def *d, const char *state) {
+  const char *l = json_string_value(json_object_get(decl_of(d, "state_labels"), state));
+  if (l) return json_string(l);
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s", state);
+  for (char *p = buf; *p; p++)
+    if (*p == '_') *p = ' ';
+  return json_string(buf);
+}
+
+/* "overdue", "due_today", "due_soon" (within the horizon) or "running". */
+static const char *term_status(const v2state *r, const vterm *t, cal_day today, long *days) {
+  if (t->due <= r->at) {
+    *days = t->last_day != CAL_NO_DAY ? (long)(today - t->last_day)
+                                      : (long)((r->at - t->due) / DAY_SECONDS);
+    return "overdue";
+  }
+  cal_day last = t->last_day != CAL_NO_DAY ? t->last_day : cal_local_day(t->due - 1);
+  *days = (long)(last - today);
+  if (last <= today) return "due_today";
+  if (last - today <= r->horizon) return "due_soon";
+  return "running";
+}
+
+static int status_rank(const char *st) {
+  return !strcmp(st, "overdue") ? 0 : !strcmp(st, "due_today") ? 1 : !strcmp(st, "due_soon") ? 2
+                                                                                              : 3;
+}
+
+/* The running deadlines of case c at `at`: from the replay, or from the stored
+ * case when the replay broke and nothing happened to the case after `at`. */
+static int case_terms(v2state *r, vcase *c, vterm **out, int *n) {
+  *out = NULL;
+  *n = 0;
+  const case_instance *src = c->rp;
+  if (!src) {
+    if (!c->problem) return CASE_OK;
+    case_instance *host = NULL;
+    if (case_store_get(r->s, c->id, &host) != CASE_OK) return CASE_OK;
+    if (host->st.last_time > r->at) return CASE_OK; /* the stored case is past `at` */
+    src = host;
+  }
+  if (src->st.done || src->st.ntimers == 0) return CASE_OK;
+  vterm *v = calloc((size_t)src->st.ntimers, sizeof *v);
+  if (!v) return CASE_NOMEM;
+  const case_def *d = src->def;
+  for (int i = 0; i < src->st.ntimers; i++) {
+    const cs_timer_inst *ti = &src->st.timers[i];
+    const cs_timer *tm = &d->timers[ti->timer];
+    if (tm->kind != TIMER_DEADLINE) continue;
+    v[*n] = (vterm){tm->name, d->states[tm->state].id, tm->source, ti->due, ti->last_day};
+    (*n)++;
+  }
+  *out = v;
+  return CASE_OK;
+}
+
+static const char *filter_str(const v2state *r, const char *key) {
+  return r->filter ? json_string_value(json_object_get(r->filter, key)) : NULL;
+}
+
+/* 1 if "A/B" names role `who`. */
+static int agency_has(const char *agency, const char *who) {
+  size_t n = strlen(who);
+  for (const char *p = agency; p && *p;) {
+    size_t len = strcspn(p, "/");
+    if (len == n && !strncmp(p, who, n)) return 1;
+    p += len;
+    if (*p) p++;
+  }
+  return 0;
+}
+
+static const char *jstr(const json_t *o, const char *k) {
+  return json_string_value(json_object_get(o, k));
+}
+
+/* An element being sorted, with the order asked for. */
+typedef struct sitem {
+  json_t *v;
+  const char *how;
+} sitem;
+
+/* Text order, NULL (no value) last. */
+static int cmp_text(const char *a, const char *b) {
+  if (a && b) return strcmp(a, b);
+  return a ? -1 : b ? 1 : 0;
+}
+
+static int urgency_cmp(const json_t *x, const json_t *y) {
+  json_t *tx = json_object_get(x, "next_term"), *ty = json_object_get(y, "next_term");
+  int rx = json_is_object(tx) ? status_rank(jstr(tx, "status")) : 4;
+  int ry = json_is_object(ty) ? status_rank(jstr(ty, "status")) : 4;
+  if (rx != ry) return rx < ry ? -1 : 1;
+  if (rx == 4) return 0;
+  json_int_t dx = json_integer_value(json_object_get(tx, "due"));
+  json_int_t dy = json_integer_value(json_object_get(ty, "due"));
+  return dx < dy ? -1 : dx > dy;
+}
+
+static int case_cmp(const void *a, const void *b) {
+  const json_t *x = ((const sitem *)a)->v, *y = ((const sitem *)b)->v;
+  const char *s = ((const sitem *)a)->how;
+  int c = 0;
+  if (!strcmp(s, "urgency")) c = urgency_cmp(x, y);
+  else if (!strcmp(s, "days")) {
+    json_int_t dx = json_integer_value(json_object_get(x, "days_open"));
+    json_int_t dy = json_integer_value(json_object_get(y, "days_open"));
+    c = dx > dy ? -1 : dx < dy;
+  } else if (strcmp(s, "case") != 0) {
+    const char *key = !strcmp(s, "agency") ? "must_act" : !strcmp(s, "state") ? "state_label" : s;
+    c = cmp_text(jstr(x, key), jstr(y, key));
+    if (!c) c = urgency_cmp(x, y);
+  }
+  return c ? c : strcmp(jstr(x, "case"), jstr(y, "case"));
+}
+
+static int term_cmp(const void *a, const void *b) {
+  const json_t *x = ((const sitem *)a)->v, *y = ((const sitem *)b)->v;
+  int rx = status_rank(jstr(x, "status")), ry = status_rank(jstr(y, "status"));
+  if (rx != ry) return rx < ry ? -1 : 1;
+  json_int_t dx = json_integer_value(json_object_get(x, "due"));
+  json_int_t dy = json_integer_value(json_object_get(y, "due"));
+  if (dx != dy) return dx < dy ? -1 : 1;
+  return strcmp(jstr(x, "case"), jstr(y, "case"));
+}
+
+static int sort_array(json_t *arr, int (*cmp)(const void *, const void *), const char *how) {
+  size_t n = json_array_size(arr);
+  if (n < 2) return CASE_OK;
+  sitem *v = malloc(n * sizeof *v);
+  if (!v) return CASE_NOMEM;
+  for (size_t i = 0; i < n; i++) v[i] = (sitem){json_incref(json_array_get(arr, i)), how};
+  qsort(v, n, sizeof *v, cmp);
+  json_array_clear(arr);
+  int bad = 0;
+  for (size_t i = 0; i < n; i++) bad |= json_array_append_new(arr, v[i].v);
+  free(v);
+  return bad ? CASE_NOMEM : CASE_OK;
+}
+
+/* Appends x to a growable array of doubles kept in a JSON array (simple, small). */
+static int push_real(json_t *obj, const char *key, double x) {
+  json_t *a = json_object_get(obj, key);
+  if (!a) {
+    a = json_array();
+    if (!a || json_object_set_new(obj, key, a)) return CASE_NOMEM;
+  }
+  return json_array_append_new(a, json_real(x)) ? CASE_NOMEM : CASE_OK;
+}
+
+static json_t *stats_of(const json_t *arr) {
+  size_t n = json_array_size(arr);
+  if (!n) return json_null();
+  double *v = malloc(n * sizeof *v);
+  if (!v) return NULL;
+  for (size_t i = 0; i < n; i++) v[i] = json_real_value(json_array_get(arr, i));
+  json_t *s = lead_stats(v, n);
+  free(v);
+  return s;
+}
+
+static int v2_build(v2state *r, json_t **out) {
+  json_t *rep = json_object();
+  json_t *open_cases = json_array(), *items = json_array(), *by_track = json_object();
+  json_t *open_by_state = json_object(), *closed_by = json_object(), *counts = json_array();
+  json_t *leads = json_object(), *months = json_object(), *weeks = json_object();
+  json_t *locs = json_object(), *by_agency = json_object(), *problems = json_array();
+  json_t *loc_leads = json_object(), *workflows = json_object();
+  json_t *labels = json_object(), *choices = json_pack("{s:{}, s:{}, s:{}, s:{}}", "location",
+                                                       "agency", "procesregisseur", "track");
+  int rc = CASE_OK;
+  vterm *terms = NULL;
+  if (!rep || !open_cases || !items || !by_track || !open_by_state || !closed_by || !counts ||
+      !leads || !months || !weeks || !locs || !by_agency || !problems || !loc_leads ||
+      !workflows || !labels || !choices)
+    goto nomem;
+  cal_day today = cal_local_day(r->at);
+  char date[11];
+  cal_format_date(today, date);
+  json_int_t total = 0, open = 0, closed = 0, overdue = 0, due_today = 0, due_soon = 0;
+  json_int_t court_overdue = 0;
+  const char *track_label = NULL, *lane_label = NULL;
+  const char *f_loc = filter_str(r, "location"), *f_ag = filter_str(r, "agency");
+  const char *f_pr = filter_str(r, "procesregisseur"), *f_tr = filter_str(r, "track");
+
+  for (size_t i = 0; i < r->n; i++) {
+    vcase *c = &r->cases[i];
+    const case_def *d = c->def;
+    const char *fin = final_state(d, c->config);
+    const char *state = state_v2(d, c->config);
+    const char *loc = c->location ? c->location : "(none)";
+    const json_t *tdecl = decl_of(d, "track"), *ldecl = decl_of(d, "lane");
+    char track[64] = "";
+    if (tdecl) {
+      track_of(c->data, jstr(tdecl, "field"), track, sizeof track);
+      if (!track_label) track_label = jstr(tdecl, "label");
+    }
+    if (ldecl && !lane_label) lane_label = jstr(ldecl, "label");
+    const char *lane = ldecl ? (c->lane ? "accelerated" : "regular") : NULL;
+    const char *regisseur = c->regisseur;
+    const json_t *pr = decl_of(d, "procesregisseur");
+    if (jstr(pr, "field")) {
+      const char *v = jstr(c->data, jstr(pr, "field"));
+      if (v) regisseur = v;
+    }
+    total++;
+    char wf[160];
+    snprintf(wf, sizeof wf, "%s@%d", d->id, d->version);
+    if (bump(workflows, wf, 1)) goto nomem;
+    json_t *L = sub(locs, loc);
+    if (!L || bump(L, "cases", 1) || bump(L, fin ? "closed" : "open", 1) ||
+        bump(L, fin ? "open" : "closed", 0) || bump(L, "overdue", 0) || bump(L, "court_overdue", 0) ||
+        bump(L, "due_today", 0) || bump(L, "due_soon", 0) || bump(L, "signals", c->nsignals) ||
+        bump(L, "new_last_7_days", c->created > r->at - 7 * DAY_SECONDS ? 1 : 0))
+      goto nomem;
+    if (tdecl) {
+      json_t *t = sub(by_track, track);
+      if (!t || bump(t, "cases", 1) || bump(t, fin ? "closed" : "open", 1) ||
+          bump(t, fin ? "open" : "closed", 0))
+        goto nomem;
+      json_t *ts = sub(t, "states");
+      if (!ts || bump(ts, state, 1)) goto nomem;
+    }
+    char week[32];
+    iso_week(cal_local_day(c->created), week);
+    if (bump(weeks, week, 1)) goto nomem;
+    /* Declared counts. */
+    size_t k;
+    json_t *cnt;
+    json_array_foreach(decl_of(d, "counts"), k, cnt) {
+      const char *name = jstr(cnt, "name");
+      json_t *slot = NULL;
+      size_t j;
+      json_t *x;
+      json_array_foreach(counts, j, x) if (!strcmp(jstr(x, "name"), name)) slot = x;
+      if (!slot) {
+        slot = json_pack("{s:s, s:s, s:I}", "name", name, "label", jstr(cnt, "label"), "cases",
+                         (json_int_t)0);
+        if (!slot || json_array_append_new(counts, slot)) goto nomem;
+        if (json_object_get(cnt, "outcomes") &&
+            (json_object_set_new(slot, "outcomes", json_object()) || bump(slot, "open", 0)))
+          goto nomem;
+      }
+      int hit = 0;
+      const char *outcome = NULL;
+      if (json_object_get(cnt, "states")) {
+        size_t q;
+        json_t *st;
+        json_array_foreach(c->config, q, st) if (in_list(json_object_get(cnt, "states"),
+                                                         json_string_value(st))) hit = 1;
+      } else if (jstr(cnt, "field")) {
+        hit = json_is_true(json_object_get(c->data, jstr(cnt, "field")));
+      } else {
+        json_t *m = json_object_get(c->marks, name);
+        hit = m != NULL;
+        if (hit && json_object_get(cnt, "outcomes"))
+          outcome = json_is_string(m) ? json_string_value(m) : fin ? "ended_without_ruling"
+                                                                   : "open";
+      }
+      if (!hit) continue;
+      if (bump(slot, "cases", 1)) goto nomem;
+      if (outcome) {
+        if (bump(json_object_get(slot, "outcomes"), outcome, 1)) goto nomem;
+        if (!strcmp(outcome, "open") && bump(slot, "open", 1)) goto nomem;
+      }
+    }
+    if (c->problem) {
+      json_t *p = json_pack("{s:s, s:s}", "case", c->id, "problem", c->problem);
+      if (!p || json_array_append_new(problems, p)) goto nomem;
+    }
+    if (json_object_set_new(labels, state, state_label(d, state))) goto nomem;
+    if (json_object_set_new(labels, state, state_label(d, state))) goto nomem;
+    if (fin) {
+      closed++;
+      if (bump(closed_by, fin, 1)) goto nomem;
+      double days = (double)(c->closed_time - c->created) / DAY_SECONDS;
+      char key[160], month[16];
+      snprintf(key, sizeof key, "%s\t%s", tdecl ? track : "all", lane ? lane : "all");
+      if (push_real(leads, key, days) || push_real(loc_leads, loc, days)) goto nomem;
+      int y, m, dd;
+      cal_to_ymd(cal_local_day(c->closed_time), &y, &m, &dd);
+      snprintf(month, sizeof month, "%04d-%02d", y % 10000, m % 100);
+      if (push_real(months, month, days)) goto nomem;
+      continue;
+    }
+    open++;
+    if (bump(open_by_state, state, 1)) goto nomem;
+    /* The case's terms at `at`. */
+    int nt = 0;
+    free(terms);
+    terms = NULL;
+    if (case_terms(r, c, &terms, &nt) != CASE_OK) goto nomem;
+    int next = -1;
+    for (int q = 0; q < nt; q++)
+      if (next < 0 || terms[q].due < terms[next].due) next = q;
+    char must[128] = "";
+    json_t *next_o = json_null();
+    if (next >= 0) {
+      long days;
+      const char *st = term_status(r, &terms[next], today, &days);
+      agency_v2(d, terms[next].name, terms[next].state, must, sizeof must);
+      char ld[11] = "";
+      if (terms[next].last_day != CAL_NO_DAY) cal_format_date(terms[next].last_day, ld);
+      next_o = json_pack("{s:s, s:s, s:s?, s:I, s:s?, s:s, s:i, s:b, s:s}", "name",
+                         terms[next].name, "state", terms[next].state, "source",
+                         terms[next].source, "due", (json_int_t)terms[next].due, "last_day",
+                         *ld ? ld : NULL, "status", st, !strcmp(st, "overdue") ? "days_overdue"
+                                                                              : "days_left",
+                         (int)days, "court", is_court(d, must), "agency", must);
+      if (!next_o) goto nomem;
+    } else {
+      int s = def_state_find(d, state);
+      if (s > 0) agency_v2(d, "", state, must, sizeof must);
+      else snprintf(must, sizeof must, "(none)");
+    }
+    if (bump(json_object_get(choices, "location"), loc, 1) ||
+        (regisseur && bump(json_object_get(choices, "procesregisseur"), regisseur, 1)) ||
+        (tdecl && bump(json_object_get(choices, "track"), track, 1)))
+      goto nomem;
+    for (const char *p = must; *p && *p != '(';) {
+      size_t len = strcspn(p, "/");
+      char one[128];
+      snprintf(one, sizeof one, "%.*s", (int)(len < sizeof one ? len : sizeof one - 1), p);
+      if (bump(json_object_get(choices, "agency"), one, 1)) goto nomem;
+      p += len;
+      if (*p) p++;
+    }
+    int keep = (!f_loc || !strcmp(f_loc, loc)) && (!f_ag || agency_has(must, f_ag)) &&
+               (!f_pr || (regisseur && !strcmp(f_pr, regisseur))) &&
+               (!f_tr || (tdecl && !strcmp(f_tr, track)));
+    json_t *oc = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:o, s:s?, s:s?, s:I, s:o, s:s, s:i}",
+                           "case", c->id, "workflow", wf, "location", loc, "procesregisseur",
+                           regisseur, "state", state, "state_label", state_label(d, state),
+                           "track", tdecl ? track : NULL, "lane", lane, "days_open",
+                           (json_int_t)(today - cal_local_day(c->created)), "next_term", next_o,
+                           "must_act", must, "signals", c->nsignals);
+    if (!oc) goto nomem;
+    if (keep ? json_array_append_new(open_cases, oc) : (json_decref(oc), 0)) goto nomem;
+    /* Every term due within the horizon or overdue. */
+    for (int q = 0; q < nt; q++) {
+      long days;
+      const char *st = term_status(r, &terms[q], today, &days);
+      if (!strcmp(st, "running")) continue;
+      char ag[128];
+      agency_v2(d, terms[q].name, terms[q].state, ag, sizeof ag);
+      int court = is_court(d, ag);
+      int over = !strcmp(st, "overdue");
+      json_t *A = sub(by_agency, ag);
+      if (!A || bump(A, st, 1) || bump(A, "overdue", 0) || bump(A, "due_today", 0) ||
+          bump(A, "due_soon", 0) || json_object_set_new(A, "court", json_boolean(court)))
+        goto nomem;
+      json_t *dl = sub(A, "deadlines");
+      if (!dl || bump(dl, terms[q].name, 1)) goto nomem;
+      if (bump(L, st, 1) || (over && court && bump(L, "court_overdue", 1))) goto nomem;
+      if (over) overdue++, court_overdue += court;
+      else if (!strcmp(st, "due_today")) due_today++;
+      else due_soon++;
+      if (!((!f_loc || !strcmp(f_loc, loc)) && (!f_ag || agency_has(ag, f_ag)) &&
+            (!f_pr || (regisseur && !strcmp(f_pr, regisseur))) &&
+            (!f_tr || (tdecl && !strcmp(f_tr, track)))))
+        continue;
+      char ld[11] = "";
+      if (terms[q].last_day != CAL_NO_DAY) cal_format_date(terms[q].last_day, ld);
+      json_t *it = json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s, s:s, s:b, s:I, s:s?, s:s?, s:s, "
+                             "s:i}",
+                             "case", c->id, "location", loc, "procesregisseur", regisseur,
+                             "track", tdecl ? track : NULL, "deadline", terms[q].name, "state",
+                             terms[q].state, "agency", ag, "court", court, "due",
+                             (json_int_t)terms[q].due, "last_day", *ld ? ld : NULL, "source",
+                             terms[q].source, "status", st, over ? "days_overdue" : "days_left",
+                             (int)days);
+      if (!it || json_array_append_new(items, it)) goto nomem;
+    }
+  }
+  free(terms);
+  terms = NULL;
+  const char *sort = r->sort ? r->sort : "urgency";
+  if (sort_array(open_cases, case_cmp, sort) || sort_array(items, term_cmp, "urgency"))
+    goto nomem;
+
+  /* Lead times per track and lane (closed cases), then per lane. */
+  json_t *lead_list = json_array();
+  if (!lead_list || json_object_set_new(rep, "lead_time_days", lead_list)) goto nomem;
+  {
+    json_t *per_lane = json_object();
+    if (!per_lane) goto nomem;
+    const char *key;
+    json_t *arr;
+    json_object_foreach(leads, key, arr) {
+      const char *tab = strchr(key, '\t');
+      char tr[128];
+      snprintf(tr, sizeof tr, "%.*s", (int)(tab - key), key);
+      json_t *st = stats_of(arr);
+      if (!st || json_object_set_new(st, "track", json_string(tr)) ||
+          json_object_set_new(st, "lane", json_string(tab + 1)) ||
+          json_array_append_new(lead_list, st)) {
+        json_decref(per_lane);
+        goto nomem;
+      }
+      size_t j;
+      json_t *x;
+      json_array_foreach(arr, j, x) if (push_real(per_lane, tab + 1, json_real_value(x))) {
+        json_decref(per_lane);
+        goto nomem;
+      }
+    }
+    if (json_object_size(by_track) > 0) {
+      json_object_foreach(per_lane, key, arr) {
+        json_t *st = stats_of(arr);
+        if (!st || json_object_set_new(st, "track", json_string("all")) ||
+            json_object_set_new(st, "lane", json_string(key)) ||
+            json_array_append_new(lead_list, st)) {
+          json_decref(per_lane);
+          goto nomem;
+        }
+      }
+    }
+    json_decref(per_lane);
+  }
+  /* Per location: lead time median of its closed cases. */
+  {
+    const char *key;
+    json_t *L;
+    json_object_foreach(locs, key, L) {
+      json_t *st = stats_of(json_object_get(loc_leads, key));
+      if (!st || json_object_set_new(L, "lead_time_days", st)) goto nomem;
+    }
+  }
+  /* Trends. */
+  json_t *trends = json_object();
+  if (!trends || json_object_set_new(rep, "trends", trends)) goto nomem;
+  {
+    json_t *lm = json_array();
+    if (!lm || json_object_set_new(trends, "lead_time_per_month", lm)) goto nomem;
+    const char *key;
+    json_t *arr;
+    /* Month keys sort as text; jansson keeps insertion order, so sort them. */
+    size_t nm = json_object_size(months), q = 0;
+    const char **mk = nm ? malloc(nm * sizeof *mk) : NULL;
+    if (nm && !mk) goto nomem;
+    json_object_foreach(months, key, arr) mk[q++] = key;
+    for (size_t a = 1; a < nm; a++)
+      for (size_t b = a; b > 0 && strcmp(mk[b - 1], mk[b]) > 0; b--) {
+        const char *t = mk[b];
+        mk[b] = mk[b - 1];
+        mk[b - 1] = t;
+      }
+    for (q = 0; q < nm; q++) {
+      json_t *st = stats_of(json_object_get(months, mk[q]));
+      if (!st || json_object_set_new(st, "month", json_string(mk[q])) ||
+          json_array_append_new(lm, st)) {
+        free(mk);
+        goto nomem;
+      }
+    }
+    free(mk);
+  }
+  {
+    /* New cases and overdue terms per ISO week, every week from the first case's
+     * to the reference date's (weeks without cases count 0). */
+    json_t *nw = json_array(), *ow = json_array();
+    if (!nw || !ow || json_object_set_new(trends, "new_per_week", nw) ||
+        json_object_set_new(trends, "overdue_per_week", ow)) {
+      json_decref(nw);
+      json_decref(ow);
+      goto nomem;
+    }
+    if (r->n > 0) {
+      int64_t first = r->cases[0].created;
+      for (size_t i = 1; i < r->n; i++)
+        if (r->cases[i].created < first) first = r->cases[i].created;
+      cal_day monday = cal_local_day(first);
+      monday -= cal_weekday(monday);
+      for (cal_day wk = monday; wk <= today; wk += 7) {
+        char week[32];
+        iso_week(wk, week);
+        int64_t sample = cal_local_midnight(wk + 7);
+        if (sample > r->at) sample = r->at;
+        json_int_t over = 0, court = 0;
+        for (size_t k = 0; k < r->niv; k++)
+          if (r->iv[k].due <= sample && sample < r->iv[k].end) {
+            over++;
+            court += r->iv[k].court;
+          }
+        char sd[11];
+        cal_format_date(cal_local_day(sample - 1), sd);
+        json_t *a = json_pack("{s:s, s:I}", "week", week, "cases",
+                              json_integer_value(json_object_get(weeks, week)));
+        json_t *b = json_pack("{s:s, s:s, s:I, s:I}", "week", week, "date", sd, "overdue", over,
+                              "court", court);
+        if (!a || !b || json_array_append_new(nw, a) || json_array_append_new(ow, b)) {
+          json_decref(b);
+          goto nomem;
+        }
+      }
+    }
+    if (json_object_set(trends, "signals_per_source", r->signals) ||
+        json_object_set(trends, "recent_signals", r->recent))
+      goto nomem;
+  }
+  json_t *cases = json_pack("{s:I, s:I, s:I}", "total", total, "open", open, "closed", closed);
+  json_t *closed_o = json_pack("{s:I, s:O}", "total", closed, "by_state", closed_by);
+  json_t *terms_o = json_pack("{s:i, s:I, s:I, s:I, s:I, s:O, s:O}", "horizon_days", r->horizon,
+                              "overdue", overdue, "court_overdue", court_overdue, "due_today",
+                              due_today, "due_soon", due_soon, "by_agency", by_agency, "items",
+                              items);
+  json_t *track_o = json_object_size(by_track) || track_label
+                        ? json_pack("{s:s?, s:s?}", "label", track_label, "lane", lane_label)
+                        : json_null();
+  if (!cases || !closed_o || !terms_o || !track_o ||
+      json_object_set_new(rep, "report", json_string("libcase.report.v2")) ||
+      json_object_set_new(rep, "at", json_integer(r->at)) ||
+      json_object_set_new(rep, "date", json_string(date)) ||
+      json_object_set(rep, "workflows", workflows) ||
+      json_object_set_new(rep, "cases", cases) ||
+      json_object_set_new(rep, "track", track_o) ||
+      json_object_set(rep, "by_track", by_track) ||
+      json_object_set(rep, "open_by_state", open_by_state) ||
+      json_object_set_new(rep, "closed", closed_o) ||
+      json_object_set(rep, "counts", counts) ||
+      json_object_set(rep, "state_labels", labels) ||
+      json_object_set(rep, "choices", choices) ||
+      json_object_set(rep, "open_cases", open_cases) ||
+      json_object_set_new(rep, "terms", terms_o) ||
+      json_object_set(rep, "by_location", locs) ||
+      json_object_set(rep, "problems", problems) ||
+      json_object_set_new(rep, "filter", r->filter ? json_incref(r->filter) : json_object()) ||
+      json_object_set_new(rep, "sort", json_string(sort))) {
+    json_decref(cases);
+    json_decref(closed_o);
+    json_decref(terms_o);
+    json_decref(track_o);
+    goto nomem;
+  }
+  /* Keep "lead_time_days" and "trends" after the summary sections. */
+  json_t *lt = json_incref(json_object_get(rep, "lead_time_days"));
+  json_t *tr = json_incref(json_object_get(rep, "trends"));
+  json_object_del(rep, "lead_time_days");
+  json_object_del(rep, "trends");
+  if (json_object_set_new(rep, "lead_time_days", lt) || json_object_set_new(rep, "trends", tr))
+    goto nomem;
+  *out = rep;
+  rep = NULL;
+  goto done;
+nomem:
+  rc = CASE_NOMEM;
+done:
+  free(terms);
+  json_decref(rep);
+  json_decref(open_cases);
+  json_decref(items);
+  json_decref(by_track);
+  json_decref(open_by_state);
+  json_decref(closed_by);
+  json_decref(counts);
+  json_decref(leads);
+  json_decref(months);
+  json_decref(weeks);
+  json_decref(locs);
+  json_decref(by_agency);
+  json_decref(problems);
+  json_decref(loc_leads);
+  json_decref(workflows);
+  json_decref(labels);
+  json_decref(choices);
+  return rc;
+}
+
+static int v2_options(v2state *r, json_t *opts) {
+  case_engine *e = r->e;
+  r->horizon = -1;
+  const char *key;
+  json_t *v;
+  json_object_foreach(opts, key, v) {
+    if (!strcmp(key, "horizon_days")) {
+      if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 3660)
+        return eng_err(e, CASE_INVALID,
+                       "report options: 'horizon_days' must be an integer from 0 to 3660");
+      r->horizon = (int)json_integer_value(v);
+    } else if (!strcmp(key, "filter")) {
+      if (!json_is_object(v))
+        return eng_err(e, CASE_INVALID, "report options: 'filter' must be an object");
+      const char *fk;
+      json_t *fv;
+      json_object_foreach(v, fk, fv) {
+        if (strcmp(fk, "location") && strcmp(fk, "agency") && strcmp(fk, "procesregisseur") &&
+            strcmp(fk, "track"))
+          return eng_err(e, CASE_INVALID, "report options: unknown filter '%s' (expected "
+                         "location, agency, procesregisseur or track)", fk);
+        if (!json_is_string(fv))
+          return eng_err(e, CASE_INVALID, "report options: filter '%s' must be a string", fk);
+      }
+      r->filter = v;
+    } else if (!strcmp(key, "sort")) {
+      static const char *const sorts[] = {"urgency", "case", "location", "procesregisseur",
+                                          "state", "days", "track", "agency", NULL};
+      const char *s = json_string_value(v);
+      int ok = 0;
+      for (int i = 0; s && sorts[i]; i++) ok |= !strcmp(s, sorts[i]);
+      if (!ok)
+        return eng_err(e, CASE_INVALID, "report options: 'sort' must be one of urgency, case, "
+                       "location, procesregisseur, state, days, track or agency");
+      r->sort = s;
+    } else {
+      return eng_err(e, CASE_INVALID, "report options: unknown key '%s' (expected "
+                     "horizon_days, filter or sort)", key);
+    }
+  }
+  return CASE_OK;
+}
+
+int case_store_report_v2(case_store *s, int64_t at, const char *options_json, char **json) {
+  if (json) *json = NULL;
+  case_engine *e = store_engine(s);
+  if (!e) return CASE_MISUSE;
+  if (!json) return eng_err(e, CASE_MISUSE, "case_store_report_v2: json is NULL");
+  v2state r;
+  memset(&r, 0, sizeof r);
+  r.s = s;
+  r.e = e;
+  r.at = at;
+  json_t *opts = NULL;
+  if (options_json) {
+    json_error_t jerr;
+    opts = json_loads(options_json, 0, &jerr);
+    if (!opts || !json_is_object(opts)) {
+      json_decref(opts);
+      return eng_err(e, CASE_INVALID, "report options: not a JSON object (line %d, column %d: %s)",
+                     jerr.line, jerr.column, opts ? "not an object" : jerr.text);
+    }
+  }
+  int rc = opts ? v2_options(&r, opts) : (r.horizon = -1, CASE_OK);
+  r.index = json_object();
+  r.signals = json_object();
+  r.recent = json_array();
+  r.pages = json_array();
+  if (rc == CASE_OK && (!r.index || !r.signals || !r.recent || !r.pages))
+    rc = eng_err(e, CASE_NOMEM, "out of memory");
+  if (rc == CASE_OK) rc = eng_replay_open(e, &r.re);
+  if (rc == CASE_OK) {
+    rc = v2_read(&r);
+    if (rc == CASE_NOMEM) eng_err(e, rc, "out of memory");
+  }
+  if (rc == CASE_OK && r.horizon < 0) {
+    /* The first declared horizon of the cases' definitions, else 7 days. */
+    r.horizon = 7;
+    for (size_t i = 0; i < r.n; i++) {
+      json_t *h = decl_of(r.cases[i].def, "horizon_days");
+      if (h) {
+        r.horizon = (int)json_integer_value(h);
+        break;
+      }
+    }
+  }
+  json_t *rep = NULL;
+  if (rc == CASE_OK && (rc = v2_build(&r, &rep)) == CASE_NOMEM) eng_err(e, rc, "out of memory");
+  if (rc == CASE_OK) {
+    *json = json_dumps(rep, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(rep);
+    rc = *json ? eng_ok(e) : eng_err(e, CASE_NOMEM, "out of memory");
+  }
+  for (size_t i = 0; i < r.n; i++) {
+    vcase *c = &r.cases[i];
+    free(c->id);
+    free(c->location);
+    free(c->regisseur);
+    free(c->problem);
+    json_decref(c->config);
+    json_decref(c->data);
+    json_decref(c->marks);
+    json_decref(c->open_iv);
+  }
+  free(r.cases);
+  free(r.iv);
+  eng_replay_close(r.re); /* frees the replayed cases */
+  json_decref(r.index);
+  json_decref(r.signals);
+  json_decref(r.recent);
+  json_decref(r.pages);
+  json_decref(opts);
+  return rc;
+}

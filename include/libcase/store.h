@@ -306,6 +306,88 @@ CASE_API int case_store_outbox_ack(case_store *s, int64_t id);
 CASE_API int case_store_report(case_store *s, case_engine *e, int64_t at,
                                const char *options_json, char **json);
 
+/**
+ * The caseload overview at reference time `at` (UTC seconds), version 2: what
+ * each case's definition declares in its `report:` section
+ * (docs/workflow-format.md) decides what is grouped and counted, and both the
+ * cases and their running terms are as they were at `at`.  Every case's journal
+ * rows with event time <= `at` are replayed on a separate engine (the
+ * definitions with their pinned Lua modules, the stored location profiles and
+ * holidays), so the report at a past date shows the terms that ran then, not
+ * the store's current ones; cases created after `at` are left out.  Terms due at
+ * or before `at` count as overdue whether or not the store was ticked.  Nothing
+ * is written.  Cost: one replay of the journal (about as long as
+ * case_store_verify() without its hashing).
+ *
+ * `options_json` (NULL for none) is a JSON object; every key is optional:
+ *   "horizon_days": terms whose last day is within this many days of `at`'s date are
+ *                   due soon (default: the first declared `horizon_days`, else 7)
+ *   "filter": {"location":L, "agency":A, "procesregisseur":P, "track":T}: keeps in
+ *             "open_cases" and "terms.items" only what matches (the agency must be one
+ *             of those that must act); the summary sections count every case
+ *   "sort": the order of "open_cases": "urgency" (default: overdue first, the most
+ *           overdue first, then due today, then by due time, cases without a term
+ *           last), "case", "location", "procesregisseur", "state", "days" (longest
+ *           open first), "track" or "agency"; ties by urgency, then case id
+ *
+ * *json gets a caller-owned JSON object (free with case_free()):
+ *   {"report":"libcase.report.v2","at":...,"date":"2023-06-15",
+ *    "workflows":{"asielprocedure@1":260}, "cases":{"total":..,"open":..,"closed":..},
+ *    "track":{"label":"spoor","lane":"interventieteam"} | null (none declared),
+ *    "by_track":{"4":{"cases":..,"open":..,"closed":..,"states":{..}}},
+ *    "open_by_state":{"beroep_kort":40,...}, "closed":{"total":..,"by_state":{..}},
+ *    "counts":[{"name":"overgedragen","label":"..","cases":10},
+ *              {"name":"beroep","label":"..","cases":100,"open":50,
+ *               "outcomes":{"ongegrond":30,"gegrond":8,"ended_without_ruling":12,"open":50}}],
+ *    "state_labels":{state:words}, "choices":{"location":{value:open cases},"agency":{..},
+ *               "procesregisseur":{..},"track":{..}},
+ *    "open_cases":[{"case":..,"workflow":"asielprocedure@1","location":..,
+ *                   "procesregisseur":..|null,"state":..,"state_label":..,"track":..,
+ *                   "lane":"accelerated"|"regular","days_open":N (days since the creation),
+ *                   "next_term":{"name":..,"state":..,"source":..,"due":..,"last_day":..,
+ *                                "status":"overdue"|"due_today"|"due_soon"|"running",
+ *                                "days_overdue"|"days_left":N,"court":bool,"agency":..}|null,
+ *                   "must_act":"IND/COA","signals":N}],
+ *    "terms":{"horizon_days":7,"overdue":n,"court_overdue":n,"due_today":n,"due_soon":n,
+ *             "by_agency":{"RECHTBANK":{"overdue":..,"due_today":..,"due_soon":..,
+ *                          "court":true,"deadlines":{name:n}}},
+ *             "items":[{"case":..,"location":..,"procesregisseur":..,"track":..,"deadline":..,
+ *                       "state":..,"agency":..,"court":bool,"due":..,"last_day":..,"source":..,
+ *                       "status":..,"days_overdue"|"days_left":N}]},
+ *    "by_location":{"ter_apel":{"cases":..,"open":..,"closed":..,"overdue":..,
+ *                   "court_overdue":..,"due_today":..,"due_soon":..,"signals":..,
+ *                   "new_last_7_days":..,"lead_time_days":{stats}|null}},
+ *    "problems":[{"case":..,"problem":".."}], "filter":{..}, "sort":"urgency",
+ *    "lead_time_days":[{"track":..,"lane":..,"cases":n,"median":..,"p90":..,"mean":..,
+ *                       "min":..,"max":..}],
+ *    "trends":{"lead_time_per_month":[{"month":"2022-10",stats}],
+ *              "new_per_week":[{"week":"2022-W36","cases":n}],
+ *              "overdue_per_week":[{"week":..,"date":..,"overdue":n,"court":n}],
+ *              "signals_per_source":{"COA":{"total":n,"per_week":{week:n}}},
+ *              "recent_signals":[{"case":..,"event":..,"source":..,"time":..,"date":..,
+ *                                 "actor":..,"payload":..}]}}
+ * Terms are the definitions' `deadlines:` (not delayed transitions).  A term is
+ * overdue once its due time (local midnight after its last day) is at or before
+ * `at`; days_overdue counts the days after the last day.  "due_today": the last
+ * day is `at`'s date.  Who must act: the declared `agencies:` entry, else the
+ * roles of the transitions with a target that leave the term's state (or, for a
+ * case without a running term, its state), joined with "/"; a term is a court
+ * term when every such role is a declared court.  overdue_per_week counts the
+ * terms overdue at the end of each ISO week (at `at` for the last one).  Lead
+ * times as in case_store_report(), per track and lane when declared ("all"
+ * otherwise), per month of closing, per location.  A case whose journal does not
+ * replay is listed in "problems"; its terms come from the stored case when
+ * nothing happened to it after `at`, else it has none in the report.
+ *
+ * Thread safety: as every store function, one thread per store and engine.
+ * Returns CASE_OK; CASE_INVALID (options not an object, an unknown key, filter
+ * or sort, a wrong type: the message names it); the codes of
+ * case_store_follow() and case_store_get(); CASE_NOMEM; CASE_MISUSE (NULL s or
+ * json).
+ */
+CASE_API int case_store_report_v2(case_store *s, int64_t at, const char *options_json,
+                                  char **json);
+
 #ifdef __cplusplus
 }
 #endif
