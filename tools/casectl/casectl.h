@@ -125,7 +125,23 @@ int check_state(ctx *c, const char *state);
 extern const command cmd_validate, cmd_graph, cmd_init, cmd_load, cmd_new, cmd_fire, cmd_show,
     cmd_list, cmd_events, cmd_tick, cmd_import, cmd_report, cmd_verify, cmd_follow, cmd_test;
 
-/* cmd_report.c: renderings of a case_store_report() object. */
-int render_report(FILE *out, json_t *rep, const char *format);
+/* overview.c: renderings of a case_store_report_v2() object. */
+typedef struct overview_page {
+  int live;            /* served by casectl serve: links to the JSON and CSV, live header */
+  int64_t generated;   /* when the page was made (live) */
+  int can_signal;      /* the viewer may submit signals: a link to the form */
+  const char *who;     /* the signed-in token's name and role, or NULL */
+  const char *notice;  /* a message on top (a signal accepted or refused), or NULL */
+  int notice_bad;
+} overview_page;
+/* format "text", "json", "csv" (table "cases", "terms" or "summary") or "html".
+ * Returns 0, or -1 on a write error. */
+int render_overview(FILE *out, json_t *rep, const char *format, const char *table);
+void render_overview_html(FILE *out, json_t *rep, const overview_page *page);
+void html_text(FILE *f, const char *s); /* HTML-escaped */
+/* cmd_report.c: the options object for case_store_report_v2() from filters
+ * (location, agency, procesregisseur, track; NULL or "" for none), a sort and a
+ * horizon (< 0: default).  A new reference or NULL when out of memory. */
+json_t *report_options_json(const char *const filter[4], const char *sort, int horizon);
 
 #endif
