@@ -351,15 +351,77 @@ function M.start_aa_zienswijze(case, event, params)
   if case.aa_plus then set_deadline('aa_zienswijze', params.aa_zienswijze_dagen_plus .. ' days') end
 end
 
--- ---------------------------------------------------------------- Dublin
--- Entry of the claim phase: take charge on a Eurodac hit or otherwise (D21, D22).
-function M.start_claimtermijn(case, event, params)
-  case.spoor = 1
-  if case.eurodac_treffer then
-    set_deadline('claimtermijn', params.dublin_claim_treffer)
-  else
-    set_deadline('claimtermijn', params.dublin_claim_zonder_treffer)
+-- ---------------------------------------------------------------- registration, Dublin
+-- Which rules decide responsibility: 'DIII' or 'AMMR'.  Version 2 (params.dublin_verordening
+-- 'AMMR') applies the AMMR, except to applications registered before params.ammr_vanaf:
+-- for those the DIII criteria decide (AMMR art. 84(2)), and with them the DIII terms.
+local function dublin_regime(case, params)
+  if params.dublin_verordening ~= 'AMMR' then return 'DIII' end
+  if (case.ir_datum or today) < params.ammr_vanaf then return 'DIII' end
+  return 'AMMR'
+end
+
+-- A Dublin term param by its base name (claim_treffer, antwoord_overname, ...) for the
+-- case's regime: version 2 keeps the DIII values as dublin3_*.
+local function dublin_termijn(case, params, naam)
+  if params.dublin_verordening == 'AMMR' and dublin_regime(case, params) == 'DIII' then
+    return params['dublin3_' .. naam]
   end
+  return params['dublin_' .. naam]
+end
+
+-- Action of ir_afgerond: the application is registered and lodged (S02); a Eurodac hit
+-- in the payload ({eurodac_treffer = true, treffer_soort = 'asielverzoek' |
+-- 'grensoverschrijding'}) is received now.
+function M.registreer_ir(case, event, params)
+  case.ir_datum = today
+  local d = event.data or {}
+  if d.eurodac_treffer then
+    case.eurodac_treffer = true
+    case.eurodac_treffer_datum = today
+    if d.treffer_soort then case.eurodac_treffer_soort = d.treffer_soort end
+  end
+end
+
+-- Action of eurodac_treffer_ontvangen: a hit that comes after the lodging.
+function M.registreer_eurodac_treffer(case, event, params)
+  local d = event.data or {}
+  case.eurodac_treffer = true
+  case.eurodac_treffer_datum = today
+  if d.treffer_soort then case.eurodac_treffer_soort = d.treffer_soort end
+end
+
+-- Guard (version 2): the term that runs is a take back notification (a hit on an earlier
+-- application elsewhere); when it is late, the responsible state must still take back
+-- (AMMR art. 41(1)), so NL does not become responsible.
+function M.terugname_notificatie_niet_bindend(case, event, params)
+  return dublin_regime(case, params) == 'AMMR' and case.eurodac_treffer == true
+     and case.eurodac_treffer_soort == 'asielverzoek'
+end
+
+-- Entry of claimtermijn_loopt (region verantwoordelijkheid): the term for a claim, from
+-- the lodging or, after a Eurodac hit, from the hit (DIII art. 21(1), 23(2); AMMR art.
+-- 39(1), 41(1)).  The state is entered again when a later hit comes in.
+function M.start_claimtermijn(case, event, params)
+  local regime = dublin_regime(case, params)
+  if params.dublin_verordening == 'AMMR' then case.dublin_regime = regime end
+  local t
+  if not case.eurodac_treffer then
+    t = dublin_termijn(case, params, 'claim_zonder_treffer')
+  elseif M.terugname_notificatie_niet_bindend(case, event, params) then
+    t = params.dublin_terugname_notificatie
+  else
+    t = dublin_termijn(case, params, 'claim_treffer')
+  end
+  set_deadline('claimtermijn', t)
+end
+
+-- The claim term passed without a request: NL is responsible; a case already in spoor 1
+-- leaves it (in_behandeling's nl_verantwoordelijk), later ones cannot enter it.
+function M.claimtermijn_verlopen(case, event, params)
+  case.claimtermijn_verstreken = true
+  emit('ind.claimtermijn_verstreken', { datum = today })
+  raise('nl_verantwoordelijk')
 end
 
 function M.registreer_claim(case, event, params)
@@ -367,15 +429,42 @@ function M.registreer_claim(case, event, params)
   case.claim_datum = today
 end
 
--- Entry of the reply term: take charge or take back, Eurodac-based or not (D23, D24).
+-- Entry of the reply term: take charge or take back, Eurodac-based or not (D23, D24;
+-- AMMR art. 40, 41).
 function M.start_antwoordtermijn(case, event, params)
   local t
   if case.claim_soort == 'terugname' then
-    t = case.eurodac_treffer and params.dublin_antwoord_terugname_treffer or params.dublin_antwoord_terugname
+    t = dublin_termijn(case, params, case.eurodac_treffer and 'antwoord_terugname_treffer' or 'antwoord_terugname')
   else
-    t = case.eurodac_treffer and params.dublin_antwoord_overname_treffer or params.dublin_antwoord_overname
+    t = dublin_termijn(case, params, case.eurodac_treffer and 'antwoord_overname_treffer' or 'antwoord_overname')
   end
   set_deadline('antwoordtermijn', t)
+end
+
+-- Days in a duration text of days or weeks ("6 weeks" -> 42), or nil.
+local function dagen(duur)
+  local n, eenheid = tostring(duur):match('^%s*(%d+)%s+(%a+)')
+  n = tonumber(n)
+  if not n then return nil end
+  if eenheid == 'day' or eenheid == 'days' then return n end
+  if eenheid == 'week' or eenheid == 'weeks' then return 7 * n end
+  return nil
+end
+
+-- Dublin detention (Vw 59a, DIII art. 28(3)): the transfer must follow within 6 weeks of
+-- the acceptance or of the end of a suspensive appeal, so a person detained at that moment
+-- has the maximum recounted to that day + 6 weeks (the deadline counts from the order).
+local function herbereken_59a(case, params)
+  if not (case.in_bewaring and case.bewaring_grondslag == '59a' and case.bewaring_datum) then return end
+  local sinds = dagnummer(today) - dagnummer(case.bewaring_datum)
+  set_deadline('bewaring_maximum', (sinds + dagen(params.bewaring_max_59a)) .. ' days')
+end
+
+-- Entry of claimakkoord: the claim is accepted (or, re-entered, a suspensive appeal ended);
+-- the transfer term and a 59a maximum count from today.
+function M.start_claimakkoord(case, event, params)
+  case.claimakkoord_datum = today
+  herbereken_59a(case, params)
 end
 
 function M.claim_valide(case, event, params)
@@ -395,9 +484,9 @@ function M.verleng_overdrachtstermijn(case, event, params)
   local grond = event.data.grond
   case.overdrachtstermijn_verlengd = grond
   if grond == 'onderduiken' then
-    set_deadline('overdrachtstermijn', params.overdracht_onderduiken)
+    set_deadline('overdrachtstermijn', dublin_termijn(case, params, 'overdracht_onderduiken'))
   else
-    set_deadline('overdrachtstermijn', params.overdracht_detentie)
+    set_deadline('overdrachtstermijn', dublin_termijn(case, params, 'overdracht_detentie'))
   end
 end
 
@@ -418,6 +507,7 @@ end
 
 function M.start_bewaring(case, event, params)
   case.in_bewaring = true
+  case.bewaring_datum = today
   set_deadline('bewaring_maximum', params[MAXIMUM[case.bewaring_grondslag]])
   emit('ind.bewaring', { grondslag = case.bewaring_grondslag, datum = today })
 end
