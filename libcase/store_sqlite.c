@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* 'LCAS': marks the file as a libcase store (PRAGMA application_id). */
 #define APP_ID 0x4C434153
@@ -299,6 +301,101 @@ static int sq_migrate(sb_db *b, int readonly) {
   return rc;
 }
 
+/* ------------------------------------------------------------------ */
+/* Read-only stores (docs/store.md, "Read-only stores")                */
+/* ------------------------------------------------------------------ */
+
+/* A "file:" URI for `path` with `query`; malloc'd, NULL without memory. */
+static char *file_uri(const char *path, const char *query) {
+  size_t n = strlen(path);
+  char *u = malloc(8 + 3 * n + 1 + strlen(query) + 1);
+  if (!u) return NULL;
+  char *p = u + sprintf(u, path[0] == '/' ? "file://" : "file:");
+  for (const unsigned char *c = (const unsigned char *)path; *c; c++) {
+    if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+        strchr("/._~-", *c))
+      *p++ = (char)*c;
+    else
+      p += sprintf(p, "%%%02X", *c);
+  }
+  sprintf(p, "?%s", query);
+  return u;
+}
+
+/* 1 if this process may create files next to `path` and write `path` itself. */
+static int may_write_beside(const char *path) {
+  if (access(path, W_OK) != 0) return 0;
+  const char *slash = strrchr(path, '/');
+  if (!slash) return access(".", W_OK) == 0;
+  if (slash == path) return access("/", W_OK) == 0;
+  char *dir = malloc((size_t)(slash - path) + 1);
+  if (!dir) return 0;
+  memcpy(dir, path, (size_t)(slash - path));
+  dir[slash - path] = '\0';
+  int ok = access(dir, W_OK) == 0;
+  free(dir);
+  return ok;
+}
+
+/* The size of `path` + `suffix`, or -1 when there is no such file. */
+static long long side_file(const char *path, const char *suffix) {
+  char p[4200];
+  if (snprintf(p, sizeof p, "%s%s", path, suffix) >= (int)sizeof p) return -1;
+  struct stat st;
+  return stat(p, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+/*
+ * Opens `path` for reading only.  A WAL-mode file needs its -shm (the WAL
+ * index) to be read: SQLite uses existing -shm and -wal files even when they
+ * are read-only (since 3.22.0), or creates them when it may write beside the
+ * file.  When neither is possible and the -wal is absent or empty (every
+ * transaction is in the main file: the last writer checkpointed), the file is
+ * opened `immutable=1`: no -shm, no locks.  A -wal with transactions in it and
+ * no way to index it cannot be read correctly and is refused.  So that a
+ * reader never leaves -shm/-wal files behind that the file's owner may not
+ * write, immutable is used at once when this process may not write the file
+ * and no -shm exists yet.
+ */
+static int open_readonly(sb_db *b, const char *path, char *err, size_t errlen) {
+  long long wal = side_file(path, "-wal"), shm = side_file(path, "-shm");
+  int immutable = !may_write_beside(path) && shm < 0;
+  for (;;) {
+    if (immutable && wal > 0) {
+      snprintf(err, errlen, "store '%s': its write-ahead log (%s-wal, %lld bytes) holds "
+               "transactions not yet in the file, and there is no %s-shm that this process may "
+               "use or create (the file or its directory is read-only for it): it cannot be "
+               "read correctly; open it once for writing as a user who may (any casectl "
+               "command that writes merges the log), or copy the files to a writable place",
+               path, path, wal, path);
+      return CASE_IO;
+    }
+    char *uri = file_uri(path, immutable ? "mode=ro&immutable=1" : "mode=ro");
+    if (!uri) {
+      snprintf(err, errlen, "out of memory");
+      return CASE_NOMEM;
+    }
+    int src = sqlite3_open_v2(uri, &b->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |
+                                               SQLITE_OPEN_NOMUTEX, NULL);
+    free(uri);
+    if (src == SQLITE_OK) {
+      sqlite3_extended_result_codes(b->db, 0);
+      /* The first read sets up the WAL index: it fails here when it cannot. */
+      src = sqlite3_exec(b->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
+      if (src == SQLITE_OK) return CASE_OK;
+    }
+    int code = src & 0xff;
+    if (!immutable && (code == SQLITE_READONLY || code == SQLITE_CANTOPEN)) {
+      sqlite3_close(b->db);
+      b->db = NULL;
+      immutable = 1; /* no -shm to be had: the file alone, if that is all there is */
+      continue;
+    }
+    snprintf(err, errlen, "store '%s': %s", path, b->db ? sqlite3_errmsg(b->db) : "cannot open");
+    return rc_of(src) == CASE_MISUSE ? CASE_IO : rc_of(src);
+  }
+}
+
 int sb_sqlite_open(const char *path, int flags, const sb_ops **ops, sb_db **out, char *err,
                    size_t errlen) {
   *out = NULL;
@@ -312,8 +409,17 @@ int sb_sqlite_open(const char *path, int flags, const sb_ops **ops, sb_db **out,
   int oflags = b->readonly ? SQLITE_OPEN_READONLY
                            : SQLITE_OPEN_READWRITE | ((flags & SB_CREATE) ? SQLITE_OPEN_CREATE : 0);
   oflags |= SQLITE_OPEN_NOMUTEX;
-  int src = sqlite3_open_v2(path, &b->db, oflags, NULL);
-  int rc = CASE_OK;
+  int rc = CASE_OK, src;
+  if (b->readonly && access(path, F_OK) == 0) {
+    rc = open_readonly(b, path, err, errlen);
+    if (rc != CASE_OK) {
+      sq_close(b);
+      return rc;
+    }
+    src = SQLITE_OK;
+  } else {
+    src = sqlite3_open_v2(path, &b->db, oflags, NULL);
+  }
   if (src != SQLITE_OK) {
     FILE *f = fopen(path, "rb");
     if (f) fclose(f);

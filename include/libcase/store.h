@@ -24,7 +24,9 @@ typedef struct case_store case_store;
 
 /* Flags for case_store_open(). */
 #define CASE_STORE_CREATE   0x1 /* create the file if it does not exist */
-#define CASE_STORE_READONLY 0x2 /* open for reading only (verify, follow, show) */
+#define CASE_STORE_READONLY 0x2 /* open for reading only (verify, follow, show); needs
+                                   no write access to the file or its directory
+                                   (docs/store.md, "Read-only stores") */
 
 /**
  * Opens (with CASE_STORE_CREATE: creates) the store at `path` for engine `e`,
@@ -33,6 +35,13 @@ typedef struct case_store case_store;
  * same hash are shared).  Sets WAL mode, synchronous=NORMAL and a busy timeout
  * of 5000 ms (see case_store_config()).  On success stores the handle in *out;
  * the caller closes it with case_store_close() before closing the engine.
+ *
+ * With CASE_STORE_READONLY the store is never migrated and nothing is written
+ * to it or next to it when the process may not write there: a store on
+ * read-only media, or a file the user may only read, is read through SQLite's
+ * `immutable=1` when its write-ahead log is empty (docs/store.md, "Read-only
+ * stores"); a non-empty log that cannot be indexed without write access is
+ * CASE_IO.
  *
  * Errors (message on the engine): CASE_IO (cannot open or create), CASE_CORRUPT
  * (not a libcase store, or a schema newer than this library), CASE_NOTFOUND (no

@@ -6,6 +6,8 @@
 #             sees another's location profile
 #   html:     the HTML report opens in headless Chromium with its charts drawn
 #             (fails when chromium is not installed: scripts/bootstrap installs it)
+#   readonly: every reading command on a store the user may only read (issue 12 §9),
+#             run as nobody when the tests run as root (root ignores permissions)
 set -uo pipefail
 CASECTL=$1 SRC=$2 NAME=$3
 T=$(mktemp -d)
@@ -417,6 +419,66 @@ scenarios)
   # Both orders: s24 loads its own budel profile, s23 uses lua/locations/budel.lua.
   expect 0 "s24 before s23 in one call" -- "$CASECTL" test --quiet --lua-root "$SRC" \
     tests/scenarios/s24_budel_met_interventieteam.yaml tests/scenarios/s23_budel_zonder_interventieteam.yaml
+  ;;
+readonly)
+  # The user may only read: as root, run the commands as nobody (root ignores file
+  # permissions, so as root this would test nothing).
+  if [[ $(id -u) == 0 ]]; then
+    command -v runuser >/dev/null || { bad "runuser is missing (util-linux): cannot test as a user"; echo "$NAME: $fails failure(s)"; exit 1; }
+    AS=(runuser -u nobody --)
+  else
+    AS=()
+  fi
+  chmod 0755 "$T"
+  if ! "${AS[@]}" test -x "$CASECTL"; then bad "the test user cannot run $CASECTL (is the build directory readable by others?)"; echo "$NAME: $fails failure(s)"; exit 1; fi
+  mkdir -p "$T/ro"
+  S=$T/ro/s.db
+  R=(env CASECTL_STORE="$S" CASECTL_NO_PROGRESS=1 "$CASECTL")
+  "${R[@]}" init --quiet --profile ter_apel=lua/locations/ter_apel.lua &&
+  "${R[@]}" load --quiet examples/quickstart/aanmelding.yaml &&
+  "${R[@]}" new --quiet --workflow aanmelding_demo --location ter_apel --role IND --at 2026-03-02 Z1 &&
+  "${R[@]}" fire --quiet --role AVIM --at 2026-03-03 Z1 geregistreerd || bad "making the store"
+  [[ -e $S-wal || -e $S-shm ]] && bad "a closed store left -wal/-shm files"
+  reads() { # $1: what; runs every reading command as the test user
+    expect 0 "list ($1)" -- "${AS[@]}" "${R[@]}" list --json
+    contains "$T/out" '"Z1"' "list shows Z1 ($1)"
+    expect 0 "show ($1)" -- "${AS[@]}" "${R[@]}" show Z1
+    contains "$T/out" "rust_en_voorbereiding" "show gives the state ($1)"
+    expect 0 "events ($1)" -- "${AS[@]}" "${R[@]}" events --role COA --at 2026-03-04 Z1
+    expect 0 "verify ($1)" -- "${AS[@]}" "${R[@]}" verify
+    contains "$T/out" "1 case(s), 2 journal row(s), 0 problem(s)" "verify is clean ($1)"
+    expect 0 "report ($1)" -- "${AS[@]}" "${R[@]}" report --at 2026-03-04 --format json
+    contains "$T/out" '"total": 1' "the report counts the case ($1)"
+    expect 0 "follow ($1)" -- "${AS[@]}" "${R[@]}" follow
+    expect 0 "graph of the case ($1)" -- "${AS[@]}" "${R[@]}" graph --case Z1
+    if [[ -e $S-wal || -e $S-shm ]]; then bad "reading left -wal/-shm files ($1)"; ls -l "$T/ro" | sed 's/^/     /'; else ok "no -wal/-shm left behind ($1)"; fi
+  }
+  # Read-only media, or a file and directory the user may only read.
+  chmod 0444 "$S"; chmod 0555 "$T/ro"
+  reads "file 0444, directory 0555"
+  # A file the user may only read, in a directory it may write.
+  chmod 0777 "$T/ro"
+  reads "file 0444, directory 0777"
+  chmod 0755 "$T/ro"; chmod 0644 "$S"
+  # The Lua binding's readonly=true open, as the same user.
+  LUA=${CASE_LUA:-$(command -v lua5.4 || true)}
+  MOD=$(cd "$(dirname "$CASECTL")/../.." && pwd)/lua
+  if [[ -n $LUA && -e $MOD/libcase.so ]]; then
+    chmod 0444 "$S"; chmod 0555 "$T/ro"
+    expect 0 "Lua open_store readonly=true" -- "${AS[@]}" env LUA_CPATH="$MOD/?.so" "$LUA" -e "
+      local libcase = require 'libcase'
+      local s <close> = libcase.open_store('$S', { readonly = true })
+      local n = 0
+      for _ in pairs(s:cases()) do n = n + 1 end
+      assert(n == 1, 'cases: ' .. n)
+      assert(s:get('Z1').revision == 1, 'revision')
+      assert(s:verify(), 'verify')
+      print('lua read ok')"
+    contains "$T/out" "lua read ok" "Lua reads the read-only store"
+    chmod 0755 "$T/ro"; chmod 0644 "$S"
+  else
+    bad "no Lua interpreter (lua5.4) or module ($MOD/libcase.so) to test readonly=true with"
+  fi
   ;;
 *) echo "unknown test $NAME"; exit 2 ;;
 esac

@@ -1,7 +1,9 @@
 /* The durable store: round trips, crashes, concurrent writers, idempotency,
  * timers across restarts, tamper evidence, definition upgrades, outbox, feed. */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE
 #include <errno.h>
+#include <grp.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1264,6 +1266,139 @@ static void test_future_bound(void **state) {
   verify_clean(f, 2, 7);
 }
 
+/* ---- read-only stores (issue 12 §9) ---- */
+
+/* Reads the store at `path` as an unprivileged user (as nobody when run as root:
+ * root ignores file permissions) and checks case r1 is at `want_rev`, or with
+ * `want_err` that the open fails with CASE_IO saying so.  An exit code. */
+static int ro_reader(const char *path, int64_t want_rev, const char *want_err) {
+  if (geteuid() == 0 && (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0))
+    return 90;
+  if (geteuid() == 0) return 91;
+  case_engine *e;
+  case_store *s = NULL;
+  if (case_engine_open(&e) != CASE_OK) return 92;
+  int rc = case_store_open(e, path, CASE_STORE_READONLY, &s), ex = 0;
+  if (want_err) {
+    if (rc != CASE_IO || !strstr(case_errmsg(e), want_err)) {
+      fprintf(stderr, "reader: open gave %d: %s\n", rc, case_errmsg(e));
+      ex = 10;
+    }
+    case_store_close(s);
+    case_engine_close(e);
+    return ex;
+  }
+  if (rc != CASE_OK) {
+    fprintf(stderr, "reader: open: %s\n", case_errmsg(e));
+    case_engine_close(e);
+    return 11;
+  }
+  case_instance *c = NULL;
+  rows r = {0};
+  char *rep = NULL, *report = NULL;
+  if (case_store_get(s, "r1", &c) != CASE_OK || case_instance_revision(c) != want_rev)
+    ex = 12;
+  else if (case_store_follow(s, 0, 0, collect_row, &r, NULL) != CASE_OK || r.n != want_rev + 1)
+    ex = 13;
+  else if (case_store_verify(s, &rep) != CASE_OK)
+    ex = 14;
+  else if (case_store_report(s, e, T0 + 30 * DAY, NULL, &report) != CASE_OK)
+    ex = 15;
+  else if (case_store_fire(s, "r1", "tel", NULL, "a", "IND", T0 + DAY, -1, NULL, NULL) !=
+           CASE_MISUSE)
+    ex = 16;
+  if (ex) fprintf(stderr, "reader: step %d: %s\n", ex, case_errmsg(e));
+  rows_free(&r);
+  case_free(rep);
+  case_free(report);
+  case_store_close(s);
+  case_engine_close(e);
+  return ex;
+}
+
+static int run_reader(const char *path, int64_t want_rev, const char *want_err) {
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) _exit(ro_reader(path, want_rev, want_err));
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return 99;
+  return WEXITSTATUS(status);
+}
+
+static int exists(const char *path, const char *suffix) {
+  char p[400];
+  snprintf(p, sizeof p, "%s%s", path, suffix);
+  return access(p, F_OK) == 0;
+}
+
+static void test_readonly_store(void **state) {
+  fx *f = *state;
+  char dir[256], path[300], dir2[256], path2[300], cmd[1200];
+  snprintf(dir, sizeof dir, "/tmp/test_store_ro_%ld", (long)getpid());
+  snprintf(dir2, sizeof dir2, "%s_copy", dir);
+  snprintf(path, sizeof path, "%s/s.db", dir);
+  snprintf(path2, sizeof path2, "%s/s.db", dir2);
+  snprintf(cmd, sizeof cmd, "chmod -R u+w %s %s 2>/dev/null; rm -rf %s %s", dir, dir2, dir, dir2);
+  assert_int_equal(system(cmd), 0);
+  assert_int_equal(mkdir(dir, 0755), 0);
+  /* A store written and closed cleanly: no -wal, no -shm. */
+  case_engine *e;
+  case_store *s;
+  assert_int_equal(case_engine_open(&e), CASE_OK);
+  assert_int_equal(case_store_open(e, path, CASE_STORE_CREATE, &s), CASE_OK);
+  assert_int_equal(case_store_set_clock(s, test_clock, f), CASE_OK);
+  const case_def *d;
+  assert_int_equal(case_def_load_string(e, ZAAK, strlen(ZAAK), "zaak.yaml", &d), CASE_OK);
+  assert_int_equal(case_store_create(s, d, "r1", NULL, NULL, "a", "IND", T0, NULL), CASE_OK);
+  assert_int_equal(case_store_fire(s, "r1", "tel", NULL, "a", "IND", T0 + 60, -1, NULL, NULL),
+                   CASE_OK);
+  case_store_close(s);
+  case_engine_close(e);
+  assert_false(exists(path, "-wal"));
+  assert_false(exists(path, "-shm"));
+  /* 1. On read-only media, or a read-only file in a read-only directory: the WAL
+   *    index cannot be created, and every transaction is in the file. */
+  assert_int_equal(chmod(path, 0444), 0);
+  assert_int_equal(chmod(dir, 0555), 0);
+  assert_int_equal(run_reader(path, 1, NULL), 0);
+  assert_false(exists(path, "-shm"));
+  /* 2. A file the user may only read, in a directory it may write: read, and no
+   *    -shm/-wal left behind that the file's owner could not write. */
+  assert_int_equal(chmod(dir, 0777), 0);
+  assert_int_equal(run_reader(path, 1, NULL), 0);
+  assert_false(exists(path, "-shm"));
+  assert_false(exists(path, "-wal"));
+  /* 3. Its owner is writing (transactions in the -wal, a -shm the reader may only
+   *    read): the reader sees the last commit. */
+  assert_int_equal(chmod(dir, 0755), 0);
+  assert_int_equal(chmod(path, 0644), 0);
+  assert_int_equal(case_engine_open(&e), CASE_OK);
+  assert_int_equal(case_store_open(e, path, 0, &s), CASE_OK);
+  assert_int_equal(case_store_set_clock(s, test_clock, f), CASE_OK);
+  assert_int_equal(case_store_fire(s, "r1", "tel", NULL, "a", "IND", T0 + 120, -1, NULL, NULL),
+                   CASE_OK);
+  assert_int_equal(case_store_fire(s, "r1", "tel", NULL, "a", "IND", T0 + 180, -1, NULL, NULL),
+                   CASE_OK);
+  assert_true(exists(path, "-shm"));
+  assert_true(exists(path, "-wal"));
+  assert_int_equal(run_reader(path, 3, NULL), 0);
+  /* 4. A -wal with transactions and no -shm, in a read-only directory: reading the
+   *    file alone would miss them, so it is refused with the reason. */
+  assert_int_equal(mkdir(dir2, 0755), 0);
+  snprintf(cmd, sizeof cmd, "cp %s %s-wal %s/", path, path, dir2);
+  assert_int_equal(system(cmd), 0);
+  assert_int_equal(chmod(path2, 0444), 0);
+  snprintf(cmd, sizeof cmd, "%s-wal", path2);
+  assert_int_equal(chmod(cmd, 0444), 0);
+  assert_int_equal(chmod(dir2, 0555), 0);
+  assert_int_equal(run_reader(path2, 3, "holds transactions not yet in the file"), 0);
+  assert_false(exists(path2, "-shm"));
+  case_store_close(s);
+  case_engine_close(e);
+  snprintf(cmd, sizeof cmd, "chmod -R u+w %s %s; rm -rf %s %s", dir, dir2, dir, dir2);
+  assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
@@ -1290,6 +1425,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_case_ids, setup, teardown),
       cmocka_unit_test_setup_teardown(test_key_reuse, setup, teardown),
       cmocka_unit_test_setup_teardown(test_future_bound, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_readonly_store, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
