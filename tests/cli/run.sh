@@ -465,15 +465,18 @@ readonly)
   MOD=$(cd "$(dirname "$CASECTL")/../.." && pwd)/lua
   if [[ -n $LUA && -e $MOD/libcase.so ]]; then
     chmod 0444 "$S"; chmod 0555 "$T/ro"
-    expect 0 "Lua open_store readonly=true" -- "${AS[@]}" env LUA_CPATH="$MOD/?.so" "$LUA" -e "
-      local libcase = require 'libcase'
-      local s <close> = libcase.open_store('$S', { readonly = true })
-      local n = 0
-      for _ in pairs(s:cases()) do n = n + 1 end
-      assert(n == 1, 'cases: ' .. n)
-      assert(s:get('Z1').revision == 1, 'revision')
-      assert(s:verify(), 'verify')
-      print('lua read ok')"
+    cat >"$T/ro.lua" <<EOF
+local libcase = require 'libcase'
+local s <close> = libcase.open_store('$S', { readonly = true })
+local n = 0
+for _ in pairs(s:cases()) do n = n + 1 end
+assert(n == 1, 'cases: ' .. n)
+assert(s:get('Z1').revision == 1, 'revision')
+assert(s:verify(), 'verify')
+print('lua read ok')
+EOF
+    chmod 0644 "$T/ro.lua"
+    expect 0 "Lua open_store readonly=true" -- "${AS[@]}" env LUA_CPATH="$MOD/?.so" "$LUA" "$T/ro.lua"
     contains "$T/out" "lua read ok" "Lua reads the read-only store"
     chmod 0755 "$T/ro"; chmod 0644 "$S"
   else
