@@ -256,6 +256,8 @@ typedef struct run {
   int *scratch;           /* transition indices, for conflict removal */
   int data_owned;         /* w->data is this macrostep's private copy */
   int by_hand;            /* selecting for an external event fired by a host, not a timer */
+  cs_probe *probe;        /* e->probe for a macrostep (coverage, skeleton search); else NULL */
+  cs_trace trace;         /* what this macrostep did, for the probe */
 } run;
 
 static int run_init(run *r, case_instance *c, cs_status *w) {
@@ -286,6 +288,7 @@ static void run_free(run *r) {
   free(r->queue.v);
   plist_clear(&r->emitted);
   free(r->emitted.v);
+  free(r->trace.v);
 }
 
 static void call_setup(run *r, case_call *call, const cs_script *s, int is_guard) {
@@ -402,6 +405,7 @@ static int run_script(run *r, const cs_script *s, int is_guard, int *result) {
 }
 
 static int run_actions(run *r, const cs_script *v, int n) {
+  if (r->probe && r->probe->abstract) return probe_actions(r->probe, v, n, &r->queue);
   for (int i = 0; i < n; i++) {
     int rc = run_script(r, &v[i], 0, NULL);
     if (rc != CASE_OK) return rc;
@@ -431,7 +435,12 @@ static int role_allows(const run *r, const cs_transition *t) {
 static int guard_holds(run *r, const cs_transition *t, int *ok) {
   *ok = 1;
   if (!t->guard) return CASE_OK;
-  return run_script(r, t->guard, 1, ok);
+  if (!r->probe) return run_script(r, t->guard, 1, ok);
+  int rc = CASE_OK;
+  if (r->probe->abstract) *ok = r->probe->force[t->index];
+  else rc = run_script(r, t->guard, 1, ok);
+  if (rc == CASE_OK) trace_add(&r->trace, *ok ? TR_GUARD_TRUE : TR_GUARD_FALSE, t->index);
+  return rc;
 }
 
 /* ---- SCXML helper functions (Appendix D) ---- */
@@ -699,6 +708,7 @@ static void cancel_timers(run *r, int s) {
   int k = 0;
   for (int i = 0; i < w->ntimers; i++) {
     if (r->d->timers[w->timers[i].timer].state == s) {
+      if (r->probe && !w->timers[i].fired) trace_add(&r->trace, TR_MET, w->timers[i].timer);
       free(w->timers[i].id);
       continue;
     }
@@ -837,6 +847,7 @@ static int enter_computed(run *r) {
     if (!bs_has(r->bs[BS_ENTER], s)) continue;
     const cs_state *st = &d->states[s];
     bs_set(r->w->config, s);
+    if (r->probe) trace_add(&r->trace, TR_ENTERED, s);
     int rc = start_timers(r, s);
     if (rc == CASE_OK) rc = run_actions(r, st->onentry, st->nonentry);
     if (rc != CASE_OK) return rc;
@@ -897,6 +908,8 @@ static int enter_initial(run *r) {
 }
 
 static int microstep(run *r) {
+  if (r->probe)
+    for (int i = 0; i < r->nenabled; i++) trace_add(&r->trace, TR_TAKEN, r->enabled[i]);
   int rc = exit_states(r);
   for (int i = 0; i < r->nenabled && rc == CASE_OK; i++) {
     const cs_transition *t = &r->d->transitions[r->enabled[i]];
@@ -1017,6 +1030,7 @@ int chart_macrostep(case_instance *c, const char *event, json_t *payload, const 
   r.time = at;
   r.event = event ? event : "";
   r.payload = payload ? payload : nullv;
+  r.probe = e->probe;
   int rc = CASE_OK;
   if (!event) {
     rc = enter_initial(&r);
@@ -1026,8 +1040,11 @@ int chart_macrostep(case_instance *c, const char *event, json_t *payload, const 
     rc = select_transitions(&r, event);
     r.by_hand = 0;
     if (rc == CASE_OK && r.nenabled == 0 && !is_timer) {
+      int abstract = r.probe && r.probe->abstract;
+      if (r.probe) probe_commit(r.probe, c, event, &r.trace, 1);
       run_free(&r);
       chart_status_free(&w);
+      if (abstract) return eng_err(e, CASE_NOTHANDLED, "no transition taken");
       return refuse(c, event, role, at);
     }
     if (rc == CASE_OK && r.nenabled > 0) {
@@ -1043,6 +1060,7 @@ int chart_macrostep(case_instance *c, const char *event, json_t *payload, const 
   }
   if (event) w.revision++;
   if (at > w.last_time) w.last_time = at;
+  if (r.probe) probe_commit(r.probe, c, event, &r.trace, 0);
   chart_status_free(&c->st);
   c->st = w;
   eng_ok(e);

@@ -73,6 +73,8 @@ int case_engine_open(case_engine **out) {
 
 void case_engine_close(case_engine *e) {
   if (!e) return;
+  probe_release(e->probe);
+  e->probe = NULL;
   while (e->cases) case_instance_free(e->cases);
   free(e->buckets);
   case_def *d = e->defs;
@@ -419,6 +421,7 @@ static int add_def(case_engine *e, case_def *d, const case_def **out) {
   }
   d->next = e->defs;
   e->defs = d;
+  if (e->probe) probe_def_added(e->probe, d);
   if (out) *out = d;
   return eng_ok(e);
 }

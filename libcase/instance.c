@@ -316,6 +316,7 @@ int chart_tick_one(case_instance *c, int64_t now, int *fired) {
   if (i < 0) return CASE_OK;
   cs_timer_inst *ti = &c->st.timers[i];
   const cs_timer *tm = &c->def->timers[ti->timer];
+  int timer = ti->timer;
   int64_t due = ti->due;
   int64_t seq = ti->seq;
   /* Mark the timer consumed in the committed status first; the macrostep
@@ -329,6 +330,7 @@ int chart_tick_one(case_instance *c, int64_t now, int *fired) {
       if (c->st.timers[k].seq == seq) c->st.timers[k].fired = 0;
     return rc;
   }
+  if (c->engine->probe) probe_expired(c->engine->probe, c, timer);
   /* An `after` timer is used up; a deadline stays listed (overdue) until its state is left. */
   if (tm->kind == TIMER_AFTER) {
     for (int k = 0; k < c->st.ntimers; k++) {

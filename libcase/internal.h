@@ -9,6 +9,8 @@
  *   sandbox.c   sbx_*  the Lua sandbox: modules, profiles, compile, guard/action calls
  *   chart.c     chart_* the SCXML algorithm (macrostep/microstep) on a case
  *   instance.c  case_instance_* API, snapshots, timers, explain/available
+ *   coverage.c  cov_*  what process tests reached (case_coverage_*), its report
+ *   skeleton.c  case_coverage_skeleton: a shortest event path as a scenario
  */
 #ifndef LIBCASE_INTERNAL_H
 #define LIBCASE_INTERNAL_H
@@ -540,6 +542,8 @@ struct case_engine {
 
   cal_calendar *own_calendar; /* a replay engine (eng_replay_open): its own calendar,
                                  put back before closing; NULL otherwise */
+  struct cs_probe *probe; /* its coverage (case_engine_set_coverage) or, during
+                             case_coverage_skeleton, the search; NULL when off */
 };
 
 /* Sets the engine's error and returns rc.  The message is formatted. */
@@ -663,5 +667,60 @@ int chart_deadline_change(case_call *call, const char *name, const char *duratio
 /* store.c: the engine a store was opened on (NULL for NULL). */
 struct case_store;
 case_engine *store_engine(const struct case_store *s);
+
+/* ------------------------------------------------------------------ */
+/* coverage.c — probes on the statechart algorithm                     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * While e->probe is NULL (the default) nothing below is called: each site in
+ * chart.c and instance.c tests that one pointer.  A macrostep records what it
+ * did in a trace of its own; the trace reaches the probe only when the
+ * macrostep commits (or is refused: then only its guard results count), so a
+ * rolled-back macrostep leaves no mark.
+ */
+enum {
+  TR_GUARD_TRUE = 0, /* index: transition */
+  TR_GUARD_FALSE = 1,
+  TR_TAKEN = 2,      /* transition */
+  TR_ENTERED = 3,    /* state */
+  TR_MET = 4         /* timer: its state was left before it ran out */
+};
+
+typedef struct cs_trace {
+  int *v;           /* (index << 3) | kind */
+  int n, cap;
+  int failed;       /* an entry could not be stored (out of memory) */
+} cs_trace;
+
+void trace_add(cs_trace *t, int kind, int index);
+
+typedef struct cs_probe {
+  /* 1: the skeleton search (skeleton.c): guards give `force`, actions do not
+   * run (only their literal raise('x') calls are followed), nothing is counted. */
+  int abstract;
+  const unsigned char *force; /* abstract: per transition, 1 = its guard holds */
+  cs_trace last;              /* abstract: the trace of the last committed macrostep */
+} cs_probe; /* collecting: the first member of a case_coverage (coverage.c) */
+
+/* A macrostep of case c committed (refused 0) or was refused (1).  event NULL:
+ * the case was created. */
+void probe_commit(cs_probe *p, const case_instance *c, const char *event, cs_trace *t,
+                  int refused);
+/* Timer `timer` (index in def->timers) of case c ran out (tick). */
+void probe_expired(cs_probe *p, const case_instance *c, int timer);
+/* Abstract mode: the actions `v` "run": each literal raise('name') is queued. */
+int probe_actions(cs_probe *p, const cs_script *v, int n, cs_plist *queue);
+/* scenario.c: a step time as a scenario writes it: "YYYY-MM-DD" for 10:00
+ * Europe/Amsterdam, else "YYYY-MM-DD HH:MM" (local). */
+void scenario_format_time(int64_t t, char out[24]);
+/* A file name as reports write it: "./" and "dir/.." removed.  Caller frees; NULL
+ * when out of memory. */
+char *cov_tidy_path(const char *path);
+/* A definition was loaded on an engine that collects: it is reported even when
+ * no case runs on it. */
+void probe_def_added(cs_probe *p, const case_def *d);
+/* The engine lets go of its probe (engine close, or another coverage set). */
+void probe_release(cs_probe *p);
 
 #endif /* LIBCASE_INTERNAL_H */

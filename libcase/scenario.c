@@ -230,7 +230,7 @@ fail:
   return bad(r, n, "bad date '%s' (expected YYYY-MM-DD or YYYY-MM-DD HH:MM, a real date)", s);
 }
 
-static void fmt_time(int64_t t, char out[24]) {
+void scenario_format_time(int64_t t, char out[24]) {
   cal_day d = cal_local_day(t);
   char day[11];
   cal_format_date(d, day);
@@ -751,7 +751,7 @@ static int run_step(run *r, const yaml_node_t *st, int index) {
   if (!sel) { free(payload); return eng_err(r->e, CASE_NOMEM, "out of memory"); }
   rc = step_cases(r, st, tick != NULL, sel);
   char when[24];
-  fmt_time(at, when);
+  scenario_format_time(at, when);
   for (int k = 0; k < r->ncases && rc == CASE_OK; k++) {
     if (!sel[k]) continue;
     case_instance *c = r->cases[k].c;
@@ -937,7 +937,7 @@ static int create_cases(run *r) {
     free(data);
     if (rc != CASE_OK) {
       char when[24];
-      fmt_time(c->start, when);
+      scenario_format_time(c->start, when);
       r->failures++;
       sbuf_printf(&r->report, "%s:%d: case %s (created on %s): expected the case to be created, got %s: %s\n",
                   r->file, c->pos.line, c->id, when, case_errname(rc), case_errmsg(r->e));

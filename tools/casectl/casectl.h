@@ -4,7 +4,7 @@
  * main.c parses the common options and dispatches to one function per command;
  * the commands live in files by concern (cmd_def.c: definitions and stores,
  * cmd_case.c: one case, cmd_data.c: the journal as a whole: import, follow,
- * verify, list, test; cmd_report.c: the report and its renderings).
+ * verify, list; cmd_test.c: scenarios, coverage, skeletons; cmd_report.c: the report and its renderings).
  * util.c holds what they share: opening the engine and store, exit codes,
  * dates, the progress bar and output helpers.  Everything a store needs (definitions,
  * their Lua modules, location profiles) is kept in the store itself.

@@ -1,6 +1,6 @@
 /*
- * casectl commands over the journal as a whole: list, import, verify, follow,
- * and test (scenario files).
+ * casectl commands over the journal as a whole: list, import, verify, follow
+ * (test, over scenario files, is in cmd_test.c).
  */
 #include <csv.h>
 #include <errno.h>
@@ -872,56 +872,3 @@ const command cmd_follow = {
     "  line.  --poll keeps watching for new rows until interrupted; remember the last\n"
     "  seq you processed and pass it as --after to continue.\n",
     follow_options, data_option, run_follow, 3};
-
-/* ------------------------------------------------------------------ test */
-
-static const struct option test_options[] = {
-    {"verbose", no_argument, NULL, T_VERBOSE},
-    {NULL, 0, NULL, 0},
-};
-
-static int run_test(ctx *c, int argc, char **argv) {
-  if (argc < 1) return usage_error(c, "give one or more scenario files");
-  int ex = ctx_engine(c);
-  if (ex != EX_OK) return ex;
-  int failing = 0, errors = 0;
-  json_t *out = json_array();
-  for (int i = 0; i < argc; i++) {
-    int failures = 0;
-    char *report = NULL;
-    int rc = case_scenario_run_file(c->e, argv[i], &failures, &report);
-    if (rc != CASE_OK) {
-      fprintf(stderr, "%s\n", case_errmsg(c->e));
-      errors++;
-      int fx = file_exit(argv[i], rc);
-      if (ex == EX_OK || fx > ex) ex = fx;
-      json_array_append_new(out, json_pack("{s:s, s:s, s:s}", "file", argv[i], "error",
-                                           case_errstr(rc), "message", case_errmsg(c->e)));
-      continue;
-    }
-    if (failures) failing++;
-    if (!c->json && (failures || lo.verbose || !c->quiet)) {
-      if (failures) fputs(report ? report : "", stderr);
-      else if (!c->quiet) fputs(report ? report : "", stdout);
-    }
-    json_array_append_new(out, json_pack("{s:s, s:i, s:s}", "file", argv[i], "failures", failures,
-                                         "report", report ? report : ""));
-    case_free(report);
-  }
-  if (c->json) print_json(out);
-  else json_decref(out);
-  if (!c->json && !c->quiet)
-    printf("%d scenario file(s): %d failing, %d could not run\n", argc, failing, errors);
-  if (ex != EX_OK) return ex;
-  return failing ? EX_REFUSED : EX_OK;
-}
-
-const command cmd_test = {
-    "test", "run process tests (scenario YAML files, docs/process-tests.md)",
-    "usage: casectl test [--lua-root DIR] [--verbose] [--json] FILE...\n"
-    "  Runs the scenarios in order on one engine (location profiles a scenario\n"
-    "  loads do not carry over to the next); failing steps are printed as\n"
-    "  file:line: step N ...: expected ..., got ....  Exit 1 when a step fails, 3 when\n"
-    "  a file does not exist, 5 (or the error's code) when a file is not a valid\n"
-    "  scenario.\n",
-    test_options, data_option, run_test, 0};
