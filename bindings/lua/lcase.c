@@ -9,6 +9,8 @@
  *   libcase.case     a case, named by id (the engine owns the case and may free and
  *                    restore it, so the handle looks it up on every use);
  *                    uservalue 1 = its engine, 2 = its store (or nil)
+ *   libcase.coverage case_coverage (reference-counted by the library: engines
+ *                    it is set on keep it alive)
  *
  * Rules kept throughout (docs/lua.md says why):
  *  - no global or static mutable state: everything lives on the handles and in
@@ -44,6 +46,7 @@
 #define MT_ERROR "libcase.error"
 #define MT_BOX "libcase.box"
 #define MT_ARRAY "libcase.array"
+#define MT_COVERAGE "libcase.coverage"
 
 /* Deepest JSON or Lua table nesting converted either way. */
 #define MAX_DEPTH 200
@@ -731,6 +734,72 @@ static int engine_run_scenario(lua_State *L) {
   return 2;
 }
 
+/* ------------------------------------------------------------------ coverage */
+
+typedef struct lcoverage {
+  case_coverage *cov;
+} lcoverage;
+
+static lcoverage *check_coverage(lua_State *L, int idx) {
+  lcoverage *lc = luaL_checkudata(L, idx, MT_COVERAGE);
+  if (!lc->cov) raise_msg(L, CASE_MISUSE, "the coverage record is closed");
+  return lc;
+}
+
+/* libcase.coverage() -> a coverage record */
+static int l_coverage(lua_State *L) {
+  lcoverage *lc = lua_newuserdatauv(L, sizeof *lc, 0);
+  lc->cov = NULL;
+  luaL_setmetatable(L, MT_COVERAGE);
+  int rc = case_coverage_open(&lc->cov);
+  if (rc != CASE_OK) raise_msg(L, rc, "cannot open a coverage record: %s", case_errstr(rc));
+  return 1;
+}
+
+static int coverage_close(lua_State *L) {
+  lcoverage *lc = luaL_checkudata(L, 1, MT_COVERAGE);
+  case_coverage_close(lc->cov);
+  lc->cov = NULL;
+  return 0;
+}
+
+static int coverage_tostring(lua_State *L) {
+  lcoverage *lc = luaL_checkudata(L, 1, MT_COVERAGE);
+  lua_pushfstring(L, "libcase.coverage (%s)", lc->cov ? "open" : "closed");
+  return 1;
+}
+
+/* cov:report(["text"]) -> the text; cov:report("json") -> the report as a table */
+static int coverage_report(lua_State *L) {
+  lcoverage *lc = check_coverage(L, 1);
+  static const char *const formats[] = {"text", "json", NULL};
+  int json = luaL_checkoption(L, 2, "text", formats);
+  box *b = box_new(L);
+  char *out = NULL;
+  int rc = case_coverage_report(lc->cov, json ? CASE_COVERAGE_JSON : CASE_COVERAGE_TEXT, &out);
+  if (rc != CASE_OK) raise_msg(L, rc, "coverage report: %s", case_errstr(rc));
+  box_set(b, out, lib_free);
+  if (json) {
+    push_lib_json(L, b);
+  } else {
+    lua_pushstring(L, out);
+    box_free(b);
+  }
+  return 1;
+}
+
+/* engine:set_coverage(cov | nil) -> engine */
+static int engine_set_coverage(lua_State *L) {
+  lengine *eng = check_engine(L, 1);
+  case_coverage *cov = lua_isnoneornil(L, 2) ? NULL : check_coverage(L, 2)->cov;
+  int rc = case_engine_set_coverage(eng->e, cov);
+  if (rc != CASE_OK) raise_rc(L, eng, rc);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int def_skeleton(lua_State *L);
+
 /* ------------------------------------------------------------------ definitions */
 
 static int def_graph(lua_State *L);
@@ -747,6 +816,8 @@ static int def_index(lua_State *L) {
     lua_pushstring(L, case_def_hash(ld->d));
   else if (strcmp(k, "graph") == 0)
     lua_pushcfunction(L, def_graph);
+  else if (strcmp(k, "skeleton") == 0)
+    lua_pushcfunction(L, def_skeleton);
   else if (strcmp(k, "warnings") == 0) {
     int n = case_def_warning_count(ld->d);
     lua_createtable(L, n, 0);
@@ -782,6 +853,35 @@ static int def_graph(lua_State *L) {
     raise_rc(L, ld->eng, rc);
   }
   lua_pushstring(L, out);
+  box_free(b);
+  return 1;
+}
+
+/* def:skeleton(line [, column] [, {workflow_path=, location=, start=}]) -> YAML text */
+static int def_skeleton(lua_State *L) {
+  ldef *ld = check_def(L, 1, NULL);
+  if (ld->eng->busy)
+    raise_msg(L, CASE_MISUSE, "the engine is busy: a notification function may not call it");
+  int line = (int)luaL_checkinteger(L, 2);
+  int column = 0, opts = 0;
+  if (lua_type(L, 3) == LUA_TTABLE) {
+    opts = opt_table(L, 3);
+  } else {
+    column = (int)luaL_optinteger(L, 3, 0);
+    opts = opt_table(L, 4);
+  }
+  const char *wpath = opt_string(L, opts, "workflow_path", NULL);
+  const char *location = opt_string(L, opts, "location", NULL);
+  int64_t start = (int64_t)opt_integer(L, opts, "start", (lua_Integer)time(NULL));
+  box *b = box_new(L);
+  char *yaml = NULL;
+  int rc = case_coverage_skeleton(ld->eng->e, ld->d, line, column, wpath, location, start, &yaml);
+  box_set(b, yaml, lib_free);
+  if (rc != CASE_OK) {
+    box_free(b);
+    raise_rc(L, ld->eng, rc);
+  }
+  lua_pushstring(L, yaml);
   box_free(b);
   return 1;
 }
@@ -1617,6 +1717,7 @@ LCASE_EXPORT int luaopen_libcase(lua_State *L) {
                                             {"restore", engine_restore},
                                             {"open_store", engine_open_store},
                                             {"run_scenario", engine_run_scenario},
+                                            {"set_coverage", engine_set_coverage},
                                             {NULL, NULL}};
   static const luaL_Reg store_meta[] = {
       {"__gc", store_close}, {"__close", store_close}, {"__tostring", store_tostring},
@@ -1639,19 +1740,25 @@ LCASE_EXPORT int luaopen_libcase(lua_State *L) {
       {"snapshot", case_snapshot}, {"is_in", case_in},
       {"available", case_available}, {"explain", case_explain},
       {"free", case_free_},        {NULL, NULL}};
+  static const luaL_Reg coverage_meta[] = {
+      {"__gc", coverage_close}, {"__close", coverage_close}, {"__tostring", coverage_tostring},
+      {NULL, NULL}};
+  static const luaL_Reg coverage_methods[] = {
+      {"report", coverage_report}, {"close", coverage_close}, {NULL, NULL}};
   static const luaL_Reg error_meta[] = {{"__tostring", error_tostring}, {NULL, NULL}};
   static const luaL_Reg box_meta[] = {{"__gc", box_gc}, {NULL, NULL}};
   static const luaL_Reg array_meta[] = {{NULL, NULL}};
   static const luaL_Reg funcs[] = {
       {"open", l_open},     {"open_store", l_open_store}, {"errstr", l_errstr},
       {"decode", l_decode}, {"encode", l_encode},         {"array", l_array},
-      {"is_error", l_is_error}, {NULL, NULL}};
+      {"is_error", l_is_error}, {"coverage", l_coverage}, {NULL, NULL}};
 
   luaL_checkversion(L);
   new_class(L, MT_ENGINE, engine_meta, engine_methods);
   new_class(L, MT_STORE, store_meta, store_methods);
   new_class(L, MT_DEF, def_meta, NULL);
   new_class(L, MT_CASE, case_meta, case_methods);
+  new_class(L, MT_COVERAGE, coverage_meta, coverage_methods);
   new_class(L, MT_ERROR, error_meta, NULL);
   new_class(L, MT_BOX, box_meta, NULL);
   new_class(L, MT_ARRAY, array_meta, NULL);

@@ -114,6 +114,25 @@ commands)
   expect 5 "report with bad options" -- "$CASECTL" report --options '{"nope":1}'
   expect 0 "test a scenario" -- "$CASECTL" test --lua-root "$SRC" tests/scenarios/s11_dublin_overdracht.yaml
   expect 3 "test a missing scenario (not found)" -- "$CASECTL" test "$T/none.yaml"
+  # Coverage merged over two scenario files (tests/unit/test_coverage.c works the
+  # figures out): 5 of the fixture's 9 transitions taken, odd (27:7) not.
+  C=tests/data/coverage
+  expect 0 "test --coverage" -- "$CASECTL" test --quiet --coverage $C/a.yaml $C/b.yaml
+  contains "$T/out" "transitions taken        5/9 (55.6%)" "the figures are merged"
+  contains "$T/out" "$C/fixture.yaml:27:7: transition on 'odd' from 'wait' to 'hidden' never taken" "untested transitions by file:line:col"
+  expect 0 "test --coverage --json" -- "$CASECTL" test --json --coverage $C/a.yaml $C/b.yaml
+  if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d["coverage"]["definitions"][0]; sys.exit(0 if (c["cases"],c["transitions"]["covered"],len(d["files"]))==(2,5,2) else 1)' "$T/out"; then ok "the JSON report"; else bad "the JSON report"; head -c 400 "$T/out"; fi
+  expect 0 "test --skeleton" -- "$CASECTL" test --quiet --start 2026-03-02 --skeleton $C/fixture.yaml:27:7 $C/a.yaml
+  contains "$T/out" "  - event: odd" "the skeleton fires odd"
+  expect 3 "test --skeleton to a transition no path reaches" -- "$CASECTL" test --quiet --skeleton $C/fixture.yaml:31:61 $C/a.yaml
+  contains "$T/err" "no event path" "the unreachable transition is named"
+  expect 2 "test --skeleton without a line" -- "$CASECTL" test --skeleton $C/fixture.yaml $C/a.yaml
+  mkdir -p "$T/sk"
+  expect 0 "test --skeletons DIR" -- "$CASECTL" test --skeletons "$T/sk" $C/a.yaml $C/b.yaml
+  contains "$T/out" "3 skeleton(s) written to $T/sk; 1 untested transition(s) no event path reaches" "one skeleton per reachable untested transition"
+  if [[ -f $T/sk/cov_fixture-v1-34-9.yaml ]]; then ok "skeletons are named WORKFLOW-vV-LINE-COL.yaml"; else bad "no $T/sk/cov_fixture-v1-34-9.yaml"; ls "$T/sk"; fi
+  expect 1 "a written skeleton runs (its TODOs unfilled, the guarded step fails)" -- "$CASECTL" test "$T/sk/cov_fixture-v1-34-9.yaml"
+  contains "$T/err" "guard 'event.data ~= nil and event.data.ok == true' is false" "it fails at the guard it names"
   expect 2 "graph --json is a usage error" -- "$CASECTL" graph --json $Q
   contains "$T/err" "no JSON output" "graph says it has no JSON output"
   # Filters naming what no stored workflow declares are errors, not empty lists.
