@@ -96,7 +96,7 @@ CASE_API void case_coverage_close(case_coverage *cov);
  *
  * Counts add up over every case and every engine `cov` is set on: a definition
  * with the same id, version and content (hash) is one definition whichever
- * engine loaded it, so scenario files run each on a fresh engine merge.  An
+ * engine loaded it, so scenario files run on one engine or several merge.  An
  * engine holds a reference to `cov` until it is closed or given another one.
  * While no coverage is set, the engine pays one pointer test per counting site
  * and nothing else.  One thread at a time for `cov` and every engine it is set on.
