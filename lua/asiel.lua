@@ -41,17 +41,23 @@ local function hoeveelheid(duur)
 end
 
 -- ---------------------------------------------------------------- signals
--- A signal is {bron = 'coa'|'politie'|'gemeente'|'zsm', rapport = id or nil, datum = day}.
-local BRONNEN = { incident_gemeld = 'coa', signaal_politie = 'politie',
+-- A signal is {bron = the source role (COA, POLITIE, AVIM, GEMEENTE, OM), soort =
+-- 'incident' | 'politie' | 'gemeente' | 'zsm', rapport = id or nil, datum = day, actor}.
+local SOORTEN = { incident_gemeld = 'incident', signaal_politie = 'politie',
                   signaal_gemeente = 'gemeente', signaal_zsm = 'zsm' }
 
--- Action: records a signal from COA, the police, the municipality or ZSM (Part A).
+-- Action: records a signal with its source (Part A: COA, police, municipality, OM/ZSM),
+-- and passes it straight to the team when the case is in the lane.
 function M.registreer_signaal(case, event, params)
   local d = event.data or {}
   local lijst = case.signalen or {}
-  lijst[#lijst + 1] = { bron = BRONNEN[event.name] or event.name, rapport = d.rapport,
-                        soort = d.soort, datum = today }
+  local s = { bron = event.role, soort = SOORTEN[event.name] or event.name, rapport = d.rapport,
+              omschrijving = d.soort, datum = today, actor = event.actor }
+  lijst[#lijst + 1] = s
   case.signalen = lijst
+  if case.interventieteam then
+    emit('interventieteam.signaal', { bron = s.bron, soort = s.soort, procesregisseur = case.procesregisseur })
+  end
 end
 
 -- Guard: at least one nuisance signal of any kind; in the pilot one offence, one
@@ -63,7 +69,7 @@ end
 -- The id of a COA incident report among the signals, or nil.
 local function incidentrapport(case)
   for _, s in ipairs(case.signalen or {}) do
-    if s.bron == 'coa' and s.rapport ~= nil then return s.rapport end
+    if s.soort == 'incident' and s.rapport ~= nil then return s.rapport end
   end
   return nil
 end
@@ -73,11 +79,10 @@ function M.incidentrapport_aanwezig(case, event, params)
 end
 
 -- ---------------------------------------------------------------- kansarm
--- Guard: a weak claim (kansarm): marked so by the IND, from a safe country of
--- origin, or in spoor 1 or 2 (Part A: the pilot handles both).
+-- Guard: weak merits (kansarm): marked so by the IND, or from a safe country of origin.
+-- Responsibility of another Member State (Dublin) is not weak merits.
 function M.is_kansarm(case, event, params)
   return case.kansarm == true or case.veilig_land_van_herkomst == true
-      or case.spoor == 1 or case.spoor == 2
 end
 
 -- ---------------------------------------------------------------- RVT
@@ -93,7 +98,7 @@ function M.rvt_mag_worden_onthouden(case, event, params)
     return incidentrapport(case) ~= nil
   elseif grond == 'openbare_orde' then
     for _, s in ipairs(case.signalen or {}) do
-      if s.bron == 'politie' or s.bron == 'zsm' then return true end
+      if s.soort == 'politie' or s.soort == 'zsm' then return true end
     end
     return false
   elseif grond == 'bewaring' then
@@ -116,22 +121,142 @@ function M.interventieteam_mogelijk(case, event, params)
   return params.interventieteam == true
 end
 
--- Guard: suitable for the lane: a weak claim plus a signal (Part A).
-function M.geschikt_voor_interventieteam(case, event, params)
-  return params.interventieteam == true and M.is_kansarm(case, event, params)
-     and M.overlast_signaal_aanwezig(case, event, params)
-     and event.data ~= nil and type(event.data.procesregisseur) == 'string'
+-- The lane's criteria (the evaluation, Part A).  Each is a guard of its own, named in the
+-- workflow, which a location profile may replace by a function of the same name.
+-- Overlastgevend: at least params.lane_min_signalen signals.
+function M.criterium_overlastgevend(case, event, params)
+  return #(case.signalen or {}) >= params.lane_min_signalen
+end
+
+-- Kansarm for the lane: from a safe country (of origin, or protection elsewhere: spoor 2),
+-- a Dublin case (spoor 1, or a Eurodac hit while a claim is still possible), or weak merits
+-- in the team's assessment (kansarm_beoordeeld).
+function M.criterium_kansarm(case, event, params)
+  if case.kansarm == true or case.veilig_land_van_herkomst == true or case.spoor == 2 then return true end
+  if case.spoor == 1 then return true end
+  return case.eurodac_treffer == true and case.claimtermijn_verstreken ~= true
+end
+
+-- Early in the procedure: no first-instance decision yet, not in the VA.
+function M.criterium_vroeg_in_procedure(case, event, params)
+  return case.beschikking == nil and case.fase ~= 'VA'
+end
+
+-- Present at the location: housed there (or in its PBL), not absconded.  A person housed at
+-- an azc elsewhere is hard to accelerate (Part A).
+function M.criterium_op_locatie(case, event, params)
+  if case.afwezig then return false end
+  local v = case.verblijfplaats
+  return v == nil or v == params.locatie or v == 'PBL ' .. params.locatie
+end
+
+-- Guard: the assessment names the procesregisseur who takes the case (payload procesregisseur).
+function M.procesregisseur_genoemd(case, event, params)
+  local p = event.data and event.data.procesregisseur
+  return type(p) == 'string' and p ~= ''
+end
+
+-- The criteria by their global names, so a location profile's replacement is the one used.
+local function criteria(case, event, params)
+  return { overlastgevend = criterium_overlastgevend(case, event, params),
+           kansarm = criterium_kansarm(case, event, params),
+           vroeg_in_procedure = criterium_vroeg_in_procedure(case, event, params),
+           op_locatie = criterium_op_locatie(case, event, params), datum = today }
+end
+
+-- Action: records the criteria as they stand, so the team sees which one holds.
+function M.beoordeel_geschiktheid(case, event, params)
+  case.geschiktheid = criteria(case, event, params)
 end
 
 function M.start_interventieteam(case, event, params)
+  local p = event.data.procesregisseur
+  case.geschiktheid = criteria(case, event, params)
   case.interventieteam = true
-  case.procesregisseur = event.data.procesregisseur
-  emit('interventieteam.gestart', { procesregisseur = case.procesregisseur })
+  case.procesregisseur = p
+  case.procesregisseur_sinds = today
+  local lijst = case.procesregie or {}
+  lijst[#lijst + 1] = { procesregisseur = p, sinds = today, door = event.actor }
+  case.procesregie = lijst
+  emit('interventieteam.gestart', { procesregisseur = p })
+end
+
+-- Guard: a handover names another procesregisseur (payload aan) and is made by the
+-- current one (role PROCESREGISSEUR, actor = case.procesregisseur) or by the IND.
+function M.overdracht_procesregie_toegestaan(case, event, params)
+  local aan = event.data and event.data.aan
+  if type(aan) ~= 'string' or aan == '' or aan == case.procesregisseur then return false end
+  if event.role == 'PROCESREGISSEUR' then return event.actor ~= nil and event.actor == case.procesregisseur end
+  return event.role == 'IND'
+end
+
+-- The current entry of case.procesregie gets its end; `reden` says why.
+local function sluit_regie(case, reden, aan)
+  local lijst = case.procesregie or {}
+  local laatste = lijst[#lijst]
+  if laatste and laatste.tot == nil then
+    laatste.tot = today
+    laatste.reden = reden
+    laatste.overgedragen_aan = aan
+  end
+  case.procesregie = lijst
+end
+
+function M.draag_procesregie_over(case, event, params)
+  local van, aan = case.procesregisseur, event.data.aan
+  sluit_regie(case, 'overgedragen', aan)
+  local lijst = case.procesregie
+  lijst[#lijst + 1] = { procesregisseur = aan, sinds = today, door = event.actor }
+  case.procesregie = lijst
+  case.procesregisseur = aan
+  case.procesregisseur_sinds = today
+  emit('interventieteam.procesregie_overgedragen', { van = van, aan = aan, door = event.actor })
+end
+
+-- Exit of interventieteam_actief: the case leaves the lane or is closed; the procesregie
+-- ends with it (the history keeps who had it, from when to when).
+function M.sluit_procesregie(case, event, params)
+  sluit_regie(case, event.name, nil)
 end
 
 function M.stop_interventieteam(case, event, params)
   case.interventieteam = false
   emit('interventieteam.beeindigd', { procesregisseur = case.procesregisseur })
+  case.procesregisseur = nil
+  case.procesregisseur_sinds = nil
+end
+
+-- The core team by agency and function (the evaluation): AVIM is not part of it.
+local KERNTEAM = {
+  IND = { coordinator = true },
+  COA = { locatiemanager_vbl = true, bewonerslogistiek = true },
+  DTV = { senior_regievoerder = true },
+}
+
+-- Guard: the event comes from the case's procesregisseur, or from a member of the core
+-- team naming their function (payload functie).
+function M.kernteamlid(case, event, params)
+  if event.role == 'PROCESREGISSEUR' then
+    return event.actor ~= nil and event.actor == case.procesregisseur
+  end
+  local f = event.data and event.data.functie
+  local t = KERNTEAM[event.role]
+  return t ~= nil and f ~= nil and t[f] == true
+end
+
+-- Action: a weekly meeting decision or a daily contact, with who recorded it.
+function M.registreer_teamoverleg(case, event, params)
+  local d = event.data or {}
+  local lijst = case.teamoverleg or {}
+  lijst[#lijst + 1] = {
+    soort = event.name == 'dagelijks_contact' and 'dagelijks' or 'weekoverleg',
+    datum = today, actor = event.actor, rol = event.role, functie = d.functie,
+    besluit = d.besluit, onderwerp = d.onderwerp, deelnemers = d.deelnemers, met = d.met,
+  }
+  case.teamoverleg = lijst
+  if d.besluit then
+    emit('interventieteam.besluit', { besluit = d.besluit, procesregisseur = case.procesregisseur })
+  end
 end
 
 -- ---------------------------------------------------------------- planning
@@ -507,6 +632,7 @@ end
 
 function M.start_bewaring(case, event, params)
   case.in_bewaring = true
+  case.afwezig = false
   case.bewaring_datum = today
   set_deadline('bewaring_maximum', params[MAXIMUM[case.bewaring_grondslag]])
   emit('ind.bewaring', { grondslag = case.bewaring_grondslag, datum = today })
@@ -540,6 +666,7 @@ end
 
 function M.markeer_onttrokken(case, event, params)
   case.onttrokken = true
+  case.afwezig = true
   emit('ind.onttrokken', { datum = today })
 end
 
