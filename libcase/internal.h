@@ -186,6 +186,7 @@ typedef struct cs_timer {
   char *source;  /* legal source, NULL if none */
   char *description;
   cs_pos pos;
+  cs_pos event_pos; /* deadlines: where on_expiry's value is (0 when none) */
 } cs_timer;
 
 typedef struct cs_transition {

@@ -1100,6 +1100,43 @@ static int parse_transition(ld *L, int src, const node *n, tkind kind, char *con
   return CASE_OK;
 }
 
+static int add_warning(ld *L, cs_pos pos, const char *text);
+
+/* A handler of done.state.X: X must be a state, and one that can complete
+ * (a compound state with a final child, or a parallel state), or the engine
+ * never raises the event. */
+static int check_done_event(ld *L, const node *k, const char *ev) {
+  const case_def *d = L->d;
+  const char *id = ev + 11;
+  if (strchr(id, '.')) return CASE_OK; /* done.state.X.more: a descriptor that never matches */
+  int st = find_state(L, id);
+  if (st < 0) {
+    const char *sug = suggest_state(d, id);
+    if (sug)
+      return fail(L, CASE_INVALID, k->pos, "event '%s' names no state: there is no state '%s' "
+                  "(did you mean 'done.state.%s'?)", ev, id, sug);
+    return fail(L, CASE_INVALID, k->pos, "event '%s' names no state: there is no state '%s' "
+                "(expected done.state.<id of a compound or parallel state>)", ev, id);
+  }
+  const cs_state *s = &d->states[st];
+  int can = s->kind == CS_PARALLEL;
+  for (int i = 0; s->kind == CS_COMPOUND && i < s->nchildren && !can; i++)
+    can = d->states[s->children[i]].kind == CS_FINAL;
+  if (can) return CASE_OK;
+  sbuf b;
+  sbuf_init(&b);
+  sbuf_printf(&b, "event '%s' is never raised: the engine raises done.state.%s when %s reaches "
+              "a final child state, and '%s' is %s", ev, id, id, id,
+              s->kind == CS_COMPOUND ? "a compound state without a final child"
+              : s->kind == CS_FINAL  ? "a final state"
+                                     : "an atomic state");
+  char *text = sbuf_take(&b);
+  if (!text) return oom(L);
+  int rc = add_warning(L, k->pos, text);
+  free(text);
+  return rc;
+}
+
 /* `on:` — a map event-descriptors -> transition(s). */
 static int parse_on(ld *L, int src, const node *on) {
   int rc = want_kind(L, on, N_MAP, "on");
@@ -1133,6 +1170,8 @@ static int parse_on(ld *L, int src, const node *on) {
                   "'after.' belong to delayed transitions (expected after: on the state)", one);
       else if (strlen(one) > 2 && strcmp(one + strlen(one) - 2, ".*") == 0)
         one[strlen(one) - 2] = '\0'; /* SCXML: "x.*" is the same as "x" */
+      if (rc == CASE_OK && strncmp(one, "done.state.", 11) == 0)
+        rc = check_done_event(L, k, one);
       p = q;
     }
     if (rc == CASE_OK && nev == 0)
@@ -1165,8 +1204,6 @@ static int new_timer(ld *L, int state, cs_timer_kind kind, cs_pos pos, int *out)
   *out = t;
   return CASE_OK;
 }
-
-static int add_warning(ld *L, cs_pos pos, const char *text);
 
 /* A term of 0 runs out the moment its state is entered; an `after` of 0 that
  * re-enters its own state does so again at once, for ever (each tick or fire
@@ -1289,9 +1326,15 @@ static int parse_deadlines(ld *L, int src, const node *dl) {
     if (de && (rc = dup_text(L, de, "description", &timer->description)) != CASE_OK) return rc;
     if (ex) {
       if ((rc = dup_text(L, ex, "on_expiry", &timer->event)) != CASE_OK) return rc;
+      timer->event_pos = ex->text_pos;
       if (!event_ok(timer->event, 0))
         return fail(L, CASE_INVALID, ex->text_pos, "bad event name '%s' in on_expiry (expected "
                     "dotted words of letters, digits, _ or -)", timer->event);
+      const char *why = event_name_problem(timer->event);
+      if (why)
+        return fail(L, CASE_INVALID, ex->text_pos, "on_expiry '%s' of deadline '%s' is a "
+                    "reserved name: %s (expected a name of your own, handled by an on: "
+                    "transition)", timer->event, timer->name, why);
     }
   }
   return CASE_OK;
@@ -2075,6 +2118,45 @@ static int add_warning(ld *L, cs_pos pos, const char *text) {
   return CASE_OK;
 }
 
+/* A deadline's on_expiry event is delivered to the case's configuration when
+ * the term runs out, while the deadline's state is active: a transition of
+ * that state, an enclosing one or one inside it must listen to it, or the
+ * event does nothing (and the name is most likely a typo). */
+static int check_expiry_handled(ld *L) {
+  const case_def *d = L->d;
+  for (int m = 0; m < d->ntimers; m++) {
+    const cs_timer *tm = &d->timers[m];
+    if (tm->kind != TIMER_DEADLINE || !tm->event) continue;
+    int handled = 0, elsewhere = -1;
+    for (int i = 0; i < d->ntransitions && !handled; i++) {
+      const cs_transition *t = &d->transitions[i];
+      int hit = 0;
+      for (int k = 0; k < t->nevents && !hit; k++) hit = event_matches(t->events[k], tm->event);
+      if (!hit) continue;
+      if (t->source == tm->state || is_desc(d, tm->state, t->source) ||
+          is_desc(d, t->source, tm->state))
+        handled = 1;
+      else if (elsewhere < 0)
+        elsewhere = i;
+    }
+    if (handled) continue;
+    const char *st = d->states[tm->state].id;
+    if (elsewhere >= 0) {
+      const cs_transition *t = &d->transitions[elsewhere];
+      return fail(L, CASE_INVALID, tm->event_pos, "on_expiry '%s' of deadline '%s' is never "
+                  "handled: the transition for it at %d:%d is on '%s', which is not '%s', an "
+                  "enclosing state or one inside it (the event goes to the states active while "
+                  "the term runs)", tm->event, tm->name, t->pos.line, t->pos.col,
+                  d->states[t->source].id, st);
+    }
+    return fail(L, CASE_INVALID, tm->event_pos, "on_expiry '%s' of deadline '%s' is handled by "
+                "no transition (expected an on: transition for '%s' on '%s', an enclosing state "
+                "or one inside it; leave on_expiry out to only mark the case overdue)",
+                tm->event, tm->name, tm->event, st);
+  }
+  return CASE_OK;
+}
+
 /* A transition is never taken when an earlier one of the same state takes
  * each of its events first without a guard and open to every role. */
 static int warn_shadowed(ld *L) {
@@ -2371,6 +2453,7 @@ static int parse_top(ld *L, const char *dir) {
     if ((rc = fill_state(L, i)) != CASE_OK) return rc;
 
   if ((rc = check_reachable(L)) != CASE_OK) return rc;
+  if ((rc = check_expiry_handled(L)) != CASE_OK) return rc;
   if ((rc = warn_dead_ends(L)) != CASE_OK) return rc;
   if ((rc = warn_shadowed(L)) != CASE_OK) return rc;
   if ((n = map_get(doc, "report")) && (rc = parse_report(L, n)) != CASE_OK) return rc;
