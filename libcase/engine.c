@@ -347,6 +347,15 @@ int eng_profile_load_text(case_engine *e, const char *name, const char *path, co
 }
 
 static int install_profile(case_engine *e, const char *name, cs_profile *p) {
+  /* A profile that breaks a loaded workflow (a param of the wrong type, a term
+   * param that is no whole number) is refused before anything uses it. */
+  for (const case_def *d = e->defs; d; d = d->next) {
+    int rc = pchk_enforce(e, p, d);
+    if (rc != CASE_OK) {
+      sbx_profile_free(e->sandbox, p);
+      return rc;
+    }
+  }
   /* Replace a profile of the same name in place so cases keep finding it. */
   cs_profile **pp = &e->profiles;
   while (*pp && strcmp((*pp)->name, name) != 0) pp = &(*pp)->next;
@@ -409,6 +418,14 @@ static int add_def(case_engine *e, case_def *d, const case_def **out) {
                        "%s: workflow '%s' version %d is already loaded with other content "
                        "(hash %.12s, from %s); give the new content a new version",
                        d->file, d->id, d->version, o->hash, o->file);
+      def_free(d);
+      return rc;
+    }
+  }
+  /* The same check the other way round: a loaded profile that breaks it. */
+  for (const cs_profile *p = e->profiles; p; p = p->next) {
+    int rc = pchk_enforce(e, p, d);
+    if (rc != CASE_OK) {
       def_free(d);
       return rc;
     }

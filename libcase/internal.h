@@ -54,6 +54,9 @@ char *xstrndup(const char *s, size_t n);
 int sha256_hex(const void *data, size_t n, char out[65]);
 /* 1 if s is a Lua/YAML identifier: [A-Za-z_][A-Za-z0-9_]*, optionally dotted. */
 int is_identifier(const char *s, int allow_dots);
+/* Levenshtein distance of two strings, for "did you mean" suggestions;
+ * (size_t)-1 when either is longer than 64 bytes. */
+size_t edit_distance(const char *a, const char *b);
 /* NULL when `s` is well-formed UTF-8 (RFC 3629), else a static description;
  * *at (may be NULL) gets the 0-based byte offset of the first bad byte. */
 const char *utf8_problem(const char *s, size_t *at);
@@ -369,6 +372,11 @@ typedef struct lscan_ref {
  * unfinished string or comment; the compiler reports those) or CASE_NOMEM.
  */
 int lscan_refs(const char *text, size_t len, lscan_ref **out, int *nout);
+/* Where `key` is set in the table constructor assigned to `table` in Lua
+ * source `text` (`params = { drempel = 16 }`): 1 and the key's byte offset in
+ * *off; falls back to any `key =`, then to `table`; 0 when none is found. */
+int lscan_table_key(const char *text, size_t len, const char *table, const char *key,
+                    size_t *off);
 
 /* ------------------------------------------------------------------ */
 /* loader.c                                                            */
@@ -502,6 +510,26 @@ int sbx_load_profile(sbx *s, const char *name, const char *path, cs_profile **ou
 int sbx_load_profile_text(sbx *s, const char *name, const char *path, const char *text,
                           size_t len, cs_profile **out);
 void sbx_profile_free(sbx *s, cs_profile *p);
+
+/* ------------------------------------------------------------------ */
+/* profcheck.c — a location profile checked against a definition        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Appends to `out` (a JSON array) the problems of profile `p` applied to
+ * definition `d`, each {"severity":"error"|"warning","file":...,"line":..,
+ * "column":..,"message":"..."} with the position in the profile's source:
+ * errors for a param value whose type differs from the declared param's (its
+ * default's JSON type; an integer is a number), and for a param used in a
+ * duration that is not a whole number from 0 to CAL_DURATION_MAX; warnings for
+ * a param that makes a term zero, and for a param `d` does not declare when it
+ * is close to one `d` declares or no loaded definition declares it.  Returns
+ * CASE_OK or CASE_NOMEM.
+ */
+int pchk_run(const cs_profile *p, const case_def *d, json_t *out);
+/* The first error of pchk_run() as the engine error (file:line:col: message),
+ * returning CASE_INVALID; CASE_OK when there is none; CASE_NOMEM. */
+int pchk_enforce(case_engine *e, const cs_profile *p, const case_def *d);
 
 /* ------------------------------------------------------------------ */
 /* engine.c                                                            */

@@ -335,3 +335,59 @@ int lscan_refs(const char *text, size_t len, lscan_ref **out, int *nout) {
   *nout = n;
   return CASE_OK;
 }
+
+/* Where `key` is set in the table constructor assigned to `table` (as in
+ * `return { params = { drempel = 16 } }`): the offset of the key name (or of
+ * its string in ["key"] = ...).  Falls back to any `key =` in the text, then
+ * to `table`.  Returns 1 and stores the offset, or 0 when none is found. */
+int lscan_table_key(const char *text, size_t len, const char *table, const char *key,
+                    size_t *off) {
+  toks v = {0};
+  if (lex(text, len, &v) != CASE_OK) {
+    free(v.v);
+    return 0;
+  }
+  int found = 0;
+  size_t any = 0, tab = 0;
+  int have_any = 0, have_tab = 0;
+  size_t klen = strlen(key);
+  for (int i = 0; i < v.n && !found; i++) {
+    const tok *x = &v.v[i];
+    if (x->kind == T_NAME && x->len == klen && memcmp(text + x->off, key, klen) == 0 &&
+        op(text, &v, i + 1, "=") && !have_any) {
+      any = x->off;
+      have_any = 1;
+    }
+    if (!(tok_is(text, x, T_NAME, table) && op(text, &v, i + 1, "=") && op(text, &v, i + 2, "{")))
+      continue;
+    if (!have_tab) tab = x->off, have_tab = 1;
+    int depth = 0;
+    for (int j = i + 2; j < v.n; j++) {
+      const tok *y = &v.v[j];
+      if (y->kind == T_OP && y->len == 1 && strchr("{([", text[y->off])) depth++;
+      else if (y->kind == T_OP && y->len == 1 && strchr("})]", text[y->off])) {
+        if (--depth == 0) break;
+      }
+      if (depth != 1) continue;
+      int after_sep = op(text, &v, j - 1, "{") || op(text, &v, j - 1, ",") ||
+                      op(text, &v, j - 1, ";");
+      if (after_sep && y->kind == T_NAME && y->len == klen &&
+          memcmp(text + y->off, key, klen) == 0 && op(text, &v, j + 1, "=")) {
+        *off = y->off;
+        found = 1;
+        break;
+      }
+      if (after_sep && op(text, &v, j, "[") && j + 3 < v.n && v.v[j + 1].kind == T_STRING &&
+          v.v[j + 1].slen == klen && memcmp(text + v.v[j + 1].soff, key, klen) == 0 &&
+          op(text, &v, j + 2, "]") && op(text, &v, j + 3, "=")) {
+        *off = v.v[j + 1].soff;
+        found = 1;
+        break;
+      }
+    }
+  }
+  free(v.v);
+  if (!found && have_any) *off = any, found = 1;
+  if (!found && have_tab) *off = tab, found = 1;
+  return found;
+}

@@ -803,6 +803,7 @@ static int def_skeleton(lua_State *L);
 /* ------------------------------------------------------------------ definitions */
 
 static int def_graph(lua_State *L);
+static int def_check_profile(lua_State *L);
 
 static int def_index(lua_State *L) {
   ldef *ld = luaL_checkudata(L, 1, MT_DEF);
@@ -818,6 +819,8 @@ static int def_index(lua_State *L) {
     lua_pushcfunction(L, def_graph);
   else if (strcmp(k, "skeleton") == 0)
     lua_pushcfunction(L, def_skeleton);
+  else if (strcmp(k, "check_profile") == 0)
+    lua_pushcfunction(L, def_check_profile);
   else if (strcmp(k, "warnings") == 0) {
     int n = case_def_warning_count(ld->d);
     lua_createtable(L, n, 0);
@@ -883,6 +886,23 @@ static int def_skeleton(lua_State *L) {
   }
   lua_pushstring(L, yaml);
   box_free(b);
+  return 1;
+}
+
+/* def:check_profile(name) -> list of {severity, file, line, column, message}
+ * (case_def_check_profile()). */
+static int def_check_profile(lua_State *L) {
+  ldef *ld = check_def(L, 1, NULL);
+  const char *name = luaL_checkstring(L, 2);
+  box *b = box_new(L);
+  char *out = NULL;
+  int rc = case_def_check_profile(ld->d, name, &out);
+  box_set(b, out, lib_free);
+  if (rc != CASE_OK) {
+    box_free(b);
+    raise_rc(L, ld->eng, rc);
+  }
+  push_lib_json(L, b);
   return 1;
 }
 

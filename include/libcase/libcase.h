@@ -223,10 +223,17 @@ CASE_API int case_engine_add_holiday(case_engine *e, const char *date, const cha
  * functions, in guards and actions (docs/workflow-format.md, "Location
  * profiles").  Loading a name again replaces it for evaluations after the call.
  * `name` and `path` are copied.
+ * The profile is checked against every loaded definition (and every
+ * definition loaded later is checked against it): a param value of another
+ * type than the definition's default, or a param counting a term that is not a
+ * whole number from 0 to 100000000, is refused with CASE_INVALID and the
+ * position of the param in the profile ("loc.lua:3:5: profile 'budel' sets
+ * param 'drempel' to a string ("16"), but workflow 'w' declares it an integer
+ * at w.yaml:6:3 ..."); case_def_check_profile() also lists the warnings.
  * Returns CASE_OK, CASE_IO (unreadable), CASE_SCRIPT (the file does not compile
  * or run, or does not return such a table: the message says file:line),
- * CASE_INVALID (a param value that is not a boolean, number or string),
- * CASE_NOMEM, CASE_MISUSE.
+ * CASE_INVALID (a param value that is not a boolean, number or string, or one
+ * a loaded definition cannot use, as above), CASE_NOMEM, CASE_MISUSE.
  */
 CASE_API int case_engine_load_profile(case_engine *e, const char *name, const char *path);
 
@@ -246,7 +253,9 @@ CASE_API int case_engine_load_profile(case_engine *e, const char *name, const ch
  * compile; the position is the YAML node holding it), CASE_EXISTS (the same id and
  * version with different content is already loaded; the same content again
  * succeeds and returns the loaded definition), CASE_LIMIT (nesting too deep),
- * CASE_NOMEM, CASE_MISUSE.
+ * CASE_NOMEM, CASE_MISUSE.  CASE_INVALID also when a loaded location profile
+ * sets one of the definition's params to a value it cannot use (see
+ * case_engine_load_profile(); the position is then in the profile).
  */
 CASE_API int case_def_load_file(case_engine *e, const char *path, const case_def **out);
 
@@ -317,6 +326,25 @@ CASE_API int case_def_warning_count(const case_def *d);
  * NULL if `i` is out of range.
  */
 CASE_API const char *case_def_warning(const case_def *d, int i);
+
+/**
+ * Checks location profile `profile` (loaded on d's engine) against definition
+ * `d`: the problems as a JSON array in *json (caller-owned, free with
+ * case_free()), each
+ *   {"severity":"error"|"warning","file":"loc.lua","line":3,"column":5,
+ *    "message":"profile 'budel' sets param 'drempel' to ..."}
+ * with the position of the param in the profile's Lua source.  Errors (which
+ * loading refuses, see case_engine_load_profile()): a value of another type
+ * than the param's default (an integer where a number is declared is fine), a
+ * param counting a term that is not a whole number from 0 to 100000000.
+ * Warnings: a param that makes a term 0 (it runs out as soon as its state is
+ * entered; an `after` that re-enters its state runs out for ever, see
+ * CASE_LIMIT_EXPIRIES); a param the definition does not declare that is close
+ * to one it declares ("did you mean") or that no loaded definition declares.
+ * "[]" when there is nothing to say.  Returns CASE_OK, CASE_NOTFOUND (no such
+ * profile loaded), CASE_NOMEM, CASE_MISUSE (a NULL argument).
+ */
+CASE_API int case_def_check_profile(const case_def *d, const char *profile, char **json);
 
 /* Formats for case_def_graph(). */
 #define CASE_GRAPH_DOT     0 /* Graphviz DOT (`dot -Tsvg`) */

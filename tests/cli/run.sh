@@ -432,6 +432,17 @@ defs)
   contains "$T/err" "in one fire" "fire says why"
   expect 0 "show" -- "$CASECTL" show --json L1
   if python3 -c 'import json,sys; h=json.load(open(sys.argv[1]))["history"]; sys.exit(len(h) != 1)' "$T/out"; then ok "nothing but the creation is journalled"; else bad "rows were journalled for the looping case"; fi
+  # 12.3: a location profile is checked against the definitions it meets.
+  P=tests/data/defs/profiles
+  expect 1 "validate with a profile that breaks the workflow" -- "$CASECTL" validate --profile budel=$P/bad_type.lua $P/drempel.yaml
+  contains "$T/err" "bad_type.lua:5:5: profile 'budel' sets param 'drempel' to a string" "the profile error has its position"
+  expect 0 "validate with a profile that warns" -- "$CASECTL" validate --profile budel=$P/zero_and_typo.lua $P/drempel.yaml
+  contains "$T/err" "zero_and_typo.lua:4:5: warning: profile 'budel' sets param 'drempl'" "a misspelt param is warned about"
+  contains "$T/err" "zero_and_typo.lua:3:5: warning: profile 'budel' sets param 'wacht' to 0" "a zero term is warned about"
+  PS=(env CASECTL_STORE="$T/profile.db" "$CASECTL")
+  expect 0 "init with the profile" -- "${PS[@]}" init --profile budel=$P/bad_type.lua
+  expect 5 "load a workflow the stored profile breaks" -- "${PS[@]}" load $P/drempel.yaml
+  contains "$T/err" "bad_type.lua:5:5:" "load names the profile's line"
   ;;
 scenarios)
   expect 0 "every scenario file in one call" -- "$CASECTL" test --quiet --lua-root "$SRC" tests/scenarios/*.yaml

@@ -248,6 +248,61 @@ static void test_warning_file(void **state) {
   case_engine_close(e);
 }
 
+/* Issue 12.3: a location profile's params are checked against the definition's
+ * declared params, whichever of the two is loaded first. */
+#define PROFILES DEFS "/profiles"
+
+static void test_profile_checked_against_definition(void **state) {
+  case_engine *e = *state;
+  const case_def *d = NULL;
+  assert_int_equal(case_def_load_file(e, PROFILES "/drempel.yaml", &d), CASE_OK);
+  /* drempel = "16" where the definition declares 16: refused, at the param. */
+  assert_int_equal(case_engine_load_profile(e, "budel", PROFILES "/bad_type.lua"), CASE_INVALID);
+  const char *want = PROFILES "/bad_type.lua:5:5: profile 'budel' sets param 'drempel' to a "
+                     "string (\"16\"), but workflow 'drempelproef' declares it an integer (16) "
+                     "at " PROFILES "/drempel.yaml:5:3";
+  if (strncmp(case_errmsg(e), want, strlen(want)) != 0) fail_msg("got %s", case_errmsg(e));
+  const char *file = NULL;
+  int line = 0, col = 0;
+  assert_int_equal(case_errpos(e, &file, &line, &col), CASE_OK);
+  assert_string_equal(file, PROFILES "/bad_type.lua");
+  assert_int_equal(line, 5);
+  assert_int_equal(col, 5);
+  char *json = NULL;
+  assert_int_equal(case_def_check_profile(d, "budel", &json), CASE_NOTFOUND); /* not loaded */
+  assert_null(json);
+  /* A term param that is no whole number. */
+  assert_int_equal(case_engine_load_profile(e, "budel", PROFILES "/bad_term.lua"), CASE_INVALID);
+  assert_non_null(strstr(case_errmsg(e), "bad_term.lua:1:21: profile 'budel' sets param "
+                                         "'wacht' to a number (2.5)"));
+  /* Zero and a typo load, with warnings at their positions. */
+  assert_int_equal(case_engine_load_profile(e, "budel", PROFILES "/zero_and_typo.lua"), CASE_OK);
+  assert_int_equal(case_def_check_profile(d, "budel", &json), CASE_OK);
+  json_t *list = json_loads(json, 0, NULL);
+  case_free(json);
+  assert_int_equal(json_array_size(list), 2);
+  json_t *w0 = json_array_get(list, 0), *w1 = json_array_get(list, 1);
+  assert_string_equal(json_string_value(json_object_get(w0, "severity")), "warning");
+  assert_int_equal(json_integer_value(json_object_get(w0, "line")), 4);
+  assert_int_equal(json_integer_value(json_object_get(w0, "column")), 5);
+  assert_non_null(strstr(json_string_value(json_object_get(w0, "message")),
+                         "sets param 'drempl', which workflow 'drempelproef' does not declare "
+                         "(did you mean 'drempel'?)"));
+  assert_int_equal(json_integer_value(json_object_get(w1, "line")), 3);
+  assert_non_null(strstr(json_string_value(json_object_get(w1, "message")),
+                         "sets param 'wacht' to 0, which makes the delay 'after.a.0'"));
+  json_decref(list);
+  case_engine_close(e);
+
+  /* The other order: the profile first, then the definition it breaks. */
+  assert_int_equal(case_engine_open(&e), CASE_OK);
+  *state = e;
+  assert_int_equal(case_engine_load_profile(e, "budel", PROFILES "/bad_type.lua"), CASE_OK);
+  assert_int_equal(case_def_load_file(e, PROFILES "/drempel.yaml", &d), CASE_INVALID);
+  if (strncmp(case_errmsg(e), want, strlen(want)) != 0) fail_msg("got %s", case_errmsg(e));
+  assert_null(case_def_find(e, "drempelproef", 1));
+}
+
 /* The sorted paths of DIR/ *.yaml; NULL-terminated. */
 static char **yaml_files(const char *where, int *n) {
   DIR *dir = opendir(where);
@@ -801,6 +856,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_many_states, engine_setup, engine_teardown),
       cmocka_unit_test_setup_teardown(test_mutations, engine_setup, engine_teardown),
       cmocka_unit_test_setup_teardown(test_misuse, engine_setup, engine_teardown),
+      cmocka_unit_test_setup_teardown(test_profile_checked_against_definition, engine_setup,
+                                      engine_teardown),
   };
   int failed = cmocka_run_group_tests_name("loader", tests, NULL, NULL);
 

@@ -10,6 +10,37 @@
 
 /* ------------------------------------------------------------------ validate */
 
+/* The --profile files checked against definition d: their warnings on stderr as
+ * file:line:col: warning: text (errors refused the load already), and in `item`
+ * (may be NULL) as "profile_warnings".  Returns the number of warnings. */
+static int profile_checks(ctx *c, const case_def *d, json_t *item) {
+  int n = 0;
+  json_t *all = json_array();
+  for (int i = 0; i < c->nprofiles; i++) {
+    char *text = NULL;
+    if (case_def_check_profile(d, c->profile_name[i], &text) != CASE_OK) continue;
+    json_t *list = json_loads(text, 0, NULL);
+    case_free(text);
+    size_t k;
+    json_t *it;
+    json_array_foreach(list, k, it) {
+      n++;
+      if (!c->json)
+        fprintf(stderr, "%s:%lld:%lld: %s: %s\n",
+                json_string_value(json_object_get(it, "file")),
+                (long long)json_integer_value(json_object_get(it, "line")),
+                (long long)json_integer_value(json_object_get(it, "column")),
+                json_string_value(json_object_get(it, "severity")),
+                json_string_value(json_object_get(it, "message")));
+      json_array_append(all, it);
+    }
+    json_decref(list);
+  }
+  if (item) json_object_set_new(item, "profile_warnings", all);
+  else json_decref(all);
+  return n;
+}
+
 static int run_validate(ctx *c, int argc, char **argv) {
   if (argc < 1) return usage_error(c, "give one or more definition files");
   int ex = ctx_engine(c);
@@ -49,9 +80,10 @@ static int run_validate(ctx *c, int argc, char **argv) {
         }
       }
       json_object_set_new(item, "warnings", w);
+      int pw = profile_checks(c, d, item);
       if (!c->json && !c->quiet)
         printf("%s: ok: %s version %d, sha256 %.12s..., %d warning(s)\n", argv[i], case_def_id(d),
-               case_def_version(d), case_def_hash(d), case_def_warning_count(d));
+               case_def_version(d), case_def_hash(d), case_def_warning_count(d) + pw);
     }
     json_array_append_new(out, item);
   }
@@ -66,8 +98,11 @@ const command cmd_validate = {
     "validate", "check workflow definitions (YAML): errors as file:line:col",
     "usage: casectl validate [--lua-root DIR] [--profile NAME=FILE] [--json] FILE...\n"
     "  Loads each definition as the library would and prints its id, version and hash,\n"
-    "  or the error with its position.  Exit 1 when a file is not a valid definition,\n"
-    "  3 when a file does not exist.\n",
+    "  or the error with its position, and its warnings as file:line:col: warning: text.\n"
+    "  Each --profile is checked against each definition: a param of the wrong type, or\n"
+    "  a term param that is no whole number, is an error (in the profile, with its\n"
+    "  position); a misspelt param or one that makes a term zero is a warning.\n"
+    "  Exit 1 when a file is not a valid definition, 3 when a file does not exist.\n",
     NULL, NULL, run_validate, 0};
 
 /* ------------------------------------------------------------------ graph */
@@ -212,9 +247,11 @@ static int run_load(ctx *c, int argc, char **argv) {
       fprintf(stderr, "%s\n", case_errmsg(c->e));
       return file_exit(argv[i], rc);
     }
-    json_array_append_new(out, json_pack("{s:s, s:s, s:i, s:s}", "file", argv[i], "workflow",
-                                         case_def_id(d), "version", case_def_version(d), "hash",
-                                         case_def_hash(d)));
+    json_t *item = json_pack("{s:s, s:s, s:i, s:s}", "file", argv[i], "workflow",
+                             case_def_id(d), "version", case_def_version(d), "hash",
+                             case_def_hash(d));
+    profile_checks(c, d, item);
+    json_array_append_new(out, item);
     if (!c->json && !c->quiet)
       printf("loaded %s version %d from %s (sha256 %.12s...)\n", case_def_id(d),
              case_def_version(d), argv[i], case_def_hash(d));

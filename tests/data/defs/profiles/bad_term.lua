@@ -1,0 +1,1 @@
+return { params = { wacht = 2.5 } }

@@ -1,0 +1,6 @@
+return {
+  params = {
+    wacht = 0,
+    drempl = 20,
+  },
+}

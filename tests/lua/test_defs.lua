@@ -1,0 +1,24 @@
+-- Issue 12 through the Lua binding: definitions and profiles that must not surprise
+-- (profile checks), roles, what a person is offered, explain with the actor.
+local libcase = require "libcase"
+local T = require "t"
+local P = T.SRC .. "/tests/data/defs/profiles"
+
+-- 12.3: a profile is checked against the definition, in both load orders.
+do
+  local e <close> = libcase.open()
+  local d = e:load(P .. "/drempel.yaml")
+  local err = T.raises("invalid", e.load_profile, e, "budel", P .. "/bad_type.lua")
+  T.eq(err.line, 5, "the error is at the param in the profile")
+  T.ok(err.message:find("sets param 'drempel' to a string", 1, true), err.message)
+  e:load_profile("budel", P .. "/zero_and_typo.lua")
+  local w = d:check_profile("budel")
+  T.eq(#w, 2, "two warnings")
+  T.eq(w[1].severity, "warning", "severity")
+  T.eq(w[1].line, 4, "line of drempl")
+  T.ok(w[1].message:find("did you mean 'drempel'", 1, true), w[1].message)
+  T.eq(w[2].line, 3, "line of wacht")
+  T.raises("notfound", d.check_profile, d, "nergens")
+end
+
+T.done("test_defs")
