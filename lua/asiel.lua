@@ -664,6 +664,100 @@ function M.meldplicht_gemist(case, event, params)
   if case.meldplicht_gemist >= grens then raise('onttrokken') end
 end
 
+-- ---------------------------------------------------------------- criminal law
+-- Entry of zsm_insluiting: arrested, held for the ZSM track; the IND and DT&V are told.
+function M.start_zsm(case, event, params)
+  case.zsm_ingesloten = true
+  emit('ind.zsm_ingesloten', { datum = today })
+  emit('dtv.zsm_ingesloten', { datum = today })
+end
+
+-- Entry of strafrechtelijke_detentie (payload verwachte_vrijlating optional).
+function M.start_detentie(case, event, params)
+  case.strafrechtelijk_gedetineerd = true
+  local d = event.data or {}
+  case.verwachte_vrijlating = d.verwachte_vrijlating
+  emit('ind.detentie', { datum = today, verwachte_vrijlating = d.verwachte_vrijlating })
+  emit('dtv.detentie', { datum = today, verwachte_vrijlating = d.verwachte_vrijlating })
+end
+
+function M.kondig_vrijlating_aan(case, event, params)
+  local d = event.data or {}
+  case.verwachte_vrijlating = d.datum
+  emit('ind.vrijlating_aangekondigd', { datum = d.datum })
+  emit('dtv.vrijlating_aangekondigd', { datum = d.datum })
+end
+
+-- The release from ZSM custody or criminal detention: the signal the IND misses today
+-- (Part A), to the IND and DT&V, with where the person goes (back to the location or
+-- straight into vreemdelingenbewaring).
+function M.registreer_vrijlating(case, event, params)
+  local uit = case.strafrechtelijk_gedetineerd and 'strafrechtelijke_detentie' or 'zsm'
+  local naar = event.name == 'inbewaringstelling' and 'vreemdelingenbewaring' or 'opvang'
+  local melding = { datum = today, uit = uit, naar = naar,
+                    afdoening = event.data and event.data.afdoening }
+  emit('ind.vrijlating', melding)
+  emit('dtv.vrijlating', melding)
+  case.verwachte_vrijlating = nil
+end
+
+-- ---------------------------------------------------------------- measures
+local VBM = { gebiedsgebod = true, gebiedsverbod = true }
+
+-- Guard: a vrijheidsbeperkende maatregel of its own (Vw 56) names its kind.
+function M.vbm_soort_bekend(case, event, params)
+  return event.data ~= nil and VBM[event.data.soort] == true
+end
+
+function M.registreer_vbm(case, event, params)
+  case.vbm = { soort = event.data.soort, gebied = event.data.gebied, sinds = today,
+               grondslag = 'Vw 2000 art. 56' }
+  emit('avim.vbm', { soort = event.data.soort, gebied = event.data.gebied })
+end
+
+-- Entry of htl: the placement comes with a vbm (Vw 56) that keeps the person there.
+function M.start_htl(case, event, params)
+  case.maatregel = 'htl'
+  case.vbm = { soort = 'htl', sinds = today, grondslag = 'Vw 2000 art. 56' }
+  emit('ind.maatregel', { maatregel = 'htl', datum = today })
+end
+
+-- Exit of htl and vbl: the vbm that went with the placement ends with it.
+function M.einde_vbm_maatregel(case, event, params)
+  if case.vbm and (case.vbm.soort == 'htl' or case.vbm.soort == 'vbl') then case.vbm = nil end
+end
+
+-- The last day a VBL stay may last: params.vbl_weken weeks after the end of the
+-- vertrektermijn (D18), as a day number, or nil when no vertrektermijn has run out.
+local function vbl_laatste_dag(case, params)
+  if not case.vertrektermijn_einde then return nil end
+  return dagnummer(case.vertrektermijn_einde) + 7 * params.vbl_weken
+end
+
+-- Guard: DT&V may place in the VBL: the vertrektermijn has run out, nothing suspends the
+-- departure, and the 12 weeks after its end have not passed (D18).
+function M.vbl_plaatsing_mogelijk(case, event, params)
+  local laatste = vbl_laatste_dag(case, params)
+  return laatste ~= nil and case.schorsing == nil and dagnummer(today) <= laatste
+end
+
+-- Entry of vbl: the maximum counts from the end of the vertrektermijn, not from the placement.
+function M.start_vbl(case, event, params)
+  case.maatregel = 'vbl'
+  case.vbm = { soort = 'vbl', sinds = today, grondslag = 'Vw 2000 art. 56' }
+  set_deadline('vbl_maximum', (vbl_laatste_dag(case, params) - dagnummer(today)) .. ' days')
+  emit('coa.vbl_plaatsing', { datum = today })
+end
+
+-- ---------------------------------------------------------------- registration
+-- Entry of aanmelding: 3 working days to register, 6 when the request was made to an
+-- authority that does not register it (Vb 3.107b).
+function M.start_aanmelding(case, event, params)
+  if case.aangemeld_bij_andere_autoriteit then
+    set_deadline('registratie', params.registratie_werkdagen_andere_autoriteit .. ' working days')
+  end
+end
+
 function M.markeer_onttrokken(case, event, params)
   case.onttrokken = true
   case.afwezig = true

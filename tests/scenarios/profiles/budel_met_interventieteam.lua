@@ -1,3 +1,4 @@
--- Test fixture: Budel once the partners run the interventieteam lane there (configured).
-return { params = { locatie = 'AC Budel', interventieteam = true, pbl = false,
+-- Test fixture: Budel once the partners run the interventieteam lane there (configured);
+-- otherwise lua/locations/budel.lua (with its PBL at Cranendonck).
+return { params = { locatie = 'AC Budel-Cranendonck', interventieteam = true, pbl = true,
                     transport_aanvraag_dagen = 14 }, functions = {} }
