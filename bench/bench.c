@@ -11,6 +11,7 @@
  * source tree this was built from).
  */
 #include "libcase/libcase.h"
+#include "libcase/scenario.h"
 #include "libcase/store.h"
 
 #include <malloc.h>
@@ -241,10 +242,15 @@ static void open_workload(case_engine *e, const workload **w, const case_def **d
   if (!*d) die("%s: %s", (*w)->def, case_errmsg(e));
 }
 
-static int bench_memory_fire(const char *wname, long n) {
+/* `coverage`: a case_coverage set on the engine, to measure what counting costs
+ * (docs/process-tests.md); without it nothing counts. */
+static int bench_memory_fire(const char *wname, long n, int coverage) {
   const workload *w = workload_named(wname);
   case_engine *e;
+  case_coverage *cov = NULL;
+  if (coverage && case_coverage_open(&cov) != CASE_OK) die("coverage");
   if (case_engine_open(&e) != CASE_OK) die("engine");
+  if (cov) check(e, case_engine_set_coverage(e, cov), "coverage");
   const case_def *d;
   open_workload(e, &w, &d);
   case_instance *c;
@@ -254,6 +260,7 @@ static int bench_memory_fire(const char *wname, long n) {
             case_errmsg(e));
     case_engine_close(e);
     if (case_engine_open(&e) != CASE_OK) die("engine");
+    if (cov) check(e, case_engine_set_coverage(e, cov), "coverage");
     w = &W_ASYLUM_STANDIN;
     d = load_workload(e, w);
     if (!d) die("%s: %s", w->def, case_errmsg(e));
@@ -271,12 +278,14 @@ static int bench_memory_fire(const char *wname, long n) {
     }
   t = now_s() - t;
   long fires = rounds * w->nloop;
-  printf("{\"bench\":\"memory_fire\",\"workload\":\"%s\",\"fires\":%ld,\"seconds\":%.6f,"
+  printf("{\"bench\":\"memory_fire\",\"workload\":\"%s\",%s\"fires\":%ld,\"seconds\":%.6f,"
          "\"fires_per_s\":%.1f,\"guards_per_fire\":%.3f,\"guard_evals_per_s\":%.1f,"
          "\"maxrss_kib\":%ld}\n",
-         w->name, fires, t, fires / t, (double)w->guards_per_loop / w->nloop,
-         (double)w->guards_per_loop * rounds / t, maxrss_kib());
+         w->name, cov ? "\"coverage\":true," : "", fires, t, fires / t,
+         (double)w->guards_per_loop / w->nloop, (double)w->guards_per_loop * rounds / t,
+         maxrss_kib());
   case_engine_close(e);
+  case_coverage_close(cov);
   return 0;
 }
 
@@ -773,7 +782,7 @@ static long arg_long(int argc, char **argv, int i, long dflt) {
 
 static void usage(void) {
   fputs("usage: libcase_bench <benchmark> [args]\n"
-        "  memory_fire <chain|chain_guard|guards|asylum> [fires]\n"
+        "  memory_fire <chain|chain_guard|guards|asylum> [fires [coverage]]\n"
         "  idle_memory <workload> [cases]\n"
         "  durable <workload> <normal|full> [fires]\n"
         "  tick [pending] [due]\n"
@@ -789,7 +798,8 @@ int main(int argc, char **argv) {
   if (argc < 2) usage();
   const char *b = argv[1];
   if (strcmp(b, "memory_fire") == 0 && argc >= 3)
-    return bench_memory_fire(argv[2], arg_long(argc, argv, 3, 1000000));
+    return bench_memory_fire(argv[2], arg_long(argc, argv, 3, 1000000),
+                             argc >= 5 && strcmp(argv[4], "coverage") == 0);
   if (strcmp(b, "idle_memory") == 0 && argc >= 3)
     return bench_idle_memory(argv[2], arg_long(argc, argv, 3, 10000));
   if (strcmp(b, "durable") == 0 && argc >= 4)
