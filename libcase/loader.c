@@ -1044,6 +1044,11 @@ static int parse_transition(ld *L, int src, const node *n, tkind kind, char *con
       if (r->kind == N_MAP)
         return fail(L, CASE_INVALID, r->pos, "roles is a map (expected a list of roles)");
       int k = as_list(r, &items, &one);
+      if (k == 0)
+        return fail(L, CASE_INVALID, r->pos, "roles is an empty list (expected at least one "
+                    "declared role; leave roles out to open the transition to every declared "
+                    "role; a transition no role may fire is the engine's: use always, after, a "
+                    "deadline's on_expiry or an event raised by an action)");
       for (int i = 0; i < k; i++) {
         const char *role = NULL;
         if ((rc = want_text(L, items[i], "role", &role)) != CASE_OK) return rc;
@@ -1480,7 +1485,10 @@ static int parse_roles(ld *L, const node *n) {
   case_def *d = L->d;
   int rc = want_kind(L, n, N_SEQ, "roles");
   if (rc != CASE_OK) return rc;
-  if (n->n == 0) return CASE_OK;
+  if (n->n == 0)
+    return fail(L, CASE_INVALID, n->pos, "roles is an empty list (expected the roles that act "
+                "on cases, e.g. roles: [IND, COA]; leave roles out when only the system fires "
+                "events)");
   if (!(d->roles = calloc((size_t)n->n, sizeof *d->roles))) return oom(L);
   for (int i = 0; i < n->n; i++) {
     const char *r = NULL;

@@ -808,6 +808,17 @@ int case_store_create(case_store *s, const case_def *d, const char *id, const ch
       (rc = check_utf8(s, "the role", role)) != CASE_OK ||
       (rc = check_future(s, "event time", at)) != CASE_OK)
     return rc;
+  if (role && def_role_find(d, role) < 0) {
+    /* The journal would say a role the workflow does not know created the case. */
+    sbuf b;
+    sbuf_init(&b);
+    for (int i = 0; i < d->nroles; i++) sbuf_printf(&b, "%s%s", i ? ", " : "", d->roles[i]);
+    char *list = sbuf_take(&b);
+    eng_err(e, CASE_DENIED, "case '%s': role '%s' is not declared by workflow '%s' (roles: %s); "
+            "nothing was written", id, role, d->id, list && *list ? list : "none");
+    free(list);
+    return CASE_DENIED;
+  }
   rc = s->ops->begin(s->db, 1);
   if (rc != CASE_OK) return st_berr(s, rc);
   /* Pin the definition: storing it again is a no-op. */

@@ -1030,7 +1030,20 @@ static int store_set_future_limit(lua_State *L) {
   return 1;
 }
 
-/* store:create(def, id [, {location=, data=|data_json=, actor=, role=, at=}]) */
+static const char SYSTEM_ROLE;
+/* The role= of store:create: a role name or libcase.SYSTEM (NULL); else raises. */
+static const char *check_create_role(lua_State *L, int idx) {
+  int t = idx ? lua_type(L, idx) : LUA_TNIL;
+  if (t == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == (void *)&SYSTEM_ROLE) return NULL;
+  if (t == LUA_TSTRING && lua_rawlen(L, idx) > 0) return lua_tostring(L, idx);
+  raise_msg(L, CASE_INVALID,
+            "store:create needs role= (the role that creates the case, got %s; pass "
+            "role = libcase.SYSTEM to create it as the system)",
+            t == LUA_TSTRING ? "an empty string" : lua_typename(L, t));
+  return NULL;
+}
+
+/* store:create(def, id, {role=, location=, data=|data_json=, actor=, at=}) */
 static int store_create(lua_State *L) {
   lstore *st = check_store(L, 1);
   ldef *ld = check_def(L, 2, st->eng);
@@ -1039,7 +1052,16 @@ static int store_create(lua_State *L) {
   lua_settop(L, 4);
   const char *location = opt_string(L, opts, "location", NULL);
   const char *actor = opt_string(L, opts, "actor", NULL);
-  const char *role = opt_string(L, opts, "role", NULL);
+  /* Who creates the case is journalled: a role name, or libcase.SYSTEM; an
+   * omitted role never creates silently as the system. */
+  const char *role = NULL;
+  if (opts) {
+    lua_getfield(L, opts, "role");
+    role = check_create_role(L, lua_gettop(L));
+    lua_pop(L, 1);
+  } else {
+    check_create_role(L, 0);
+  }
   int64_t at = (int64_t)opt_integer(L, opts, "at", (lua_Integer)time(NULL));
   const char *data = opt_json(L, opts, "data");
   int top = lua_gettop(L);
@@ -1057,7 +1079,7 @@ static int store_create(lua_State *L) {
 
 /* libcase.SYSTEM: the role argument that fires an event as the system (no role
  * checks, as a timer does).  Its identity is the address of this constant. */
-static const char SYSTEM_ROLE = 0;
+static const char SYSTEM_ROLE = 0; /* declared above for store:create */
 
 /* The role argument of a fire: a role name, or libcase.SYSTEM for NULL.  nil,
  * "" or another type raises an invalid error: an omitted role must never fire

@@ -139,9 +139,13 @@ CASE_API int case_store_add_holiday(case_store *s, const char *date, const char 
  * Creates a case durably, as case_instance_create() does, pinned to definition
  * `d` (which must be stored: case_store_add_def()).  The creation is the
  * case's first journal row (revision 0, event "create", the initial data as
- * payload), with `actor` and `role`.  `id` must pass case_id_check().
+ * payload), with `actor` and `role`.  `role` must be one of d's roles
+ * (`roles:`); NULL creates the case as the system (journalled without a role,
+ * as case_store_fire() fires with a NULL role): hosts acting for a person
+ * always pass the role.  `id` must pass case_id_check().
  * Returns the codes of case_instance_create() plus CASE_BUSY and CASE_IO;
- * CASE_EXISTS if the id is taken in the store; CASE_INVALID (nothing written)
+ * CASE_EXISTS if the id is taken in the store; CASE_DENIED (nothing written)
+ * for a role the definition does not declare; CASE_INVALID (nothing written)
  * for an id case_id_check() refuses or a location, actor or role that is not
  * UTF-8.  On success the case is on the engine; *out (may be NULL)
  * borrows it.

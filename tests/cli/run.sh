@@ -56,7 +56,7 @@ commands)
   expect 0 "graph dot" -- "$CASECTL" graph $Q
   contains "$T/out" "digraph" "graph writes DOT"
   expect 3 "new on an unknown workflow" -- "$CASECTL" new --workflow nope Z1
-  expect 5 "new with bad JSON data" -- "$CASECTL" new --workflow aanmelding_demo --data '{x' Z1
+  expect 5 "new with bad JSON data" -- "$CASECTL" new --workflow aanmelding_demo --role IND --data '{x' Z1
   expect 0 "new" -- "$CASECTL" new --workflow aanmelding_demo --role IND --at 2026-03-02 Z1
   expect 5 "new twice" -- "$CASECTL" new --workflow aanmelding_demo --role IND --at 2026-03-02 Z1
   # A decree day stored in the store moves the registration term of a case created
@@ -432,6 +432,17 @@ defs)
   contains "$T/err" "in one fire" "fire says why"
   expect 0 "show" -- "$CASECTL" show --json L1
   if python3 -c 'import json,sys; h=json.load(open(sys.argv[1]))["history"]; sys.exit(len(h) != 1)' "$T/out"; then ok "nothing but the creation is journalled"; else bad "rows were journalled for the looping case"; fi
+  # 12.2: who creates a case is a declared role, in new and in import.
+  expect 2 "new without a role" -- "$CASECTL" new --workflow lus --at 2026-03-02 L2
+  contains "$T/err" "--role ROLE is required" "new says the role is required"
+  expect 5 "new as an undeclared role" -- "$CASECTL" new --workflow lus --role HACKER --at 2026-03-02 L2
+  contains "$T/err" "'HACKER' is not a role of lus version 1 (declared: IND)" "new names the declared roles"
+  printf '{"time":"2026-03-02","case":"L3","event":"create","workflow":"lus","role":"HACKER","actor":"x"}\n' >"$T/hacker.jsonl"
+  expect 1 "import a create by an undeclared role" -- "$CASECTL" import --quiet "$T/hacker.jsonl"
+  contains "$T/err" "role 'HACKER' is not declared by workflow 'lus'" "import names the role"
+  expect 3 "the case was not created" -- "$CASECTL" show L3
+  expect 0 "new --help says what new does" -- "$CASECTL" new --help
+  contains "$T/out" "Creates case CASE_ID on a stored workflow" "new --help describes new"
   # 12.3: a location profile is checked against the definitions it meets.
   P=tests/data/defs/profiles
   expect 1 "validate with a profile that breaks the workflow" -- "$CASECTL" validate --profile budel=$P/bad_type.lua $P/drempel.yaml

@@ -21,4 +21,18 @@ do
   T.raises("notfound", d.check_profile, d, "nergens")
 end
 
+-- 12.2: who creates a stored case is a declared role, or explicitly the system.
+do
+  local s <close> = libcase.open_store(T.dbpath("defs_roles"), { create = true, lua_root = T.SRC })
+  local d = s:engine():load(T.DEF)
+  local err = T.raises("invalid", s.create, s, d, "R1", { at = T.MONDAY })
+  T.ok(err.message:find("store:create needs role=", 1, true), err.message)
+  T.raises("invalid", s.create, s, d, "R1")
+  err = T.raises("denied", s.create, s, d, "R1", { at = T.MONDAY, role = "HACKER" })
+  T.ok(err.message:find("role 'HACKER' is not declared", 1, true), err.message)
+  T.raises("notfound", s.get, s, "R1")
+  T.eq(s:create(d, "R2", { at = T.MONDAY, role = libcase.SYSTEM }).revision, 0, "as the system")
+  T.eq(s:create(d, "R3", { at = T.MONDAY, role = "IND" }).revision, 0, "as a declared role")
+end
+
 T.done("test_defs")

@@ -22,7 +22,7 @@ local sc
 do
   local s = libcase.open_store(T.dbpath("gc"), { create = true, lua_root = T.SRC })
   local dd = s:engine():load(T.DEF)
-  sc = s:create(dd, "G2", { at = MONDAY })
+  sc = s:create(dd, "G2", { at = MONDAY, role = "IND" })
 end
 collectgarbage(); collectgarbage()
 T.eq(sc:fire("geregistreerd", "AVIM", { at = MONDAY + DAY }), 2, "store alive through its case")
@@ -34,7 +34,7 @@ local e = libcase.open({ lua_root = T.SRC })
 local dd = e:load(T.DEF)
 local s = e:open_store(T.dbpath("gc2"), { create = true })
 local k = e:create(dd, "G3", { at = MONDAY })
-local stored = s:create(dd, "G4", { at = MONDAY })
+local stored = s:create(dd, "G4", { at = MONDAY, role = "IND" })
 e:close()
 T.eq(tostring(e), "libcase.engine (closed)", "engine closed")
 T.eq(tostring(s), "libcase.store (closed)", "closing the engine closed its store")
@@ -71,7 +71,7 @@ for i = 1, 20 do
   local st = en:open_store(many, { create = true })
   local df = en:load(T.DEF)
   st:add_def(df)
-  if i == 1 then st:create(df, "M", { at = MONDAY }) end
+  if i == 1 then st:create(df, "M", { at = MONDAY, role = "IND" }) end
   local cs = st:get("M")
   T.eq(cs.id, "M", "stored case")
 end

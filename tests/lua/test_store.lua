@@ -34,8 +34,8 @@ do
   local c = s:create(d, "Z1", { at = MONDAY, actor = "ind-1", role = "IND" })
   T.eq(tostring(c), "libcase.case Z1 (stored)", "stored case tostring")
   T.eq(c.stored, true, "stored")
-  T.raises("exists", s.create, s, d, "Z1", { at = MONDAY })
-  s:create(d, "Z2", { at = MONDAY, data = { kansarm = true } })
+  T.raises("exists", s.create, s, d, "Z1", { at = MONDAY, role = "IND" })
+  s:create(d, "Z2", { at = MONDAY, role = "IND", data = { kansarm = true } })
 
   local seq = s:fire("Z1", "geregistreerd", "AVIM", { at = MONDAY + DAY, key = "req-1" })
   T.eq(seq, 3, "journal seq after two creations")
@@ -169,7 +169,7 @@ do
   -- a notification function may not call the engine: misuse, and nothing breaks
   e:on_notify(nil)
   local d = e:find("aanmelding_demo")
-  s:create(d, "Z3", { at = MONDAY })
+  s:create(d, "Z3", { at = MONDAY, role = libcase.SYSTEM })
   s:fire("Z3", "geregistreerd", "AVIM", { at = MONDAY + DAY })
   s:fire("Z3", "incident", "COA", { at = MONDAY + DAY, payload = { rapport = "IR-3" } })
   e:on_notify(function() s:fire("Z1", "beschikking", "IND", { at = MONDAY + 6 * DAY }) end)

@@ -602,6 +602,23 @@ static void test_expiry_limit_tick(void **state) {
   verify_clean(f, 2, 3);
 }
 
+/* Issue 12.2: a role the workflow does not declare cannot create a case (it
+ * was accepted and journalled); NULL creates as the system. */
+static void test_create_role_checked(void **state) {
+  fx *f = *state;
+  assert_int_equal(case_store_create(f->s, f->d, "h1", NULL, NULL, "x", "HACKER", T0, NULL),
+                   CASE_DENIED);
+  assert_non_null(strstr(case_errmsg(f->e), "role 'HACKER' is not declared by workflow 'zaak' "
+                                            "(roles: IND, COA); nothing was written"));
+  assert_null(case_instance_find(f->e, "h1"));
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM journal WHERE case_id='h1'"), 0);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM cases"), 0);
+  assert_int_equal(case_store_create(f->s, f->d, "h2", NULL, NULL, "sys", NULL, T0, NULL),
+                   CASE_OK);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM journal WHERE case_id='h2' AND role IS NULL"),
+                   1);
+}
+
 /* ---- tamper evidence ---- */
 
 static void test_tampered_row_named(void **state) {
@@ -1412,6 +1429,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_deadline_extension, setup, teardown),
       cmocka_unit_test_setup_teardown(test_failing_timer_does_not_block, setup, teardown),
       cmocka_unit_test_setup_teardown(test_expiry_limit_tick, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_create_role_checked, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tampered_row_named, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tampered_case_row, setup, teardown),
       cmocka_unit_test_setup_teardown(test_definition_upgrade, setup, teardown),

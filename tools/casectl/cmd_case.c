@@ -61,7 +61,10 @@ static int run_new(ctx *c, int argc, char **argv) {
   if (!d)
     return fail(c, EX_NOTFOUND, "%s: no such workflow in %s (store it with casectl load)",
                 o.workflow, c->store_path);
-  int ex = EX_OK;
+  /* Who creates the case is journalled: a declared role, never none (as fire). */
+  if (!o.role) return usage_error(c, "--role ROLE is required (who creates the case)");
+  int ex = check_role_of(c, d, o.role);
+  if (ex != EX_OK) return ex;
   if (o.data) {
     json_t *v = parse_json_arg(c, "--data", o.data, &ex);
     if (!v) return ex;
@@ -87,13 +90,18 @@ static int run_new(ctx *c, int argc, char **argv) {
 
 const command cmd_new = {
     "new", "create a case",
-    "usage: casectl new --workflow ID[@VERSION] [--location NAME] [--data JSON]\n"
-    "                   [--role ROLE] [--actor WHO] [--at WHEN] CASE_ID\n"
-    "  --workflow W    a stored definition (the highest version without @VERSION)\n"
+    "usage: casectl new --workflow ID[@VERSION] --role ROLE [--actor WHO] [--location NAME]\n"
+    "                   [--data JSON] [--at WHEN] [--allow-future] CASE_ID\n"
+    "  Creates case CASE_ID on a stored workflow at --at: it enters the initial states\n"
+    "  (their entry actions run, their terms start at --at) and the creation is the\n"
+    "  case's first journal row.  Prints the case's configuration.\n"
+    "  --workflow W    a stored definition (without @VERSION: the version in force at --at)\n"
+    "  --role ROLE     who creates it: a role the workflow declares (required; journalled)\n"
+    "  --actor WHO     the person or system acting (journalled)\n"
     "  --location L    the location profile the case belongs to (see --profile)\n"
     "  --data JSON     initial case data, a JSON object of declared fields\n"
-    "  --role/--actor  who creates it (journalled)\n"
-    "  --allow-future  accept an --at more than a day after now (the store's clock)\n",
+    "  --allow-future  accept an --at more than a day after now (the store's clock)\n"
+    "  Exit 3 for an unknown workflow, 5 for an undeclared role, bad JSON or a taken id.\n",
     new_options, case_option, run_new, 1};
 
 /* ------------------------------------------------------------------ fire */
