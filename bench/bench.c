@@ -726,6 +726,87 @@ static int bench_store_size(const char *wname, long n) {
   return 0;
 }
 
+/* Issue 12 §14: the cost of opening a store that holds `versions` versions of
+ * the asylum workflow (each with its Lua module) and reading one case, with
+ * definitions loaded lazily (only the case's own) against the eager way every
+ * open used to work (every stored definition parsed: case_def_next() forces
+ * it).  Medians of `runs` fresh engines. */
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static int bench_store_open(long versions, long runs) {
+  if (versions < 1 || runs < 1 || runs > 1000) die("store_open: versions >= 1, 1 <= runs <= 1000");
+  char *path = path_in(tmp_dir(), "bench-open.db");
+  remove_db(path);
+  char *file = path_in(src_dir(), "workflows/asielprocedure.yaml");
+  FILE *f = fopen(file, "rb");
+  if (!f) die("%s: cannot open", file);
+  static char text[1 << 20];
+  size_t len = fread(text, 1, sizeof text - 1, f);
+  fclose(f);
+  text[len] = '\0';
+  char *at = strstr(text, "\nversion: 1\n");
+  if (!at) die("%s: no 'version: 1' line", file);
+  case_engine *e;
+  case_store *s;
+  if (case_engine_open(&e) != CASE_OK) die("engine");
+  char *root = path_in(src_dir(), "workflows");
+  case_engine_set_lua_root(e, root);
+  check(e, case_store_open(e, path, CASE_STORE_CREATE, &s), "open");
+  const case_def *first = NULL;
+  for (long v = 1; v <= versions; v++) {
+    /* The same chart under version v (the rest of the text unchanged). */
+    static char copy[(1 << 20) + 32];
+    size_t head = (size_t)(at - text);
+    int n = snprintf(copy, sizeof copy, "%.*s\nversion: %ld\n%s", (int)head, text, v,
+                     at + strlen("\nversion: 1\n"));
+    const case_def *d;
+    check(e, case_def_load_string(e, copy, (size_t)n, file, &d), "load");
+    check(e, case_store_add_def(s, d), "add_def");
+    if (v == 1) first = d;
+  }
+  check(e, case_store_create(s, first, "c1", NULL, NULL, "bench", "IND", T0, NULL), "create");
+  case_store_close(s);
+  case_engine_close(e);
+  double lazy_open[1000], lazy_get[1000], eager[1000];
+  for (long r = 0; r < runs; r++) {
+    for (int mode = 0; mode < 2; mode++) {
+      if (case_engine_open(&e) != CASE_OK) die("engine");
+      double t0 = now_s();
+      check(e, case_store_open(e, path, CASE_STORE_READONLY, &s), "open");
+      if (mode == 1) { /* the old way: every stored definition at open */
+        int k = 0;
+        for (const case_def *d = case_def_next(e, NULL); d; d = case_def_next(e, d)) k++;
+        if (k != versions) die("store_open: %d definitions loaded, not %ld", k, versions);
+      }
+      double t1 = now_s();
+      case_instance *c;
+      check(e, case_store_get(s, "c1", &c), "get");
+      double t2 = now_s();
+      if (mode == 0) {
+        lazy_open[r] = t1 - t0;
+        lazy_get[r] = t2 - t0;
+      } else {
+        eager[r] = t2 - t0;
+      }
+      case_store_close(s);
+      case_engine_close(e);
+    }
+  }
+  printf("{\"bench\":\"store_open\",\"definitions\":%ld,\"runs\":%ld,"
+         "\"open_ms\":%.3f,\"open_and_get_ms\":%.3f,\"eager_open_and_get_ms\":%.3f,"
+         "\"maxrss_kib\":%ld}\n",
+         versions, runs, 1e3 * median(lazy_open, (int)runs), 1e3 * median(lazy_get, (int)runs),
+         1e3 * median(eager, (int)runs), maxrss_kib());
+  remove_db(path);
+  free(path);
+  free(file);
+  free(root);
+  return 0;
+}
+
 /* Item 5: `cases` cases of `per_case` journal rows each (creation + fires),
  * written through the store API, then verified (hash chain + full replay). */
 static int bench_import_verify(long cases, long per_case) {
@@ -789,6 +870,7 @@ static void usage(void) {
         "  scale [fires] [cases...]\n"
         "  store_size <workload> [cases]\n"
         "  import_verify [cases] [rows_per_case]\n"
+        "  store_open [definition versions] [runs]\n"
         "  versions\n",
         stderr);
   exit(2);
@@ -817,6 +899,8 @@ int main(int argc, char **argv) {
     return bench_store_size(argv[2], arg_long(argc, argv, 3, 100000));
   if (strcmp(b, "import_verify") == 0)
     return bench_import_verify(arg_long(argc, argv, 2, 10000), arg_long(argc, argv, 3, 100));
+  if (strcmp(b, "store_open") == 0)
+    return bench_store_open(arg_long(argc, argv, 2, 10), arg_long(argc, argv, 3, 20));
   if (strcmp(b, "versions") == 0) {
     printf("{\"libcase\":\"%s\",\"sqlite\":\"%s\"}\n", case_libversion(), sqlite3_libversion());
     return 0;

@@ -92,6 +92,7 @@ void case_engine_close(case_engine *e) {
   }
   for (int i = 0; i < e->nnatives; i++) free(e->natives[i].name);
   free(e->natives);
+  free(e->def_sources);
   sbx_close(e->sandbox);
   cal_close(e->calendar);
   free(e->lua_root);
@@ -507,8 +508,52 @@ int eng_def_load_pinned(case_engine *e, const char *text, size_t len, const char
   return add_def(e, d, out);
 }
 
+/* ---- lazy loading: definitions a store holds are loaded when asked for ---- */
+
+int eng_def_source_add(case_engine *e, cs_def_need_fn fn, void *ud) {
+  struct cs_def_source *v = realloc(e->def_sources, (size_t)(e->ndef_sources + 1) * sizeof *v);
+  if (!v) return eng_err(e, CASE_NOMEM, "out of memory");
+  v[e->ndef_sources].need = fn;
+  v[e->ndef_sources].ud = ud;
+  e->def_sources = v;
+  e->ndef_sources++;
+  return CASE_OK;
+}
+
+void eng_def_source_remove(case_engine *e, void *ud) {
+  for (int i = 0; i < e->ndef_sources; i++) {
+    if (e->def_sources[i].ud != ud) continue;
+    memmove(&e->def_sources[i], &e->def_sources[i + 1],
+            (size_t)(e->ndef_sources - i - 1) * sizeof e->def_sources[0]);
+    e->ndef_sources--;
+    return;
+  }
+}
+
+int eng_def_need(case_engine *e, const char *id, int version) {
+  if (e->sourcing || e->ndef_sources == 0) return CASE_OK;
+  e->sourcing = 1;
+  int rc = CASE_OK;
+  for (int i = 0; rc == CASE_OK && i < e->ndef_sources; i++)
+    rc = e->def_sources[i].need(e->def_sources[i].ud, id, version);
+  e->sourcing = 0;
+  return rc;
+}
+
+const case_def *eng_def_loaded(const case_engine *e, const char *id, int version) {
+  for (const case_def *d = e->defs; d; d = d->next)
+    if (d->version == version && strcmp(d->id, id) == 0) return d;
+  return NULL;
+}
+
 const case_def *case_def_find(case_engine *e, const char *id, int version) {
   if (!e || !id) return NULL;
+  if (version > 0) {
+    const case_def *d = eng_def_loaded(e, id, version);
+    if (d || eng_def_need(e, id, version) != CASE_OK) return d;
+    return eng_def_loaded(e, id, version);
+  }
+  if (eng_def_need(e, id, 0) != CASE_OK) return NULL;
   const case_def *best = NULL;
   for (const case_def *d = e->defs; d; d = d->next) {
     if (strcmp(d->id, id) != 0) continue;
@@ -520,6 +565,7 @@ const case_def *case_def_find(case_engine *e, const char *id, int version) {
 
 const case_def *case_def_in_force(case_engine *e, const char *id, int64_t at) {
   if (!e || !id) return NULL;
+  if (eng_def_need(e, id, 0) != CASE_OK) return NULL;
   cal_day day = cal_local_day(at);
   const case_def *best = NULL;
   for (const case_def *d = e->defs; d; d = d->next) {
@@ -537,6 +583,7 @@ int case_def_version(const case_def *d) { return d ? d->version : 0; }
 const char *case_def_hash(const case_def *d) { return d ? d->hash : NULL; }
 const case_def *case_def_next(case_engine *e, const case_def *prev) {
   if (!e) return NULL;
+  if (!prev && eng_def_need(e, NULL, 0) != CASE_OK) return NULL;
   return prev ? prev->next : e->defs;
 }
 

@@ -573,7 +573,32 @@ struct case_engine {
                                  put back before closing; NULL otherwise */
   struct cs_probe *probe; /* its coverage (case_engine_set_coverage) or, during
                              case_coverage_skeleton, the search; NULL when off */
+
+  /* Where definitions not loaded yet come from: the open stores (lazy loading,
+   * eng_def_source_add).  `sourcing` stops a source's own lookups from asking
+   * the sources again. */
+  struct cs_def_source *def_sources;
+  int ndef_sources;
+  int sourcing;
 };
+
+/* A source of definitions the engine has not loaded: need(ud, id, version)
+ * loads definition `id` `version` (version 0: every version of `id`; id NULL:
+ * every definition) onto the engine if the source holds it.  Returns CASE_OK
+ * (also when it holds none) or an error code with the message on the engine. */
+typedef int (*cs_def_need_fn)(void *ud, const char *id, int version);
+struct cs_def_source {
+  cs_def_need_fn need;
+  void *ud;
+};
+/* Adds / removes (by ud) a source.  CASE_OK or CASE_NOMEM. */
+int eng_def_source_add(case_engine *e, cs_def_need_fn fn, void *ud);
+void eng_def_source_remove(case_engine *e, void *ud);
+/* Asks every source for definition `id` `version` (as cs_def_need_fn).  The
+ * first failure's code, or CASE_OK. */
+int eng_def_need(case_engine *e, const char *id, int version);
+/* The loaded definition `id` `version` (exact), without asking the sources. */
+const case_def *eng_def_loaded(const case_engine *e, const char *id, int version);
 
 /* Sets the engine's error and returns rc.  The message is formatted. */
 int eng_err(case_engine *e, int rc, const char *fmt, ...) CASE_PRINTF(3, 4);

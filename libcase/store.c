@@ -276,9 +276,9 @@ static json_t *row_modules(const sb_def_row *r) {
 
 static int load_def_row(void *ud, const sb_def_row *r) {
   case_store *s = ud;
-  const case_def *d = case_def_find(s->e, r->id, r->version);
+  const case_def *d = eng_def_loaded(s->e, r->id, r->version);
   json_t *mods = row_modules(r);
-  if (d && d->version == r->version) {
+  if (d) {
     int rc = CASE_OK;
     if (strcmp(d->hash, r->hash) != 0) {
       rc = eng_err(s->e, CASE_EXISTS,
@@ -308,11 +308,73 @@ static int load_def_row(void *ud, const sb_def_row *r) {
   return CASE_OK;
 }
 
-/* Loads every stored definition the engine does not have yet. */
-static int load_defs(case_store *s) {
-  int rc = s->ops->def_list(s->db, load_def_row, s);
+/*
+ * Lazy loading (issue 12 §14): opening a store parses no definition.  The
+ * engine asks its sources (eng_def_need) when a lookup misses: a case being
+ * loaded, case_def_find() / case_def_in_force() of an id, case_def_next() over
+ * all of them.  Only what is stored and not loaded yet is read and parsed.
+ */
+typedef struct def_keys {
+  case_store *s;
+  struct { char *id; int version; } *v;
+  int n, cap;
+} def_keys;
+
+static int want_key(void *ud, const char *id, int version) {
+  def_keys *k = ud;
+  if (eng_def_loaded(k->s->e, id, version)) return CASE_OK;
+  if (k->n == k->cap) {
+    int cap = k->cap ? 2 * k->cap : 8;
+    void *v = realloc(k->v, (size_t)cap * sizeof *k->v);
+    if (!v) return CASE_NOMEM;
+    k->v = v;
+    k->cap = cap;
+  }
+  if (!(k->v[k->n].id = xstrdup(id))) return CASE_NOMEM;
+  k->v[k->n++].version = version;
+  return CASE_OK;
+}
+
+/* Loads stored definition `id` `version` (0: every version; id NULL: every
+ * definition) that the engine has not loaded.  A cs_def_need_fn. */
+static int need_defs(void *ud, const char *id, int version) {
+  case_store *s = ud;
+  int rc, was = s->e->sourcing;
+  s->e->sourcing = 1; /* loading one must not ask the sources again */
+  if (id && version > 0) {
+    rc = eng_def_loaded(s->e, id, version) ? CASE_OK
+                                           : s->ops->def_get(s->db, id, version, load_def_row, s);
+    if (rc == CASE_NOTFOUND) rc = CASE_OK; /* not ours */
+  } else {
+    def_keys k = {s, NULL, 0, 0};
+    rc = s->ops->def_keys(s->db, id, want_key, &k);
+    for (int i = 0; rc == CASE_OK && i < k.n; i++)
+      rc = s->ops->def_get(s->db, k.v[i].id, k.v[i].version, load_def_row, s);
+    for (int i = 0; i < k.n; i++) free(k.v[i].id);
+    free(k.v);
+  }
+  s->e->sourcing = was;
+  if (rc == CASE_NOMEM && case_errcode(s->e) != rc) return st_nomem(s->e);
   if (rc != CASE_OK && case_errcode(s->e) != rc) st_berr(s, rc);
   return rc;
+}
+
+int st_load_defs(case_store *s, const char *id, int version) {
+  return need_defs(s, id, version);
+}
+
+/* A definition the program loaded before opening the store must match what the
+ * store holds under its id and version (same check as load_def_row). */
+static int check_loaded_defs(case_store *s) {
+  for (const case_def *d = s->e->defs; d; d = d->next) {
+    int rc = s->ops->def_get(s->db, d->id, d->version, load_def_row, s);
+    if (rc == CASE_NOTFOUND) continue;
+    if (rc != CASE_OK) {
+      if (case_errcode(s->e) != rc) st_berr(s, rc);
+      return rc;
+    }
+  }
+  return CASE_OK;
 }
 
 /* A stored profile the engine does not have yet is loaded from its text; one
@@ -420,10 +482,12 @@ int case_store_open(case_engine *e, const char *path, int flags, case_store **ou
   }
   rc = s->ops->migrate(s->db, s->readonly);
   if (rc != CASE_OK) st_berr(s, rc);
-  if (rc == CASE_OK) rc = load_defs(s);
+  if (rc == CASE_OK) rc = check_loaded_defs(s);
+  if (rc == CASE_OK) rc = eng_def_source_add(e, need_defs, s);
   if (rc == CASE_OK) rc = load_profiles(s);
   if (rc == CASE_OK) rc = load_holidays(s);
   if (rc != CASE_OK) {
+    eng_def_source_remove(e, s);
     s->ops->close(s->db);
     free(s);
     return rc;
@@ -434,6 +498,7 @@ int case_store_open(case_engine *e, const char *path, int flags, case_store **ou
 
 void case_store_close(case_store *s) {
   if (!s) return;
+  eng_def_source_remove(s->e, s);
   s->ops->close(s->db);
   free(s);
 }
@@ -482,11 +547,10 @@ static int load_case(case_store *s, const sb_case_row *row, case_instance **out)
     return CASE_OK;
   }
   case_instance_free(c);
-  int rc = case_instance_restore(s->e, row->snapshot, &c);
-  if (rc == CASE_NOTFOUND && !case_def_find(s->e, row->workflow, row->version)) {
-    rc = load_defs(s);
-    if (rc == CASE_OK) rc = case_instance_restore(s->e, row->snapshot, &c);
-  }
+  /* Its definition, loaded from the store on first use (with its error). */
+  int rc = eng_def_loaded(s->e, row->workflow, row->version)
+               ? CASE_OK : need_defs(s, row->workflow, row->version);
+  if (rc == CASE_OK) rc = case_instance_restore(s->e, row->snapshot, &c);
   if (rc != CASE_OK) return rc;
   *out = c;
   return CASE_OK;

@@ -106,6 +106,7 @@ typedef struct sb_profile_row {
 } sb_profile_row;
 
 typedef int (*sb_def_fn)(void *ud, const sb_def_row *row);
+typedef int (*sb_def_key_fn)(void *ud, const char *id, int version);
 typedef int (*sb_profile_fn)(void *ud, const sb_profile_row *row);
 typedef int (*sb_holiday_fn)(void *ud, const char *day, const char *name);
 typedef int (*sb_case_id_fn)(void *ud, const char *case_id);
@@ -131,6 +132,11 @@ typedef struct sb_ops {
 
   int (*def_put)(sb_db *db, const sb_def_row *row); /* same id+version+hash: CASE_OK, no-op */
   int (*def_list)(sb_db *db, sb_def_fn fn, void *ud);
+  /* One definition row (CASE_NOTFOUND when there is none). */
+  int (*def_get)(sb_db *db, const char *id, int version, sb_def_fn fn, void *ud);
+  /* The id and version of every stored definition of `id` (NULL: of every id),
+   * in (id, version) order, without their sources. */
+  int (*def_keys)(sb_db *db, const char *id, sb_def_key_fn fn, void *ud);
 
   /* Location profiles: one row per name, replaced by a newer put. */
   int (*profile_put)(sb_db *db, const sb_profile_row *row);

@@ -40,6 +40,11 @@ json_t *st_parse_any(const char *text);
  * or CASE_NOMEM.
  */
 int st_row_hash(const sb_journal_row *r, char out[65]);
+/* Loads stored definition `id` `version` (0: every version; id NULL: every
+ * definition) the engine has not loaded yet: definitions are loaded lazily.
+ * CASE_OK or the error (a stored definition that does not parse or whose hash
+ * does not match: CASE_CORRUPT / CASE_INVALID ...) with the message set. */
+int st_load_defs(case_store *s, const char *id, int version);
 /* The journal event name of timer `i` of `c`: its event, or "deadline.<name>" (malloc'd). */
 char *st_timer_event(const case_instance *c, int i);
 

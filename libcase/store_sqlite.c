@@ -73,7 +73,7 @@ enum {
   Q_JOURNAL_APPEND, Q_JOURNAL_CASE, Q_JOURNAL_FROM, Q_TIMERS_DELETE, Q_TIMER_INSERT,
   Q_TIMER_NEXT, Q_REFUSED_ADD, Q_IDEM_GET, Q_IDEM_PUT, Q_OUTBOX_ADD, Q_OUTBOX_LIST,
   Q_OUTBOX_ACK, Q_OUTBOX_GET, Q_BEGIN_READ, Q_BEGIN_WRITE, Q_COMMIT, Q_PROFILE_PUT,
-  Q_PROFILE_LIST, Q_HOLIDAY_PUT, Q_HOLIDAY_LIST, Q_COUNT
+  Q_PROFILE_LIST, Q_HOLIDAY_PUT, Q_HOLIDAY_LIST, Q_DEF_ROW, Q_DEF_KEYS, Q_COUNT
 };
 
 static const char *const sql_text[Q_COUNT] = {
@@ -81,6 +81,10 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_DEF_PUT] = "INSERT INTO definitions(id,version,hash,source,file,added,modules) "
                   "VALUES(?1,?2,?3,?4,?5,strftime('%s','now'),?6)",
     [Q_DEF_LIST] = "SELECT id,version,hash,source,file,modules FROM definitions "
+                   "ORDER BY id,version",
+    [Q_DEF_ROW] = "SELECT id,version,hash,source,file,modules FROM definitions "
+                  "WHERE id=?1 AND version=?2",
+    [Q_DEF_KEYS] = "SELECT id,version FROM definitions WHERE ?1 IS NULL OR id=?1 "
                    "ORDER BY id,version",
     [Q_CASE_GET] = "SELECT id,workflow,version,hash,location,revision,configuration,done,"
                    "snapshot,last_hash,created,updated FROM cases WHERE id=?1",
@@ -517,6 +521,38 @@ static int sq_def_put(sb_db *b, const sb_def_row *r) {
   return exec_stmt(b, s, "store definition");
 }
 
+static int sq_def_get(sb_db *b, const char *id, int version, sb_def_fn fn, void *ud) {
+  sqlite3_stmt *s = stmt(b, Q_DEF_ROW);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_text(s, 1, id);
+  sqlite3_bind_int(s, 2, version);
+  int src = sqlite3_step(s), rc;
+  if (src == SQLITE_ROW) {
+    sb_def_row r = {(char *)col_text(s, 0), sqlite3_column_int(s, 1), (char *)col_text(s, 2),
+                    (char *)col_text(s, 3), (size_t)sqlite3_column_bytes(s, 3),
+                    (char *)col_text(s, 4), (char *)sqlite3_column_text(s, 5)};
+    rc = fn(ud, &r);
+  } else if (src == SQLITE_DONE) {
+    rc = fail(b, CASE_NOTFOUND, "store: no workflow '%s' version %d", id, version);
+  } else {
+    rc = sqlfail(b, src, "read definition");
+  }
+  done(s);
+  return rc;
+}
+
+static int sq_def_keys(sb_db *b, const char *id, sb_def_key_fn fn, void *ud) {
+  sqlite3_stmt *s = stmt(b, Q_DEF_KEYS);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_text(s, 1, id);
+  int src, rc = CASE_OK;
+  while (rc == CASE_OK && (src = sqlite3_step(s)) == SQLITE_ROW)
+    rc = fn(ud, col_text(s, 0), sqlite3_column_int(s, 1));
+  if (rc == CASE_OK && src != SQLITE_DONE) rc = sqlfail(b, src, "list definitions");
+  done(s);
+  return rc;
+}
+
 static int sq_def_list(sb_db *b, sb_def_fn fn, void *ud) {
   sqlite3_stmt *s = stmt(b, Q_DEF_LIST);
   if (!s) return rc_of(sqlite3_errcode(b->db));
@@ -939,6 +975,8 @@ static const sb_ops sqlite_ops = {
     .rollback = sq_rollback,
     .def_put = sq_def_put,
     .def_list = sq_def_list,
+    .def_get = sq_def_get,
+    .def_keys = sq_def_keys,
     .profile_put = sq_profile_put,
     .profile_list = sq_profile_list,
     .holiday_put = sq_holiday_put,

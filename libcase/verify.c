@@ -245,6 +245,9 @@ int case_store_verify(case_store *s, char **report) {
     rc = s->ops->begin(s->db, 0); /* one consistent read of the whole store */
     if (rc != CASE_OK) st_berr(s, rc);
   }
+  /* Every stored definition must load and match its hash, used or not (they are
+   * loaded lazily, so opening the store no longer checks them). */
+  if (rc == CASE_OK) rc = st_load_defs(s, NULL, 0);
   if (rc == CASE_OK) {
     rc = s->ops->case_list(s->db, add_id, &ids);
     if (rc != CASE_OK) rc = rc == CASE_NOMEM ? st_nomem(e) : st_berr(s, rc);

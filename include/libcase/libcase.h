@@ -270,7 +270,12 @@ CASE_API int case_def_load_string(case_engine *e, const char *text, size_t len,
 /**
  * Finds a loaded definition by id and version; version 0 finds the highest
  * loaded version.  Returns NULL if there is none (no error is recorded) or if
- * `e` or `id` is NULL.  The result is owned by the engine.
+ * `e` or `id` is NULL.  The result is owned by the engine.  With a store open
+ * on the engine (libcase/store.h), definitions it holds count as loaded: they
+ * are parsed on the first lookup that needs them (version 0 and
+ * case_def_in_force() load every stored version of `id`, case_def_next() every
+ * stored definition); when one fails to load, NULL is returned and the error
+ * is recorded on the engine.
  */
 CASE_API const case_def *case_def_find(case_engine *e, const char *id, int version);
 

@@ -30,9 +30,18 @@ typedef struct case_store case_store;
 
 /**
  * Opens (with CASE_STORE_CREATE: creates) the store at `path` for engine `e`,
- * migrating its schema to the current version (PRAGMA user_version) and loading
- * every definition version it holds into `e` (those already loaded with the
- * same hash are shared).  Sets WAL mode, synchronous=NORMAL and a busy timeout
+ * migrating its schema to the current version (PRAGMA user_version).  The
+ * definitions it holds are loaded into `e` lazily, each when first needed and
+ * not before: a case of it is loaded (case_store_get(), fire, tick, verify),
+ * case_def_find() or case_def_in_force() asks for its id, or case_def_next()
+ * lists them all (those already loaded with the same hash are shared).
+ * Opening parses none, so its cost does not grow with the number of stored
+ * definitions.  A definition `e` loaded before the call must match the stored
+ * one of its id and version (CASE_EXISTS below).  While the store is open a
+ * stored definition that does not load (its text changed behind the store's
+ * back) makes those lookups fail with the error on the engine, and
+ * case_store_verify() checks every stored definition.  Sets WAL mode,
+ * synchronous=NORMAL and a busy timeout
  * of 5000 ms (see case_store_config()).  On success stores the handle in *out;
  * the caller closes it with case_store_close() before closing the engine.
  *

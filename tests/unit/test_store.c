@@ -23,6 +23,7 @@
 
 #include "libcase/libcase.h"
 #include "libcase/store.h"
+#include "internal.h" /* the engine's loaded definitions (lazy loading) */
 
 /* 2026-03-02T09:00:00Z, a Monday (10:00 in Amsterdam). */
 #define T0 INT64_C(1772442000)
@@ -1416,6 +1417,84 @@ static void test_readonly_store(void **state) {
   assert_int_equal(system(cmd), 0);
 }
 
+/* ---- lazy definition loading (issue 12 §14) ---- */
+
+/* The definitions the engine has parsed (internal: case_def_next() would load
+ * every stored one). */
+static int loaded(case_engine *e) {
+  int n = 0;
+  for (const case_def *d = e->defs; d; d = d->next) n++;
+  return n;
+}
+
+static const char *OTHER =
+    "workflow: ander\nversion: 1\nroles: [IND]\ninitial: a\nstates:\n"
+    "  a: {on: {klaar: b}}\n  b: {final: true}\n";
+
+static void test_lazy_definitions(void **state) {
+  fx *f = *state;
+  const case_def *d2, *o;
+  assert_int_equal(case_def_load_string(f->e, ZAAK2, strlen(ZAAK2), "zaak2.yaml", &d2), CASE_OK);
+  assert_int_equal(case_def_load_string(f->e, OTHER, strlen(OTHER), "ander.yaml", &o), CASE_OK);
+  assert_int_equal(case_store_add_def(f->s, d2), CASE_OK);
+  assert_int_equal(case_store_add_def(f->s, o), CASE_OK);
+  create(f, "l1", NULL); /* on zaak 1 */
+  assert_int_equal(case_store_create(f->s, d2, "l2", NULL, NULL, "a", "IND", T0, NULL), CASE_OK);
+  reopen(f);
+  /* Opening parses nothing: open_all's case_def_find("zaak", 1) loaded one. */
+  assert_int_equal(loaded(f->e), 1);
+  close_all(f);
+  assert_int_equal(case_engine_open(&f->e), CASE_OK);
+  assert_int_equal(case_store_open(f->e, f->path, 0, &f->s), CASE_OK);
+  assert_int_equal(case_store_set_clock(f->s, test_clock, f), CASE_OK);
+  assert_int_equal(loaded(f->e), 0);
+  /* A case loads its own definition, and only that. */
+  case_instance *c = NULL;
+  assert_int_equal(case_store_get(f->s, "l2", &c), CASE_OK);
+  assert_int_equal(loaded(f->e), 1);
+  assert_int_equal(case_def_version(case_instance_def(c)), 2);
+  /* A lookup by id loads that id's versions; in force, the highest. */
+  assert_int_equal(case_def_version(case_def_find(f->e, "zaak", 0)), 2);
+  assert_int_equal(loaded(f->e), 2);
+  assert_non_null(case_def_in_force(f->e, "ander", T0));
+  assert_int_equal(loaded(f->e), 3);
+  assert_null(case_def_find(f->e, "nope", 0));
+  assert_null(case_def_find(f->e, "zaak", 7));
+  assert_int_equal(loaded(f->e), 3);
+  /* A definition stored by another program after the open is found too. */
+  case_engine *e2;
+  case_store *s2;
+  assert_int_equal(case_engine_open(&e2), CASE_OK);
+  assert_int_equal(case_store_open(e2, f->path, 0, &s2), CASE_OK);
+  const char *late = "workflow: laat\nversion: 1\nroles: [IND]\ninitial: a\nstates: {a: {}}\n";
+  const case_def *ld;
+  assert_int_equal(case_def_load_string(e2, late, strlen(late), "laat.yaml", &ld), CASE_OK);
+  assert_int_equal(case_store_add_def(s2, ld), CASE_OK);
+  case_store_close(s2);
+  case_engine_close(e2);
+  assert_non_null(case_def_find(f->e, "laat", 1));
+  /* Listing them all loads them all. */
+  int n = 0;
+  for (const case_def *d = case_def_next(f->e, NULL); d; d = case_def_next(f->e, d)) n++;
+  assert_int_equal(n, 4);
+  close_all(f);
+  /* A stored definition that no longer parses breaks only what uses it:
+   * cases on other definitions load and fire; verify names it. */
+  exec_sql(f, "UPDATE definitions SET source='workflow: [' WHERE id='ander'");
+  assert_int_equal(case_engine_open(&f->e), CASE_OK);
+  assert_int_equal(case_store_open(f->e, f->path, 0, &f->s), CASE_OK);
+  assert_int_equal(case_store_set_clock(f->s, test_clock, f), CASE_OK);
+  assert_int_equal(case_store_get(f->s, "l1", &c), CASE_OK);
+  assert_int_equal(case_store_fire(f->s, "l1", "tel", NULL, "a", "IND", T0 + 60, -1, NULL, NULL),
+                   CASE_OK);
+  assert_null(case_def_find(f->e, "ander", 1));
+  assert_int_not_equal(case_errcode(f->e), CASE_OK);
+  char *rep = NULL;
+  assert_int_not_equal(case_store_verify(f->s, &rep), CASE_OK);
+  assert_non_null(strstr(case_errmsg(f->e), "ander.yaml"));
+  case_free(rep);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
@@ -1444,6 +1523,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_key_reuse, setup, teardown),
       cmocka_unit_test_setup_teardown(test_future_bound, setup, teardown),
       cmocka_unit_test_setup_teardown(test_readonly_store, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lazy_definitions, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

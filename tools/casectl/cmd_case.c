@@ -58,6 +58,8 @@ static int run_new(ctx *c, int argc, char **argv) {
   if (parse_workflow(o.workflow, id, sizeof id, &version) != 0)
     return usage_error(c, "--workflow: '%s' is not ID or ID@VERSION", o.workflow);
   const case_def *d = version ? case_def_find(c->e, id, version) : case_def_in_force(c->e, id, c->at);
+  /* Stored definitions load when asked for: one that does not load says why. */
+  if (!d && case_errcode(c->e) != CASE_OK) return fail_engine(c, case_errcode(c->e), o.workflow);
   if (!d)
     return fail(c, EX_NOTFOUND, "%s: no such workflow in %s (store it with casectl load)",
                 o.workflow, c->store_path);
