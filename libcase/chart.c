@@ -960,10 +960,13 @@ static int run_to_completion(run *r) {
   return rc;
 }
 
-/* The message for a refused event, built from the blocker list. */
-static int refuse(case_instance *c, const char *event, const char *role, int64_t at) {
+/* The message for a refused event, built from the blocker list (the guards
+ * see the actor and payload of the refused fire). */
+static int refuse(case_instance *c, const char *event, const char *role, const char *actor,
+                  json_t *payload, int64_t at) {
   json_t *ex = NULL;
-  int rc = chart_explain(c, event, role, at, &ex);
+  cs_ask ask = {actor, payload, 0};
+  int rc = chart_explain(c, event, role, &ask, at, &ex);
   if (rc != CASE_OK) return rc;
   json_t *bl = json_object_get(ex, "blockers");
   int code = CASE_NOTHANDLED;
@@ -1045,7 +1048,7 @@ int chart_macrostep(case_instance *c, const char *event, json_t *payload, const 
       run_free(&r);
       chart_status_free(&w);
       if (abstract) return eng_err(e, CASE_NOTHANDLED, "no transition taken");
-      return refuse(c, event, role, at);
+      return refuse(c, event, role, actor, payload, at);
     }
     if (rc == CASE_OK && r.nenabled > 0) {
       rc = count_step(&r);
@@ -1156,8 +1159,30 @@ static int explain_one(run *r, const cs_transition *t, void *ud_) {
   return CASE_OK;
 }
 
-int chart_explain(case_instance *c, const char *event, const char *role, int64_t at,
-                  json_t **out) {
+/* The declared roles, "IND, COA", for messages; NULL when out of memory. */
+static char *role_list(const case_def *d) {
+  sbuf b;
+  sbuf_init(&b);
+  for (int i = 0; i < d->nroles; i++) sbuf_printf(&b, "%s%s", i ? ", " : "", d->roles[i]);
+  if (!d->nroles) sbuf_puts(&b, "none");
+  return sbuf_take(&b);
+}
+
+static int add_blocker(json_t *blockers, const char *code, const char *fmt, ...)
+    CASE_PRINTF(3, 4);
+static int add_blocker(json_t *blockers, const char *code, const char *fmt, ...) {
+  char msg[600];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  json_t *b = json_pack("{s:s, s:s}", "code", code, "message", msg);
+  if (!b || json_array_append_new(blockers, b) != 0) return CASE_NOMEM;
+  return CASE_OK;
+}
+
+int chart_explain(case_instance *c, const char *event, const char *role, const cs_ask *ask,
+                  int64_t at, json_t **out) {
   case_engine *e = c->engine;
   *out = NULL;
   explain_ud u = {event, json_array(), 0};
@@ -1167,25 +1192,59 @@ int chart_explain(case_instance *c, const char *event, const char *role, int64_t
     json_decref(res);
     return eng_err(e, CASE_NOMEM, "out of memory");
   }
+  int v2 = ask && ask->due_timers;
+  if (v2 && ask->actor) json_object_set_new(res, "actor", json_string(ask->actor));
   int rc = CASE_OK;
-  if (c->st.done) {
-    json_array_append_new(u.blockers,
-                          json_pack("{s:s, s:s}", "code", "done", "message",
-                                    "the case has reached a final state"));
+  const char *why = v2 ? event_name_problem(event) : NULL;
+  case_instance shadow;
+  int have_shadow = 0;
+  if (why) {
+    /* Every blocker: a reserved name is refused before anything else. */
+    rc = add_blocker(u.blockers, "reserved", "'%s' cannot be fired: %s", event, why);
+  } else if (v2 && at < c->st.last_time) {
+    char a[11], b[11];
+    cal_format_date(cal_local_day(at), a);
+    cal_format_date(cal_local_day(c->st.last_time), b);
+    rc = add_blocker(u.blockers, "time", "the time %s (%lld) is earlier than the case's last "
+                     "event at %s (%lld): events are processed in time order", a,
+                     (long long)at, b, (long long)c->st.last_time);
+  } else if (c->st.done) {
+    rc = add_blocker(u.blockers, "done", "the case has reached a final state");
   } else if (role && def_role_find(c->def, role) < 0) {
-    json_array_append_new(u.blockers, json_pack("{s:s, s:s}", "code", "role", "message",
-                                                 "the role is not declared by the workflow"));
+    char *list = role_list(c->def);
+    rc = v2 ? add_blocker(u.blockers, "role", "role '%s' is not declared by workflow '%s' "
+                          "(roles: %s)", role, c->def->id, list ? list : "?")
+            : add_blocker(u.blockers, "role", "the role is not declared by the workflow");
+    free(list);
   } else {
-    /* Guards see the case as it is; run them on a throw-away copy. */
-    cs_status w;
-    if (chart_status_copy(c->def, &w, &c->st) != CASE_OK) {
-      json_decref(u.blockers);
-      json_decref(res);
-      return eng_err(e, CASE_NOMEM, "out of memory");
+    /* Guards see the case as a fire would find it, on a throw-away copy: for
+     * the _v2 question with the timers due by `at` fired first. */
+    if (v2) {
+      int trc = chart_shadow_at(c, at, &shadow);
+      if (trc == CASE_NOMEM) {
+        json_decref(u.blockers);
+        json_decref(res);
+        return trc;
+      }
+      if (trc != CASE_OK) {
+        rc = add_blocker(u.blockers, "timer", "a timer due before %s fails, so the event "
+                         "would not be processed: %s", event, case_errmsg(e));
+      } else {
+        have_shadow = 1;
+      }
+    } else {
+      shadow = *c;
+      if (chart_status_copy(c->def, &shadow.st, &c->st) == CASE_OK) have_shadow = 1;
+      else rc = CASE_NOMEM;
     }
+  }
+  if (have_shadow && shadow.st.done) {
+    rc = add_blocker(u.blockers, "done", "the case reaches a final state through the timers "
+                     "due by then");
+  } else if (have_shadow) {
     run r;
-    if (run_init(&r, c, &w) != CASE_OK) {
-      chart_status_free(&w);
+    if (run_init(&r, &shadow, &shadow.st) != CASE_OK) {
+      chart_status_free(&shadow.st);
       json_decref(u.blockers);
       json_decref(res);
       return eng_err(e, CASE_NOMEM, "out of memory");
@@ -1193,13 +1252,13 @@ int chart_explain(case_instance *c, const char *event, const char *role, int64_t
     json_t *nullv = json_null();
     r.role = role;
     r.role_idx = def_role_find(c->def, role);
+    r.actor = ask ? ask->actor : NULL;
     r.by_hand = 1;
     r.time = at;
     r.event = event;
-    r.payload = nullv;
+    r.payload = ask && ask->payload ? ask->payload : nullv;
     rc = visit_active(&r, explain_one, &u);
     run_free(&r);
-    chart_status_free(&w);
     if (rc == CASE_OK && !u.possible && json_array_size(u.blockers) == 0) {
       sbuf m;
       sbuf_init(&m);
@@ -1210,6 +1269,7 @@ int chart_explain(case_instance *c, const char *event, const char *role, int64_t
       free(msg);
     }
   }
+  if (have_shadow) chart_status_free(&shadow.st);
   if (rc != CASE_OK) {
     json_decref(u.blockers);
     json_decref(res);
@@ -1226,14 +1286,22 @@ typedef struct avail_ud {
   json_t *list;
 } avail_ud;
 
+/* 1 if a person may fire an event of descriptor `desc`: not one the engine
+ * raises itself (done.state.*, done.invoke.*, after.*), which a fire refuses. */
+static int person_event(const char *desc) { return event_name_problem(desc) == NULL; }
+
 static int avail_one(run *r, const cs_transition *t, void *ud_) {
   avail_ud *u = ud_;
   if (t->nevents == 0 || t->timer >= 0 || !role_allows(r, t)) return CASE_OK;
+  int any = 0;
+  for (int i = 0; i < t->nevents && !any; i++) any = person_event(t->events[i]);
+  if (!any) return CASE_OK; /* only the engine's events: offered to nobody */
   int ok;
   int rc = guard_holds(r, t, &ok);
   if (rc != CASE_OK) return rc;
   if (!ok) return CASE_OK;
   for (int i = 0; i < t->nevents; i++) {
+    if (!person_event(t->events[i])) continue;
     json_t *item = json_pack("{s:s, s:s, s:o}", "event", t->events[i], "source",
                              r->d->states[t->source].id, "target",
                              str_list(r->d, t->targets, t->ntargets, 0));
@@ -1242,35 +1310,52 @@ static int avail_one(run *r, const cs_transition *t, void *ud_) {
   return CASE_OK;
 }
 
-int chart_available(case_instance *c, const char *role, int64_t at, json_t **out) {
+int chart_available(case_instance *c, const char *role, const cs_ask *ask, int64_t at,
+                    json_t **out) {
   case_engine *e = c->engine;
   *out = NULL;
   avail_ud u = {json_array()};
   if (!u.list) return eng_err(e, CASE_NOMEM, "out of memory");
-  if (c->st.done || (role && def_role_find(c->def, role) < 0)) {
+  int v2 = ask && ask->due_timers;
+  if (c->st.done || (role && def_role_find(c->def, role) < 0) || (v2 && at < c->st.last_time)) {
+    *out = u.list; /* nothing: a fire would be refused whatever the event */
+    return eng_ok(e);
+  }
+  case_instance shadow;
+  int rc;
+  if (v2) {
+    rc = chart_shadow_at(c, at, &shadow); /* as a fire at `at` would find the case */
+  } else {
+    shadow = *c;
+    rc = chart_status_copy(c->def, &shadow.st, &c->st) == CASE_OK
+             ? CASE_OK
+             : eng_err(e, CASE_NOMEM, "out of memory");
+  }
+  if (rc != CASE_OK) {
+    json_decref(u.list);
+    return rc;
+  }
+  if (shadow.st.done) {
+    chart_status_free(&shadow.st);
     *out = u.list;
     return eng_ok(e);
   }
-  cs_status w;
-  if (chart_status_copy(c->def, &w, &c->st) != CASE_OK) {
-    json_decref(u.list);
-    return eng_err(e, CASE_NOMEM, "out of memory");
-  }
   run r;
-  if (run_init(&r, c, &w) != CASE_OK) {
-    chart_status_free(&w);
+  if (run_init(&r, &shadow, &shadow.st) != CASE_OK) {
+    chart_status_free(&shadow.st);
     json_decref(u.list);
     return eng_err(e, CASE_NOMEM, "out of memory");
   }
   r.role = role;
   r.role_idx = def_role_find(c->def, role);
+  r.actor = ask ? ask->actor : NULL;
   r.by_hand = 1;
   r.time = at;
   r.event = "";
   r.payload = json_null();
-  int rc = visit_active(&r, avail_one, &u);
+  rc = visit_active(&r, avail_one, &u);
   run_free(&r);
-  chart_status_free(&w);
+  chart_status_free(&shadow.st);
   if (rc != CASE_OK) {
     json_decref(u.list);
     return rc;

@@ -408,6 +408,26 @@ int case_instance_tick(case_instance *c, int64_t now, int *fired) {
   return rc == CASE_OK ? eng_ok(e) : rc;
 }
 
+int chart_shadow_at(case_instance *c, int64_t at, case_instance *shadow) {
+  case_engine *e = c->engine;
+  *shadow = *c; /* the same case on a throw-away status */
+  if (chart_status_copy(c->def, &shadow->st, &c->st) != CASE_OK) {
+    memset(&shadow->st, 0, sizeof shadow->st);
+    return nomem(e);
+  }
+  if (at < c->st.last_time || chart_timer_next(c, at) < 0) return CASE_OK;
+  case_notify_fn fn = e->notify;
+  void *ud = e->notify_ud;
+  e->notify = NULL; /* nothing of this is told */
+  e->notify_ud = NULL;
+  int n = 0, over = 0;
+  int rc = tick_all(shadow, at, "fire", &n, &over);
+  e->notify = fn;
+  e->notify_ud = ud;
+  if (rc != CASE_OK) chart_status_free(&shadow->st);
+  return rc;
+}
+
 int chart_expiries(case_instance *c, int64_t now, long long cap, long long *count) {
   *count = 0;
   if (chart_timer_next(c, now) < 0) return CASE_OK;
@@ -461,7 +481,37 @@ int case_instance_available(case_instance *c, const char *role, int64_t at, char
   if (!json) return eng_err(c->engine, CASE_MISUSE, "json is NULL");
   *json = NULL;
   json_t *v;
-  int rc = chart_available(c, role, at, &v);
+  int rc = chart_available(c, role, NULL, at, &v);
+  if (rc != CASE_OK) return rc;
+  return json_out(c->engine, v, json);
+}
+
+int case_instance_available_v2(case_instance *c, const char *role, const char *actor, int64_t at,
+                               char **json) {
+  if (json) *json = NULL;
+  if (!c) return CASE_MISUSE;
+  if (!json) return eng_err(c->engine, CASE_MISUSE, "json is NULL");
+  cs_ask ask = {actor, NULL, 1};
+  json_t *v;
+  int rc = chart_available(c, role, &ask, at, &v);
+  if (rc != CASE_OK) return rc;
+  return json_out(c->engine, v, json);
+}
+
+int case_instance_explain_v2(case_instance *c, const char *event, const char *role,
+                             const char *actor, const char *payload_json, int64_t at,
+                             char **json) {
+  if (json) *json = NULL;
+  if (!c) return CASE_MISUSE;
+  if (!json || !event)
+    return eng_err(c->engine, CASE_MISUSE, "case_instance_explain_v2: NULL argument");
+  json_t *payload = NULL;
+  int rc = parse_json(c->engine, payload_json, "the event payload", &payload);
+  if (rc != CASE_OK) return rc;
+  cs_ask ask = {actor, payload, 1};
+  json_t *v;
+  rc = chart_explain(c, event, role, &ask, at, &v);
+  json_decref(payload);
   if (rc != CASE_OK) return rc;
   return json_out(c->engine, v, json);
 }
@@ -472,7 +522,7 @@ int case_instance_explain(case_instance *c, const char *event, const char *role,
   if (!json || !event) return eng_err(c->engine, CASE_MISUSE, "case_instance_explain: NULL argument");
   *json = NULL;
   json_t *v;
-  int rc = chart_explain(c, event, role, at, &v);
+  int rc = chart_explain(c, event, role, NULL, at, &v);
   if (rc != CASE_OK) return rc;
   return json_out(c->engine, v, json);
 }

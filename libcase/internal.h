@@ -687,11 +687,27 @@ void chart_status_free(cs_status *st);
 int chart_macrostep(case_instance *c, const char *event, json_t *payload, const char *actor,
                     const char *role, int64_t at, int is_timer);
 
-/* Builds the blocker list for case_instance_explain / the refusal message. */
-int chart_explain(case_instance *c, const char *event, const char *role, int64_t at,
-                  json_t **out);
-/* Builds the list for case_instance_available. */
-int chart_available(case_instance *c, const char *role, int64_t at, json_t **out);
+/* What the _v2 questions add to the old ones (NULL: case_instance_explain /
+ * _available as they were). */
+typedef struct cs_ask {
+  const char *actor;     /* event.actor for the guards; may be NULL */
+  json_t *payload;       /* event.data for the guards; borrowed; NULL: none */
+  int due_timers;        /* ask about the case as a fire at `at` finds it: the timers
+                            due by then fired first, on a copy */
+} cs_ask;
+
+/* Builds the blocker list for case_instance_explain(_v2) / the refusal message. */
+int chart_explain(case_instance *c, const char *event, const char *role, const cs_ask *ask,
+                  int64_t at, json_t **out);
+/* Builds the list for case_instance_available(_v2). */
+int chart_available(case_instance *c, const char *role, const cs_ask *ask, int64_t at,
+                    json_t **out);
+/* instance.c: *shadow becomes `c` on a copy of its status, with the timers due
+ * by `at` fired on it as case_instance_fire() would (notifications suppressed;
+ * CASE_LIMIT_EXPIRIES applies).  Returns CASE_OK (free shadow->st with
+ * chart_status_free), or the failing timer's code with the engine error set
+ * (nothing to free). */
+int chart_shadow_at(case_instance *c, int64_t at, case_instance *shadow);
 /* The Europe/Amsterdam-date based value of a param as an integer (profile first). */
 int chart_param_long(const case_instance *c, const char *name, long *out);
 

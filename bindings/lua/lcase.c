@@ -1582,16 +1582,35 @@ static int case_in(lua_State *L) {
   return 1;
 }
 
-/* case:available(role [, at]) -> array of {event=, source=, target={...}} */
+/* The at and actor of available/explain: a number (at) or a table {at=, actor=,
+ * payload=|payload_json=} at idx; payload (explain only) into *payload. */
+static void ask_args(lua_State *L, int idx, int64_t *at, const char **actor,
+                     const char **payload) {
+  *actor = NULL;
+  if (payload) *payload = NULL;
+  if (lua_type(L, idx) == LUA_TTABLE) {
+    int opts = lua_absindex(L, idx);
+    *at = (int64_t)opt_integer(L, opts, "at", (lua_Integer)time(NULL));
+    *actor = opt_string(L, opts, "actor", NULL);
+    if (payload) *payload = opt_json(L, opts, "payload");
+  } else {
+    *at = opt_time(L, idx);
+  }
+}
+
+/* case:available(role [, at | {at=, actor=}]) -> array of {event=, source=, target={...}}
+ * (case_instance_available_v2: the actor, and the terms due by `at`, count). */
 static int case_available(lua_State *L) {
   lcase *c;
   case_instance *ci = check_case(L, 1, &c);
   const char *role = luaL_checkstring(L, 2);
-  int64_t at = opt_time(L, 3);
+  int64_t at;
+  const char *actor;
+  ask_args(L, 3, &at, &actor, NULL);
   box *b = box_new(L);
   char *json = NULL;
   c->eng->busy = 1;
-  int rc = case_instance_available(ci, role, at, &json);
+  int rc = case_instance_available_v2(ci, role, actor, at, &json);
   c->eng->busy = 0;
   box_set(b, json, lib_free);
   if (rc != CASE_OK) {
@@ -1602,17 +1621,20 @@ static int case_available(lua_State *L) {
   return 1;
 }
 
-/* case:explain(event, role [, at]) -> {event=, role=, possible=, blockers={...}} */
+/* case:explain(event, role [, at | {at=, actor=, payload=}]) -> {event=, role=, possible=,
+ * blockers={...}} (case_instance_explain_v2). */
 static int case_explain(lua_State *L) {
   lcase *c;
   case_instance *ci = check_case(L, 1, &c);
   const char *event = luaL_checkstring(L, 2);
   const char *role = luaL_checkstring(L, 3);
-  int64_t at = opt_time(L, 4);
+  int64_t at;
+  const char *actor, *payload;
+  ask_args(L, 4, &at, &actor, &payload);
   box *b = box_new(L);
   char *json = NULL;
   c->eng->busy = 1;
-  int rc = case_instance_explain(ci, event, role, at, &json);
+  int rc = case_instance_explain_v2(ci, event, role, actor, payload, at, &json);
   c->eng->busy = 0;
   box_set(b, json, lib_free);
   if (rc != CASE_OK) {

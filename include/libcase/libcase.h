@@ -595,7 +595,10 @@ CASE_API int case_instance_data(const case_instance *c, char **json);
  * as a JSON array in document order:
  *   [{"event":"geregistreerd","source":"identificatie","target":["rust_en_voorbereiding"]}, ...]
  * An event with a wildcard or prefix descriptor is listed as written.  Eventless
- * transitions are not listed.  Caller-owned string in *json.
+ * transitions are not listed, nor are events only the engine raises, which a
+ * fire refuses: done.state.*, done.invoke.*, after.* (delayed transitions), and
+ * the events of transitions that belong to the clock (a deadline's on_expiry
+ * handled without roles).  Caller-owned string in *json.
  * Returns CASE_OK, CASE_SCRIPT / CASE_LIMIT (a guard failed; nothing listed),
  * CASE_NOMEM or CASE_MISUSE.
  */
@@ -619,6 +622,44 @@ CASE_API int case_instance_available(case_instance *c, const char *role, int64_t
  */
 CASE_API int case_instance_explain(case_instance *c, const char *event, const char *role,
                                    int64_t at, char **json);
+
+/**
+ * As case_instance_available(), knowing who asks, and about the case as a fire
+ * at `at` would find it, so that the list and a fire agree:
+ *  - guards see `actor` as event.actor (NULL: nil), as they would in a fire;
+ *  - timers and deadlines due by `at` are fired first on a throw-away copy (as
+ *    case_instance_fire() does before its event; the case is not changed and
+ *    no notification is delivered), so an event a term that ran out disabled
+ *    is not offered, and one it enabled is;
+ *  - an `at` earlier than the case's last event gives [] (a fire would be
+ *    refused), as do a case that is done and a role the workflow does not
+ *    declare.
+ * Only events a person may fire are listed (no done.state.*, done.invoke.*,
+ * after.* or clock-only events).  Caller-owned string in *json.
+ * Returns CASE_OK; CASE_SCRIPT / CASE_LIMIT (a guard, or a timer due by `at`,
+ * failed: nothing listed; the message says which); CASE_NOMEM; CASE_MISUSE.
+ */
+CASE_API int case_instance_available_v2(case_instance *c, const char *role, const char *actor,
+                                        int64_t at, char **json);
+
+/**
+ * As case_instance_explain(), knowing who asks and with what: guards see
+ * `actor` as event.actor and `payload_json` (a JSON value, or NULL for none) as
+ * event.data, and the case as a fire at `at` would find it (timers due by then
+ * fired first on a throw-away copy, as case_instance_available_v2()).  Every
+ * blocker is listed; on top of the codes of case_instance_explain():
+ *   {"code":"reserved","message":"'done.state.a' cannot be fired: ..."}
+ *   {"code":"time","message":"the time ... is earlier than the case's last event ..."}
+ *   {"code":"timer","message":"a timer due before x fails, ...: <its error>"}
+ * and "role" names the role and the declared roles.  The object also has
+ * "actor" when one is given.  Actions are not run, the case is not changed
+ * and nothing is written anywhere (a store records no refusal).
+ * Caller-owned string in *json.  Returns CASE_OK (whatever the answer),
+ * CASE_INVALID (payload_json is not JSON), CASE_NOMEM or CASE_MISUSE.
+ */
+CASE_API int case_instance_explain_v2(case_instance *c, const char *event, const char *role,
+                                      const char *actor, const char *payload_json, int64_t at,
+                                      char **json);
 
 /**
  * Pending timers and running deadlines as a JSON array ordered by due time:

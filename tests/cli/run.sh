@@ -443,6 +443,33 @@ defs)
   expect 3 "the case was not created" -- "$CASECTL" show L3
   expect 0 "new --help says what new does" -- "$CASECTL" new --help
   contains "$T/out" "Creates case CASE_ID on a stored workflow" "new --help describes new"
+  # 12.5/12.6: people are offered only events they may fire, asked with the actor;
+  # explain prints every blocker and writes nothing.
+  A=(env CASECTL_STORE="$T/ask.db" "$CASECTL")
+  expect 0 "init the ask store" -- "${A[@]}" init
+  expect 0 "load ask" -- "${A[@]}" load tests/data/ask/ask.yaml
+  expect 0 "new A1" -- "${A[@]}" new --workflow ask --role IND --at 2026-03-02 A1
+  expect 0 "events as COA" -- "${A[@]}" events --json --role COA --at 2026-03-02 A1
+  if grep -q 'done.state\|verlopen' "$T/out"; then bad "events offers the engine's events"; else ok "events offers no engine events"; fi
+  expect 0 "events as IND by ind-1" -- "${A[@]}" events --role IND --actor ind-1 --at 2026-03-02 A1
+  contains "$T/out" "^besluit" "the actor's guard passes"
+  expect 0 "events as IND by ind-2" -- "${A[@]}" events --role IND --actor ind-2 --at 2026-03-02 A1
+  if grep -q '^besluit' "$T/out"; then bad "besluit offered to another actor"; else ok "besluit not offered to another actor"; fi
+  expect 0 "list --role --actor" -- "${A[@]}" list --json --role IND --actor ind-1 --at 2026-03-02
+  contains "$T/out" '"besluit"' "list sees the actor"
+  expect 1 "explain a refused event" -- "${A[@]}" explain --role IND --actor ind-2 --at 2026-03-02 A1 besluit
+  contains "$T/out" "would be refused (1 blocker)" "explain counts the blockers"
+  contains "$T/out" "guard .* is false" "explain names the guard"
+  expect 0 "explain an accepted event" -- "${A[@]}" explain --role IND --actor ind-1 --at 2026-03-02 A1 besluit
+  contains "$T/out" "would be accepted" "explain says it would be accepted"
+  expect 1 "explain an engine event" -- "${A[@]}" explain --json --role IND --at 2026-03-02 A1 done.state.zaak
+  contains "$T/out" '"reserved"' "explain names the reserved event"
+  expect 5 "explain as an undeclared role" -- "${A[@]}" explain --role HACKER A1 besluit
+  expect 2 "explain without a role" -- "${A[@]}" explain A1 besluit
+  if python3 -c 'import sqlite3,sys; n=sqlite3.connect(sys.argv[1]).execute("select count(*) from refused").fetchone()[0]; sys.exit(n != 0)' "$T/ask.db"; then ok "explain wrote no refused row"; else bad "explain wrote a refused row"; fi
+  expect 0 "explain --help" -- "$CASECTL" explain --help
+  contains "$T/out" "every reason" "explain --help says what it does"
+  expect 0 "scenario available: sees no engine events" -- "$CASECTL" test --quiet tests/data/ask/ask_scenario.yaml
   # 12.3: a location profile is checked against the definitions it meets.
   P=tests/data/defs/profiles
   expect 1 "validate with a profile that breaks the workflow" -- "$CASECTL" validate --profile budel=$P/bad_type.lua $P/drempel.yaml

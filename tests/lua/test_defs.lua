@@ -35,4 +35,27 @@ do
   T.eq(s:create(d, "R3", { at = T.MONDAY, role = "IND" }).revision, 0, "as a declared role")
 end
 
+-- 12.5/12.6: available and explain with the actor, never the engine's events.
+do
+  local e <close> = libcase.open()
+  local d = e:load(T.SRC .. "/tests/data/ask/ask.yaml")
+  local c = e:create(d, "A1", { at = T.MONDAY })
+  local function events(list)
+    local t = {}
+    for _, x in ipairs(list) do t[#t + 1] = x.event end
+    table.sort(t)
+    return table.concat(t, ",")
+  end
+  T.eq(events(c:available("COA", T.MONDAY)), "klaar", "COA: no done.state, no clock event")
+  T.eq(events(c:available("IND", { at = T.MONDAY, actor = "ind-1" })), "besluit,klaar", "as ind-1")
+  T.eq(events(c:available("IND", { at = T.MONDAY, actor = "ind-2" })), "klaar", "as ind-2")
+  T.eq(events(c:available("IND", { at = T.MONDAY + 3 * T.DAY })), "heropen", "after the term")
+  local x = c:explain("besluit", "IND", { at = T.MONDAY, actor = "ind-2", payload = { a = 1 } })
+  T.eq(x.possible, false, "refused as ind-2")
+  T.eq(x.actor, "ind-2", "explain names the actor")
+  T.eq(x.blockers[1].code, "guard", "the guard blocks")
+  T.eq(c:explain("besluit", "IND", { at = T.MONDAY, actor = "ind-1" }).possible, true, "ind-1")
+  T.eq(c:explain("done.state.zaak", "IND", T.MONDAY).blockers[1].code, "reserved", "reserved")
+end
+
 T.done("test_defs")

@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include <jansson.h>
+
 #include "libcase/libcase.h"
 
 /* 2026-03-02T09:00:00Z, a Monday. */
@@ -419,6 +421,73 @@ static void test_runtime_error_positions(void **state) {
   assert_int_equal(case_errpos(f->e, NULL, &line, &col), CASE_OK);
   assert_int_equal(line, 10);
   assert_int_equal(col, 67);
+}
+
+/* Issue 12.5/12.6: what a person is offered never holds the engine's own
+ * events, and the _v2 questions know who asks and see the terms due by then. */
+static void test_available_and_explain_with_actor(void **state) {
+  fx *f = *state;
+  int rc = case_def_load_file(f->e, CASE_TEST_DATA "/ask/ask.yaml", &f->d);
+  if (rc != CASE_OK) fail_msg("load: %s", case_errmsg(f->e));
+  create(f, NULL);
+  char *j = NULL;
+  /* done.state.zaak is open to every role but raised by the engine; verlopen
+   * belongs to the clock: neither is offered. */
+  assert_int_equal(case_instance_available(f->c, "COA", T0, &j), CASE_OK);
+  assert_string_equal(j, "[{\"event\":\"klaar\",\"source\":\"open\",\"target\":[\"dicht\"]}]");
+  case_free(j);
+  /* besluit's guard reads event.actor: the old question cannot pass it. */
+  assert_int_equal(case_instance_available(f->c, "IND", T0, &j), CASE_OK);
+  assert_null(strstr(j, "besluit"));
+  case_free(j);
+  assert_int_equal(case_instance_available_v2(f->c, "IND", "ind-1", T0, &j), CASE_OK);
+  assert_non_null(strstr(j, "\"besluit\""));
+  assert_null(strstr(j, "done.state"));
+  case_free(j);
+  assert_int_equal(case_instance_available_v2(f->c, "IND", "ind-2", T0, &j), CASE_OK);
+  assert_null(strstr(j, "besluit"));
+  case_free(j);
+  /* Three days on the term has run out: a fire then finds the case in te_laat. */
+  int64_t later = T0 + 3 * DAY;
+  assert_int_equal(case_instance_available_v2(f->c, "IND", "ind-1", later, &j), CASE_OK);
+  assert_string_equal(j, "[{\"event\":\"heropen\",\"source\":\"te_laat\",\"target\":[\"zaak\"]}]");
+  case_free(j);
+  assert_config(f, "[\"zaak\",\"open\"]"); /* asking changed nothing */
+  /* explain_v2: every blocker, with the actor and payload the guards see. */
+  assert_int_equal(case_instance_explain_v2(f->c, "besluit", "IND", "ind-2", NULL, T0, &j),
+                   CASE_OK);
+  json_t *x = json_loads(j, 0, NULL);
+  case_free(j);
+  assert_false(json_is_true(json_object_get(x, "possible")));
+  assert_string_equal(json_string_value(json_object_get(x, "actor")), "ind-2");
+  json_t *b0 = json_array_get(json_object_get(x, "blockers"), 0);
+  assert_string_equal(json_string_value(json_object_get(b0, "code")), "guard");
+  json_decref(x);
+  assert_int_equal(case_instance_explain_v2(f->c, "besluit", "IND", "ind-1", "{\"a\":1}", T0, &j),
+                   CASE_OK);
+  assert_non_null(strstr(j, "\"possible\":true"));
+  case_free(j);
+  assert_int_equal(case_instance_explain_v2(f->c, "besluit", "COA", "coa-1", NULL, T0, &j),
+                   CASE_OK);
+  assert_non_null(strstr(j, "\"code\":\"role\""));
+  case_free(j);
+  assert_int_equal(case_instance_explain_v2(f->c, "done.state.zaak", "IND", NULL, NULL, T0, &j),
+                   CASE_OK);
+  assert_non_null(strstr(j, "\"code\":\"reserved\""));
+  case_free(j);
+  assert_int_equal(case_instance_explain_v2(f->c, "klaar", "IND", NULL, NULL, later, &j), CASE_OK);
+  assert_non_null(strstr(j, "\"code\":\"not_handled\"")); /* te_laat has no klaar */
+  case_free(j);
+  assert_int_equal(case_instance_explain_v2(f->c, "klaar", "IND", NULL, "{x", T0, &j),
+                   CASE_INVALID);
+  assert_null(j);
+  /* The fire agrees with the answers. */
+  assert_int_equal(case_instance_fire(f->c, "besluit", NULL, "ind-2", "IND", T0), CASE_GUARD);
+  assert_int_equal(case_instance_fire(f->c, "besluit", NULL, "ind-1", "IND", T0), CASE_OK);
+  assert_config(f, "[\"einde\"]");
+  assert_int_equal(case_instance_explain_v2(f->c, "klaar", "IND", NULL, NULL, T0 - 1, &j), CASE_OK);
+  assert_non_null(strstr(j, "\"code\":\"time\""));
+  case_free(j);
 }
 
 /* ---- targetless and internal transitions ---- */
@@ -1061,6 +1130,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_expiry_loop_is_bounded, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fire_timer_failure_leaves_case, setup, teardown),
       cmocka_unit_test_setup_teardown(test_runtime_error_positions, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_available_and_explain_with_actor, setup, teardown),
       cmocka_unit_test_setup_teardown(test_targetless_and_internal, setup, teardown),
       cmocka_unit_test_setup_teardown(test_targetless_beside_targeted, setup, teardown),
       cmocka_unit_test_setup_teardown(test_targetless_after_targeted_microstep, setup, teardown),

@@ -123,7 +123,7 @@ int check_state(ctx *c, const char *state);
 
 /* Commands. */
 extern const command cmd_validate, cmd_graph, cmd_init, cmd_load, cmd_new, cmd_fire, cmd_show,
-    cmd_list, cmd_events, cmd_tick, cmd_import, cmd_report, cmd_verify, cmd_follow, cmd_test;
+    cmd_list, cmd_events, cmd_explain, cmd_tick, cmd_import, cmd_report, cmd_verify, cmd_follow, cmd_test;
 
 /* overview.c: renderings of a case_store_report_v2() object. */
 typedef struct overview_page {

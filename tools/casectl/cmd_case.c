@@ -138,7 +138,7 @@ static int run_fire(ctx *c, int argc, char **argv) {
     char *why = NULL;
     case_instance *inst = NULL;
     if (rc_exit(rc) == EX_REFUSED && case_store_get(c->s, argv[0], &inst) == CASE_OK)
-      case_instance_explain(inst, argv[1], o.role, c->at, &why);
+      case_instance_explain_v2(inst, argv[1], o.role, o.actor, o.payload, c->at, &why);
     if (c->json) {
       json_t *out = json_pack("{s:s, s:s, s:b, s:s, s:s}", "case", argv[0], "event", argv[1],
                               "accepted", 0, "code", case_errstr(rc), "message", msg ? msg : "");
@@ -329,6 +329,7 @@ const command cmd_show = {
 
 static const struct option events_options[] = {
     {"role", required_argument, NULL, O_ROLE},
+    {"actor", required_argument, NULL, O_ACTOR},
     {NULL, 0, NULL, 0},
 };
 
@@ -341,7 +342,7 @@ static int run_events(ctx *c, int argc, char **argv) {
   int ex = check_role_of(c, case_instance_def(inst), o.role);
   if (ex != EX_OK) return ex;
   char *avail = NULL;
-  if ((rc = case_instance_available(inst, o.role, c->at, &avail)) != CASE_OK)
+  if ((rc = case_instance_available_v2(inst, o.role, o.actor, c->at, &avail)) != CASE_OK)
     return fail_engine(c, rc, argv[0]);
   json_t *list = json_loads(avail, 0, NULL);
   case_free(avail);
@@ -364,8 +365,82 @@ static int run_events(ctx *c, int argc, char **argv) {
 
 const command cmd_events = {
     "events", "what a role may fire at a case now (guards evaluated)",
-    "usage: casectl events --role ROLE [--at WHEN] [--json] CASE_ID\n", events_options,
-    case_option, run_events, 3};
+    "usage: casectl events --role ROLE [--actor WHO] [--at WHEN] [--json] CASE_ID\n"
+    "  Lists the events ROLE may fire at the case at --at: those with a transition in the\n"
+    "  active states whose guard holds, as a fire at --at would find the case (terms due\n"
+    "  by then run out first, on a copy).  Events only the engine raises (done.state.*,\n"
+    "  after.*, a term's clock-only events) are never listed.\n"
+    "  --actor WHO     who asks: guards that read event.actor see it, as in a fire\n"
+    "  Exit 5 for a role the case's workflow does not declare.\n",
+    events_options, case_option, run_events, 3};
+
+/* ------------------------------------------------------------------ explain */
+
+static const struct option explain_options[] = {
+    {"role", required_argument, NULL, O_ROLE},
+    {"actor", required_argument, NULL, O_ACTOR},
+    {"payload", required_argument, NULL, O_PAYLOAD},
+    {NULL, 0, NULL, 0},
+};
+
+static int run_explain(ctx *c, int argc, char **argv) {
+  if (argc != 2) return usage_error(c, "give a case id and an event");
+  if (!o.role) return usage_error(c, "--role ROLE is required (who would fire the event)");
+  int ex = EX_OK;
+  if (o.payload) {
+    json_t *v = parse_json_arg(c, "--payload", o.payload, &ex);
+    if (!v) return ex;
+    json_decref(v);
+  }
+  case_instance *inst = NULL;
+  int rc = case_store_get(c->s, argv[0], &inst);
+  if (rc != CASE_OK) return fail_engine(c, rc, argv[0]);
+  if ((ex = check_role_of(c, case_instance_def(inst), o.role)) != EX_OK) return ex;
+  char *text = NULL;
+  rc = case_instance_explain_v2(inst, argv[1], o.role, o.actor, o.payload, c->at, &text);
+  if (rc != CASE_OK) return fail_engine(c, rc, argv[0]);
+  json_t *res = json_loads(text, 0, NULL);
+  case_free(text);
+  if (!res) return fail(c, EX_STORE, "out of memory");
+  int possible = json_is_true(json_object_get(res, "possible"));
+  if (c->json) {
+    json_object_set_new(res, "case", json_string(argv[0]));
+    print_json(res);
+    return possible ? EX_OK : EX_REFUSED;
+  }
+  char when[32];
+  format_local(c->at, when, sizeof when);
+  if (possible) {
+    printf("%s: %s as %s%s%s at %s would be accepted\n", argv[0], argv[1], o.role,
+           o.actor ? " by " : "", o.actor ? o.actor : "", when);
+  } else {
+    json_t *bl = json_object_get(res, "blockers");
+    printf("%s: %s as %s%s%s at %s would be refused (%zu blocker%s):\n", argv[0], argv[1],
+           o.role, o.actor ? " by " : "", o.actor ? o.actor : "", when, json_array_size(bl),
+           json_array_size(bl) == 1 ? "" : "s");
+    size_t i;
+    json_t *b;
+    json_array_foreach(bl, i, b)
+      printf("  %-11s %s\n", json_string_value(json_object_get(b, "code")),
+             json_string_value(json_object_get(b, "message")));
+  }
+  json_decref(res);
+  return possible ? EX_OK : EX_REFUSED;
+}
+
+const command cmd_explain = {
+    "explain", "why an event would be accepted or refused: every blocker, nothing written",
+    "usage: casectl explain --role ROLE [--actor WHO] [--payload JSON] [--at WHEN] [--json]\n"
+    "                       CASE_ID EVENT\n"
+    "  Says whether EVENT fired by ROLE (as WHO, with JSON as its payload) at --at would\n"
+    "  be accepted, and if not, every reason: each transition for the event that the\n"
+    "  role may not take, each false or failing guard, a case that is done, a time\n"
+    "  before the case's last event, a name only the engine raises.  Guards see the\n"
+    "  actor and the payload as in a fire, and the case as a fire at --at would find it\n"
+    "  (terms due by then run out first, on a copy).  Opens the store read-only: no\n"
+    "  refused row is written, nothing changes.  Exit 0 when it would be accepted, 1\n"
+    "  when refused, 5 for a role the workflow does not declare.\n",
+    explain_options, case_option, run_explain, 3};
 
 /* ------------------------------------------------------------------ tick */
 

@@ -61,10 +61,10 @@ void case_ids_free(case_ids *ids) {
 /* ------------------------------------------------------------------ list */
 
 enum { L_STATE = 256, L_LOCATION, L_ROLE, L_OVERDUE, L_OPEN, I_FORMAT, I_UNTIL, I_NOTICK,
-       I_STOP, F_AFTER, F_LIMIT, F_POLL, T_VERBOSE, I_ALLOW_FUTURE };
+       I_STOP, F_AFTER, F_LIMIT, F_POLL, T_VERBOSE, I_ALLOW_FUTURE, L_ACTOR };
 
 static struct {
-  const char *state, *location, *role, *format, *until;
+  const char *state, *location, *role, *actor, *format, *until;
   int overdue, open, notick, stop, verbose;
   long long after, limit;
   double poll;
@@ -76,6 +76,7 @@ static int data_option(ctx *c, int code, const char *arg) {
   case L_STATE: lo.state = arg; return EX_OK;
   case L_LOCATION: lo.location = arg; return EX_OK;
   case L_ROLE: lo.role = arg; return EX_OK;
+  case L_ACTOR: lo.actor = arg; return EX_OK;
   case L_OVERDUE: lo.overdue = 1; return EX_OK;
   case L_OPEN: lo.open = 1; return EX_OK;
   case I_FORMAT:
@@ -126,6 +127,7 @@ static const struct option list_options[] = {
     {"state", required_argument, NULL, L_STATE},
     {"location", required_argument, NULL, L_LOCATION},
     {"role", required_argument, NULL, L_ROLE},
+    {"actor", required_argument, NULL, L_ACTOR},
     {"overdue", no_argument, NULL, L_OVERDUE},
     {"open", no_argument, NULL, L_OPEN},
     {NULL, 0, NULL, 0},
@@ -136,6 +138,7 @@ static int run_list(ctx *c, int argc, char **argv) {
   if (argc != 0) return usage_error(c, "list takes no arguments, only filters");
   int ex;
   if (lo.role && (ex = check_role(c, lo.role)) != EX_OK) return ex;
+  if (lo.actor && !lo.role) return usage_error(c, "--actor needs --role (who may act, as whom)");
   if (lo.state && (ex = check_state(c, lo.state)) != EX_OK) return ex;
   case_ids ids;
   ex = collect_case_ids(c, &ids);
@@ -156,7 +159,7 @@ static int run_list(ctx *c, int argc, char **argv) {
     json_t *may = NULL;
     if (lo.role) {
       char *av = NULL;
-      if (case_instance_available(inst, lo.role, c->at, &av) != CASE_OK) continue;
+      if (case_instance_available_v2(inst, lo.role, lo.actor, c->at, &av) != CASE_OK) continue;
       may = json_loads(av, 0, NULL);
       case_free(av);
       if (json_array_size(may) == 0) {
@@ -218,11 +221,15 @@ static int run_list(ctx *c, int argc, char **argv) {
 
 const command cmd_list = {
     "list", "list cases, filtered by state, location, role able to act, overdue",
-    "usage: casectl list [--state ID] [--location NAME] [--role ROLE] [--overdue]\n"
-    "                    [--open] [--at WHEN] [--json]\n"
+    "usage: casectl list [--state ID] [--location NAME] [--role ROLE [--actor WHO]]\n"
+    "                    [--overdue] [--open] [--at WHEN] [--json]\n"
+    "  Lists the stored cases that pass every filter given, one line each (the id,\n"
+    "  location, workflow, revision and configuration).\n"
     "  --state ID      cases with state ID active (any level of nesting)\n"
     "  --location L    cases at location L\n"
-    "  --role R        cases where R may fire an event now (listed per case)\n"
+    "  --role R        cases where R may fire an event at --at (listed per case; the\n"
+    "                  terms due by --at count, as a fire would find the case)\n"
+    "  --actor WHO     with --role: as this person (guards may read event.actor)\n"
     "  --overdue       cases with a legal term that has run out by --at\n"
     "  --open          cases not yet in a final state\n",
     list_options, data_option, run_list, 3};

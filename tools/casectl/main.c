@@ -10,7 +10,7 @@
 
 static const command *const commands[] = {
     &cmd_validate, &cmd_graph, &cmd_init,   &cmd_load,   &cmd_new,    &cmd_fire,
-    &cmd_show,     &cmd_list,  &cmd_events, &cmd_tick,   &cmd_import, &cmd_report,
+    &cmd_show,     &cmd_list,  &cmd_events, &cmd_explain, &cmd_tick,   &cmd_import, &cmd_report,
     &cmd_verify,   &cmd_follow, &cmd_test,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
