@@ -605,6 +605,7 @@ typedef struct v2state {
   json_t *signals;       /* source -> {"total":n,"per_week":{week:n}} */
   json_t *recent;        /* the latest signal rows, newest last */
   json_t *pages;         /* the rows of the page being read */
+  json_t *corrupt;       /* problems of damaged rows of cases not in `cases` */
   int nomem;
 } v2state;
 
@@ -733,11 +734,42 @@ static int count_signal(v2state *r, vcase *c, const json_t *row, const char *eve
   return CASE_OK;
 }
 
+/* A damaged journal row (issue 15 §9: a column not UTF-8 or not JSON, marked
+ * "corrupt" by the feed): the case's figures stop there, with the row named
+ * among the report's problems; the other cases go on. */
+static int v2_corrupt_row(v2state *r, const json_t *row, const json_t *bad) {
+  const char *id = json_string_value(json_object_get(row, "case"));
+  sbuf b;
+  sbuf_init(&b);
+  sbuf_printf(&b, "journal row seq %lld cannot be read:",
+              (long long)json_integer_value(json_object_get(row, "seq")));
+  const char *col;
+  json_t *why;
+  json_object_foreach((json_t *)bad, col, why) sbuf_printf(&b, " its %s is %s;", col, json_string_value(why));
+  sbuf_puts(&b, " the case is counted as it was before it (casectl verify)");
+  char *msg = sbuf_take(&b);
+  if (!msg) return CASE_NOMEM;
+  vcase *c = id && !json_object_get(bad, "case") ? vfind(r, id) : NULL;
+  if (c) {
+    if (!c->problem) c->problem = msg;
+    else free(msg);
+    case_instance_free(c->rp);
+    c->rp = NULL;
+    return CASE_OK;
+  }
+  json_t *p = json_pack("{s:s, s:s}", "case", id ? id : "", "problem", msg);
+  free(msg);
+  if (!p || json_array_append_new(r->corrupt, p)) return CASE_NOMEM;
+  return CASE_OK;
+}
+
 static int v2_row(v2state *r, const json_t *row) {
   const char *id = json_string_value(json_object_get(row, "case"));
   const char *event = json_string_value(json_object_get(row, "event"));
   int64_t t = json_integer_value(json_object_get(row, "time"));
   int64_t rev = json_integer_value(json_object_get(row, "revision"));
+  const json_t *bad = json_object_get(row, "corrupt");
+  if (bad) return v2_corrupt_row(r, row, bad);
   if (!id || !event || t > r->at) return CASE_OK;
   const json_t *payload = json_object_get(row, "payload");
   vcase *c = vfind(r, id);
@@ -1387,6 +1419,7 @@ static int v2_build(v2state *r, json_t **out) {
   }
   json_t *cases = json_pack("{s:I, s:I, s:I}", "total", total, "open", open, "closed", closed);
   json_t *closed_o = json_pack("{s:I, s:O}", "total", closed, "by_state", closed_by);
+  if (json_array_extend(problems, r->corrupt)) goto nomem; /* damaged rows of unknown cases */
   json_t *terms_o = json_pack("{s:i, s:I, s:I, s:I, s:I, s:O, s:O}", "horizon_days", r->horizon,
                               "overdue", overdue, "court_overdue", court_overdue, "due_today",
                               due_today, "due_soon", due_soon, "by_agency", by_agency, "items",
@@ -1521,7 +1554,8 @@ int case_store_report_v2(case_store *s, int64_t at, const char *options_json, ch
   r.signals = json_object();
   r.recent = json_array();
   r.pages = json_array();
-  if (rc == CASE_OK && (!r.index || !r.signals || !r.recent || !r.pages))
+  r.corrupt = json_array();
+  if (rc == CASE_OK && (!r.index || !r.signals || !r.recent || !r.pages || !r.corrupt))
     rc = eng_err(e, CASE_NOMEM, "out of memory");
   if (rc == CASE_OK) rc = eng_replay_open(e, &r.re);
   if (rc == CASE_OK) {
@@ -1564,6 +1598,7 @@ int case_store_report_v2(case_store *s, int64_t at, const char *options_json, ch
   json_decref(r.signals);
   json_decref(r.recent);
   json_decref(r.pages);
+  json_decref(r.corrupt);
   json_decref(opts);
   return rc;
 }

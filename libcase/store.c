@@ -145,13 +145,13 @@ int st_row_hash(const sb_journal_row *r, char out[65]) {
 }
 
 /*
- * Appends the canonical JSON text of string `s` (JSON null for NULL).  A
+ * st_json_string(): the canonical JSON text of string `s` (JSON null for NULL).  A
  * string of printable ASCII other than '"' and '\\' is its own text between
  * quotes (jansson escapes nothing else in it: '/' only with JSON_ESCAPE_SLASH);
  * any other string goes through jansson.  Returns 0 when `s` is not UTF-8 or
  * memory ran out, as json_pack() in st_row_hash() fails then.
  */
-static int add_json_string(sbuf *b, const char *s) {
+int st_json_string(sbuf *b, const char *s) {
   if (!s) {
     sbuf_puts(b, "null");
     return 1;
@@ -185,23 +185,23 @@ static int row_hash_canonical(const sb_journal_row *r, char out[65]) {
   sbuf_init(&b);
   sbuf_puts(&b, "[\"" HASH_TAG "\",");
   char num[32];
-  int ok = add_json_string(&b, r->case_id);
+  int ok = st_json_string(&b, r->case_id);
   snprintf(num, sizeof num, ",%lld,", (long long)r->revision);
   sbuf_puts(&b, num);
-  ok = ok && add_json_string(&b, r->event);
+  ok = ok && st_json_string(&b, r->event);
   sbuf_puts(&b, ",");
   sbuf_puts(&b, r->payload);
   sbuf_puts(&b, ",");
-  ok = ok && add_json_string(&b, r->actor);
+  ok = ok && st_json_string(&b, r->actor);
   sbuf_puts(&b, ",");
-  ok = ok && add_json_string(&b, r->role);
+  ok = ok && st_json_string(&b, r->role);
   snprintf(num, sizeof num, ",%lld,", (long long)r->time);
   sbuf_puts(&b, num);
   sbuf_puts(&b, r->configuration);
   sbuf_puts(&b, ",");
   sbuf_puts(&b, r->data);
   sbuf_puts(&b, ",");
-  ok = ok && add_json_string(&b, r->prev_hash ? r->prev_hash : "");
+  ok = ok && st_json_string(&b, r->prev_hash ? r->prev_hash : "");
   sbuf_puts(&b, "]");
   size_t n = b.len;
   char *text = sbuf_take(&b);
@@ -217,6 +217,304 @@ static int row_hash_canonical(const sb_journal_row *r, char out[65]) {
   if (st_row_hash(r, slow) == CASE_OK && strcmp(slow, out) != 0) return CASE_CORRUPT;
 #endif
   return CASE_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* The journal's Merkle tree                                           */
+/* ------------------------------------------------------------------ */
+
+json_t *st_json_text(const char *s) {
+  if (!s) return json_null();
+  if (!utf8_problem(s, NULL)) return json_string(s);
+  sbuf b;
+  sbuf_init(&b);
+  const unsigned char *p = (const unsigned char *)s;
+  while (*p) {
+    size_t at = 0;
+    const char *rest = (const char *)p;
+    if (!utf8_problem(rest, &at)) {
+      sbuf_puts(&b, rest);
+      break;
+    }
+    sbuf_add(&b, rest, at);
+    sbuf_puts(&b, "\xEF\xBF\xBD"); /* U+FFFD for the byte that is not UTF-8 */
+    p += at + 1;
+  }
+  char *t = sbuf_take(&b);
+  json_t *j = t ? json_string(t) : NULL;
+  free(t);
+  return j;
+}
+
+int st_leaf_hash(mk_hasher *h, int64_t seq, int64_t recorded, const char *row_hash,
+                 const st_pin *pin, unsigned char out[MK_HASH_LEN]) {
+  sbuf b;
+  sbuf_init(&b);
+  sbuf_printf(&b, "[\"" LEAF_TAG "\",%lld,%lld,", (long long)seq, (long long)recorded);
+  int ok = st_json_string(&b, row_hash);
+  if (!pin) {
+    sbuf_puts(&b, ",null]");
+  } else {
+    sbuf_puts(&b, ",{\"definition\":");
+    ok = ok && st_json_string(&b, pin->definition);
+    sbuf_puts(&b, ",\"location\":");
+    ok = ok && st_json_string(&b, pin->location);
+    sbuf_puts(&b, ",\"modules\":");
+    ok = ok && st_json_string(&b, pin->modules);
+    sbuf_printf(&b, ",\"version\":%d,\"workflow\":", pin->version);
+    ok = ok && st_json_string(&b, pin->workflow);
+    sbuf_puts(&b, "}]");
+  }
+  size_t n = b.len;
+  int failed = b.failed;
+  char *text = sbuf_take(&b);
+  if (!text || failed) {
+    free(text);
+    return CASE_NOMEM;
+  }
+  if (!ok) {
+    free(text);
+    return CASE_CORRUPT;
+  }
+  int rc = mk_leaf_hash(h, text, n, out) == 0 ? CASE_OK : CASE_NOMEM;
+  free(text);
+  return rc;
+}
+
+typedef struct def_texts {
+  char *hash, *modules;
+} def_texts;
+
+static int grab_def_texts(void *ud, const sb_def_row *r) {
+  def_texts *t = ud;
+  t->hash = xstrdup(r->hash);
+  t->modules = r->modules ? xstrdup(r->modules) : NULL;
+  return t->hash && (t->modules || !r->modules) ? CASE_OK : CASE_NOMEM;
+}
+
+int st_def_texts(case_store *s, const char *id, int version, char **hash, char **modules) {
+  def_texts t = {NULL, NULL};
+  int rc = s->ops->def_get(s->db, id, version, grab_def_texts, &t);
+  if (rc != CASE_OK) {
+    free(t.hash);
+    free(t.modules);
+    t.hash = t.modules = NULL;
+  }
+  *hash = t.hash;
+  *modules = t.modules;
+  return rc;
+}
+
+int st_modules_hash(case_store *s, const char *id, int version, int fresh, char hex[65],
+                    int *has) {
+  *has = 0;
+  hex[0] = '\0';
+  for (int i = 0; !fresh && i < s->nmods; i++)
+    if (s->mods[i].version == version && strcmp(s->mods[i].workflow, id) == 0) {
+      *has = s->mods[i].has;
+      memcpy(hex, s->mods[i].hex, 65);
+      return CASE_OK;
+    }
+  char *hash = NULL, *mods = NULL;
+  int rc = st_def_texts(s, id, version, &hash, &mods);
+  if (rc != CASE_OK) return rc;
+  if (mods) {
+    *has = 1;
+    if (sha256_hex(mods, strlen(mods), hex) != 0) rc = CASE_NOMEM;
+  }
+  free(hash);
+  free(mods);
+  if (rc != CASE_OK || fresh) return rc;
+  st_modhash *v = realloc(s->mods, (size_t)(s->nmods + 1) * sizeof *v);
+  if (!v) return CASE_OK; /* the cache is only a cache */
+  s->mods = v;
+  v[s->nmods].workflow = xstrdup(id);
+  if (!v[s->nmods].workflow) return CASE_OK;
+  v[s->nmods].version = version;
+  v[s->nmods].has = *has;
+  memcpy(v[s->nmods].hex, hex, 65);
+  s->nmods++;
+  return CASE_OK;
+}
+
+void st_pin_free(st_pinbuf *p) { sb_case_row_free(&p->row); }
+
+int st_pin_of_case(case_store *s, const char *case_id, int fresh, st_pinbuf *p) {
+  memset(p, 0, sizeof *p);
+  int rc = s->ops->case_get(s->db, case_id, &p->row);
+  if (rc != CASE_OK) return rc;
+  int has = 0;
+  rc = st_modules_hash(s, p->row.workflow, p->row.version, fresh, p->mods, &has);
+  if (rc == CASE_NOTFOUND) rc = CASE_OK; /* no definition row: the pin names no modules */
+  if (rc != CASE_OK) sb_case_row_free(&p->row);
+  p->pin.workflow = p->row.workflow;
+  p->pin.version = p->row.version;
+  p->pin.definition = p->row.hash;
+  p->pin.modules = has ? p->mods : NULL;
+  p->pin.location = p->row.location;
+  return rc;
+}
+
+/* The leaf of stored row `seq`, from its stored hash (proofs, the backfill). */
+typedef struct leaf_read {
+  case_store *s;
+  unsigned char *out;
+  int rc;
+} leaf_read;
+
+static int leaf_of_row(void *ud, const sb_journal_row *r) {
+  leaf_read *l = ud;
+  st_pinbuf p;
+  int have_pin = 0;
+  if (r->revision == 0) {
+    l->rc = st_pin_of_case(l->s, r->case_id, 0, &p);
+    if (l->rc == CASE_NOTFOUND) l->rc = CASE_OK; /* no case row: the leaf has no pin */
+    else have_pin = l->rc == CASE_OK;
+  }
+  if (l->rc == CASE_OK)
+    l->rc = st_leaf_hash(&l->s->h, r->seq, r->recorded, r->hash, have_pin ? &p.pin : NULL, l->out);
+  if (r->revision == 0) sb_case_row_free(&p.row);
+  return l->rc;
+}
+
+int st_tree_subtree(case_store *s, int level, uint64_t index, unsigned char out[MK_HASH_LEN]) {
+  uint64_t end = (index + 1) << level; /* the seq of its last row */
+  if (end > (uint64_t)INT64_MAX) return CASE_NOTFOUND;
+  int rc;
+  if (mk_ctz(end) == level) {
+    rc = s->ops->journal_node(s->db, (int64_t)end, out);
+    if (rc != CASE_NOTFOUND) return rc;
+  }
+  if (level == 0) {
+    leaf_read l = {s, out, CASE_OK};
+    rc = s->ops->journal_get(s->db, (int64_t)end, leaf_of_row, &l);
+    return rc == CASE_OK ? l.rc : rc;
+  }
+  /* A node of a lower level than the row stores, or a missing one: from its children. */
+  unsigned char left[MK_HASH_LEN], right[MK_HASH_LEN];
+  rc = st_tree_subtree(s, level - 1, 2 * index, left);
+  if (rc == CASE_OK) rc = st_tree_subtree(s, level - 1, 2 * index + 1, right);
+  if (rc == CASE_OK && mk_node_hash(&s->h, left, right, out) != 0) rc = CASE_NOMEM;
+  return rc;
+}
+
+/*
+ * The node a new row `j` (its hash set) stores: its leaf merged with the
+ * stored nodes of the subtrees it completes (on average one read and one
+ * hash).  Sets j->seq to the next seq.  *have 0: an earlier node it needs is
+ * missing (a damaged store), so the row stores none; verify reports it.
+ */
+static int tree_node(case_store *s, sb_journal_row *j, const case_instance *created,
+                     unsigned char node[MK_HASH_LEN], int *have) {
+  int64_t last = 0;
+  unsigned char tail[MK_HASH_LEN];
+  int have_tail = 0;
+  *have = 0;
+  int rc = s->ops->journal_tail(s->db, &last, tail, &have_tail);
+  if (rc != CASE_OK) return rc;
+  j->seq = last + 1;
+  st_pin pin, *pp = NULL;
+  char mods[65];
+  if (created) {
+    int has = 0;
+    rc = st_modules_hash(s, created->def->id, created->def->version, 0, mods, &has);
+    if (rc == CASE_NOTFOUND) rc = CASE_OK;
+    if (rc != CASE_OK) return rc;
+    pin = (st_pin){created->def->id, created->def->version, created->def->hash,
+                   has ? mods : NULL, created->location};
+    pp = &pin;
+  }
+  rc = st_leaf_hash(&s->h, j->seq, j->recorded, j->hash, pp, node);
+  if (rc != CASE_OK) return rc;
+  int k = mk_ctz((uint64_t)j->seq);
+  for (int l = 0; l < k; l++) {
+    unsigned char sib[MK_HASH_LEN];
+    if (l == 0) {
+      if (!have_tail) return CASE_OK;
+      memcpy(sib, tail, MK_HASH_LEN);
+    } else {
+      rc = s->ops->journal_node(s->db, j->seq - ((int64_t)1 << l), sib);
+      if (rc == CASE_NOTFOUND) return CASE_OK;
+      if (rc != CASE_OK) return rc;
+    }
+    if (mk_node_hash(&s->h, sib, node, node) != 0) return CASE_NOMEM;
+  }
+  *have = 1;
+  return CASE_OK;
+}
+
+/* The migration to SB_SCHEMA_TREE: every older row gets its node, in seq order. */
+typedef struct backfill {
+  case_store *s;
+  int64_t *seq, *recorded, *revision;
+  char **hash, **case_id;
+  int n, cap;
+} backfill;
+
+static int backfill_row(void *ud, const sb_journal_row *r) {
+  backfill *b = ud;
+  int i = b->n++;
+  b->seq[i] = r->seq;
+  b->recorded[i] = r->recorded;
+  b->revision[i] = r->revision;
+  b->hash[i] = xstrdup(r->hash);
+  b->case_id[i] = xstrdup(r->case_id);
+  return b->hash[i] && b->case_id[i] ? CASE_OK : CASE_NOMEM;
+}
+
+static int backfill_tree(case_store *s) {
+  enum { BATCH = 4096 };
+  backfill b = {s, calloc(BATCH, sizeof(int64_t)), calloc(BATCH, sizeof(int64_t)),
+                calloc(BATCH, sizeof(int64_t)), calloc(BATCH, sizeof(char *)),
+                calloc(BATCH, sizeof(char *)), 0, BATCH};
+  int rc = b.seq && b.recorded && b.revision && b.hash && b.case_id ? CASE_OK : CASE_NOMEM;
+  mk_frontier f;
+  mk_frontier_init(&f);
+  int64_t after = 0;
+  int gap = 0;
+  while (rc == CASE_OK && !gap) {
+    b.n = 0;
+    rc = s->ops->journal_from(s->db, after, BATCH, backfill_row, &b);
+    for (int i = 0; rc == CASE_OK && i < b.n; i++) {
+      if (b.seq[i] != (int64_t)f.size + 1) {
+        gap = 1; /* rows were removed: leave the rest without nodes (verify says so) */
+        break;
+      }
+      st_pinbuf p;
+      int have_pin = 0;
+      if (b.revision[i] == 0) {
+        rc = st_pin_of_case(s, b.case_id[i], 0, &p);
+        if (rc == CASE_NOTFOUND) rc = CASE_OK;
+        else have_pin = rc == CASE_OK;
+      }
+      unsigned char leaf[MK_HASH_LEN], node[MK_HASH_LEN];
+      if (rc == CASE_OK)
+        rc = st_leaf_hash(&s->h, b.seq[i], b.recorded[i], b.hash[i], have_pin ? &p.pin : NULL,
+                          leaf);
+      if (b.revision[i] == 0) sb_case_row_free(&p.row);
+      if (rc == CASE_OK && mk_frontier_add(&s->h, &f, leaf, node, NULL) != 0) rc = CASE_NOMEM;
+      if (rc == CASE_OK) rc = s->ops->journal_set_node(s->db, b.seq[i], node);
+    }
+    for (int i = 0; i < b.n; i++) {
+      free(b.hash[i]);
+      free(b.case_id[i]);
+    }
+    if (b.n < BATCH) break;
+    after = b.seq[b.n - 1];
+  }
+  free(b.seq);
+  free(b.recorded);
+  free(b.revision);
+  free(b.hash);
+  free(b.case_id);
+  return rc;
+}
+
+static int on_migrated(void *ud, int version) {
+  case_store *s = ud;
+  if (version != SB_SCHEMA_TREE) return CASE_OK;
+  int rc = backfill_tree(s);
+  return rc == CASE_OK ? CASE_OK : rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -473,23 +771,26 @@ int case_store_open(case_engine *e, const char *path, int flags, case_store **ou
   s->e = e;
   s->readonly = (flags & CASE_STORE_READONLY) != 0;
   s->future_limit = CASE_STORE_FUTURE_LIMIT;
+  if (mk_hasher_init(&s->h) != 0) {
+    free(s);
+    return st_nomem(e);
+  }
   char err[600];
   int bflags = (s->readonly ? SB_READONLY : 0) | ((flags & CASE_STORE_CREATE) ? SB_CREATE : 0);
   int rc = sb_sqlite_open(path, bflags, &s->ops, &s->db, err, sizeof err);
   if (rc != CASE_OK) {
+    mk_hasher_free(&s->h);
     free(s);
     return eng_err(e, rc, "%s", err);
   }
-  rc = s->ops->migrate(s->db, s->readonly);
+  rc = s->ops->migrate(s->db, s->readonly, on_migrated, s);
   if (rc != CASE_OK) st_berr(s, rc);
   if (rc == CASE_OK) rc = check_loaded_defs(s);
   if (rc == CASE_OK) rc = eng_def_source_add(e, need_defs, s);
   if (rc == CASE_OK) rc = load_profiles(s);
   if (rc == CASE_OK) rc = load_holidays(s);
   if (rc != CASE_OK) {
-    eng_def_source_remove(e, s);
-    s->ops->close(s->db);
-    free(s);
+    case_store_close(s);
     return rc;
   }
   *out = s;
@@ -500,6 +801,9 @@ void case_store_close(case_store *s) {
   if (!s) return;
   eng_def_source_remove(s->e, s);
   s->ops->close(s->db);
+  mk_hasher_free(&s->h);
+  for (int i = 0; i < s->nmods; i++) free(s->mods[i].workflow);
+  free(s->mods);
   free(s);
 }
 
@@ -786,7 +1090,15 @@ static int persist(case_store *s, case_instance *c, const char *event, const cha
     goto out;
   }
   w.j.hash = w.hash;
-  rc = s->ops->journal_append(s->db, &w.j);
+  unsigned char node[MK_HASH_LEN];
+  int have_node = 0;
+  rc = tree_node(s, &w.j, old_revision < 0 ? c : NULL, node, &have_node);
+  if (rc == CASE_CORRUPT) {
+    rc = eng_err(e, CASE_INVALID, "store: case '%s': a text is not UTF-8", c->id);
+    goto out;
+  }
+  w.j.node = have_node ? node : NULL;
+  if (rc == CASE_OK) rc = s->ops->journal_append(s->db, &w.j);
 
   w.cr.id = c->id;
   w.cr.workflow = c->def->id;
@@ -1389,17 +1701,68 @@ typedef struct feed {
   int stopped;
 } feed;
 
+/* A JSON column of a feed row: its value, or JSON null with why in `corrupt`. */
+static json_t *feed_json(const char *text, const char *column, json_t *corrupt) {
+  json_t *v = st_parse_any(text);
+  if (v) return v;
+  json_object_set_new(corrupt, column,
+                      json_string(utf8_problem(text, NULL) ? "not UTF-8" : "not JSON"));
+  return json_null();
+}
+
+/* A text column: itself, or with U+FFFD for bytes that are not UTF-8 (and why in `corrupt`). */
+static json_t *feed_text(const char *text, const char *column, json_t *corrupt) {
+  if (!text) return json_null();
+  if (!utf8_problem(text, NULL)) return json_string(text);
+  json_object_set_new(corrupt, column, json_string("not UTF-8"));
+  return st_json_text(text);
+}
+
+/*
+ * A journal row as the feed's JSON.  A column that cannot be read (issue 15
+ * §9: a damaged row) does not stop the feed: it is given as well as it can be
+ * and named in "corrupt"; verify reports it.
+ */
+static char *feed_json_text(const sb_journal_row *r) {
+  json_t *corrupt = json_object(), *o = json_object();
+  int bad = !corrupt || !o;
+  struct {
+    const char *key;
+    json_t *v;
+  } f[] = {
+      {"seq", json_integer(r->seq)},
+      {"case", feed_text(r->case_id, "case", corrupt)},
+      {"revision", json_integer(r->revision)},
+      {"event", feed_text(r->event, "event", corrupt)},
+      {"payload", feed_json(r->payload, "payload", corrupt)},
+      {"actor", feed_text(r->actor, "actor", corrupt)},
+      {"role", feed_text(r->role, "role", corrupt)},
+      {"time", json_integer(r->time)},
+      {"recorded", json_integer(r->recorded)},
+      {"configuration", feed_json(r->configuration, "configuration", corrupt)},
+      {"data", feed_json(r->data, "data", corrupt)},
+      {"hash", feed_text(r->hash, "hash", corrupt)},
+      {"prev", feed_text(r->prev_hash, "prev_hash", corrupt)},
+  };
+  for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+    if (bad || !f[i].v) {
+      bad = 1;
+      json_decref(f[i].v);
+    } else if (json_object_set_new(o, f[i].key, f[i].v) != 0) {
+      bad = 1; /* set_new took the value and freed it */
+    }
+  if (!bad && json_object_size(corrupt) > 0) {
+    bad = json_object_set(o, "corrupt", corrupt) != 0;
+  }
+  json_decref(corrupt);
+  char *text = bad ? NULL : json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  json_decref(o);
+  return text;
+}
+
 static int feed_row(void *ud, const sb_journal_row *r) {
   feed *f = ud;
-  json_t *o = json_pack("{s:I, s:s, s:I, s:s, s:o, s:s?, s:s?, s:I, s:I, s:o, s:o, s:s, s:s}",
-                        "seq", (json_int_t)r->seq, "case", r->case_id, "revision",
-                        (json_int_t)r->revision, "event", r->event, "payload",
-                        st_parse_any(r->payload), "actor", r->actor, "role", r->role, "time",
-                        (json_int_t)r->time, "recorded", (json_int_t)r->recorded,
-                        "configuration", st_parse_any(r->configuration), "data",
-                        st_parse_any(r->data), "hash", r->hash, "prev", r->prev_hash);
-  char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-  json_decref(o);
+  char *text = feed_json_text(r);
   if (!text) return CASE_NOMEM;
   int rc = f->fn(f->ud, r->seq, text);
   free(text);

@@ -66,6 +66,11 @@ typedef struct sb_journal_row {
   char *data;          /* JSON object */
   char *prev_hash;     /* "" for the first row of a case */
   char *hash;
+  /* The journal's Merkle tree (docs/store.md): the hash of the perfect subtree
+   * of level ctz(seq) that ends at this row; NULL when none is stored.  On
+   * append: 32 bytes or NULL; on read: node_len bytes as stored. */
+  const unsigned char *node;
+  int node_len;
 } sb_journal_row;
 
 typedef struct sb_timer_row {
@@ -112,6 +117,18 @@ typedef int (*sb_holiday_fn)(void *ud, const char *day, const char *name);
 typedef int (*sb_case_id_fn)(void *ud, const char *case_id);
 typedef int (*sb_journal_fn)(void *ud, const sb_journal_row *row);
 typedef int (*sb_outbox_fn)(void *ud, const sb_outbox_row *row);
+typedef int (*sb_timer_fn)(void *ud, const sb_timer_row *row);
+typedef int (*sb_idem_fn)(void *ud, const char *key, const char *case_id, int64_t seq);
+/* A finding of check(): `table` may be NULL (the whole file). */
+typedef int (*sb_finding_fn)(void *ud, const char *kind, const char *table, const char *message);
+/* Rows of `table` whose case has no case row: `n` of them for `case_id`. */
+typedef int (*sb_orphan_fn)(void *ud, const char *table, const char *case_id, int64_t n);
+/* Called by migrate() inside its transaction after the schema reached `version`. */
+typedef int (*sb_migrated_fn)(void *ud, int version);
+
+/* The schema version that added journal.node (the Merkle tree): migrate()
+ * calls its hook with it so that store.c fills the nodes of older rows. */
+#define SB_SCHEMA_TREE 6
 
 #define SB_READONLY 0x1
 #define SB_CREATE   0x2
@@ -122,8 +139,18 @@ typedef struct sb_ops {
   void (*close)(sb_db *db);
   /* Durability (0 normal, 1 full) and lock wait in ms (< 0 leaves it). */
   int (*configure)(sb_db *db, int sync_full, int busy_ms);
-  /* Brings the schema to the current version; CASE_CORRUPT for a newer one. */
-  int (*migrate)(sb_db *db, int readonly);
+  /* Brings the schema to the current version; CASE_CORRUPT for a newer one.
+   * `hook` (may be NULL) runs in the migration's transaction after each
+   * version is reached; its failure rolls the whole migration back. */
+  int (*migrate)(sb_db *db, int readonly, sb_migrated_fn hook, void *ud);
+  /* The store's own checks, each finding to fn (kind "integrity": the
+   * database's own check (full: PRAGMA integrity_check, else quick_check) and
+   * its foreign keys; "schema": a table, column or index missing, changed or
+   * added).  Returns CASE_OK when the checks ran, whatever they found. */
+  int (*check)(sb_db *db, int full, sb_finding_fn fn, void *ud);
+  /* A value of the meta table ("store_id"): owned string in *value, or
+   * CASE_NOTFOUND. */
+  int (*meta_get)(sb_db *db, const char *key, char **value);
 
   /* write=1 takes the write lock at once (SQLite BEGIN IMMEDIATE). */
   int (*begin)(sb_db *db, int write);
@@ -152,7 +179,18 @@ typedef struct sb_ops {
   int (*case_update)(sb_db *db, const sb_case_row *row, int64_t old_revision);
   int (*case_list)(sb_db *db, sb_case_id_fn fn, void *ud); /* ids in id order */
 
-  int (*journal_append)(sb_db *db, sb_journal_row *row); /* sets row->seq */
+  /* Appends a row at row->seq when it is > 0 (the caller read journal_tail
+   * under the write lock), else at the next seq, which it sets. */
+  int (*journal_append)(sb_db *db, sb_journal_row *row);
+  /* The largest seq (0: empty journal) and that row's node (*have 0 when
+   * it has none of 32 bytes). */
+  int (*journal_tail)(sb_db *db, int64_t *seq, unsigned char node[32], int *have);
+  /* The node of row `seq`: CASE_NOTFOUND when there is no such row or it has
+   * no node of 32 bytes. */
+  int (*journal_node)(sb_db *db, int64_t seq, unsigned char node[32]);
+  int (*journal_set_node)(sb_db *db, int64_t seq, const unsigned char node[32]);
+  /* Row `seq` to fn, or CASE_NOTFOUND. */
+  int (*journal_get)(sb_db *db, int64_t seq, sb_journal_fn fn, void *ud);
   int (*journal_case)(sb_db *db, const char *case_id, sb_journal_fn fn, void *ud);
   int (*journal_from)(sb_db *db, int64_t after, int limit, sb_journal_fn fn, void *ud);
 
@@ -162,6 +200,8 @@ typedef struct sb_ops {
    * order, strictly after `after` in that order when `after` is not NULL.
    * CASE_NOTFOUND when there is none. */
   int (*timer_next)(sb_db *db, int64_t now, const sb_timer_row *after, sb_timer_row *out);
+  /* Every timer row of the case, in seq order. */
+  int (*timers_case)(sb_db *db, const char *case_id, sb_timer_fn fn, void *ud);
 
   int (*refused_add)(sb_db *db, const sb_refused_row *row);
 
@@ -171,10 +211,16 @@ typedef struct sb_ops {
   int (*idem_get)(sb_db *db, const char *key, char **case_id, int64_t *seq, char **request);
   int (*idem_put)(sb_db *db, const char *key, const char *case_id, int64_t seq,
                   const char *request, int64_t recorded);
+  int (*idem_list)(sb_db *db, sb_idem_fn fn, void *ud);
 
   int (*outbox_add)(sb_db *db, sb_outbox_row *row); /* sets row->id */
   int (*outbox_list)(sb_db *db, int limit, sb_outbox_fn fn, void *ud);
   int (*outbox_ack)(sb_db *db, int64_t id, int64_t at);
+  /* Every outbox row of the case, delivered or not, in id order. */
+  int (*outbox_case)(sb_db *db, const char *case_id, sb_outbox_fn fn, void *ud);
+
+  /* Rows of timers, outbox, idempotency and refused whose case has no case row. */
+  int (*orphans)(sb_db *db, sb_orphan_fn fn, void *ud);
 } sb_ops;
 
 void sb_case_row_free(sb_case_row *r);

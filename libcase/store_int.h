@@ -7,7 +7,16 @@
 
 #include "internal.h"
 #include "libcase/store.h"
+#include "merkle.h"
 #include "store_backend.h"
+
+/* The hash of a definition's stored Lua modules, once per store handle. */
+typedef struct st_modhash {
+  char *workflow;
+  int version;
+  int has;       /* 0: no modules stored (a row from before schema 2) */
+  char hex[65];
+} st_modhash;
 
 struct case_store {
   case_engine *e;
@@ -19,6 +28,9 @@ struct case_store {
   case_clock_fn clock;
   void *clock_ud;
   int64_t future_limit; /* seconds; < 0: no limit */
+  mk_hasher h;         /* SHA-256 for the journal's Merkle tree */
+  st_modhash *mods;    /* cache of st_modules_hash() */
+  int nmods;
 };
 
 /* The prefix of the hashed serialisation of a journal row (docs/store.md). */
@@ -47,5 +59,101 @@ int st_row_hash(const sb_journal_row *r, char out[65]);
 int st_load_defs(case_store *s, const char *id, int version);
 /* The journal event name of timer `i` of `c`: its event, or "deadline.<name>" (malloc'd). */
 char *st_timer_event(const case_instance *c, int i);
+
+/*
+ * Appends the canonical JSON text of string `s` (JSON null for NULL) to b.
+ * Returns 0 when `s` is not UTF-8 or memory ran out.
+ */
+int st_json_string(sbuf *b, const char *s);
+
+/* What a case's creation row binds in its leaf: the pinned definition and location. */
+typedef struct st_pin {
+  const char *workflow;
+  int version;
+  const char *definition; /* the definition's hash */
+  const char *modules;    /* hex SHA-256 of its stored modules text, or NULL */
+  const char *location;   /* may be NULL */
+} st_pin;
+
+/* The pin of a stored case, read from its case row and definition row. */
+typedef struct st_pinbuf {
+  st_pin pin;
+  sb_case_row row;
+  char mods[65];
+} st_pinbuf;
+
+/* Reads the pin of stored case `case_id` (fresh: no cached modules hash).
+ * CASE_OK (free with st_pin_free), CASE_NOTFOUND (no case row), or the
+ * backend's code. */
+int st_pin_of_case(case_store *s, const char *case_id, int fresh, st_pinbuf *p);
+void st_pin_free(st_pinbuf *p);
+
+/* A JSON string of `s`, bytes that are not UTF-8 replaced by U+FFFD (a
+ * damaged row shown as well as it can be); NULL only without memory. */
+json_t *st_json_text(const char *s);
+
+/* The prefix of a leaf entry (docs/store.md, "The journal's Merkle tree"). */
+#define LEAF_TAG "libcase.leaf.v1"
+
+/*
+ * The leaf hash of a journal row: SHA-256(0x00 || entry), the entry being the
+ * canonical JSON text ["libcase.leaf.v1", seq, recorded, row_hash, pin] (pin:
+ * JSON null, or for a creation row the object {"definition", "location",
+ * "modules", "version", "workflow"}).  Returns CASE_OK, CASE_CORRUPT (a pin
+ * string is not UTF-8) or CASE_NOMEM.
+ */
+int st_leaf_hash(mk_hasher *h, int64_t seq, int64_t recorded, const char *row_hash,
+                 const st_pin *pin, unsigned char out[MK_HASH_LEN]);
+
+/* A definition row's hash and modules text (owned; *modules NULL when none is
+ * stored).  CASE_OK, CASE_NOTFOUND, CASE_NOMEM or the backend's code. */
+int st_def_texts(case_store *s, const char *id, int version, char **hash, char **modules);
+
+/*
+ * The hash of the stored modules of workflow `id` version `version` (hex
+ * SHA-256 of the stored text) into hex, *has 0 when none is stored; cached on
+ * the handle unless `fresh`.  Returns CASE_OK, CASE_NOTFOUND (no such
+ * definition row), CASE_NOMEM or the backend's code; sets no engine error.
+ */
+int st_modules_hash(case_store *s, const char *id, int version, int fresh, char hex[65], int *has);
+
+/*
+ * The perfect subtree (level, index) of the journal's Merkle tree from the
+ * stored nodes (the leaf of an even row recomputed from its stored hash);
+ * a missing node is recomputed from its children.  Returns CASE_OK,
+ * CASE_NOTFOUND (a row is missing), CASE_CORRUPT, CASE_NOMEM, CASE_IO; the
+ * backend's message says what.
+ */
+int st_tree_subtree(case_store *s, int level, uint64_t index, unsigned char out[MK_HASH_LEN]);
+
+/* ------------------------------------------------------------------ */
+/* Checkpoints (checkpoint.c)                                          */
+/* ------------------------------------------------------------------ */
+
+#define CP_TAG "libcase.checkpoint.v1"
+
+/* A signed tree head as a checkpoint file holds it. */
+typedef struct cp_head {
+  char origin[65];          /* the store's id (meta.store_id) */
+  int64_t size;             /* journal rows */
+  int64_t time;             /* UTC seconds */
+  unsigned char root[MK_HASH_LEN];
+  unsigned char key[32];    /* Ed25519 public key */
+  unsigned char sig[64];
+  /* An optional consistency proof from an earlier head. */
+  int has_proof;
+  int64_t from_size;
+  unsigned char from_root[MK_HASH_LEN];
+  unsigned char proof[MK_MAX_PATH][MK_HASH_LEN];
+  int nproof;
+} cp_head;
+
+/* Parses checkpoint JSON text; CASE_OK or CASE_INVALID with a message in err. */
+int cp_parse(const char *text, cp_head *h, char *err, size_t errlen);
+/* Reads an Ed25519 public key (PEM SubjectPublicKeyInfo, or a private key
+ * PEM whose public half is taken); CASE_OK or CASE_INVALID. */
+int cp_pubkey_pem(const char *pem, unsigned char key[32], char *err, size_t errlen);
+/* 1 when h's signature is valid for h's key, 0 when not, -1 libcrypto failed. */
+int cp_signature_valid(const cp_head *h);
 
 #endif /* LIBCASE_STORE_INT_H */

@@ -14,6 +14,12 @@
 /* 'LCAS': marks the file as a libcase store (PRAGMA application_id). */
 #define APP_ID 0x4C434153
 
+#if defined(__GNUC__) || defined(__clang__)
+#define CASE_SQ_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define CASE_SQ_PRINTF(a, b)
+#endif
+
 /*
  * Schema migrations: migrations[i] brings user_version i to i + 1.  Never edit
  * a released entry; append a new one.
@@ -65,6 +71,13 @@ static const char *const migrations[] = {
     "CREATE TABLE holidays(day TEXT PRIMARY KEY, name TEXT, added INTEGER NOT NULL);",
     /* 5: an idempotency key remembers the request it was first used for */
     "ALTER TABLE idempotency ADD COLUMN request TEXT;",
+    /* 6 (SB_SCHEMA_TREE): the journal's Merkle tree, one node per row (the
+     * migration hook fills older rows); the store's identity, named by
+     * checkpoints; the outbox by case, for verify */
+    "ALTER TABLE journal ADD COLUMN node BLOB;"
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "INSERT INTO meta(key, value) VALUES('store_id', lower(hex(randomblob(16))));"
+    "CREATE INDEX outbox_case ON outbox(case_id, seq);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -73,8 +86,13 @@ enum {
   Q_JOURNAL_APPEND, Q_JOURNAL_CASE, Q_JOURNAL_FROM, Q_TIMERS_DELETE, Q_TIMER_INSERT,
   Q_TIMER_NEXT, Q_REFUSED_ADD, Q_IDEM_GET, Q_IDEM_PUT, Q_OUTBOX_ADD, Q_OUTBOX_LIST,
   Q_OUTBOX_ACK, Q_OUTBOX_GET, Q_BEGIN_READ, Q_BEGIN_WRITE, Q_COMMIT, Q_PROFILE_PUT,
-  Q_PROFILE_LIST, Q_HOLIDAY_PUT, Q_HOLIDAY_LIST, Q_DEF_ROW, Q_DEF_KEYS, Q_COUNT
+  Q_PROFILE_LIST, Q_HOLIDAY_PUT, Q_HOLIDAY_LIST, Q_DEF_ROW, Q_DEF_KEYS, Q_JOURNAL_TAIL,
+  Q_JOURNAL_NODE, Q_JOURNAL_SET_NODE, Q_JOURNAL_GET, Q_META_GET, Q_TIMERS_CASE, Q_IDEM_LIST,
+  Q_OUTBOX_CASE, Q_COUNT
 };
+
+#define JOURNAL_COLS "seq,case_id,revision,event,payload,actor,role,time,recorded," \
+                     "configuration,data,prev_hash,hash,node"
 
 static const char *const sql_text[Q_COUNT] = {
     [Q_DEF_GET] = "SELECT hash,modules FROM definitions WHERE id=?1 AND version=?2",
@@ -95,14 +113,20 @@ static const char *const sql_text[Q_COUNT] = {
                       "last_hash=?10,updated=?12 WHERE id=?1 AND revision=?13",
     [Q_CASE_LIST] = "SELECT id FROM cases ORDER BY id",
     [Q_JOURNAL_APPEND] = "INSERT INTO journal(case_id,revision,event,payload,actor,role,time,"
-                         "recorded,configuration,data,prev_hash,hash) "
-                         "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
-    [Q_JOURNAL_CASE] = "SELECT seq,case_id,revision,event,payload,actor,role,time,recorded,"
-                       "configuration,data,prev_hash,hash FROM journal WHERE case_id=?1 "
-                       "ORDER BY revision",
-    [Q_JOURNAL_FROM] = "SELECT seq,case_id,revision,event,payload,actor,role,time,recorded,"
-                       "configuration,data,prev_hash,hash FROM journal WHERE seq>?1 "
-                       "ORDER BY seq LIMIT ?2",
+                         "recorded,configuration,data,prev_hash,hash,node,seq) "
+                         "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
+    [Q_JOURNAL_CASE] = "SELECT " JOURNAL_COLS " FROM journal WHERE case_id=?1 ORDER BY revision",
+    [Q_JOURNAL_FROM] = "SELECT " JOURNAL_COLS " FROM journal WHERE seq>?1 ORDER BY seq LIMIT ?2",
+    [Q_JOURNAL_GET] = "SELECT " JOURNAL_COLS " FROM journal WHERE seq=?1",
+    [Q_JOURNAL_TAIL] = "SELECT seq,node FROM journal ORDER BY seq DESC LIMIT 1",
+    [Q_JOURNAL_NODE] = "SELECT node FROM journal WHERE seq=?1",
+    [Q_JOURNAL_SET_NODE] = "UPDATE journal SET node=?2 WHERE seq=?1",
+    [Q_META_GET] = "SELECT value FROM meta WHERE key=?1",
+    [Q_TIMERS_CASE] = "SELECT case_id,timer_id,seq,kind,name,due,last_day,fired FROM timers "
+                      "WHERE case_id=?1 ORDER BY seq,timer_id",
+    [Q_IDEM_LIST] = "SELECT key,case_id,seq FROM idempotency ORDER BY key",
+    [Q_OUTBOX_CASE] = "SELECT id,case_id,seq,name,payload,created FROM outbox WHERE case_id=?1 "
+                      "ORDER BY id",
     [Q_TIMERS_DELETE] = "DELETE FROM timers WHERE case_id=?1",
     [Q_TIMER_INSERT] = "INSERT INTO timers(case_id,timer_id,seq,kind,name,due,last_day,fired) "
                        "VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
@@ -277,7 +301,7 @@ static int check_identity(sb_db *b, int *version) {
   return CASE_OK;
 }
 
-static int sq_migrate(sb_db *b, int readonly) {
+static int sq_migrate(sb_db *b, int readonly, sb_migrated_fn hook, void *ud) {
   int version = 0;
   int rc = check_identity(b, &version);
   if (rc != CASE_OK) return rc;
@@ -294,6 +318,7 @@ static int sq_migrate(sb_db *b, int readonly) {
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA user_version=%d", v + 1);
     if (rc == CASE_OK) rc = exec(b, sql, "set the schema version");
+    if (rc == CASE_OK && hook) rc = hook(ud, v + 1);
   }
   if (rc == CASE_OK && version == 0) {
     char sql[64];
@@ -734,6 +759,10 @@ static int sq_journal_append(sb_db *b, sb_journal_row *r) {
   bind_text(s, 10, r->data);
   bind_text(s, 11, r->prev_hash);
   bind_text(s, 12, r->hash);
+  if (r->node) sqlite3_bind_blob(s, 13, r->node, 32, SQLITE_STATIC);
+  else sqlite3_bind_null(s, 13);
+  if (r->seq > 0) sqlite3_bind_int64(s, 14, r->seq);
+  else sqlite3_bind_null(s, 14);
   int rc = exec_stmt(b, s, "append to the journal");
   if (rc == CASE_EXISTS)
     return fail(b, CASE_CONFLICT, "store: case '%s' already has journal revision %lld",
@@ -759,6 +788,8 @@ static int journal_rows(sb_db *b, sqlite3_stmt *s, sb_journal_fn fn, void *ud) {
     r.data = (char *)col_text(s, 10);
     r.prev_hash = (char *)col_text(s, 11);
     r.hash = (char *)col_text(s, 12);
+    r.node = sqlite3_column_blob(s, 13);
+    r.node_len = sqlite3_column_bytes(s, 13);
     if (!r.case_id || !r.event || !r.payload || !r.configuration || !r.data || !r.prev_hash ||
         !r.hash) {
       rc = fail(b, CASE_CORRUPT, "store: journal row %lld has an empty column",
@@ -785,6 +816,77 @@ static int sq_journal_from(sb_db *b, int64_t after, int limit, sb_journal_fn fn,
   sqlite3_bind_int64(s, 1, after);
   sqlite3_bind_int64(s, 2, limit > 0 ? limit : -1);
   return journal_rows(b, s, fn, ud);
+}
+
+typedef struct one_row {
+  sb_journal_fn fn;
+  void *ud;
+  int seen;
+} one_row;
+
+static int count_row(void *ud, const sb_journal_row *r) {
+  one_row *o = ud;
+  o->seen = 1;
+  return o->fn(o->ud, r);
+}
+
+static int sq_journal_get(sb_db *b, int64_t seq, sb_journal_fn fn, void *ud) {
+  sqlite3_stmt *s = stmt(b, Q_JOURNAL_GET);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  sqlite3_bind_int64(s, 1, seq);
+  one_row o = {fn, ud, 0};
+  int rc = journal_rows(b, s, count_row, &o);
+  if (rc == CASE_OK && !o.seen)
+    return fail(b, CASE_NOTFOUND, "store: no journal row %lld", (long long)seq);
+  return rc;
+}
+
+/* A node column of 32 bytes into node; 0 when it is NULL or of another length. */
+static int node_of(sqlite3_stmt *s, int col, unsigned char node[32]) {
+  if (sqlite3_column_type(s, col) != SQLITE_BLOB || sqlite3_column_bytes(s, col) != 32) return 0;
+  memcpy(node, sqlite3_column_blob(s, col), 32);
+  return 1;
+}
+
+static int sq_journal_tail(sb_db *b, int64_t *seq, unsigned char node[32], int *have) {
+  *seq = 0;
+  *have = 0;
+  sqlite3_stmt *s = stmt(b, Q_JOURNAL_TAIL);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  int src = sqlite3_step(s);
+  int rc = CASE_OK;
+  if (src == SQLITE_ROW) {
+    *seq = sqlite3_column_int64(s, 0);
+    *have = node_of(s, 1, node);
+  } else if (src != SQLITE_DONE) {
+    rc = sqlfail(b, src, "read the journal's last row");
+  }
+  done(s);
+  return rc;
+}
+
+static int sq_journal_node(sb_db *b, int64_t seq, unsigned char node[32]) {
+  sqlite3_stmt *s = stmt(b, Q_JOURNAL_NODE);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  sqlite3_bind_int64(s, 1, seq);
+  int src = sqlite3_step(s);
+  int rc = CASE_NOTFOUND;
+  if (src == SQLITE_ROW) {
+    if (node_of(s, 0, node)) rc = CASE_OK;
+  } else if (src != SQLITE_DONE) {
+    rc = sqlfail(b, src, "read a journal node");
+  }
+  done(s);
+  if (rc == CASE_NOTFOUND) fail(b, rc, "store: journal row %lld has no tree node", (long long)seq);
+  return rc;
+}
+
+static int sq_journal_set_node(sb_db *b, int64_t seq, const unsigned char node[32]) {
+  sqlite3_stmt *s = stmt(b, Q_JOURNAL_SET_NODE);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  sqlite3_bind_int64(s, 1, seq);
+  sqlite3_bind_blob(s, 2, node, 32, SQLITE_STATIC);
+  return exec_stmt(b, s, "store a journal node");
 }
 
 /* ------------------------------------------------------------------ */
@@ -964,6 +1066,324 @@ static int sq_outbox_ack(sb_db *b, int64_t id, int64_t at) {
   return sqlfail(b, src, "read outbox row");
 }
 
+/* ------------------------------------------------------------------ */
+/* For verify: definitions, meta, per-case rows, orphans               */
+/* ------------------------------------------------------------------ */
+
+static int sq_meta_get(sb_db *b, const char *key, char **value) {
+  *value = NULL;
+  sqlite3_stmt *s = stmt(b, Q_META_GET);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_text(s, 1, key);
+  int src = sqlite3_step(s);
+  int rc = CASE_OK;
+  if (src == SQLITE_ROW) {
+    *value = col_dup(s, 0);
+    if (!*value) rc = fail(b, CASE_NOMEM, "out of memory");
+  } else if (src == SQLITE_DONE) {
+    rc = fail(b, CASE_NOTFOUND, "store: no '%s' in the meta table", key);
+  } else {
+    rc = sqlfail(b, src, "read the meta table");
+  }
+  done(s);
+  return rc;
+}
+
+static int sq_timers_case(sb_db *b, const char *case_id, sb_timer_fn fn, void *ud) {
+  sqlite3_stmt *s = stmt(b, Q_TIMERS_CASE);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_text(s, 1, case_id);
+  int src, rc = CASE_OK;
+  while (rc == CASE_OK && (src = sqlite3_step(s)) == SQLITE_ROW) {
+    sb_timer_row r = {(char *)col_text(s, 0), (char *)col_text(s, 1), sqlite3_column_int64(s, 2),
+                      (char *)col_text(s, 3), (char *)col_text(s, 4), sqlite3_column_int64(s, 5),
+                      (char *)sqlite3_column_text(s, 6), sqlite3_column_int(s, 7)};
+    rc = fn(ud, &r);
+  }
+  if (rc == CASE_OK && src != SQLITE_DONE) rc = sqlfail(b, src, "read timers");
+  done(s);
+  return rc;
+}
+
+static int sq_idem_list(sb_db *b, sb_idem_fn fn, void *ud) {
+  sqlite3_stmt *s = stmt(b, Q_IDEM_LIST);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  int src, rc = CASE_OK;
+  while (rc == CASE_OK && (src = sqlite3_step(s)) == SQLITE_ROW)
+    rc = fn(ud, col_text(s, 0), col_text(s, 1), sqlite3_column_int64(s, 2));
+  if (rc == CASE_OK && src != SQLITE_DONE) rc = sqlfail(b, src, "read idempotency keys");
+  done(s);
+  return rc;
+}
+
+static int sq_outbox_case(sb_db *b, const char *case_id, sb_outbox_fn fn, void *ud) {
+  sqlite3_stmt *s = stmt(b, Q_OUTBOX_CASE);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_text(s, 1, case_id);
+  int src, rc = CASE_OK;
+  while (rc == CASE_OK && (src = sqlite3_step(s)) == SQLITE_ROW) {
+    sb_outbox_row r = {sqlite3_column_int64(s, 0), (char *)col_text(s, 1),
+                       sqlite3_column_int64(s, 2), (char *)col_text(s, 3),
+                       (char *)col_text(s, 4), sqlite3_column_int64(s, 5)};
+    rc = fn(ud, &r);
+  }
+  if (rc == CASE_OK && src != SQLITE_DONE) rc = sqlfail(b, src, "read the outbox");
+  done(s);
+  return rc;
+}
+
+static int sq_orphans(sb_db *b, sb_orphan_fn fn, void *ud) {
+  static const char *const tables[] = {"timers", "outbox", "idempotency", "refused"};
+  int rc = CASE_OK;
+  for (size_t i = 0; rc == CASE_OK && i < sizeof tables / sizeof tables[0]; i++) {
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT case_id, count(*) FROM %s WHERE case_id NOT IN (SELECT id FROM cases) "
+             "GROUP BY case_id ORDER BY case_id",
+             tables[i]);
+    sqlite3_stmt *s;
+    int src = sqlite3_prepare_v2(b->db, sql, -1, &s, NULL);
+    if (src != SQLITE_OK) continue; /* a missing table: check() reports it */
+    while (rc == CASE_OK && (src = sqlite3_step(s)) == SQLITE_ROW)
+      rc = fn(ud, tables[i], col_text(s, 0), sqlite3_column_int64(s, 1));
+    if (rc == CASE_OK && src != SQLITE_DONE) rc = sqlfail(b, src, "look for rows without a case");
+    sqlite3_finalize(s);
+  }
+  return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* The store's own checks                                              */
+/* ------------------------------------------------------------------ */
+
+/* "type name" -> a description of its columns or definition, for one schema. */
+typedef struct schema_obj {
+  char *key;  /* "table journal" */
+  char *desc; /* its columns (tables) or SQL (indexes) */
+} schema_obj;
+
+typedef struct schema_list {
+  schema_obj *v;
+  int n, cap;
+} schema_list;
+
+static void schema_free(schema_list *l) {
+  for (int i = 0; i < l->n; i++) {
+    free(l->v[i].key);
+    free(l->v[i].desc);
+  }
+  free(l->v);
+  memset(l, 0, sizeof *l);
+}
+
+static char *strdup_printf(const char *fmt, ...) CASE_SQ_PRINTF(1, 2);
+static char *strdup_printf(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0) return NULL;
+  char *p = malloc((size_t)n + 1);
+  if (!p) return NULL;
+  va_start(ap, fmt);
+  vsnprintf(p, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  return p;
+}
+
+/* Appends text to *acc (realloc'd); 0 or -1. */
+static int append(char **acc, const char *text) {
+  size_t a = *acc ? strlen(*acc) : 0, t = strlen(text);
+  char *p = realloc(*acc, a + t + 1);
+  if (!p) return -1;
+  memcpy(p + a, text, t + 1);
+  *acc = p;
+  return 0;
+}
+
+/* Reads the objects of `db`'s schema (user tables and indexes, triggers, views). */
+static int schema_read(sqlite3 *db, schema_list *l) {
+  sqlite3_stmt *s;
+  int src = sqlite3_prepare_v2(db,
+                               "SELECT type, name, tbl_name, sql FROM sqlite_master "
+                               "WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name",
+                               -1, &s, NULL);
+  if (src != SQLITE_OK) return src;
+  while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+    const char *type = col_text(s, 0), *name = col_text(s, 1), *tbl = col_text(s, 2);
+    const char *sql = col_text(s, 3);
+    if (!type || !name) continue;
+    char *desc = NULL;
+    if (strcmp(type, "table") == 0) {
+      sqlite3_stmt *c;
+      int csrc = sqlite3_prepare_v2(db,
+                                    "SELECT name, type, \"notnull\", dflt_value, pk "
+                                    "FROM pragma_table_info(?1) ORDER BY cid",
+                                    -1, &c, NULL);
+      if (csrc != SQLITE_OK) {
+        src = csrc;
+        break;
+      }
+      sqlite3_bind_text(c, 1, name, -1, SQLITE_TRANSIENT);
+      while (sqlite3_step(c) == SQLITE_ROW) {
+        char *col = strdup_printf("%s%s %s%s%s%s%s", desc ? ", " : "", col_text(c, 0),
+                                  col_text(c, 1) ? col_text(c, 1) : "",
+                                  sqlite3_column_int(c, 2) ? " NOT NULL" : "",
+                                  col_text(c, 3) ? " DEFAULT " : "",
+                                  col_text(c, 3) ? col_text(c, 3) : "",
+                                  sqlite3_column_int(c, 4) ? " KEY" : "");
+        if (!col || append(&desc, col) != 0) {
+          free(col);
+          sqlite3_finalize(c);
+          sqlite3_finalize(s);
+          free(desc);
+          return SQLITE_NOMEM;
+        }
+        free(col);
+      }
+      sqlite3_finalize(c);
+    } else {
+      desc = strdup_printf("on %s: %s", tbl ? tbl : "?", sql ? sql : "(automatic)");
+    }
+    if (l->n == l->cap) {
+      int cap = l->cap ? 2 * l->cap : 16;
+      schema_obj *v = realloc(l->v, (size_t)cap * sizeof *v);
+      if (!v) {
+        free(desc);
+        src = SQLITE_NOMEM;
+        break;
+      }
+      l->v = v;
+      l->cap = cap;
+    }
+    l->v[l->n].key = strdup_printf("%s %s", type, name);
+    l->v[l->n].desc = desc ? desc : strdup_printf("%s", "");
+    if (!l->v[l->n].key || !l->v[l->n].desc) {
+      free(l->v[l->n].key);
+      free(l->v[l->n].desc);
+      src = SQLITE_NOMEM;
+      break;
+    }
+    l->n++;
+  }
+  sqlite3_finalize(s);
+  return src == SQLITE_DONE ? SQLITE_OK : src;
+}
+
+static const schema_obj *schema_find(const schema_list *l, const char *key) {
+  for (int i = 0; i < l->n; i++)
+    if (strcmp(l->v[i].key, key) == 0) return &l->v[i];
+  return NULL;
+}
+
+/* The table an object key names ("table journal" -> "journal"; an index: its table). */
+static const char *key_table(const schema_obj *o, char *buf, size_t n) {
+  const char *sp = strchr(o->key, ' ');
+  if (strncmp(o->key, "table ", 6) == 0) return sp + 1;
+  if (strncmp(o->desc, "on ", 3) == 0) {
+    const char *colon = strchr(o->desc, ':');
+    size_t len = colon ? (size_t)(colon - o->desc - 3) : 0;
+    if (len && len < n) {
+      memcpy(buf, o->desc + 3, len);
+      buf[len] = '\0';
+      return buf;
+    }
+  }
+  return NULL;
+}
+
+/* Compares the store's schema with the one the migrations make. */
+static int check_schema(sb_db *b, sb_finding_fn fn, void *ud) {
+  sqlite3 *mem = NULL;
+  schema_list want = {0}, have = {0};
+  int rc = CASE_OK;
+  int src = sqlite3_open_v2(":memory:", &mem, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+  for (int v = 0; src == SQLITE_OK && v < SCHEMA_VERSION; v++)
+    src = sqlite3_exec(mem, migrations[v], NULL, NULL, NULL);
+  if (src == SQLITE_OK) src = schema_read(mem, &want);
+  if (src != SQLITE_OK) {
+    rc = src == SQLITE_NOMEM ? fail(b, CASE_NOMEM, "out of memory")
+                             : fail(b, CASE_IO, "store: cannot build the reference schema: %s",
+                                    mem ? sqlite3_errmsg(mem) : "no memory");
+    goto out;
+  }
+  src = schema_read(b->db, &have);
+  if (src != SQLITE_OK) {
+    if (src == SQLITE_NOMEM) {
+      rc = fail(b, CASE_NOMEM, "out of memory");
+      goto out;
+    }
+    char msg[600];
+    snprintf(msg, sizeof msg, "the schema cannot be read: %s", sqlite3_errmsg(b->db));
+    rc = fn(ud, "integrity", NULL, msg);
+    goto out;
+  }
+  char tbl[128], msg[1200];
+  for (int i = 0; rc == CASE_OK && i < want.n; i++) {
+    const schema_obj *h = schema_find(&have, want.v[i].key);
+    if (!h)
+      snprintf(msg, sizeof msg, "%s is missing", want.v[i].key);
+    else if (strcmp(h->desc, want.v[i].desc) != 0)
+      snprintf(msg, sizeof msg, "%s differs from the schema: it has (%.500s), the schema (%.500s)",
+               want.v[i].key, h->desc, want.v[i].desc);
+    else
+      continue;
+    rc = fn(ud, "schema", key_table(&want.v[i], tbl, sizeof tbl), msg);
+  }
+  for (int i = 0; rc == CASE_OK && i < have.n; i++) {
+    if (schema_find(&want, have.v[i].key)) continue;
+    snprintf(msg, sizeof msg, "%s is not part of the schema (%.500s)", have.v[i].key,
+             have.v[i].desc);
+    rc = fn(ud, "schema", key_table(&have.v[i], tbl, sizeof tbl), msg);
+  }
+out:
+  schema_free(&want);
+  schema_free(&have);
+  sqlite3_close(mem);
+  return rc;
+}
+
+static int sq_check(sb_db *b, int full, sb_finding_fn fn, void *ud) {
+  sqlite3_stmt *s;
+  int rc = CASE_OK;
+  /* At most 100 findings: a badly damaged file gives thousands. */
+  int src = sqlite3_prepare_v2(b->db, full ? "PRAGMA integrity_check(100)" : "PRAGMA quick_check(100)",
+                               -1, &s, NULL);
+  if (src == SQLITE_OK) {
+    while (rc == CASE_OK && (src = sqlite3_step(s)) == SQLITE_ROW) {
+      const char *m = col_text(s, 0);
+      if (m && strcmp(m, "ok") != 0) rc = fn(ud, "integrity", NULL, m);
+    }
+    sqlite3_finalize(s);
+  }
+  if (rc == CASE_OK && src != SQLITE_DONE) {
+    char msg[600];
+    snprintf(msg, sizeof msg, "%s failed: %s", full ? "integrity_check" : "quick_check",
+             sqlite3_errmsg(b->db));
+    rc = fn(ud, "integrity", NULL, msg);
+  }
+  if (rc == CASE_OK) {
+    src = sqlite3_prepare_v2(b->db, "PRAGMA foreign_key_check", -1, &s, NULL);
+    if (src == SQLITE_OK) {
+      while (rc == CASE_OK && (src = sqlite3_step(s)) == SQLITE_ROW) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "row %lld of %s refers to a row of %s that does not exist",
+                 (long long)sqlite3_column_int64(s, 1), col_text(s, 0) ? col_text(s, 0) : "?",
+                 col_text(s, 2) ? col_text(s, 2) : "?");
+        rc = fn(ud, "integrity", col_text(s, 0), msg);
+      }
+      sqlite3_finalize(s);
+    }
+    if (rc == CASE_OK && src != SQLITE_DONE) {
+      char msg[600];
+      snprintf(msg, sizeof msg, "foreign_key_check failed: %s", sqlite3_errmsg(b->db));
+      rc = fn(ud, "integrity", NULL, msg);
+    }
+  }
+  if (rc == CASE_OK) rc = check_schema(b, fn, ud);
+  return rc;
+}
+
 static const sb_ops sqlite_ops = {
     .name = "sqlite",
     .errmsg = sq_errmsg,
@@ -996,4 +1416,14 @@ static const sb_ops sqlite_ops = {
     .outbox_add = sq_outbox_add,
     .outbox_list = sq_outbox_list,
     .outbox_ack = sq_outbox_ack,
+    .check = sq_check,
+    .meta_get = sq_meta_get,
+    .journal_tail = sq_journal_tail,
+    .journal_node = sq_journal_node,
+    .journal_set_node = sq_journal_set_node,
+    .journal_get = sq_journal_get,
+    .timers_case = sq_timers_case,
+    .idem_list = sq_idem_list,
+    .outbox_case = sq_outbox_case,
+    .orphans = sq_orphans,
 };

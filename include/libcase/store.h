@@ -243,16 +243,135 @@ CASE_API int case_store_tick(case_store *s, int64_t now, int *fired);
 CASE_API int case_store_get(case_store *s, const char *id, case_instance **out);
 
 /**
- * Recomputes every case's journal hash chain and replays every case's journal
- * against its pinned definition version, comparing each row's resulting
- * configuration and data and the stored case.  *report (caller-owned, free
- * with case_free) gets a JSON object
- *   {"cases":N,"events":M,"problems":[{"case":"Z1","seq":7,"problem":"hash"|"chain"|
- *    "replay"|"state","message":"..."}]}
- * Returns CASE_OK when there is no problem, CASE_CORRUPT when there is one (the
- * report says which), or CASE_IO / CASE_NOMEM / CASE_MISUSE.
+ * Checks everything the store holds against its journal, as
+ * case_store_verify_v2() with no options: the database's own integrity, every
+ * journal row's hash and the hash chains, the journal's Merkle tree, a replay
+ * of every case, and every table derived from the journal (the case rows,
+ * timers, outbox, idempotency keys) compared with what the replay gives.
  */
 CASE_API int case_store_verify(case_store *s, char **report);
+
+/**
+ * Verifies the store (docs/store.md, "Verify"), in one read transaction: a
+ * problem never stops the others.
+ *
+ * `options_json` (NULL for the defaults) is a JSON object; every key is optional:
+ *   "integrity": "full" (PRAGMA integrity_check, the default), "quick"
+ *                (quick_check: no index contents) or "none"
+ *   "checkpoint": the text of a checkpoint file (case_store_checkpoint()): the
+ *                journal must extend it (its first `size` rows give its root),
+ *                its signature must be valid and it must be of this store
+ *   "public_key": PEM text of the Ed25519 public key the checkpoint must be
+ *                signed with (without it the key in the checkpoint is used
+ *                and the report says "trusted_key": false)
+ *
+ * *report (caller-owned, free with case_free) gets a JSON object
+ *   {"cases":N,"events":M,"tree":{"size":M,"root":"<hex>","complete":true},
+ *    "checkpoint":{"origin":..,"size":..,"time":..,"root":..,"key":..,
+ *                  "signature":"valid"|"invalid","trusted_key":bool,
+ *                  "consistent":bool,"proof":["<hex>",...]},
+ *    "problems":[{"case":"Z1"|null,"seq":7,"problem":"...","table":"journal"|null,
+ *                 "column":"data"|null,"message":"..."}],
+ *    "problems_omitted":n}
+ * "checkpoint" only with that option; "proof" is the consistency proof from
+ * the checkpoint to the tree of today ("tree"), computed from the store.
+ * "problem" is one of "integrity" (the database's own check, or a read that
+ * failed), "schema" (a table, column or index missing, changed or added),
+ * "corrupt" (a value that is not UTF-8 or not JSON), "hash", "chain", "order"
+ * (missing seqs, a case's rows out of seq order), "tree" (a stored tree node
+ * that the rows do not give), "missing" (journal rows without a case row, a
+ * case row without journal, rows of other tables without a case), "replay",
+ * "state" (a column of the case row), "timers", "outbox", "idempotency",
+ * "checkpoint".  "case" is null and "seq" 0 where they do not apply.  At
+ * most 1000 problems are listed; "problems_omitted" counts the rest.
+ *
+ * Returns CASE_OK when there is no problem, CASE_CORRUPT when there is one (the
+ * report says which); CASE_INVALID (bad options: the message names the key;
+ * no report); CASE_IO, CASE_NOMEM, CASE_MISUSE (no report).  The host's cases
+ * are not touched (replay runs on a separate engine).  Takes time linear in
+ * the store's size; one thread at a time per store, as everything else.
+ */
+CASE_API int case_store_verify_v2(case_store *s, const char *options_json, char **report);
+
+/* ------------------------------------------------------------------ */
+/* The journal's Merkle tree and signed checkpoints (docs/store.md)     */
+/* ------------------------------------------------------------------ */
+
+/**
+ * The head of the journal's Merkle tree (RFC 6962) as the store keeps it:
+ * *size gets the number of journal rows, root (65 bytes, the caller's) the
+ * hex MTH of them.  Reads O(log size) stored nodes; it does not check them
+ * against the rows (case_store_verify() does).  Returns CASE_OK, CASE_CORRUPT
+ * (a row or node is missing: run verify), CASE_IO, CASE_MISUSE (NULL
+ * argument).
+ */
+CASE_API int case_store_tree_head(case_store *s, int64_t *size, char root[65]);
+
+/**
+ * Signs `len` bytes of `message` with Ed25519 and writes the 64-byte
+ * signature.  Returns 0 on success, anything else to refuse.  Called once,
+ * on the caller's thread, with no store transaction open.
+ */
+typedef int (*case_sign_fn)(void *ud, const unsigned char *message, size_t len,
+                            unsigned char signature[64]);
+
+/**
+ * A checkpoint: the tree head (case_store_tree_head()) with the store's id
+ * and time `at` (UTC seconds), signed with the Ed25519 private key in PEM
+ * file `key_file` (`openssl genpkey -algorithm ed25519 -out KEY` or
+ * case_key_generate()).  The key is read for this call only and never stored.
+ * With `previous` (the text of an earlier checkpoint of this store, or NULL)
+ * the checkpoint also carries the consistency proof from it, so that whoever
+ * holds both can check with case_checkpoint_check() that no row the earlier
+ * one covers was changed, removed or moved, without the store.
+ *
+ * *checkpoint gets the checkpoint file's text (JSON, caller-owned, free with
+ * case_free; docs/store.md "Checkpoints" gives the format and the signed
+ * message).  Returns CASE_OK; CASE_NOTFOUND (no key file); CASE_INVALID (not
+ * an Ed25519 private key; `previous` not a valid checkpoint of this store);
+ * CASE_CORRUPT (the journal does not extend `previous`, or its tree cannot be
+ * computed); CASE_IO; CASE_NOMEM; CASE_MISUSE (NULL argument).  Writes
+ * nothing to the store.
+ */
+CASE_API int case_store_checkpoint(case_store *s, const char *key_file, int64_t at,
+                                   const char *previous, char **checkpoint);
+
+/**
+ * case_store_checkpoint() with a signature made by the host (a key in an HSM,
+ * a KMS, an agent): `sign` is called once with the message; `public_key` (32
+ * bytes, raw Ed25519) is the key it signs with, stored in the checkpoint; the
+ * signature is checked against it before the checkpoint is returned.  Returns
+ * the codes of case_store_checkpoint(), and CASE_DENIED when `sign` refused,
+ * CASE_INVALID when its signature does not verify with `public_key`.
+ */
+CASE_API int case_store_checkpoint_sign(case_store *s, const unsigned char public_key[32],
+                                        case_sign_fn sign, void *ud, int64_t at,
+                                        const char *previous, char **checkpoint);
+
+/**
+ * Checks, without any store, that checkpoint `newer` extends checkpoint
+ * `older`: both signatures valid (with `public_key_pem`, PEM text of the
+ * Ed25519 public key both must be signed with, or NULL: both with the same
+ * key, the one in `older`), the same store, and `newer`'s consistency proof
+ * from `older`'s size and root holds (equal sizes need equal roots).
+ * *report (caller-owned, free with case_free) gets
+ *   {"consistent":bool,"older":{..head..},"newer":{..head..},"problems":["..."]}.
+ * Returns CASE_OK (consistent), CASE_CORRUPT (not: the report says why),
+ * CASE_INVALID (a checkpoint or the key does not parse; no report),
+ * CASE_NOMEM, CASE_MISUSE.  Errors go to engine `e`, which is otherwise unused.
+ */
+CASE_API int case_checkpoint_check(case_engine *e, const char *older, const char *newer,
+                                   const char *public_key_pem, char **report);
+
+/**
+ * Generates an Ed25519 key pair for checkpoints: the private key as PEM
+ * (PKCS#8, unencrypted) in a new file `private_path` with mode 0600, and the
+ * public key as PEM in a new file `public_path` (may be NULL).  Never
+ * overwrites a file.  Returns CASE_OK, CASE_EXISTS (a file exists), CASE_IO,
+ * CASE_NOMEM, CASE_MISUSE; the message is on `e`.
+ */
+CASE_API int case_key_generate(case_engine *e, const char *private_path,
+                               const char *public_path);
 
 /** Called by case_store_follow() once per journal row, in sequence order. */
 typedef int (*case_feed_fn)(void *ud, int64_t seq, const char *row_json);
@@ -263,8 +382,13 @@ typedef int (*case_feed_fn)(void *ud, int64_t seq, const char *row_json);
  *   {"seq":8,"case":"Z1","revision":3,"event":"...","payload":...,"actor":"...",
  *    "role":"IND","time":1790000000,"recorded":1790000050,"configuration":[...],
  *    "data":{...},"hash":"...","prev":"..."}
- * owned by the library for the call only.  A non-zero return from `fn` stops the
- * feed and is returned.  *last (may be NULL) gets the last sequence delivered.
+ * owned by the library for the call only.  A row with a column that cannot be
+ * read (text that is not UTF-8, JSON that does not parse: a damaged store) is
+ * delivered all the same, that column as JSON null (a text column: its text
+ * with U+FFFD for each byte that is not UTF-8), with one more member
+ * "corrupt":{"data":"not JSON",...} naming the columns; case_store_verify()
+ * reports them.  A non-zero return from `fn` stops the feed and is returned.
+ * *last (may be NULL) gets the last sequence delivered.
  */
 CASE_API int case_store_follow(case_store *s, int64_t after, int limit, case_feed_fn fn,
                                void *ud, int64_t *last);

@@ -482,6 +482,79 @@ defs)
   expect 5 "load a workflow the stored profile breaks" -- "${PS[@]}" load $P/drempel.yaml
   contains "$T/err" "bad_type.lua:5:5:" "load names the profile's line"
   ;;
+proof)
+  # Issue 15 §7-9, issue 12 §10: verify finds what is changed, checkpoints prove the rest.
+  Q=examples/quickstart/aanmelding.yaml
+  expect 0 "init" -- "$CASECTL" init --quiet
+  expect 0 "load" -- "$CASECTL" load --quiet $Q
+  for z in Z1 Z2 Z3; do "$CASECTL" new --quiet --workflow aanmelding_demo --role IND --at 2026-03-02 $z; done
+  expect 0 "verify a clean store" -- "$CASECTL" verify
+  contains "$T/out" "3 case(s), 3 journal row(s), 0 problem(s)" "verify counts cases and rows"
+  expect 0 "keygen" -- "$CASECTL" keygen --out "$T/key.pem" --pubout "$T/key.pub"
+  if [[ $(stat -c %a "$T/key.pem") == 600 ]]; then ok "the private key is mode 0600"; else bad "key mode $(stat -c %a "$T/key.pem")"; fi
+  expect 5 "keygen never overwrites a key" -- "$CASECTL" keygen --out "$T/key.pem"
+  contains "$T/err" "never overwritten" "keygen says why"
+  expect 2 "checkpoint without --key" -- "$CASECTL" checkpoint
+  expect 3 "checkpoint with a missing key file" -- "$CASECTL" checkpoint --key "$T/none.pem"
+  expect 0 "checkpoint" -- "$CASECTL" checkpoint --key "$T/key.pem" --at 2026-03-02 --out "$T/cp1.json"
+  contains "$T/out" "checkpoint of 3 journal row(s)" "the checkpoint covers the journal"
+  # The signature is plain Ed25519 over five lines: openssl checks it without libcase.
+  python3 - "$T" <<'PY'
+import json, sys
+t = sys.argv[1]
+c = json.load(open(t + "/cp1.json"))
+open(t + "/msg.txt", "w").write("libcase.checkpoint.v1\norigin %s\nsize %d\ntime %d\nroot %s\n"
+                                % (c["origin"], c["size"], c["time"], c["root"]))
+open(t + "/sig.bin", "wb").write(bytes.fromhex(c["signature"]))
+PY
+  expect 0 "openssl verifies the checkpoint's signature" -- openssl pkeyutl -verify -pubin -inkey "$T/key.pub" -rawin -in "$T/msg.txt" -sigfile "$T/sig.bin"
+  "$CASECTL" new --quiet --workflow aanmelding_demo --role IND --at 2026-03-02 Z4
+  expect 0 "a later checkpoint --since the first" -- "$CASECTL" checkpoint --key "$T/key.pem" --since "$T/cp1.json" --out "$T/cp2.json"
+  expect 0 "check-checkpoint: the later extends the first" -- "$CASECTL" check-checkpoint --pubkey "$T/key.pub" "$T/cp1.json" "$T/cp2.json"
+  contains "$T/out" "extends" "check-checkpoint says so"
+  expect 1 "check-checkpoint the other way round" -- "$CASECTL" check-checkpoint "$T/cp2.json" "$T/cp1.json"
+  contains "$T/err" "truncated" "and says why"
+  "$CASECTL" keygen --quiet --out "$T/other.pem" --pubout "$T/other.pub"
+  expect 1 "check-checkpoint with another public key" -- "$CASECTL" check-checkpoint --pubkey "$T/other.pub" "$T/cp1.json" "$T/cp2.json"
+  expect 0 "verify --checkpoint" -- "$CASECTL" verify --checkpoint "$T/cp1.json" --pubkey "$T/key.pub"
+  contains "$T/out" "signature valid (the key given), the journal extends it" "verify proves the checkpoint"
+  expect 1 "verify --checkpoint with another key" -- "$CASECTL" verify --checkpoint "$T/cp1.json" --pubkey "$T/other.pub"
+  expect 2 "--pubkey without --checkpoint" -- "$CASECTL" verify --pubkey "$T/key.pub"
+  sed 's/"size": 3/"size": 2/' "$T/cp1.json" >"$T/forged.json"
+  expect 1 "a forged checkpoint" -- "$CASECTL" verify --checkpoint "$T/forged.json"
+  contains "$T/err" "signature is not valid" "the forgery is named"
+  # A consistent truncation: the newest case removed whole. Without a checkpoint it
+  # looks like a true store; with one it is found.
+  cp "$CASECTL_STORE" "$T/cut.db"
+  sqlite3 "$T/cut.db" "DELETE FROM journal WHERE case_id='Z4'; DELETE FROM timers WHERE case_id='Z4'; DELETE FROM cases WHERE id='Z4'"
+  expect 0 "the truncated copy without a checkpoint" -- "$CASECTL" verify --store "$T/cut.db"
+  expect 1 "the truncated copy against the later checkpoint" -- "$CASECTL" verify --store "$T/cut.db" --checkpoint "$T/cp2.json" --pubkey "$T/key.pub"
+  contains "$T/err" "rows were removed" "verify says rows were removed"
+  expect 4 "no checkpoint --since a checkpoint the store no longer extends" -- "$CASECTL" checkpoint --store "$T/cut.db" --key "$T/key.pem" --since "$T/cp2.json"
+  # An edit names its case, seq, table and column.
+  cp "$CASECTL_STORE" "$T/edit.db"
+  sqlite3 "$T/edit.db" "UPDATE journal SET data='{\"x\":' WHERE case_id='Z2'; DELETE FROM timers WHERE case_id='Z3'"
+  expect 1 "verify an edited copy" -- "$CASECTL" verify --store "$T/edit.db"
+  contains "$T/err" "case Z2 seq 2 journal.data: corrupt: revision 0: data is not JSON" "the unparsable column is named"
+  contains "$T/err" "case Z3 seq 3 timers: timers: timer" "the deleted timer is named"
+  contains "$T/out" "problem(s)" "verify still reports the rest"
+  # Issue 15 §9: a journal column that does not parse fails nothing else.
+  expect 0 "list over a corrupt row" -- "$CASECTL" list --store "$T/edit.db"
+  contains "$T/out" "Z3" "list shows the other cases"
+  expect 0 "follow over a corrupt row" -- "$CASECTL" follow --store "$T/edit.db"
+  if [[ $(wc -l <"$T/out") == 4 ]]; then ok "follow gives every row"; else bad "follow rows: $(wc -l <"$T/out")"; fi
+  contains "$T/err" "seq 2" "follow names the corrupt row"
+  expect 0 "report over a corrupt row" -- "$CASECTL" report --store "$T/edit.db" --at 2026-03-03 --format json
+  contains "$T/out" "journal row seq 2 cannot be read: its data is not JSON" "the report names the damaged row"
+  sqlite3 "$T/edit.db" "UPDATE journal SET event=CAST(X'74656CFF' AS TEXT) WHERE case_id='Z1'"
+  expect 1 "verify a row that is not UTF-8" -- "$CASECTL" verify --store "$T/edit.db"
+  contains "$T/err" "case Z1 seq 1 journal.event: corrupt: revision 0: event is not UTF-8" "the column that is not UTF-8 is named"
+  # The whole file damaged: a page of the journal overwritten.
+  cp "$CASECTL_STORE" "$T/page.db"
+  dd if=/dev/urandom of="$T/page.db" bs=4096 seek=3 count=1 conv=notrunc status=none
+  "$CASECTL" verify --store "$T/page.db" >"$T/out" 2>"$T/err"
+  if [[ $? == 1 || $? == 4 ]]; then ok "an overwritten page is found"; else bad "an overwritten page: exit $?"; fi
+  ;;
 scenarios)
   expect 0 "every scenario file in one call" -- "$CASECTL" test --quiet --lua-root "$SRC" tests/scenarios/*.yaml
   # Both orders: s24 loads its own budel profile, s23 uses lua/locations/budel.lua.

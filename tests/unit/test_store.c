@@ -210,9 +210,14 @@ static void verify_clean(fx *f, int cases, int events) {
   char *rep = NULL;
   int rc = case_store_verify(f->s, &rep);
   if (rc != CASE_OK) fail_msg("verify (%d): %s", rc, rep ? rep : case_errmsg(f->e));
+  /* The report also carries the tree head (schema 6): its size is the journal's. */
   char want[128];
-  snprintf(want, sizeof want, "{\"cases\":%d,\"events\":%d,\"problems\":[]}", cases, events);
-  assert_string_equal(rep, want);
+  snprintf(want, sizeof want, "{\"cases\":%d,\"events\":%d,\"tree\":{\"size\":%d,\"root\":\"",
+           cases, events, events);
+  if (strncmp(rep, want, strlen(want)) != 0) fail_msg("report %s, expected it to start %s", rep, want);
+  const char *end = "\"complete\":true},\"problems\":[]}";
+  if (strlen(rep) < strlen(end) || strcmp(rep + strlen(rep) - strlen(end), end) != 0)
+    fail_msg("report %s, expected it to end %s", rep, end);
   case_free(rep);
 }
 
@@ -304,7 +309,7 @@ static void test_open_errors(void **state) {
   /* Settings. */
   assert_int_equal(case_store_config(f->s, 7, 100), CASE_INVALID);
   assert_int_equal(case_store_config(f->s, CASE_STORE_SYNC_FULL, 2000), CASE_OK);
-  assert_int_equal(count_sql(f, "PRAGMA user_version"), 5);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 6);
   case_engine_close(e);
 }
 
@@ -1066,13 +1071,59 @@ static void test_migration_from_schema_1(void **state) {
   close_all(f);
   exec_sql(f, "DROP TABLE holidays; DROP TABLE profiles; "
               "ALTER TABLE definitions DROP COLUMN modules; "
-              "ALTER TABLE idempotency DROP COLUMN request; PRAGMA user_version=1;");
+              "ALTER TABLE idempotency DROP COLUMN request; "
+              "ALTER TABLE journal DROP COLUMN node; DROP TABLE meta; DROP INDEX outbox_case; "
+              "PRAGMA user_version=1;");
   assert_int_equal(count_sql(f, "PRAGMA user_version"), 1);
   open_all(f);
-  assert_int_equal(count_sql(f, "PRAGMA user_version"), 5);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 6);
   assert_int_equal(count_sql(f, "SELECT count(*) FROM pragma_table_info('definitions') "
                                 "WHERE name='modules'"), 1);
   assert_config(f, "m1", "[\"open\"]");
+}
+
+/* Schema 6 gives every journal row a node of the journal's Merkle tree: the
+ * migration fills them for older rows exactly as fires write them. */
+static void test_tree_migration(void **state) {
+  fx *f = *state;
+  char id[16];
+  for (int i = 0; i < 7; i++) {
+    snprintf(id, sizeof id, "m%d", i);
+    create(f, id, NULL);
+  }
+  for (int k = 0; k < 300; k++) {
+    snprintf(id, sizeof id, "m%d", k % 7);
+    fire(f, id, "tel", NULL, "IND");
+  }
+  int64_t size = 0;
+  char root[65], root2[65];
+  assert_int_equal(case_store_tree_head(f->s, &size, root), CASE_OK);
+  assert_int_equal(size, 307);
+  verify_clean(f, 7, 307);
+  char *rep = NULL;
+  assert_int_equal(case_store_verify(f->s, &rep), CASE_OK);
+  assert_non_null(strstr(rep, root)); /* the head the nodes give is the one the rows give */
+  case_free(rep);
+  close_all(f);
+  exec_sql(f, "ALTER TABLE journal DROP COLUMN node; DROP TABLE meta; DROP INDEX outbox_case; "
+              "PRAGMA user_version=5;");
+  open_all(f);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 6);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM journal WHERE length(node) = 32"), 307);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM meta WHERE key='store_id' AND "
+                                "length(value) = 32"), 1);
+  assert_int_equal(case_store_tree_head(f->s, &size, root2), CASE_OK);
+  assert_int_equal(size, 307);
+  assert_string_equal(root2, root);
+  fire(f, "m1", "tel", NULL, "IND");
+  verify_clean(f, 7, 308);
+  /* An empty store: the tree of nothing. */
+  close_all(f);
+  remove_db(f->path);
+  open_all(f);
+  assert_int_equal(case_store_tree_head(f->s, &size, root), CASE_OK);
+  assert_int_equal(size, 0);
+  assert_string_equal(root, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
 /* Issue 12 §13: the allowed form of a case id, refused at every create; strings
@@ -1517,6 +1568,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_fire_runs_due_timers_first, setup, teardown),
       cmocka_unit_test_setup_teardown(test_modules_pinned, setup, teardown),
       cmocka_unit_test_setup_teardown(test_migration_from_schema_1, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tree_migration, setup, teardown),
       cmocka_unit_test_setup_teardown(test_profiles_stored, setup, teardown),
       cmocka_unit_test_setup_teardown(test_holidays_stored, setup, teardown),
       cmocka_unit_test_setup_teardown(test_case_ids, setup, teardown),

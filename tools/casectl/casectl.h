@@ -111,7 +111,11 @@ typedef struct case_ids {
   char **v;
   size_t n, cap;
   int64_t last_time; /* latest event time in the journal */
+  ctx *c;            /* for warnings about damaged rows */
 } case_ids;
+/* A journal row the feed marked "corrupt" (a column not UTF-8 or not JSON): a
+ * warning on stderr naming its seq, case and columns.  Returns 1 for such a row. */
+int warn_corrupt_row(ctx *c, json_t *row);
 int collect_case_ids(ctx *c, case_ids *ids); /* every case in creation order */
 void case_ids_free(case_ids *ids);
 
@@ -124,6 +128,10 @@ int check_state(ctx *c, const char *state);
 /* Commands. */
 extern const command cmd_validate, cmd_graph, cmd_init, cmd_load, cmd_new, cmd_fire, cmd_show,
     cmd_list, cmd_events, cmd_explain, cmd_tick, cmd_import, cmd_report, cmd_verify, cmd_follow, cmd_test;
+/* cmd_proof.c */
+extern const command cmd_keygen, cmd_checkpoint, cmd_check_checkpoint;
+/* A whole file's text (malloc'd), or NULL with *err an errno. */
+char *read_whole_file(const char *path, int *err);
 
 /* overview.c: renderings of a case_store_report_v2() object. */
 typedef struct overview_page {

@@ -21,6 +21,10 @@ static int on_id_row(void *ud, int64_t seq, const char *row_json) {
   case_ids *ids = ud;
   json_t *row = json_loads(row_json, 0, NULL);
   if (!row) return CASE_NOMEM;
+  if (warn_corrupt_row(ids->c, row) && json_object_get(json_object_get(row, "corrupt"), "case")) {
+    json_decref(row); /* no case to list by that id */
+    return 0;
+  }
   int64_t t = json_integer_value(json_object_get(row, "time"));
   if (t > ids->last_time) ids->last_time = t;
   if (json_integer_value(json_object_get(row, "revision")) == 0) {
@@ -47,6 +51,7 @@ static int on_id_row(void *ud, int64_t seq, const char *row_json) {
 
 int collect_case_ids(ctx *c, case_ids *ids) {
   memset(ids, 0, sizeof *ids);
+  ids->c = c;
   int rc = case_store_follow(c->s, 0, 0, on_id_row, ids, NULL);
   if (rc != CASE_OK) return fail_engine(c, rc, "journal");
   return EX_OK;
@@ -793,11 +798,64 @@ const command cmd_import = {
 
 /* ------------------------------------------------------------------ verify */
 
+enum { V_CHECKPOINT = 300, V_PUBKEY, V_QUICK };
+static struct {
+  const char *checkpoint, *pubkey;
+  int quick;
+} vo;
+
+static int verify_option(ctx *c, int code, const char *arg) {
+  switch (code) {
+  case V_CHECKPOINT: vo.checkpoint = arg; return EX_OK;
+  case V_PUBKEY: vo.pubkey = arg; return EX_OK;
+  case V_QUICK: vo.quick = 1; return EX_OK;
+  default: return usage_error(c, "unexpected option");
+  }
+}
+
+static const struct option verify_options[] = {
+    {"checkpoint", required_argument, NULL, V_CHECKPOINT},
+    {"pubkey", required_argument, NULL, V_PUBKEY},
+    {"quick", no_argument, NULL, V_QUICK},
+    {NULL, 0, NULL, 0},
+};
+
+/* The options of case_store_verify_v2() from the command line; NULL and *ex set on failure. */
+static char *verify_options_json(ctx *c, int *ex) {
+  *ex = EX_OK;
+  if (vo.pubkey && !vo.checkpoint) {
+    *ex = usage_error(c, "--pubkey needs --checkpoint");
+    return NULL;
+  }
+  json_t *o = json_object();
+  if (vo.quick) json_object_set_new(o, "integrity", json_string("quick"));
+  const char *files[2] = {vo.checkpoint, vo.pubkey}, *keys[2] = {"checkpoint", "public_key"};
+  for (int i = 0; i < 2 && *ex == EX_OK; i++) {
+    if (!files[i]) continue;
+    int err = 0;
+    char *t = read_whole_file(files[i], &err);
+    if (!t) {
+      *ex = fail(c, err == ENOENT ? EX_NOTFOUND : EX_STORE, "%s: %s", files[i], strerror(err));
+      break;
+    }
+    json_object_set_new(o, keys[i], json_string(t));
+    free(t);
+  }
+  char *text = *ex == EX_OK ? json_dumps(o, JSON_COMPACT) : NULL;
+  json_decref(o);
+  if (*ex == EX_OK && !text) *ex = fail(c, EX_STORE, "out of memory");
+  return text;
+}
+
 static int run_verify(ctx *c, int argc, char **argv) {
   (void)argv;
   if (argc != 0) return usage_error(c, "verify takes no arguments");
+  int ex;
+  char *options = verify_options_json(c, &ex);
+  if (ex != EX_OK) return ex;
   char *report = NULL;
-  int rc = case_store_verify(c->s, &report);
+  int rc = case_store_verify_v2(c->s, options, &report);
+  free(options);
   if (rc != CASE_OK && rc != CASE_CORRUPT) return fail_engine(c, rc, "verify");
   json_t *r = json_loads(report ? report : "{}", 0, NULL);
   case_free(report);
@@ -806,27 +864,61 @@ static int run_verify(ctx *c, int argc, char **argv) {
   } else {
     size_t i;
     json_t *v;
-    json_array_foreach(json_object_get(r, "problems"), i, v)
-      fprintf(stderr, "%s: case %s seq %lld: %s: %s\n", c->store_path,
-              json_string_value(json_object_get(v, "case")),
-              (long long)json_integer_value(json_object_get(v, "seq")),
+    json_array_foreach(json_object_get(r, "problems"), i, v) {
+      /* case, seq, table and column where they apply: "case Z1 seq 7 journal.data" */
+      const char *id = json_string_value(json_object_get(v, "case"));
+      const char *table = json_string_value(json_object_get(v, "table"));
+      const char *column = json_string_value(json_object_get(v, "column"));
+      long long seq = (long long)json_integer_value(json_object_get(v, "seq"));
+      char where[512] = "";
+      size_t n = 0;
+      if (id) n += (size_t)snprintf(where + n, sizeof where - n, "case %s ", id);
+      if (seq && n < sizeof where) n += (size_t)snprintf(where + n, sizeof where - n, "seq %lld ", seq);
+      if (table && n < sizeof where)
+        n += (size_t)snprintf(where + n, sizeof where - n, "%s%s%s ", table, column ? "." : "",
+                              column ? column : "");
+      if (n && n < sizeof where) where[n - 1] = ':';
+      fprintf(stderr, "%s: %s%s%s: %s\n", c->store_path, where, n ? " " : "",
               json_string_value(json_object_get(v, "problem")),
               json_string_value(json_object_get(v, "message")));
+    }
+    json_t *omitted = json_object_get(r, "problems_omitted");
+    if (omitted)
+      fprintf(stderr, "%s: %lld more problem(s) not listed\n", c->store_path,
+              (long long)json_integer_value(omitted));
+    json_t *cp = json_object_get(r, "checkpoint");
+    if (!c->quiet && cp)
+      printf("%s: checkpoint of %lld row(s) at %lld: signature %s%s, %s\n", c->store_path,
+             (long long)json_integer_value(json_object_get(cp, "size")),
+             (long long)json_integer_value(json_object_get(cp, "time")),
+             json_string_value(json_object_get(cp, "signature")),
+             json_is_true(json_object_get(cp, "trusted_key")) ? " (the key given)"
+                                                             : " (the key in the checkpoint)",
+             json_is_true(json_object_get(cp, "consistent")) ? "the journal extends it"
+                                                            : "the journal does NOT extend it");
     if (!c->quiet)
       printf("%s: %lld case(s), %lld journal row(s), %zu problem(s)\n", c->store_path,
              (long long)json_integer_value(json_object_get(r, "cases")),
              (long long)json_integer_value(json_object_get(r, "events")),
-             json_array_size(json_object_get(r, "problems")));
+             json_array_size(json_object_get(r, "problems")) +
+                 (size_t)json_integer_value(json_object_get(r, "problems_omitted")));
     json_decref(r);
   }
   return rc == CASE_OK ? EX_OK : EX_REFUSED;
 }
 
 const command cmd_verify = {
-    "verify", "check the journal's hash chain and replay every case",
-    "usage: casectl verify [--json]\n"
-    "  Exit 1 when a problem is found (each on stderr: case, seq, what).\n",
-    NULL, NULL, run_verify, 3};
+    "verify", "check the store against its journal: integrity, hashes, tree, replay",
+    "usage: casectl verify [--checkpoint FILE [--pubkey PUB]] [--quick] [--json]\n"
+    "  Checks the database's integrity and schema, every journal row's hash and the hash\n"
+    "  chains, the journal's Merkle tree, replays every case and compares every derived\n"
+    "  table (cases, timers, outbox, idempotency keys) with the replay.  Exit 1 when a\n"
+    "  problem is found, each on stderr: case, seq, table.column, what.\n"
+    "  --checkpoint FILE  also prove that the journal extends this checkpoint (made with\n"
+    "                     `casectl checkpoint`): signature, store and root\n"
+    "  --pubkey PUB       the public key the checkpoint must be signed with (PEM)\n"
+    "  --quick            PRAGMA quick_check instead of integrity_check (no index contents)\n",
+    verify_options, verify_option, run_verify, 3};
 
 /* ------------------------------------------------------------------ follow */
 
@@ -837,8 +929,13 @@ static void on_signal(int sig) {
 }
 
 static int on_follow_row(void *ud, int64_t seq, const char *row_json) {
-  (void)ud;
   (void)seq;
+  /* ',"corrupt":{' with its quotes bare is no text inside a JSON string. */
+  if (strstr(row_json, ",\"corrupt\":{")) {
+    json_t *row = json_loads(row_json, 0, NULL);
+    warn_corrupt_row(ud, row);
+    json_decref(row);
+  }
   fputs(row_json, stdout);
   fputc('\n', stdout);
   return ferror(stdout) ? CASE_IO : 0;
@@ -859,7 +956,7 @@ static int run_follow(ctx *c, int argc, char **argv) {
   signal(SIGTERM, on_signal);
   for (;;) {
     int64_t last = after;
-    int rc = case_store_follow(c->s, after, (int)lo.limit, on_follow_row, NULL, &last);
+    int rc = case_store_follow(c->s, after, (int)lo.limit, on_follow_row, c, &last);
     fflush(stdout);
     if (rc != CASE_OK) return fail_engine(c, rc, "follow");
     if (lo.limit) break;

@@ -11,7 +11,8 @@
 static const command *const commands[] = {
     &cmd_validate, &cmd_graph, &cmd_init,   &cmd_load,   &cmd_new,    &cmd_fire,
     &cmd_show,     &cmd_list,  &cmd_events, &cmd_explain, &cmd_tick,   &cmd_import, &cmd_report,
-    &cmd_verify,   &cmd_follow, &cmd_test,
+    &cmd_verify,   &cmd_follow, &cmd_test,   &cmd_checkpoint, &cmd_check_checkpoint,
+    &cmd_keygen,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -50,7 +51,7 @@ static const char common_help[] =
 static void general_usage(FILE *f) {
   fprintf(f, "usage: casectl COMMAND [OPTIONS] [ARGS]\n\ncommands:\n");
   for (size_t i = 0; i < NCOMMANDS; i++)
-    fprintf(f, "  %-9s %s\n", commands[i]->name, commands[i]->summary);
+    fprintf(f, "  %-16s %s\n", commands[i]->name, commands[i]->summary);
   fprintf(f, "\n%s\n"
              "Exit codes: 0 ok, 1 refused or check failed, 2 usage, 3 not found,\n"
              "4 store or I/O error, 5 invalid input.  `casectl COMMAND --help` for more;\n"

@@ -395,3 +395,16 @@ int parse_workflow(const char *spec, char *id, size_t len, int *version) {
   }
   return 0;
 }
+
+int warn_corrupt_row(ctx *c, json_t *row) {
+  json_t *bad = json_object_get(row, "corrupt");
+  if (!json_is_object(bad)) return 0;
+  const char *col;
+  json_t *why;
+  json_object_foreach(bad, col, why)
+    fprintf(stderr, "%s %s: journal row seq %lld (case %s): its %s is %s (casectl verify "
+            "reports every problem of the store)\n",
+            c->prog, c->cmd ? c->cmd : "", (long long)json_integer_value(json_object_get(row, "seq")),
+            json_string_value(json_object_get(row, "case")), col, json_string_value(why));
+  return 1;
+}
