@@ -131,14 +131,24 @@ end
 -- Kansarm for the lane: from a safe country (of origin, or protection elsewhere: spoor 2),
 -- a Dublin case (spoor 1, or a Eurodac hit while a claim is still possible), or weak merits
 -- in the team's assessment (kansarm_beoordeeld).
+-- Version 2 (params.pact) has no sporen: the accelerated, admissibility and border
+-- procedures take the place of spoor 2.
+local KANSARME_PROCEDURES = { versneld = true, ontvankelijkheid = true, grens = true }
+
 function M.criterium_kansarm(case, event, params)
-  if case.kansarm == true or case.veilig_land_van_herkomst == true or case.spoor == 2 then return true end
+  if case.kansarm == true or case.veilig_land_van_herkomst == true then return true end
+  if params.pact then
+    if KANSARME_PROCEDURES[case.procedure] then return true end
+  elseif case.spoor == 2 then
+    return true
+  end
   if case.spoor == 1 then return true end
   return case.eurodac_treffer == true and case.claimtermijn_verstreken ~= true
 end
 
 -- Early in the procedure: no first-instance decision yet, not in the VA.
 function M.criterium_vroeg_in_procedure(case, event, params)
+  if params.pact then return case.beschikking == nil end
   return case.beschikking == nil and case.fase ~= 'VA'
 end
 
@@ -299,13 +309,45 @@ local AFWIJZING = {
 -- Action for every afwijzing_* event: records the beschikking and the terms that follow.
 -- event.data (optional): {schorsend = true} for the exceptions 30a(1)(c) and 30b(1)(h);
 -- {vertrektermijn = "N days"} when the IND sets another departure period (Vw 62(2)).
+-- Version 2 (from 12 June 2026): the decision types of the APR and their appeal terms
+-- (Vw 69 from 12 June 2026: 1 week for 30, 30a, 30b, 30c; 2 weeks for ongegrond, 31).
+local AFWIJZING_PACT = {
+  afwijzing_niet_ontvankelijk     = { soort = 'niet_ontvankelijk', artikel = 'APR 38 (Vw 30a)', beroep = 'beroep_30_30c' },
+  afwijzing_kennelijk_ongegrond   = { soort = 'kennelijk_ongegrond', artikel = 'APR 39, 42 (Vw 30b)', beroep = 'beroep_30_30c' },
+  afwijzing_ongegrond             = { soort = 'ongegrond', artikel = 'Vw 31', beroep = 'beroep_ongegrond' },
+  afwijzing_impliciet_ingetrokken = { soort = 'impliciet_ingetrokken', artikel = 'APR 41 (Vw 30c)', beroep = 'beroep_30_30c' },
+}
+
+-- APR art. 68: an appeal suspends (a right to remain) except against a decision in the
+-- accelerated (68(3)(a)(i)) or border procedure (68(3)(a)), or an inadmissibility decision
+-- (68(3)(b)); an unaccompanied minor in the border procedure keeps the right.  Implicit
+-- withdrawal: params.schorsend_impliciet_ingetrokken (unverified).
+local function schorsend_pact(case, soort, params)
+  if case.procedure == 'grens' then return case.amv == true end
+  if soort == 'niet_ontvankelijk' then return false end
+  if soort == 'impliciet_ingetrokken' then return params.schorsend_impliciet_ingetrokken end
+  if case.procedure == 'versneld' then return false end
+  return true
+end
+
+-- The vertrektermijn in version 2: in the return border procedure voluntary departure of at
+-- most params.vertrektermijn_grens, none after a manifestly unfounded rejection (RBPR);
+-- otherwise as before (the post-Pact Vw 62 is unverified).
+local function vertrektermijn_pact(case, soort, params)
+  if soort == 'kennelijk_ongegrond' then return params.vertrektermijn_kennelijk_ongegrond end
+  if case.procedure == 'grens' then return params.vertrektermijn_grens end
+  return params.vertrektermijn_regulier
+end
+
 function M.registreer_afwijzing(case, event, params)
-  local a = AFWIJZING[event.name]
+  local a = params.pact and AFWIJZING_PACT[event.name] or AFWIJZING[event.name]
   local d = event.data or {}
   case.beschikking = a.soort
   case.artikel = a.artikel
   case.beschikking_datum = today
-  if a.soort == 'ongegrond' then
+  if params.pact then
+    case.beroepstermijn = params[a.beroep]
+  elseif a.soort == 'ongegrond' then
     case.beroepstermijn = case.fase == 'VA' and params.beroep_ongegrond_va or params.beroep_ongegrond_aa
   else
     case.beroepstermijn = params.beroep_30_30c
@@ -315,12 +357,18 @@ function M.registreer_afwijzing(case, event, params)
   else
     case.hoger_beroepstermijn = params.hoger_beroep_na_lang
   end
-  if d.schorsend ~= nil then case.schorsende_werking = d.schorsend else case.schorsende_werking = a.schorsend end
+  local schorsend = a.schorsend
+  if params.pact then schorsend = schorsend_pact(case, a.soort, params) end
+  if d.schorsend ~= nil then case.schorsende_werking = d.schorsend else case.schorsende_werking = schorsend end
   -- Vw 82 lid 1: a suspensive appeal term holds the departure back until it ends.
   case.schorsing = case.schorsende_werking and 'beroep' or nil
   case.vovo = nil
   case.uitspraak = nil
-  case.vertrektermijn = d.vertrektermijn or params[a.vertrek]
+  if params.pact then
+    case.vertrektermijn = d.vertrektermijn or vertrektermijn_pact(case, a.soort, params)
+  else
+    case.vertrektermijn = d.vertrektermijn or params[a.vertrek]
+  end
   if hoeveelheid(case.vertrektermijn) == 0 then
     -- Vw 66a lid 1: no vertrektermijn given, so an entry ban goes with the return decision.
     case.inreisverbod = { grond = 'Vw 2000 art. 66a lid 1', duur = params.inreisverbod_duur,
@@ -382,7 +430,10 @@ end
 function M.uitzetting_toegestaan(case, event, params)
   if case.schorsing ~= nil then return false end
   if case.vovo == 'verzocht' and params.vovo_afwachten then return false end
-  if case.rechtsmiddel == 'beroepstermijn' and params.niet_uitzetten_in_beroepstermijn then
+  if params.pact then
+    -- APR 68(5): the applicant may stay until the window for the request closes.
+    if case.verzoekvenster_open and case.vovo == nil and params.niet_uitzetten_in_beroepstermijn then return false end
+  elseif case.rechtsmiddel == 'beroepstermijn' and params.niet_uitzetten_in_beroepstermijn then
     return false
   end
   return true
@@ -392,7 +443,11 @@ end
 -- against the overdrachtsbesluit does not suspend it, Vw 82 lid 2 sub a; a vovo does).
 function M.overdracht_toegestaan(case, event, params)
   if case.vovo == 'toegewezen' then return false end
-  return M.uitzetting_toegestaan(case, event, params)
+  if case.vovo == 'verzocht' and params.vovo_afwachten then return false end
+  -- The window to appeal and ask a suspension (with the appeal from 12 June 2026, AMMR
+  -- art. 43(3)) is the appeal term against the overdrachtsbesluit.
+  if case.rechtsmiddel == 'beroepstermijn' and params.niet_uitzetten_in_beroepstermijn then return false end
+  return true
 end
 
 -- The vertrektermijn has run out: no lawful stay, COA's reception ends (VBL possible).
@@ -405,6 +460,9 @@ end
 -- beroep_kort, atw clock) after an appeal in the short category; otherwise the long one
 -- (23 weeks, state beroep_lang, plain clock: over 12 weeks the Atw does not apply, art. 4).
 function M.uitspraaktermijn_kort(case, event, params)
+  if params.pact then
+    return case.beroepstermijn == params.beroep_30_30c or case.procedure ~= 'regulier'
+  end
   return case.beroepstermijn == params.beroep_30_30c or case.fase == 'AA'
 end
 
@@ -428,7 +486,18 @@ end
 
 -- Guard: a voorlopige voorziening only where the appeal does not suspend removal (Vw 82).
 function M.vovo_nodig(case, event, params)
-  return case.schorsende_werking ~= true
+  if case.schorsende_werking == true then return false end
+  -- Version 2: the request to remain within its window (APR 68(5); Vw 69 from 12 June
+  -- 2026: 1 week), the deadline verzoektermijn on afgewezen.
+  if params.pact then return case.verzoekvenster_open == true end
+  return true
+end
+
+-- Entry of afgewezen (version 2): the window for a request to remain runs from the
+-- decision where the appeal does not keep the right to remain; otherwise it closes at once.
+function M.start_verzoektermijn(case, event, params)
+  case.verzoekvenster_open = case.schorsende_werking ~= true
+  if not case.verzoekvenster_open then set_deadline('verzoektermijn', '0 days') end
 end
 
 -- ---------------------------------------------------------------- AA
@@ -482,7 +551,7 @@ end
 -- for those the DIII criteria decide (AMMR art. 84(2)), and with them the DIII terms.
 local function dublin_regime(case, params)
   if params.dublin_verordening ~= 'AMMR' then return 'DIII' end
-  if (case.ir_datum or today) < params.ammr_vanaf then return 'DIII' end
+  if (case.registratie_datum or today) < params.ammr_vanaf then return 'DIII' end
   return 'AMMR'
 end
 
@@ -762,6 +831,267 @@ function M.markeer_onttrokken(case, event, params)
   case.onttrokken = true
   case.afwezig = true
   emit('ind.onttrokken', { datum = today })
+end
+
+-- ---------------------------------------------------------------- version 2 (EU Pact)
+-- Screening (SR 2024/1356): its limit by where it happens (art. 8): at the external border
+-- 7 days, 4 when the person was held at the border more than 72 hours first, in the
+-- territory 3 days (art. 8(4), unverified).  case.screening: 'grens', 'grens_na_72_uur',
+-- 'binnenland' or 'geen' (no screening: the person did not enter irregularly).
+local SCREENING = { grens = 'screening_grens_dagen', grens_na_72_uur = 'screening_grens_72_uur_dagen',
+                    binnenland = 'screening_binnenland_dagen' }
+
+function M.start_screening(case, event, params)
+  case.screening_checks = {}
+  set_deadline('screeningstermijn', params[SCREENING[case.screening] or 'screening_binnenland_dagen'] .. ' days')
+end
+
+-- The four checks of the screening (SR art. 12, 17): health, identity (biometrics and
+-- Eurodac), security, vulnerability.  Each event records its check; the identity check
+-- may carry a Eurodac hit, the vulnerability check {kwetsbaar, amv}.
+local CHECKS = { gezondheidscheck_afgerond = 'gezondheid', identiteit_vastgesteld = 'identiteit',
+                 veiligheidscheck_afgerond = 'veiligheid', kwetsbaarheid_beoordeeld = 'kwetsbaarheid' }
+
+function M.registreer_screeningscheck(case, event, params)
+  local checks = case.screening_checks or {}
+  checks[CHECKS[event.name]] = today
+  case.screening_checks = checks
+  local d = event.data or {}
+  if event.name == 'identiteit_vastgesteld' and d.eurodac_treffer then M.registreer_eurodac_treffer(case, event, params) end
+  if event.name == 'kwetsbaarheid_beoordeeld' then
+    if d.kwetsbaar ~= nil then case.kwetsbaar = d.kwetsbaar end
+    if d.amv ~= nil then case.amv = d.amv end
+  end
+end
+
+-- Guard: the screening form can be handed over: all four checks are done.
+function M.screening_compleet(case, event, params)
+  local c = case.screening_checks or {}
+  return c.gezondheid ~= nil and c.identiteit ~= nil and c.veiligheid ~= nil and c.kwetsbaarheid ~= nil
+end
+
+-- The screening ends (form handed over, or its time passed: SR art. 8): the hand-over to
+-- the asylum procedure.
+function M.overdracht_screening(case, event, params)
+  if event.name ~= 'screening_afgerond' then case.screening_onvolledig = true end
+  emit('ind.screening_overgedragen', { datum = today, onvolledig = case.screening_onvolledig })
+end
+
+-- Registration (APR 27): the extension to 15 days with a disproportionate number of
+-- applications (unverified), 4 weeks in a crisis (CR 10(1)).
+function M.registratietermijn_verlenging_toegestaan(case, event, params)
+  local g = event.data and event.data.grond
+  return g == 'onevenredig_aantal' or g == 'crisis'
+end
+
+function M.verleng_registratietermijn(case, event, params)
+  if event.data.grond == 'crisis' then
+    set_deadline('registratie', params.registratie_crisis_weken .. ' weeks')
+  else
+    set_deadline('registratie', params.registratie_druk_dagen .. ' days')
+  end
+end
+
+-- The grounds of the asylum border procedure (APR 44(1), 45): inadmissibility (38) or an
+-- accelerated ground of 42(1)(a)-(g), (j) or 42(3)(b).  The letters are unverified; the
+-- names say what each ground is.
+local GRENSGRONDEN = { niet_ontvankelijk = true, irrelevant = true, ongeloofwaardig = true,
+                       misleiding = true, veilig_land_van_herkomst = true, vingerafdrukken = true,
+                       veiligheid = true, laat_verzoek = true, erkenningspercentage = true }
+
+-- Guard: the border procedure may be applied (APR 43(1)): screened at the external border
+-- (applied at a border crossing point, after apprehension or disembarkation), on a ground
+-- of art. 44(1); an unaccompanied minor only on the security ground (42(3)(b), 53).
+function M.grensprocedure_mogelijk(case, event, params)
+  local d = event.data or {}
+  if case.screening ~= 'grens' and case.screening ~= 'grens_na_72_uur' then return false end
+  if not GRENSGRONDEN[d.grond] then return false end
+  if case.amv and d.grond ~= 'veiligheid' then return false end
+  return true
+end
+
+-- Action of geregistreerd and geregistreerd_grensprocedure: registration (APR 27); the
+-- latter applies the border procedure from now (its 12 weeks run from the registration,
+-- APR 51(2)).
+function M.registreer_registratie(case, event, params)
+  local d = event.data or {}
+  case.registratie_datum = today
+  if d.eurodac_treffer then M.registreer_eurodac_treffer(case, event, params) end
+  if event.name == 'geregistreerd_grensprocedure' then
+    case.grensprocedure = true
+    case.grensprocedure_grond = d.grond
+    if d.hervestigd then case.hervestigd = true end
+  end
+end
+
+-- Entry of indienen: lodge within 21 days of the registration (APR 28(1)), 5 in the
+-- border procedure (APR 51(1), unverified).
+function M.start_indienen(case, event, params)
+  if case.grensprocedure then set_deadline('indientermijn', params.indienen_grens_dagen .. ' days') end
+end
+
+function M.registreer_indiening(case, event, params)
+  case.indieningsdatum = today
+  case.termijn_vanaf = today
+end
+
+-- The day `maanden` months after a "YYYY-MM-DD" date, as a day number (a month without
+-- that day ends on its last day, as the calendar counts months).
+local function plus_maanden(datum, maanden)
+  local y, m, d = datum:match('^(%d+)-(%d+)-(%d+)$')
+  y, m, d = tonumber(y), tonumber(m) + maanden, tonumber(d)
+  y = y + (m - 1) // 12
+  m = (m - 1) % 12 + 1
+  local ny, nm = y, m + 1
+  if nm == 13 then ny, nm = y + 1, 1 end
+  local lengte = dagnummer(string.format('%04d-%02d-01', ny, nm)) - dagnummer(string.format('%04d-%02d-01', y, m))
+  if d > lengte then d = lengte end
+  return dagnummer(string.format('%04d-%02d-%02d', y, m, d))
+end
+
+-- The examination limits of the APR, by procedure, counted from case.termijn_vanaf (the
+-- lodging; the day NL became responsible, or a new decision after an annulment):
+-- regular 6 months (APR 35, via the Irish mirror), accelerated 3 months (35(3)),
+-- admissibility 2 months (35(1)), 10 working days for a late application to frustrate
+-- removal (38(1)(e)).  Set on entry of each procedure state; the deadline is beoordeling's.
+local LIMIET = { regulier = 'beslistermijn_maanden', versneld = 'versneld_maanden',
+                 ontvankelijkheid = 'ontvankelijkheid_maanden' }
+
+function M.zet_beslistermijn(case, event, params)
+  case.beslistermijn_verlengd = false
+  if case.procedure == 'ontvankelijkheid' and case.ontvankelijkheidsgrond == 'laat_verzoek' then
+    set_deadline('beslistermijn', params.ontvankelijkheid_laat_werkdagen .. ' working days')
+    return
+  end
+  -- set_deadline counts from the deadline's start, the entry of beoordeling.
+  local eind = plus_maanden(case.termijn_vanaf or today, params[LIMIET[case.procedure]])
+  local n = eind - dagnummer(case.beoordeling_sinds or today)
+  if n < 0 then n = 0 end
+  set_deadline('beslistermijn', n .. ' days')
+end
+
+-- Extension (APR 35(2): admissibility by at most 2 months; regular by at most 6 months on
+-- the grounds of APR 35 via the Irish mirror); once.
+function M.beslistermijn_verlenging_toegestaan(case, event, params)
+  return case.beslistermijn_verlengd ~= true
+     and (case.procedure == 'regulier' or case.procedure == 'ontvankelijkheid')
+end
+
+function M.verleng_beslistermijn(case, event, params)
+  case.beslistermijn_verlengd = true
+  if case.procedure == 'ontvankelijkheid' then
+    extend_deadline('beslistermijn', params.ontvankelijkheid_verlenging)
+  else
+    extend_deadline('beslistermijn', params.beslistermijn_verlenging)
+  end
+end
+
+-- The accelerated grounds of APR 42(1) (letters partly unverified) and the grounds of
+-- inadmissibility of APR 38 (38(1)(a)-(e), 38(2); letter order unverified).
+local VERSNELD = { irrelevant = true, ongeloofwaardig = true, misleiding = true,
+                   veilig_land_van_herkomst = true, vingerafdrukken = true, volgend_verzoek = true,
+                   veiligheid = true, laat_verzoek = true, vernietigde_documenten = true,
+                   erkenningspercentage = true }
+local NIET_ONTVANKELIJK = { eerste_land_van_asiel = true, veilig_derde_land = true,
+                            bescherming_andere_lidstaat = true, internationaal_tribunaal = true,
+                            laat_verzoek = true, volgend_verzoek = true }
+
+function M.versnellingsgrond_bekend(case, event, params)
+  return event.data ~= nil and VERSNELD[event.data.grond] == true
+end
+
+function M.ontvankelijkheidsgrond_bekend(case, event, params)
+  return event.data ~= nil and NIET_ONTVANKELIJK[event.data.grond] == true
+end
+
+-- Doubts (twijfel): only then the IND uses an extra interview, a medical examination or a
+-- voornemen (ind.nl, the Pact launched); payload over = identiteit | medisch |
+-- geloofwaardigheid.
+function M.registreer_twijfel(case, event, params)
+  local lijst = case.twijfel or {}
+  lijst[#lijst + 1] = { over = event.data and event.data.over, datum = today }
+  case.twijfel = lijst
+end
+
+function M.twijfel_over(case, event, params)
+  for _, t in ipairs(case.twijfel or {}) do
+    if t.over == 'medisch' then return true end
+  end
+  return false
+end
+
+-- Guard: the IND decides without a voornemen, as a rule from 12 June 2026; where it had
+-- doubts it must first give a voornemen and the chance to respond (the zienswijze).
+function M.zonder_voornemen(case, event, params)
+  return case.twijfel == nil or #case.twijfel == 0
+end
+
+-- APR 41(1): the grounds of an implicit withdrawal (a) not lodged, (b) data or biometrics
+-- withheld, (c) no address, (d) interview missed, (e) reporting duties broken or not
+-- available, (f) not staying in the Member State required by AMMR 17.
+local INTREKKING = { niet_ingediend = true, gegevens_onthouden = true, geen_adres = true,
+                     gehoor_gemist = true, niet_beschikbaar = true, verkeerde_lidstaat = true }
+
+function M.impliciete_intrekking_grond(case, event, params)
+  local g = event.data and event.data.grond
+  if g == 'niet_ingediend' then return case.niet_ingediend == true end
+  if g == 'niet_beschikbaar' then return case.afwezig == true or case.mob == true end
+  return INTREKKING[g] == true
+end
+
+-- Border procedure (APR 43-54): the border region's 12 weeks from the registration
+-- (16 after relocation under AMMR 67(11), APR 51(2)).
+function M.start_grensprocedure(case, event, params)
+  if case.hervestigd then set_deadline('grensprocedure_maximum', params.grensprocedure_hervestiging_weken .. ' weeks') end
+  emit('kmar.grensprocedure', { datum = today })
+end
+
+-- Guard: the applicant no longer has a right to remain (APR 68): a rejection no remedy
+-- holds back any more (the request window passed, no request or it was refused, or the
+-- appeal was ruled on).
+function M.verblijfsrecht_verloren(case, event, params)
+  if case.rechtsmiddel == nil then return false end
+  return M.uitzetting_toegestaan(case, event, params)
+end
+
+-- Guard at the end of the 12 weeks (APR 43(3)): no entry when the applicant has no right to
+-- remain under APR 10(4)(a) or (c) (case.verblijfsrecht_uitgesloten) or lost it.
+function M.toegang_geweigerd(case, event, params)
+  return case.verblijfsrecht_uitgesloten ~= nil or M.verblijfsrecht_verloren(case, event, params)
+end
+
+-- The border procedure ends with entry authorised (APR 43(2), 53): the procedure goes on in
+-- the territory.
+function M.verleen_toegang(case, event, params)
+  case.toegang_verleend = true
+  emit('kmar.toegang_verleend', { datum = today, grond = event.name })
+  emit('ind.toegang_verleend', { datum = today })
+end
+
+-- Action of the overdrachtsbesluit (version 2): the transfer decision (AMMR art. 42; the
+-- Dutch beschikking not to examine, Vw 30); its appeal does not suspend the transfer by
+-- itself (AMMR art. 43(3)).
+function M.registreer_overdrachtsbesluit(case, event, params)
+  case.beschikking = 'niet_in_behandeling'
+  case.artikel = 'AMMR 42 (Vw 30)'
+  case.beschikking_datum = today
+  case.schorsende_werking = false
+  local melding = { beschikking = 'overdrachtsbesluit', datum = today }
+  if case.interventieteam then emit('dtv.beschikking_direct', melding) else emit('dtv.beschikking', melding) end
+end
+
+-- Guard: the rejection fits the procedure the case is in (version 2): ongegrond in the
+-- regular procedure, kennelijk ongegrond or ongegrond in the accelerated one, niet-
+-- ontvankelijk in the admissibility examination.
+local PAST = {
+  regulier = { afwijzing_ongegrond = true },
+  versneld = { afwijzing_kennelijk_ongegrond = true, afwijzing_ongegrond = true },
+  ontvankelijkheid = { afwijzing_niet_ontvankelijk = true },
+}
+
+function M.afwijzing_past_bij_procedure(case, event, params)
+  local p = PAST[case.procedure]
+  return p ~= nil and p[event.name] == true
 end
 
 return M
