@@ -179,7 +179,7 @@ static int rc_of(int src) {
   case SQLITE_NOMEM: return CASE_NOMEM;
   case SQLITE_CORRUPT: case SQLITE_NOTADB: return CASE_CORRUPT;
   case SQLITE_CONSTRAINT: return CASE_EXISTS;
-  case SQLITE_READONLY: return CASE_MISUSE;
+  case SQLITE_READONLY: return CASE_IO; /* the file cannot be written: not the caller's misuse */
   default: return CASE_IO;
   }
 }
@@ -292,9 +292,10 @@ static int check_identity(sb_db *b, int *version) {
   if (rc == CASE_OK) rc = pragma_int(b, "SELECT count(*) FROM sqlite_master", &tables);
   if (rc != CASE_OK) return rc;
   if (app != 0 && app != APP_ID)
-    return fail(b, CASE_CORRUPT, "store: not a libcase store (application_id %#x)", (unsigned)app);
+    return fail(b, CASE_CORRUPT, "is not a libcase store: an SQLite database of another "
+                "program (application_id %#x)", (unsigned)app);
   if (app == 0 && (*version != 0 || tables != 0))
-    return fail(b, CASE_CORRUPT, "store: not a libcase store (a database with other tables)");
+    return fail(b, CASE_CORRUPT, "is not a libcase store: an SQLite database with other tables");
   if (*version > SCHEMA_VERSION)
     return fail(b, CASE_CORRUPT, "store: schema version %d is newer than this library's (%d)",
                 *version, SCHEMA_VERSION);
@@ -425,10 +426,53 @@ static int open_readonly(sb_db *b, const char *path, char *err, size_t errlen) {
   }
 }
 
+/*
+ * What a path given as the store is, before SQLite sees it, so that each kind
+ * of wrong file gets its own message (SQLite would say "disk I/O error", or
+ * "file is not a database" from whichever pragma ran first): a directory, an
+ * empty file (a store only with SB_CREATE: SQLite makes one in it), a file that
+ * is not an SQLite database.  Returns CASE_OK when SQLite may open it.
+ */
+static int classify(const char *path, int flags, char *err, size_t errlen) {
+  struct stat st;
+  if (stat(path, &st) != 0) return CASE_OK; /* no file: SQLite says, or creates it */
+  if (S_ISDIR(st.st_mode)) {
+    snprintf(err, errlen, "store '%s': is a directory, not a store (expected the SQLite file "
+             "the store is kept in)", path);
+    return CASE_IO;
+  }
+  if (!S_ISREG(st.st_mode)) return CASE_OK;
+  if (st.st_size == 0) {
+    if ((flags & SB_CREATE) || side_file(path, "-wal") > 0) return CASE_OK;
+    snprintf(err, errlen, "store '%s': is an empty file (0 bytes), not a libcase store (create "
+             "the store in it first: casectl init, or CASE_STORE_CREATE)", path);
+    return CASE_CORRUPT;
+  }
+  FILE *f = fopen(path, "rb");
+  if (!f) return CASE_OK; /* unreadable: SQLite's open says so */
+  unsigned char head[16];
+  size_t n = fread(head, 1, sizeof head, f);
+  fclose(f);
+  if (n == sizeof head && memcmp(head, "SQLite format 3", 16) == 0) return CASE_OK;
+  char shown[40];
+  size_t k = 0;
+  for (size_t i = 0; i < n && k + 5 < sizeof shown; i++) {
+    unsigned char c = head[i];
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') shown[k++] = (char)c;
+    else k += (size_t)snprintf(shown + k, sizeof shown - k, "\\x%02x", c);
+  }
+  shown[k] = '\0';
+  snprintf(err, errlen, "store '%s': is not a libcase store: not an SQLite database (it starts "
+           "with \"%s\")", path, shown);
+  return CASE_CORRUPT;
+}
+
 int sb_sqlite_open(const char *path, int flags, const sb_ops **ops, sb_db **out, char *err,
                    size_t errlen) {
   *out = NULL;
   *ops = &sqlite_ops;
+  int crc = classify(path, flags, err, errlen);
+  if (crc != CASE_OK) return crc;
   sb_db *b = calloc(1, sizeof *b);
   if (!b) {
     snprintf(err, errlen, "out of memory");
@@ -459,6 +503,15 @@ int sb_sqlite_open(const char *path, int flags, const sb_ops **ops, sb_db **out,
     return rc;
   }
   sqlite3_extended_result_codes(b->db, 0);
+  if (!b->readonly && sqlite3_db_readonly(b->db, "main") == 1) {
+    /* SQLite opens a file it may not write read-only without a word; a command
+     * that changes the store would then fail at its first write. */
+    snprintf(err, errlen, "store '%s': is read-only for this user, and this command changes "
+             "the store (the commands that only read, such as list, show and verify, work on "
+             "it)", path);
+    sq_close(b);
+    return CASE_IO;
+  }
   rc = sq_configure(b, 0, 5000);
   int version = 0;
   if (rc == CASE_OK) rc = check_identity(b, &version);
@@ -478,7 +531,13 @@ int sb_sqlite_open(const char *path, int flags, const sb_ops **ops, sb_db **out,
   }
   if (rc == CASE_OK) rc = exec(b, "PRAGMA foreign_keys=ON", "foreign keys");
   if (rc != CASE_OK) {
-    snprintf(err, errlen, "store '%s': %s", path, b->err);
+    /* The user's words, not the step that met the problem ("store: synchronous: "). */
+    const char *m = b->err;
+    if (rc == CASE_CORRUPT && strstr(m, "file is not a database"))
+      m = "is not a libcase store: not an SQLite database (or a damaged one)";
+    else if (strncmp(m, "store: ", 7) == 0)
+      m += 7;
+    snprintf(err, errlen, "store '%s': %s", path, m);
     sq_close(b);
     return rc;
   }

@@ -52,10 +52,18 @@ typedef struct case_store case_store;
  * stores"); a non-empty log that cannot be indexed without write access is
  * CASE_IO.
  *
- * Errors (message on the engine): CASE_IO (cannot open or create), CASE_CORRUPT
- * (not a libcase store, or a schema newer than this library), CASE_NOTFOUND (no
- * file and no CASE_STORE_CREATE), CASE_EXISTS (a stored definition's id and
- * version is loaded in `e` with other content), CASE_NOMEM, CASE_MISUSE.
+ * Errors (message on the engine, each starting "store 'PATH': "): CASE_IO
+ * (cannot open or create; "is a directory, not a store ..."; without
+ * CASE_STORE_READONLY, a file this process may not write: "is read-only for
+ * this user, and this command changes the store ..."), CASE_CORRUPT ("is an
+ * empty file (0 bytes), not a libcase store ..." unless CASE_STORE_CREATE,
+ * which makes a store in it; "is not a libcase store: not an SQLite database
+ * (it starts with "...")"; "is not a libcase store: an SQLite database with
+ * other tables" or "of another program"; a schema newer than this library),
+ * CASE_NOTFOUND (no file and no CASE_STORE_CREATE), CASE_EXISTS (a stored
+ * definition's id and version is loaded in `e` with other content),
+ * CASE_NOMEM, CASE_MISUSE.  A write that the file refuses later (its
+ * permissions changed) is CASE_IO, never CASE_MISUSE.
  */
 CASE_API int case_store_open(case_engine *e, const char *path, int flags, case_store **out);
 

@@ -470,6 +470,46 @@ defs)
   expect 0 "explain --help" -- "$CASECTL" explain --help
   contains "$T/out" "every reason" "explain --help says what it does"
   expect 0 "scenario available: sees no engine events" -- "$CASECTL" test --quiet tests/data/ask/ask_scenario.yaml
+  # 12.8: wrong files given as the store each get their own message, exit 4.
+  : >"$T/empty.db"; mkdir -p "$T/dir.db"; echo "hello world, not a db" >"$T/text.db"
+  python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("create table t(x)"); c.commit()' "$T/other.db"
+  expect 4 "an empty file as the store" -- "$CASECTL" list --store "$T/empty.db"
+  contains "$T/err" "^casectl list: store '$T/empty.db': is an empty file (0 bytes), not a libcase store (create the store in it first: casectl init, or CASE_STORE_CREATE) (corrupt data)$" "the empty file's message"
+  expect 4 "a write command on an empty file" -- "$CASECTL" new --store "$T/empty.db" --workflow x --role IND Z1
+  contains "$T/err" "is an empty file (0 bytes)" "new does not turn an empty file into a store"
+  expect 4 "a directory as the store" -- "$CASECTL" show --store "$T/dir.db" Z1
+  contains "$T/err" "^casectl show: store '$T/dir.db': is a directory, not a store (expected the SQLite file the store is kept in) (input/output error)$" "the directory's message"
+  expect 4 "a text file as the store" -- "$CASECTL" fire --store "$T/text.db" --role IND Z1 x
+  contains "$T/err" "^casectl fire: store '$T/text.db': is not a libcase store: not an SQLite database (it starts with \"hello world, not\") (corrupt data)$" "the text file's message"
+  if grep -q "synchronous" "$T/err"; then bad "an internal prefix in the message"; else ok "no internal prefix"; fi
+  expect 4 "another program's database as the store" -- "$CASECTL" list --store "$T/other.db"
+  contains "$T/err" "^casectl list: store '$T/other.db': is not a libcase store: an SQLite database with other tables (corrupt data)$" "the other database's message"
+  expect 0 "init makes a store of an empty file" -- "$CASECTL" init --store "$T/empty.db"
+  # Global options may stand before the command.
+  expect 0 "--store before the command" -- "$CASECTL" --store "$T/ask.db" list --json
+  contains "$T/out" '"A1"' "the store before the command is used"
+  expect 0 "--store=FILE --json before the command" -- "$CASECTL" --store="$T/ask.db" --json show A1
+  contains "$T/out" '"case": "A1"' "both leading options apply"
+  expect 2 "a command option before the command" -- "$CASECTL" --role IND list
+  contains "$T/err" "is not an option every command takes" "says which options may lead"
+  # Every command's --help says what it does (a sentence after the usage lines).
+  for cmd in $("$CASECTL" --help | sed -n '/^commands:/,/^$/p' | awk 'NR>1 && NF {print $1}'); do
+    "$CASECTL" "$cmd" --help >"$T/help" 2>&1 || bad "$cmd --help exits non-zero"
+    if grep -qE '^  [A-Z][a-z]+ ' "$T/help"; then ok "$cmd --help says what $cmd does"; else bad "$cmd --help has no description"; fi
+  done
+  # A file the user may only read is no usage error: exit 4, and reading still works.
+  if [[ $(id -u) == 0 ]] && command -v runuser >/dev/null; then
+    chmod 0755 "$T"; cp "$T/ask.db" "$T/ro.db"; chmod 0444 "$T/ro.db"
+    expect 4 "fire on a read-only file" -- runuser -u nobody -- "$CASECTL" fire --store "$T/ro.db" --role IND --at 2026-03-02 A1 klaar
+    contains "$T/err" "store '$T/ro.db': is read-only for this user, and this command changes the store" "the read-only message"
+    expect 0 "list on the read-only file" -- runuser -u nobody -- "$CASECTL" list --store "$T/ro.db"
+  elif [[ $(id -u) != 0 ]]; then
+    cp "$T/ask.db" "$T/ro.db"; chmod 0444 "$T/ro.db"
+    expect 4 "fire on a read-only file" -- "$CASECTL" fire --store "$T/ro.db" --role IND --at 2026-03-02 A1 klaar
+    contains "$T/err" "is read-only for this user" "the read-only message"
+  else
+    bad "runuser is missing (util-linux): cannot test a read-only file as root"
+  fi
   # 12.3: a location profile is checked against the definitions it meets.
   P=tests/data/defs/profiles
   expect 1 "validate with a profile that breaks the workflow" -- "$CASECTL" validate --profile budel=$P/bad_type.lua $P/drempel.yaml

@@ -608,6 +608,52 @@ static void test_expiry_limit_tick(void **state) {
   verify_clean(f, 2, 3);
 }
 
+/* Issue 12.8: a path that is no store says what it is, whatever opens it. */
+static void test_open_wrong_files(void **state) {
+  fx *f = *state;
+  case_engine *e;
+  case_store *s = (case_store *)1;
+  assert_int_equal(case_engine_open(&e), CASE_OK);
+  char p[300], want[600];
+  /* a directory */
+  snprintf(p, sizeof p, "%s.dir", f->path);
+  assert_int_equal(mkdir(p, 0700), 0);
+  for (int flags = 0; flags <= CASE_STORE_READONLY; flags++) {
+    assert_int_equal(case_store_open(e, p, flags, &s), CASE_IO);
+    snprintf(want, sizeof want, "store '%s': is a directory, not a store", p);
+    if (strncmp(case_errmsg(e), want, strlen(want)) != 0) fail_msg("%s", case_errmsg(e));
+  }
+  rmdir(p);
+  /* an empty file: no store, unless created in it */
+  snprintf(p, sizeof p, "%s.empty", f->path);
+  FILE *fp = fopen(p, "w");
+  assert_non_null(fp);
+  fclose(fp);
+  assert_int_equal(case_store_open(e, p, 0, &s), CASE_CORRUPT);
+  snprintf(want, sizeof want, "store '%s': is an empty file (0 bytes), not a libcase store", p);
+  if (strncmp(case_errmsg(e), want, strlen(want)) != 0) fail_msg("%s", case_errmsg(e));
+  assert_int_equal(case_store_open(e, p, CASE_STORE_READONLY, &s), CASE_CORRUPT);
+  struct stat st;
+  assert_int_equal(stat(p, &st), 0);
+  assert_int_equal(st.st_size, 0); /* nothing was written to it */
+  assert_int_equal(case_store_open(e, p, CASE_STORE_CREATE, &s), CASE_OK);
+  case_store_close(s);
+  remove_db(p);
+  /* a file that is not SQLite */
+  snprintf(p, sizeof p, "%s.txt", f->path);
+  fp = fopen(p, "w");
+  assert_non_null(fp);
+  fputs("zaak;event\n", fp);
+  fclose(fp);
+  assert_int_equal(case_store_open(e, p, 0, &s), CASE_CORRUPT);
+  snprintf(want, sizeof want, "store '%s': is not a libcase store: not an SQLite database (it "
+           "starts with \"zaak;event\\x0a\")", p);
+  assert_string_equal(case_errmsg(e), want);
+  assert_null(strstr(case_errmsg(e), "synchronous"));
+  unlink(p);
+  case_engine_close(e);
+}
+
 /* Issue 12.2: a role the workflow does not declare cannot create a case (it
  * was accepted and journalled); NULL creates as the system. */
 static void test_create_role_checked(void **state) {
@@ -1562,6 +1608,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_failing_timer_does_not_block, setup, teardown),
       cmocka_unit_test_setup_teardown(test_expiry_limit_tick, setup, teardown),
       cmocka_unit_test_setup_teardown(test_create_role_checked, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_open_wrong_files, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tampered_row_named, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tampered_case_row, setup, teardown),
       cmocka_unit_test_setup_teardown(test_definition_upgrade, setup, teardown),

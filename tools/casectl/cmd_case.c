@@ -91,7 +91,7 @@ static int run_new(ctx *c, int argc, char **argv) {
 }
 
 const command cmd_new = {
-    "new", "create a case",
+    "new", "create a case on a stored workflow",
     "usage: casectl new --workflow ID[@VERSION] --role ROLE [--actor WHO] [--location NAME]\n"
     "                   [--data JSON] [--at WHEN] [--allow-future] CASE_ID\n"
     "  Creates case CASE_ID on a stored workflow at --at: it enters the initial states\n"
@@ -181,7 +181,11 @@ const command cmd_fire = {
     "fire", "fire an event at a case as a role",
     "usage: casectl fire --role ROLE [--actor WHO] [--payload JSON] [--at WHEN]\n"
     "                    [--expect-revision N] [--key KEY] CASE_ID EVENT\n"
-    "  A refused event exits 1 with the reasons (every blocker) on stderr.\n"
+    "  Fires EVENT at the stored case as ROLE at --at, as one journal row; the terms of\n"
+    "  the case already due by --at run out first, each as its own row.  Prints the\n"
+    "  journal sequence, the revision and the configuration after it.  A refused event\n"
+    "  changes nothing and exits 1 with the reasons (every blocker) on stderr\n"
+    "  (casectl explain gives them without trying).\n"
     "  --expect-revision N  refuse with exit 4 if the case changed since revision N\n"
     "  --allow-future       accept an --at more than a day after now (the store's clock)\n"
     "  --key KEY            idempotency key: the same request again with it writes\n"
@@ -322,7 +326,10 @@ static int run_show(ctx *c, int argc, char **argv) {
 const command cmd_show = {
     "show", "a case: configuration, data, running terms (due dates, legal source), history",
     "usage: casectl show [--json] [--no-history] [--at WHEN] CASE_ID\n"
-    "  Terms due at or before --at (default now) are marked overdue.\n",
+    "  Prints the stored case: its workflow and version, location, revision, the\n"
+    "  active states, the data, the running terms (last day, due time, legal source)\n"
+    "  and the journal rows of the case.  Reads only.  Terms due at or before --at\n"
+    "  (default now) are marked overdue.\n",
     show_options, case_option, run_show, 3};
 
 /* ------------------------------------------------------------------ events */

@@ -49,7 +49,9 @@ static const char common_help[] =
     "  -h, --help          this help\n";
 
 static void general_usage(FILE *f) {
-  fprintf(f, "usage: casectl COMMAND [OPTIONS] [ARGS]\n\ncommands:\n");
+  fprintf(f, "usage: casectl [OPTIONS] COMMAND [OPTIONS] [ARGS]\n"
+             "  (the options every command takes may stand before the command too:\n"
+             "  casectl --store zaken.db list)\n\ncommands:\n");
   for (size_t i = 0; i < NCOMMANDS; i++)
     fprintf(f, "  %-16s %s\n", commands[i]->name, commands[i]->summary);
   fprintf(f, "\n%s\n"
@@ -63,6 +65,55 @@ static void command_usage(const command *cmd, FILE *f) {
   fprintf(f, "%s\n\n%s\n%s", cmd->summary, cmd->usage, common_help);
 }
 
+/*
+ * Moves the common options given before the command behind it, so that
+ * `casectl --store x.db list` is `casectl list --store x.db`: argv becomes
+ * [prog, COMMAND, leading options..., the rest].  An option that takes an
+ * argument takes the next word unless written --name=value.  Returns EX_OK,
+ * or EX_USAGE (message printed) for a leading word that is no common option.
+ */
+static int hoist_common(int argc, char **argv) {
+  int i = 1;
+  while (i < argc && argv[i][0] == '-' && argv[i][1] != '\0') {
+    const char *a = argv[i];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h") || !strcmp(a, "--version")) {
+      if (i == 1) return EX_OK; /* main answers these */
+      /* `casectl --store x --help`: the help the first word asks for */
+      memmove(argv + 1, argv + i, sizeof *argv);
+      return EX_OK;
+    }
+    if (!strcmp(a, "--")) break;
+    const struct option *o = NULL;
+    for (size_t k = 0; k < NCOMMON && !o; k++) {
+      size_t n = strlen(common_options[k].name);
+      if (a[0] == '-' && a[1] == '-' && !strncmp(a + 2, common_options[k].name, n) &&
+          (a[2 + n] == '\0' || a[2 + n] == '='))
+        o = &common_options[k];
+    }
+    if (!o) {
+      fprintf(stderr, "casectl: '%s' before the command is not an option every command takes "
+                      "(--store, --lua-root, --profile, --holiday, --at, --json, --quiet; a "
+                      "command's own options follow the command; see casectl --help)\n", a);
+      return EX_USAGE;
+    }
+    int takes = o->has_arg == required_argument && !strchr(a, '=');
+    if (takes && i + 1 >= argc) {
+      fprintf(stderr, "casectl: %s needs a value (see casectl --help)\n", a);
+      return EX_USAGE;
+    }
+    i += takes ? 2 : 1;
+  }
+  if (i == 1) return EX_OK;
+  if (i >= argc || !strcmp(argv[i], "--")) {
+    fprintf(stderr, "casectl: no command after the options (see casectl --help)\n");
+    return EX_USAGE;
+  }
+  char *cmd = argv[i];
+  memmove(argv + 2, argv + 1, (size_t)(i - 1) * sizeof *argv);
+  argv[1] = cmd;
+  return EX_OK;
+}
+
 int main(int argc, char **argv) {
   ctx c;
   memset(&c, 0, sizeof c);
@@ -71,6 +122,7 @@ int main(int argc, char **argv) {
     general_usage(stderr);
     return EX_USAGE;
   }
+  if (hoist_common(argc, argv) != EX_OK) return EX_USAGE;
   if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
     if (argc > 2) {
       for (size_t i = 0; i < NCOMMANDS; i++)

@@ -147,8 +147,16 @@ int ctx_store(ctx *c, int mode) {
   int flags = mode == 2 ? CASE_STORE_CREATE : mode == 3 ? CASE_STORE_READONLY : 0;
   int rc = case_store_open(c->e, c->store_path, flags, &c->s);
   if (rc != CASE_OK) {
-    fprintf(stderr, "%s %s: %s: %s (%s)\n", c->prog, c->cmd, c->store_path, case_errmsg(c->e),
-            case_errstr(rc));
+    /* The library's message names the store itself ("store 'x.db': is a directory ..."),
+     * or it is about what the store holds: then say which store. */
+    char named[4200];
+    snprintf(named, sizeof named, "store '%s'", c->store_path);
+    const char *msg = case_errmsg(c->e);
+    if (strstr(msg, named))
+      fprintf(stderr, "%s %s: %s (%s)\n", c->prog, c->cmd, msg, case_errstr(rc));
+    else
+      fprintf(stderr, "%s %s: %s: %s (%s)\n", c->prog, c->cmd, c->store_path, msg,
+              case_errstr(rc));
     return rc_exit(rc);
   }
   if (c->allow_future) case_store_set_future_limit(c->s, -1);
