@@ -25,6 +25,11 @@ Dublin: every overdrachtsbesluit follows the voornemen and either the zienswijze
 that term (the even-numbered dublin_transfer cases), as the workflow's guard
 zienswijze_afgerond asks (Vw 39, Vb 3.109c); expected.json counts both.
 
+Signals: every case in the lane has a COA incident report; a fixed share of them also gets a
+signal from the police (every 7th case), the municipality (every 11th) or the OM (every
+13th), each fired by its own role (POLITIE, GEMEENTE, OM) so the report counts signals per
+source; expected.json has the counts.
+
 Note: the replay runs on version 1 of workflows/asielprocedure.yaml, the law of
 1 January 2026; the dates are 2022-2023.  The replay is a test of the shape of the
 caseload, not a legal claim about 2022.
@@ -226,7 +231,13 @@ end
 local figures = {cases = 0, closed = 0, open = 0, transferred = 0,
                  appeals = {lodged = 0, open = 0, ongegrond = 0, gegrond = 0, ended_without_ruling = 0},
                  by_track = {}, lanes = {accelerated = 0, regular = 0}, paths = {},
-                 dublin_zienswijze = {received = 0, term_ran_out = 0}}
+                 dublin_zienswijze = {received = 0, term_ran_out = 0},
+                 signals_per_source = {COA = 0, POLITIE = 0, GEMEENTE = 0, OM = 0}}
+local EXTRA_SIGNALEN = {
+  {elke = 7, event = "signaal_politie", role = "POLITIE", soort = "winkeldiefstal"},
+  {elke = 11, event = "signaal_gemeente", role = "GEMEENTE", soort = "overlast in het dorp"},
+  {elke = 13, event = "signaal_zsm", role = "OM", soort = "ZSM-afdoening"},
+}
 
 for i, start in ipairs(starts) do
   local p = slots[i]
@@ -240,6 +251,16 @@ for i, start in ipairs(starts) do
   if not p.regular then
     -- The pilot lane: a COA incident report, a weak claim, reported at the meldpunt.
     ev(c, d, "incident_gemeld", "COA", {rapport = string.format("IR-%04d", i), soort = "overlast"})
+    figures.signals_per_source.COA = figures.signals_per_source.COA + 1
+    -- Police, municipality and OM pass their own signals (roles POLITIE, GEMEENTE, OM; the
+    -- evaluation's sources), on a fixed share of the lane's cases and without a PRNG draw,
+    -- so the other dates stay as they were.
+    for _, s in ipairs(EXTRA_SIGNALEN) do
+      if i % s.elke == 0 then
+        ev(c, d, s.event, s.role, {soort = s.soort})
+        figures.signals_per_source[s.role] = figures.signals_per_source[s.role] + 1
+      end
+    end
     ev(c, d, "kansarm_beoordeeld", "IND", {kansarm = true})
     ev(c, d, "gemeld_bij_meldpunt", "COA")
     ev(c, d, "geschikt_bevonden", "IND", {procesregisseur = "PR-" .. (i % 5 + 1)})
