@@ -496,7 +496,8 @@ end
 -- Entry of afgewezen (version 2): the window for a request to remain runs from the
 -- decision where the appeal does not keep the right to remain; otherwise it closes at once.
 function M.start_verzoektermijn(case, event, params)
-  case.verzoekvenster_open = case.schorsende_werking ~= true
+  -- Re-entered after the RvS upheld the IND's hoger beroep: no window any more.
+  case.verzoekvenster_open = case.schorsende_werking ~= true and case.uitspraak ~= 'hoger_beroep_gegrond'
   if not case.verzoekvenster_open then set_deadline('verzoektermijn', '0 days') end
 end
 
