@@ -179,8 +179,16 @@ void chart_status_free(cs_status *st) {
   free(st->config);
   free(st->history);
   json_decref(st->data);
-  for (int i = 0; i < st->ntimers; i++) free(st->timers[i].id);
+  for (int i = 0; i < st->ntimers; i++) {
+    free(st->timers[i].id);
+    json_decref(st->timers[i].send);
+  }
   free(st->timers);
+  if (st->sx) { /* SCXML's: NULL for most cases */
+    json_decref(st->sx->invokes);
+    free(st->sx->bound);
+    free(st->sx);
+  }
   memset(st, 0, sizeof *st);
 }
 
@@ -190,7 +198,11 @@ int chart_status_init(const case_def *d, cs_status *st) {
   if (d->nhistory > 0)
     st->history = calloc((size_t)d->nhistory * (size_t)d->words, sizeof *st->history);
   st->data = json_object();
-  if (!st->config || (d->nhistory > 0 && !st->history) || !st->data) {
+  int sx = d->late_binding || d->ninvokes > 0;
+  if (sx && (st->sx = calloc(1, sizeof *st->sx)) && d->late_binding)
+    st->sx->bound = calloc((size_t)d->words, sizeof *st->sx->bound);
+  if (!st->config || (d->nhistory > 0 && !st->history) || !st->data || (sx && !st->sx) ||
+      (d->late_binding && !st->sx->bound)) {
     chart_status_free(st);
     return CASE_NOMEM;
   }
@@ -214,13 +226,23 @@ int chart_status_copy(const case_def *d, cs_status *dst, const cs_status *src) {
   for (int i = 0; i < src->ntimers; i++) {
     dst->timers[i] = src->timers[i];
     dst->timers[i].id = xstrdup(src->timers[i].id);
+    json_incref(dst->timers[i].send);
     dst->ntimers = i + 1;
     if (!dst->timers[i].id) goto fail;
+  }
+  if (src->sx) {
+    if (!(dst->sx = calloc(1, sizeof *dst->sx))) goto fail;
+    if (src->sx->bound) {
+      if (!(dst->sx->bound = malloc(w * sizeof *dst->sx->bound))) goto fail;
+      memcpy(dst->sx->bound, src->sx->bound, w * sizeof *dst->sx->bound);
+    }
+    dst->sx->invokes = json_incref(src->sx->invokes);
   }
   dst->timer_seq = src->timer_seq;
   dst->last_time = src->last_time;
   dst->revision = src->revision;
   dst->done = src->done;
+  dst->cancelled = src->cancelled;
   return CASE_OK;
 fail:
   chart_status_free(dst);
@@ -231,7 +253,10 @@ fail:
 /* A running macrostep                                                 */
 /* ------------------------------------------------------------------ */
 
-enum { BS_EXIT, BS_ENTER, BS_DEFAULT, BS_DEFHIST, BS_EFF, BS_TMP, BS_TMP2, BS_COUNT };
+enum { BS_EXIT, BS_ENTER, BS_DEFAULT, BS_DEFHIST, BS_EFF, BS_TMP, BS_TMP2, BS_INVOKE, BS_COUNT };
+
+/* exec_block()'s code for "an error became an event: stop this block". */
+#define EXEC_ABORT (-1)
 
 typedef struct run {
   case_engine *e;
@@ -258,6 +283,15 @@ typedef struct run {
   int by_hand;            /* selecting for an external event fired by a host, not a timer */
   cs_probe *probe;        /* e->probe for a macrostep (coverage, skeleton search); else NULL */
   cs_trace trace;         /* what this macrostep did, for the probe */
+  const char *evtype;     /* _event.type of the event being processed; NULL: unbound */
+  const json_t *meta;     /* its other _event fields, or NULL */
+  json_t *mail;           /* messages to other cases, sent when the macrostep commits */
+  cs_plist logs;          /* <log> lines, delivered when the macrostep commits */
+  int invoking;           /* some state entered in this macrostep has invokes */
+  int explaining;         /* explain/available: guard errors are reported, not raised */
+  const char *error_sendid; /* the sendid of the send whose error is being raised */
+  int became_done;        /* this macrostep entered a top-level final state */
+  json_t *final_data;     /* its donedata, for done.invoke */
 } run;
 
 static int run_init(run *r, case_instance *c, cs_status *w) {
@@ -289,6 +323,12 @@ static void run_free(run *r) {
   plist_clear(&r->emitted);
   free(r->emitted.v);
   free(r->trace.v);
+  if (r->logs.v) { /* what SCXML's content made: nothing for most charts */
+    plist_clear(&r->logs);
+    free(r->logs.v);
+  }
+  json_decref(r->mail);
+  json_decref(r->final_data);
 }
 
 static void call_setup(run *r, case_call *call, const cs_script *s, int is_guard) {
@@ -308,6 +348,8 @@ static void call_setup(run *r, case_call *call, const cs_script *s, int is_guard
   call->emitted = &r->emitted;
   call->script = s;
   call->status = r->w;
+  call->evtype = r->evtype;
+  call->meta = r->meta;
 }
 
 /* Turns a failed call into the engine error. */
@@ -373,7 +415,10 @@ static int run_script(run *r, const cs_script *s, int is_guard, int *result) {
   case_call call;
   call_setup(r, &call, s, is_guard);
   int rc;
-  if (s->kind == SCRIPT_NATIVE) {
+  if (s->error) { /* a compile error kept for run time (errors: events) */
+    rc = CASE_SCRIPT;
+    call.errmsg = xstrdup(s->error);
+  } else if (s->kind == SCRIPT_NATIVE) {
     const cs_native *n = (s->ref >= 0 && s->ref < r->e->nnatives) ? &r->e->natives[s->ref] : NULL;
     if (!n) {
       rc = CASE_MISUSE;
@@ -404,8 +449,27 @@ static int run_script(run *r, const cs_script *s, int is_guard, int *result) {
   return rc;
 }
 
-static int run_actions(run *r, const cs_script *v, int n) {
+static int exec_block(run *r, const cs_script *v, int n);
+
+#if defined(__GNUC__)
+#define COLD __attribute__((noinline, cold))
+#define HOT_INLINE inline __attribute__((always_inline))
+#else
+#define COLD
+#define HOT_INLINE inline
+#endif
+
+/* An executable content block (entry, exit, transition, finalize, ...) of a
+ * definition with executable content or errors as events: an error that
+ * became an event stops the block, not the macrostep. */
+static COLD int run_block(run *r, const cs_script *v, int n) {
+  int rc = exec_block(r, v, n);
+  return rc == EXEC_ABORT ? CASE_OK : rc;
+}
+
+static HOT_INLINE int run_actions(run *r, const cs_script *v, int n) {
   if (r->probe && r->probe->abstract) return probe_actions(r->probe, v, n, &r->queue);
+  if (r->d->exec_content) return n ? run_block(r, v, n) : CASE_OK;
   for (int i = 0; i < n; i++) {
     int rc = run_script(r, &v[i], 0, NULL);
     if (rc != CASE_OK) return rc;
@@ -432,13 +496,28 @@ static int role_allows(const run *r, const cs_transition *t) {
   return 0;
 }
 
-static int guard_holds(run *r, const cs_transition *t, int *ok) {
+static int raise_error(run *r, const char *name, const char *msg);
+static int recoverable(int rc);
+
+/* SCXML 5.9 (errors: events): a condition that cannot be evaluated is false,
+ * and error.execution is placed in the internal queue. */
+static COLD int guard_error(run *r, int rc, int *ok) {
+  if (!recoverable(rc) || r->explaining) return rc;
+  *ok = 0;
+  return raise_error(r, "error.execution", case_errmsg(r->e));
+}
+
+static HOT_INLINE int guard_holds(run *r, const cs_transition *t, int *ok) {
   *ok = 1;
   if (!t->guard) return CASE_OK;
-  if (!r->probe) return run_script(r, t->guard, 1, ok);
+  if (!r->probe) {
+    int rc = run_script(r, t->guard, 1, ok);
+    return rc == CASE_OK || !r->d->errors_events ? rc : guard_error(r, rc, ok);
+  }
   int rc = CASE_OK;
   if (r->probe->abstract) *ok = r->probe->force[t->index];
   else rc = run_script(r, t->guard, 1, ok);
+  if (rc != CASE_OK && r->d->errors_events) rc = guard_error(r, rc, ok);
   if (rc == CASE_OK) trace_add(&r->trace, *ok ? TR_GUARD_TRUE : TR_GUARD_FALSE, t->index);
   return rc;
 }
@@ -643,6 +722,7 @@ static int start_timers(run *r, int s) {
     ti->timer = st->timers[i];
     ti->started = r->time;
     ti->due = due;
+    ti->due_ms = due * 1000;
     ti->last_day = last;
     w->ntimers++;
   }
@@ -697,6 +777,7 @@ int chart_deadline_change(case_call *call, const char *name, const char *duratio
     return rc;
   }
   ti->due = due;
+  ti->due_ms = due * 1000;
   ti->last_day = last;
   if (due > call->time) ti->fired = 0; /* running again */
   if (msglen) msg[0] = '\0';
@@ -718,6 +799,8 @@ static void cancel_timers(run *r, int s) {
 }
 
 /* ---- exit ---- */
+
+static int cancel_invokes(run *r, int s);
 
 static int exit_states(run *r) {
   const case_def *d = r->d;
@@ -749,6 +832,7 @@ static int exit_states(run *r) {
   for (int s = d->nstates - 1; s > 0; s--) {
     if (!bs_has(ex, s)) continue;
     int rc = run_actions(r, d->states[s].onexit, d->states[s].nonexit);
+    if (rc == CASE_OK && d->states[s].ninvokes > 0) rc = cancel_invokes(r, s);
     if (rc != CASE_OK) return rc;
     cancel_timers(r, s);
     bs_clr(r->w->config, s);
@@ -830,14 +914,37 @@ static int in_final_state(run *r, int s) {
   return 0;
 }
 
-static int raise_done(run *r, int s) {
+/* done.state.<id>, with the donedata of the final state (stolen, may be NULL). */
+static int raise_done(run *r, int s, json_t *data) {
   char *name = malloc(strlen(r->d->states[s].id) + sizeof "done.state.");
-  if (!name) return eng_err(r->e, CASE_NOMEM, "out of memory");
+  if (!name) {
+    json_decref(data);
+    return eng_err(r->e, CASE_NOMEM, "out of memory");
+  }
   strcpy(name, "done.state.");
   strcat(name, r->d->states[s].id);
-  int rc = plist_push(&r->queue, name, NULL);
+  int rc = plist_push(&r->queue, name, data);
   free(name);
   return rc == CASE_OK ? CASE_OK : eng_err(r->e, rc, "out of memory");
+}
+
+static int bind_data(run *r, int s);
+static int eval_donedata(run *r, const cs_exec *x, json_t **out);
+static int top_final(run *r, json_t *donedata);
+static int start_invokes(run *r);
+
+/* After state s's entry content, what SCXML adds: its invokes start when the
+ * macrostep is stable, and the content of its <initial> transition runs when
+ * it is entered by default. */
+static COLD int entered_extras(run *r, int s) {
+  const cs_state *st = &r->d->states[s];
+  if (st->ninvokes > 0) {
+    bs_set(r->bs[BS_INVOKE], s);
+    r->invoking = 1;
+  }
+  if (st->kind == CS_COMPOUND && st->ninitial_actions > 0 && bs_has(r->bs[BS_DEFAULT], s))
+    return run_actions(r, st->initial_actions, st->ninitial_actions);
+  return CASE_OK;
 }
 
 /* Enters the states of BS_ENTER, outermost first (document order). */
@@ -848,8 +955,11 @@ static int enter_computed(run *r) {
     const cs_state *st = &d->states[s];
     bs_set(r->w->config, s);
     if (r->probe) trace_add(&r->trace, TR_ENTERED, s);
-    int rc = start_timers(r, s);
+    int rc = CASE_OK;
+    if (st->extras && r->d->late_binding && !bs_has(r->w->sx->bound, s)) rc = bind_data(r, s);
+    if (rc == CASE_OK) rc = start_timers(r, s);
     if (rc == CASE_OK) rc = run_actions(r, st->onentry, st->nonentry);
+    if (rc == CASE_OK && st->extras) rc = entered_extras(r, s);
     if (rc != CASE_OK) return rc;
     /* Default history content: the actions of the history default transition. */
     for (int k = 0; k < st->nchildren; k++) {
@@ -861,14 +971,23 @@ static int enter_computed(run *r) {
     }
     if (st->kind == CS_FINAL) {
       int parent = st->parent;
+      json_t *dd = NULL;
+      if (st->donedata) {
+        rc = eval_donedata(r, st->donedata, &dd);
+        if (rc == EXEC_ABORT) rc = CASE_OK;
+        if (rc != CASE_OK) return rc;
+      }
       if (parent == 0) {
-        r->w->done = 1;
+        r->w->done = 1; /* finish_case() ends it when the macrostep is over */
+        r->became_done = 1;
+        json_decref(r->final_data);
+        r->final_data = dd;
       } else {
-        rc = raise_done(r, parent);
+        rc = raise_done(r, parent, dd);
         if (rc != CASE_OK) return rc;
         int gp = d->states[parent].parent;
         if (gp > 0 && d->states[gp].kind == CS_PARALLEL && in_final_state(r, gp)) {
-          rc = raise_done(r, gp);
+          rc = raise_done(r, gp, NULL);
           if (rc != CASE_OK) return rc;
         }
       }
@@ -940,10 +1059,21 @@ static int run_to_completion(run *r) {
     rc = select_transitions(r, NULL);
     if (rc != CASE_OK) break;
     if (r->nenabled == 0) {
-      if (r->qhead >= r->queue.n) break;
+      if (r->qhead >= r->queue.n) {
+        /* SCXML: the states entered in this macrostep start their invokes
+         * once it is stable; an error that raises starts another round. */
+        if (!r->invoking) break;
+        rc = start_invokes(r);
+        if (rc != CASE_OK || r->qhead >= r->queue.n) break;
+        continue;
+      }
       cs_pending *ie = &r->queue.v[r->qhead++];
       r->event = ie->name;
       r->payload = ie->payload;
+      r->meta = ie->meta;
+      r->evtype = ie->meta && json_string_value(json_object_get(ie->meta, "type"))
+                      ? json_string_value(json_object_get(ie->meta, "type"))
+                      : "internal";
       const char *save_role = r->role;
       r->role = NULL; /* internal events are not subject to roles */
       rc = select_transitions(r, ie->name);
@@ -1005,8 +1135,26 @@ static void deliver(run *r) {
   }
 }
 
+static int init_datamodel(run *r);
+static int before_event(run *r);
+static int finish_case(run *r);
+
+/* Hands the committed macrostep's <log> lines to the engine's log callback. */
+static void deliver_logs(run *r) {
+  if (!r->e->log) return;
+  for (int i = 0; i < r->logs.n; i++) {
+    const char *v = json_string_value(r->logs.v[i].payload);
+    r->e->log(r->e->log_ud, r->c, r->logs.v[i].name, v ? v : "");
+  }
+}
+
 int chart_macrostep(case_instance *c, const char *event, json_t *payload, const char *actor,
                     const char *role, int64_t at, int is_timer) {
+  return chart_macrostep_ex(c, event, payload, NULL, actor, role, at, is_timer);
+}
+
+int chart_macrostep_ex(case_instance *c, const char *event, json_t *payload, const json_t *meta,
+                       const char *actor, const char *role, int64_t at, int is_timer) {
   case_engine *e = c->engine;
   if (c->st.done) return eng_err(e, CASE_DONE, "case '%s' is done: it reached a final state", c->id);
   if (role && def_role_find(c->def, role) < 0) {
@@ -1034,15 +1182,24 @@ int chart_macrostep(case_instance *c, const char *event, json_t *payload, const 
   r.event = event ? event : "";
   r.payload = payload ? payload : nullv;
   r.probe = e->probe;
+  r.meta = meta;
+  r.evtype = NULL; /* _event is unbound until the first event */
+  if (event) {
+    const char *t = meta ? json_string_value(json_object_get(meta, "type")) : NULL;
+    r.evtype = t ? t : "external";
+  }
   int rc = CASE_OK;
   if (!event) {
-    rc = enter_initial(&r);
+    rc = init_datamodel(&r);
+    if (rc == CASE_OK) rc = enter_initial(&r);
     if (rc == CASE_OK) rc = run_to_completion(&r);
   } else {
+    if (w.sx && w.sx->invokes) rc = before_event(&r); /* finalize, autoforward */
     r.by_hand = !is_timer;
-    rc = select_transitions(&r, event);
+    if (rc == CASE_OK) rc = select_transitions(&r, event);
     r.by_hand = 0;
-    if (rc == CASE_OK && r.nenabled == 0 && !is_timer) {
+    /* Refused: nothing enabled, and no error became an event meanwhile. */
+    if (rc == CASE_OK && r.nenabled == 0 && !is_timer && r.queue.n == 0) {
       int abstract = r.probe && r.probe->abstract;
       if (r.probe) probe_commit(r.probe, c, event, &r.trace, 1);
       run_free(&r);
@@ -1056,10 +1213,20 @@ int chart_macrostep(case_instance *c, const char *event, json_t *payload, const 
     }
     if (rc == CASE_OK) rc = run_to_completion(&r);
   }
+  if (rc == CASE_OK && r.became_done) rc = finish_case(&r);
   if (rc != CASE_OK) {
     run_free(&r);
     chart_status_free(&w);
     return rc;
+  }
+  if (r.mail && json_array_size(r.mail) > 0) {
+    if (!e->mail && !(e->mail = json_array())) rc = CASE_NOMEM;
+    if (rc == CASE_OK && json_array_extend(e->mail, r.mail) != 0) rc = CASE_NOMEM;
+    if (rc != CASE_OK) {
+      run_free(&r);
+      chart_status_free(&w);
+      return eng_err(e, CASE_NOMEM, "out of memory");
+    }
   }
   if (event) w.revision++;
   if (at > w.last_time) w.last_time = at;
@@ -1067,9 +1234,892 @@ int chart_macrostep(case_instance *c, const char *event, json_t *payload, const 
   chart_status_free(&c->st);
   c->st = w;
   eng_ok(e);
+  deliver_logs(&r);
   deliver(&r);
   run_free(&r);
   return CASE_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Executable content (SCXML section 4) and errors as events           */
+/* ------------------------------------------------------------------ */
+
+#define SCXML_TYPE "http://www.w3.org/TR/scxml/#SCXMLEventProcessor"
+#define BASICHTTP_TYPE "http://www.w3.org/TR/scxml/#BasicHTTPEventProcessor"
+
+/* Codes an `errors: events` definition turns into error.execution: a script
+ * that fails, a bad value, a missing name.  Limits and memory always refuse. */
+static int recoverable(int rc) {
+  return rc == CASE_SCRIPT || rc == CASE_INVALID || rc == CASE_NOTFOUND || rc == CASE_ERROR ||
+         rc == CASE_MISUSE;
+}
+
+/* Places error.execution / error.communication (a platform event) in the
+ * internal queue; its data is the message.  r->error_sendid (a failing
+ * send's id) goes with it. */
+static int raise_error(run *r, const char *name, const char *msg) {
+  json_t *meta = json_pack("{s:s, s:s?}", "type", "platform", "sendid", r->error_sendid);
+  json_t *data = json_string(msg ? msg : "");
+  if (!data) data = json_null();
+  if (!meta || plist_push_meta(&r->queue, name, data, meta) != CASE_OK)
+    return eng_err(r->e, CASE_NOMEM, "out of memory");
+  return CASE_OK;
+}
+
+/* A failed step of executable content: with errors: events it becomes the
+ * error event and stops the block (EXEC_ABORT); otherwise the macrostep fails
+ * with the engine error already set. */
+static int exec_fail(run *r, int rc, const char *event) {
+  if (r->d->errors_events && recoverable(rc)) {
+    int rc2 = raise_error(r, event, case_errmsg(r->e));
+    eng_ok(r->e);
+    return rc2 == CASE_OK ? EXEC_ABORT : rc2;
+  }
+  return rc;
+}
+
+static int exec_err(run *r, const cs_script *s, int rc, const char *event, const char *fmt, ...)
+    CASE_PRINTF(5, 6);
+static int exec_err(run *r, const cs_script *s, int rc, const char *event, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  eng_err_at(r->e, rc, r->d->file, s->pos, "%s", msg);
+  return exec_fail(r, rc, event);
+}
+
+/* Evaluates expression x to JSON (nil gives null). */
+static int eval_json(run *r, const cs_script *x, json_t **out) {
+  *out = NULL;
+  if (own_data(r) != CASE_OK) return CASE_NOMEM;
+  case_call call;
+  call_setup(r, &call, x, 0);
+  int rc;
+  if (x->error) {
+    rc = CASE_SCRIPT;
+    call.errmsg = xstrdup(x->error);
+  } else {
+    rc = sbx_eval(r->e->sandbox, &call, x, out);
+  }
+  if (rc != CASE_OK) call_fail(r, &call, rc, "expression");
+  call_done(&call);
+  return rc;
+}
+
+/* Evaluates x to a string (numbers are written as Lua would). *out is malloc'd. */
+static int eval_text(run *r, const cs_script *x, const char *what, char **out) {
+  *out = NULL;
+  json_t *v;
+  int rc = eval_json(r, x, &v);
+  if (rc != CASE_OK) return rc;
+  char buf[64];
+  const char *t = NULL;
+  if (json_is_string(v)) t = json_string_value(v);
+  else if (json_is_integer(v)) snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v)), t = buf;
+  else if (json_is_real(v)) snprintf(buf, sizeof buf, "%.14g", json_real_value(v)), t = buf;
+  if (!t) {
+    json_decref(v);
+    return eng_err_at(r->e, CASE_INVALID, r->d->file, x->pos, "%s '%s' is not a string", what,
+                      x->text ? x->text : "");
+  }
+  *out = xstrdup(t);
+  json_decref(v);
+  return *out ? CASE_OK : eng_err(r->e, CASE_NOMEM, "out of memory");
+}
+
+/* Runs a compiled "<location> = ..." chunk with `value` as its argument. */
+static int assign_json(run *r, const cs_script *chunk, json_t *value) {
+  if (own_data(r) != CASE_OK) return CASE_NOMEM;
+  case_call call;
+  call_setup(r, &call, chunk, 0);
+  int rc;
+  if (chunk->error) {
+    rc = CASE_SCRIPT;
+    call.errmsg = xstrdup(chunk->error);
+  } else {
+    rc = sbx_exec(r->e->sandbox, &call, chunk, &value, 1);
+  }
+  if (rc != CASE_OK) call_fail(r, &call, rc, "assignment");
+  call_done(&call);
+  return rc;
+}
+
+/* The event data of a send, an invoke's params or a donedata: namelist and
+ * params as an object, or the content's value. */
+static int eval_names(run *r, const cs_namevalue *v, int n, const cs_script *content,
+                      const json_t *value, json_t **out) {
+  *out = NULL;
+  if (value) {
+    *out = json_incref((json_t *)value);
+    return CASE_OK;
+  }
+  if (content) return eval_json(r, content, out);
+  if (n == 0) {
+    *out = json_null();
+    return CASE_OK;
+  }
+  json_t *o = json_object();
+  if (!o) return eng_err(r->e, CASE_NOMEM, "out of memory");
+  for (int i = 0; i < n; i++) {
+    json_t *x;
+    int rc = eval_json(r, v[i].expr, &x);
+    if (rc != CASE_OK) {
+      json_decref(o);
+      return rc;
+    }
+    if (json_object_set_new(o, v[i].name, x) != 0) {
+      json_decref(o);
+      return eng_err(r->e, CASE_NOMEM, "out of memory");
+    }
+  }
+  *out = o;
+  return CASE_OK;
+}
+
+static int eval_donedata(run *r, const cs_exec *x, json_t **out) {
+  int rc = eval_names(r, x->names, x->nnames, x->content, x->content_value, out);
+  if (rc == CASE_OK) return CASE_OK;
+  return exec_fail(r, rc, "error.execution");
+}
+
+/* A delay: CSS2 ("5s", ".5s", "200ms"), a bare number of milliseconds, or a
+ * libcase duration ("2 days"; counted on the definition's clock). */
+int chart_parse_delay(const char *s, int64_t *ms) {
+  while (*s == ' ' || *s == '\t') s++;
+  char *end;
+  double v = strtod(s, &end);
+  if (end == s || v < 0 || !(v < 1e15)) return -1;
+  while (*end == ' ') end++;
+  double mult;
+  if (*end == '\0' || strcmp(end, "ms") == 0) mult = 1;
+  else if (strcmp(end, "s") == 0) mult = 1000;
+  else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0) mult = 60000;
+  else if (strcmp(end, "h") == 0) mult = 3600000;
+  else if (strcmp(end, "d") == 0) mult = 86400000;
+  else return -2; /* not CSS2: maybe a libcase duration */
+  *ms = (int64_t)(v * mult + 0.5);
+  return 0;
+}
+
+/* The due time (ms) of a send made now with delay text `t`. */
+static int delay_due(run *r, const cs_script *where, const char *t, const cs_duration *dur,
+                     int64_t *due_ms) {
+  int64_t ms = 0;
+  if (dur) {
+    int64_t due;
+    cal_day last;
+    if (cal_term(r->e->calendar, dur->clock, r->time, dur->amount, dur->unit, dur->same_day,
+                 &due, &last) != CASE_OK)
+      return eng_err_at(r->e, CASE_INVALID, r->d->file, where->pos,
+                        "cannot count the delay '%s'", t ? t : "");
+    *due_ms = due * 1000;
+    return CASE_OK;
+  }
+  int k = chart_parse_delay(t, &ms);
+  if (k == -2) {
+    long amount;
+    cs_unit unit;
+    if (cal_duration_parse(t, &amount, NULL, &unit) == 0) {
+      cs_duration d2 = {amount, NULL, unit, r->d->clock, 0, where->pos};
+      return delay_due(r, where, t, &d2, due_ms);
+    }
+  }
+  if (k != 0)
+    return eng_err_at(r->e, CASE_INVALID, r->d->file, where->pos,
+                      "bad delay '%s' (expected a CSS2 time such as \"5s\" or \"500ms\", or a "
+                      "duration such as \"2 days\")", t);
+  *due_ms = r->time * 1000 + ms;
+  return CASE_OK;
+}
+
+static int is_scxml_type(const char *t) {
+  return !t || !*t || strcmp(t, "scxml") == 0 || strcmp(t, SCXML_TYPE) == 0 ||
+         strcmp(t, "http://www.w3.org/TR/scxml/") == 0 ||
+         strcmp(t, "http://www.w3.org/TR/scxml") == 0;
+}
+
+/* The running invoke entry of this case with invokeid `id`, or NULL. */
+static json_t *find_invoke(const cs_status *w, const char *key, const char *val) {
+  size_t i;
+  json_t *it;
+  json_array_foreach(w->sx ? w->sx->invokes : NULL, i, it) {
+    const char *v = json_string_value(json_object_get(it, key));
+    if (v && strcmp(v, val) == 0) return it;
+  }
+  return NULL;
+}
+
+static int add_mail(run *r, json_t *m) {
+  if (!m) return eng_err(r->e, CASE_NOMEM, "out of memory");
+  if (!r->mail && !(r->mail = json_array())) {
+    json_decref(m);
+    return eng_err(r->e, CASE_NOMEM, "out of memory");
+  }
+  if (json_array_append_new(r->mail, m) != 0) return eng_err(r->e, CASE_NOMEM, "out of memory");
+  return CASE_OK;
+}
+
+/* A send timer of this case: the message fires as an external event of the
+ * case itself (to NULL) or is mailed to case `to` when due. */
+static int add_send_timer(run *r, json_t *msg, int64_t due_ms) {
+  cs_status *w = r->w;
+  if (r->d->send_timer < 0) {
+    json_decref(msg);
+    return eng_err(r->e, CASE_MISUSE, "workflow '%s' has no send timer", r->d->id);
+  }
+  if (w->ntimers == w->cap_timers) {
+    int cap = w->cap_timers ? 2 * w->cap_timers : 4;
+    cs_timer_inst *v = realloc(w->timers, (size_t)cap * sizeof *v);
+    if (!v) {
+      json_decref(msg);
+      return eng_err(r->e, CASE_NOMEM, "out of memory");
+    }
+    w->timers = v;
+    w->cap_timers = cap;
+  }
+  char id[32];
+  int64_t seq = ++w->timer_seq;
+  snprintf(id, sizeof id, "t%lld", (long long)seq);
+  cs_timer_inst *ti = &w->timers[w->ntimers];
+  memset(ti, 0, sizeof *ti);
+  ti->id = xstrdup(id);
+  if (!ti->id) {
+    json_decref(msg);
+    return eng_err(r->e, CASE_NOMEM, "out of memory");
+  }
+  ti->seq = seq;
+  ti->timer = r->d->send_timer;
+  ti->started = r->time;
+  if (due_ms < r->time * 1000) due_ms = r->time * 1000;
+  ti->due_ms = due_ms;
+  ti->due = (due_ms + 999) / 1000;
+  ti->last_day = CAL_NO_DAY;
+  ti->send = msg;
+  w->ntimers++;
+  return CASE_OK;
+}
+
+static int exec_send(run *r, const cs_script *s) {
+  const cs_exec *x = s->exec;
+  char *name = NULL, *target = NULL, *type = NULL, *delay = NULL, *sendid = NULL;
+  json_t *data = NULL;
+  int rc = CASE_OK;
+  if (x->eventexpr) rc = eval_text(r, x->eventexpr, "eventexpr", &name);
+  else if (x->event && !(name = xstrdup(x->event))) rc = eng_err(r->e, CASE_NOMEM, "out of memory");
+  if (rc == CASE_OK && x->targetexpr) rc = eval_text(r, x->targetexpr, "targetexpr", &target);
+  else if (rc == CASE_OK && x->target && !(target = xstrdup(x->target)))
+    rc = eng_err(r->e, CASE_NOMEM, "out of memory");
+  if (rc == CASE_OK && x->typeexpr) rc = eval_text(r, x->typeexpr, "typeexpr", &type);
+  else if (rc == CASE_OK && x->type && !(type = xstrdup(x->type)))
+    rc = eng_err(r->e, CASE_NOMEM, "out of memory");
+  if (rc == CASE_OK && x->delayexpr) rc = eval_text(r, x->delayexpr, "delayexpr", &delay);
+  if (rc == CASE_OK) rc = eval_names(r, x->names, x->nnames, x->content, x->content_value, &data);
+  if (rc != CASE_OK) goto fail;
+  if (type && strcmp(type, BASICHTTP_TYPE) == 0) {
+    /* the host carries it: a "basichttp" notification saying what to POST */
+    if (!target) {
+      rc = eng_err_at(r->e, CASE_INVALID, r->d->file, s->pos,
+                      "send of type BasicHTTP without a target");
+      goto fail_comm;
+    }
+    if (delay || x->delay || x->dur || x->delayexpr) {
+      rc = eng_err_at(r->e, CASE_INVALID, r->d->file, s->pos,
+                      "send of type BasicHTTP with a delay (libcase sends those at once)");
+      goto fail;
+    }
+    json_t *content = x->content || x->content_value ? data : NULL;
+    json_t *req = http_request(target, name, content ? NULL : data, content, x->id);
+    rc = req ? plist_push(&r->emitted, "basichttp", req) : CASE_NOMEM;
+    if (rc != CASE_OK) rc = eng_err(r->e, CASE_NOMEM, "out of memory");
+    free(name), free(target), free(type), free(delay), free(sendid);
+    json_decref(data);
+    return rc;
+  }
+  if (!name && (x->content || x->content_value)) name = xstrdup("");
+  if (!name) {
+    rc = eng_err_at(r->e, CASE_INVALID, r->d->file, s->pos, "send without an event name");
+    goto fail;
+  }
+  if (*name) {
+    const char *why = event_name_problem(name);
+    if (why) {
+      rc = eng_err_at(r->e, CASE_INVALID, r->d->file, s->pos, "send: event '%s': %s", name, why);
+      goto fail;
+    }
+  }
+  if (!is_scxml_type(type) && strcmp(type, "libcase:host") != 0) {
+    rc = eng_err_at(r->e, CASE_INVALID, r->d->file, s->pos,
+                    "send: the event I/O processor '%s' is not supported (expected %s)", type,
+                    SCXML_TYPE);
+    goto fail;
+  }
+  int64_t due_ms = r->time * 1000;
+  if (delay || x->delay || x->dur) {
+    rc = delay_due(r, s, delay ? delay : x->delay, delay ? NULL : x->dur, &due_ms);
+    if (rc != CASE_OK) goto fail;
+  }
+  /* The sendid: as written, or generated for idlocation. */
+  if (x->id) {
+    sendid = xstrdup(x->id);
+  } else if (x->idlocation) {
+    sbuf b;
+    sbuf_init(&b);
+    sbuf_printf(&b, "%s.%lld", r->c->id, (long long)(r->w->timer_seq + 1));
+    sendid = sbuf_take(&b);
+    if (sendid) {
+      json_t *v = json_string(sendid);
+      rc = v ? assign_json(r, x->idassign, v) : CASE_NOMEM;
+      json_decref(v);
+      if (rc != CASE_OK) goto fail;
+    }
+  }
+  if ((x->id || x->idlocation) && !sendid) {
+    rc = eng_err(r->e, CASE_NOMEM, "out of memory");
+    goto fail;
+  }
+  int internal = target && strcmp(target, "#_internal") == 0;
+  int host = (type && strcmp(type, "libcase:host") == 0) || (target && strcmp(target, "#_host") == 0);
+  const char *to = NULL;       /* another case */
+  const char *invokeid = NULL; /* the receiver's view: a child's invokeid */
+  char *own = NULL;
+  if (target && !internal && !host) {
+    if (strncmp(target, "#_scxml_", 8) == 0) {
+      if (strcmp(target + 8, r->c->id) != 0) to = target + 8;
+    } else if (strcmp(target, "#_parent") == 0) {
+      if (!r->c->parent) {
+        rc = eng_err_at(r->e, CASE_NOTFOUND, r->d->file, s->pos,
+                        "send to #_parent: case '%s' has no parent", r->c->id);
+        goto fail_comm;
+      }
+      to = r->c->parent;
+      invokeid = r->c->invokeid;
+    } else if (target[0] == '#' && target[1] == '_') {
+      json_t *inv = r->w->sx ? find_invoke(r->w, "id", target + 2) : NULL;
+      if (!inv) {
+        rc = eng_err_at(r->e, CASE_NOTFOUND, r->d->file, s->pos,
+                        "send to %s: no running invoke '%s'", target, target + 2);
+        goto fail_comm;
+      }
+      to = json_string_value(json_object_get(inv, "case"));
+    } else {
+      rc = eng_err_at(r->e, CASE_INVALID, r->d->file, s->pos,
+                      "send: target '%s' is not one libcase delivers to (expected #_internal, "
+                      "#_parent, #_<invokeid>, #_scxml_<case id> or #_host)", target);
+      goto fail;
+    }
+  }
+  if (to && !invokeid && strncmp(target, "#_scxml_", 8) == 0 &&
+      !case_instance_find(r->e, to) && !r->e->manual_mail) {
+    rc = eng_err_at(r->e, CASE_NOTFOUND, r->d->file, s->pos, "send to %s: no case '%s'",
+                    target, to);
+    goto fail_comm;
+  }
+  if (internal) {
+    json_t *meta = json_pack("{s:s, s:s?}", "type", "internal", "sendid", sendid);
+    rc = meta ? plist_push_meta(&r->queue, name, data, meta) : CASE_NOMEM;
+    data = NULL;
+    if (rc != CASE_OK) rc = eng_err(r->e, CASE_NOMEM, "out of memory");
+  } else if (host) {
+    rc = plist_push(&r->emitted, name, data);
+    data = NULL;
+    if (rc != CASE_OK) rc = eng_err(r->e, CASE_NOMEM, "out of memory");
+  } else {
+    if (!(own = malloc(strlen(r->c->id) + 9))) {
+      rc = eng_err(r->e, CASE_NOMEM, "out of memory");
+      goto fail;
+    }
+    strcpy(own, "#_scxml_");
+    strcat(own, r->c->id);
+    json_t *msg = json_pack("{s:s, s:o, s:s?, s:s, s:s, s:s?, s:s?}", "event", name, "data",
+                            data ? data : json_null(), "sendid", sendid, "origin", own,
+                            "origintype", SCXML_TYPE, "to", to, "invokeid", invokeid);
+    data = NULL;
+    free(own);
+    if (!msg) rc = eng_err(r->e, CASE_NOMEM, "out of memory");
+    else if (to && due_ms <= r->time * 1000) {
+      json_object_set_new(msg, "kind", json_string("event"));
+      json_object_set_new(msg, "from", json_string(r->c->id));
+      json_object_set_new(msg, "time", json_integer((json_int_t)r->time));
+      rc = add_mail(r, msg);
+    } else {
+      rc = add_send_timer(r, msg, due_ms);
+    }
+  }
+  free(name), free(target), free(type), free(delay), free(sendid);
+  json_decref(data);
+  return rc;
+fail_comm:
+  r->error_sendid = sendid;
+  rc = exec_fail(r, rc, "error.communication");
+  r->error_sendid = NULL;
+  free(name), free(target), free(type), free(delay), free(sendid);
+  json_decref(data);
+  return rc;
+fail:
+  r->error_sendid = sendid;
+  rc = exec_fail(r, rc, "error.execution");
+  r->error_sendid = NULL;
+  free(name), free(target), free(type), free(delay), free(sendid);
+  json_decref(data);
+  return rc;
+}
+
+static int exec_cancel(run *r, const cs_script *s) {
+  const cs_exec *x = s->exec;
+  char *id = NULL;
+  int rc = CASE_OK;
+  if (x->idexpr) rc = eval_text(r, x->idexpr, "sendidexpr", &id);
+  else if (!(id = xstrdup(x->id ? x->id : ""))) rc = eng_err(r->e, CASE_NOMEM, "out of memory");
+  if (rc != CASE_OK) return exec_fail(r, rc, "error.execution");
+  cs_status *w = r->w;
+  int k = 0;
+  for (int i = 0; i < w->ntimers; i++) {
+    const char *sid = w->timers[i].send
+                          ? json_string_value(json_object_get(w->timers[i].send, "sendid"))
+                          : NULL;
+    if (sid && strcmp(sid, id) == 0) {
+      free(w->timers[i].id);
+      json_decref(w->timers[i].send);
+      continue;
+    }
+    w->timers[k++] = w->timers[i];
+  }
+  w->ntimers = k;
+  free(id);
+  return CASE_OK;
+}
+
+static int exec_log(run *r, const cs_script *s) {
+  const cs_exec *x = s->exec;
+  char *text = NULL;
+  if (x->expr) {
+    json_t *v;
+    int rc = eval_json(r, x->expr, &v);
+    if (rc != CASE_OK) return exec_fail(r, rc, "error.execution");
+    text = json_is_string(v) ? xstrdup(json_string_value(v))
+                             : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(v);
+  } else {
+    text = xstrdup("");
+  }
+  json_t *t = text ? json_string(text) : NULL;
+  free(text);
+  if (!t) t = json_string("?");
+  if (plist_push(&r->logs, x->label ? x->label : "", t) != CASE_OK)
+    return eng_err(r->e, CASE_NOMEM, "out of memory");
+  return CASE_OK;
+}
+
+static int exec_assign(run *r, const cs_script *s) {
+  const cs_exec *x = s->exec;
+  int rc;
+  if (x->expr) {
+    /* "<location> = (<expr>)" compiled as one chunk */
+    rc = assign_json(r, x->assign, NULL);
+  } else if (x->content_value || !x->content) {
+    rc = assign_json(r, x->assign, x->content_value);
+  } else {
+    json_t *v;
+    rc = eval_json(r, x->content, &v);
+    if (rc == CASE_OK) {
+      rc = assign_json(r, x->assign, v);
+      json_decref(v);
+    }
+  }
+  return rc == CASE_OK ? CASE_OK : exec_fail(r, rc, "error.execution");
+}
+
+static int exec_if(run *r, const cs_script *s) {
+  const cs_exec *x = s->exec;
+  for (int i = 0; i < x->nbranches; i++) {
+    int ok = 1;
+    if (x->conds[i]) {
+      int rc = run_script(r, x->conds[i], 1, &ok);
+      if (rc != CASE_OK) {
+        rc = exec_fail(r, rc, "error.execution");
+        if (rc != EXEC_ABORT) return rc;
+        ok = 0; /* SCXML 5.9: false, and error.execution */
+      }
+    }
+    if (ok) return exec_block(r, x->blocks[i], x->nblock[i]);
+  }
+  return CASE_OK;
+}
+
+static int exec_foreach(run *r, const cs_script *s) {
+  const cs_exec *x = s->exec;
+  json_t *arr;
+  int rc = eval_json(r, x->array, &arr);
+  if (rc != CASE_OK) return exec_fail(r, rc, "error.execution");
+  if (!json_is_array(arr) && !json_is_object(arr)) {
+    json_decref(arr);
+    return exec_err(r, s, CASE_INVALID, "error.execution",
+                    "foreach: array '%s' is not a list", x->array->text);
+  }
+  if (x->assign->error || (x->index_assign && x->index_assign->error)) {
+    json_decref(arr);
+    return exec_err(r, s, CASE_INVALID, "error.execution", "foreach: item '%s' or index "
+                    "'%s' is not a location", x->location, x->index ? x->index : "");
+  }
+  /* The list is a copy taken now: the content may change the original. */
+  size_t n = json_is_array(arr) ? json_array_size(arr) : json_object_size(arr);
+  const char *key;
+  json_t *val;
+  void *it = json_is_object(arr) ? json_object_iter(arr) : NULL;
+  for (size_t i = 0; i < n && rc == CASE_OK; i++) {
+    json_t *idx;
+    if (json_is_array(arr)) {
+      val = json_array_get(arr, i);
+      idx = json_integer((json_int_t)i + 1);
+    } else {
+      key = json_object_iter_key(it);
+      val = json_object_iter_value(it);
+      idx = json_string(key);
+      it = json_object_iter_next(arr, it);
+    }
+    rc = assign_json(r, x->assign, val);
+    if (rc == CASE_OK && x->index_assign) rc = assign_json(r, x->index_assign, idx);
+    json_decref(idx);
+    if (rc != CASE_OK) {
+      rc = exec_fail(r, rc, "error.execution");
+      break;
+    }
+    rc = exec_block(r, x->blocks[0], x->nblock[0]);
+  }
+  json_decref(arr);
+  return rc;
+}
+
+static int exec_block(run *r, const cs_script *v, int n) {
+  for (int i = 0; i < n; i++) {
+    const cs_script *s = &v[i];
+    int rc;
+    switch (s->kind) {
+    case EXEC_RAISE:
+      rc = plist_push(&r->queue, s->exec->event, NULL);
+      if (rc != CASE_OK) rc = eng_err(r->e, CASE_NOMEM, "out of memory");
+      break;
+    case EXEC_SEND: rc = exec_send(r, s); break;
+    case EXEC_CANCEL: rc = exec_cancel(r, s); break;
+    case EXEC_LOG: rc = exec_log(r, s); break;
+    case EXEC_ASSIGN: rc = exec_assign(r, s); break;
+    case EXEC_IF: rc = exec_if(r, s); break;
+    case EXEC_FOREACH: rc = exec_foreach(r, s); break;
+    case EXEC_BLOCK:
+      rc = exec_block(r, s->exec->blocks[0], s->exec->nblock[0]);
+      if (rc == EXEC_ABORT) rc = CASE_OK;
+      break;
+    default:
+      rc = run_script(r, s, 0, NULL);
+      if (rc != CASE_OK) rc = exec_fail(r, rc, "error.execution");
+      break;
+    }
+    if (rc != CASE_OK) return rc;
+  }
+  return CASE_OK;
+}
+
+/* ---- the datamodel: binding, top-level scripts ---- */
+
+/* Binds the data declared in state s (0: the document's): each field with an
+ * initial value expression gets its value, unless the host gave one. */
+static int bind_fields(run *r, int s) {
+  const case_def *d = r->d;
+  for (int i = 0; i < d->nfields; i++) {
+    const cs_field *f = &d->fields[i];
+    if (f->state != s || !f->expr) continue;
+    if (r->c->given && json_object_get(r->c->given, f->name)) continue;
+    json_t *v;
+    int rc = eval_json(r, f->expr, &v);
+    if (rc != CASE_OK) {
+      rc = exec_fail(r, rc, "error.execution"); /* the variable stays unbound */
+      if (rc != EXEC_ABORT) return rc;
+      continue;
+    }
+    if (own_data(r) != CASE_OK) {
+      json_decref(v);
+      return CASE_NOMEM;
+    }
+    if (json_object_set_new(r->w->data, f->name, v) != 0)
+      return eng_err(r->e, CASE_NOMEM, "out of memory");
+  }
+  return CASE_OK;
+}
+
+static int bind_data(run *r, int s) {
+  bs_set(r->w->sx->bound, s);
+  return bind_fields(r, s);
+}
+
+static int init_datamodel(run *r) {
+  const case_def *d = r->d;
+  int rc = CASE_OK;
+  if (d->late_binding) {
+    rc = bind_fields(r, 0);
+  } else {
+    for (int s = 0; s < d->nstates && rc == CASE_OK; s++) rc = bind_fields(r, s);
+  }
+  if (rc == CASE_OK && d->nscripts > 0) rc = run_actions(r, d->scripts, d->nscripts);
+  return rc;
+}
+
+/* ---- invoke: child cases ---- */
+
+/* Replaces w->invokes by a copy without entry `drop` and/or with `add` (stolen). */
+static int invokes_update(run *r, const json_t *drop, json_t *add) {
+  json_t *a = json_array();
+  if (!a) {
+    json_decref(add);
+    return eng_err(r->e, CASE_NOMEM, "out of memory");
+  }
+  size_t i;
+  json_t *it;
+  json_array_foreach(r->w->sx->invokes, i, it)
+    if (it != drop && json_array_append(a, it) != 0) goto nomem;
+  if (add && json_array_append_new(a, add) != 0) {
+    add = NULL;
+    goto nomem;
+  }
+  json_decref(r->w->sx->invokes);
+  r->w->sx->invokes = json_array_size(a) ? a : NULL;
+  if (!r->w->sx->invokes) json_decref(a);
+  return CASE_OK;
+nomem:
+  json_decref(a);
+  json_decref(add);
+  return eng_err(r->e, CASE_NOMEM, "out of memory");
+}
+
+static int mail_cancel(run *r, const json_t *inv) {
+  return add_mail(r, json_pack("{s:s, s:s, s:O, s:I}", "kind", "cancel", "from", r->c->id,
+                               "to", json_object_get(inv, "case"), "time",
+                               (json_int_t)r->time));
+}
+
+/* Leaving state s cancels its running invokes. */
+static int cancel_invokes(run *r, int s) {
+  bs_clr(r->bs[BS_INVOKE], s);
+  if (!r->w->sx || !r->w->sx->invokes) return CASE_OK;
+  for (;;) {
+    json_t *hit = NULL;
+    size_t i;
+    json_t *it;
+    json_array_foreach(r->w->sx->invokes, i, it)
+      if (json_integer_value(json_object_get(it, "state")) == s) {
+        hit = it;
+        break;
+      }
+    if (!hit) return CASE_OK;
+    int rc = mail_cancel(r, hit);
+    if (rc == CASE_OK) rc = invokes_update(r, hit, NULL);
+    if (rc != CASE_OK) return rc;
+  }
+}
+
+/* The case reached a top-level final state: its children are cancelled and
+ * its parent gets done.invoke.<id> with the donedata (stolen). */
+static int top_final(run *r, json_t *donedata) {
+  while (r->w->sx && r->w->sx->invokes) {
+    json_t *it = json_array_get(r->w->sx->invokes, 0);
+    int rc = mail_cancel(r, it);
+    if (rc == CASE_OK) rc = invokes_update(r, it, NULL);
+    if (rc != CASE_OK) {
+      json_decref(donedata);
+      return rc;
+    }
+  }
+  if (!r->c->parent) {
+    json_decref(donedata);
+    return CASE_OK;
+  }
+  sbuf b;
+  sbuf_init(&b);
+  sbuf_printf(&b, "done.invoke.%s", r->c->invokeid ? r->c->invokeid : "");
+  char *name = sbuf_take(&b);
+  sbuf_init(&b);
+  sbuf_printf(&b, "#_scxml_%s", r->c->id);
+  char *own = sbuf_take(&b);
+  json_t *m = name && own ? json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s?, s:I}", "kind",
+                                      "event", "from", r->c->id, "to", r->c->parent, "event",
+                                      name, "data", donedata ? donedata : json_null(), "origin",
+                                      own, "origintype", SCXML_TYPE, "invokeid",
+                                      r->c->invokeid, "time", (json_int_t)r->time)
+                          : NULL;
+  if (!m) json_decref(donedata);
+  free(name);
+  free(own);
+  return add_mail(r, m);
+}
+
+/* The case reached a top-level final state (SCXML exitInterpreter): the
+ * final state's exit content runs, the case's children are cancelled and its
+ * parent gets done.invoke with the donedata.  The configuration keeps the
+ * final state: it is where the case ended. */
+static int finish_case(run *r) {
+  const case_def *d = r->d;
+  for (int k = 0; k < d->states[0].nchildren; k++) {
+    int s = d->states[0].children[k];
+    if (!bs_has(r->w->config, s)) continue;
+    int rc = run_actions(r, d->states[s].onexit, d->states[s].nonexit);
+    if (rc != CASE_OK) return rc;
+  }
+  json_t *dd = r->final_data;
+  r->final_data = NULL;
+  return top_final(r, dd);
+}
+
+/* The definition that `src` names: a loaded definition whose file is src
+ * ("file:" stripped, relative to this definition's directory) or whose
+ * workflow id is src. */
+static const case_def *resolve_src(run *r, const char *src) {
+  const char *p = strncmp(src, "file:", 5) == 0 ? src + 5 : src;
+  if (strncmp(p, "//", 2) == 0) p += 2;
+  sbuf b;
+  sbuf_init(&b);
+  if (p[0] != '/' && r->d->dir) sbuf_printf(&b, "%s/%s", r->d->dir, p);
+  else sbuf_puts(&b, p);
+  char *path = sbuf_take(&b);
+  const case_def *found = NULL;
+  for (const case_def *d = r->e->defs; d && !found; d = d->next)
+    if (path && d->file && strcmp(d->file, path) == 0) found = d;
+  free(path);
+  if (!found) found = case_def_find(r->e, src, 0);
+  return found;
+}
+
+static int start_one(run *r, int s, int k) {
+  const case_def *d = r->d;
+  const cs_invoke *inv = &d->invokes[k];
+  char *id = NULL, *type = NULL, *src = NULL, *child = NULL;
+  json_t *data = NULL;
+  const case_def *cd = NULL;
+  int rc = CASE_OK;
+  if (inv->id) {
+    id = xstrdup(inv->id);
+  } else {
+    sbuf b;
+    sbuf_init(&b);
+    sbuf_printf(&b, "%s.%lld", d->states[s].id, (long long)++r->w->timer_seq);
+    id = sbuf_take(&b);
+  }
+  if (!id) return eng_err(r->e, CASE_NOMEM, "out of memory");
+  if (inv->idlocation) {
+    json_t *v = json_string(id);
+    rc = v ? assign_json(r, inv->idassign, v) : CASE_NOMEM;
+    json_decref(v);
+  }
+  if (rc == CASE_OK && inv->typeexpr) rc = eval_text(r, inv->typeexpr, "typeexpr", &type);
+  if (rc == CASE_OK && !is_scxml_type(type ? type : inv->type))
+    rc = eng_err_at(r->e, CASE_INVALID, d->file, inv->pos, "invoke: type '%s' is not "
+                    "supported (expected %s)", type ? type : inv->type, SCXML_TYPE);
+  if (rc == CASE_OK && inv->contentexpr) {
+    /* The document is a value now: loaded as a definition of its own, named
+     * after its parent and its content's hash (the same text is one
+     * definition, shared). */
+    rc = eval_text(r, inv->contentexpr, "content expr", &src);
+    if (rc == CASE_OK) {
+      char h[65];
+      sbuf b;
+      sbuf_init(&b);
+      if (sha256_hex(src, strlen(src), h) == 0) sbuf_printf(&b, "%s_content_%.12s", d->id, h);
+      char *name = sbuf_take(&b);
+      case_def *nd = NULL;
+      rc = name ? scxml_parse(r->e, src, strlen(src), name, d->dir, NULL, &nd)
+                : eng_err(r->e, CASE_NOMEM, "out of memory");
+      if (rc == CASE_OK) rc = eng_add_def(r->e, nd, &cd);
+      else if (rc != CASE_NOMEM)
+        rc = eng_err_at(r->e, rc, d->file, inv->pos, "invoke: the content is no definition: %s",
+                        case_errmsg(r->e));
+      free(name);
+    }
+  } else if (rc == CASE_OK && inv->srcexpr) {
+    rc = eval_text(r, inv->srcexpr, "srcexpr", &src);
+    if (rc == CASE_OK && !(cd = resolve_src(r, src)))
+      rc = eng_err_at(r->e, CASE_NOTFOUND, d->file, inv->pos, "invoke: no loaded definition "
+                      "is '%s' (load the definitions a case invokes before it runs)", src);
+  } else if (rc == CASE_OK) {
+    cd = inv->version > 0 ? case_def_find(r->e, inv->workflow, inv->version)
+                          : case_def_in_force(r->e, inv->workflow, r->time);
+    if (!cd || (inv->version > 0 && cd->version != inv->version))
+      rc = eng_err_at(r->e, CASE_NOTFOUND, d->file, inv->pos, "invoke: workflow '%s' is not "
+                      "loaded", inv->workflow);
+  }
+  if (rc == CASE_OK) rc = eval_names(r, inv->names, inv->nnames, NULL, NULL, &data);
+  if (rc != CASE_OK) {
+    free(id), free(type), free(src);
+    json_decref(data);
+    rc = exec_fail(r, rc, "error.execution");
+    return rc == EXEC_ABORT ? CASE_OK : rc;
+  }
+  sbuf b;
+  sbuf_init(&b);
+  sbuf_printf(&b, "%s.%s", r->c->id, id);
+  child = sbuf_take(&b);
+  json_t *entry = child ? json_pack("{s:s, s:s, s:i, s:i}", "id", id, "case", child, "invoke", k,
+                                    "state", s)
+                        : NULL;
+  rc = entry ? invokes_update(r, NULL, entry) : eng_err(r->e, CASE_NOMEM, "out of memory");
+  if (rc == CASE_OK)
+    rc = add_mail(r, json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:o, s:I}", "kind", "invoke",
+                               "from", r->c->id, "to", child, "invokeid", id, "workflow",
+                               cd->id, "version", cd->version, "data",
+                               json_is_object(data) ? json_incref(data) : json_object(), "time",
+                               (json_int_t)r->time));
+  free(id), free(type), free(src), free(child);
+  json_decref(data);
+  return rc;
+}
+
+static int start_invokes(run *r) {
+  const case_def *d = r->d;
+  r->invoking = 0;
+  for (int s = 1; s < d->nstates; s++) {
+    if (!bs_has(r->bs[BS_INVOKE], s)) continue;
+    bs_clr(r->bs[BS_INVOKE], s);
+    if (!bs_has(r->w->config, s)) continue;
+    for (int k = 0; k < d->states[s].ninvokes; k++) {
+      int rc = start_one(r, s, d->states[s].invokes[k]);
+      if (rc != CASE_OK) return rc;
+    }
+  }
+  return CASE_OK;
+}
+
+/* Before an external event is processed: the finalize content of the invoke it
+ * comes from, and copies to the children that autoforward. */
+static int before_event(run *r) {
+  const char *from = r->meta ? json_string_value(json_object_get(r->meta, "invokeid")) : NULL;
+  json_t *list = json_incref(r->w->sx->invokes);
+  size_t i;
+  json_t *it;
+  int rc = CASE_OK;
+  json_array_foreach(list, i, it) {
+    const cs_invoke *inv = &r->d->invokes[json_integer_value(json_object_get(it, "invoke"))];
+    const char *id = json_string_value(json_object_get(it, "id"));
+    if (from && id && strcmp(from, id) == 0) {
+      rc = run_actions(r, inv->finalize, inv->nfinalize);
+      if (rc == CASE_OK && strncmp(r->event, "done.invoke.", 12) == 0)
+        rc = invokes_update(r, it, NULL); /* the child is done */
+      if (rc != CASE_OK) break;
+    }
+    if (inv->autoforward && strncmp(r->event, "done.invoke.", 12) != 0) {
+      json_t *m = json_pack("{s:s, s:s, s:O, s:s, s:O, s:I}", "kind", "event", "from", r->c->id,
+                            "to", json_object_get(it, "case"), "event", r->event, "data",
+                            r->payload, "time", (json_int_t)r->time);
+      if (m && r->meta) {
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)r->meta, k, v)
+          if (strcmp(k, "type") != 0) json_object_set(m, k, v);
+      }
+      rc = add_mail(r, m);
+      if (rc != CASE_OK) break;
+    }
+  }
+  json_decref(list);
+  return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1254,6 +2304,7 @@ int chart_explain(case_instance *c, const char *event, const char *role, const c
     r.role_idx = def_role_find(c->def, role);
     r.actor = ask ? ask->actor : NULL;
     r.by_hand = 1;
+    r.explaining = 1;
     r.time = at;
     r.event = event;
     r.payload = ask && ask->payload ? ask->payload : nullv;
@@ -1350,6 +2401,7 @@ int chart_available(case_instance *c, const char *role, const cs_ask *ask, int64
   r.role_idx = def_role_find(c->def, role);
   r.actor = ask ? ask->actor : NULL;
   r.by_hand = 1;
+  r.explaining = 1;
   r.time = at;
   r.event = "";
   r.payload = json_null();

@@ -96,6 +96,8 @@ void case_engine_close(case_engine *e) {
   sbx_close(e->sandbox);
   cal_close(e->calendar);
   free(e->lua_root);
+  free(e->http_base);
+  json_decref(e->mail);
   free(e->errmsg);
   free(e->errfile);
   free(e);
@@ -386,20 +388,54 @@ static int same_modules(const case_def *a, const case_def *b) {
   return 1;
 }
 
+/* Module sources, then the files the definition (and the definitions read
+ * with it) named, by the name as written; the first of a name wins. */
+static int add_pins(json_t *o, const case_def *d) {
+  for (int i = 0; i < d->nmodules; i++) {
+    if (!d->module_src || !d->module_src[i] || json_object_get(o, d->module_names[i])) continue;
+    json_t *v = json_stringn(d->module_src[i], d->module_len[i]);
+    if (!v || json_object_set_new(o, d->module_names[i], v) != 0) return -1;
+  }
+  for (int i = 0; i < d->nres; i++) {
+    if (json_object_get(o, d->res_names[i])) continue;
+    json_t *v = json_stringn(d->res_src[i], d->res_len[i]);
+    if (!v || json_object_set_new(o, d->res_names[i], v) != 0) return -1;
+  }
+  for (int i = 0; i < d->nsubdefs; i++)
+    if (add_pins(o, d->subdefs[i]) != 0) return -1;
+  return 0;
+}
+
 json_t *def_modules_json(const case_def *d) {
   json_t *o = json_object();
-  for (int i = 0; o && i < d->nmodules; i++) {
-    if (!d->module_src || !d->module_src[i]) continue;
-    json_t *v = json_stringn(d->module_src[i], d->module_len[i]);
-    if (!v || json_object_set_new(o, d->module_names[i], v) != 0) {
-      json_decref(o);
-      return NULL;
-    }
+  if (o && add_pins(o, d) != 0) {
+    json_decref(o);
+    return NULL;
   }
   return o;
 }
 
-static int add_def(case_engine *e, case_def *d, const case_def **out) {
+int eng_add_def(case_engine *e, case_def *d, const case_def **out) {
+  if (out) *out = NULL;
+  /* The definitions read with this one come first: its invokes name them. */
+  for (int i = 0; d->subdefs_owned && i < d->nsubdefs; i++) {
+    case_def *sub = d->subdefs[i];
+    d->subdefs[i] = NULL;
+    const case_def *reg = NULL;
+    int rc = eng_add_def(e, sub, &reg);
+    if (rc != CASE_OK) {
+      for (int k = i + 1; k < d->nsubdefs; k++) def_free(d->subdefs[k]);
+      d->nsubdefs = i; /* the ones before are the engine's now */
+      d->subdefs_owned = 0;
+      char *msg = xstrdup(case_errmsg(e));
+      rc = eng_err(e, rc, "%s: %s", d->file, msg ? msg : case_errstr(rc));
+      free(msg);
+      def_free(d);
+      return rc;
+    }
+    d->subdefs[i] = (case_def *)reg;
+  }
+  d->subdefs_owned = 0;
   for (case_def *o = e->defs; o; o = o->next) {
     if (strcmp(o->id, d->id) == 0 && o->version == d->version) {
       if (strcmp(o->hash, d->hash) == 0 && !same_modules(o, d)) {
@@ -485,7 +521,7 @@ int case_def_load_file(case_engine *e, const char *path, const case_def **out) {
   free(text);
   free(dir);
   if (rc != CASE_OK) return rc;
-  return add_def(e, d, out);
+  return eng_add_def(e, d, out);
 }
 
 int case_def_load_string(case_engine *e, const char *text, size_t len, const char *name,
@@ -496,7 +532,7 @@ int case_def_load_string(case_engine *e, const char *text, size_t len, const cha
   case_def *d = NULL;
   int rc = def_parse(e, text, len, name ? name : "<string>", NULL, &d);
   if (rc != CASE_OK) return rc;
-  return add_def(e, d, out);
+  return eng_add_def(e, d, out);
 }
 
 int eng_def_load_pinned(case_engine *e, const char *text, size_t len, const char *name,
@@ -505,7 +541,7 @@ int eng_def_load_pinned(case_engine *e, const char *text, size_t len, const char
   case_def *d = NULL;
   int rc = def_parse_pinned(e, text, len, name ? name : "<string>", NULL, modules, &d);
   if (rc != CASE_OK) return rc;
-  return add_def(e, d, out);
+  return eng_add_def(e, d, out);
 }
 
 /* ---- lazy loading: definitions a store holds are loaded when asked for ---- */

@@ -78,8 +78,11 @@ static int parse_json(case_engine *e, const char *text, const char *what, json_t
   return CASE_OK;
 }
 
-/* The data object: every declared field with its default, then `given`. */
-static int initial_data(case_engine *e, const case_def *d, const json_t *given, json_t *data) {
+/* The data object: every declared field with its default, then `given`.  From
+ * an invoking parent (`from_parent`) a name the definition does not declare
+ * is left out, as SCXML 6.4 says; from a host it is an error. */
+static int initial_data(case_engine *e, const case_def *d, const json_t *given, json_t *data,
+                        int from_parent) {
   for (int i = 0; i < d->nfields; i++) {
     json_t *v = d->fields[i].def ? json_deep_copy(d->fields[i].def) : json_null();
     if (!v || json_object_set_new(data, d->fields[i].name, v) != 0) return nomem(e);
@@ -91,6 +94,7 @@ static int initial_data(case_engine *e, const case_def *d, const json_t *given, 
   json_t *v;
   json_object_foreach((json_t *)given, k, v) {
     int f = def_field_find(d, k);
+    if (f < 0 && from_parent) continue;
     if (f < 0)
       return eng_err(e, CASE_INVALID, "initial data: '%s' is not a data field of workflow '%s'",
                      k, d->id);
@@ -163,6 +167,8 @@ static void unlink_case(case_instance *c) {
 
 static void case_destroy(case_instance *c) {
   chart_status_free(&c->st);
+  free(c->parent);
+  free(c->invokeid);
   free(c->id);
   free(c->location);
   free(c);
@@ -189,6 +195,47 @@ static int new_case(case_engine *e, const case_def *d, const char *id, const cha
   return CASE_OK;
 }
 
+int chart_case_create(case_engine *e, const case_def *d, const char *id, const char *location,
+                      const json_t *given, const char *parent, const char *invokeid, int64_t at,
+                      case_instance **out) {
+  *out = NULL;
+  case_instance *c;
+  int rc = new_case(e, d, id, location, &c);
+  if (rc == CASE_OK && parent) {
+    c->parent = xstrdup(parent);
+    c->invokeid = xstrdup(invokeid ? invokeid : "");
+    if (!c->parent || !c->invokeid) rc = nomem(e);
+  }
+  if (rc == CASE_OK) rc = initial_data(e, d, given, c->st.data, parent != NULL);
+  if (rc == CASE_OK) {
+    c->given = given;
+    rc = chart_macrostep(c, NULL, NULL, NULL, NULL, at, 0);
+    c->given = NULL;
+  }
+  if (rc != CASE_OK) {
+    if (c) case_destroy(c);
+    return rc;
+  }
+  link_case(e, c);
+  *out = c;
+  return CASE_OK;
+}
+
+/* Delivers what the call's macrosteps mailed to other cases (in memory; a
+ * store delivers its own, one case per transaction). */
+static void deliver_mail(case_engine *e) {
+  if (e->mail && !e->manual_mail) eng_deliver(e);
+}
+
+/* Drops the mail added since it had `n` messages (a call that is undone). */
+static void mail_truncate(case_engine *e, size_t n) {
+  while (json_array_size(e->mail) > n) json_array_remove(e->mail, json_array_size(e->mail) - 1);
+  if (e->mail && json_array_size(e->mail) == 0) {
+    json_decref(e->mail);
+    e->mail = NULL;
+  }
+}
+
 int case_instance_create(case_engine *e, const case_def *d, const char *id, const char *location,
                          const char *data_json, int64_t at, case_instance **out) {
   if (out) *out = NULL;
@@ -201,15 +248,10 @@ int case_instance_create(case_engine *e, const case_def *d, const char *id, cons
   int rc = parse_json(e, data_json, "initial data", &given);
   if (rc != CASE_OK) return rc;
   case_instance *c;
-  rc = new_case(e, d, id, location, &c);
-  if (rc == CASE_OK) rc = initial_data(e, d, given, c->st.data);
+  rc = chart_case_create(e, d, id, location, given, NULL, NULL, at, &c);
   json_decref(given);
-  if (rc == CASE_OK) rc = chart_macrostep(c, NULL, NULL, NULL, NULL, at, 0);
-  if (rc != CASE_OK) {
-    if (c) case_destroy(c);
-    return rc;
-  }
-  link_case(e, c);
+  if (rc != CASE_OK) return rc;
+  deliver_mail(e);
   *out = c;
   return eng_ok(e);
 }
@@ -237,6 +279,10 @@ const case_def *case_instance_def(const case_instance *c) { return c ? c->def : 
 const char *case_instance_location(const case_instance *c) { return c ? c->location : NULL; }
 int case_instance_done(const case_instance *c) { return c ? c->st.done : 0; }
 int64_t case_instance_revision(const case_instance *c) { return c ? c->st.revision : 0; }
+const char *case_instance_invokeid(const case_instance *c) { return c ? c->invokeid : NULL; }
+case_instance *case_instance_parent(const case_instance *c) {
+  return c && c->parent ? case_instance_find(c->engine, c->parent) : NULL;
+}
 
 int case_instance_fire(case_instance *c, const char *event, const char *payload_json,
                        const char *actor, const char *role, int64_t at) {
@@ -263,8 +309,13 @@ int case_instance_fire(case_instance *c, const char *event, const char *payload_
   if (chart_timer_next(c, at) < 0) {
     rc = chart_macrostep(c, event, payload, actor, role, at, 0);
     json_decref(payload);
+    if (rc == CASE_OK && e->mail) {
+      deliver_mail(e);
+      eng_ok(e);
+    }
     return rc;
   }
+  size_t mark = json_array_size(e->mail);
   cs_status saved;
   if (chart_status_copy(c->def, &saved, &c->st) != CASE_OK) {
     json_decref(payload);
@@ -282,11 +333,16 @@ int case_instance_fire(case_instance *c, const char *event, const char *payload_
     chart_status_free(&c->st);
     c->st = saved;
     hold_free(&h);
+    mail_truncate(e, mark);
     return rc;
   }
   chart_status_free(&saved);
   hold_forward(&h, c);
   hold_free(&h);
+  if (e->mail) {
+    deliver_mail(e);
+    eng_ok(e);
+  }
   return CASE_OK;
 }
 
@@ -296,8 +352,8 @@ static int next_due(const cs_status *st, int64_t now) {
   for (int i = 0; i < st->ntimers; i++) {
     const cs_timer_inst *t = &st->timers[i];
     if (t->due > now || t->fired) continue;
-    if (best < 0 || t->due < st->timers[best].due ||
-        (t->due == st->timers[best].due && t->seq < st->timers[best].seq))
+    if (best < 0 || t->due_ms < st->timers[best].due_ms ||
+        (t->due_ms == st->timers[best].due_ms && t->seq < st->timers[best].seq))
       best = i;
   }
   return best;
@@ -323,19 +379,52 @@ int chart_tick_one(case_instance *c, int64_t now, int *fired) {
    * copies it, and a failure restores the mark below. */
   ti->fired = 1;
   int rc = CASE_OK;
-  if (tm->event) rc = chart_macrostep(c, tm->event, NULL, NULL, NULL, due, 1);
-  else c->st.revision++; /* a deadline without event: it now shows as overdue */
+  if (tm->kind == TIMER_SEND) {
+    json_t *msg = json_incref(ti->send);
+    const char *to = json_string_value(json_object_get(msg, "to"));
+    if (to) {
+      /* A delayed send to another case: mailed now (the case's own state
+       * changes only by losing the timer). */
+      json_t *m = json_copy(msg);
+      if (m) {
+        json_object_set_new(m, "kind", json_string("event"));
+        json_object_set_new(m, "from", json_string(c->id));
+        json_object_set_new(m, "time", json_integer((json_int_t)due));
+      }
+      if (!m || (!c->engine->mail && !(c->engine->mail = json_array())) ||
+          json_array_append_new(c->engine->mail, m) != 0)
+        rc = nomem(c->engine);
+      else
+        c->st.revision++;
+    } else {
+      json_t *meta = json_pack("{s:s, s:O?, s:O?, s:O?}", "type", "external", "sendid",
+                               json_object_get(msg, "sendid"), "origin",
+                               json_object_get(msg, "origin"), "origintype",
+                               json_object_get(msg, "origintype"));
+      rc = meta ? chart_macrostep_ex(c, json_string_value(json_object_get(msg, "event")),
+                                     json_object_get(msg, "data"), meta, NULL, NULL, due, 1)
+                : nomem(c->engine);
+      json_decref(meta);
+    }
+    json_decref(msg);
+  } else if (tm->event) {
+    rc = chart_macrostep(c, tm->event, NULL, NULL, NULL, due, 1);
+  } else {
+    c->st.revision++; /* a deadline without event: it now shows as overdue */
+  }
   if (rc != CASE_OK) {
     for (int k = 0; k < c->st.ntimers; k++)
       if (c->st.timers[k].seq == seq) c->st.timers[k].fired = 0;
     return rc;
   }
   if (c->engine->probe) probe_expired(c->engine->probe, c, timer);
-  /* An `after` timer is used up; a deadline stays listed (overdue) until its state is left. */
-  if (tm->kind == TIMER_AFTER) {
+  /* An `after` timer or a send is used up; a deadline stays listed (overdue)
+   * until its state is left. */
+  if (tm->kind == TIMER_AFTER || tm->kind == TIMER_SEND) {
     for (int k = 0; k < c->st.ntimers; k++) {
       if (c->st.timers[k].seq != seq) continue;
       free(c->st.timers[k].id);
+      json_decref(c->st.timers[k].send);
       memmove(&c->st.timers[k], &c->st.timers[k + 1],
               (size_t)(c->st.ntimers - k - 1) * sizeof c->st.timers[0]);
       c->st.ntimers--;
@@ -389,6 +478,7 @@ int case_instance_tick(case_instance *c, int64_t now, int *fired) {
   if (chart_timer_next(c, now) < 0) return eng_ok(e);
   cs_status saved;
   if (chart_status_copy(c->def, &saved, &c->st) != CASE_OK) return nomem(e);
+  size_t mark = json_array_size(e->mail);
   held h;
   hold_start(e, &h);
   int n = 0, over = 0;
@@ -399,12 +489,14 @@ int case_instance_tick(case_instance *c, int64_t now, int *fired) {
     chart_status_free(&c->st);
     c->st = saved;
     hold_free(&h);
+    mail_truncate(e, mark);
     return over ? rc : nomem(e);
   }
   chart_status_free(&saved);
   hold_forward(&h, c); /* the macrosteps that completed stay, so do their notifications */
   hold_free(&h);
   if (fired) *fired = n;
+  deliver_mail(e);
   return rc == CASE_OK ? eng_ok(e) : rc;
 }
 
@@ -436,8 +528,11 @@ int chart_expiries(case_instance *c, int64_t now, long long cap, long long *coun
   if (chart_status_copy(c->def, &shadow.st, &c->st) != CASE_OK) return nomem(e);
   case_notify_fn fn = e->notify;
   void *ud = e->notify_ud;
+  case_log_fn log = e->log;
+  size_t mark = json_array_size(e->mail);
   e->notify = NULL; /* a dry run delivers nothing */
   e->notify_ud = NULL;
+  e->log = NULL;
   long long n = 0;
   while (n <= cap) {
     int one = 0;
@@ -446,6 +541,8 @@ int chart_expiries(case_instance *c, int64_t now, long long cap, long long *coun
   }
   e->notify = fn;
   e->notify_ud = ud;
+  e->log = log;
+  mail_truncate(e, mark);
   chart_status_free(&shadow.st);
   *count = n;
   return eng_ok(e);
@@ -527,10 +624,24 @@ int case_instance_explain(case_instance *c, const char *event, const char *role,
   return json_out(c->engine, v, json);
 }
 
+const char *chart_timer_kind(const cs_timer *tm) {
+  return tm->kind == TIMER_AFTER ? "after" : tm->kind == TIMER_SEND ? "send" : "deadline";
+}
+
 static json_t *timer_json(const case_instance *c, const cs_timer_inst *ti) {
   const cs_timer *tm = &c->def->timers[ti->timer];
+  if (tm->kind == TIMER_SEND) {
+    json_t *o = json_pack("{s:s, s:s, s:O, s:I, s:I, s:I}", "id", ti->id, "kind", "send",
+                          "event", json_object_get(ti->send, "event"), "started",
+                          (json_int_t)ti->started, "due", (json_int_t)ti->due, "due_ms",
+                          (json_int_t)ti->due_ms);
+    const json_t *v;
+    if (o && (v = json_object_get(ti->send, "sendid"))) json_object_set(o, "sendid", (json_t *)v);
+    if (o && (v = json_object_get(ti->send, "to"))) json_object_set(o, "to", (json_t *)v);
+    return o;
+  }
   json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "id", ti->id, "kind",
-                        tm->kind == TIMER_AFTER ? "after" : "deadline", "name", tm->name, "state",
+                        chart_timer_kind(tm), "name", tm->name, "state",
                         c->def->states[tm->state].id, "started", (json_int_t)ti->started, "due",
                         (json_int_t)ti->due, "clock", cal_clock_name(tm->dur.clock));
   if (!o) return NULL;
@@ -547,7 +658,7 @@ static json_t *timer_json(const case_instance *c, const cs_timer_inst *ti) {
 
 static int cmp_timer(const void *a, const void *b) {
   const cs_timer_inst *x = *(const cs_timer_inst *const *)a, *y = *(const cs_timer_inst *const *)b;
-  if (x->due != y->due) return x->due < y->due ? -1 : 1;
+  if (x->due_ms != y->due_ms) return x->due_ms < y->due_ms ? -1 : 1;
   return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
@@ -603,8 +714,15 @@ int case_instance_snapshot(const case_instance *c, char **json) {
   for (int i = 0; timers && i < c->st.ntimers; i++) {
     const cs_timer_inst *ti = &c->st.timers[i];
     const cs_timer *tm = &d->timers[ti->timer];
+    if (tm->kind == TIMER_SEND) {
+      json_array_append_new(timers, json_pack("{s:s, s:s, s:I, s:I, s:I, s:O}", "id", ti->id,
+                                              "kind", "send", "started", (json_int_t)ti->started,
+                                              "due", (json_int_t)ti->due, "due_ms",
+                                              (json_int_t)ti->due_ms, "message", ti->send));
+      continue;
+    }
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b}", "id", ti->id, "kind",
-                          tm->kind == TIMER_AFTER ? "after" : "deadline", "name", tm->name,
+                          chart_timer_kind(tm), "name", tm->name,
                           "state", d->states[tm->state].id, "started", (json_int_t)ti->started,
                           "due", (json_int_t)ti->due, "fired", ti->fired);
     if (o && ti->last_day != CAL_NO_DAY) {
@@ -622,6 +740,20 @@ int case_instance_snapshot(const case_instance *c, char **json) {
                            config_json(c), "history", hist, "data", c->st.data, "internal_queue",
                            "timers", timers, "timer_seq", (json_int_t)c->st.timer_seq);
   if (snap) json_object_set_new(snap, "time", json_integer((json_int_t)c->st.last_time));
+  /* Only what a case uses is written: snapshots of other cases stay as they were. */
+  if (snap && c->parent) {
+    json_object_set_new(snap, "parent", json_string(c->parent));
+    json_object_set_new(snap, "invokeid", json_string(c->invokeid));
+  }
+  if (snap && c->st.sx && c->st.sx->invokes) json_object_set(snap, "invokes", c->st.sx->invokes);
+  if (snap && c->st.cancelled) json_object_set_new(snap, "cancelled", json_true());
+  if (snap && c->st.sx && c->st.sx->bound) {
+    json_t *b = json_array();
+    for (int s = 1; b && s < d->nstates; s++)
+      if ((c->st.sx->bound[s >> 6] >> (s & 63)) & 1u)
+        json_array_append_new(b, json_string(d->states[s].id));
+    json_object_set_new(snap, "bound", b);
+  }
   return json_out(e, snap, json);
 }
 
@@ -713,6 +845,7 @@ static int restore_into(case_engine *e, const case_def *d, json_t *snap, case_in
   if (!json_is_object(data)) return eng_err(e, CASE_INVALID, "snapshot: no data object");
   json_object_foreach(data, k, v) {
     int f = def_field_find(d, k);
+    if (f < 0 && d->globals) continue; /* a variable a script created */
     if (f < 0) return snap_err(e, CASE_NOTFOUND, "snapshot: data field '%s' no longer exists", k);
     if (!type_accepts(d->fields[f].type, v))
       return snap_err(e, CASE_CORRUPT, "snapshot: data field '%s' has the wrong type", k);
@@ -735,6 +868,36 @@ static int restore_into(case_engine *e, const case_def *d, json_t *snap, case_in
   }
   json_array_foreach(timers, i, v) {
     const char *id = json_string_value(json_object_get(v, "id"));
+    const char *kind = json_string_value(json_object_get(v, "kind"));
+    if (kind && strcmp(kind, "send") == 0) {
+      json_t *msg = json_object_get(v, "message");
+      json_t *due = json_object_get(v, "due"), *due_ms = json_object_get(v, "due_ms");
+      if (!id || id[0] != 't' || !json_is_object(msg) ||
+          !json_is_string(json_object_get(msg, "event")) || !json_is_integer(due) ||
+          !json_is_integer(due_ms))
+        return eng_err(e, CASE_INVALID, "snapshot: send %zu is incomplete", i);
+      if (d->send_timer < 0)
+        return eng_err(e, CASE_CORRUPT, "snapshot: a pending send, but workflow '%s' sends "
+                       "nothing", d->id);
+      for (int k2 = 0; k2 < st->ntimers; k2++)
+        if (strcmp(st->timers[k2].id, id) == 0)
+          return snap_err(e, CASE_CORRUPT, "snapshot: timer id '%s' appears twice", id);
+      cs_timer_inst *x = &st->timers[st->ntimers];
+      memset(x, 0, sizeof *x);
+      x->id = xstrdup(id);
+      if (!x->id) return nomem(e);
+      st->ntimers++;
+      x->seq = strtoll(id + 1, NULL, 10);
+      x->timer = d->send_timer;
+      x->due = json_integer_value(due);
+      x->due_ms = json_integer_value(due_ms);
+      json_t *started = json_object_get(v, "started");
+      x->started = json_is_integer(started) ? json_integer_value(started) : x->due;
+      x->last_day = CAL_NO_DAY;
+      x->send = json_deep_copy(msg);
+      if (!x->send) return nomem(e);
+      continue;
+    }
     const char *name = json_string_value(json_object_get(v, "name"));
     const char *state = json_string_value(json_object_get(v, "state"));
     json_t *due = json_object_get(v, "due"), *started = json_object_get(v, "started");
@@ -761,6 +924,7 @@ static int restore_into(case_engine *e, const case_def *d, json_t *snap, case_in
     x->due = json_integer_value(due);
     x->started = json_is_integer(started) ? json_integer_value(started) : x->due;
     x->fired = json_is_true(json_object_get(v, "fired"));
+    x->due_ms = x->due * 1000;
     x->last_day = CAL_NO_DAY;
     const char *ld = json_string_value(json_object_get(v, "last_day"));
     cal_day day;
@@ -774,13 +938,46 @@ static int restore_into(case_engine *e, const case_def *d, json_t *snap, case_in
   st->last_time = json_integer_value(json_object_get(snap, "time")); /* 0 when absent */
   st->revision = json_integer_value(json_object_get(snap, "revision"));
   st->done = json_is_true(json_object_get(snap, "done"));
+  st->cancelled = json_is_true(json_object_get(snap, "cancelled"));
+  const char *parent = json_string_value(json_object_get(snap, "parent"));
+  if (parent) {
+    c->parent = xstrdup(parent);
+    c->invokeid = xstrdup(json_string_value(json_object_get(snap, "invokeid")) ?
+                              json_string_value(json_object_get(snap, "invokeid")) : "");
+    if (!c->parent || !c->invokeid) return nomem(e);
+  }
+  json_t *invs = json_object_get(snap, "invokes");
+  if (json_array_size(invs) > 0) {
+    json_array_foreach(invs, i, v) {
+      json_int_t k2 = json_integer_value(json_object_get(v, "invoke"));
+      json_int_t s2 = json_integer_value(json_object_get(v, "state"));
+      if (!json_is_string(json_object_get(v, "id")) || !json_is_string(json_object_get(v, "case")) ||
+          k2 < 0 || k2 >= d->ninvokes || s2 <= 0 || s2 >= d->nstates ||
+          d->invokes[k2].state != (int)s2)
+        return eng_err(e, CASE_CORRUPT, "snapshot: running invoke %zu does not match the "
+                       "definition", i);
+    }
+    if (!st->sx) return eng_err(e, CASE_CORRUPT, "snapshot: running invokes, but workflow '%s' "
+                                "invokes nothing", d->id);
+    st->sx->invokes = json_deep_copy(invs);
+    if (!st->sx->invokes) return nomem(e);
+  }
+  json_t *bound = json_object_get(snap, "bound");
+  if (st->sx && st->sx->bound) {
+    json_array_foreach(bound, i, v) {
+      int s2 = def_state_find(d, json_string_value(v));
+      if (s2 < 0) return snap_err(e, CASE_NOTFOUND, "snapshot: state '%s' no longer exists",
+                                  json_is_string(v) ? json_string_value(v) : "?");
+      st->sx->bound[s2 >> 6] |= (uint64_t)1 << (s2 & 63);
+    }
+  }
   int final_active = 0;
   for (int k2 = 0; k2 < d->states[0].nchildren; k2++) {
     int ch = d->states[0].children[k2];
     if (d->states[ch].kind == CS_FINAL && ((st->config[ch >> 6] >> (ch & 63)) & 1u))
       final_active = 1;
   }
-  if (final_active != st->done)
+  if (final_active != st->done && !st->cancelled)
     return eng_err(e, CASE_CORRUPT, "snapshot: 'done' is %s but the configuration %s a final "
                    "top-level state", st->done ? "true" : "false",
                    final_active ? "has" : "has no");

@@ -146,19 +146,37 @@ typedef enum cs_script_kind {
   SCRIPT_EXPR,   /* guard: a Lua expression, compiled as `return (<expr>)` */
   SCRIPT_BLOCK,  /* action: Lua statements */
   SCRIPT_NAMED,  /* a function of a `lua:` module (or a profile's override) */
-  SCRIPT_NATIVE  /* a C guard/action registered on the engine */
+  SCRIPT_NATIVE, /* a C guard/action registered on the engine */
+  /* Executable content of the SCXML recommendation (section 4), written as
+   * elements in SCXML and as one-key maps in YAML; script->exec holds the
+   * parts, script->text is NULL. */
+  EXEC_RAISE,    /* <raise event>: an internal event */
+  EXEC_SEND,     /* <send>: an event to the case itself, a parent/child case or the host */
+  EXEC_CANCEL,   /* <cancel sendid|sendidexpr>: drops a delayed send not yet delivered */
+  EXEC_LOG,      /* <log label expr>: a line for the engine's log callback */
+  EXEC_ASSIGN,   /* <assign location expr>: a data location gets a value */
+  EXEC_IF,       /* <if>/<elseif>/<else> */
+  EXEC_FOREACH,  /* <foreach array item index> */
+  EXEC_BLOCK     /* a block of its own: one of several <onentry>/<onexit>; an error
+                    stops it, not the content after it */
 } cs_script_kind;
+
+typedef struct cs_exec cs_exec;
 
 typedef struct cs_script {
   cs_script_kind kind;
-  char *text;    /* the source as written (expression, block or name) */
-  cs_pos pos;    /* where the text starts in the YAML */
+  char *text;    /* the source as written (expression, block or name); NULL for EXEC_* */
+  cs_pos pos;    /* where the text (or the element) starts in the definition */
   int ref;       /* SCRIPT_EXPR/BLOCK: Lua registry ref of the compiled chunk;
                     SCRIPT_NATIVE: index in the engine's native table; else -1 */
   cs_pos *lines; /* where line k+1 of `text` (as Lua counts lines) starts in the
                     YAML, through the scalar's folding and escapes; NULL: count
                     lines from `pos` */
   int nlines;
+  cs_exec *exec; /* EXEC_*: the element's parts; else NULL */
+  char *error;   /* a compile error kept for run time (definitions with errors:
+                    events): evaluating the script raises error.execution */
+  char *src;     /* SCRIPT_BLOCK read from a file (<script src>): the name as written */
 } cs_script;
 
 /* scalarmap.c: the YAML position of line `lua_line` (1-based, as Lua numbers
@@ -175,7 +193,84 @@ typedef struct cs_duration {
   cs_pos pos;
 } cs_duration;
 
-typedef enum cs_timer_kind { TIMER_AFTER, TIMER_DEADLINE } cs_timer_kind;
+/* A name with a value: <param name expr|location>, a namelist entry (the
+ * name is the location), a donedata param. */
+typedef struct cs_namevalue {
+  char *name;
+  cs_script *expr;   /* SCRIPT_EXPR giving the value */
+  int location;      /* 0 <param expr>, 1 <param location>, 2 a namelist entry */
+} cs_namevalue;
+
+/* The parts of one executable content element; what a kind does not use stays
+ * NULL / 0.  Text attributes are kept as written; an attribute and its
+ * ...expr form exclude each other (the loaders refuse both). */
+struct cs_exec {
+  char *event;            /* raise, send */
+  cs_script *eventexpr;   /* send */
+  char *target;           /* send: "#_internal", "#_parent", "#_<invokeid>",
+                             "#_scxml_<case id>", "#_host", or NULL (the case itself) */
+  cs_script *targetexpr;
+  char *type;             /* send: the I/O processor (NULL: SCXML) */
+  cs_script *typeexpr;
+  char *id;               /* send: sendid; cancel: sendid */
+  cs_script *idexpr;      /* cancel: sendidexpr */
+  char *idlocation;       /* send: location that gets the generated sendid */
+  cs_script *idassign;    /* compiled "<idlocation> = ..." */
+  char *delay;            /* send: as written ("5s", "500ms", "2 days") */
+  int64_t delay_ms;       /* the parsed delay (day-based delays: see dur) */
+  cs_duration *dur;       /* send: a delay on the legal calendar ("6 weeks"), or NULL */
+  cs_script *delayexpr;
+  cs_namevalue *names;    /* send: namelist then params, in document order */
+  int nnames;
+  cs_script *content;     /* send/assign/donedata: <content expr=...> or inline value */
+  char *content_text;     /* inline <content> text as written (exported back) */
+  json_t *content_value;  /* its value when it is JSON (or, if content does not
+                             compile as Lua, the text as a string) */
+  int content_xml;        /* the inline content was markup, kept as a string */
+  char *label;            /* log */
+  cs_script *expr;        /* log, assign (the value expression) */
+  char *location;         /* assign; foreach item */
+  cs_script *assign;      /* assign: compiled "<location> = (<expr>)"; foreach: "<item> = ..." */
+  char *index;            /* foreach */
+  cs_script *index_assign;/* foreach: "<index> = ..." */
+  cs_script *array;       /* foreach */
+  cs_script **conds;      /* if: the conditions of if, elseif...; NULL entry for else */
+  cs_script **blocks;     /* if: one block per branch; foreach: blocks[0] */
+  int *nblock;
+  int nbranches;
+};
+
+/* TIMER_SEND: the one timer of a definition whose actions send with a delay
+ * or to the case itself (def->send_timer); its instances carry the message
+ * (cs_timer_inst.send) and belong to the root, so leaving a state cancels
+ * none of them (SCXML: only <cancel> does). */
+typedef enum cs_timer_kind { TIMER_AFTER, TIMER_DEADLINE, TIMER_SEND } cs_timer_kind;
+
+/* One <invoke> of a state (YAML: `invoke:`): a child case started when the
+ * state is entered (at the end of the macrostep) and cancelled when it is
+ * left. */
+typedef struct cs_invoke {
+  int state;
+  char *id;              /* invokeid as written, or NULL (generated: "<state>.<n>") */
+  char *idlocation;      /* location that gets the generated id */
+  cs_script *idassign;   /* compiled "<idlocation> = ..." */
+  char *type;            /* as written; NULL: SCXML */
+  cs_script *typeexpr;
+  char *src;             /* as written ("file:x.scxml"); read at load */
+  cs_script *srcexpr;    /* evaluated when the child starts: names a definition
+                            loaded on the engine (its file, or its workflow id) */
+  cs_script *contentexpr;/* <content expr>: evaluated when the child starts, an SCXML
+                            document as text, loaded then as a definition */
+  char *workflow;        /* the child definition's id (src, content or YAML workflow:) */
+  int version;           /* its version; 0: the version in force when the child starts */
+  cs_namevalue *names;   /* namelist then params: the child's initial data */
+  int nnames;
+  int autoforward;
+  cs_script *finalize;   /* run in the parent on events from the child */
+  int nfinalize;
+  int inline_content;    /* the child was written inline (<content><scxml>) */
+  cs_pos pos;
+} cs_invoke;
 
 /* A delayed transition (`after:`) or a named legal term (`deadlines:`).  Both
  * start when `state` is entered and are cancelled when it is left. */
@@ -233,6 +328,12 @@ typedef struct cs_state {
   int nonexit;
   int *timers;      /* indices in def->timers started on entry */
   int ntimers;
+  int *invokes;     /* indices in def->invokes, document order */
+  int ninvokes;
+  cs_exec *donedata;/* final states: <donedata> (names and/or content), or NULL */
+  int initial_elem; /* compound: the initial was an <initial> element (exported back) */
+  int extras;       /* entering it needs more than entry content and timers: late
+                       binding, invokes, <initial> content (chart.c's slow path) */
   char *description;
   cs_pos pos;
 } cs_state;
@@ -248,6 +349,10 @@ typedef struct cs_field {
   json_t *def;      /* default value; json null when none given */
   char *description;
   cs_pos pos;
+  int state;        /* the state whose <datamodel> declares it (0: the top) */
+  cs_script *expr;  /* initial value computed when the data is bound, or NULL */
+  char *src;        /* <data src>: the resource as written (its value is in def) */
+  char *content;    /* inline <data> content as written (its value is in def or expr) */
 } cs_field;
 
 typedef struct cs_param {
@@ -258,6 +363,9 @@ typedef struct cs_param {
   char *description;
   cs_pos pos;
 } cs_param;
+
+#define DEF_FORMAT_YAML 0
+#define DEF_FORMAT_SCXML 1
 
 struct case_def {
   case_engine *engine;
@@ -297,6 +405,34 @@ struct case_def {
 
   char **warnings;   /* "file:line:col: text" */
   int nwarnings;
+
+  /* SCXML semantics (issue 13).  Zero for a definition that uses none of them. */
+  int format;        /* DEF_FORMAT_YAML or DEF_FORMAT_SCXML: the source's syntax */
+  char *name;        /* <scxml name>: the value of _name (NULL: the workflow id) */
+  int errors_events; /* `errors: events`: errors become error.execution /
+                        error.communication events instead of refusing the event */
+  int globals;       /* the datamodel's variables are Lua globals (SCXML's Lua
+                        datamodel); assigning an undeclared global creates one */
+  int late_binding;  /* data of a state is bound when it is first entered */
+  cs_script *scripts;/* top-level <script>: run once when a case is created */
+  int nscripts;
+  cs_invoke *invokes;
+  int ninvokes;
+  int send_timer;    /* index in timers of the TIMER_SEND timer, or -1 */
+  int exec_content;  /* actions hold executable content elements, scripts kept
+                        with compile errors, or errors are events: chart.c runs
+                        blocks the SCXML way (else the plain loop) */
+  /* Files read at load (<script src>, <data src>, <invoke src>): pinned with
+   * the definition like its Lua modules (def_modules_json). */
+  char **res_names;  /* as written */
+  char **res_src;
+  size_t *res_len;
+  int nres;
+  struct case_def **subdefs; /* definitions read with this one (<invoke src>, inline
+                                <content><scxml>): registered on the engine with it */
+  int nsubdefs;
+  int subdefs_owned; /* 1 until the engine registered them (engine.c add_def) */
+  char model_hash[65]; /* hash of the model, independent of the syntax (model.c) */
 
   /* Derived by chart_prepare() once the loader succeeded (not the loader's job). */
   int words;         /* uint64 words in a bitset over the states */
@@ -402,6 +538,37 @@ int def_parse_pinned(case_engine *e, const char *text, size_t len, const char *f
 /* Frees a definition and releases its Lua references. */
 void def_free(case_def *d);
 
+/* scxml.c: as def_parse_pinned, for an SCXML document. */
+int scxml_parse(case_engine *e, const char *text, size_t len, const char *file, const char *dir,
+                const json_t *pinned, case_def **out);
+
+/* The node tree both syntaxes are read into (loader.c builds it from YAML,
+ * scxml.c from SCXML) before the one builder and its checks make the model.
+ * Strings are copied; a node added to another belongs to it. */
+typedef struct node def_node;
+def_node *def_node_map(cs_pos pos);
+def_node *def_node_seq(cs_pos pos);
+/* A string scalar (quoted: never typed by its content). */
+def_node *def_node_str(const char *s, size_t len, cs_pos pos);
+/* A plain scalar, typed as YAML would (numbers, booleans). */
+def_node *def_node_plain(const char *s, cs_pos pos);
+/* Marks a scalar as Lua as written: never read as a function name. */
+void def_node_script(def_node *n);
+/* Appends to a sequence (key NULL) or a map; takes val (and is NULL-safe:
+ * a NULL val fails).  0 on success, -1 out of memory (val is freed). */
+int def_node_add(def_node *parent, const char *key, cs_pos keypos, def_node *val);
+/* The value of key in a map, or NULL. */
+def_node *def_node_get(def_node *map, const char *key);
+void def_node_free(def_node *n);
+/* Builds, checks and compiles a definition from a tree (taken: freed here).
+ * `text` is the source (kept and hashed), `format` DEF_FORMAT_*.  As
+ * def_parse_pinned otherwise. */
+int def_parse_tree(case_engine *e, def_node *doc, const char *text, size_t len, int format,
+                   const char *file, const char *dir, const json_t *pinned, case_def **out);
+
+/* model.c: the model hash (case_def_model_hash) of a freshly built definition. */
+int model_finish(case_engine *e, case_def *d);
+
 /* ------------------------------------------------------------------ */
 /* Evaluation context shared by chart.c, sandbox.c and natives         */
 /* ------------------------------------------------------------------ */
@@ -409,6 +576,8 @@ void def_free(case_def *d);
 typedef struct cs_pending {  /* a raised internal event or an emitted notification */
   char *name;
   json_t *payload;           /* owned; json null when none */
+  json_t *meta;              /* owned or NULL: the _event fields besides name and data
+                                ({"type":..,"sendid":..,"origin":..,"invokeid":..}) */
 } cs_pending;
 
 typedef struct cs_plist {
@@ -417,6 +586,8 @@ typedef struct cs_plist {
 } cs_plist;
 
 int plist_push(cs_plist *l, const char *name, json_t *payload_stolen); /* CASE_OK/CASE_NOMEM */
+/* As plist_push, with the event's other _event fields (stolen, may be NULL). */
+int plist_push_meta(cs_plist *l, const char *name, json_t *payload_stolen, json_t *meta_stolen);
 void plist_clear(cs_plist *l);
 
 typedef struct cs_profile cs_profile;
@@ -443,6 +614,9 @@ struct case_call {
   int nscratch;
   struct cs_status *status;  /* the working status of the macrostep (timers, for
                                 extend_deadline/set_deadline); NULL outside one */
+  const char *evtype;        /* _event.type: "external", "internal", "platform";
+                                NULL before the first event (_event unbound) */
+  const json_t *meta;        /* _event.sendid/origin/origintype/invokeid, or NULL */
 };
 
 /* ------------------------------------------------------------------ */
@@ -503,6 +677,13 @@ void sbx_unref(sbx *s, int ref);
  */
 int sbx_guard(sbx *s, case_call *call, const cs_script *g, int *result);
 int sbx_action(sbx *s, case_call *call, const cs_script *a);
+/* Evaluates expression `x` (SCRIPT_EXPR) as an action would (it may read and
+ * write data) and stores its value as JSON in *out (nil: json null).  Errors
+ * as sbx_action; a value JSON cannot hold is CASE_INVALID. */
+int sbx_eval(sbx *s, case_call *call, const cs_script *x, json_t **out);
+/* Runs block `b` (SCRIPT_BLOCK) as an action, with the JSON values args[0..n)
+ * (NULL entries are nil) as the chunk's `...`. */
+int sbx_exec(sbx *s, case_call *call, const cs_script *b, json_t *const *args, int nargs);
 
 /* Loads a profile file; on success returns a new cs_profile (caller links it). */
 int sbx_load_profile(sbx *s, const char *name, const char *path, cs_profile **out);
@@ -580,6 +761,16 @@ struct case_engine {
   struct cs_def_source *def_sources;
   int ndef_sources;
   int sourcing;
+  case_log_fn log;
+  void *log_ud;
+
+  /* Messages between cases (sends to a parent or child, invokes, cancels),
+   * made by committed macrosteps and not yet delivered: a JSON array of
+   * {"kind":"event"|"invoke"|"cancel","from":id,"to":id,...}, oldest first.
+   * NULL when empty.  invoke.c delivers them (eng_deliver). */
+  json_t *mail;
+  int manual_mail;       /* the store delivers mail itself, one case per transaction */
+  char *http_base;       /* case_engine_set_http_base(), NULL: the default (http.c) */
 };
 
 /* A source of definitions the engine has not loaded: need(ud, id, version)
@@ -627,6 +818,9 @@ void eng_replay_close(case_engine *r);
  * same YAML and the same pinned module code; loaded on first use.  NULL when it
  * does not load (the message is on `r`). */
 const case_def *eng_replay_def(case_engine *r, const case_def *host);
+/* Registers a freshly parsed definition (and first the definitions read with
+ * it) on the engine, as case_def_load_file() does; takes d. */
+int eng_add_def(case_engine *e, case_def *d, const case_def **out);
 /* The definition's module sources as a JSON object (`lua:` entry as written ->
  * source), a new reference; NULL when out of memory. */
 json_t *def_modules_json(const case_def *d);
@@ -643,6 +837,10 @@ typedef struct cs_timer_inst {   /* a running timer or deadline of a case */
   int64_t due;       /* UTC */
   cal_day last_day;  /* CAL_NO_DAY for non-day terms */
   int fired;         /* a deadline whose expiry event was fired (stays listed, overdue) */
+  int64_t due_ms;    /* due in milliseconds: orders sends due in the same second
+                        (due is its ceiling in seconds); due * 1000 for other timers */
+  json_t *send;      /* TIMER_SEND: the message {"event","data","sendid","to",...};
+                        immutable, shared between status copies; else NULL */
 } cs_timer_inst;
 
 /* The state of a case that a macrostep changes: copied for rollback. */
@@ -656,7 +854,16 @@ typedef struct cs_status {
   int64_t last_time;   /* time of the latest accepted event (UTC); events are in time order */
   int64_t revision;
   int done;
+  int cancelled;       /* a child case its parent cancelled (done is 1 too) */
+  struct cs_sx *sx;    /* SCXML's part, for definitions with invokes or late
+                          binding; NULL for the others (nothing to copy) */
 } cs_status;
+
+typedef struct cs_sx {
+  json_t *invokes;     /* running child cases: [{"id":invokeid,"case":id,"invoke":k,
+                          "state":s}], immutable (replaced on change); NULL: none */
+  uint64_t *bound;     /* late binding: states whose data is bound; else NULL */
+} cs_sx;
 
 struct case_instance {
   case_engine *engine;
@@ -664,6 +871,9 @@ struct case_instance {
   char *id;
   char *location;
   cs_status st;
+  char *parent;                /* the invoking case's id, or NULL */
+  char *invokeid;              /* the invokeid this case runs under in its parent */
+  const json_t *given;         /* during creation only: the host's initial data */
   case_instance *next, *prev; /* engine's list */
   case_instance *hnext;        /* engine's hash bucket chain */
 };
@@ -686,6 +896,34 @@ void chart_status_free(cs_status *st);
  * failure leaves c->st untouched and sets the engine error. */
 int chart_macrostep(case_instance *c, const char *event, json_t *payload, const char *actor,
                     const char *role, int64_t at, int is_timer);
+/* As chart_macrostep, with the event's other _event fields (`meta`: type,
+ * sendid, origin, origintype, invokeid; NULL for a host's event).  Messages
+ * to other cases the macrostep made are appended to the engine's mail. */
+int chart_macrostep_ex(case_instance *c, const char *event, json_t *payload, const json_t *meta,
+                       const char *actor, const char *role, int64_t at, int is_timer);
+/* A send delay: CSS2 ("5s", ".5s", "200ms") or a bare number of ms.  0 and
+ * *ms; -1 not a time; -2 a unit CSS2 does not have (maybe a duration). */
+int chart_parse_delay(const char *s, int64_t *ms);
+
+/* http.c: the Basic HTTP Event I/O Processor.  The case's access URI (malloc'd). */
+char *http_location(const case_engine *e, const char *case_id);
+/* Appends s form-urlencoded. */
+void http_encode(sbuf *b, const char *s, size_t n);
+/* The "basichttp" notification's payload for a send (a new reference, NULL
+ * when out of memory): `fields` an object (namelist, params), or `content`. */
+json_t *http_request(const char *target, const char *event, const json_t *fields,
+                     const json_t *content, const char *sendid);
+
+/* invoke.c: delivers the engine's mail (events between cases, child cases
+ * started and cancelled), including what the deliveries make, in order.
+ * Failures of single deliveries go to the log callback; returns CASE_OK,
+ * CASE_LIMIT (a loop of messages) or CASE_NOMEM. */
+int eng_deliver(case_engine *e);
+/* Delivers the first message of the mail only; *target gets the case it
+ * changed (NULL: none, the message was dropped).  For the store, which
+ * journals each delivery.  CASE_NOTFOUND when the mail is empty. */
+int eng_deliver_one(case_engine *e, case_instance **target, char **event, json_t **payload,
+                    char **actor);
 
 /* What the _v2 questions add to the old ones (NULL: case_instance_explain /
  * _available as they were). */
@@ -711,6 +949,15 @@ int chart_shadow_at(case_instance *c, int64_t at, case_instance *shadow);
 /* The Europe/Amsterdam-date based value of a param as an integer (profile first). */
 int chart_param_long(const case_instance *c, const char *name, long *out);
 
+/* instance.c: "after", "deadline" or "send". */
+const char *chart_timer_kind(const cs_timer *tm);
+/* instance.c: creates and links a case (initial macrostep included) without
+ * delivering its mail; `given` (may be NULL) is its initial data, `parent` and
+ * `invokeid` (NULL for a host's case) its place under an invoking case.
+ * Errors as case_instance_create(). */
+int chart_case_create(case_engine *e, const case_def *d, const char *id, const char *location,
+                      const json_t *given, const char *parent, const char *invokeid, int64_t at,
+                      case_instance **out);
 /* instance.c: the index in c->st.timers of the unfired timer due first at or
  * before `now` (due time, then sequence), or -1 (also for a done case). */
 int chart_timer_next(const case_instance *c, int64_t now);

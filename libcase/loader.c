@@ -16,6 +16,7 @@
  */
 #include "internal.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <math.h>
@@ -43,6 +44,8 @@ typedef struct node {
   int plain;        /* a plain (unquoted) scalar: typed by its content */
   int style;        /* scalars: SMAP_* */
   yaml_mark_t start, end; /* libyaml's marks (0-based), for scalarmap.c */
+  int script;       /* a Lua expression or block as written, never a function name
+                       (set by the SCXML reader: cond="flag" reads a variable) */
   struct node **kids; /* seq: items; map: key, value, key, value, ... */
   int n, cap;
 } node;
@@ -171,6 +174,13 @@ typedef struct ld {
   size_t hcap;
   struct { cs_script *s; const node *n; int is_guard; } *scripts; /* every script, its node */
   int nscripts, cap_scripts;
+  int cap_fields, cap_invokes;
+  const char *dir;    /* the definition's directory for files it names, or NULL */
+  int format;         /* DEF_FORMAT_*: the syntax the tree came from */
+  int uses_sends;     /* an action sends or cancels: the definition gets its send timer */
+  int uses_exec;      /* an action is executable content, or a script kept its error */
+  const case_def *parent;  /* an inline child definition's parent, or NULL */
+  const char *default_id;  /* its id when it names none */
 } ld;
 
 static int fail(ld *L, int rc, cs_pos pos, const char *fmt, ...) CASE_PRINTF(4, 5);
@@ -693,7 +703,8 @@ static int check_conflicts(ld *L, const int *t, int n, cs_pos pos) {
 
 static const char *const state_keys[] = {
     "description", "initial", "states", "parallel", "final", "history", "default", "on",
-    "always", "after", "deadlines", "entry", "exit", NULL};
+    "always", "after", "deadlines", "entry", "exit", "transitions", "data", "invoke",
+    "donedata", NULL};
 
 static int is_history(const cs_state *s) {
   return s->kind == CS_HISTORY_SHALLOW || s->kind == CS_HISTORY_DEEP;
@@ -862,7 +873,7 @@ static int make_script(ld *L, const node *n, int is_action, cs_script *out) {
   out->pos = n->text_pos;
   int rc = script_lines(L, n, out, !is_action);
   if (rc != CASE_OK) return rc;
-  if (is_identifier(n->str, 0) && !is_lua_keyword(n->str)) {
+  if (!n->script && is_identifier(n->str, 0) && !is_lua_keyword(n->str)) {
     int k = eng_native_find(L->e, n->str, is_action);
     out->kind = k >= 0 ? SCRIPT_NATIVE : SCRIPT_NAMED;
     out->ref = k >= 0 ? k : -1;
@@ -871,6 +882,8 @@ static int make_script(ld *L, const node *n, int is_action, cs_script *out) {
   }
   return CASE_OK;
 }
+
+static int make_exec(ld *L, const node *n, cs_script *out);
 
 static int make_actions(ld *L, const node *n, cs_script **out, int *nout) {
   const node *one;
@@ -886,7 +899,8 @@ static int make_actions(ld *L, const node *n, cs_script **out, int *nout) {
   *out = v; /* owned by the model from here on, even half-filled */
   *nout = k;
   for (int i = 0; i < k; i++) {
-    int rc = make_script(L, items[i], 1, &v[i]);
+    int rc = items[i]->kind == N_MAP ? make_exec(L, items[i], &v[i])
+                                     : make_script(L, items[i], 1, &v[i]);
     if (rc != CASE_OK) return rc;
   }
   return CASE_OK;
@@ -1224,8 +1238,9 @@ static int warn_zero_term(ld *L, const cs_timer *tm, const node *n) {
   return rc;
 }
 
+static int after_one(ld *L, int src, const node *it);
+
 static int parse_after(ld *L, int src, const node *after) {
-  case_def *d = L->d;
   const node *one;
   const node *const *items;
   int rc;
@@ -1233,8 +1248,16 @@ static int parse_after(ld *L, int src, const node *after) {
     return fail(L, CASE_INVALID, after->pos, "after is %s (expected a list of maps with delay "
                 "and target)", describe(after));
   int k = as_list(after, &items, &one);
-  for (int i = 0; i < k; i++) {
-    const node *it = items[i];
+  for (int i = 0; i < k; i++)
+    if ((rc = after_one(L, src, items[i])) != CASE_OK) return rc;
+  return CASE_OK;
+}
+
+/* One delayed transition of state src; its timer is the state's n-th. */
+static int after_one(ld *L, int src, const node *it) {
+  case_def *d = L->d;
+  int rc;
+  {
     if (it->kind != N_MAP)
       return fail(L, CASE_INVALID, it->pos, "after entry is %s (expected a map with delay and "
                   "target)", describe(it));
@@ -1242,12 +1265,15 @@ static int parse_after(ld *L, int src, const node *after) {
     if (!delay)
       return fail(L, CASE_INVALID, it->pos, "after entry without delay (expected delay: a "
                   "duration such as \"6 days\")");
+    int n = 0;
+    for (int t = 0; t < d->ntimers; t++)
+      n += d->timers[t].state == src && d->timers[t].kind == TIMER_AFTER;
     int tm;
     if ((rc = new_timer(L, src, TIMER_AFTER, it->pos, &tm)) != CASE_OK) return rc;
     cs_timer *timer = &d->timers[tm];
     sbuf b;
     sbuf_init(&b);
-    sbuf_printf(&b, "after.%s.%d", d->states[src].id, i);
+    sbuf_printf(&b, "after.%s.%d", d->states[src].id, n);
     if (!(timer->name = sbuf_take(&b)) || !(timer->event = xstrdup(timer->name))) return oom(L);
     if ((rc = parse_duration(L, delay, d->clock, &timer->dur)) != CASE_OK) return rc;
     if ((rc = warn_zero_term(L, timer, delay)) != CASE_OK) return rc;
@@ -1325,6 +1351,11 @@ static int parse_deadlines(ld *L, int src, const node *dl) {
   return CASE_OK;
 }
 
+static int parse_fields(ld *L, const node *n, int state);
+static int parse_donedata(ld *L, int state, const node *n);
+static int parse_transition_list(ld *L, int src, const node *n);
+static int parse_invokes(ld *L, int state, const node *n);
+
 /* Everything of state i that refers to other states or holds scripts. */
 static int fill_state(ld *L, int i) {
   case_def *d = L->d;
@@ -1332,6 +1363,20 @@ static int fill_state(ld *L, int i) {
   int rc;
   cs_state *s = &d->states[i];
   const node *ini = map_get(m, "initial");
+  if (ini && ini->kind == N_MAP && i > 0 && s->kind == CS_COMPOUND) {
+    /* initial: {target, actions}: an <initial> element with content */
+    static const char *const ikeys[] = {"target", "actions", NULL};
+    if ((rc = check_keys(L, ini, "an initial transition", ikeys)) != CASE_OK) return rc;
+    const node *acts = map_get(ini, "actions");
+    if (acts && (rc = make_actions(L, acts, &s->initial_actions, &s->ninitial_actions)) != CASE_OK)
+      return rc;
+    s = &d->states[i];
+    s->initial_elem = 1;
+    ini = map_get(ini, "target");
+    if (!ini)
+      return fail(L, CASE_INVALID, s->pos, "initial of '%s' has no target (expected target: "
+                  "the child state it starts in)", s->id);
+  }
   if (s->kind == CS_COMPOUND) {
     if (!ini) {
       if (i == 0)
@@ -1363,6 +1408,21 @@ static int fill_state(ld *L, int i) {
   if (is_history(s)) {
     const node *dflt = map_get(m, "default");
     int p = s->parent;
+    if (dflt && dflt->kind == N_MAP) {
+      /* default: {target, actions}: the history's transition with content */
+      static const char *const dkeys[] = {"target", "actions", NULL};
+      if ((rc = check_keys(L, dflt, "a history default", dkeys)) != CASE_OK) return rc;
+      const node *acts = map_get(dflt, "actions");
+      if (acts &&
+          (rc = make_actions(L, acts, &s->initial_actions, &s->ninitial_actions)) != CASE_OK)
+        return rc;
+      s = &d->states[i];
+      const node *t = map_get(dflt, "target");
+      if (!t)
+        return fail(L, CASE_INVALID, dflt->pos, "default of history '%s' has no target",
+                    s->id);
+      dflt = t;
+    }
     if (dflt) {
       if ((rc = resolve_ids(L, dflt, "default", &s->initial, &s->ninitial)) != CASE_OK)
         return rc;
@@ -1398,9 +1458,17 @@ static int fill_state(ld *L, int i) {
   s = &d->states[i];
 
   const node *on = map_get(m, "on"), *al = map_get(m, "always"), *af = map_get(m, "after");
-  const node *dl = map_get(m, "deadlines");
+  const node *dl = map_get(m, "deadlines"), *tl = map_get(m, "transitions");
+  const node *dm = map_get(m, "data"), *iv = map_get(m, "invoke"), *dd = map_get(m, "donedata");
+  if (dm && (rc = parse_fields(L, dm, i)) != CASE_OK) return rc;
+  if (dd && s->kind != CS_FINAL)
+    return fail(L, CASE_INVALID, dd->pos, "donedata on state '%s', which is not final", s->id);
+  if (dd && (rc = parse_donedata(L, i, dd)) != CASE_OK) return rc;
+  s = &d->states[i];
   if (s->kind == CS_FINAL) {
-    const node *bad = on ? on : al;
+    const node *bad = on ? on : al ? al : tl;
+    if (iv)
+      return fail(L, CASE_INVALID, iv->pos, "final state '%s' cannot invoke", s->id);
     if (bad)
       return fail(L, CASE_INVALID, bad->pos, "final state '%s' cannot have transitions (a case "
                   "in a final state is done there)", s->id);
@@ -1421,8 +1489,10 @@ static int fill_state(ld *L, int i) {
           CASE_OK)
         return rc;
   }
+  if (tl && (rc = parse_transition_list(L, i, tl)) != CASE_OK) return rc;
   if (af && (rc = parse_after(L, i, af)) != CASE_OK) return rc;
   if (dl && (rc = parse_deadlines(L, i, dl)) != CASE_OK) return rc;
+  if (iv && (rc = parse_invokes(L, i, iv)) != CASE_OK) return rc;
   return CASE_OK;
 }
 
@@ -1558,34 +1628,70 @@ static int parse_type(ld *L, const node *n, const char *field, cs_type *out) {
               "integer, number, boolean, date, list, map or any)", s, field);
 }
 
-static int parse_data(ld *L, const node *n) {
-  static const char *const keys[] = {"type", "default", "description", NULL};
+static int field_value(ld *L, cs_field *f, const char *text, size_t len, cs_pos pos);
+static int ld_resource(ld *L, const node *name, char **text, size_t *len);
+
+/* data: (top level, state 0) or a state's data: (SCXML <datamodel> in a state). */
+static int parse_fields(ld *L, const node *n, int state) {
+  static const char *const keys[] = {"type", "default", "description", "expr", "content", "src",
+                                     NULL};
   case_def *d = L->d;
   int rc = want_kind(L, n, N_MAP, "data");
   if (rc != CASE_OK) return rc;
   int k = npairs(n);
-  if (!k) return CASE_OK;
-  if (!(d->fields = calloc((size_t)k, sizeof *d->fields))) return oom(L);
   for (int i = 0; i < k; i++) {
     const node *key = pkey(n, i), *v = pval(n, i);
+    if (grow((void **)&d->fields, d->nfields, &L->cap_fields, sizeof *d->fields)) return oom(L);
     cs_field *f = &d->fields[d->nfields++];
     f->pos = key->pos;
+    f->state = state;
     if (!is_identifier(key->str, 0))
       return fail(L, CASE_INVALID, key->pos, "data field name '%s' is not a name (expected "
                   "letters, digits and _)", key->str);
+    for (int j = 0; j < d->nfields - 1; j++)
+      if (strcmp(d->fields[j].name, key->str) == 0)
+        return fail(L, CASE_INVALID, key->pos, "data field '%s' is declared twice (also at "
+                    "line %d, column %d)", key->str, d->fields[j].pos.line, d->fields[j].pos.col);
     if (!(f->name = xstrdup(key->str))) return oom(L);
-    const node *type = v, *def = NULL;
+    const node *type = v, *def = NULL, *ex = NULL, *ct = NULL, *src = NULL;
     if (v->kind == N_MAP) {
       if ((rc = check_keys(L, v, "a data field", keys)) != CASE_OK) return rc;
       type = map_get(v, "type");
       def = map_get(v, "default");
+      ex = map_get(v, "expr");
+      ct = map_get(v, "content");
+      src = map_get(v, "src");
       const node *de = map_get(v, "description");
-      if (!type)
+      if ((def != NULL) + (ex != NULL) + (ct != NULL) + (src != NULL) > 1)
+        return fail(L, CASE_INVALID, key->pos, "data field '%s' has more than one of default, "
+                    "expr, content and src (expected one initial value)", key->str);
+      if (!type && !ex && !ct && !src)
         return fail(L, CASE_INVALID, key->pos, "data field '%s' has no type (expected type: "
                     "string, integer, number, boolean, date, list, map or any)", key->str);
       if (de && (rc = dup_text(L, de, "description", &f->description)) != CASE_OK) return rc;
     }
-    if ((rc = parse_type(L, type, key->str, &f->type)) != CASE_OK) return rc;
+    f->type = TYPE_ANY;
+    if (type && (rc = parse_type(L, type, key->str, &f->type)) != CASE_OK) return rc;
+    if (ex) {
+      if (!(f->expr = calloc(1, sizeof *f->expr))) return oom(L);
+      f->expr->ref = -1;
+      if ((rc = make_script(L, ex, 0, f->expr)) != CASE_OK) return rc;
+      f->expr->kind = SCRIPT_EXPR; /* a value, never a function name */
+    } else if (ct || src) {
+      char *text = NULL;
+      size_t len = 0;
+      if (src) {
+        if ((rc = dup_text(L, src, "src", &f->src)) != CASE_OK) return rc;
+        if ((rc = ld_resource(L, src, &text, &len)) != CASE_OK) return rc;
+      } else {
+        if ((rc = dup_text(L, ct, "content", &f->content)) != CASE_OK) return rc;
+        text = f->content;
+        len = strlen(text);
+      }
+      rc = field_value(L, f, text, len, src ? src->text_pos : ct->text_pos);
+      if (src) free(text);
+      if (rc != CASE_OK) return rc;
+    }
     if (def) {
       if ((rc = yaml_to_json(L, def, &f->def)) != CASE_OK) return rc;
       cal_day day;
@@ -1597,7 +1703,7 @@ static int parse_data(ld *L, const node *n) {
                     key->str, describe(def),
                     f->type == TYPE_DATE ? "a date \"YYYY-MM-DD\"" : "a value of type ",
                     f->type == TYPE_DATE ? "" : type_name(f->type));
-    } else if (!(f->def = json_null())) {
+    } else if (!f->def && !(f->def = json_null())) {
       return oom(L);
     }
   }
@@ -1975,6 +2081,748 @@ static int resolve_modules(ld *L, const char *dir) {
 }
 
 /* ------------------------------------------------------------------ */
+/* Stage 2c: SCXML semantics in the model (issue 13): executable       */
+/* content, transition lists, invokes, donedata, files read at load     */
+/* ------------------------------------------------------------------ */
+
+/* A new script from scalar n: an expression (is_block 0) or Lua statements,
+ * never a function name. */
+static int make_lua(ld *L, const node *n, int is_block, const char *what, cs_script **out) {
+  *out = NULL;
+  if (n->kind != N_SCALAR || scalar_type(n) == V_NULL)
+    return fail(L, CASE_INVALID, n->pos, "%s is %s (expected a Lua %s)", what, describe(n),
+                is_block ? "block" : "expression");
+  cs_script *sc = calloc(1, sizeof *sc);
+  if (!sc) return oom(L);
+  *out = sc;
+  sc->ref = -1;
+  sc->kind = is_block ? SCRIPT_BLOCK : SCRIPT_EXPR;
+  sc->pos = n->text_pos;
+  if (!(sc->text = xstrdup(n->str))) return oom(L);
+  return CASE_OK;
+}
+
+/* A Lua block the loader writes (assignments to locations). */
+static int make_chunk(ld *L, cs_pos pos, cs_script **out, const char *fmt, ...) CASE_PRINTF(4, 5);
+static int make_chunk(ld *L, cs_pos pos, cs_script **out, const char *fmt, ...) {
+  cs_script *sc = calloc(1, sizeof *sc);
+  *out = sc;
+  if (!sc) return oom(L);
+  sc->ref = -1;
+  sc->kind = SCRIPT_BLOCK;
+  sc->pos = pos;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0 || !(sc->text = malloc((size_t)n + 1))) return oom(L);
+  va_start(ap, fmt);
+  vsnprintf(sc->text, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  return CASE_OK;
+}
+
+static int want_str(ld *L, const node *m, const char *key, char **out) {
+  const node *n = map_get(m, key);
+  if (!n) return CASE_OK;
+  return dup_text(L, n, key, out);
+}
+
+static int want_expr(ld *L, const node *m, const char *key, cs_script **out) {
+  const node *n = map_get(m, key);
+  if (!n) return CASE_OK;
+  return make_lua(L, n, 0, key, out);
+}
+
+/* Exactly one of key and keyexpr (or neither when optional). */
+static int one_of(ld *L, const node *m, const char *key, const char *keyexpr, int required,
+                  const char *what) {
+  const node *a = map_get(m, key), *b = map_get(m, keyexpr);
+  if (a && b)
+    return fail(L, CASE_INVALID, b->pos, "%s has both %s and %s (expected one)", what, key,
+                keyexpr);
+  if (required && !a && !b)
+    return fail(L, CASE_INVALID, m->pos, "%s without %s or %s", what, key, keyexpr);
+  return CASE_OK;
+}
+
+/* A location (assign, foreach item/index, idlocation, namelist) is a Lua
+ * lvalue; "<location> = ..." is compiled with it. */
+static int location_chunk(ld *L, const node *n, const char *what, char **text,
+                          cs_script **chunk) {
+  int rc = dup_text(L, n, what, text);
+  if (rc != CASE_OK) return rc;
+  return make_chunk(L, n->text_pos, chunk, "%s = ...", *text);
+}
+
+/* Text with its runs of white space made one space, trimmed (SCXML: the
+ * space-normalized string of content that is no value). */
+static json_t *normalized(const char *s, size_t n) {
+  char *buf = malloc(n + 1);
+  if (!buf) return NULL;
+  size_t k = 0;
+  int space = 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+      space = k > 0;
+      continue;
+    }
+    if (space) buf[k++] = ' ';
+    space = 0;
+    buf[k++] = c;
+  }
+  json_t *j = json_stringn(buf, k);
+  free(buf);
+  return j;
+}
+
+/* The value of inline content text: JSON when it is JSON; else (lua set) a
+ * Lua expression when it compiles (decided at compile time); else the text
+ * as a space-normalized string. */
+static int content_value(ld *L, const char *text, size_t len, cs_pos pos, int lua,
+                         json_t **value, cs_script **expr) {
+  *value = NULL;
+  *expr = NULL;
+  size_t a = 0, b = len;
+  while (a < b && (text[a] == ' ' || text[a] == '\t' || text[a] == '\n' || text[a] == '\r')) a++;
+  while (b > a && (text[b - 1] == ' ' || text[b - 1] == '\t' || text[b - 1] == '\n' ||
+                   text[b - 1] == '\r'))
+    b--;
+  if (a == b) {
+    *value = json_string("");
+    return *value ? CASE_OK : oom(L);
+  }
+  json_t *j = json_loadb(text + a, b - a, JSON_DECODE_ANY, NULL);
+  if (j) {
+    *value = j;
+    return CASE_OK;
+  }
+  if (!lua) {
+    *value = normalized(text + a, b - a);
+    return *value ? CASE_OK : oom(L);
+  }
+  cs_script *sc = calloc(1, sizeof *sc);
+  if (!sc) return oom(L);
+  *expr = sc;
+  sc->ref = -1;
+  sc->kind = SCRIPT_EXPR;
+  sc->pos = pos;
+  for (size_t i = 0; i < a; i++) sc->pos.line += text[i] == '\n';
+  if (!(sc->text = xstrndup(text + a, b - a))) return oom(L);
+  /* the fallback if it does not compile: the text as a string */
+  *value = normalized(text + a, b - a);
+  return *value ? CASE_OK : oom(L);
+}
+
+static int field_value(ld *L, cs_field *f, const char *text, size_t len, cs_pos pos) {
+  json_t *v;
+  cs_script *x;
+  int rc = content_value(L, text, len, pos, 1, &v, &x);
+  f->expr = x;
+  json_decref(f->def);
+  f->def = v;
+  if (x) { /* the expression gives the value; compile_scripts() falls back to the text */
+    json_decref(v);
+    f->def = NULL;
+  }
+  return rc;
+}
+
+/* namelist: [locations] and params: [{name, expr|location}] (or a map
+ * name -> expr), in that order. */
+static int parse_names(ld *L, const node *m, cs_namevalue **out, int *nout) {
+  const node *nl = map_get(m, "namelist"), *pl = map_get(m, "params");
+  int cap = 0, rc;
+  const node *one;
+  const node *const *items;
+  if (nl) {
+    int k = as_list(nl, &items, &one);
+    for (int i = 0; i < k; i++) {
+      if (grow((void **)out, *nout, &cap, sizeof **out)) return oom(L);
+      cs_namevalue *nv = &(*out)[(*nout)++];
+      nv->location = 2; /* a namelist entry: the name is the location */
+      if ((rc = dup_text(L, items[i], "namelist entry", &nv->name)) != CASE_OK) return rc;
+      if ((rc = make_lua(L, items[i], 0, "namelist entry", &nv->expr)) != CASE_OK) return rc;
+    }
+  }
+  if (!pl) return CASE_OK;
+  if (pl->kind == N_MAP) {
+    for (int i = 0; i < npairs(pl); i++) {
+      if (grow((void **)out, *nout, &cap, sizeof **out)) return oom(L);
+      cs_namevalue *nv = &(*out)[(*nout)++];
+      if (!(nv->name = xstrdup(pkey(pl, i)->str))) return oom(L);
+      if ((rc = make_lua(L, pval(pl, i), 0, "param", &nv->expr)) != CASE_OK) return rc;
+    }
+    return CASE_OK;
+  }
+  int k = as_list(pl, &items, &one);
+  for (int i = 0; i < k; i++) {
+    static const char *const keys[] = {"name", "expr", "location", NULL};
+    const node *it = items[i];
+    if (it->kind != N_MAP)
+      return fail(L, CASE_INVALID, it->pos, "param is %s (expected a map with name and expr or "
+                  "location)", describe(it));
+    if ((rc = check_keys(L, it, "a param", keys)) != CASE_OK) return rc;
+    if ((rc = one_of(L, it, "expr", "location", 1, "param")) != CASE_OK) return rc;
+    const node *nm = map_get(it, "name");
+    if (!nm) return fail(L, CASE_INVALID, it->pos, "param without name");
+    if (grow((void **)out, *nout, &cap, sizeof **out)) return oom(L);
+    cs_namevalue *nv = &(*out)[(*nout)++];
+    if ((rc = dup_text(L, nm, "param name", &nv->name)) != CASE_OK) return rc;
+    const node *v = map_get(it, "expr");
+    if (!v) {
+      v = map_get(it, "location");
+      nv->location = 1;
+    }
+    if ((rc = make_lua(L, v, 0, "param", &nv->expr)) != CASE_OK) return rc;
+  }
+  return CASE_OK;
+}
+
+/* content: {expr: ...} or {text: ...} (of send, assign, donedata); the text
+ * of send and donedata is a literal value, assign's may be Lua (lua set). */
+static int parse_content(ld *L, const node *n, cs_exec *x, int lua) {
+  static const char *const keys[] = {"expr", "text", "markup", NULL};
+  int rc;
+  if (n->kind != N_MAP)
+    return fail(L, CASE_INVALID, n->pos, "content is %s (expected a map with expr or text)",
+                describe(n));
+  if ((rc = check_keys(L, n, "content", keys)) != CASE_OK) return rc;
+  if ((rc = one_of(L, n, "expr", "text", 1, "content")) != CASE_OK) return rc;
+  const node *e = map_get(n, "expr"), *t = map_get(n, "text"), *mk = map_get(n, "markup");
+  if (mk && (rc = want_bool(L, mk, "markup", &x->content_xml)) != CASE_OK) return rc;
+  if (e) return make_lua(L, e, 0, "content expr", &x->content);
+  if (t->kind != N_SCALAR) return fail(L, CASE_INVALID, t->pos, "content text is %s", describe(t));
+  if (!(x->content_text = xstrdup(t->str))) return oom(L);
+  if (x->content_xml) {
+    x->content_value = json_string(t->str);
+    return x->content_value ? CASE_OK : oom(L);
+  }
+  return content_value(L, t->str, t->len, t->text_pos, lua, &x->content_value, &x->content);
+}
+
+static int parse_block(ld *L, const node *n, cs_script **out, int *nout) {
+  if (!n) return CASE_OK;
+  if (n->kind == N_SCALAR && scalar_type(n) == V_NULL) return CASE_OK;
+  return make_actions(L, n, out, nout);
+}
+
+static int make_exec(ld *L, const node *n, cs_script *out) {
+  out->ref = -1;
+  out->pos = n->pos;
+  if (npairs(n) < 1)
+    return fail(L, CASE_INVALID, n->pos, "an empty map as an action (expected Lua, a function "
+                "name, or one of raise, send, cancel, log, assign, if, foreach, script, call)");
+  const char *k = pkey(n, 0)->str;
+  const node *v = pval(n, 0);
+  int rc;
+  if (strcmp(k, "script") == 0 || strcmp(k, "call") == 0) {
+    if (npairs(n) != 1)
+      return fail(L, CASE_INVALID, pkey(n, 1)->pos, "unknown key '%s' with %s", pkey(n, 1)->str, k);
+    if (strcmp(k, "call") == 0) {
+      if ((rc = make_script(L, v, 1, out)) != CASE_OK) return rc;
+      if (out->kind != SCRIPT_NAMED && out->kind != SCRIPT_NATIVE)
+        return fail(L, CASE_INVALID, v->text_pos, "call: '%s' is not a function name", v->str);
+      return CASE_OK;
+    }
+    if (v->kind == N_MAP) { /* script: {src: file} */
+      const node *src = map_get(v, "src");
+      if (!src || npairs(v) != 1)
+        return fail(L, CASE_INVALID, v->pos, "script is a map (expected Lua text, or src: a "
+                    "file of Lua)");
+      char *text = NULL;
+      size_t len = 0;
+      if ((rc = ld_resource(L, src, &text, &len)) != CASE_OK) return rc;
+      out->kind = SCRIPT_BLOCK;
+      out->text = text;
+      out->pos = src->text_pos;
+      out->pos.line = 1;
+      out->pos.col = 1;
+      return dup_text(L, src, "src", &out->src);
+    }
+    if ((rc = make_script(L, v, 1, out)) != CASE_OK) return rc;
+    out->kind = SCRIPT_BLOCK; /* script: text is Lua, even a single name */
+    out->ref = -1;
+    return CASE_OK;
+  }
+  cs_exec *x = calloc(1, sizeof *x);
+  if (!x) return oom(L);
+  out->exec = x;
+  if (strcmp(k, "raise") == 0) {
+    out->kind = EXEC_RAISE;
+    if (npairs(n) != 1)
+      return fail(L, CASE_INVALID, pkey(n, 1)->pos, "unknown key '%s' with raise", pkey(n, 1)->str);
+    if ((rc = dup_text(L, v, "raise", &x->event)) != CASE_OK) return rc;
+    const char *why = event_name_problem(x->event);
+    if (why) return fail(L, CASE_INVALID, v->text_pos, "raise '%s': %s", x->event, why);
+    return CASE_OK;
+  }
+  if (npairs(n) != 1 && strcmp(k, "if") != 0)
+    return fail(L, CASE_INVALID, pkey(n, 1)->pos, "unknown key '%s' with %s", pkey(n, 1)->str, k);
+  if (strcmp(k, "send") == 0) {
+    static const char *const keys[] = {"event", "eventexpr", "target", "targetexpr", "type",
+                                       "typeexpr", "id", "idlocation", "delay", "delayexpr",
+                                       "namelist", "params", "content", NULL};
+    out->kind = EXEC_SEND;
+    if ((rc = want_kind(L, v, N_MAP, "send")) != CASE_OK) return rc;
+    if ((rc = check_keys(L, v, "a send", keys)) != CASE_OK) return rc;
+    if ((rc = one_of(L, v, "event", "eventexpr", 0, "send")) != CASE_OK ||
+        (rc = one_of(L, v, "target", "targetexpr", 0, "send")) != CASE_OK ||
+        (rc = one_of(L, v, "type", "typeexpr", 0, "send")) != CASE_OK ||
+        (rc = one_of(L, v, "id", "idlocation", 0, "send")) != CASE_OK ||
+        (rc = one_of(L, v, "delay", "delayexpr", 0, "send")) != CASE_OK)
+      return rc;
+    const node *ct = map_get(v, "content");
+    if (ct && (map_get(v, "namelist") || map_get(v, "params")))
+      return fail(L, CASE_INVALID, ct->pos, "send has content and namelist or params (SCXML "
+                  "allows one of them)");
+    if ((rc = want_str(L, v, "event", &x->event)) != CASE_OK ||
+        (rc = want_expr(L, v, "eventexpr", &x->eventexpr)) != CASE_OK ||
+        (rc = want_str(L, v, "target", &x->target)) != CASE_OK ||
+        (rc = want_expr(L, v, "targetexpr", &x->targetexpr)) != CASE_OK ||
+        (rc = want_str(L, v, "type", &x->type)) != CASE_OK ||
+        (rc = want_expr(L, v, "typeexpr", &x->typeexpr)) != CASE_OK ||
+        (rc = want_str(L, v, "id", &x->id)) != CASE_OK ||
+        (rc = want_expr(L, v, "delayexpr", &x->delayexpr)) != CASE_OK)
+      return rc;
+    if (x->event) {
+      const char *why = event_name_problem(x->event);
+      if (why) return fail(L, CASE_INVALID, map_get(v, "event")->text_pos, "send '%s': %s",
+                           x->event, why);
+    }
+    const node *il = map_get(v, "idlocation");
+    if (il && (rc = location_chunk(L, il, "idlocation", &x->idlocation, &x->idassign)) != CASE_OK)
+      return rc;
+    const node *dl = map_get(v, "delay");
+    if (dl) {
+      if ((rc = dup_text(L, dl, "delay", &x->delay)) != CASE_OK) return rc;
+      int k2 = chart_parse_delay(x->delay, &x->delay_ms);
+      if (k2 == -2 || k2 == -1) {
+        if (!(x->dur = calloc(1, sizeof *x->dur))) return oom(L);
+        if ((rc = parse_duration(L, dl, L->d->clock, x->dur)) != CASE_OK) return rc;
+        if (x->dur->param)
+          return fail(L, CASE_INVALID, dl->text_pos, "a send delay cannot name a param (use "
+                      "delayexpr)");
+      }
+    }
+    if ((rc = parse_names(L, v, &x->names, &x->nnames)) != CASE_OK) return rc;
+    if (ct && (rc = parse_content(L, ct, x, 0)) != CASE_OK) return rc;
+    return CASE_OK;
+  }
+  if (strcmp(k, "cancel") == 0) {
+    out->kind = EXEC_CANCEL;
+    if (v->kind != N_MAP) return dup_text(L, v, "cancel", &x->id);
+    static const char *const keys[] = {"sendid", "sendidexpr", NULL};
+    if ((rc = check_keys(L, v, "a cancel", keys)) != CASE_OK) return rc;
+    if ((rc = one_of(L, v, "sendid", "sendidexpr", 1, "cancel")) != CASE_OK) return rc;
+    if ((rc = want_str(L, v, "sendid", &x->id)) != CASE_OK) return rc;
+    return want_expr(L, v, "sendidexpr", &x->idexpr);
+  }
+  if (strcmp(k, "log") == 0) {
+    static const char *const keys[] = {"label", "expr", NULL};
+    out->kind = EXEC_LOG;
+    if (v->kind != N_MAP) return make_lua(L, v, 0, "log", &x->expr);
+    if ((rc = check_keys(L, v, "a log", keys)) != CASE_OK) return rc;
+    if ((rc = want_str(L, v, "label", &x->label)) != CASE_OK) return rc;
+    return want_expr(L, v, "expr", &x->expr);
+  }
+  if (strcmp(k, "assign") == 0) {
+    static const char *const keys[] = {"location", "expr", "content", NULL};
+    out->kind = EXEC_ASSIGN;
+    if ((rc = want_kind(L, v, N_MAP, "assign")) != CASE_OK) return rc;
+    if ((rc = check_keys(L, v, "an assign", keys)) != CASE_OK) return rc;
+    const node *loc = map_get(v, "location"), *ex = map_get(v, "expr"), *ct = map_get(v, "content");
+    if (!loc) return fail(L, CASE_INVALID, v->pos, "assign without location");
+    if (ex && ct) return fail(L, CASE_INVALID, ct->pos, "assign has both expr and content");
+    if ((rc = dup_text(L, loc, "location", &x->location)) != CASE_OK) return rc;
+    if (ct) {
+      if ((rc = parse_content(L, ct, x, 1)) != CASE_OK) return rc;
+      return make_chunk(L, loc->text_pos, &x->assign, "%s = ...", x->location);
+    }
+    if (!ex) return fail(L, CASE_INVALID, v->pos, "assign without expr or content");
+    if ((rc = make_lua(L, ex, 0, "expr", &x->expr)) != CASE_OK) return rc;
+    /* One chunk: a bad location or a bad value is one error at run time. */
+    return make_chunk(L, loc->text_pos, &x->assign, "%s = (%s\n)", x->location, x->expr->text);
+  }
+  if (strcmp(k, "if") == 0) {
+    static const char *const keys[] = {"if", "then", "elseif", "else", NULL};
+    out->kind = EXEC_IF;
+    if ((rc = check_keys(L, n, "an if", keys)) != CASE_OK) return rc;
+    const node *el = map_get(n, "elseif"), *es = map_get(n, "else");
+    const node *one;
+    const node *const *items = NULL;
+    int nel = el ? as_list(el, &items, &one) : 0;
+    int nb = 1 + nel + (es != NULL);
+    x->conds = calloc((size_t)nb, sizeof *x->conds);
+    x->blocks = calloc((size_t)nb, sizeof *x->blocks);
+    x->nblock = calloc((size_t)nb, sizeof *x->nblock);
+    if (!x->conds || !x->blocks || !x->nblock) return oom(L);
+    x->nbranches = nb;
+    if ((rc = make_lua(L, v, 0, "if", &x->conds[0])) != CASE_OK) return rc;
+    if ((rc = parse_block(L, map_get(n, "then"), &x->blocks[0], &x->nblock[0])) != CASE_OK)
+      return rc;
+    for (int i = 0; i < nel; i++) {
+      static const char *const ekeys[] = {"cond", "then", NULL};
+      const node *it = items[i];
+      if (it->kind != N_MAP)
+        return fail(L, CASE_INVALID, it->pos, "elseif entry is %s (expected a map with cond "
+                    "and then)", describe(it));
+      if ((rc = check_keys(L, it, "an elseif", ekeys)) != CASE_OK) return rc;
+      const node *c = map_get(it, "cond");
+      if (!c) return fail(L, CASE_INVALID, it->pos, "elseif without cond");
+      if ((rc = make_lua(L, c, 0, "cond", &x->conds[1 + i])) != CASE_OK) return rc;
+      if ((rc = parse_block(L, map_get(it, "then"), &x->blocks[1 + i], &x->nblock[1 + i])) !=
+          CASE_OK)
+        return rc;
+    }
+    if (es && (rc = parse_block(L, es, &x->blocks[nb - 1], &x->nblock[nb - 1])) != CASE_OK)
+      return rc;
+    return CASE_OK;
+  }
+  if (strcmp(k, "block") == 0) {
+    out->kind = EXEC_BLOCK;
+    x->nbranches = 1;
+    x->blocks = calloc(1, sizeof *x->blocks);
+    x->nblock = calloc(1, sizeof *x->nblock);
+    if (!x->blocks || !x->nblock) return oom(L);
+    return parse_block(L, v, &x->blocks[0], &x->nblock[0]);
+  }
+  if (strcmp(k, "foreach") == 0) {
+    static const char *const keys[] = {"array", "item", "index", "do", NULL};
+    out->kind = EXEC_FOREACH;
+    if ((rc = want_kind(L, v, N_MAP, "foreach")) != CASE_OK) return rc;
+    if ((rc = check_keys(L, v, "a foreach", keys)) != CASE_OK) return rc;
+    const node *ar = map_get(v, "array"), *it = map_get(v, "item"), *ix = map_get(v, "index");
+    if (!ar || !it) return fail(L, CASE_INVALID, v->pos, "foreach without array or item");
+    if ((rc = make_lua(L, ar, 0, "array", &x->array)) != CASE_OK) return rc;
+    if ((rc = location_chunk(L, it, "item", &x->location, &x->assign)) != CASE_OK) return rc;
+    if (ix && (rc = location_chunk(L, ix, "index", &x->index, &x->index_assign)) != CASE_OK)
+      return rc;
+    x->nbranches = 1;
+    x->blocks = calloc(1, sizeof *x->blocks);
+    x->nblock = calloc(1, sizeof *x->nblock);
+    if (!x->blocks || !x->nblock) return oom(L);
+    return parse_block(L, map_get(v, "do"), &x->blocks[0], &x->nblock[0]);
+  }
+  return fail(L, CASE_INVALID, pkey(n, 0)->pos, "unknown action '%s' (expected Lua, a function "
+              "name, or one of raise, send, cancel, log, assign, if, foreach, block, script, "
+              "call)", k);
+}
+
+static int parse_donedata(ld *L, int state, const node *n) {
+  static const char *const keys[] = {"namelist", "params", "content", NULL};
+  int rc = want_kind(L, n, N_MAP, "donedata");
+  if (rc != CASE_OK) return rc;
+  if ((rc = check_keys(L, n, "donedata", keys)) != CASE_OK) return rc;
+  cs_exec *x = calloc(1, sizeof *x);
+  if (!x) return oom(L);
+  L->d->states[state].donedata = x;
+  if ((rc = parse_names(L, n, &x->names, &x->nnames)) != CASE_OK) return rc;
+  const node *ct = map_get(n, "content");
+  if (ct && x->nnames)
+    return fail(L, CASE_INVALID, ct->pos, "donedata has content and params (SCXML allows one)");
+  return ct ? parse_content(L, ct, x, 0) : CASE_OK;
+}
+
+/* transitions: a list in document order, each with its own event (SCXML's
+ * <transition> elements); an entry with delay: is a delayed transition. */
+static int parse_transition_list(ld *L, int src, const node *n) {
+  int rc = want_kind(L, n, N_SEQ, "transitions");
+  if (rc != CASE_OK) return rc;
+  for (int j = 0; j < n->n; j++) {
+    const node *it = n->kids[j];
+    if (it->kind != N_MAP)
+      return fail(L, CASE_INVALID, it->pos, "transition is %s (expected a map with event, "
+                  "target, guard, actions)", describe(it));
+    const node *ev = map_get(it, "event");
+    if (map_get(it, "delay")) {
+      if (ev) return fail(L, CASE_INVALID, ev->pos, "a delayed transition has no event");
+      if ((rc = after_one(L, src, it)) != CASE_OK) return rc;
+      continue;
+    }
+    /* the same keys as on: entries, plus event (the map without it is parsed) */
+    node copy = *it;
+    node *kids[64];
+    if (ev) {
+      if (it->n > (int)(sizeof kids / sizeof kids[0]))
+        return fail(L, CASE_INVALID, it->pos, "too many keys in a transition");
+      int m = 0;
+      for (int i = 0; i < npairs(it); i++) {
+        if (strcmp(pkey(it, i)->str, "event") == 0) continue;
+        kids[m++] = it->kids[2 * i];
+        kids[m++] = it->kids[2 * i + 1];
+      }
+      copy.kids = kids;
+      copy.n = m;
+    }
+    char *evs[32];
+    int nev = 0;
+    if (ev) {
+      const char *text = NULL;
+      if ((rc = want_text(L, ev, "event", &text)) != CASE_OK) return rc;
+      for (const char *p = text; *p && rc == CASE_OK;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n') p++;
+        if (!*p) break;
+        const char *q = p;
+        while (*q && *q != ' ' && *q != '\t' && *q != '\n') q++;
+        if (nev == 32) {
+          rc = fail(L, CASE_INVALID, ev->pos, "too many event names in one transition (at most 32)");
+          break;
+        }
+        char *one = xstrndup(p, (size_t)(q - p));
+        if (!one) {
+          rc = oom(L);
+          break;
+        }
+        evs[nev++] = one;
+        if (!event_ok(one, 1))
+          rc = fail(L, CASE_INVALID, ev->text_pos, "bad event name '%s' (expected dotted words "
+                    "of letters, digits, _ or -, or *)", one);
+        else if (strncmp(one, "after.", 6) == 0)
+          rc = fail(L, CASE_INVALID, ev->text_pos, "event '%s' is reserved: names starting with "
+                    "'after.' belong to delayed transitions", one);
+        else if (strlen(one) > 2 && strcmp(one + strlen(one) - 2, ".*") == 0)
+          one[strlen(one) - 2] = '\0';
+        p = q;
+      }
+      if (rc == CASE_OK && nev == 0)
+        rc = fail(L, CASE_INVALID, ev->pos, "empty event (leave event out for an eventless "
+                  "transition)");
+    }
+    if (rc == CASE_OK)
+      rc = parse_transition(L, src, &copy, nev ? T_ON : T_ALWAYS, evs, nev, it->pos, NULL);
+    for (int i = 0; i < nev; i++) free(evs[i]);
+    if (rc != CASE_OK) return rc;
+  }
+  return CASE_OK;
+}
+
+/* Reads a file the definition names (<script src>, <data src>, <invoke src>):
+ * from the pinned sources when the store gave them, else from next to the
+ * definition (or the Lua root).  The text is kept in the definition so that
+ * a store pins it.  *text is malloc'd for the caller. */
+static int ld_resource(ld *L, const node *name, char **text, size_t *len) {
+  case_def *d = L->d;
+  const char *as_written = name->str;
+  *text = NULL;
+  *len = 0;
+  const json_t *pin = L->pinned ? json_object_get(L->pinned, as_written) : NULL;
+  char *buf = NULL;
+  size_t n = 0;
+  for (int i = 0; i < d->nres && !buf; i++)
+    if (strcmp(d->res_names[i], as_written) == 0) {
+      n = d->res_len[i];
+      if (!(buf = xstrndup(d->res_src[i], n))) return oom(L);
+      *text = buf;
+      *len = n;
+      return CASE_OK;
+    }
+  if (json_is_string(pin)) {
+    n = json_string_length(pin);
+    if (!(buf = xstrndup(json_string_value(pin), n))) return oom(L);
+  } else {
+    const char *p = as_written;
+    if (strncmp(p, "file://", 7) == 0) p += 7;
+    else if (strncmp(p, "file:", 5) == 0) p += 5;
+    sbuf path;
+    sbuf_init(&path);
+    if (p[0] == '/') sbuf_puts(&path, p);
+    else sbuf_printf(&path, "%s/%s", L->dir ? L->dir : L->e->lua_root ? L->e->lua_root : ".", p);
+    char *full = sbuf_take(&path);
+    if (!full) return oom(L);
+    FILE *f = fopen(full, "rb");
+    if (!f) {
+      int rc = fail(L, CASE_IO, name->text_pos, "cannot read '%s' (%s): %s", as_written, full,
+                    strerror(errno));
+      free(full);
+      return rc;
+    }
+    sbuf b;
+    sbuf_init(&b);
+    char chunk[8192];
+    size_t k;
+    while ((k = fread(chunk, 1, sizeof chunk, f)) > 0) sbuf_add(&b, chunk, k);
+    int bad = ferror(f);
+    fclose(f);
+    free(full);
+    n = b.len;
+    if (bad || b.failed) {
+      sbuf_free(&b);
+      return bad ? fail(L, CASE_IO, name->text_pos, "read error on '%s'", as_written) : oom(L);
+    }
+    buf = sbuf_take(&b);
+    if (!buf) return oom(L);
+  }
+  char **nn = realloc(d->res_names, (size_t)(d->nres + 1) * sizeof *nn);
+  if (nn) d->res_names = nn;
+  char **ss = realloc(d->res_src, (size_t)(d->nres + 1) * sizeof *ss);
+  if (ss) d->res_src = ss;
+  size_t *ll = realloc(d->res_len, (size_t)(d->nres + 1) * sizeof *ll);
+  if (ll) d->res_len = ll;
+  char *keep = nn && ss && ll ? xstrndup(buf, n) : NULL;
+  char *nm = keep ? xstrdup(as_written) : NULL;
+  if (!nm) {
+    free(keep);
+    free(buf);
+    return oom(L);
+  }
+  d->res_names[d->nres] = nm;
+  d->res_src[d->nres] = keep;
+  d->res_len[d->nres] = n;
+  d->nres++;
+  *text = buf;
+  *len = n;
+  return CASE_OK;
+}
+
+static int parse_tree_at(case_engine *e, node *doc, const char *text, size_t len, int format,
+                         const char *file, const char *dir, const json_t *pinned,
+                         const case_def *parent, case_def **out);
+
+/* A definition read with this one: from a file (src) or written inline. */
+static int add_subdef(ld *L, case_def *sub) {
+  case_def *d = L->d;
+  case_def **v = realloc(d->subdefs, (size_t)(d->nsubdefs + 1) * sizeof *v);
+  if (!v) {
+    def_free(sub);
+    return oom(L);
+  }
+  d->subdefs = v;
+  d->subdefs[d->nsubdefs++] = sub;
+  d->subdefs_owned = 1;
+  return CASE_OK;
+}
+
+static int parse_invokes(ld *L, int state, const node *n) {
+  static const char *const keys[] = {"id", "idlocation", "type", "typeexpr", "src", "srcexpr",
+                                     "workflow", "version", "namelist", "params", "autoforward",
+                                     "finalize", "content", "contentexpr", "description",
+                                     NULL};
+  case_def *d = L->d;
+  const node *one;
+  const node *const *items;
+  int rc;
+  if (n->kind == N_SCALAR)
+    return fail(L, CASE_INVALID, n->pos, "invoke is %s (expected a list of maps with workflow, "
+                "src or content)", describe(n));
+  int k = as_list(n, &items, &one);
+  for (int i = 0; i < k; i++) {
+    const node *it = items[i];
+    if ((rc = want_kind(L, it, N_MAP, "invoke")) != CASE_OK) return rc;
+    if ((rc = check_keys(L, it, "an invoke", keys)) != CASE_OK) return rc;
+    if (grow((void **)&d->invokes, d->ninvokes, &L->cap_invokes, sizeof *d->invokes)) return oom(L);
+    int iv = d->ninvokes++;
+    cs_invoke *inv = &d->invokes[iv];
+    inv->state = state;
+    inv->pos = it->pos;
+    if (int_push(&d->states[state].invokes, &d->states[state].ninvokes, iv)) return oom(L);
+    if ((rc = one_of(L, it, "id", "idlocation", 0, "invoke")) != CASE_OK ||
+        (rc = one_of(L, it, "type", "typeexpr", 0, "invoke")) != CASE_OK ||
+        (rc = one_of(L, it, "src", "srcexpr", 0, "invoke")) != CASE_OK)
+      return rc;
+    const node *src = map_get(it, "src"), *sx = map_get(it, "srcexpr");
+    const node *wf = map_get(it, "workflow"), *ct = map_get(it, "content");
+    const node *cx = map_get(it, "contentexpr");
+    if ((src != NULL) + (sx != NULL) + (wf != NULL) + (ct != NULL) + (cx != NULL) != 1)
+      return fail(L, CASE_INVALID, it->pos, "invoke needs exactly one of workflow, src, srcexpr, "
+                  "content and contentexpr (the definition the child case runs)");
+    if (cx && (rc = make_lua(L, cx, 0, "contentexpr", &d->invokes[iv].contentexpr)) != CASE_OK)
+      return rc;
+    if ((rc = want_str(L, it, "id", &inv->id)) != CASE_OK ||
+        (rc = want_str(L, it, "type", &inv->type)) != CASE_OK ||
+        (rc = want_expr(L, it, "typeexpr", &inv->typeexpr)) != CASE_OK ||
+        (rc = want_expr(L, it, "srcexpr", &inv->srcexpr)) != CASE_OK)
+      return rc;
+    const node *il = map_get(it, "idlocation");
+    if (il && (rc = location_chunk(L, il, "idlocation", &inv->idlocation, &inv->idassign)) != CASE_OK)
+      return rc;
+    const node *af = map_get(it, "autoforward");
+    if (af && (rc = want_bool(L, af, "autoforward", &inv->autoforward)) != CASE_OK) return rc;
+    if ((rc = parse_names(L, it, &inv->names, &inv->nnames)) != CASE_OK) return rc;
+    const node *fz = map_get(it, "finalize");
+    if (fz && (rc = parse_block(L, fz, &inv->finalize, &inv->nfinalize)) != CASE_OK) return rc;
+    inv = &d->invokes[iv];
+    if (wf) {
+      const char *w = NULL;
+      if ((rc = want_ident(L, wf, "workflow", &w)) != CASE_OK) return rc;
+      if (!(inv->workflow = xstrdup(w))) return oom(L);
+      const node *ver = map_get(it, "version");
+      if (ver) {
+        long long v;
+        if (ver->kind != N_SCALAR || scalar_type(ver) != V_INT || scalar_int(ver, &v) != 0 ||
+            v < 1 || v > INT32_MAX)
+          return fail(L, CASE_INVALID, ver->pos, "version is %s (expected an integer, 1 or "
+                      "higher)", describe(ver));
+        inv->version = (int)v;
+      }
+      continue;
+    }
+    if (map_get(it, "version"))
+      return fail(L, CASE_INVALID, map_get(it, "version")->pos, "version goes with workflow");
+    if (sx || cx) continue;
+    case_def *sub = NULL;
+    if (src) {
+      if ((rc = dup_text(L, src, "src", &inv->src)) != CASE_OK) return rc;
+      char *text = NULL;
+      size_t len = 0;
+      if ((rc = ld_resource(L, src, &text, &len)) != CASE_OK) return rc;
+      /* the child document, relative to this one */
+      const char *p = inv->src;
+      if (strncmp(p, "file://", 7) == 0) p += 7;
+      else if (strncmp(p, "file:", 5) == 0) p += 5;
+      sbuf path;
+      sbuf_init(&path);
+      if (p[0] == '/' || !L->dir) sbuf_puts(&path, p);
+      else sbuf_printf(&path, "%s/%s", L->dir, p);
+      char *file = sbuf_take(&path);
+      char *dir = file ? xstrdup(file) : NULL;
+      if (dir) {
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = '\0';
+        else strcpy(dir, ".");
+      }
+      if (!file || !dir) rc = oom(L);
+      else {
+        size_t a = 0;
+        while (a < len && (text[a] == ' ' || text[a] == '\n' || text[a] == '\r' ||
+                           text[a] == '\t' || (unsigned char)text[a] == 0xEF ||
+                           (unsigned char)text[a] == 0xBB || (unsigned char)text[a] == 0xBF))
+          a++;
+        int xml = a < len && text[a] == '<';
+        rc = xml ? scxml_parse(L->e, text, len, file, L->dir ? dir : NULL, L->pinned, &sub)
+                 : def_parse_pinned(L->e, text, len, file, L->dir ? dir : NULL, L->pinned, &sub);
+        if (rc != CASE_OK) {
+          /* the child's message names its own file; say who read it */
+          char *msg = xstrdup(case_errmsg(L->e));
+          rc = fail(L, rc, src->text_pos, "invoke src '%s': %s", inv->src, msg ? msg : "");
+          free(msg);
+        }
+      }
+      free(file);
+      free(dir);
+      free(text);
+      if (rc != CASE_OK) return rc;
+    } else {
+      /* inline: a definition of its own, named after this state unless it says */
+      if ((rc = want_kind(L, ct, N_MAP, "invoke content")) != CASE_OK) return rc;
+      inv->inline_content = 1;
+      rc = parse_tree_at(L->e, (node *)ct, L->text, L->len, L->format, L->file, L->dir,
+                         L->pinned, d, &sub);
+      if (rc != CASE_OK) return rc;
+    }
+    inv = &d->invokes[iv];
+    if (!(inv->workflow = xstrdup(sub->id))) {
+      def_free(sub);
+      return oom(L);
+    }
+    inv->version = sub->version;
+    if ((rc = add_subdef(L, sub)) != CASE_OK) return rc;
+  }
+  return CASE_OK;
+}
+
+/* ------------------------------------------------------------------ */
 /* Stage 3: reachability, dead ends, scripts                           */
 /* ------------------------------------------------------------------ */
 
@@ -2063,7 +2911,27 @@ static int check_reachable(ld *L) {
       rc = oom(L);
       goto out;
     }
-    if (next == r.nfresh) break;
+    if (next == r.nfresh) {
+      /* A shallow history restores a child of its parent that was active
+       * before, and enters that child's own initial states: every reached
+       * child of a reached shallow history's parent is entered by default. */
+      int more = 0;
+      for (int h = 1; h < d->nstates; h++) {
+        if (!r.reached[h] || d->states[h].kind != CS_HISTORY_SHALLOW) continue;
+        const cs_state *ps = &d->states[d->states[h].parent];
+        for (int k = 0; k < ps->nchildren; k++) {
+          int c = ps->children[k];
+          if (!r.reached[c] || r.expanded[c] || is_history(&d->states[c])) continue;
+          if (push_job(&r, c)) {
+            rc = oom(L);
+            goto out;
+          }
+          more = 1;
+        }
+      }
+      if (!more) break;
+      continue;
+    }
     const cs_state *st = &d->states[r.fresh[next++]];
     for (int k = 0; k < st->ntransitions; k++) {
       const cs_transition *t = &d->transitions[st->transitions[k]];
@@ -2074,12 +2942,18 @@ static int check_reachable(ld *L) {
         }
     }
   }
-  for (int s = 1; s < d->nstates; s++) {
+  /* Legal in SCXML, so a warning: a case never enters such a state. */
+  for (int s = 1; s < d->nstates && rc == CASE_OK; s++) {
     const cs_state *st = &d->states[s];
     if (r.reached[s] || is_history(st)) continue;
-    rc = fail(L, CASE_INVALID, st->pos, "state '%s' is unreachable (no initial, transition or "
-              "history default leads into it)", st->id);
-    break;
+    if (!r.reached[st->parent] && st->parent > 0) continue; /* the parent is reported */
+    sbuf b;
+    sbuf_init(&b);
+    sbuf_printf(&b, "state '%s' is unreachable (no initial, transition or history default "
+                "leads into it)", st->id);
+    char *text = sbuf_take(&b);
+    rc = text ? add_warning(L, st->pos, text) : oom(L);
+    free(text);
   }
 out:
   free(r.reached);
@@ -2255,6 +3129,7 @@ static const char *suggest_name(const case_def *d, int params, const char *name)
  */
 static int check_refs(ld *L, cs_script *sc, const node *n, int is_guard) {
   if (sc->kind != SCRIPT_EXPR && sc->kind != SCRIPT_BLOCK) return CASE_OK;
+  if (sc->error) return CASE_OK; /* it does not compile (errors: events): nothing to scan */
   const case_def *d = L->d;
   lscan_ref *refs = NULL;
   int nrefs = 0;
@@ -2295,17 +3170,22 @@ static int check_refs(ld *L, cs_script *sc, const node *n, int is_guard) {
                   sug ? "; did you mean '" : "", sug ? sug : "", sug ? "'?" : "");
       free(list);
     } else if (r->kind == LSCAN_EVENT) {
-      static const char *const fields[] = {"name", "time", "role", "actor", "data", NULL};
+      static const char *const fields[] = {"name", "time", "role", "actor", "data", "type",
+                                           "sendid", "origin", "origintype", "invokeid", "raw",
+                                           NULL};
       int ok = 0;
       for (int k = 0; fields[k] && !ok; k++) ok = strcmp(fields[k], name) == 0;
       if (ok) continue;
       sbuf m;
       sbuf_init(&m);
       sbuf_printf(&m, "%s reads event.%s, which is always nil (an event has name, time, role, "
-                  "actor and data; the payload is event.data.%s)", what, name, name);
+                  "actor and data, and SCXML's type, sendid, origin, origintype, invokeid and "
+                  "raw; the payload is event.data.%s)", what, name, name);
       char *text = sbuf_take(&m);
       rc = text ? add_warning(L, at, text) : oom(L);
       free(text);
+    } else if (d->globals) {
+      continue; /* the globals datamodel: any global may be a variable a script makes */
     } else if (r->indexed && !r->write && !sbx_global_known(L->e->sandbox, d, name)) {
       /* nil.x fails every case; a profile can only add functions, not tables */
       rc = fail(L, CASE_INVALID, at, "%s indexes '%s', which is not a Lua or sandbox name or a "
@@ -2327,12 +3207,101 @@ static int check_refs(ld *L, cs_script *sc, const node *n, int is_guard) {
   return rc;
 }
 
-static int compile_list(ld *L, cs_script *v, int n, int is_guard) {
+/* Compiles one Lua script.  A definition whose errors are events keeps a
+ * script that does not compile, with its message: running it raises
+ * error.execution (SCXML lets a document with a bad expression run until
+ * the expression is evaluated); the load warns. */
+static int compile_one(ld *L, cs_script *sc, int is_guard) {
+  if (!sc || sc->kind == SCRIPT_NATIVE || sc->kind >= EXEC_RAISE) return CASE_OK;
+  int rc = sbx_compile(L->e->sandbox, L->d, sc, is_guard);
+  if (rc != CASE_SCRIPT || !L->d->errors_events || sc->kind == SCRIPT_NAMED) return rc;
+  if (!(sc->error = xstrdup(case_errmsg(L->e)))) return oom(L);
+  sbuf b;
+  sbuf_init(&b);
+  sbuf_printf(&b, "%s (with errors: events, evaluating it raises error.execution)",
+              sc->error);
+  char *w = sbuf_take(&b);
+  if (!w) return oom(L);
+  char **v = realloc(L->d->warnings, (size_t)(L->d->nwarnings + 1) * sizeof *v);
+  if (!v) {
+    free(w);
+    return oom(L);
+  }
+  L->d->warnings = v;
+  L->d->warnings[L->d->nwarnings++] = w; /* already "file:line:col: ..." */
+  L->uses_exec = 1;
+  eng_ok(L->e);
+  return CASE_OK;
+}
+
+static int compile_list(ld *L, cs_script *v, int n, int is_guard);
+
+static int compile_names(ld *L, cs_namevalue *v, int n) {
   for (int i = 0; i < n; i++) {
-    if (v[i].kind == SCRIPT_NATIVE) continue;
-    int rc = sbx_compile(L->e->sandbox, L->d, &v[i], is_guard);
+    int rc = compile_one(L, v[i].expr, 0);
     if (rc != CASE_OK) return rc;
   }
+  return CASE_OK;
+}
+
+/* Inline content that is no Lua expression is its text, a string. */
+static int compile_content(ld *L, cs_script **content, json_t *fallback) {
+  if (!*content) return CASE_OK;
+  if (!fallback) return compile_one(L, *content, 0);
+  int rc = sbx_compile(L->e->sandbox, L->d, *content, 0);
+  if (rc == CASE_SCRIPT) {
+    eng_ok(L->e);
+    cs_script *sc = *content;
+    free(sc->text);
+    free(sc);
+    *content = NULL;
+    return CASE_OK;
+  }
+  return rc;
+}
+
+static int compile_exec(ld *L, cs_script *sc) {
+  cs_exec *x = sc->exec;
+  int rc = CASE_OK;
+  if (!x) return CASE_OK;
+  if (sc->kind == EXEC_SEND || sc->kind == EXEC_CANCEL) L->uses_sends = 1;
+  cs_script *one[] = {x->eventexpr, x->targetexpr, x->typeexpr, x->idexpr, x->idassign,
+                      x->delayexpr, x->expr, x->assign, x->index_assign, x->array};
+  for (size_t i = 0; rc == CASE_OK && i < sizeof one / sizeof one[0]; i++)
+    rc = compile_one(L, one[i], 0);
+  if (rc == CASE_OK) rc = compile_names(L, x->names, x->nnames);
+  if (rc == CASE_OK) rc = compile_content(L, &x->content, x->content_value);
+  if (rc == CASE_OK && x->content && x->content_value) {
+    json_decref(x->content_value); /* the expression gives the value */
+    x->content_value = NULL;
+  }
+  for (int i = 0; rc == CASE_OK && i < x->nbranches; i++) {
+    if (x->conds && x->conds[i]) rc = compile_one(L, x->conds[i], 1);
+    if (rc == CASE_OK) rc = compile_list(L, x->blocks[i], x->nblock[i], 0);
+  }
+  return rc;
+}
+
+static int compile_list(ld *L, cs_script *v, int n, int is_guard) {
+  for (int i = 0; i < n; i++) {
+    if (v[i].kind >= EXEC_RAISE) L->uses_exec = 1;
+    int rc = v[i].kind >= EXEC_RAISE ? compile_exec(L, &v[i]) : compile_one(L, &v[i], is_guard);
+    if (rc != CASE_OK) return rc;
+  }
+  return CASE_OK;
+}
+
+/* The one TIMER_SEND timer of a definition whose actions send or cancel. */
+static int add_send_timer(ld *L) {
+  case_def *d = L->d;
+  if (grow((void **)&d->timers, d->ntimers, &L->cap_timers, sizeof *d->timers)) return oom(L);
+  int t = d->ntimers++;
+  memset(&d->timers[t], 0, sizeof d->timers[t]);
+  d->timers[t].kind = TIMER_SEND;
+  d->timers[t].state = 0; /* the root is never left: only <cancel> stops a send */
+  d->timers[t].pos = d->states[0].pos;
+  if (!(d->timers[t].name = xstrdup("send"))) return oom(L);
+  d->send_timer = t;
   return CASE_OK;
 }
 
@@ -2345,16 +3314,66 @@ static int compile_scripts(ld *L) {
         (rc = compile_list(L, s->onexit, s->nonexit, 0)) != CASE_OK ||
         (rc = compile_list(L, s->initial_actions, s->ninitial_actions, 0)) != CASE_OK)
       return rc;
+    if (s->donedata) {
+      if ((rc = compile_names(L, s->donedata->names, s->donedata->nnames)) != CASE_OK) return rc;
+      if ((rc = compile_content(L, &s->donedata->content, s->donedata->content_value)) != CASE_OK)
+        return rc;
+      if (s->donedata->content && s->donedata->content_value) {
+        json_decref(s->donedata->content_value);
+        s->donedata->content_value = NULL;
+      }
+    }
   }
   for (int i = 0; i < d->ntransitions; i++) {
     cs_transition *t = &d->transitions[i];
     if (t->guard && (rc = compile_list(L, t->guard, 1, 1)) != CASE_OK) return rc;
     if ((rc = compile_list(L, t->actions, t->nactions, 0)) != CASE_OK) return rc;
   }
+  for (int i = 0; i < d->nfields; i++) {
+    cs_field *f = &d->fields[i];
+    if (!f->expr) continue;
+    if (f->content || f->src) {
+      /* content that is no Lua expression is its text, a string */
+      json_t *text = json_string(f->expr->text);
+      if (!text) return oom(L);
+      cs_script *x = f->expr;
+      rc = compile_content(L, &f->expr, text);
+      if (rc == CASE_OK && !f->expr) {
+        (void)x;
+        json_decref(f->def);
+        f->def = text;
+        text = NULL;
+      }
+      json_decref(text);
+      if (rc != CASE_OK) return rc;
+      if (!f->def && !(f->def = json_null())) return oom(L);
+    } else if ((rc = compile_one(L, f->expr, 0)) != CASE_OK) {
+      return rc;
+    }
+  }
+  if ((rc = compile_list(L, d->scripts, d->nscripts, 0)) != CASE_OK) return rc;
+  for (int i = 0; i < d->ninvokes; i++) {
+    cs_invoke *inv = &d->invokes[i];
+    if ((rc = compile_one(L, inv->idassign, 0)) != CASE_OK ||
+        (rc = compile_one(L, inv->typeexpr, 0)) != CASE_OK ||
+        (rc = compile_one(L, inv->srcexpr, 0)) != CASE_OK ||
+        (rc = compile_one(L, inv->contentexpr, 0)) != CASE_OK ||
+        (rc = compile_names(L, inv->names, inv->nnames)) != CASE_OK ||
+        (rc = compile_list(L, inv->finalize, inv->nfinalize, 0)) != CASE_OK)
+      return rc;
+  }
   /* All compile: now what they refer to, in document order. */
   for (int i = 0; i < L->nscripts; i++)
     if ((rc = check_refs(L, L->scripts[i].s, L->scripts[i].n, L->scripts[i].is_guard)) != CASE_OK)
       return rc;
+  if (L->uses_sends && d->send_timer < 0 && (rc = add_send_timer(L)) != CASE_OK) return rc;
+  /* What the engine's plain paths need not look at (chart.c). */
+  d->exec_content = L->uses_exec || d->errors_events;
+  for (int i = 1; i < d->nstates; i++) {
+    cs_state *s = &d->states[i];
+    s->extras = d->late_binding || s->ninvokes > 0 ||
+                (s->kind == CS_COMPOUND && s->ninitial_actions > 0);
+  }
   return CASE_OK;
 }
 
@@ -2362,31 +3381,38 @@ static int compile_scripts(ld *L) {
 /* def_parse / def_free                                                */
 /* ------------------------------------------------------------------ */
 
+static int parse_settings(ld *L);
+
 static int parse_top(ld *L, const char *dir) {
   static const char *const keys[] = {"workflow", "version", "description", "in_force_from",
                                      "clock", "calendar", "roles", "lua", "params", "data",
-                                     "initial", "states", "report", NULL};
+                                     "initial", "states", "report", "name", "errors",
+                                     "datamodel", "binding", "script", NULL};
   case_def *d = L->d;
   const node *doc = L->doc;
   int rc = check_keys(L, doc, "the definition", keys);
   if (rc != CASE_OK) return rc;
 
   const node *wf = map_get(doc, "workflow");
-  if (!wf)
+  if (!wf && !L->default_id)
     return fail(L, CASE_INVALID, doc->pos, "missing workflow (expected workflow: <id>, the "
                 "name of the process)");
-  const char *id = NULL;
-  if ((rc = want_ident(L, wf, "workflow id", &id)) != CASE_OK) return rc;
+  const char *id = L->default_id;
+  if (wf && (rc = want_ident(L, wf, "workflow id", &id)) != CASE_OK) return rc;
   if (!(d->id = xstrdup(id))) return oom(L);
 
   const node *ver = map_get(doc, "version");
-  if (!ver)
+  if (!ver && L->parent) {
+    d->version = L->parent->version;
+  } else if (!ver) {
     return fail(L, CASE_INVALID, doc->pos, "missing version (expected version: 1 or higher)");
-  long long v;
-  if (ver->kind != N_SCALAR || scalar_type(ver) != V_INT)
+  }
+  long long v = d->version;
+  if (!ver) {
+  } else if (ver->kind != N_SCALAR || scalar_type(ver) != V_INT)
     return fail(L, CASE_INVALID, ver->pos, "version is %s (expected an integer, 1 or higher)",
                 describe(ver));
-  if (scalar_int(ver, &v) != 0 || v < 1 || v > INT32_MAX)
+  if (ver && (scalar_int(ver, &v) != 0 || v < 1 || v > INT32_MAX))
     return fail(L, CASE_INVALID, ver->pos, "version %s is out of range (expected an integer "
                 "from 1 to 2147483647)", ver->str);
   d->version = (int)v;
@@ -2417,9 +3443,10 @@ static int parse_top(ld *L, const char *dir) {
     if (strcmp(s, "nl") != 0)
       return fail(L, CASE_INVALID, n->text_pos, "unknown calendar '%s' (expected nl)", s);
   }
+  if ((rc = parse_settings(L)) != CASE_OK) return rc;
   if ((n = map_get(doc, "roles")) && (rc = parse_roles(L, n)) != CASE_OK) return rc;
   if ((n = map_get(doc, "params")) && (rc = parse_params(L, n)) != CASE_OK) return rc;
-  if ((n = map_get(doc, "data")) && (rc = parse_data(L, n)) != CASE_OK) return rc;
+  if ((n = map_get(doc, "data")) && (rc = parse_fields(L, n, 0)) != CASE_OK) return rc;
   if ((n = map_get(doc, "lua")) && (rc = parse_lua(L, n)) != CASE_OK) return rc;
 
   const node *states = map_get(doc, "states");
@@ -2440,6 +3467,9 @@ static int parse_top(ld *L, const char *dir) {
   for (int i = 0; i < d->nstates; i++)
     if ((rc = fill_state(L, i)) != CASE_OK) return rc;
 
+  if ((n = map_get(doc, "script")) && (rc = make_actions(L, n, &d->scripts, &d->nscripts)) != CASE_OK)
+    return rc;
+
   if ((rc = check_reachable(L)) != CASE_OK) return rc;
   if ((rc = check_expiry_handled(L)) != CASE_OK) return rc;
   if ((rc = warn_dead_ends(L)) != CASE_OK) return rc;
@@ -2450,17 +3480,51 @@ static int parse_top(ld *L, const char *dir) {
   return compile_scripts(L);
 }
 
+/* name, errors, datamodel, binding: the SCXML settings. */
+static int parse_settings(ld *L) {
+  case_def *d = L->d;
+  const node *doc = L->doc, *n;
+  int rc;
+  if ((n = map_get(doc, "name")) && (rc = dup_text(L, n, "name", &d->name)) != CASE_OK) return rc;
+  if ((n = map_get(doc, "errors"))) {
+    const char *s = NULL;
+    if ((rc = want_text(L, n, "errors", &s)) != CASE_OK) return rc;
+    if (strcmp(s, "events") == 0) d->errors_events = 1;
+    else if (strcmp(s, "refuse") != 0)
+      return fail(L, CASE_INVALID, n->text_pos, "unknown errors '%s' (expected refuse: a "
+                  "failing script refuses the event, or events: it raises error.execution)", s);
+  }
+  if ((n = map_get(doc, "datamodel"))) {
+    const char *s = NULL;
+    if ((rc = want_text(L, n, "datamodel", &s)) != CASE_OK) return rc;
+    if (strcmp(s, "globals") == 0) d->globals = 1;
+    else if (strcmp(s, "case") != 0)
+      return fail(L, CASE_INVALID, n->text_pos, "unknown datamodel '%s' (expected case: data "
+                  "is case.<field>, or globals: data fields are Lua globals, as in SCXML)", s);
+  }
+  if ((n = map_get(doc, "binding"))) {
+    const char *s = NULL;
+    if ((rc = want_text(L, n, "binding", &s)) != CASE_OK) return rc;
+    if (strcmp(s, "late") == 0) d->late_binding = 1;
+    else if (strcmp(s, "early") != 0)
+      return fail(L, CASE_INVALID, n->text_pos, "unknown binding '%s' (expected early or late)",
+                  s);
+  }
+  return CASE_OK;
+}
+
 int def_parse(case_engine *e, const char *text, size_t len, const char *file, const char *dir,
               case_def **out) {
   return def_parse_pinned(e, text, len, file, dir, NULL, out);
 }
 
-int def_parse_pinned(case_engine *e, const char *text, size_t len, const char *file,
-                     const char *dir, const json_t *modules, case_def **out) {
-  if (out) *out = NULL;
-  if (!e || !out) return CASE_MISUSE;
-  if (!text) return eng_err(e, CASE_MISUSE, "def_parse: text is NULL");
-  if (!file) file = "<string>";
+/* The loader run shared by YAML text, a tree from another syntax and an
+ * inline child definition (parent set: it gets its id and version from the
+ * parent unless it says). */
+static int build(case_engine *e, node *doc, const char *text, size_t len, int format,
+                 const char *file, const char *dir, const json_t *modules, const case_def *parent,
+                 const char *default_id, case_def **out) {
+  *out = NULL;
   ld L;
   memset(&L, 0, sizeof L);
   L.e = e;
@@ -2468,6 +3532,10 @@ int def_parse_pinned(case_engine *e, const char *text, size_t len, const char *f
   L.text = text;
   L.len = len;
   L.pinned = modules;
+  L.format = format;
+  L.dir = dir;
+  L.parent = parent;
+  L.default_id = default_id;
   long long lim = e->limits[CASE_LIMIT_DEPTH];
   L.depth_cap = lim < (YAML_DEPTH_CAP - 16) / 2 ? (int)(2 * lim + 16) : YAML_DEPTH_CAP;
 
@@ -2476,7 +3544,9 @@ int def_parse_pinned(case_engine *e, const char *text, size_t len, const char *f
   L.d = d;
   d->engine = e;
   d->functions_ref = -1;
+  d->send_timer = -1;
   d->clock = CLOCK_PLAIN;
+  d->format = format;
   int rc = CASE_OK;
   d->file = xstrdup(file);
   d->dir = dir ? xstrdup(dir) : NULL;
@@ -2489,9 +3559,14 @@ int def_parse_pinned(case_engine *e, const char *text, size_t len, const char *f
     d->source_len = len;
     if (sha256_hex(text, len, d->hash) != 0) rc = eng_err(e, CASE_NOMEM, "cannot hash %s", file);
   }
-  if (rc == CASE_OK) rc = parse_yaml(&L);
+  L.doc = doc;
+  if (rc == CASE_OK && !doc) rc = parse_yaml(&L);
+  if (rc == CASE_OK && L.doc->kind != N_MAP)
+    rc = fail(&L, CASE_INVALID, L.doc->pos, "the definition is %s (expected a map)",
+              describe(L.doc));
   if (rc == CASE_OK) rc = parse_top(&L, dir);
-  node_free(L.doc);
+  if (rc == CASE_OK) rc = model_finish(e, d);
+  if (!parent) node_free(L.doc); /* an inline child's tree belongs to its parent's */
   free(L.snode);
   free(L.hslot);
   free(L.scripts);
@@ -2503,16 +3578,194 @@ int def_parse_pinned(case_engine *e, const char *text, size_t len, const char *f
   return CASE_OK;
 }
 
+static int parse_tree_at(case_engine *e, node *doc, const char *text, size_t len, int format,
+                         const char *file, const char *dir, const json_t *pinned,
+                         const case_def *parent, case_def **out) {
+  /* an inline child: named after its state unless it says */
+  const cs_invoke *inv = &parent->invokes[parent->ninvokes - 1];
+  sbuf b;
+  sbuf_init(&b);
+  sbuf_printf(&b, "%s_%s_%d", parent->id, parent->states[inv->state].id,
+              parent->states[inv->state].ninvokes);
+  char *id = sbuf_take(&b);
+  if (!id) return eng_err(e, CASE_NOMEM, "out of memory");
+  case_def *d = NULL;
+  int rc = build(e, doc, text, len, format, file, dir, pinned, parent, id, &d);
+  free(id);
+  if (rc != CASE_OK) return rc;
+  /* Its own source, so that a store can pin and reload it alone: the
+   * definition as SCXML (the same model, whatever the parent was written in). */
+  char *x = NULL;
+  rc = case_def_export_scxml(d, &x);
+  if (rc != CASE_OK) {
+    def_free(d);
+    return rc;
+  }
+  free(d->source);
+  d->source = x;
+  d->source_len = strlen(x);
+  d->format = DEF_FORMAT_SCXML;
+  if (sha256_hex(d->source, d->source_len, d->hash) != 0) {
+    def_free(d);
+    return eng_err(e, CASE_NOMEM, "out of memory");
+  }
+  *out = d;
+  return CASE_OK;
+}
+
+int def_parse_pinned(case_engine *e, const char *text, size_t len, const char *file,
+                     const char *dir, const json_t *modules, case_def **out) {
+  if (out) *out = NULL;
+  if (!e || !out) return CASE_MISUSE;
+  if (!text) return eng_err(e, CASE_MISUSE, "def_parse: text is NULL");
+  if (!file) file = "<string>";
+  /* A stored definition may be SCXML: its first character says (YAML cannot
+   * start a definition with '<'). */
+  size_t a = 0;
+  if (len >= 3 && (unsigned char)text[0] == 0xEF && (unsigned char)text[1] == 0xBB &&
+      (unsigned char)text[2] == 0xBF)
+    a = 3;
+  while (a < len && (text[a] == ' ' || text[a] == '\t' || text[a] == '\n' || text[a] == '\r')) a++;
+  if (a < len && text[a] == '<') return scxml_parse(e, text, len, file, dir, modules, out);
+  return build(e, NULL, text, len, DEF_FORMAT_YAML, file, dir, modules, NULL, NULL, out);
+}
+
+int def_parse_tree(case_engine *e, def_node *doc, const char *text, size_t len, int format,
+                   const char *file, const char *dir, const json_t *pinned, case_def **out) {
+  if (out) *out = NULL;
+  if (!e || !out || !doc) {
+    node_free(doc);
+    return CASE_MISUSE;
+  }
+  return build(e, doc, text ? text : "", text ? len : 0, format, file ? file : "<string>", dir,
+               pinned, NULL, NULL, out);
+}
+
+/* ---- the tree, for other syntaxes ---- */
+
+static node *new_node(nkind kind, cs_pos pos) {
+  node *n = calloc(1, sizeof *n);
+  if (!n) return NULL;
+  n->kind = kind;
+  n->pos = n->text_pos = pos;
+  n->style = -1; /* not from YAML: no scalar map, lines are counted from pos */
+  return n;
+}
+
+def_node *def_node_map(cs_pos pos) { return new_node(N_MAP, pos); }
+def_node *def_node_seq(cs_pos pos) { return new_node(N_SEQ, pos); }
+
+def_node *def_node_str(const char *s, size_t len, cs_pos pos) {
+  node *n = new_node(N_SCALAR, pos);
+  if (!n) return NULL;
+  if (!(n->str = xstrndup(s, len))) {
+    free(n);
+    return NULL;
+  }
+  n->len = len;
+  return n;
+}
+
+def_node *def_node_plain(const char *s, cs_pos pos) {
+  node *n = def_node_str(s, strlen(s), pos);
+  if (n) n->plain = 1;
+  return n;
+}
+
+void def_node_script(def_node *n) {
+  if (n) n->script = 1;
+}
+
+int def_node_add(def_node *parent, const char *key, cs_pos keypos, def_node *val) {
+  if (!val) return -1;
+  if (key) {
+    node *k = def_node_str(key, strlen(key), keypos);
+    if (!k || node_push(parent, k)) {
+      node_free(k);
+      node_free(val);
+      return -1;
+    }
+  }
+  if (node_push(parent, val)) {
+    if (key) node_free(parent->kids[--parent->n]);
+    node_free(val);
+    return -1;
+  }
+  return 0;
+}
+
+def_node *def_node_get(def_node *map, const char *key) { return (def_node *)map_get(map, key); }
+
+void def_node_free(def_node *n) { node_free(n); }
+
+static void scripts_free(sbx *s, cs_script *v, int n);
+static void exec_free(sbx *s, cs_exec *x);
+
 static void script_free(sbx *s, cs_script *sc) {
-  if (s && sc->kind != SCRIPT_NATIVE) sbx_unref(s, sc->ref);
+  if (s && sc->kind != SCRIPT_NATIVE && sc->kind < EXEC_RAISE) sbx_unref(s, sc->ref);
   free(sc->text);
   free(sc->lines);
+  free(sc->error);
+  free(sc->src);
+  exec_free(s, sc->exec);
 }
 
 static void scripts_free(sbx *s, cs_script *v, int n) {
   if (!v) return;
   for (int i = 0; i < n; i++) script_free(s, &v[i]);
   free(v);
+}
+
+/* A script of its own allocation (an expression inside an element). */
+static void one_free(sbx *s, cs_script *sc) {
+  if (!sc) return;
+  script_free(s, sc);
+  free(sc);
+}
+
+static void names_free(sbx *s, cs_namevalue *v, int n) {
+  for (int i = 0; i < n; i++) {
+    free(v[i].name);
+    one_free(s, v[i].expr);
+  }
+  free(v);
+}
+
+static void exec_free(sbx *s, cs_exec *x) {
+  if (!x) return;
+  free(x->event);
+  one_free(s, x->eventexpr);
+  free(x->target);
+  one_free(s, x->targetexpr);
+  free(x->type);
+  one_free(s, x->typeexpr);
+  free(x->id);
+  one_free(s, x->idexpr);
+  free(x->idlocation);
+  one_free(s, x->idassign);
+  free(x->delay);
+  if (x->dur) free(x->dur->param);
+  free(x->dur);
+  one_free(s, x->delayexpr);
+  names_free(s, x->names, x->nnames);
+  one_free(s, x->content);
+  free(x->content_text);
+  json_decref(x->content_value);
+  free(x->label);
+  one_free(s, x->expr);
+  free(x->location);
+  one_free(s, x->assign);
+  free(x->index);
+  one_free(s, x->index_assign);
+  one_free(s, x->array);
+  for (int i = 0; i < x->nbranches; i++) {
+    if (x->conds) one_free(s, x->conds[i]);
+    if (x->blocks) scripts_free(s, x->blocks[i], x->nblock[i]);
+  }
+  free(x->conds);
+  free(x->blocks);
+  free(x->nblock);
+  free(x);
 }
 
 void def_free(case_def *d) {
@@ -2528,6 +3781,8 @@ void def_free(case_def *d) {
     scripts_free(s, st->onentry, st->nonentry);
     scripts_free(s, st->onexit, st->nonexit);
     free(st->timers);
+    free(st->invokes);
+    exec_free(s, st->donedata);
     free(st->description);
   }
   free(d->states);
@@ -2555,8 +3810,38 @@ void def_free(case_def *d) {
     free(d->fields[i].name);
     json_decref(d->fields[i].def);
     free(d->fields[i].description);
+    one_free(s, d->fields[i].expr);
+    free(d->fields[i].src);
+    free(d->fields[i].content);
   }
   free(d->fields);
+  for (int i = 0; i < d->ninvokes; i++) {
+    cs_invoke *inv = &d->invokes[i];
+    free(inv->id);
+    free(inv->idlocation);
+    one_free(s, inv->idassign);
+    free(inv->type);
+    one_free(s, inv->typeexpr);
+    free(inv->src);
+    one_free(s, inv->srcexpr);
+    one_free(s, inv->contentexpr);
+    free(inv->workflow);
+    names_free(s, inv->names, inv->nnames);
+    scripts_free(s, inv->finalize, inv->nfinalize);
+  }
+  free(d->invokes);
+  scripts_free(s, d->scripts, d->nscripts);
+  for (int i = 0; i < d->nres; i++) {
+    free(d->res_names[i]);
+    free(d->res_src[i]);
+  }
+  free(d->res_names);
+  free(d->res_src);
+  free(d->res_len);
+  if (d->subdefs_owned)
+    for (int i = 0; i < d->nsubdefs; i++) def_free(d->subdefs[i]);
+  free(d->subdefs);
+  free(d->name);
   for (int i = 0; i < d->nparams; i++) {
     free(d->params[i].name);
     json_decref(d->params[i].value);

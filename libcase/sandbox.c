@@ -93,8 +93,16 @@ static const char *const forbidden[] = {
 };
 
 static const char *const reserved[] = {
-  "case", "event", "params", "now", "today", "raise", "emit", NULL
+  "case", "event", "params", "now", "today", "raise", "emit",
+  "_event", "_sessionid", "_name", "_ioprocessors", "In", NULL
 };
+
+/* SCXML's system variables (5.10): read-only, in every definition. */
+static const char *const sysvars[] = {
+  "_event", "_sessionid", "_name", "_ioprocessors", "In", NULL
+};
+#define EVENT_TABLE_KEY (-1)  /* cache key of the _event table of a call */
+#define IOPROC_TABLE_KEY (-2) /* cache key of the _ioprocessors table */
 
 static sbx *get_sbx(lua_State *L)
 {
@@ -205,7 +213,11 @@ static case_call *need_call(lua_State *L, const char *what)
 /* JSON <-> Lua                                                        */
 /* ------------------------------------------------------------------ */
 
-/* Pushes the Lua form of j.  May raise (inside protected code only). */
+static void set_value_eq(lua_State *L);
+
+/* Pushes the Lua form of j.  May raise (inside protected code only).  In the
+ * globals datamodel a table compares by value: two variables holding the same
+ * data are equal, as two copies of _event are (SCXML 5.10). */
 static void push_json(lua_State *L, sbx *s, const json_t *j, int depth)
 {
   luaL_checkstack(L, 4, "JSON nested too deeply");
@@ -226,6 +238,7 @@ static void push_json(lua_State *L, sbx *s, const json_t *j, int depth)
     lua_pushboolean(L, 1);
     lua_rawset(L, -3);
     lua_pop(L, 1);
+    if (s->call && s->call->def->globals) set_value_eq(L);
     break;
   }
   case JSON_ARRAY: {
@@ -237,6 +250,7 @@ static void push_json(lua_State *L, sbx *s, const json_t *j, int depth)
       push_json(L, s, v, depth + 1);
       lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
+    if (s->call && s->call->def->globals) set_value_eq(L);
     break;
   }
   case JSON_STRING:
@@ -789,11 +803,18 @@ static int push_function(lua_State *L, const case_call *c, const char *name)
   return 0;
 }
 
+static int push_sysvar(lua_State *L, sbx *s, const char *k);
+static int data_global(lua_State *L, sbx *s, const char *k);
+
 static int env_index(lua_State *L)
 {
   sbx *s = get_sbx(L);
   if (lua_type(L, 2) != LUA_TSTRING) return 0;
   const char *k = lua_tostring(L, 2);
+  if (s->call && s->call->def->globals && data_global(L, s, k)) return 1;
+  if (k[0] == '_' || k[0] == 'I') {
+    if (push_sysvar(L, s, k)) return 1;
+  }
   if (!strcmp(k, "today") || !strcmp(k, "now")) {
     case_call *c = need_call(L, k);
     if (k[0] == 'n') {
@@ -811,8 +832,16 @@ static int env_index(lua_State *L)
   return 0;
 }
 
+static int global_assign(lua_State *L, sbx *s, const char *k);
+
 static int env_newindex(lua_State *L)
 {
+  sbx *s = get_sbx(L);
+  if (lua_type(L, 2) == LUA_TSTRING && s->call && s->call->def->globals)
+    return global_assign(L, s, lua_tostring(L, 2));
+  if (lua_type(L, 2) == LUA_TSTRING && is_listed(sysvars, lua_tostring(L, 2)))
+    return refuse(L, CASE_SCRIPT, "cannot assign %s: it is a system variable",
+                  lua_tostring(L, 2));
   if (lua_type(L, 2) == LUA_TSTRING)
     return luaL_error(L, "assignment to undeclared global '%s' (use case.%s or a local)",
                       lua_tostring(L, 2), lua_tostring(L, 2));
@@ -964,6 +993,14 @@ static int event_index(lua_State *L)
   } else if (!strcmp(k, "actor")) {
     if (c->actor) lua_pushstring(L, c->actor);
     else lua_pushnil(L);
+  } else if (!strcmp(k, "type")) {
+    if (c->evtype) lua_pushstring(L, c->evtype);
+    else lua_pushnil(L);
+  } else if (!strcmp(k, "sendid") || !strcmp(k, "origin") || !strcmp(k, "origintype") ||
+             !strcmp(k, "invokeid")) {
+    const char *v = c->meta ? json_string_value(json_object_get(c->meta, k)) : NULL;
+    if (v) lua_pushstring(L, v);
+    else lua_pushnil(L);
   } else if (!strcmp(k, "data")) {
     push_cache(L, s);
     if (lua_rawgeti(L, -1, EVENT_DATA_KEY) != LUA_TNIL) return 1;
@@ -987,7 +1024,8 @@ static int event_index(lua_State *L)
 /* pairs(event): its fields in name order. */
 static int event_next(lua_State *L)
 {
-  static const char *const keys[] = {"actor", "data", "name", "role", "time", NULL};
+  static const char *const keys[] = {"actor",  "data", "invokeid", "name", "origin",
+                                     "origintype", "role", "sendid",   "time", "type", NULL};
   const char *prev = lua_isnil(L, 2) ? NULL : luaL_checkstring(L, 2);
   int i = 0;
   if (prev)
@@ -1086,6 +1124,190 @@ static void push_proxy(lua_State *L, const char *name, lua_CFunction index,
   lua_pushstring(L, "locked");
   lua_setfield(L, -2, "__metatable");
   lua_setmetatable(L, -2);
+}
+
+/* ------------------------------------------------------------------ */
+/* SCXML: system variables and the globals datamodel                   */
+/* ------------------------------------------------------------------ */
+
+/* Deep equality of two tables (raw), for the __eq of _event and
+ * _ioprocessors: a copy of them in a variable compares equal to them. */
+static int deep_equal(lua_State *L, int a, int b, int depth)
+{
+  a = lua_absindex(L, a);
+  b = lua_absindex(L, b);
+  if (lua_type(L, a) != LUA_TTABLE || lua_type(L, b) != LUA_TTABLE)
+    return lua_rawequal(L, a, b);
+  if (lua_rawequal(L, a, b)) return 1;
+  if (depth > MAX_DEPTH || !lua_checkstack(L, 4)) return 0;
+  for (int pass = 0; pass < 2; pass++) {
+    int x = pass ? b : a, y = pass ? a : b;
+    lua_pushnil(L);
+    while (lua_next(L, x)) {
+      lua_pushvalue(L, -2);
+      lua_rawget(L, y);
+      int same = pass ? !lua_isnil(L, -1) : deep_equal(L, -1, -2, depth + 1);
+      lua_pop(L, 2);
+      if (!same) {
+        lua_pop(L, 1);
+        return 0;
+      }
+    }
+  }
+  return 1;
+}
+
+static int value_eq(lua_State *L)
+{
+  lua_pushboolean(L, deep_equal(L, 1, 2, 0));
+  return 1;
+}
+
+/* Gives the table on top a metatable with value equality, hidden. */
+static void set_value_eq(lua_State *L)
+{
+  lua_createtable(L, 0, 2);
+  lua_pushcfunction(L, value_eq);
+  lua_setfield(L, -2, "__eq");
+  lua_pushliteral(L, "locked");
+  lua_setfield(L, -2, "__metatable");
+  lua_setmetatable(L, -2);
+}
+
+static void set_string(lua_State *L, const char *k, const char *v)
+{
+  if (!v) return;
+  lua_pushstring(L, v);
+  lua_setfield(L, -2, k);
+}
+
+/* In(stateid): is the state active (in the configuration as the macrostep
+ * has changed it so far)? */
+static int l_in(lua_State *L)
+{
+  case_call *c = need_call(L, "In");
+  const char *id = luaL_checkstring(L, 1);
+  int st = def_state_find(c->def, id);
+  const uint64_t *cfg = c->status ? c->status->config : c->inst ? c->inst->st.config : NULL;
+  lua_pushboolean(L, st > 0 && cfg && ((cfg[st >> 6] >> (st & 63)) & 1u));
+  return 1;
+}
+
+static int push_sysvar(lua_State *L, sbx *s, const char *k)
+{
+  case_call *c = s->call;
+  if (!c || !is_listed(sysvars, k)) return 0;
+  if (!strcmp(k, "In")) {
+    lua_pushcfunction(L, l_in);
+    return 1;
+  }
+  if (!strcmp(k, "_sessionid")) {
+    if (c->inst) lua_pushstring(L, c->inst->id);
+    else lua_pushnil(L);
+    return 1;
+  }
+  if (!strcmp(k, "_name")) {
+    lua_pushstring(L, c->def->name ? c->def->name : c->def->id);
+    return 1;
+  }
+  int key = !strcmp(k, "_event") ? EVENT_TABLE_KEY : IOPROC_TABLE_KEY;
+  if (key == EVENT_TABLE_KEY && !c->evtype) { /* unbound before the first event */
+    lua_pushnil(L);
+    return 1;
+  }
+  push_cache(L, s);
+  if (lua_rawgeti(L, -1, key) != LUA_TNIL) {
+    lua_remove(L, -2);
+    return 1;
+  }
+  lua_pop(L, 1);
+  if (key == EVENT_TABLE_KEY) {
+    lua_createtable(L, 0, 8);
+    set_string(L, "name", c->event ? c->event : "");
+    set_string(L, "type", c->evtype);
+    static const char *const metas[] = {"sendid", "origin", "origintype", "invokeid", "raw",
+                                        NULL};
+    for (int i = 0; c->meta && metas[i]; i++)
+      set_string(L, metas[i], json_string_value(json_object_get(c->meta, metas[i])));
+    if (c->payload && !json_is_null(c->payload)) {
+      push_json(L, s, c->payload, 0);
+      lua_setfield(L, -2, "data");
+    }
+  } else {
+    lua_createtable(L, 0, 2);
+    lua_createtable(L, 0, 1);
+    lua_pushfstring(L, "#_scxml_%s", c->inst ? c->inst->id : "");
+    lua_setfield(L, -2, "location");
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "scxml");
+    lua_setfield(L, -2, "http://www.w3.org/TR/scxml/#SCXMLEventProcessor");
+    char *loc = c->inst ? http_location(s->e, c->inst->id) : NULL;
+    lua_createtable(L, 0, 1);
+    lua_pushstring(L, loc ? loc : "");
+    free(loc);
+    lua_setfield(L, -2, "location");
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "basichttp");
+    lua_setfield(L, -2, "http://www.w3.org/TR/scxml/#BasicHTTPEventProcessor");
+  }
+  set_value_eq(L);
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, -3, key);
+  s->cache_used = 1;
+  lua_remove(L, -2);
+  return 1;
+}
+
+/* The globals datamodel (SCXML documents): a data variable read as a global.
+ * Pushes it and returns 1, or 0 when `k` is no variable of the case. */
+static int data_global(lua_State *L, sbx *s, const char *k)
+{
+  case_call *c = s->call;
+  push_cache(L, s);
+  if (lua_getfield(L, -1, k) != LUA_TNIL) { /* a table read earlier in this call */
+    lua_remove(L, -2);
+    return 1;
+  }
+  lua_pop(L, 2);
+  json_t *v = c->data ? json_object_get(c->data, k) : NULL;
+  if (!v) return 0;
+  push_json(L, s, v, 0);
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    push_cache(L, s);
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, k);
+    lua_pop(L, 1);
+    s->cache_used = 1;
+  }
+  return 1;
+}
+
+/* Assignment to a global in the globals datamodel: the variable is set
+ * (created when undeclared, as SCXML's Lua datamodel does); system variables
+ * and the sandbox's own names cannot be assigned. */
+static int global_assign(lua_State *L, sbx *s, const char *k)
+{
+  case_call *c = s->call;
+  if (is_listed(sysvars, k) || is_listed(reserved, k) || is_listed(forbidden, k))
+    return refuse(L, CASE_SCRIPT, "cannot assign %s: it is a system variable", k);
+  if (s->guard)
+    return refuse(L, CASE_SCRIPT, "guards are pure: cannot assign %s in a guard", k);
+  if (!is_identifier(k, 0)) return luaL_error(L, "'%s' is not a variable name", k);
+  int fi = field_index(c->def, k);
+  cs_field any = {(char *)k, TYPE_ANY, NULL, NULL, {0, 0}, 0, NULL, NULL, NULL};
+  json_t *j = field_json(L, s, fi >= 0 ? &c->def->fields[fi] : &any, 3);
+  if (!c->data || json_object_set_new(c->data, k, j))
+    return refuse(L, CASE_NOMEM, "out of memory");
+  push_cache(L, s);
+  lua_pushvalue(L, 2);
+  if (lua_type(L, 3) == LUA_TTABLE) {
+    lua_pushvalue(L, 3); /* later changes in place are written back */
+    s->cache_used = 1;
+  } else {
+    lua_pushnil(L);
+  }
+  lua_rawset(L, -3);
+  return 0;
 }
 
 /* raise(name [, payload]) / emit(name [, payload]); upvalue 1: 0 raise, 1 emit */
@@ -1897,6 +2119,7 @@ int sbx_global_known(sbx *s, const case_def *d, const char *name)
 {
   if (!s || !name) return 0;
   if (!strcmp(name, "today") || !strcmp(name, "now")) return 1; /* computed per call */
+  if (is_listed(sysvars, name)) return 1;                       /* SCXML's, per call */
   knownjob k = {s, d, name, 0};
   int top = lua_gettop(s->L);
   int st = protect(s, do_known, &k);
@@ -1913,6 +2136,9 @@ typedef struct calljob {
   case_call *call;
   const cs_script *sc;
   int result;
+  json_t *const *args; /* sbx_exec: the chunk's ... */
+  int nargs;
+  json_t **out;        /* sbx_eval: the value as JSON */
 } calljob;
 
 static void clear_cache(lua_State *L, sbx *s)
@@ -1935,6 +2161,22 @@ static void write_back(lua_State *L, sbx *s, case_call *c)
 {
   push_cache(L, s);
   int t = lua_gettop(L);
+  if (c->def->globals) {
+    /* Every table the call read or assigned, declared or not. */
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+      if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE) {
+        const char *name = lua_tostring(L, -2);
+        int fi = field_index(c->def, name);
+        cs_field any = {(char *)name, TYPE_ANY, NULL, NULL, {0, 0}, 0, NULL, NULL, NULL};
+        json_t *j = field_json(L, s, fi >= 0 ? &c->def->fields[fi] : &any, -1);
+        if (json_object_set_new(c->data, name, j)) refuse(L, CASE_NOMEM, "out of memory");
+      }
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return;
+  }
   for (int i = 0; i < c->def->nfields; i++) {
     const cs_field *f = &c->def->fields[i];
     if (lua_getfield(L, t, f->name) == LUA_TTABLE) {
@@ -1965,9 +2207,24 @@ static int do_call(lua_State *L)
   } else if (lua_rawgeti(L, LUA_REGISTRYINDEX, sc->ref) != LUA_TFUNCTION) {
     return luaL_error(L, "script was not compiled");
   }
+  for (int i = 0; i < j->nargs; i++) {
+    if (j->args[i]) push_json(L, s, j->args[i], 0);
+    else lua_pushnil(L);
+    nargs++;
+  }
   arm_limits(s);
   lua_call(L, nargs, 1);
   j->result = lua_toboolean(L, -1);
+  if (j->out) {
+    char err[160];
+    err[0] = 0;
+    json_t *v = to_json(L, s, -1, 0, 0, err, sizeof err);
+    if (!v) {
+      if (!strcmp(err, "out of memory")) refuse(L, CASE_NOMEM, "out of memory");
+      refuse(L, strncmp(err, "value too large", 15) ? CASE_INVALID : CASE_LIMIT, "%s", err);
+    }
+    *j->out = v;
+  }
   lua_pop(L, 1);
   if (!s->guard && s->cache_used && j->call->data) write_back(L, s, j->call);
   disarm_limits(s);
@@ -1988,7 +2245,35 @@ static void describe(const cs_script *sc, char *out, size_t n)
   snprintf(out, n, "%.*s%s", (int)len, t, cut ? "..." : "");
 }
 
+static int run_call_ex(sbx *s, case_call *call, const cs_script *sc, int is_guard, int *result,
+                       json_t *const *args, int nargs, json_t **out);
+
 static int run_call(sbx *s, case_call *call, const cs_script *sc, int is_guard, int *result)
+{
+  return run_call_ex(s, call, sc, is_guard, result, NULL, 0, NULL);
+}
+
+int sbx_eval(sbx *s, case_call *call, const cs_script *x, json_t **out)
+{
+  if (!out) return CASE_MISUSE;
+  *out = NULL;
+  if (!x || x->kind != SCRIPT_EXPR) return CASE_MISUSE;
+  int rc = run_call_ex(s, call, x, 0, NULL, NULL, 0, out);
+  if (rc != CASE_OK) {
+    json_decref(*out);
+    *out = NULL;
+  }
+  return rc;
+}
+
+int sbx_exec(sbx *s, case_call *call, const cs_script *b, json_t *const *args, int nargs)
+{
+  if (!b || b->kind != SCRIPT_BLOCK || nargs < 0 || (nargs > 0 && !args)) return CASE_MISUSE;
+  return run_call_ex(s, call, b, 0, NULL, args, nargs, NULL);
+}
+
+static int run_call_ex(sbx *s, case_call *call, const cs_script *sc, int is_guard, int *result,
+                       json_t *const *args, int nargs, json_t **out)
 {
   if (!s || !call || !sc || !call->def) return CASE_MISUSE;
   if (s->call) return CASE_MISUSE; /* no nested calls */
@@ -1996,7 +2281,7 @@ static int run_call(sbx *s, case_call *call, const cs_script *sc, int is_guard, 
       (sc->kind != SCRIPT_NAMED && sc->ref <= 0) || (sc->kind == SCRIPT_NAMED && !sc->text))
     return CASE_MISUSE;
   lua_State *L = s->L;
-  calljob j = {s, call, sc, 0};
+  calljob j = {s, call, sc, 0, args, nargs, out};
   s->call = call;
   s->guard = is_guard;
   s->fail_rc = 0;

@@ -108,18 +108,23 @@ int is_identifier(const char *s, int allow_dots) {
 }
 
 int plist_push(cs_plist *l, const char *name, json_t *payload) {
+  return plist_push_meta(l, name, payload, NULL);
+}
+
+int plist_push_meta(cs_plist *l, const char *name, json_t *payload, json_t *meta) {
   if (!payload) payload = json_null();
   if (l->n == l->cap) {
     int cap = l->cap ? l->cap * 2 : 4;
     cs_pending *v = realloc(l->v, (size_t)cap * sizeof *v);
-    if (!v) { json_decref(payload); return CASE_NOMEM; }
+    if (!v) { json_decref(payload); json_decref(meta); return CASE_NOMEM; }
     l->v = v;
     l->cap = cap;
   }
   char *n = xstrdup(name);
-  if (!n) { json_decref(payload); return CASE_NOMEM; }
+  if (!n) { json_decref(payload); json_decref(meta); return CASE_NOMEM; }
   l->v[l->n].name = n;
   l->v[l->n].payload = payload;
+  l->v[l->n].meta = meta;
   l->n++;
   return CASE_OK;
 }
@@ -128,6 +133,7 @@ void plist_clear(cs_plist *l) {
   for (int i = 0; i < l->n; i++) {
     free(l->v[i].name);
     json_decref(l->v[i].payload);
+    json_decref(l->v[i].meta);
   }
   l->n = 0;
 }

@@ -351,6 +351,61 @@ CASE_API const char *case_def_warning(const case_def *d, int i);
  */
 CASE_API int case_def_check_profile(const case_def *d, const char *profile, char **json);
 
+/**
+ * Loads and validates a workflow definition from an SCXML document
+ * (W3C SCXML 1.0 with datamodel="lua"; docs/workflow-format.md, "SCXML") into
+ * the same definition model as YAML: the engine runs it, stores it and
+ * exports it exactly as one loaded with case_def_load_file().  Features SCXML
+ * has no words for (roles, legal terms, params, the libcase clock) are read
+ * from the libcase namespace "urn:libcase:scxml:1".  Files the document names
+ * (<script src>, <data src>, <invoke src>) are read now, relative to the
+ * document's directory, and become part of the definition (pinned in a store
+ * with it); a child document named by <invoke src> or written inline in
+ * <invoke><content> is loaded as a definition of its own at the same time.
+ *
+ * On success stores the definition in *out (owned by the engine, valid until
+ * case_engine_close(); `out` may be NULL) and returns CASE_OK.  Errors as
+ * case_def_load_file(): CASE_IO (cannot read the file or a file it names),
+ * CASE_INVALID (not well-formed XML, not SCXML, or not a valid chart:
+ * case_errmsg() says "file:line:col: what (expected ...)" and case_errpos()
+ * gives the position), CASE_SCRIPT (an expression or script that does not
+ * compile, in a document with libcase:errors="refuse"), CASE_EXISTS,
+ * CASE_LIMIT, CASE_NOMEM, CASE_MISUSE.  An SCXML document's errors are events
+ * (error.execution, error.communication) unless it says libcase:errors="refuse".
+ */
+CASE_API int case_def_load_scxml_file(case_engine *e, const char *path, const case_def **out);
+
+/**
+ * As case_def_load_scxml_file(), from `len` bytes of SCXML at `text` (copied).
+ * `name` is used as the file name in messages (NULL gives "<string>"); files
+ * the document names are resolved against the engine's Lua root.
+ */
+CASE_API int case_def_load_scxml_string(case_engine *e, const char *text, size_t len,
+                                        const char *name, const case_def **out);
+
+/**
+ * The definition as an SCXML document (datamodel="lua"), whatever syntax it
+ * was loaded from: features SCXML lacks are written in the libcase namespace,
+ * so that case_def_load_scxml_string() of the result gives a definition with
+ * the same case_def_model_hash().  Lua modules (`lua:`) and files the
+ * definition read are referenced by the names it was loaded with.  Stores a
+ * caller-owned string in *out (free with case_free()) and returns CASE_OK;
+ * CASE_NOMEM or CASE_MISUSE (d or out NULL).
+ */
+CASE_API int case_def_export_scxml(const case_def *d, char **out);
+
+/**
+ * The hash of the definition's model: lowercase hex SHA-256 (64 characters)
+ * of a canonical serialization of what was loaded (docs/workflow-format.md,
+ * "The model hash"): states, transitions, scripts as text, timers, data,
+ * params, roles, settings and the sources of the Lua modules and files the
+ * definition read; not the syntax it was written in, its layout, comments or
+ * positions.  A definition exported to SCXML and imported again has the same
+ * model hash; case_def_hash() (of the source bytes) differs.  Owned by the
+ * definition.  NULL gives NULL.
+ */
+CASE_API const char *case_def_model_hash(const case_def *d);
+
 /* Formats for case_def_graph(). */
 #define CASE_GRAPH_DOT     0 /* Graphviz DOT (`dot -Tsvg`) */
 #define CASE_GRAPH_MERMAID 1 /* Mermaid stateDiagram-v2 */
@@ -460,6 +515,20 @@ typedef void (*case_notify_fn)(void *ud, const case_instance *c, const char *nam
 
 /** Sets (or with NULL clears) the notification callback.  Returns CASE_OK or CASE_MISUSE. */
 CASE_API int case_engine_set_notify(case_engine *e, case_notify_fn fn, void *ud);
+
+/**
+ * Called once per <log> element (YAML: `log:` action) a committed macrostep
+ * ran, in order, after the macrostep: `label` as written ("" when none) and
+ * `text`, the value of its expression as text.  Also called with label
+ * "libcase" when a message between cases could not be delivered.  Strings are
+ * owned by the library, valid during the call only.  The callback must not
+ * call into the engine.
+ */
+typedef void (*case_log_fn)(void *ud, const case_instance *c, const char *label,
+                            const char *text);
+
+/** Sets (or with NULL clears) the log callback.  Returns CASE_OK or CASE_MISUSE. */
+CASE_API int case_engine_set_log(case_engine *e, case_log_fn fn, void *ud);
 
 /* ------------------------------------------------------------------ */
 /* Cases                                                               */
@@ -572,6 +641,67 @@ CASE_API int case_instance_fire(case_instance *c, const char *event, const char 
  * that keeps running out).
  */
 CASE_API int case_instance_tick(case_instance *c, int64_t now, int *fired);
+
+/**
+ * Runs every case of the engine up to time `now`: fires their due timers,
+ * delayed sends and sends to themselves in order of due time (then case id,
+ * then timer id), and delivers the messages between cases (sends to a parent
+ * or child case, child cases started by invoke and cancelled on exit), until
+ * nothing is due at or before `now`.  Each is its own macrostep at its due
+ * time.  Stores the number of macrosteps run in *fired (may be NULL).
+ * Returns CASE_OK, or the first failing timer's code (as case_instance_tick);
+ * CASE_LIMIT when messages keep making messages (more than 100000 in one
+ * call); CASE_NOMEM; CASE_MISUSE.
+ */
+CASE_API int case_engine_tick(case_engine *e, int64_t now, int *fired);
+
+/**
+ * The earliest due time (UTC seconds) of a pending timer, delayed send or
+ * deadline of any unfinished case on the engine, in *due.  Returns CASE_OK,
+ * CASE_NOTFOUND (nothing pending; *due untouched) or CASE_MISUSE.
+ */
+CASE_API int case_engine_next_due(case_engine *e, int64_t *due);
+
+/**
+ * Fires an HTTP request a host received for the case as an external event:
+ * the SCXML Basic HTTP Event I/O Processor (SCXML Appendix C.2).  `request`
+ * is the whole request as received ("POST /path HTTP/1.1\r\n", headers, a
+ * blank line, the body), `len` bytes.  The event's name is the form field
+ * _scxmleventname (in the body or the query), or "HTTP.<METHOD>" without one;
+ * _event.data holds the other form fields as strings (or the body as a string
+ * when it is no form); _event.raw the request; _event.origintype the BasicHTTP
+ * type.  The case's timers due by `at` fire first.  An event no transition
+ * takes is dropped (as SCXML drops unhandled external events), not refused.
+ * A <send type="...#BasicHTTPEventProcessor"> of a case becomes a
+ * notification named "basichttp" whose payload says what to POST where
+ * (docs/workflow-format.md, "Sends"); the host carries it.
+ * Returns CASE_OK; CASE_INVALID (not an HTTP request, a bad event name, an
+ * `at` before the case's last event); CASE_DONE; CASE_SCRIPT / CASE_LIMIT (as
+ * case_instance_fire); CASE_NOMEM; CASE_MISUSE.
+ */
+CASE_API int case_instance_fire_http(case_instance *c, const char *request, size_t len,
+                                     int64_t at);
+
+/**
+ * Sets the base of the URLs at which the host takes BasicHTTP requests for
+ * cases: a case's _ioprocessors.basichttp.location is `base` followed by its
+ * id, form-urlencoded.  The default is "urn:libcase:basichttp:".  `base` is
+ * copied.  Returns CASE_OK, CASE_MISUSE or CASE_NOMEM.
+ */
+CASE_API int case_engine_set_http_base(case_engine *e, const char *base);
+
+/**
+ * The case that started this one with invoke (its parent), or NULL: a case
+ * created by the host, or a parent no longer on the engine.  Owned by the
+ * engine.
+ */
+CASE_API case_instance *case_instance_parent(const case_instance *c);
+
+/**
+ * The invokeid the case runs under in its parent (SCXML's invokeid), or NULL
+ * for a case created by the host.  Owned by the case.
+ */
+CASE_API const char *case_instance_invokeid(const case_instance *c);
 
 /**
  * The active states as a JSON array of state ids in document order, e.g.
