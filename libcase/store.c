@@ -733,6 +733,10 @@ int case_store_add_profile(case_store *s, const char *name) {
     return eng_err(s->e, CASE_NOMEM, "out of memory");
   int rc = writable(s);
   if (rc != CASE_OK) return rc;
+  /* Every stored workflow meets the profile once it is stored: load them all
+   * (opening the store loaded none), so that one the profile breaks (a param of
+   * the wrong type, profcheck.c) refuses it now rather than a case later. */
+  if ((rc = st_load_defs(s, NULL, 0)) != CASE_OK) return rc;
   sb_profile_row r = {(char *)p->name, p->source, p->source_len, hash, p->path};
   rc = s->ops->begin(s->db, 1);
   if (rc == CASE_OK) rc = s->ops->profile_put(s->db, &r);

@@ -135,8 +135,11 @@ CASE_API int case_store_add_def(case_store *s, const case_def *d);
  * that opens the store (and verify's replay) uses it without the file.  Storing
  * a changed profile under the same name replaces it; opening a store loads each
  * stored profile the engine has not loaded itself (a program's own load wins).
- * Returns CASE_OK, CASE_NOTFOUND (no such profile loaded), CASE_MISUSE
- * (read-only store), CASE_BUSY, CASE_IO, CASE_NOMEM.
+ * Every definition stored is loaded and checked against the profile first
+ * (case_def_check_profile()): one the profile breaks refuses it with
+ * CASE_INVALID and the profile's position, and nothing is stored.
+ * Returns CASE_OK, CASE_NOTFOUND (no such profile loaded), CASE_INVALID (as
+ * above), CASE_MISUSE (read-only store), CASE_BUSY, CASE_IO, CASE_NOMEM.
  */
 CASE_API int case_store_add_profile(case_store *s, const char *name);
 

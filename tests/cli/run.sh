@@ -517,6 +517,13 @@ defs)
   expect 0 "validate with a profile that warns" -- "$CASECTL" validate --profile budel=$P/zero_and_typo.lua $P/drempel.yaml
   contains "$T/err" "zero_and_typo.lua:4:5: warning: profile 'budel' sets param 'drempl'" "a misspelt param is warned about"
   contains "$T/err" "zero_and_typo.lua:3:5: warning: profile 'budel' sets param 'wacht' to 0" "a zero term is warned about"
+  P2=(env CASECTL_STORE="$T/profile2.db" "$CASECTL")
+  expect 0 "init" -- "${P2[@]}" init
+  expect 0 "load drempel" -- "${P2[@]}" load $P/drempel.yaml
+  expect 0 "init stores a profile that warns" -- "${P2[@]}" init --profile budel=$P/zero_and_typo.lua
+  contains "$T/err" "zero_and_typo.lua:3:5: warning: profile 'budel' sets param 'wacht' to 0" "init warns about the stored workflows"
+  expect 5 "init with a profile that breaks a stored workflow" -- "${P2[@]}" init --profile budel=$P/bad_type.lua
+  contains "$T/err" "bad_type.lua:5:5:" "init names the profile's line"
   PS=(env CASECTL_STORE="$T/profile.db" "$CASECTL")
   expect 0 "init with the profile" -- "${PS[@]}" init --profile budel=$P/bad_type.lua
   expect 5 "load a workflow the stored profile breaks" -- "${PS[@]}" load $P/drempel.yaml

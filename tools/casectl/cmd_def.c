@@ -212,6 +212,10 @@ static int run_init(ctx *c, int argc, char **argv) {
   int existed = access(c->store_path, F_OK) == 0;
   int ex = ctx_store(c, 2); /* stores the --profile files */
   if (ex != EX_OK) return ex;
+  /* The profiles against the workflows already stored: their warnings (errors
+   * refused the profile when it was loaded). */
+  for (const case_def *d = case_def_next(c->e, NULL); d; d = case_def_next(c->e, d))
+    profile_checks(c, d, NULL);
   if (c->json) {
     json_t *names = json_array();
     for (int i = 0; i < c->nprofiles; i++)
