@@ -110,8 +110,19 @@ typedef struct sb_profile_row {
   char *file;     /* the file it was loaded from (informational) */
 } sb_profile_row;
 
+typedef struct sb_token_row {
+  int64_t id;      /* assigned by token_put */
+  char *name;      /* who holds it ("politie-noord"); unique among tokens in use */
+  char *role;      /* the role its signals are fired as */
+  int scopes;      /* CASE_TOKEN_READ | CASE_TOKEN_SIGNAL */
+  char *hash;      /* hex SHA-256 of the secret: the secret itself is never stored */
+  int64_t created;
+  int64_t revoked; /* 0 while in use */
+} sb_token_row;
+
 typedef int (*sb_def_fn)(void *ud, const sb_def_row *row);
 typedef int (*sb_def_key_fn)(void *ud, const char *id, int version);
+typedef int (*sb_token_fn)(void *ud, const sb_token_row *row);
 typedef int (*sb_profile_fn)(void *ud, const sb_profile_row *row);
 typedef int (*sb_holiday_fn)(void *ud, const char *day, const char *name);
 typedef int (*sb_case_id_fn)(void *ud, const char *case_id);
@@ -221,10 +232,21 @@ typedef struct sb_ops {
 
   /* Rows of timers, outbox, idempotency and refused whose case has no case row. */
   int (*orphans)(sb_db *db, sb_orphan_fn fn, void *ud);
+
+  /* Access tokens (schema 7).  put: CASE_EXISTS when a token in use has the
+   * name; sets row->id.  get: the token in use with that hash, CASE_NOTFOUND
+   * otherwise (the row owns its strings: sb_token_row_free).  revoke: marks the
+   * name's token in use revoked at `at`, CASE_NOTFOUND if there is none.  list:
+   * every token, revoked ones too, by id. */
+  int (*token_put)(sb_db *db, sb_token_row *row);
+  int (*token_get)(sb_db *db, const char *hash, sb_token_row *out);
+  int (*token_revoke)(sb_db *db, const char *name, int64_t at);
+  int (*token_list)(sb_db *db, sb_token_fn fn, void *ud);
 } sb_ops;
 
 void sb_case_row_free(sb_case_row *r);
 void sb_timer_row_free(sb_timer_row *r);
+void sb_token_row_free(sb_token_row *r);
 
 /*
  * Opens the SQLite backend on `path` (flags SB_READONLY, SB_CREATE).

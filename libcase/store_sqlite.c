@@ -78,6 +78,13 @@ static const char *const migrations[] = {
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "INSERT INTO meta(key, value) VALUES('store_id', lower(hex(randomblob(16))));"
     "CREATE INDEX outbox_case ON outbox(case_id, seq);",
+    /* 7: access tokens of the agencies (casectl serve), kept only as hashes (IF NOT
+     * EXISTS: a store rolled back to an older version and migrated again keeps them) */
+    "CREATE TABLE IF NOT EXISTS tokens("
+    "  id INTEGER PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL,"
+    "  scopes INTEGER NOT NULL, hash TEXT NOT NULL UNIQUE, created INTEGER NOT NULL,"
+    "  revoked INTEGER);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS tokens_active_name ON tokens(name) WHERE revoked IS NULL;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -88,7 +95,8 @@ enum {
   Q_OUTBOX_ACK, Q_OUTBOX_GET, Q_BEGIN_READ, Q_BEGIN_WRITE, Q_COMMIT, Q_PROFILE_PUT,
   Q_PROFILE_LIST, Q_HOLIDAY_PUT, Q_HOLIDAY_LIST, Q_DEF_ROW, Q_DEF_KEYS, Q_JOURNAL_TAIL,
   Q_JOURNAL_NODE, Q_JOURNAL_SET_NODE, Q_JOURNAL_GET, Q_META_GET, Q_TIMERS_CASE, Q_IDEM_LIST,
-  Q_OUTBOX_CASE, Q_COUNT
+  Q_OUTBOX_CASE, Q_TOKEN_PUT,
+  Q_TOKEN_GET, Q_TOKEN_REVOKE, Q_TOKEN_LIST, Q_COUNT
 };
 
 #define JOURNAL_COLS "seq,case_id,revision,event,payload,actor,role,time,recorded," \
@@ -152,6 +160,11 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_HOLIDAY_PUT] = "INSERT INTO holidays(day,name,added) VALUES(?1,?2,strftime('%s','now')) "
                       "ON CONFLICT(day) DO UPDATE SET name=excluded.name",
     [Q_HOLIDAY_LIST] = "SELECT day,name FROM holidays ORDER BY day",
+    [Q_TOKEN_PUT] = "INSERT INTO tokens(name,role,scopes,hash,created) VALUES(?1,?2,?3,?4,?5)",
+    [Q_TOKEN_GET] = "SELECT id,name,role,scopes,hash,created,revoked FROM tokens "
+                    "WHERE hash=?1 AND revoked IS NULL",
+    [Q_TOKEN_REVOKE] = "UPDATE tokens SET revoked=?2 WHERE name=?1 AND revoked IS NULL",
+    [Q_TOKEN_LIST] = "SELECT id,name,role,scopes,hash,created,revoked FROM tokens ORDER BY id",
     /* Prepared once like the rest: parsing them on every fire cost about 5% of
      * its instructions (bench/, docs/performance.md). */
     [Q_BEGIN_READ] = "BEGIN",
@@ -1020,6 +1033,88 @@ static int sq_timer_next(sb_db *b, int64_t now, const sb_timer_row *after, sb_ti
 }
 
 /* ------------------------------------------------------------------ */
+/* Access tokens                                                       */
+/* ------------------------------------------------------------------ */
+
+static int sq_token_put(sb_db *b, sb_token_row *r) {
+  sqlite3_stmt *s = stmt(b, Q_TOKEN_PUT);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_text(s, 1, r->name);
+  bind_text(s, 2, r->role);
+  sqlite3_bind_int(s, 3, r->scopes);
+  bind_text(s, 4, r->hash);
+  sqlite3_bind_int64(s, 5, r->created);
+  int rc = exec_stmt(b, s, "store the access token");
+  if (rc == CASE_EXISTS) return fail(b, rc, "an access token named '%s' is in use", r->name);
+  if (rc == CASE_OK) r->id = sqlite3_last_insert_rowid(b->db);
+  return rc;
+}
+
+static void token_of(sqlite3_stmt *s, sb_token_row *r) {
+  r->id = sqlite3_column_int64(s, 0);
+  r->name = (char *)col_text(s, 1);
+  r->role = (char *)col_text(s, 2);
+  r->scopes = sqlite3_column_int(s, 3);
+  r->hash = (char *)col_text(s, 4);
+  r->created = sqlite3_column_int64(s, 5);
+  r->revoked = sqlite3_column_type(s, 6) == SQLITE_NULL ? 0 : sqlite3_column_int64(s, 6);
+}
+
+static int sq_token_get(sb_db *b, const char *hash, sb_token_row *out) {
+  memset(out, 0, sizeof *out);
+  sqlite3_stmt *s = stmt(b, Q_TOKEN_GET);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_text(s, 1, hash);
+  int src = sqlite3_step(s);
+  int rc = CASE_NOTFOUND;
+  if (src == SQLITE_ROW) {
+    token_of(s, out);
+    out->name = col_dup(s, 1);
+    out->role = col_dup(s, 2);
+    out->hash = col_dup(s, 4);
+    rc = out->name && out->role && out->hash ? CASE_OK : fail(b, CASE_NOMEM, "out of memory");
+    if (rc != CASE_OK) sb_token_row_free(out);
+  } else if (src != SQLITE_DONE) {
+    rc = sqlfail(b, src, "read an access token");
+  }
+  done(s);
+  return rc;
+}
+
+static int sq_token_revoke(sb_db *b, const char *name, int64_t at) {
+  sqlite3_stmt *s = stmt(b, Q_TOKEN_REVOKE);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_text(s, 1, name);
+  sqlite3_bind_int64(s, 2, at);
+  int rc = exec_stmt(b, s, "revoke the access token");
+  if (rc == CASE_OK && sqlite3_changes(b->db) == 0)
+    rc = fail(b, CASE_NOTFOUND, "no access token named '%s' is in use", name);
+  return rc;
+}
+
+static int sq_token_list(sb_db *b, sb_token_fn fn, void *ud) {
+  sqlite3_stmt *s = stmt(b, Q_TOKEN_LIST);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  int src, rc = CASE_OK;
+  while (rc == CASE_OK && (src = sqlite3_step(s)) == SQLITE_ROW) {
+    sb_token_row r;
+    token_of(s, &r);
+    rc = fn(ud, &r);
+  }
+  if (rc == CASE_OK && src != SQLITE_DONE) rc = sqlfail(b, src, "list the access tokens");
+  done(s);
+  return rc;
+}
+
+void sb_token_row_free(sb_token_row *r) {
+  if (!r) return;
+  free(r->name);
+  free(r->role);
+  free(r->hash);
+  memset(r, 0, sizeof *r);
+}
+
+/* ------------------------------------------------------------------ */
 /* Refused events, idempotency keys, outbox                            */
 /* ------------------------------------------------------------------ */
 
@@ -1485,4 +1580,8 @@ static const sb_ops sqlite_ops = {
     .idem_list = sq_idem_list,
     .outbox_case = sq_outbox_case,
     .orphans = sq_orphans,
+    .token_put = sq_token_put,
+    .token_get = sq_token_get,
+    .token_revoke = sq_token_revoke,
+    .token_list = sq_token_list,
 };

@@ -496,7 +496,9 @@ CASE_API int case_store_report(case_store *s, case_engine *e, int64_t at,
  *    "counts":[{"name":"overgedragen","label":"..","cases":10},
  *              {"name":"beroep","label":"..","cases":100,"open":50,
  *               "outcomes":{"ongegrond":30,"gegrond":8,"ended_without_ruling":12,"open":50}}],
- *    "state_labels":{state:words}, "choices":{"location":{value:open cases},"agency":{..},
+ *    "state_labels":{state:words},
+ *    "signal_events":{"signaal_politie":["AVIM","POLITIE"],...} (every loaded workflow's
+ *               declared signals, with the roles that may fire each), "choices":{"location":{value:open cases},"agency":{..},
  *               "procesregisseur":{..},"track":{..}},
  *    "open_cases":[{"case":..,"workflow":"asielprocedure@1","location":..,
  *                   "procesregisseur":..|null,"state":..,"state_label":..,"track":..,
@@ -544,6 +546,53 @@ CASE_API int case_store_report(case_store *s, case_engine *e, int64_t at,
  */
 CASE_API int case_store_report_v2(case_store *s, int64_t at, const char *options_json,
                                   char **json);
+
+/* Scopes of an access token (case_store_token_create()). */
+#define CASE_TOKEN_READ   0x1 /* may read the overview (casectl serve's pages and JSON) */
+#define CASE_TOKEN_SIGNAL 0x2 /* may submit signals, fired as events of its role */
+
+/**
+ * Creates an access token for an agency's tool or person: `name` says who holds
+ * it (1 to 64 letters, digits, '.', '_', '@', '-'; unique among the tokens in
+ * use, and the actor journalled for what is done with it), `role` the role its
+ * signals are fired as (declared by some workflow loaded on the store's engine),
+ * `scopes` CASE_TOKEN_READ, CASE_TOKEN_SIGNAL or both.  *token gets the secret
+ * ("lct_" and 43 base64url characters: 256 random bits from OpenSSL's
+ * RAND_bytes), caller-owned (free with case_free()); it is shown once: the store
+ * keeps only its SHA-256 (schema 7, table `tokens`), so a lost token cannot be
+ * recovered, only revoked and replaced.  Creation time: the store's clock.
+ * Returns CASE_OK; CASE_INVALID (a bad name or scopes, an undeclared role: the
+ * message says which); CASE_EXISTS (a token in use has the name); CASE_MISUSE
+ * (NULL argument, read-only store); CASE_BUSY, CASE_IO (also: no random bytes),
+ * CASE_NOMEM.
+ */
+CASE_API int case_store_token_create(case_store *s, const char *name, const char *role,
+                                     int scopes, char **token);
+
+/**
+ * Revokes the token in use named `name` (at the store's clock): from then on
+ * case_store_token_check() refuses it.  The name may be given to a new token.
+ * Returns CASE_OK, CASE_NOTFOUND (no token in use has the name), CASE_MISUSE,
+ * CASE_BUSY, CASE_IO.
+ */
+CASE_API int case_store_token_revoke(case_store *s, const char *name);
+
+/**
+ * Checks a presented token: on success *json (caller-owned) gets
+ *   {"id":3,"name":"politie-noord","role":"POLITIE","scopes":["signal"],"created":...}
+ * Returns CASE_OK; CASE_DENIED (not of the token's form, unknown or revoked: the
+ * message does not say which part was wrong); CASE_MISUSE (NULL s or json);
+ * CASE_BUSY, CASE_IO, CASE_NOMEM.  Tokens are compared by their SHA-256 only.
+ */
+CASE_API int case_store_token_check(case_store *s, const char *token, char **json);
+
+/**
+ * Every token, in use or revoked, by id, as a caller-owned JSON array of the
+ * objects of case_store_token_check() ("revoked": time, when revoked).  No
+ * secret or hash is in it.  Returns CASE_OK, CASE_MISUSE, CASE_BUSY, CASE_IO,
+ * CASE_NOMEM.
+ */
+CASE_API int case_store_token_list(case_store *s, char **json);
 
 #ifdef __cplusplus
 }

@@ -309,7 +309,7 @@ static void test_open_errors(void **state) {
   /* Settings. */
   assert_int_equal(case_store_config(f->s, 7, 100), CASE_INVALID);
   assert_int_equal(case_store_config(f->s, CASE_STORE_SYNC_FULL, 2000), CASE_OK);
-  assert_int_equal(count_sql(f, "PRAGMA user_version"), 6);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 7);
   case_engine_close(e);
 }
 
@@ -1115,16 +1115,17 @@ static void test_migration_from_schema_1(void **state) {
   fx *f = *state;
   create(f, "m1", NULL);
   close_all(f);
-  exec_sql(f, "DROP TABLE holidays; DROP TABLE profiles; "
+  exec_sql(f, "DROP TABLE tokens; DROP TABLE holidays; DROP TABLE profiles; "
               "ALTER TABLE definitions DROP COLUMN modules; "
               "ALTER TABLE idempotency DROP COLUMN request; "
               "ALTER TABLE journal DROP COLUMN node; DROP TABLE meta; DROP INDEX outbox_case; "
               "PRAGMA user_version=1;");
   assert_int_equal(count_sql(f, "PRAGMA user_version"), 1);
   open_all(f);
-  assert_int_equal(count_sql(f, "PRAGMA user_version"), 6);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 7);
   assert_int_equal(count_sql(f, "SELECT count(*) FROM pragma_table_info('definitions') "
                                 "WHERE name='modules'"), 1);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM tokens"), 0);
   assert_config(f, "m1", "[\"open\"]");
 }
 
@@ -1151,10 +1152,11 @@ static void test_tree_migration(void **state) {
   assert_non_null(strstr(rep, root)); /* the head the nodes give is the one the rows give */
   case_free(rep);
   close_all(f);
-  exec_sql(f, "ALTER TABLE journal DROP COLUMN node; DROP TABLE meta; DROP INDEX outbox_case; "
+  exec_sql(f, "DROP TABLE tokens; "
+              "ALTER TABLE journal DROP COLUMN node; DROP TABLE meta; DROP INDEX outbox_case; "
               "PRAGMA user_version=5;");
   open_all(f);
-  assert_int_equal(count_sql(f, "PRAGMA user_version"), 6);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 7);
   assert_int_equal(count_sql(f, "SELECT count(*) FROM journal WHERE length(node) = 32"), 307);
   assert_int_equal(count_sql(f, "SELECT count(*) FROM meta WHERE key='store_id' AND "
                                 "length(value) = 32"), 1);
