@@ -1033,6 +1033,18 @@ static int case_cmp(const void *a, const void *b) {
   return c ? c : strcmp(jstr(x, "case"), jstr(y, "case"));
 }
 
+/* Lead times: by track (numbers as numbers, "all" last), then lane. */
+static int lead_cmp(const void *a, const void *b) {
+  const json_t *x = ((const sitem *)a)->v, *y = ((const sitem *)b)->v;
+  const char *tx = jstr(x, "track"), *ty = jstr(y, "track");
+  int ax = !strcmp(tx, "all"), ay = !strcmp(ty, "all");
+  if (ax != ay) return ax - ay;
+  char *ex, *ey;
+  long nx = strtol(tx, &ex, 10), ny = strtol(ty, &ey, 10);
+  int c = (!*ex && !*ey && *tx && *ty) ? (nx > ny) - (nx < ny) : strcmp(tx, ty);
+  return c ? c : strcmp(jstr(x, "lane"), jstr(y, "lane"));
+}
+
 static int term_cmp(const void *a, const void *b) {
   const json_t *x = ((const sitem *)a)->v, *y = ((const sitem *)b)->v;
   int rx = status_rank(jstr(x, "status")), ry = status_rank(jstr(y, "status"));
@@ -1076,6 +1088,38 @@ static json_t *stats_of(const json_t *arr) {
   json_t *s = lead_stats(v, n);
   free(v);
   return s;
+}
+
+/* The declared signal events of every loaded definition, each with the roles
+ * that may fire it: {"signaal_politie":["AVIM","POLITIE"],...}. */
+static json_t *signal_events(case_engine *e) {
+  json_t *o = json_object();
+  for (const case_def *d = case_def_next(e, NULL); o && d; d = case_def_next(e, d)) {
+    size_t i;
+    json_t *ev;
+    json_array_foreach(decl_of(d, "signals"), i, ev) {
+      const char *name = json_string_value(ev);
+      json_t *roles = json_object_get(o, name);
+      if (!roles) {
+        roles = json_array();
+        if (!roles || json_object_set_new(o, name, roles)) goto nomem;
+      }
+      for (int t = 0; t < d->ntransitions; t++) {
+        const cs_transition *tr = &d->transitions[t];
+        int takes = 0;
+        for (int k = 0; k < tr->nevents && !takes; k++)
+          takes = strcmp(tr->events[k], "*") != 0 && event_matches(tr->events[k], name);
+        for (int k = 0; takes && k < tr->nroles; k++)
+          if (!in_list(roles, d->roles[tr->roles[k]]) &&
+              json_array_append_new(roles, json_string(d->roles[tr->roles[k]])))
+            goto nomem;
+      }
+    }
+  }
+  return o;
+nomem:
+  json_decref(o);
+  return NULL;
 }
 
 static int v2_build(v2state *r, json_t **out) {
@@ -1336,6 +1380,7 @@ static int v2_build(v2state *r, json_t **out) {
     }
     json_decref(per_lane);
   }
+  if (sort_array(lead_list, lead_cmp, "")) goto nomem;
   /* Per location: lead time median of its closed cases. */
   {
     const char *key;
@@ -1439,6 +1484,7 @@ static int v2_build(v2state *r, json_t **out) {
       json_object_set_new(rep, "closed", closed_o) ||
       json_object_set(rep, "counts", counts) ||
       json_object_set(rep, "state_labels", labels) ||
+      json_object_set_new(rep, "signal_events", signal_events(r->e)) ||
       json_object_set(rep, "choices", choices) ||
       json_object_set(rep, "open_cases", open_cases) ||
       json_object_set_new(rep, "terms", terms_o) ||

@@ -127,7 +127,8 @@ int check_state(ctx *c, const char *state);
 
 /* Commands. */
 extern const command cmd_validate, cmd_graph, cmd_init, cmd_load, cmd_new, cmd_fire, cmd_show,
-    cmd_list, cmd_events, cmd_explain, cmd_tick, cmd_import, cmd_report, cmd_verify, cmd_follow, cmd_test;
+    cmd_list, cmd_events, cmd_explain, cmd_tick, cmd_import, cmd_report, cmd_verify, cmd_follow,
+    cmd_test, cmd_token, cmd_serve;
 /* cmd_proof.c */
 extern const command cmd_keygen, cmd_checkpoint, cmd_check_checkpoint;
 /* A whole file's text (malloc'd), or NULL with *err an errno. */
@@ -147,6 +148,7 @@ typedef struct overview_page {
 int render_overview(FILE *out, json_t *rep, const char *format, const char *table);
 void render_overview_html(FILE *out, json_t *rep, const overview_page *page);
 void html_text(FILE *f, const char *s); /* HTML-escaped */
+extern const char overview_css[];       /* the pages' style sheet */
 /* cmd_report.c: the options object for case_store_report_v2() from filters
  * (location, agency, procesregisseur, track; NULL or "" for none), a sort and a
  * horizon (< 0: default).  A new reference or NULL when out of memory. */

@@ -23,10 +23,19 @@ static double jr(const json_t *o, const char *k) { return json_number_value(json
 /* "spoor 4" for a declared track label, the bare value otherwise. */
 static void track_text(const json_t *rep, const char *value, char *buf, size_t len) {
   const char *label = js(json_object_get(rep, "track"), "label");
-  if (*label && strcmp(value, "all") && strcmp(value, "none") && *value)
+  if (*label && !strcmp(value, "none"))
+    snprintf(buf, len, "no %s yet", label);
+  else if (*label && strcmp(value, "all") && *value)
     snprintf(buf, len, "%s %s", label, value);
   else
     snprintf(buf, len, "%s", value);
+}
+
+/* "ended_without_ruling" -> "ended without ruling" */
+static void words(const char *s, char *buf, size_t len) {
+  snprintf(buf, len, "%s", s);
+  for (char *p = buf; *p; p++)
+    if (*p == '_') *p = ' ';
 }
 
 static const char *label_of(const json_t *rep, const char *state) {
@@ -80,7 +89,11 @@ static void text_overview(FILE *f, json_t *r) {
     if (oc) {
       fprintf(f, ":");
       json_t *n;
-      json_object_foreach(oc, k, n) fprintf(f, " %s %lld", k, (long long)json_integer_value(n));
+      json_object_foreach(oc, k, n) {
+        char w[128];
+        words(k, w, sizeof w);
+        fprintf(f, " %s %lld", w, (long long)json_integer_value(n));
+      }
     }
     fputc('\n', f);
   }
@@ -95,9 +108,11 @@ static void text_overview(FILE *f, json_t *r) {
           "open", "closed", "overdue", "court", "new 7 d", "median");
   json_object_foreach(by_loc, k, v) {
     json_t *lt = json_object_get(v, "lead_time_days");
-    fprintf(f, "  %-*s %6lld %6lld %6lld %8lld %6lld %10lld %8.1f\n", lw, k, ji(v, "cases"),
+    char med[16] = "-";
+    if (json_is_object(lt)) snprintf(med, sizeof med, "%.1f", jr(lt, "median"));
+    fprintf(f, "  %-*s %6lld %6lld %6lld %8lld %6lld %10lld %8s\n", lw, k, ji(v, "cases"),
             ji(v, "open"), ji(v, "closed"), ji(v, "overdue"), ji(v, "court_overdue"),
-            ji(v, "new_last_7_days"), json_is_object(lt) ? jr(lt, "median") : 0.0);
+            ji(v, "new_last_7_days"), med);
   }
 
   json_t *oc = json_object_get(r, "open_cases");
@@ -374,7 +389,7 @@ static void fig_start(FILE *f, const char *caption, const char *id, int w, int h
              "role=\"img\" aria-label=\"",
           id, w, h);
   html_text(f, caption);
-  fprintf(f, "\" style=\"max-width:%dpx\">\n", w);
+  fprintf(f, "\">\n");
 }
 
 /* The legend on one line, each entry as wide as its text. */
@@ -403,7 +418,7 @@ static void svg_hbars(FILE *f, const char *caption, const char *id, const char *
       if (s[j].v[i] > max) max = s[j].v[i];
   }
   if (max <= 0) max = 1;
-  int W = 1000, right = 60, bar = 16, gap = 10;
+  int W = 1280, right = 60, bar = 16, gap = 10;
   int plot = W - left - right;
   if (plot < 300) {
     plot = 300;
@@ -446,7 +461,7 @@ static void svg_columns(FILE *f, const char *caption, const char *id, const char
     int w = text_px(labels[i], 11);
     if (w > lab) lab = w;
   }
-  int W = 1000, left = 44, right = 12, top = ns > 1 ? 30 : 12, h = 180;
+  int W = 1280, left = 44, right = 12, top = ns > 1 ? 30 : 12, h = 200;
   int bottom = (int)(lab * 0.75) + 16; /* labels at -50 degrees: sin(50) of their length */
   int plot = W - left - right;
   double step = n ? (double)plot / n : plot;
@@ -492,13 +507,15 @@ static void svg_columns(FILE *f, const char *caption, const char *id, const char
   fprintf(f, "</svg></figure>\n");
 }
 
-static const char css[] =
+const char overview_css[] =
     ":root{--bg:#fff;--fg:#1f2d3d;--muted:#5f6b7a;--line:#e3e7eb;--soft:#f4f6f8;"
     "--over:#c0392b;--today:#d35400;--soon:#b7950b;--court:#6c3483}\n"
     "*{box-sizing:border-box}\n"
     "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;"
     "margin:0;color:var(--fg);background:var(--bg);font-size:15px;line-height:1.4}\n"
-    "header{background:#1f3a5f;color:#fff;padding:14px 28px}\n"
+    "header{background:#1f3a5f;color:#fff;padding:14px 28px;position:relative}\n"
+    "header .who{position:absolute;right:28px;top:14px;font-size:.9em;color:#cdd9e6}\n"
+    "header .who button{font-size:.85em;margin-left:6px}\n"
     "header h1{margin:0;font-size:1.35em} header p{margin:.2em 0 0;color:#cdd9e6;font-size:.9em}\n"
     "header a{color:#fff}\n"
     "main{padding:8px 28px 40px;max-width:1500px}\n"
@@ -507,7 +524,7 @@ static const char css[] =
     ".kpi{padding:10px 16px;background:var(--soft);border-radius:8px;min-width:130px}\n"
     ".kpi b{display:block;font-size:1.7em} .kpi.over b{color:var(--over)}\n"
     ".kpi small{color:var(--muted)}\n"
-    "table{border-collapse:collapse;width:100%;font-size:.92em}\n"
+    "table{border-collapse:collapse;width:100%;font-size:.92em} table.compact{width:auto}\n"
     "th,td{padding:5px 8px;border-bottom:1px solid var(--line);text-align:left;"
     "vertical-align:top;white-space:nowrap}\n"
     "td.wrap{white-space:normal} td.n,th.n{text-align:right}\n"
@@ -613,7 +630,7 @@ static void html_cases(FILE *f, json_t *r, const overview_page *p) {
   json_t *oc = json_object_get(r, "open_cases"), *flt = json_object_get(r, "filter");
   json_t *choices = json_object_get(r, "choices");
   int has_track = json_is_object(json_object_get(r, "track"));
-  fprintf(f, "<h2 id=\"open\">Open cases: <span id=\"shown\">%zu</span> shown</h2>\n",
+  fprintf(f, "<section id=\"s-open\"><h2 id=\"open\">Open cases: <span id=\"shown\">%zu</span> shown</h2>\n",
           json_array_size(oc));
   fprintf(f, "<form class=\"filters\" id=\"filters\" method=\"get\" action=\"%s\">\n",
           p && p->live ? "/" : "");
@@ -716,12 +733,12 @@ static void html_cases(FILE *f, json_t *r, const overview_page *p) {
     }
     fprintf(f, "<td class=\"n\">%lld</td></tr>\n", ji(v, "signals"));
   }
-  fprintf(f, "</tbody></table></div>\n");
+  fprintf(f, "</tbody></table></div></section>\n");
 }
 
 static void html_terms(FILE *f, json_t *r) {
   json_t *t = json_object_get(r, "terms"), *items = json_object_get(t, "items");
-  fprintf(f, "<h2 id=\"terms\">Terms by urgency: overdue, due today, due within %lld days</h2>\n",
+  fprintf(f, "<section id=\"s-terms\"><h2 id=\"terms\">Terms by urgency: overdue, due today, due within %lld days</h2>\n",
           ji(t, "horizon_days"));
   fprintf(f, "<p>%lld overdue, of which %lld are the court's to act on (marked <span "
              "class=\"badge court\">court</span>: the location cannot act on them); %lld due "
@@ -753,12 +770,12 @@ static void html_terms(FILE *f, json_t *r) {
     html_text(f, js(v, "source"));
     fprintf(f, "</td></tr>\n");
   }
-  fprintf(f, "</tbody></table></div>\n");
+  fprintf(f, "</tbody></table></div></section>\n");
 }
 
 static void html_locations(FILE *f, json_t *r) {
   json_t *locs = json_object_get(r, "by_location");
-  fprintf(f, "<h2 id=\"locations\">Per location</h2>\n<table id=\"locations-table\"><thead><tr>"
+  fprintf(f, "<section id=\"s-locations\"><h2 id=\"locations\">Per location</h2>\n<table id=\"locations-table\" class=\"compact\"><thead><tr>"
              "<th>location</th><th class=\"n\">cases</th><th class=\"n\">open</th>"
              "<th class=\"n\">closed</th><th class=\"n\">terms overdue</th>"
              "<th class=\"n\">of which court</th><th class=\"n\">due today</th>"
@@ -800,6 +817,7 @@ static void html_locations(FILE *f, json_t *r) {
   fprintf(f, "</tbody></table>\n");
   svg_hbars(f, "Cases and overdue terms per location", "chart-locations", labels, n, s, 3,
             "");
+  fprintf(f, "</section>\n");
 }
 
 static void html_trends(FILE *f, json_t *r) {
@@ -810,7 +828,7 @@ static void html_trends(FILE *f, json_t *r) {
   size_t i;
   json_t *v;
   int n;
-  fprintf(f, "<h2 id=\"trends\">Trends</h2>\n<div class=\"cols\">\n<div>");
+  fprintf(f, "<section id=\"s-trends\"><h2 id=\"trends\">Trends</h2>\n<div class=\"cols\">\n<div>");
   /* New cases per week: the last MAXBARS weeks. */
   json_t *nw = json_object_get(tr, "new_per_week");
   size_t from = json_array_size(nw) > MAXBARS ? json_array_size(nw) - MAXBARS : 0;
@@ -874,14 +892,14 @@ static void html_trends(FILE *f, json_t *r) {
   }
   svg_hbars(f, "Signals per source (the role that sent them)", "chart-signals", labels, n, s, 1,
             " signals");
-  fprintf(f, "</div></div>\n");
+  fprintf(f, "</div></div></section>\n");
 }
 
 static void html_signals(FILE *f, json_t *r) {
   json_t *recent = json_object_get(json_object_get(r, "trends"), "recent_signals");
-  fprintf(f, "<h2 id=\"signals\">Recent signals</h2>\n");
+  fprintf(f, "<section id=\"s-signals\"><h2 id=\"signals\">Recent signals</h2>\n");
   if (!json_array_size(recent)) {
-    fprintf(f, "<p class=\"muted\" id=\"no-signals\">No signals yet.</p>\n");
+    fprintf(f, "<p class=\"muted\" id=\"no-signals\">No signals yet.</p></section>\n");
     return;
   }
   fprintf(f, "<div class=\"scroll short\"><table id=\"signals-table\"><thead><tr><th>date</th><th>case</th><th>signal</th>"
@@ -904,7 +922,7 @@ static void html_signals(FILE *f, json_t *r) {
     html_text(f, note);
     fprintf(f, "</td></tr>\n");
   }
-  fprintf(f, "</tbody></table></div>\n");
+  fprintf(f, "</tbody></table></div></section>\n");
 }
 
 static void html_caseload(FILE *f, json_t *r) {
@@ -915,7 +933,7 @@ static void html_caseload(FILE *f, json_t *r) {
   json_t *v;
   size_t i;
   int n;
-  fprintf(f, "<h2 id=\"caseload\">Caseload</h2>\n<div class=\"kpis\">");
+  fprintf(f, "<section id=\"s-caseload\"><h2 id=\"caseload\">Caseload</h2>\n<div class=\"kpis\">");
   json_array_foreach(json_object_get(r, "counts"), i, v) {
     fprintf(f, "<div class=\"kpi\" id=\"count-");
     html_text(f, js(v, "name"));
@@ -928,8 +946,10 @@ static void html_caseload(FILE *f, json_t *r) {
       int first = 1;
       json_t *x;
       json_object_foreach(oc, k, x) {
+        char w[128];
+        words(k, w, sizeof w);
         fprintf(f, "%s", first ? "" : ", ");
-        html_text(f, k);
+        html_text(f, w);
         fprintf(f, " %lld", (long long)json_integer_value(x));
         first = 0;
       }
@@ -996,7 +1016,7 @@ static void html_caseload(FILE *f, json_t *r) {
   }
   svg_hbars(f, "Lead time, start to end (days, closed cases)", "chart-leadtime", labels, n, s,
             2, " days");
-  fprintf(f, "</div></div>\n<table id=\"leadtime-table\"><thead><tr><th>track</th><th>lane</th>"
+  fprintf(f, "</div></div>\n<table id=\"leadtime-table\" class=\"compact\"><thead><tr><th>track</th><th>lane</th>"
              "<th class=\"n\">cases</th><th class=\"n\">median</th><th class=\"n\">p90</th>"
              "<th class=\"n\">mean</th></tr></thead><tbody>\n");
   json_array_foreach(json_object_get(r, "lead_time_days"), i, v) {
@@ -1010,7 +1030,7 @@ static void html_caseload(FILE *f, json_t *r) {
                "<td class=\"n\">%.1f</td></tr>\n",
             ji(v, "cases"), jr(v, "median"), jr(v, "p90"), jr(v, "mean"));
   }
-  fprintf(f, "</tbody></table>\n");
+  fprintf(f, "</tbody></table></section>\n");
 }
 
 void render_overview_html(FILE *f, json_t *r, const overview_page *p) {
@@ -1019,7 +1039,7 @@ void render_overview_html(FILE *f, json_t *r, const overview_page *p) {
   fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
              "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
              "<title>Caseload overview %s</title>\n<style>\n%s</style></head><body>\n",
-          date, css);
+          date, overview_css);
   fprintf(f, "<header><h1>Caseload overview at %s</h1><p>", date);
   if (p && p->live) {
     char now[32];
@@ -1029,17 +1049,18 @@ void render_overview_html(FILE *f, json_t *r, const overview_page *p) {
                "<a href=\"/terms.csv\">terms CSV</a>",
             now);
     if (p->can_signal) fprintf(f, " · <a href=\"/signal\" id=\"signal-link\">submit a signal</a>");
-    if (p->who) {
-      fprintf(f, " · signed in as ");
-      html_text(f, p->who);
-      fprintf(f, " <form method=\"post\" action=\"/logout\" style=\"display:inline\">"
-                 "<button type=\"submit\" id=\"logout\">sign out</button></form>");
-    }
   } else {
     fprintf(f, "Computed from the journal of the store by <code>casectl report</code>; "
                "cases and terms as they were on that date.");
   }
-  fprintf(f, "</p></header>\n<main>\n");
+  fprintf(f, "</p>");
+  if (p && p->live && p->who) {
+    fprintf(f, "<div class=\"who\">signed in as ");
+    html_text(f, p->who);
+    fprintf(f, "<form method=\"post\" action=\"/logout\" style=\"display:inline\">"
+               "<button type=\"submit\" id=\"logout\">sign out</button></form></div>");
+  }
+  fprintf(f, "</header>\n<main>\n");
   if (p && p->notice) {
     fprintf(f, "<div class=\"notice%s\" id=\"notice\" role=\"status\">", p->notice_bad ? " bad" : "");
     html_text(f, p->notice);
@@ -1086,7 +1107,11 @@ void render_overview_html(FILE *f, json_t *r, const overview_page *p) {
     html_text(f, k);
     fprintf(f, " (%lld)", (long long)json_integer_value(v));
   }
-  fprintf(f, "</footer>\n</main>\n<script>\n%s</script>\n</body></html>\n", script);
+  fprintf(f, "</footer>\n</main>\n");
+  /* The served page sorts and filters on the server (and its Content-Security-Policy
+   * allows no script); the file opened from disk does it here. */
+  if (!(p && p->live)) fprintf(f, "<script>\n%s</script>\n", script);
+  fprintf(f, "</body></html>\n");
 }
 
 int render_overview(FILE *out, json_t *rep, const char *format, const char *table) {
