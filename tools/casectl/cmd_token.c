@@ -118,7 +118,8 @@ const command cmd_token = {
     "usage: casectl token create --role ROLE --name NAME [--may read|signal|read,signal]\n"
     "       casectl token revoke NAME\n"
     "       casectl token list\n"
-    "  create prints the new token once (the store keeps only its SHA-256); NAME is who\n"
+    "  Access tokens let an agency's people and tools use casectl serve.  create\n"
+    "  prints the new token once (the store keeps only its SHA-256); NAME is who\n"
     "  holds it and is journalled as the actor of its signals; ROLE the role they are\n"
     "  fired as.  --may: read (the overview and its JSON), signal (submit signals;\n"
     "  the default) or both.  revoke refuses the token from then on.\n",
