@@ -52,6 +52,9 @@ static const long long default_limits[CASE_NLIMITS] = {
     [CASE_LIMIT_MICROSTEPS] = 1000,
     [CASE_LIMIT_DEPTH] = 64,
     [CASE_LIMIT_EXPIRIES] = 1000,
+    [CASE_LIMIT_TIME] = 1000,
+    [CASE_LIMIT_PAYLOAD] = 1024 * 1024,
+    [CASE_LIMIT_DATA] = 4 * 1024 * 1024,
 };
 
 int case_engine_open(case_engine **out) {

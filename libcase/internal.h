@@ -23,6 +23,7 @@
 
 #define CASE_UNUSED(x) ((void)(x))
 
+
 #if defined(__GNUC__)
 #define CASE_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
@@ -304,7 +305,8 @@ typedef struct cs_transition {
   char *description;
   cs_pos pos;
   int system;       /* set by chart_prepare(): no `roles` and every event is a
-                       timer's event, so only timers (not roles) may take it */
+                       timer's event (1) or one the definition raises itself (2,
+                       or 1 when both), so only the engine (not roles) may take it */
 } cs_transition;
 
 typedef struct cs_state {
@@ -399,6 +401,9 @@ struct case_def {
   char **module_src;   /* the modules' source text as loaded: part of the pinned definition */
   size_t *module_len;
   int functions_ref; /* Lua registry ref of the table of module functions, -1 if none */
+  char **raised;     /* event names the definition's actions and modules pass literally
+                        to raise() (found in their compiled code by the sandbox) */
+  int nraised;
 
   json_t *report;    /* the `report:` section, validated, as canonical JSON (loader.c's
                         parse_report; read by report.c), NULL when absent */
@@ -665,6 +670,37 @@ int sbx_global_known(sbx *s, const case_def *d, const char *name);
 
 /* Releases a registry ref (ignores -1). */
 void sbx_unref(sbx *s, int ref);
+/* The bytes the engine's Lua heap holds after a full collection (tests). */
+size_t sbx_heap_bytes(sbx *s);
+
+/* Charges `cost` instructions to the budget of the running call (or load) for
+ * work done inside C that the count hook does not see; raises a Lua error when
+ * the budget or the time limit is exhausted.  Does nothing outside calls. */
+struct lua_State;
+void sbx_charge(struct lua_State *L, double cost);
+/* sandbox_lib.c: replaces the functions of the string, table and utf8 tables
+ * (and tonumber) of the global table at G with charged ones, and table.sort
+ * with a stable merge sort. */
+void sbx_lib_install(struct lua_State *L, int G);
+
+/* ------------------------------------------------------------------ */
+/* luacode.c: what a dumped Lua 5.4 function can do                    */
+/* ------------------------------------------------------------------ */
+
+typedef struct lc_report {
+  int nupvalues;   /* upvalues of the dumped function */
+  int *assigned;   /* per upvalue: a line of code (in it or a function nested in it) that
+                      assigns it, -1 when the line is unknown, 0 when nothing does */
+  char **names;    /* per upvalue: its name, or NULL */
+  char **raised;   /* event names passed literally to the global raise() */
+  int nraised;
+} lc_report;
+
+/* Reads the output of lua_dump(L, ..., strip 0).  Returns 0 and fills *out (free
+ * it with lc_report_free), or -1 when the bytes are not a Lua 5.4 dump of this
+ * machine's format (or on no memory); *out is then empty. */
+int lc_analyse(const void *buf, size_t len, lc_report *out);
+void lc_report_free(lc_report *r);
 
 /*
  * Runs a guard: stores its truth in *result.  Runs an action: may change
@@ -725,7 +761,7 @@ typedef struct cs_native {
 } cs_native;
 
 /* One more than the highest CASE_LIMIT_* identifier. */
-#define CASE_NLIMITS (CASE_LIMIT_EXPIRIES + 1)
+#define CASE_NLIMITS (CASE_LIMIT_DATA + 1)
 
 struct case_engine {
   int errcode;
@@ -857,6 +893,7 @@ typedef struct cs_status {
   int cancelled;       /* a child case its parent cancelled (done is 1 too) */
   struct cs_sx *sx;    /* SCXML's part, for definitions with invokes or late
                           binding; NULL for the others (nothing to copy) */
+  int64_t data_size;   /* bytes of `data` as compact JSON; 0 while not yet measured */
 } cs_status;
 
 typedef struct cs_sx {
@@ -1039,5 +1076,11 @@ char *cov_tidy_path(const char *path);
 void probe_def_added(cs_probe *p, const case_def *d);
 /* The engine lets go of its probe (engine close, or another coverage set). */
 void probe_release(cs_probe *p);
+
+/* chart.c: bytes of a JSON value as compact JSON text (json_dumpb). */
+int64_t json_size(const json_t *v);
+/* Snapshot values no run reaches (2^62): a revision or timer sequence at or
+ * above it is refused by restore, so counting on from it cannot overflow. */
+#define CASE_COUNTER_MAX ((int64_t)1 << 62)
 
 #endif /* LIBCASE_INTERNAL_H */

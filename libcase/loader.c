@@ -3770,6 +3770,8 @@ static void exec_free(sbx *s, cs_exec *x) {
 
 void def_free(case_def *d) {
   if (!d) return;
+  for (int i = 0; i < d->nraised; i++) free(d->raised[i]);
+  free(d->raised);
   sbx *s = d->engine ? d->engine->sandbox : NULL;
   for (int i = 0; i < d->nstates; i++) {
     cs_state *st = &d->states[i];

@@ -3,8 +3,14 @@
  *
  * One lua_State per engine.  Only base, string, table, math and utf8 are
  * opened (luaL_requiref, never luaL_openlibs); user code is loaded as text
- * only (mode "t").  All scripts of all definitions share one environment
- * table that scripts cannot change; per-call values are set into it raw.
+ * only (mode "t").  The globals are in a base table no script can reach;
+ * every script reads them through an environment that is an empty table
+ * refusing every write (guards and actions share one; each module and profile
+ * file has its own), and compiled code that would assign _ENV is refused, so
+ * no evaluation can leave anything in it.  What modules and profiles keep
+ * after loading is frozen (read-only proxies; functions that would assign an
+ * upvalue outliving a call are refused, read from their bytecode by
+ * luacode.c).
  *
  * What a script sees (docs/lua-sandbox.md says the same for process designers):
  *
@@ -37,11 +43,15 @@
  * false, true) because Lua seeds its string hash randomly; tostring() of a
  * table or function gives no address, and string.format refuses %p, for the
  * same reason.  setmetatable refuses __gc and __mode (the garbage collector's
- * timing is not deterministic).  Assigning a global is an error.
+ * timing is not deterministic) and installs a copy of the metatable, so one
+ * added later cannot make a weak table.  Assigning a global is an error.
  *
  * Limits per call: an instruction budget (count hook, re-armed with count 1
- * once tripped so a pcall in the script cannot swallow it) and a cap on the
- * growth of the Lua heap during the call (the lua_Alloc counts bytes).
+ * once tripped so a pcall in the script cannot swallow it; work inside Lua's C
+ * library charged to it by sandbox_lib.c), a cap on the bytes the call
+ * allocates (the lua_Alloc counts them; frees are not given back, so the
+ * outcome does not depend on the collector) and a wall-clock backstop checked
+ * in the hook.  xpcall's message handler is not run once a limit tripped.
  *
  * Every call into Lua goes through lua_pcall of a C function; C code that
  * owns memory (JSON values under construction) calls no Lua function that
@@ -59,22 +69,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_DEPTH 200        /* nesting of tables converted to JSON */
 #define EVENT_DATA_KEY 0     /* integer key of the event payload in the cache */
 #define HOOK_STEP (1 << 30)  /* largest count given to lua_sethook */
+#define TIME_STEP 10000      /* instructions between two looks at the clock */
+#define MAX_MESSAGE 1024     /* bytes of a script's error message kept */
 
 struct sbx {
   case_engine *e;
   lua_State *L;
 
   size_t used;       /* bytes the Lua heap holds */
-  size_t base, cap;  /* during a call: usage at its start, allowed growth (0: none) */
+  size_t grown, cap; /* during a call: bytes allocated so far, allowed (0: no cap) */
   int mem_tripped;
 
-  long long left;    /* instructions left of the budget */
+  long long left;    /* instructions left of the budget (LLONG_MAX: no budget) */
   int step;          /* count the hook was armed with */
   int instr_tripped;
+  long long time_limit; /* wall-clock milliseconds per call (0: none) */
+  int64_t t0;        /* monotonic ms at the first check of this call, 0 before */
+  int time_tripped;
+  int armed;         /* limits are armed (a call, or a module or profile loading) */
 
   case_call *call;   /* the running call, NULL outside calls */
   int guard;         /* the running call is a guard */
@@ -82,9 +99,21 @@ struct sbx {
   char fail_msg[256];
   int cache_used;
 
-  int env_ref, case_ref, event_ref, params_ref, cache_ref, objmark_ref;
+  int base_ref;      /* the frozen globals every environment reads */
+  int envmeta_ref;   /* metatable of environments: reads base, refuses writes */
+  int env_ref;       /* the environment of guards and actions (always empty) */
+  int case_ref, event_ref, params_ref, cache_ref, objmark_ref;
+  int known_ref;     /* the sandbox's own functions (set): a module may keep these */
+  int code_ok;       /* lc_analyse() reads this Lua's bytecode (checked at open) */
   long long json_left; /* values one conversion to JSON may still produce */
 };
+
+/* Keys (their addresses) no script can produce: FROZEN marks the metatable of
+ * a read-only proxy (its value: the table the proxy reads, or true); MT_COPY
+ * marks a metatable that setmetatable() copied (1, or 2 when the script
+ * protected it with __metatable). */
+static const char FROZEN = 0;
+static const char MT_COPY = 0;
 
 static const char *const forbidden[] = {
   "dofile", "loadfile", "load", "loadstring", "require", "print", "collectgarbage",
@@ -113,6 +142,10 @@ static sbx *get_sbx(lua_State *L)
 /* Allocator and hook                                                  */
 /* ------------------------------------------------------------------ */
 
+/* Counts the heap, and during a call the bytes it allocates: freed memory is
+ * not given back to the call's allowance, so whether a call stays under the
+ * cap does not depend on when the collector runs (which depends on every
+ * earlier call on the engine). */
 static void *counted_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
   sbx *s = ud;
@@ -123,47 +156,76 @@ static void *counted_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     return NULL;
   }
   if (nsize > old && s->cap) {
-    size_t grown = s->used + (nsize - old);
-    if (grown > s->base && grown - s->base > s->cap) {
+    if (s->grown + (nsize - old) > s->cap) {
       s->mem_tripped = 1;
       return NULL;
     }
+    s->grown += nsize - old;
   }
   void *p = realloc(ptr, nsize);
   if (p) s->used = s->used - old + nsize;
   return p;
 }
 
+static void count_hook(lua_State *L, lua_Debug *ar);
+
+static int64_t mono_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Has the call run past its time limit?  The clock starts at the first check
+ * (the first TIME_STEP instructions or the first large charge). */
+static int out_of_time(sbx *s)
+{
+  if (s->time_limit <= 0) return 0;
+  int64_t now = mono_ms();
+  if (!s->t0) s->t0 = now;
+  return now - s->t0 > s->time_limit;
+}
+
+/* Once a limit tripped, every instruction fails: a pcall in the script
+ * cannot swallow it (Redis re-arms its hook per line the same way). */
+static int trip(lua_State *L, sbx *s, int *flag)
+{
+  *flag = 1;
+  s->left = 0;
+  lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
+  return luaL_error(L, s->time_tripped ? "time limit exceeded" : "instruction budget exceeded");
+}
+
 static void count_hook(lua_State *L, lua_Debug *ar)
 {
   CASE_UNUSED(ar);
   sbx *s = get_sbx(L);
-  if (!s->instr_tripped) {
-    s->left -= s->step;
-    if (s->left > 0) {
-      if (s->left < s->step) {
-        s->step = (int)s->left;
-        lua_sethook(L, count_hook, LUA_MASKCOUNT, s->step);
-      }
-      return;
-    }
-    s->instr_tripped = 1;
-    lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
+  if (s->instr_tripped || s->time_tripped)
+    luaL_error(L, s->time_tripped ? "time limit exceeded" : "instruction budget exceeded");
+  if (s->left != LLONG_MAX) s->left -= s->step;
+  if (out_of_time(s)) trip(L, s, &s->time_tripped);
+  if (s->left <= 0) trip(L, s, &s->instr_tripped);
+  if (s->left < s->step) {
+    s->step = (int)s->left;
+    lua_sethook(L, count_hook, LUA_MASKCOUNT, s->step);
   }
-  luaL_error(L, "instruction budget exceeded");
 }
 
 static void arm_limits(sbx *s)
 {
   long long budget = s->e->limits[CASE_LIMIT_INSTRUCTIONS];
   long long mem = s->e->limits[CASE_LIMIT_MEMORY];
-  s->instr_tripped = 0;
-  s->mem_tripped = 0;
-  s->base = s->used;
+  s->instr_tripped = s->mem_tripped = s->time_tripped = 0;
+  s->grown = 0;
   s->cap = mem > 0 ? (size_t)mem : 0;
-  if (budget > 0) {
-    s->left = budget;
-    s->step = budget > HOOK_STEP ? HOOK_STEP : (int)budget;
+  s->time_limit = s->e->limits[CASE_LIMIT_TIME];
+  s->t0 = 0;
+  s->armed = 1;
+  s->left = budget > 0 ? budget : LLONG_MAX;
+  if (budget > 0 || s->time_limit > 0) {
+    long long step = s->left > HOOK_STEP ? HOOK_STEP : s->left;
+    if (s->time_limit > 0 && step > TIME_STEP) step = TIME_STEP;
+    s->step = (int)step;
     lua_sethook(s->L, count_hook, LUA_MASKCOUNT, s->step);
   } else {
     lua_sethook(s->L, NULL, 0, 0);
@@ -174,6 +236,20 @@ static void disarm_limits(sbx *s)
 {
   lua_sethook(s->L, NULL, 0, 0);
   s->cap = 0;
+  s->time_limit = 0;
+  s->armed = 0;
+}
+
+void sbx_charge(lua_State *L, double cost)
+{
+  sbx *s = get_sbx(L);
+  if (!s->armed) return;
+  if (s->instr_tripped || s->time_tripped)
+    luaL_error(L, s->time_tripped ? "time limit exceeded" : "instruction budget exceeded");
+  if (cost >= 1000.0 && out_of_time(s)) trip(L, s, &s->time_tripped);
+  if (s->left == LLONG_MAX) return;
+  if (cost >= (double)s->left) trip(L, s, &s->instr_tripped);
+  s->left -= (long long)cost;
 }
 
 /* ------------------------------------------------------------------ */
@@ -353,6 +429,16 @@ static json_t *to_json(lua_State *L, sbx *s, int idx, int as_map, int depth, cha
     snprintf(err, errlen, "cannot store a %s in case data", luaL_typename(L, idx));
     return NULL;
   }
+  /* A frozen module table: what its proxy reads. */
+  if (lua_checkstack(L, 2) && lua_getmetatable(L, idx)) {
+    if (lua_rawgetp(L, -1, &FROZEN) == LUA_TTABLE) {
+      s->json_left++;
+      json_t *j = to_json(L, s, -1, as_map, depth, err, errlen);
+      lua_pop(L, 2);
+      return j;
+    }
+    lua_pop(L, 2);
+  }
 
   if (depth > MAX_DEPTH || !lua_checkstack(L, 6)) {
     snprintf(err, errlen, "table nested too deeply (or cyclic)");
@@ -527,6 +613,8 @@ static int push_sorted_pairs(lua_State *L, int idx, int keys_of)
     lua_pushvalue(L, -1);
     lua_rawseti(L, ut, ++n);
   }
+  /* Sorting costs n log n in C, on every call of pairs. */
+  sbx_charge(L, (double)n * (n > 1 ? ceil(log2((double)n)) : 1.0) + (double)n);
   skey *k = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *k, 0);
   for (lua_Integer i = 0; i < n; i++) {
     lua_rawgeti(L, ut, i + 1);
@@ -621,83 +709,6 @@ static int l_tostring(lua_State *L)
   return 1;
 }
 
-/* Charges `cost` instructions to the budget of the running call, for work done
- * inside C library functions that the count hook does not see. */
-static void charge(lua_State *L, double cost)
-{
-  sbx *s = get_sbx(L);
-  if (s->e->limits[CASE_LIMIT_INSTRUCTIONS] <= 0 || !s->call) return;
-  if (s->instr_tripped || cost >= (double)s->left) {
-    s->instr_tripped = 1;
-    s->left = 0;
-    lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
-    luaL_error(L, "instruction budget exceeded");
-  }
-  s->left -= (long long)cost;
-}
-
-/* string.rep: an empty result is returned at once (Lua would loop n times
- * copying nothing); copying costs one instruction per 64 bytes. */
-static int l_rep(lua_State *L)
-{
-  size_t l, lsep = 0;
-  luaL_checklstring(L, 1, &l);
-  lua_Integer n = luaL_checkinteger(L, 2);
-  luaL_optlstring(L, 3, "", &lsep);
-  if (n <= 0 || l + lsep == 0) {
-    lua_pushliteral(L, "");
-    return 1;
-  }
-  charge(L, (double)n * (double)(l + lsep) / 64.0);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_insert(L, 1);
-  lua_call(L, lua_gettop(L) - 1, 1);
-  return 1;
-}
-
-/* table.move: one instruction per element moved. */
-static int l_move(lua_State *L)
-{
-  lua_Integer f = luaL_checkinteger(L, 2), e = luaL_checkinteger(L, 3);
-  if (e >= f) charge(L, (double)e - (double)f + 1.0);
-  int n = lua_gettop(L);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_insert(L, 1);
-  lua_call(L, n, LUA_MULTRET);
-  return lua_gettop(L);
-}
-
-/* string.find/match/gmatch/gsub: Lua's matcher backtracks inside C, where the
- * count hook cannot stop it ("(.-)(.-)(.-)x" on a long subject runs for
- * hours).  Each call is charged its worst case up front:
- * len^(quantifiers) (times len when not anchored) / 100 instructions. */
-static int l_pattern(lua_State *L)
-{
-  size_t len, plen;
-  luaL_checklstring(L, 1, &len);
-  const char *p = luaL_checklstring(L, 2, &plen);
-  int plain = lua_toboolean(L, lua_upvalueindex(2)) && lua_toboolean(L, 4); /* find(s,p,i,true) */
-  if (!plain) {
-    int q = 0;
-    for (size_t i = 0; i < plen; i++) {
-      if (p[i] == '%') {
-        i++;
-        continue;
-      }
-      if (p[i] == '*' || p[i] == '+' || p[i] == '-' || p[i] == '?') q++;
-    }
-    if (q > 4) q = 4;
-    double cost = plen && p[0] == '^' ? 1.0 : (double)len + 1.0;
-    for (int i = 0; i < q; i++) cost *= (double)len + 1.0;
-    charge(L, cost / 100.0);
-  }
-  int n = lua_gettop(L);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_insert(L, 1);
-  lua_call(L, n, LUA_MULTRET);
-  return lua_gettop(L);
-}
-
 static int l_format(lua_State *L)
 {
   size_t len;
@@ -730,19 +741,104 @@ static int l_format(lua_State *L)
   return 1;
 }
 
+/* The table a read-only proxy's metatable marks (its shadow, or the library
+ * table it stands for) pushed, or nothing pushed and 0 when the table at idx
+ * is not a proxy.  A proxy marked `true` (case, event, params, environments)
+ * pushes nothing and returns 2. */
+static int frozen_source(lua_State *L, int idx)
+{
+  if (!lua_getmetatable(L, idx)) return 0;
+  int t = lua_rawgetp(L, -1, &FROZEN);
+  if (t == LUA_TTABLE) {
+    lua_remove(L, -2);
+    return 1;
+  }
+  lua_pop(L, 2);
+  return t == LUA_TNIL ? 0 : 2;
+}
+
+/*
+ * setmetatable(t, mt) installs a copy of mt's fields, taken now: a field
+ * added to mt later (say __mode, which would make t weak, and its contents
+ * depend on the collector) never reaches t.  getmetatable(t) still gives mt
+ * (the copy's __metatable), unless mt protects itself with its own
+ * __metatable, which is then kept as Lua does.  __gc and __mode are refused.
+ * A metatable is changed again only when this function installed it.
+ */
 static int l_setmetatable(lua_State *L)
 {
-  if (lua_type(L, 2) == LUA_TTABLE) {
-    if (lua_getfield(L, 2, "__gc") != LUA_TNIL)
-      return luaL_error(L, "setmetatable: '__gc' is not available in the sandbox");
-    if (lua_getfield(L, 2, "__mode") != LUA_TNIL)
-      return luaL_error(L, "setmetatable: '__mode' is not available in the sandbox");
+  int t = lua_type(L, 2);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+  lua_settop(L, 2);
+  if (lua_getmetatable(L, 1)) {
+    int mark = lua_rawgetp(L, -1, &MT_COPY) == LUA_TNUMBER ? (int)lua_tointeger(L, -1) : 0;
+    if (mark != 1) return luaL_error(L, "cannot change a protected metatable");
     lua_pop(L, 2);
   }
+  if (t == LUA_TNIL) {
+    lua_setmetatable(L, 1);
+    return 1;
+  }
+  int src = 2;
+  if (frozen_source(L, 2) == 1) src = lua_gettop(L); /* a frozen table: what it holds */
+  lua_newtable(L);
+  int copy = lua_gettop(L);
+  int protected = 0;
+  double n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, src)) {
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      const char *k = lua_tostring(L, -2);
+      if (!strcmp(k, "__gc") || !strcmp(k, "__mode"))
+        return luaL_error(L, "setmetatable: '%s' is not available in the sandbox", k);
+      if (!strcmp(k, "__metatable")) protected = 1;
+    }
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, copy);
+    n++;
+  }
+  sbx_charge(L, n);
+  if (!protected) {
+    lua_pushvalue(L, 2);
+    lua_setfield(L, copy, "__metatable");
+  }
+  lua_pushinteger(L, protected ? 2 : 1);
+  lua_rawsetp(L, copy, &MT_COPY);
+  lua_pushvalue(L, copy);
+  lua_setmetatable(L, 1);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* The message handler given to xpcall, wrapped: once a limit tripped (or a
+ * write was refused) the script's handler is not run.  An error raised from
+ * the count hook calls the handler inside the hook, where Lua runs no hooks,
+ * so a handler that loops would never be stopped. */
+static int handler_guard(lua_State *L)
+{
+  sbx *s = get_sbx(L);
+  if (s->instr_tripped || s->time_tripped || s->mem_tripped || s->fail_rc) return 1;
+  int n = lua_gettop(L);
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
-  lua_call(L, lua_gettop(L) - 1, 1);
+  lua_call(L, n, 1);
   return 1;
+}
+
+/* upvalue 1: the base library's xpcall */
+static int l_xpcall(lua_State *L)
+{
+  int n = lua_gettop(L);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_pushvalue(L, 2);
+  lua_pushcclosure(L, handler_guard, 1);
+  lua_replace(L, 2);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, n, LUA_MULTRET);
+  return lua_gettop(L);
 }
 
 static int readonly_newindex(lua_State *L)
@@ -759,7 +855,7 @@ static void push_readonly(lua_State *L, int idx, const char *name)
 {
   idx = lua_absindex(L, idx);
   lua_newtable(L);
-  lua_createtable(L, 0, 4);
+  lua_createtable(L, 0, 5);
   lua_pushvalue(L, idx);
   lua_setfield(L, -2, "__index");
   lua_pushstring(L, name);
@@ -769,6 +865,8 @@ static void push_readonly(lua_State *L, int idx, const char *name)
   lua_setfield(L, -2, "__pairs");
   lua_pushstring(L, "locked");
   lua_setfield(L, -2, "__metatable");
+  lua_pushvalue(L, idx);
+  lua_rawsetp(L, -2, &FROZEN);
   lua_setmetatable(L, -2);
 }
 
@@ -842,9 +940,17 @@ static int env_newindex(lua_State *L)
   if (lua_type(L, 2) == LUA_TSTRING && is_listed(sysvars, lua_tostring(L, 2)))
     return refuse(L, CASE_SCRIPT, "cannot assign %s: it is a system variable",
                   lua_tostring(L, 2));
-  if (lua_type(L, 2) == LUA_TSTRING)
-    return luaL_error(L, "assignment to undeclared global '%s' (use case.%s or a local)",
-                      lua_tostring(L, 2), lua_tostring(L, 2));
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    const char *k = lua_tostring(L, 2);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->base_ref);
+    lua_pushvalue(L, 2);
+    int t = lua_rawget(L, -2);
+    if (t != LUA_TNIL || is_listed(reserved, k))
+      return luaL_error(L, "'%s' is a sandbox global and cannot be assigned (every "
+                        "evaluation sees the same, read-only globals)", k);
+    return luaL_error(L, "assignment to undeclared global '%s' (use case.%s or a local)", k,
+                      k);
+  }
   return luaL_error(L, "assignment to a global (use case.<field> or a local)");
 }
 
@@ -1123,6 +1229,8 @@ static void push_proxy(lua_State *L, const char *name, lua_CFunction index,
   lua_setfield(L, -2, "__pairs");
   lua_pushstring(L, "locked");
   lua_setfield(L, -2, "__metatable");
+  lua_pushboolean(L, 1);
+  lua_rawsetp(L, -2, &FROZEN);
   lua_setmetatable(L, -2);
 }
 
@@ -1366,6 +1474,121 @@ static int l_deadline_change(lua_State *L)
 /* Opening the state                                                   */
 /* ------------------------------------------------------------------ */
 
+/* Pushes a new environment: an empty table that reads the base and refuses
+ * every write.  Nothing can ever be stored in it (rawset is not available,
+ * and compiled code that would assign _ENV is refused), so one environment
+ * serves every evaluation as a fresh one would. */
+static void push_env(lua_State *L, sbx *s)
+{
+  lua_newtable(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->envmeta_ref);
+  lua_setmetatable(L, -2);
+}
+
+typedef struct dumpbuf {
+  char *p;
+  size_t n, cap;
+  int failed;
+} dumpbuf;
+
+static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud)
+{
+  CASE_UNUSED(L);
+  dumpbuf *b = ud;
+  if (b->failed) return 1;
+  if (b->n + sz > b->cap) {
+    size_t nc = b->cap ? b->cap : 4096;
+    while (nc < b->n + sz) nc *= 2;
+    char *q = realloc(b->p, nc);
+    if (!q) {
+      b->failed = 1;
+      return 1;
+    }
+    b->p = q;
+    b->cap = nc;
+  }
+  memcpy(b->p + b->n, p, sz);
+  b->n += sz;
+  return 0;
+}
+
+/* What the Lua function at idx can do (luacode.c).  0 and *rep filled (free it
+ * with lc_report_free), or -1 (not a Lua function, unreadable bytecode, no
+ * memory) with *rep empty.  Raises nothing. */
+static int analyse(lua_State *L, sbx *s, int idx, lc_report *rep)
+{
+  memset(rep, 0, sizeof *rep);
+  if (!s->code_ok || !lua_isfunction(L, idx) || lua_iscfunction(L, idx)) return -1;
+  if (!lua_checkstack(L, 2)) return -1;
+  dumpbuf b = {NULL, 0, 0, 0};
+  lua_pushvalue(L, idx);
+  int st = lua_dump(L, dump_writer, &b, 0);
+  lua_pop(L, 1);
+  int rc = (st != 0 || b.failed) ? -1 : lc_analyse(b.p, b.n, rep);
+  free(b.p);
+  return rc;
+}
+
+/* Records every function reachable from the table at idx (one level of
+ * library tables) in the set at `known`: the sandbox's own functions, which a
+ * module may keep in an upvalue (`local find = string.find`). */
+static void add_known(lua_State *L, int known, int idx)
+{
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_isfunction(L, -1)) {
+      lua_pushvalue(L, -1);
+      lua_pushboolean(L, 1);
+      lua_rawset(L, known);
+    } else if (lua_istable(L, -1) && lua_getmetatable(L, -1)) {
+      /* a library proxy: the functions of the table it reads */
+      if (lua_rawgetp(L, -1, &FROZEN) == LUA_TTABLE) {
+        int lib = lua_gettop(L);
+        lua_pushnil(L);
+        while (lua_next(L, lib)) {
+          if (lua_isfunction(L, -1)) {
+            lua_pushvalue(L, -1);
+            lua_pushboolean(L, 1);
+            lua_rawset(L, known);
+          }
+          lua_pop(L, 1);
+        }
+      }
+      lua_pop(L, 2);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+/* Checks once that lc_analyse() reads this Lua's bytecode as it expects: an
+ * assignment to an upvalue, a read of one, a literal raise(). */
+static void self_test(lua_State *L, sbx *s)
+{
+  static const char src[] = "local a = 0\n"
+                            "return function() a = 1 end, function() return a end,\n"
+                            "  function() raise('zz') end\n";
+  s->code_ok = 1;
+  if (luaL_loadbufferx(L, src, sizeof src - 1, "=self-test", "t") != LUA_OK) {
+    s->code_ok = 0;
+    return;
+  }
+  lua_call(L, 0, 3);
+  int top = lua_gettop(L);
+  lc_report r;
+  int ok = analyse(L, s, top - 2, &r) == 0 && r.nupvalues == 1 && r.assigned[0] == 2 &&
+           r.names[0] && !strcmp(r.names[0], "a");
+  lc_report_free(&r);
+  ok = ok && analyse(L, s, top - 1, &r) == 0 && r.nupvalues == 1 && r.assigned[0] == 0 &&
+       r.nraised == 0;
+  lc_report_free(&r);
+  ok = ok && analyse(L, s, top, &r) == 0 && r.nraised == 1 && !strcmp(r.raised[0], "zz") &&
+       r.assigned[0] == 0;
+  lc_report_free(&r);
+  lua_settop(L, top - 3);
+  s->code_ok = ok;
+}
+
 static int setup(lua_State *L)
 {
   sbx *s = lua_touserdata(L, 1);
@@ -1394,46 +1617,36 @@ static int setup(lua_State *L)
   lua_getfield(L, -1, "format");
   lua_pushcclosure(L, l_format, 1);
   lua_setfield(L, -2, "format");
-  lua_getfield(L, -1, "rep");
-  lua_pushcclosure(L, l_rep, 1);
-  lua_setfield(L, -2, "rep");
-  static const char *const patfns[] = {"find", "match", "gmatch", "gsub", NULL};
-  for (int i = 0; patfns[i]; i++) {
-    lua_getfield(L, -1, patfns[i]);
-    lua_pushboolean(L, i == 0); /* only find has the plain flag */
-    lua_pushcclosure(L, l_pattern, 2);
-    lua_setfield(L, -2, patfns[i]);
-  }
   lua_pop(L, 1);
-  lua_getfield(L, G, LUA_TABLIBNAME);
-  lua_getfield(L, -1, "move");
-  lua_pushcclosure(L, l_move, 1);
-  lua_setfield(L, -2, "move");
-  lua_pop(L, 1);
+  sbx_lib_install(L, G); /* work in C charged to the budget; a stable sort */
 
-  /* The environment. */
+  /* The base: every global a script may read.  No script can reach it: an
+   * environment reads it through its metatable's __index, which getmetatable
+   * does not show. */
   lua_newtable(L);
-  int env = lua_gettop(L);
+  int base = lua_gettop(L);
   static const char *const keep[] = {
     "assert", "error", "getmetatable", "ipairs", "pcall", "rawequal", "rawget", "rawlen",
-    "select", "tonumber", "type", "xpcall", "_VERSION", NULL};
+    "select", "tonumber", "type", "_VERSION", NULL};
   for (int i = 0; keep[i]; i++) {
     lua_getfield(L, G, keep[i]);
-    lua_setfield(L, env, keep[i]);
+    lua_setfield(L, base, keep[i]);
   }
   lua_pushcfunction(L, l_pairs);
-  lua_setfield(L, env, "pairs");
+  lua_setfield(L, base, "pairs");
   lua_pushcfunction(L, l_tostring);
-  lua_setfield(L, env, "tostring");
-  lua_getfield(L, G, "setmetatable");
-  lua_pushcclosure(L, l_setmetatable, 1);
-  lua_setfield(L, env, "setmetatable");
+  lua_setfield(L, base, "tostring");
+  lua_pushcfunction(L, l_setmetatable);
+  lua_setfield(L, base, "setmetatable");
+  lua_getfield(L, G, "xpcall");
+  lua_pushcclosure(L, l_xpcall, 1);
+  lua_setfield(L, base, "xpcall");
   static const char *const shared[] = {
     LUA_STRLIBNAME, LUA_TABLIBNAME, LUA_MATHLIBNAME, LUA_UTF8LIBNAME, NULL};
   for (int i = 0; shared[i]; i++) {
     lua_getfield(L, G, shared[i]);
     push_readonly(L, -1, shared[i]);
-    lua_setfield(L, env, shared[i]);
+    lua_setfield(L, base, shared[i]);
     lua_pop(L, 1);
   }
 
@@ -1442,7 +1655,7 @@ static int setup(lua_State *L)
   lua_pushliteral(L, "");
   lua_getmetatable(L, -1);
   lua_createtable(L, 0, 1);
-  lua_getfield(L, env, LUA_STRLIBNAME);
+  lua_getfield(L, base, LUA_STRLIBNAME);
   lua_setfield(L, -2, "__index");
   push_readonly(L, -1, "string metatable");
   lua_setfield(L, -3, "__metatable");
@@ -1451,40 +1664,60 @@ static int setup(lua_State *L)
   push_proxy(L, "case", case_index, case_newindex, case_pairs);
   lua_pushvalue(L, -1);
   s->case_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_setfield(L, env, "case");
+  lua_setfield(L, base, "case");
   push_proxy(L, "event", event_index, NULL, event_pairs);
   lua_pushvalue(L, -1);
   s->event_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_setfield(L, env, "event");
+  lua_setfield(L, base, "event");
   push_proxy(L, "params", params_index, NULL, params_pairs);
   lua_pushvalue(L, -1);
   s->params_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_setfield(L, env, "params");
+  lua_setfield(L, base, "params");
 
   lua_pushinteger(L, 0);
   lua_pushcclosure(L, l_raise_emit, 1);
-  lua_setfield(L, env, "raise");
+  lua_setfield(L, base, "raise");
   lua_pushinteger(L, 1);
   lua_pushcclosure(L, l_raise_emit, 1);
-  lua_setfield(L, env, "emit");
+  lua_setfield(L, base, "emit");
   /* store: deadline changes */
   lua_pushinteger(L, 0);
   lua_pushcclosure(L, l_deadline_change, 1);
-  lua_setfield(L, env, "extend_deadline");
+  lua_setfield(L, base, "extend_deadline");
   lua_pushinteger(L, 1);
   lua_pushcclosure(L, l_deadline_change, 1);
-  lua_setfield(L, env, "set_deadline");
+  lua_setfield(L, base, "set_deadline");
 
-  lua_createtable(L, 0, 3);
+  /* What the base does not hold (now, today, module functions, refused
+   * names) its own metatable answers. */
+  lua_createtable(L, 0, 1);
   lua_pushcfunction(L, env_index);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, base);
+  lua_pushvalue(L, base);
+  s->base_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+  /* The metatable of every environment: reads go to the base, writes are
+   * refused, and the metatable itself is hidden and cannot be replaced. */
+  lua_createtable(L, 0, 4);
+  lua_pushvalue(L, base);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, env_newindex);
   lua_setfield(L, -2, "__newindex");
   lua_pushstring(L, "locked");
   lua_setfield(L, -2, "__metatable");
-  lua_setmetatable(L, env);
-  lua_pushvalue(L, env);
+  lua_pushboolean(L, 1);
+  lua_rawsetp(L, -2, &FROZEN);
+  s->envmeta_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  push_env(L, s);
   s->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+  lua_newtable(L);
+  int known = lua_gettop(L);
+  add_known(L, known, base);
+  lua_pushvalue(L, known);
+  s->known_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pop(L, 1);
 
   lua_newtable(L);
   s->cache_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -1494,6 +1727,7 @@ static int setup(lua_State *L)
   lua_setfield(L, -2, "__mode");
   lua_setmetatable(L, -2);
   s->objmark_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  self_test(L, s);
   return 0;
 }
 
@@ -1526,6 +1760,13 @@ void sbx_close(sbx *s)
   if (!s) return;
   lua_close(s->L);
   free(s);
+}
+
+size_t sbx_heap_bytes(sbx *s)
+{
+  if (!s) return 0;
+  lua_gc(s->L, LUA_GCCOLLECT);
+  return s->used;
 }
 
 void sbx_unref(sbx *s, int ref)
@@ -1608,6 +1849,9 @@ static int run_job(sbx *s, lua_CFunction f, job *j, const char *what)
     if (s->instr_tripped)
       rc = eng_err(s->e, CASE_LIMIT, "%s: exceeded the instruction budget (%lld)", what,
                    s->e->limits[CASE_LIMIT_INSTRUCTIONS]);
+    else if (s->time_tripped)
+      rc = eng_err(s->e, CASE_LIMIT, "%s: exceeded the time limit (%lld ms)", what,
+                   s->e->limits[CASE_LIMIT_TIME]);
     else if (s->mem_tripped)
       rc = eng_err(s->e, CASE_LIMIT, "%s: exceeded the memory limit (%lld bytes)", what,
                    s->e->limits[CASE_LIMIT_MEMORY]);
@@ -1621,6 +1865,228 @@ static int run_job(sbx *s, lua_CFunction f, job *j, const char *what)
   s->instr_tripped = s->mem_tripped = 0;
   lua_settop(L, top);
   return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Freezing what modules and profiles keep                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A module's (or profile's) top level runs once; its functions are then called
+ * by every case.  Whatever those functions can reach that outlives a call is
+ * frozen before any case sees it:
+ *
+ *  - a table becomes a read-only proxy: an empty table whose metatable reads a
+ *    shadow copy (whose tables are proxies in turn), refuses every write, gives
+ *    its length and sorted pairs, and keeps the original's metamethods (called
+ *    with the proxy, never the shadow);
+ *  - a Lua function's code is read (luacode.c): if it, or a function nested in
+ *    it, assigns one of its upvalues (a local of the file, or of a function
+ *    that ran while the file loaded), loading fails, since the next call would
+ *    see what the last one left; its table and function upvalues are frozen;
+ *  - a C function may be kept only if it is one of the sandbox's own or has
+ *    no upvalues: one with upvalues is an iterator with state (string.gmatch,
+ *    pairs) and loading fails.
+ *
+ * Nothing mutable is left that one evaluation could change for the next.
+ */
+typedef struct freezer {
+  job *j;
+  int memo;         /* original -> frozen, for shared and cyclic values */
+  const char *file; /* for messages */
+  int depth;
+} freezer;
+
+static void freeze(lua_State *L, freezer *f, int idx, const char *what);
+
+static int frozen_len(lua_State *L)
+{
+  lua_pushinteger(L, (lua_Integer)lua_rawlen(L, lua_upvalueindex(1)));
+  return 1;
+}
+
+/* The __index function of a frozen table, called with the proxy (upvalue 2)
+ * in place of the shadow. */
+static int index_via_proxy(lua_State *L)
+{
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushvalue(L, lua_upvalueindex(2));
+  lua_pushvalue(L, 2);
+  lua_call(L, 2, 1);
+  return 1;
+}
+
+static int is_known(lua_State *L, sbx *s, int idx)
+{
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->known_ref);
+  lua_pushvalue(L, idx);
+  int t = lua_rawget(L, -2);
+  lua_pop(L, 2);
+  return t != LUA_TNIL;
+}
+
+static void freeze_function(lua_State *L, freezer *f, int idx, const char *what)
+{
+  sbx *s = f->j->s;
+  lua_pushvalue(L, idx);
+  lua_pushvalue(L, idx);
+  lua_rawset(L, f->memo);
+  if (lua_iscfunction(L, idx)) {
+    if (is_known(L, s, idx) || !lua_getupvalue(L, idx, 1)) return;
+    job_fail(L, f->j, CASE_SCRIPT, "%s: %s is a function with hidden state (an iterator made "
+             "while the file ran, as string.gmatch and pairs return): it would carry state "
+             "from one call to the next", f->file, what);
+  }
+  lc_report rep;
+  if (analyse(L, s, idx, &rep) != 0)
+    job_fail(L, f->j, CASE_SCRIPT, "%s: cannot check the code of %s (%s)", f->file, what,
+             s->code_ok ? "unreadable bytecode or no memory"
+                        : "the sandbox does not understand this Lua's bytecode");
+  for (int i = 0; i < rep.nupvalues; i++) {
+    if (!rep.assigned[i]) continue;
+    char msg[sizeof f->j->msg];
+    const char *nm = rep.names[i] ? rep.names[i] : "?";
+    char line[24] = "";
+    if (rep.assigned[i] > 0) snprintf(line, sizeof line, ":%d", rep.assigned[i]);
+    snprintf(msg, sizeof msg, "%s%s: %s assigns '%s', a local of the file (or of a function "
+             "run while it loaded), when it is called: that would carry state from one case "
+             "to the next; use a local of the function, or case data", f->file, line, what,
+             nm);
+    lc_report_free(&rep);
+    job_fail(L, f->j, CASE_SCRIPT, "%s", msg);
+  }
+  int nup = rep.nupvalues;
+  lc_report_free(&rep);
+  for (int i = 1; i <= nup; i++) {
+    const char *name = lua_getupvalue(L, idx, i);
+    if (!name) break;
+    int t = lua_type(L, -1);
+    if (t == LUA_TTABLE || t == LUA_TFUNCTION) {
+      char sub[96];
+      snprintf(sub, sizeof sub, "'%.80s'", *name ? name : "?");
+      freeze(L, f, -1, sub);
+      if (!lua_rawequal(L, -1, -2)) lua_setupvalue(L, idx, i);
+      else lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+static void freeze_table(lua_State *L, freezer *f, int idx, const char *what)
+{
+  if (++f->depth > MAX_DEPTH)
+    job_fail(L, f->j, CASE_SCRIPT, "%s: %s: tables nested more than %d levels deep",
+             f->file, what, MAX_DEPTH);
+  luaL_checkstack(L, 16, "tables nested too deeply");
+  lua_newtable(L);
+  int proxy = lua_gettop(L);
+  lua_newtable(L);
+  int shadow = lua_gettop(L);
+  lua_pushvalue(L, idx);
+  lua_pushvalue(L, proxy);
+  lua_rawset(L, f->memo);
+  lua_createtable(L, 0, 8);
+  int meta = lua_gettop(L);
+  lua_pushvalue(L, shadow);
+  lua_setfield(L, meta, "__index");
+  /* the name in messages: 'BRONNEN' is read-only (cannot set BRONNEN.x) */
+  size_t wl = strlen(what);
+  if (wl >= 2 && what[0] == '\'' && what[wl - 1] == '\'') lua_pushlstring(L, what + 1, wl - 2);
+  else lua_pushstring(L, what);
+  lua_pushcclosure(L, readonly_newindex, 1);
+  lua_setfield(L, meta, "__newindex");
+  lua_pushvalue(L, shadow);
+  lua_pushcclosure(L, frozen_len, 1);
+  lua_setfield(L, meta, "__len");
+  lua_pushcfunction(L, proxy_pairs);
+  lua_setfield(L, meta, "__pairs");
+  lua_pushliteral(L, "locked");
+  lua_setfield(L, meta, "__metatable");
+  lua_pushvalue(L, shadow);
+  lua_rawsetp(L, meta, &FROZEN);
+
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    int v = lua_gettop(L);
+    freeze(L, f, v - 1, what);
+    freeze(L, f, v, what);
+    lua_rawset(L, shadow);
+    lua_pop(L, 1);
+  }
+  if (lua_getmetatable(L, idx)) {
+    int m = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, m)) {
+      if (lua_type(L, -2) == LUA_TSTRING) {
+        const char *k = lua_tostring(L, -2);
+        if (!strcmp(k, "__index")) {
+          freeze(L, f, -1, what);
+          if (lua_isfunction(L, -1)) {
+            lua_pushvalue(L, proxy);
+            lua_pushcclosure(L, index_via_proxy, 2);
+          }
+          lua_createtable(L, 0, 1);
+          lua_insert(L, -2);
+          lua_setfield(L, -2, "__index");
+          lua_setmetatable(L, shadow);
+        } else if (strcmp(k, "__newindex") && strcmp(k, "__gc") && strcmp(k, "__mode")) {
+          freeze(L, f, -1, what);
+          lua_setfield(L, meta, k);
+        }
+      }
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pushvalue(L, meta);
+  lua_setmetatable(L, proxy);
+  lua_settop(L, proxy);
+  f->depth--;
+}
+
+/* Pushes the frozen form of the value at idx. */
+static void freeze(lua_State *L, freezer *f, int idx, const char *what)
+{
+  idx = lua_absindex(L, idx);
+  int t = lua_type(L, idx);
+  if (t == LUA_TTABLE || t == LUA_TFUNCTION) {
+    lua_pushvalue(L, idx);
+    if (lua_rawget(L, f->memo) != LUA_TNIL) return;
+    lua_pop(L, 1);
+    if (t == LUA_TTABLE) {
+      if (lua_getmetatable(L, idx)) {
+        int marked = lua_rawgetp(L, -1, &FROZEN) != LUA_TNIL;
+        lua_pop(L, 2);
+        if (marked) { /* already read-only: a library, case, an environment */
+          lua_pushvalue(L, idx);
+          return;
+        }
+      }
+      freeze_table(L, f, idx, what);
+      return;
+    }
+    freeze_function(L, f, idx, what);
+  }
+  lua_pushvalue(L, idx);
+}
+
+/* Appends the event names the Lua function at idx raises literally to d. */
+static void note_raises(lua_State *L, sbx *s, int idx, case_def *d)
+{
+  lc_report rep;
+  if (!d || analyse(L, s, idx, &rep) != 0) return;
+  for (int i = 0; i < rep.nraised; i++) {
+    int seen = 0;
+    for (int k = 0; k < d->nraised && !seen; k++) seen = !strcmp(d->raised[k], rep.raised[i]);
+    if (seen) continue;
+    char **v = realloc(d->raised, (size_t)(d->nraised + 1) * sizeof *v);
+    if (!v) break;
+    d->raised = v;
+    v[d->nraised] = rep.raised[i];
+    rep.raised[i] = NULL; /* handed over */
+    d->nraised++;
+  }
+  lc_report_free(&rep);
 }
 
 static char *read_file(const char *path, size_t *len, int *err)
@@ -1667,10 +2133,11 @@ static int file_error(sbx *s, const char *path, int err)
   return eng_err(s->e, CASE_IO, "%s: cannot read: %s", path, strerror(err));
 }
 
-/* Loads and runs a Lua file in the sandbox under the limits; pushes the
- * table it returns (raises otherwise). */
+/* Loads and runs a Lua file in the sandbox under the limits, in an
+ * environment of its own; pushes the table it returns (raises otherwise).
+ * The literal raise() names of a module file are noted on `d` (may be NULL). */
 static void run_file(lua_State *L, job *j, const char *path, const char *text, size_t len,
-                     const char *kind)
+                     const char *kind, case_def *d)
 {
   sbx *s = j->s;
   lua_pushfstring(L, "@%s", path);
@@ -1680,7 +2147,8 @@ static void run_file(lua_State *L, job *j, const char *path, const char *text, s
     if (st == LUA_ERRMEM) lua_error(L);
     job_fail(L, j, CASE_SCRIPT, "%s does not compile: %s", kind, lua_tostring(L, -1));
   }
-  lua_rawgeti(L, LUA_REGISTRYINDEX, s->env_ref);
+  note_raises(L, s, -1, d);
+  push_env(L, s);
   lua_setupvalue(L, -2, 1);
   arm_limits(s);
   lua_call(L, 0, 1);
@@ -1694,7 +2162,7 @@ static void run_file(lua_State *L, job *j, const char *path, const char *text, s
 static int hides_global(lua_State *L, sbx *s, const char *k)
 {
   if (is_listed(reserved, k) || is_listed(forbidden, k)) return 1;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, s->env_ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->base_ref);
   lua_pushstring(L, k);
   int t = lua_rawget(L, -2);
   lua_pop(L, 2);
@@ -1707,6 +2175,8 @@ static void copy_functions(lua_State *L, job *j, int src, int dst, int owners, i
                            char **paths, const char *path)
 {
   src = lua_absindex(L, src);
+  lua_newtable(L);
+  freezer fr = {j, lua_gettop(L), path, 0};
   lua_pushnil(L);
   while (lua_next(L, src)) {
     if (lua_type(L, -2) != LUA_TSTRING || !is_identifier(lua_tostring(L, -2), 0))
@@ -1729,10 +2199,15 @@ static void copy_functions(lua_State *L, job *j, int src, int dst, int owners, i
       lua_pushinteger(L, modno);
       lua_setfield(L, owners, k);
     }
+    char what[96];
+    snprintf(what, sizeof what, "function '%.80s'", k);
+    freeze(L, &fr, -1, what); /* the same function, its upvalues frozen */
+    lua_pop(L, 1);
     lua_pushvalue(L, -2);
     lua_insert(L, -2);
     lua_rawset(L, dst);
   }
+  lua_pop(L, 1); /* the memo */
 }
 
 typedef struct modjob {
@@ -1750,7 +2225,7 @@ static int do_modules(lua_State *L)
   lua_newtable(L);
   int owners = lua_gettop(L);
   for (int i = 0; i < m->d->nmodules; i++) {
-    run_file(L, &m->j, m->d->modules[i], m->texts[i], m->lens[i], "lua module");
+    run_file(L, &m->j, m->d->modules[i], m->texts[i], m->lens[i], "lua module", m->d);
     copy_functions(L, &m->j, -1, dst, owners, i, m->d->modules, m->d->modules[i]);
     lua_pop(L, 1);
   }
@@ -1829,7 +2304,7 @@ typedef struct profjob {
 static int do_profile(lua_State *L)
 {
   profjob *p = lua_touserdata(L, 1);
-  run_file(L, &p->j, p->path, p->text, p->len, "location profile");
+  run_file(L, &p->j, p->path, p->text, p->len, "location profile", NULL);
   int t = lua_gettop(L);
   lua_pushnil(L);
   while (lua_next(L, t)) {
@@ -2087,7 +2562,26 @@ int sbx_compile(sbx *s, case_def *d, cs_script *script, int is_guard)
       rc = eng_err_at(s->e, CASE_SCRIPT, file, at, "%s does not compile: %s", what, m);
     }
   } else {
-    script->ref = c.ref;
+    /* Compiled code runs again for every case: it may not assign its _ENV
+     * (the one upvalue a chunk has), which the next evaluation would see. */
+    lc_report rep;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c.ref);
+    if (analyse(L, s, -1, &rep) != 0) {
+      rc = eng_err_at(s->e, CASE_SCRIPT, file, script->pos, "%s cannot be checked (%s)", what,
+                      s->code_ok ? "unreadable bytecode or no memory"
+                                 : "the sandbox does not understand this Lua's bytecode");
+    } else if (rep.nupvalues > 0 && rep.assigned[0]) {
+      cs_pos at = script->pos;
+      if (rep.assigned[0] > pad) at.line = rep.assigned[0];
+      rc = eng_err_at(s->e, CASE_SCRIPT, file, at, "%s assigns _ENV: the environment is the "
+                      "same for every case and cannot be replaced (use local _ENV = ...)",
+                      what);
+    }
+    lc_report_free(&rep);
+    if (rc == CASE_OK && !is_guard) note_raises(L, s, -1, d);
+    lua_pop(L, 1);
+    if (rc == CASE_OK) script->ref = c.ref;
+    else luaL_unref(L, LUA_REGISTRYINDEX, c.ref);
   }
   lua_settop(L, top);
   free(buf);
@@ -2120,6 +2614,7 @@ int sbx_global_known(sbx *s, const case_def *d, const char *name)
   if (!s || !name) return 0;
   if (!strcmp(name, "today") || !strcmp(name, "now")) return 1; /* computed per call */
   if (is_listed(sysvars, name)) return 1;                       /* SCXML's, per call */
+  if (!strcmp(name, "_ENV")) return 1;                             /* the environment itself */
   knownjob k = {s, d, name, 0};
   int top = lua_gettop(s->L);
   int st = protect(s, do_known, &k);
@@ -2291,7 +2786,8 @@ static int run_call_ex(sbx *s, case_call *call, const cs_script *sc, int is_guar
   disarm_limits(s);
   s->call = NULL;
   int rc = CASE_OK;
-  if (st == LUA_OK && !s->fail_rc && !s->instr_tripped && !s->mem_tripped) {
+  if (st == LUA_OK && !s->fail_rc && !s->instr_tripped && !s->mem_tripped &&
+      !s->time_tripped) {
     if (result) *result = j.result;
   } else {
     const char *what = is_guard ? "guard" : "action";
@@ -2301,11 +2797,14 @@ static int run_call_ex(sbx *s, case_call *call, const cs_script *sc, int is_guar
     cs_pos at = sc->pos;
     describe(sc, desc, sizeof desc);
     char *text;
-    if (s->instr_tripped || s->mem_tripped) {
+    if (s->instr_tripped || s->mem_tripped || s->time_tripped) {
       rc = CASE_LIMIT;
       if (s->instr_tripped)
         text = msgf("%s:%d:%d: %s '%s' exceeded the instruction budget (%lld)", file, at.line,
                     at.col, what, desc, s->e->limits[CASE_LIMIT_INSTRUCTIONS]);
+      else if (s->time_tripped)
+        text = msgf("%s:%d:%d: %s '%s' exceeded the time limit (%lld ms)", file, at.line,
+                    at.col, what, desc, s->e->limits[CASE_LIMIT_TIME]);
       else
         text = msgf("%s:%d:%d: %s '%s' exceeded the memory limit (%lld bytes)", file,
                     at.line, at.col, what, desc, s->e->limits[CASE_LIMIT_MEMORY]);
@@ -2319,12 +2818,17 @@ static int run_call_ex(sbx *s, case_call *call, const cs_script *sc, int is_guar
        * one-line guard is not reported on the line of its closing ")". */
       int pad = sc->pos.line > 1 ? sc->pos.line - 1 : 0;
       if (line > pad && sc->kind != SCRIPT_NAMED) at = script_line_pos(sc, line - pad);
-      text = msgf("%s:%d:%d: %s '%s' failed: %s", file, at.line, at.col, what, desc, m);
+      /* A script's own message (error(string.rep(...))) is cut: it ends up in
+       * case_errmsg() and in the store's refused-event rows. */
+      size_t ml = strlen(m), keep = ml > MAX_MESSAGE ? MAX_MESSAGE : ml;
+      while (keep < ml && keep > 0 && ((unsigned char)m[keep] & 0xC0) == 0x80) keep--;
+      text = msgf("%s:%d:%d: %s '%s' failed: %.*s%s", file, at.line, at.col, what, desc,
+                  (int)keep, m, keep < ml ? "..." : "");
     }
     free(call->errmsg);
     call->errmsg = text;
   }
-  s->instr_tripped = s->mem_tripped = 0;
+  s->instr_tripped = s->mem_tripped = s->time_tripped = 0;
   s->fail_rc = 0;
   lua_settop(L, top);
   return rc;

@@ -566,7 +566,7 @@ static int engine_add_holiday(lua_State *L) {
 
 static int engine_limit(lua_State *L) {
   static const char *const names[] = {"instructions", "memory", "microsteps", "depth",
-                                      "expiries", NULL};
+                                      "expiries", "time", "payload", "data", NULL};
   lengine *eng = check_engine(L, 1);
   int which = luaL_checkoption(L, 2, NULL, names);
   lua_Integer v = luaL_optinteger(L, 3, -1);

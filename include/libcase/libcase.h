@@ -174,24 +174,50 @@ CASE_API int case_errpos(const case_engine *e, const char **file, int *line, int
 #define CASE_LIMIT_DEPTH        3 /* maximum nesting depth of states in a definition; default 64 */
 #define CASE_LIMIT_EXPIRIES     4 /* timer and deadline expiries one case may have in one
                                      tick or fire; default 1000 */
+#define CASE_LIMIT_TIME         5 /* wall-clock milliseconds per guard/action call; default 1000 */
+#define CASE_LIMIT_PAYLOAD      6 /* bytes of one event payload as JSON text; default 1 MiB */
+#define CASE_LIMIT_DATA         7 /* bytes of one case's data as compact JSON; default 4 MiB */
 
 /**
  * Reads and optionally sets one limit.  `which` is a CASE_LIMIT_* value; a
- * `value` < 0 leaves the limit unchanged; 0 or more sets it (0 instructions or
- * memory means no limit; 0 microsteps, depth or expiries is raised to 1).
- * Returns the limit's value before the call, or -1 for an unknown `which` or
- * NULL engine.  New limits apply from the next guard/action call, definition
- * load, tick or fire.
+ * `value` < 0 leaves the limit unchanged; 0 or more sets it (0 instructions,
+ * memory, time, payload or data means no limit; 0 microsteps, depth or
+ * expiries is raised to 1).  Returns the limit's value before the call, or -1
+ * for an unknown `which` or NULL engine.  New limits apply from the next
+ * guard/action call, definition load, tick, fire or case creation.  What each
+ * limit counts (a call that reaches one returns CASE_LIMIT):
  *
- * CASE_LIMIT_MICROSTEPS bounds one macrostep (eventless transitions and
- * internal events keep firing): past it the macrostep fails with CASE_LIMIT
- * and nothing of it is kept.  CASE_LIMIT_EXPIRIES bounds the timers of one case
- * that one case_instance_tick(), case_instance_fire(), case_store_tick() or
- * case_store_fire() call may fire (a delay of "0 seconds" that re-enters its
- * own state runs out again at once, for ever): when a case has more due
- * timers than the limit, none of them fires, the call fails with CASE_LIMIT
- * for that case and the case is left as it was (case_store_tick() records the
- * refusal and goes on with the other cases).
+ *  - CASE_LIMIT_INSTRUCTIONS: Lua VM instructions one guard or action call (or
+ *    the top level of a `lua:` module or location profile while it loads) may
+ *    run.  Work inside Lua's C library (patterns, string.rep, table.sort, ...)
+ *    is charged to the same budget by its input size before it runs
+ *    (docs/lua-sandbox.md lists the costs).
+ *  - CASE_LIMIT_MEMORY: bytes one such call may allocate on the Lua heap,
+ *    counted as allocated (memory freed again during the call is not given
+ *    back), so the outcome does not depend on when the collector runs.
+ *  - CASE_LIMIT_MICROSTEPS bounds one macrostep (eventless transitions and
+ *    internal events keep firing): past it the macrostep fails with CASE_LIMIT
+ *    and nothing of it is kept.
+ *  - CASE_LIMIT_EXPIRIES bounds the timers of one case that one
+ *    case_instance_tick(), case_instance_fire(), case_store_tick() or
+ *    case_store_fire() call may fire (a delay of "0 seconds" that re-enters its
+ *    own state runs out again at once, for ever): when a case has more due
+ *    timers than the limit, none of them fires, the call fails with CASE_LIMIT
+ *    for that case and the case is left as it was (case_store_tick() records the
+ *    refusal and goes on with the other cases).
+ *  - CASE_LIMIT_TIME: wall-clock milliseconds (CLOCK_MONOTONIC) one guard or
+ *    action call (or module or profile load) may take, checked every 10,000
+ *    instructions and before costly library calls.  A backstop behind the
+ *    instruction budget: it depends on the machine's speed, so keep it well
+ *    above what the budget allows.
+ *  - CASE_LIMIT_PAYLOAD: bytes of an event payload as JSON text, for
+ *    case_instance_fire() (the text as given), and for raise()/emit() and
+ *    case_call_raise()/case_call_emit() payloads (as compact JSON).
+ *  - CASE_LIMIT_DATA: bytes of a case's data object as compact JSON, checked
+ *    at case_instance_create() (the initial data) and after every macrostep
+ *    that ran an action: a macrostep that would leave the data larger than the
+ *    limit, and larger than before, is refused (a case already above a lowered
+ *    limit may still shrink; case_instance_restore() loads it as it is).
  */
 CASE_API long long case_engine_limit(case_engine *e, int which, long long value);
 
@@ -493,7 +519,8 @@ CASE_API int case_call_set(case_call *call, const char *field, const char *json)
 /**
  * Raises an internal event, processed in this macrostep after the current
  * microstep.  `payload_json` may be NULL.  Actions only.  Returns CASE_OK,
- * CASE_INVALID, CASE_MISUSE or CASE_NOMEM.
+ * CASE_INVALID, CASE_LIMIT (the payload is longer than CASE_LIMIT_PAYLOAD),
+ * CASE_MISUSE or CASE_NOMEM.
  */
 CASE_API int case_call_raise(case_call *call, const char *event, const char *payload_json);
 /**
@@ -569,8 +596,9 @@ CASE_API int case_id_check(const char *id, char *why, size_t whylen);
  * case_instance_free()) and returns CASE_OK.  Errors: CASE_EXISTS (id in use on
  * this engine), CASE_INVALID (an id that case_id_check() refuses, bad JSON,
  * undeclared field, wrong type), CASE_SCRIPT /
- * CASE_LIMIT (an entry action or guard failed: no case is created), CASE_NOTFOUND
- * (unknown location profile), CASE_NOMEM, CASE_MISUSE.
+ * CASE_LIMIT (an entry action or guard failed: no case is created; CASE_LIMIT also
+ * when the data is larger than CASE_LIMIT_DATA), CASE_NOTFOUND (unknown location
+ * profile), CASE_NOMEM, CASE_MISUSE.
  */
 CASE_API int case_instance_create(case_engine *e, const case_def *d, const char *id,
                                   const char *location, const char *data_json,
@@ -620,8 +648,10 @@ CASE_API int64_t case_instance_revision(const case_instance *c);
  * transitions but `role` may fire none of them; also for a role the definition
  * does not declare); CASE_GUARD (the role may, but every guard is false);
  * CASE_SCRIPT (a guard or action raised an error); CASE_LIMIT (instruction
- * budget, memory cap, microstep bound or CASE_LIMIT_EXPIRIES exceeded: a timer
- * failing before the event leaves the case as it was too); CASE_INVALID (bad payload
+ * budget, memory cap, time limit, microstep bound or CASE_LIMIT_EXPIRIES
+ * exceeded: a timer failing before the event leaves the case as it was too; the
+ * payload longer than CASE_LIMIT_PAYLOAD, the data grown past CASE_LIMIT_DATA, or
+ * the case's revision at its largest, 2^62); CASE_INVALID (bad payload
  * JSON, an action wrote a wrong type or undeclared field); CASE_NOMEM;
  * CASE_MISUSE.  case_errmsg() gives the reasons; case_instance_explain() lists
  * every blocker.
@@ -819,7 +849,8 @@ CASE_API int case_instance_snapshot(const case_instance *c, char **json);
  * CASE_CORRUPT (the definition's hash differs from the snapshot's; or the
  * snapshot is one no run can produce: an illegal configuration, a history value
  * outside its parent, a timer of an inactive state or a duplicated timer id,
- * pending internal events, `done` not matching the configuration),
+ * pending internal events, `done` not matching the configuration, a revision or
+ * timer sequence below 0 or at 2^62 or above),
  * CASE_INVALID (not a snapshot),
  * CASE_EXISTS (a case with that id is on the engine), CASE_NOMEM, CASE_MISUSE.
  */

@@ -17,6 +17,9 @@ T.eq(tostring(e), "libcase.engine (open)", "engine tostring")
 T.eq(e:limit("instructions"), 1000000, "default instruction limit")
 T.eq(e:limit("microsteps", 500), 1000, "old microstep limit")
 T.eq(e:limit("microsteps"), 500, "new microstep limit")
+T.eq(e:limit("time"), 1000, "default time limit (ms)")
+T.eq(e:limit("payload"), 1048576, "default payload limit")
+T.eq(e:limit("data"), 4194304, "default data limit")
 
 -- definitions
 local d = e:load(T.DEF)

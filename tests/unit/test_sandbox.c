@@ -127,6 +127,8 @@ static int teardown(void **state)
   }
   for (int i = 0; i < d->nmodules; i++) free(d->modules[i]);
   free(d->modules);
+  for (int i = 0; i < d->nraised; i++) free(d->raised[i]);
+  free(d->raised);
   free(d->fields);
   free(d->params);
   free(d->file);
@@ -830,6 +832,273 @@ static void profile_errors(void **state)
   assert_int_equal(sbx_load_profile(f->s, "x", "/nonexistent/p.lua", &p), CASE_IO);
 }
 
+/* ------------------------------------------------------------------ */
+/* Isolation between evaluations (issue 15, points 1-4)                */
+/* ------------------------------------------------------------------ */
+
+static const char *module_frozen =
+    "local M = {}\n"
+    "local LIMITS = {low = 1, high = {value = 9, tags = {'a', 'b'}}}\n"
+    "local LIST = {'x', 'y', 'z'}\n"
+    "local Name = {}\n"
+    "Name.__index = Name\n"
+    "function Name.new(s) return setmetatable({s = s}, Name) end\n"
+    "function Name:show() return '<' .. self.s .. '>' end\n"
+    "local Default = setmetatable({}, {__index = function(t, k) return k .. '?' end})\n"
+    "local find = string.find\n"
+    "function M.read(c)\n"
+    "  return LIMITS.high.value == 9 and #LIST == 3 and LIST[3] == 'z'\n"
+    "     and LIMITS.high.tags[2] == 'b' and find('abc', 'b') == 2\n"
+    "end\n"
+    "function M.keys() local k = {} for n in pairs(LIMITS) do k[#k + 1] = n end\n"
+    "  return table.concat(k, ',') end\n"
+    "function M.ipairs_list() local k = {} for _, v in ipairs(LIST) do k[#k + 1] = v end\n"
+    "  return table.concat(k) .. table.concat(LIST, '-') end\n"
+    "function M.name() return Name.new('n'):show() .. tostring(getmetatable(Name.new('m')) == Name) end\n"
+    "function M.default() return Default.anything end\n"
+    "function M.list() return LIST end\n"
+    "function M.limits() return LIMITS end\n"
+    "function M.write_top() LIMITS.low = 2 end\n"
+    "function M.write_nested() LIMITS.high.tags[1] = 'q' end\n"
+    "function M.insert() table.insert(LIST, 'w') end\n"
+    "function M.sort() table.sort(LIST, function(a, b) return a > b end) end\n"
+    "function M.class() Name.show = nil end\n"
+    "function M.rawset_env() _ENV.x = 1 end\n"
+    "function M.raises() raise('van.module') end\n"
+    "return M\n";
+
+static void isolated_globals(void **state)
+{
+  fx *f = *state;
+  static const char *const cases[][2] = {
+    {"string = {}", "'string' is a sandbox global and cannot be assigned"},
+    {"_VERSION = event.data.n", "'_VERSION' is a sandbox global"},
+    {"case = {}", "'case' is a sandbox global"},
+    {"now = 1", "'now' is a sandbox global"},
+    {"pairs = nil", "'pairs' is a sandbox global"},
+    {"setmetatable(_ENV, nil)", "cannot change a protected metatable"},
+    {"table.insert(_ENV, 1)", "assignment to a global"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    int rc = action(f, cases[i][0]);
+    if (rc != CASE_SCRIPT)
+      fail_msg("'%s' gave %d (%s), expected CASE_SCRIPT", cases[i][0], rc, f->call.errmsg);
+    assert_contains(f->call.errmsg, cases[i][1]);
+  }
+  /* The environment holds nothing and shows nothing of the base. */
+  assert_int_equal(truth(f, "rawget(_ENV, 'string') == nil and getmetatable(_ENV) == 'locked' "
+                            "and _VERSION == 'Lua 5.4' and string.upper('a') == 'A'"), 1);
+  /* Code that assigns _ENV does not compile: the environment is shared by every
+   * case.  A local _ENV is the script's own. */
+  cs_script *a = new_script(f, SCRIPT_BLOCK, "case.x = 1\n_ENV = {case = case}", 7, 9);
+  assert_int_equal(sbx_compile(f->s, f->d, a, 0), CASE_SCRIPT);
+  assert_contains(case_errmsg(f->e), "wf.yaml:8:9: action assigns _ENV");
+  cs_script *g = new_script(f, SCRIPT_EXPR, "(function() _ENV = nil end)()", 3, 12);
+  assert_int_equal(sbx_compile(f->s, f->d, g, 1), CASE_SCRIPT);
+  assert_contains(case_errmsg(f->e), "guard assigns _ENV");
+  ok_action(f, "local _ENV = {case = case} case.x = 3");
+  assert_field_json(f, "x", "3");
+  /* The event names an action raises literally are noted on the definition
+   * (chart.c keeps such events from roles). */
+  cs_script *r = new_script(f, SCRIPT_BLOCK, "raise('x.y') raise 'z' raise(event.name)", 7, 9);
+  assert_int_equal(sbx_compile(f->s, f->d, r, 0), CASE_OK);
+  assert_int_equal(f->d->nraised, 2);
+  assert_string_equal(f->d->raised[0], "x.y");
+  assert_string_equal(f->d->raised[1], "z");
+  /* A closure's own upvalues are fresh per call: assigning them is fine. */
+  ok_action(f, "local n = 0 local function add(k) n = n + k end add(2) add(3) case.x = n");
+  assert_field_json(f, "x", "5");
+}
+
+static void frozen_module_state(void **state)
+{
+  fx *f = *state;
+  use_modules(f, 1, "frozen.lua", module_frozen);
+  assert_int_equal(sbx_load_modules(f->s, f->d), CASE_OK);
+  assert_int_equal(f->d->nraised, 1);
+  assert_string_equal(f->d->raised[0], "van.module");
+  /* Reads work as before: fields, nesting, length, ipairs, sorted pairs,
+   * classes, __index functions, kept library functions. */
+  assert_int_equal(truth(f, "read()"), 1);
+  assert_int_equal(truth(f, "keys() == 'high,low'"), 1);
+  assert_int_equal(truth(f, "ipairs_list() == 'xyzx-y-z'"), 1);
+  assert_int_equal(truth(f, "name() == '<n>true'"), 1);
+  assert_int_equal(truth(f, "default() == 'anything?'"), 1);
+  /* A frozen table is stored as its contents. */
+  ok_action(f, "case.list = list() case.any = limits()");
+  assert_field_json(f, "list", "[\"x\",\"y\",\"z\"]");
+  assert_field_json(f, "any", "{\"high\":{\"tags\":[\"a\",\"b\"],\"value\":9},\"low\":1}");
+  /* No write reaches them, at any depth, by any route. */
+  static const char *const writes[][2] = {
+    {"write_top()", "'LIMITS' is read-only (cannot set LIMITS.low)"},
+    {"write_nested()", "is read-only"},
+    {"insert()", "'LIST' is read-only"},
+    {"sort()", "'LIST' is read-only"},
+    {"class()", "'Name' is read-only"},
+    {"rawset_env()", "assignment to undeclared global 'x'"},
+    {"list()[1] = 'q'", "'LIST' is read-only"},
+    {"setmetatable(list(), nil)", "cannot change a protected metatable"},
+  };
+  for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++) {
+    int rc = action(f, writes[i][0]);
+    if (rc != CASE_SCRIPT)
+      fail_msg("'%s' gave %d (%s), expected CASE_SCRIPT", writes[i][0], rc, f->call.errmsg);
+    assert_contains(f->call.errmsg, writes[i][1]);
+  }
+  assert_int_equal(truth(f, "read() and keys() == 'high,low' and name() == '<n>true'"), 1);
+}
+
+static void module_state_refused(void **state)
+{
+  fx *f = *state;
+  static const char *const mods[][2] = {
+    {"local n = 0\nreturn {f = function() n = n + 1 end}\n",
+     "m.lua:2: function 'f' assigns 'n', a local of the file"},
+    {"local function mk() local n = 0 return function() n = n + 1 return n end end\n"
+     "local c = mk()\nreturn {f = function() return c() end}\n",
+     "m.lua:1: 'c' assigns 'n'"},
+    {"local t = {}\nreturn {f = function() local function g() t = {} end g() end}\n",
+     "m.lua:2: function 'f' assigns 't'"},
+    {"return {f = function() _ENV = {} end}\n", "function 'f' assigns '_ENV'"},
+    {"local it = string.gmatch('a b', '%a')\nreturn {f = function() return it() end}\n",
+     "'it' is a function with hidden state"},
+    {"local h = {fn = function() end}\nlocal x = 0\nh.fn = function() x = 1 end\n"
+     "return {f = function() h.fn() end}\n",
+     "m.lua:3: 'h' assigns 'x'"},
+  };
+  for (size_t i = 0; i < sizeof mods / sizeof mods[0]; i++) {
+    for (int k = 0; k < f->d->nmodules; k++) free(f->d->modules[k]);
+    free(f->d->modules);
+    use_modules(f, 1, "m.lua", mods[i][0]);
+    int rc = sbx_load_modules(f->s, f->d);
+    if (rc != CASE_SCRIPT)
+      fail_msg("module %zu gave %d (%s), expected CASE_SCRIPT", i, rc, case_errmsg(f->e));
+    assert_contains(case_errmsg(f->e), mods[i][1]);
+  }
+  /* A per-call closure in a module function is fine, and so is a module that
+   * only builds its tables while it loads. */
+  for (int k = 0; k < f->d->nmodules; k++) free(f->d->modules[k]);
+  free(f->d->modules);
+  use_modules(f, 1, "m.lua",
+              "local T = {}\nfor i = 1, 3 do T[i] = i * i end\nlocal total = 0\n"
+              "for _, v in ipairs(T) do total = total + v end\n"
+              "return {f = function() local s = 0 local function add(v) s = s + v end\n"
+              "  for _, v in ipairs(T) do add(v) end return s == total end}\n");
+  assert_int_equal(sbx_load_modules(f->s, f->d), CASE_OK);
+  assert_int_equal(truth(f, "f()"), 1);
+}
+
+static void metatables_are_copied(void **state)
+{
+  fx *f = *state;
+  /* A field added to the metatable afterwards does not reach the table: no
+   * weak table, whatever the order. */
+  ok_action(f, "local mt = {} local t = setmetatable({}, mt) mt.__mode = 'v' "
+               "mt.__index = function() return 'late' end "
+               "t[1] = {} for i = 1, 20000 do local g = {i} end "
+               "case.flag = t[1] ~= nil and t.other == nil and getmetatable(t) == mt");
+  assert_field_json(f, "flag", "true");
+  /* Replacing or removing a metatable this function set still works, unless
+   * the metatable protected itself. */
+  ok_action(f, "local t = setmetatable({}, {__index = {a = 1}}) "
+               "setmetatable(t, {__index = {a = 2}}) local a = t.a "
+               "setmetatable(t, nil) case.x = a * 10 + (t.a or 0)");
+  assert_field_json(f, "x", "20");
+  ok_action(f, "local t = setmetatable({}, {__metatable = 'mine'}) "
+               "case.name = getmetatable(t) .. tostring(pcall(setmetatable, t, nil))");
+  assert_field_json(f, "name", "\"minefalse\"");
+  assert_int_equal(action(f, "setmetatable({}, {__mode = 'k'})"), CASE_SCRIPT);
+  assert_contains(f->call.errmsg, "'__mode' is not available");
+  assert_int_equal(action(f, "setmetatable({}, {__gc = true})"), CASE_SCRIPT);
+  /* Metamethods keep working. */
+  ok_action(f, "local V = {} V.__index = V V.__add = function(a, b) return a.n + b.n end "
+               "V.__tostring = function(v) return 'v' .. v.n end "
+               "local a, b = setmetatable({n = 2}, V), setmetatable({n = 3}, V) "
+               "case.name = tostring(a) .. '=' .. (a + b)");
+  assert_field_json(f, "name", "\"v2=5\"");
+}
+
+static void handlers_stay_bounded(void **state)
+{
+  fx *f = *state;
+  case_engine_limit(f->e, CASE_LIMIT_INSTRUCTIONS, 100000);
+  static const char *const loops[] = {
+    "xpcall(function() while true do end end, function() while true do end end)",
+    "xpcall(error, function() while true do end end)",
+    "local x <close> = setmetatable({}, {__close = function() while true do end end}) "
+    "while true do end",
+    "table.sort({3, 2, 1}, function() while true do end end)",
+  };
+  for (size_t i = 0; i < sizeof loops / sizeof loops[0]; i++) {
+    int rc = action(f, loops[i]);
+    if (rc != CASE_LIMIT) fail_msg("'%s' gave %d (%s)", loops[i], rc, f->call.errmsg);
+    assert_contains(f->call.errmsg, "exceeded the instruction budget (100000)");
+  }
+  /* A handler still runs for ordinary errors. */
+  ok_action(f, "local ok, m = xpcall(error, function(e) return 'handled: ' .. e end, 'x') "
+               "case.name = tostring(ok) .. ' ' .. m");
+  assert_field_json(f, "name", "\"false handled: x\"");
+  /* The wall clock stops what the budget does not see. */
+  case_engine_limit(f->e, CASE_LIMIT_INSTRUCTIONS, 0);
+  case_engine_limit(f->e, CASE_LIMIT_TIME, 50);
+  assert_int_equal(action(f, "while true do end"), CASE_LIMIT);
+  assert_string_equal(f->call.errmsg, "wf.yaml:7:9: action 'while true do end' exceeded the "
+                                      "time limit (50 ms)");
+  ok_action(f, "case.x = 1");
+}
+
+static void library_costs(void **state)
+{
+  fx *f = *state;
+  case_engine_limit(f->e, CASE_LIMIT_INSTRUCTIONS, 100000);
+  case_engine_limit(f->e, CASE_LIMIT_MEMORY, 0);
+  /* Each is charged its input size before it runs: over the budget at once. */
+  static const char *const costly[] = {
+    "local s = ('a'):rep(30000) s:find(('a'):rep(10000) .. 'b', 1, true)",
+    "local s = ('a'):rep(30000) s:find(('a'):rep(10000) .. 'b')",
+    "string.find(('a'):rep(40), ('.-'):rep(12) .. 'x')",
+    "(('('):rep(2000)):find('%b()')",
+    "utf8.len(('x'):rep(2000000))",
+    "local t = {} for i = 1, 2000 do t[i] = i end for i = 1, 60 do table.insert(t, 1, i) end",
+    "table.concat({}, '', 1, 200000)",
+    "table.unpack({}, 1, 200000)",
+    "local t = {} for i = 1, 8000 do t[i] = -i end table.sort(t) table.sort(t)",
+    "local t = {} for i = 1, 5000 do t[i] = i end for k = 1, 3 do for _ in pairs(t) do break end end",
+    "tonumber(('1'):rep(2000000))",
+    "string.byte(('x'):rep(200000), 1, -1)",
+  };
+  for (size_t i = 0; i < sizeof costly / sizeof costly[0]; i++) {
+    int rc = action(f, costly[i]);
+    if (rc != CASE_LIMIT) fail_msg("'%s' gave %d (%s)", costly[i], rc, f->call.errmsg);
+    assert_contains(f->call.errmsg, "exceeded the instruction budget");
+  }
+  /* What they return is what Lua's own functions return. */
+  ok_action(f, "local s = 'IR-2026-113'\n"
+               "assert(s:sub(-3) == '113' and s:sub(4, 7) == '2026' and s:byte(-1) == 51)\n"
+               "assert(select('#', s:byte(1, -1)) == 11 and utf8.len('\u00e9a') == 2)\n"
+               "assert(utf8.codepoint('\u00e9') == 233 and utf8.offset('a\u00e9b', 3) == 4)\n"
+               "local t = {1, 2, 3} table.insert(t, 1, 0) table.insert(t, 4)\n"
+               "assert(table.concat(t, ',') == '0,1,2,3,4' and table.remove(t, 1) == 0)\n"
+               "assert(table.remove(t) == 4 and select('#', table.unpack(t)) == 3)\n"
+               "assert(tonumber('0x10') == 16 and tonumber('z', 36) == 35 and tonumber(nil) == nil"
+               " or true)\n"
+               "assert(('abc'):upper() == 'ABC' and ('x'):rep(3, ',') == 'x,x,x')\n"
+               "assert(string.unpack('i4', string.pack('i4', 7)) == 7)\n"
+               "local w = {} for a in ('een twee'):gmatch('%a+') do w[#w + 1] = a end\n"
+               "case.name = table.concat(w, '+') .. select(2, ('a b c'):gsub(' ', ''))");
+  assert_field_json(f, "name", "\"een+twee2\"");
+  /* table.sort is stable and takes a comparator; errors come through. */
+  ok_action(f, "local t = {} for i = 1, 300 do t[i] = {k = i % 4, n = i} end\n"
+               "table.sort(t, function(a, b) return a.k < b.k end)\n"
+               "for i = 2, #t do assert(t[i-1].k < t[i].k or (t[i-1].k == t[i].k and t[i-1].n < t[i].n)) end\n"
+               "local u = {5, 3, 9, 1} table.sort(u) table.sort({}) table.sort({1})\n"
+               "local v = {'b', 'a', 'c'} table.sort(v, function(a, b) return a > b end)\n"
+               "case.name = table.concat(u, ',') .. table.concat(v)");
+  assert_field_json(f, "name", "\"1,3,5,9cba\"");
+  assert_int_equal(action(f, "table.sort({1, 'a'})"), CASE_SCRIPT);
+  assert_contains(f->call.errmsg, "attempt to compare");
+}
+
 /* Not a benchmark, a smoke test: prints the guard rate. */
 static void guard_rate(void **state)
 {
@@ -867,6 +1136,12 @@ int main(void)
     cmocka_unit_test_setup_teardown(module_errors, setup, teardown),
     cmocka_unit_test_setup_teardown(profiles, setup, teardown),
     cmocka_unit_test_setup_teardown(profile_errors, setup, teardown),
+    cmocka_unit_test_setup_teardown(isolated_globals, setup, teardown),
+    cmocka_unit_test_setup_teardown(frozen_module_state, setup, teardown),
+    cmocka_unit_test_setup_teardown(module_state_refused, setup, teardown),
+    cmocka_unit_test_setup_teardown(metatables_are_copied, setup, teardown),
+    cmocka_unit_test_setup_teardown(handlers_stay_bounded, setup, teardown),
+    cmocka_unit_test_setup_teardown(library_costs, setup, teardown),
     cmocka_unit_test_setup_teardown(guard_rate, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
