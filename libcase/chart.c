@@ -151,10 +151,13 @@ int chart_prepare(case_engine *e, case_def *d) {
   /* A transition without roles that only listens to the events of timers
    * running in its own part of the chart (after.*, a deadline's on_expiry in
    * its source state, an ancestor or a descendant) belongs to the clock: no
-   * role may fire it.  The same event name handled elsewhere stays open. */
+   * role may fire it.  The same event name handled elsewhere stays open.
+   * Likewise one that only listens to events the definition raises itself
+   * (a literal raise('x') in its actions or modules): it is the workflow's
+   * own step, taken when raised, never fired by a role nor offered to one. */
   for (int i = 0; i < d->ntransitions; i++) {
     cs_transition *t = &d->transitions[i];
-    int all_timer = t->nevents > 0 && t->nroles == 0;
+    int all_timer = t->nevents > 0 && t->nroles == 0, timer_seen = 0;
     for (int k = 0; k < t->nevents && all_timer; k++) {
       int hit = 0;
       for (int m = 0; m < d->ntimers && !hit; m++) {
@@ -163,9 +166,11 @@ int chart_prepare(case_engine *e, case_def *d) {
               (tm->state == t->source || def_is_descendant(d, tm->state, t->source) ||
                def_is_descendant(d, t->source, tm->state));
       }
+      timer_seen |= hit;
+      for (int m = 0; m < d->nraised && !hit; m++) hit = !strcmp(d->raised[m], t->events[k]);
       all_timer = hit;
     }
-    t->system = all_timer;
+    t->system = all_timer ? (timer_seen ? 1 : 2) : 0;
   }
   return CASE_OK;
 }
@@ -243,6 +248,7 @@ int chart_status_copy(const case_def *d, cs_status *dst, const cs_status *src) {
   dst->revision = src->revision;
   dst->done = src->done;
   dst->cancelled = src->cancelled;
+  dst->data_size = src->data_size;
   return CASE_OK;
 fail:
   chart_status_free(dst);
@@ -407,6 +413,38 @@ static int own_data(run *r) {
   json_decref(r->w->data);
   r->w->data = copy;
   r->data_owned = 1;
+  return CASE_OK;
+}
+
+int64_t json_size(const json_t *v) {
+  return v ? (int64_t)json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY) : 4;
+}
+
+/* CASE_LIMIT_DATA: a macrostep whose actions changed the data is measured by
+ * the fields it replaced (the copy is shallow: a changed field is a new
+ * value), so its cost follows what changed, not the size of the whole case.
+ * Refused when the data would be above the limit and above what it was. */
+static int check_data_size(run *r, cs_status *w) {
+  const cs_status *old = &r->c->st;
+  if (!r->data_owned) return CASE_OK; /* the data is the committed one */
+  int64_t before = old->data_size > 0 ? old->data_size : json_size(old->data);
+  int64_t after = before;
+  const char *k;
+  json_t *v;
+  json_object_foreach(w->data, k, v) {
+    json_t *was = json_object_get(old->data, k);
+    if (!was) after += (int64_t)strlen(k) + 4 + json_size(v); /* "k": and a comma */
+    else if (v != was) after += json_size(v) - json_size(was);
+  }
+  if (json_object_size(w->data) != json_object_size(old->data)) {
+    json_object_foreach(old->data, k, v)
+      if (!json_object_get(w->data, k)) after -= (int64_t)strlen(k) + 4 + json_size(v);
+  }
+  w->data_size = after;
+  long long lim = r->e->limits[CASE_LIMIT_DATA];
+  if (lim > 0 && after > lim && after > before)
+    return eng_err(r->e, CASE_LIMIT, "case '%s': its data would take %lld bytes as JSON, more "
+                   "than the limit of %lld (CASE_LIMIT_DATA)", r->c->id, (long long)after, lim);
   return CASE_OK;
 }
 
@@ -1214,6 +1252,15 @@ int chart_macrostep_ex(case_instance *c, const char *event, json_t *payload, con
     if (rc == CASE_OK) rc = run_to_completion(&r);
   }
   if (rc == CASE_OK && r.became_done) rc = finish_case(&r);
+  if (rc != CASE_OK) {
+    run_free(&r);
+    chart_status_free(&w);
+    return rc;
+  }
+  rc = check_data_size(&r, &w);
+  if (rc == CASE_OK && event && w.revision >= CASE_COUNTER_MAX)
+    rc = eng_err(e, CASE_LIMIT, "case '%s': its revision %lld is at the largest a case may "
+                 "reach", c->id, (long long)w.revision);
   if (rc != CASE_OK) {
     run_free(&r);
     chart_status_free(&w);
@@ -2172,7 +2219,10 @@ static int explain_one(run *r, const cs_transition *t, void *ud_) {
   if (!role_allows(r, t)) {
     sbuf m;
     sbuf_init(&m);
-    if (t->system) {
+    if (t->system == 2) {
+      sbuf_printf(&m, "in '%s', '%s' is raised by the workflow's own actions, not fired by a "
+                  "role", src, u->event);
+    } else if (t->system) {
       sbuf_printf(&m, "in '%s', '%s' is fired by a timer, not by a role", src, u->event);
     } else {
       sbuf_printf(&m, "in '%s', role %s may not fire '%s' (allowed:", src, r->role, u->event);

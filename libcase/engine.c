@@ -112,6 +112,11 @@ int eng_replay_open(case_engine *e, case_engine **out) {
   int rc = case_engine_open(&r);
   if (rc != CASE_OK) return eng_err(e, CASE_NOMEM, "out of memory");
   memcpy(r->limits, e->limits, sizeof r->limits);
+  /* Replay checks what was accepted: admission limits (sizes) may have been
+   * lowered since, and the wall clock, a backstop that depends on the load,
+   * gets ten times the room (the instruction budget still bounds the work). */
+  r->limits[CASE_LIMIT_PAYLOAD] = r->limits[CASE_LIMIT_DATA] = 0;
+  if (r->limits[CASE_LIMIT_TIME] > 0) r->limits[CASE_LIMIT_TIME] *= 10;
   r->own_calendar = r->calendar;
   r->calendar = e->calendar;
   for (int i = 0; rc == CASE_OK && i < e->nnatives; i++) {

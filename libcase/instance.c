@@ -208,6 +208,14 @@ int chart_case_create(case_engine *e, const case_def *d, const char *id, const c
   }
   if (rc == CASE_OK) rc = initial_data(e, d, given, c->st.data, parent != NULL);
   if (rc == CASE_OK) {
+    c->st.data_size = json_size(c->st.data);
+    long long lim = e->limits[CASE_LIMIT_DATA];
+    if (lim > 0 && c->st.data_size > lim)
+      rc = eng_err(e, CASE_LIMIT, "case '%s': its initial data takes %lld bytes as JSON, more "
+                   "than the limit of %lld (CASE_LIMIT_DATA)", id, (long long)c->st.data_size,
+                   lim);
+  }
+  if (rc == CASE_OK) {
     c->given = given;
     rc = chart_macrostep(c, NULL, NULL, NULL, NULL, at, 0);
     c->given = NULL;
@@ -300,6 +308,11 @@ int case_instance_fire(case_instance *c, const char *event, const char *payload_
                    "%s (%lld): events are processed in time order",
                    c->id, event, a, (long long)at, b, (long long)c->st.last_time);
   }
+  long long lim = e->limits[CASE_LIMIT_PAYLOAD];
+  size_t plen = payload_json ? strlen(payload_json) : 0;
+  if (lim > 0 && plen > (unsigned long long)lim)
+    return eng_err(e, CASE_LIMIT, "case '%s': the payload of '%s' takes %zu bytes, more than "
+                   "the limit of %lld (CASE_LIMIT_PAYLOAD)", c->id, event, plen, lim);
   json_t *payload = NULL;
   int rc = parse_json(e, payload_json, "the event payload", &payload);
   if (rc != CASE_OK) return rc;
@@ -937,6 +950,11 @@ static int restore_into(case_engine *e, const case_def *d, json_t *snap, case_in
                       st->timers[k2].id);
   st->last_time = json_integer_value(json_object_get(snap, "time")); /* 0 when absent */
   st->revision = json_integer_value(json_object_get(snap, "revision"));
+  if (st->revision < 0 || st->revision >= CASE_COUNTER_MAX || st->timer_seq < 0 ||
+      st->timer_seq >= CASE_COUNTER_MAX)
+    return eng_err(e, CASE_CORRUPT, "snapshot: revision %lld or timer_seq %lld is out of the "
+                   "range a run reaches (0 to 2^62)", (long long)st->revision,
+                   (long long)st->timer_seq);
   st->done = json_is_true(json_object_get(snap, "done"));
   st->cancelled = json_is_true(json_object_get(snap, "cancelled"));
   const char *parent = json_string_value(json_object_get(snap, "parent"));
@@ -1079,6 +1097,8 @@ static int push(case_call *call, cs_plist *l, const char *name, const char *payl
   if (call->is_guard) return CASE_MISUSE;
   json_t *p = NULL;
   if (payload_json) {
+    long long lim = call->engine ? call->engine->limits[CASE_LIMIT_PAYLOAD] : 0;
+    if (lim > 0 && strlen(payload_json) > (unsigned long long)lim) return CASE_LIMIT;
     p = json_loads(payload_json, JSON_DECODE_ANY, NULL);
     if (!p) return CASE_INVALID;
   }

@@ -1442,6 +1442,15 @@ static int l_raise_emit(lua_State *L)
     return refuse(L, strncmp(err, "value too large", 15) ? CASE_INVALID : CASE_LIMIT,
                   "%s: payload: %s", fn, err);
   }
+  long long lim = s->e->limits[CASE_LIMIT_PAYLOAD];
+  if (lim > 0 && !json_is_null(payload)) {
+    int64_t n = json_size(payload);
+    if (n > lim) {
+      json_decref(payload);
+      return refuse(L, CASE_LIMIT, "%s: the payload takes %lld bytes as JSON, more than the "
+                    "limit of %lld (CASE_LIMIT_PAYLOAD)", fn, (long long)n, lim);
+    }
+  }
   if (plist_push(list, lua_tostring(L, 1), payload) != CASE_OK)
     return refuse(L, CASE_NOMEM, "out of memory");
   return 0;

@@ -1146,20 +1146,64 @@ out:
   return rc;
 }
 
+/* A refused row keeps texts of at most REFUSED_KEEP bytes: a role that may not
+ * act must not be able to grow the store by more than that per attempt. */
+#define REFUSED_KEEP 1024
+
+/* The first bytes of s, at most max and cut at a UTF-8 boundary. */
+static size_t utf8_cut(const char *s, size_t len, size_t max) {
+  if (len <= max) return len;
+  size_t n = max;
+  while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--;
+  return n;
+}
+
+/* A text for a refused row: itself when short, else its first bytes (NULL
+ * stays NULL).  Caller frees. */
+static char *bounded(const char *s) {
+  if (!s) return NULL;
+  size_t len = strlen(s);
+  return xstrndup(s, utf8_cut(s, len, REFUSED_KEEP));
+}
+
+/* A payload for a refused row: itself when short; else a JSON object saying
+ * how long it was, its SHA-256 and its first bytes:
+ *   {"refused_payload_cut": {"bytes": N, "sha256": "...", "head": "..."}} */
+static char *bounded_payload(const char *p) {
+  if (!p) return NULL;
+  size_t len = strlen(p);
+  if (len <= REFUSED_KEEP) return xstrdup(p);
+  char hex[65] = "";
+  if (sha256_hex(p, len, hex) != 0) hex[0] = 0;
+  json_t *head = json_stringn(p, utf8_cut(p, len, REFUSED_KEEP / 2));
+  json_t *o = json_pack("{s:{s:I, s:s, s:o*}}", "refused_payload_cut", "bytes", (json_int_t)len,
+                        "sha256", hex, "head", head);
+  char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+  json_decref(o);
+  return text;
+}
+
 /* Records a refused event in its own small transaction; keeps the engine error. */
 static void record_refusal(case_store *s, const char *id, int64_t revision, const char *event,
                            const char *payload, const char *actor, const char *role, int64_t at,
                            int code) {
-  char *msg = xstrdup(case_errmsg(s->e));
-  sb_refused_row r = {(char *)id, revision, (char *)event, (char *)payload, (char *)actor,
-                      (char *)role, at, (int64_t)time(NULL), code, msg ? msg : ""};
-  int rc = s->ops->begin(s->db, 1);
+  char *full = xstrdup(case_errmsg(s->e));
+  char *msg = bounded(full), *ev = bounded(event), *who = bounded(actor);
+  char *pl = bounded_payload(payload);
+  sb_refused_row r = {(char *)id, revision, ev ? ev : "", pl, who, (char *)role, at,
+                      (int64_t)time(NULL), code, msg ? msg : ""};
+  int rc = (payload && !pl) || (event && !ev) || (actor && !who) ? CASE_NOMEM : CASE_OK;
+  if (rc == CASE_OK) rc = s->ops->begin(s->db, 1);
   if (rc == CASE_OK) rc = s->ops->refused_add(s->db, &r);
   if (rc == CASE_OK) rc = s->ops->commit(s->db);
   if (rc != CASE_OK) s->ops->rollback(s->db);
   /* The refusal is the caller's answer; restore its message. */
-  eng_err(s->e, code, "%s", msg ? msg : case_errstr(code));
+  eng_err(s->e, code, "%s", full ? full : case_errstr(code));
+  free(full);
   free(msg);
+  free(ev);
+  free(who);
+  free(pl);
 }
 
 static int is_refusal(int rc) {
@@ -1179,6 +1223,9 @@ int case_store_create(case_store *s, const case_def *d, const char *id, const ch
   case_engine *e = s->e;
   if (!d || !id) return eng_err(e, CASE_MISUSE, "case_store_create: NULL argument");
   if (d->engine != e) return eng_err(e, CASE_MISUSE, "the definition belongs to another engine");
+  if (actor && strcmp(actor, TIMER_ACTOR) == 0)
+    return eng_err(e, CASE_INVALID, "actor '%s' is reserved for the clock: a case is not "
+                   "created by it", TIMER_ACTOR);
   int rc = writable(s);
   if (rc != CASE_OK) return rc;
   char why[160];
@@ -1266,6 +1313,9 @@ int case_store_fire_v2(case_store *s, const char *id, const char *event,
   if (!role && actor && strcmp(actor, TIMER_ACTOR) == 0)
     return eng_err(e, CASE_MISUSE, "actor '%s' without a role is reserved for timers",
                    TIMER_ACTOR);
+  if (actor && strcmp(actor, TIMER_ACTOR) == 0)
+    return eng_err(e, CASE_INVALID, "actor '%s' is reserved for the clock: the journal's timer "
+                   "rows are the clock's, a person (role %s) cannot act as it", TIMER_ACTOR, role);
   int rc = writable(s);
   if (rc != CASE_OK) return rc;
   if ((rc = check_utf8(s, "the case id", id)) != CASE_OK ||

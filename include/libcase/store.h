@@ -166,8 +166,9 @@ CASE_API int case_store_add_holiday(case_store *s, const char *date, const char 
  * Returns the codes of case_instance_create() plus CASE_BUSY and CASE_IO;
  * CASE_EXISTS if the id is taken in the store; CASE_DENIED (nothing written)
  * for a role the definition does not declare; CASE_INVALID (nothing written)
- * for an id case_id_check() refuses or a location, actor or role that is not
- * UTF-8.  On success the case is on the engine; *out (may be NULL)
+ * for an id case_id_check() refuses, a location, actor or role that is not
+ * UTF-8, or the actor "timer" (reserved for the clock's rows).  On success the
+ * case is on the engine; *out (may be NULL)
  * borrows it.
  */
 CASE_API int case_store_create(case_store *s, const case_def *d, const char *id,
@@ -196,7 +197,13 @@ CASE_API int case_store_create(case_store *s, const case_def *d, const char *id,
  *
  * A refused event (CASE_NOTHANDLED, CASE_DENIED, CASE_GUARD, CASE_SCRIPT,
  * CASE_LIMIT, CASE_INVALID) is recorded in the refused-events table with its
- * reason and never changes the case.  Returns CASE_OK, those codes,
+ * reason and never changes the case.  The row keeps at most 1024 bytes of the
+ * event name, actor and message; a longer payload is kept as
+ * {"refused_payload_cut": {"bytes": N, "sha256": "<hex of the whole>",
+ * "head": "<its first 512 bytes>"}}, so refusals cannot grow the store by more
+ * than a few KiB each.  The actor "timer" is reserved for the clock's journal
+ * rows: with a role it is refused with CASE_INVALID (without one, CASE_MISUSE),
+ * before anything is read or written.  Returns CASE_OK, those codes,
  * CASE_NOTFOUND (unknown case), CASE_CONFLICT, CASE_EXISTS (the idempotency
  * key was used for another request), CASE_BUSY, CASE_IO, CASE_CORRUPT,
  * CASE_NOMEM, CASE_MISUSE.

@@ -245,6 +245,29 @@ commands)
   expect 5 "import a CSV field that is not UTF-8" -- "$CASECTL" import "$T/latin.csv"
   contains "$T/err" "latin.csv:2: column 'actor' is not valid UTF-8" "the bad field is named"
   expect 3 "none of the refused files created a case" -- "$CASECTL" show ZI1
+  # Issue 15.10/15.11: numbers are range-checked, NUL bytes and the clock's actor refused.
+  printf '{"time":"2026-03-19T10:00","case":"Z8","event":"create","workflow":"aanmelding_demo","version":4294967297,"role":"IND"}\n' >"$T/ver.jsonl"
+  expect 5 "import a version past 2^31" -- "$CASECTL" import "$T/ver.jsonl"
+  contains "$T/err" "ver.jsonl:1: version '4294967297' is too large" "the version is not wrapped"
+  printf 'time,case,event,role,workflow,version\n2026-03-19T10:00,Z8,create,IND,aanmelding_demo,9223372036854775807\n' >"$T/ver.csv"
+  expect 5 "import a CSV version past 2^31" -- "$CASECTL" import "$T/ver.csv"
+  contains "$T/err" "too large" "the CSV version is not wrapped"
+  printf '{"time":"@9000000000000000000","case":"Z8","event":"create","workflow":"aanmelding_demo","role":"IND"}\n{"time":9000000000000000000,"case":"Z8","event":"create","workflow":"aanmelding_demo","role":"IND"}\n' >"$T/far9999.jsonl"
+  expect 5 "import a time past the year 9999" -- "$CASECTL" import "$T/far9999.jsonl"
+  contains "$T/err" "far9999.jsonl:1: time '@9000000000000000000' is not a date or time" "an @time out of range"
+  contains "$T/err" "far9999.jsonl:2: time" "an integer time out of range"
+  printf 'time,case,event,role,workflow\n2026-03-19T10:00,Z8,create,IND,aanmelding_demo\n2026-03-20T10:00,Z8,incident,COA\0hidden,\n' >"$T/nul.csv"
+  expect 5 "import a CSV with a NUL byte" -- "$CASECTL" import "$T/nul.csv"
+  contains "$T/err" "nul.csv:3: column 'role' holds a NUL byte" "the NUL is not a silent cut"
+  printf '{"time":"2026-03-19T10:00","case":"Z8","event":"create","workflow":"aanmelding_demo","role":"IND\0x"}\n{"time":"2026-03-19T10:00","case":"Z8","event":"create","workflow":"aanmelding_demo","role":"IND\\u0000x"}\n' >"$T/nul.jsonl"
+  expect 5 "import JSON Lines with NUL bytes" -- "$CASECTL" import "$T/nul.jsonl"
+  contains "$T/err" "nul.jsonl:1:" "a raw NUL is an error"
+  contains "$T/err" "nul.jsonl:2:" "an escaped NUL is an error"
+  printf '{"time":"2026-03-19T10:00","case":"Z4","event":"incident","role":"COA","actor":"timer"}\n' >"$T/clock.jsonl"
+  expect 5 "import a person's row as the clock" -- "$CASECTL" import "$T/clock.jsonl"
+  contains "$T/err" 'actor "timer" is reserved' "the reserved actor is explained"
+  expect 5 "fire as the clock" -- "$CASECTL" fire --role COA --actor timer Z4 incident
+  contains "$T/err" "reserved for the clock" "fire refuses the clock's actor"
   ;;
 pilot)
   pilot_store >"$T/log" 2>&1 || { cat "$T/log"; bad "pilot replay"; }

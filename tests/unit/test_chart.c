@@ -951,7 +951,128 @@ static void test_restore_refuses_inconsistent(void **state) {
   b = replaced(snap, "\"timer_seq\":1", "\"timer_seq\":0");
   assert_int_equal(case_instance_restore(f->e, b, &c), CASE_CORRUPT);
   free(b);
+  /* Counters no run reaches (issue 15.11: a revision of INT64_MAX overflowed on
+   * the next fire). */
+  b = replaced(snap, "\"revision\":0", "\"revision\":9223372036854775807");
+  assert_int_equal(case_instance_restore(f->e, b, &c), CASE_CORRUPT);
+  assert_non_null(strstr(case_errmsg(f->e), "out of the range a run reaches"));
+  free(b);
+  b = replaced(snap, "\"revision\":0", "\"revision\":-1");
+  assert_int_equal(case_instance_restore(f->e, b, &c), CASE_CORRUPT);
+  free(b);
+  b = replaced(snap, "\"timer_seq\":1", "\"timer_seq\":9223372036854775807");
+  assert_int_equal(case_instance_restore(f->e, b, &c), CASE_CORRUPT);
+  free(b);
+  b = replaced(snap, "\"revision\":0", "\"revision\":4611686018427387903");
+  assert_int_equal(case_instance_restore(f->e, b, &c), CASE_OK);
+  free(b);
+  assert_int_equal(case_instance_fire(c, "go", NULL, NULL, NULL, T0), CASE_OK);
+  assert_int_equal(case_instance_revision(c), INT64_C(4611686018427387904));
   case_free(snap);
+  assert_int_equal(case_instance_snapshot(c, &snap), CASE_OK);
+  case_instance_free(c);
+  assert_int_equal(case_instance_restore(f->e, snap, &c), CASE_CORRUPT); /* at 2^62 */
+  case_free(snap);
+}
+
+/* Issue 15.10: an event the workflow raises itself, on a transition without
+ * roles, is the workflow's own step: no role may fire it, and it is not offered. */
+static void test_raise_only_events(void **state) {
+  fx *f = *state;
+  load(f, "workflow: intern\nversion: 1\nroles: [IND]\n"
+          "initial: a\nstates:\n  a:\n    on:\n"
+          "      start: {roles: [IND], actions: [\"raise('stap.klaar')\"]}\n"
+          "      stap.klaar: b\n"
+          "      open: {target: a}\n"
+          "  b:\n    on:\n      terug: a\n      stap.klaar: {roles: [IND], target: a}\n");
+  create(f, NULL);
+  assert_int_equal(case_instance_fire(f->c, "stap.klaar", NULL, "x", "IND", T0), CASE_DENIED);
+  assert_non_null(strstr(case_errmsg(f->e), "'stap.klaar' is raised by the workflow's own "
+                                            "actions, not fired by a role"));
+  assert_int_equal(case_instance_fire(f->c, "stap.klaar", NULL, NULL, NULL, T0), CASE_DENIED);
+  char *av = NULL;
+  assert_int_equal(case_instance_available(f->c, "IND", T0, &av), CASE_OK);
+  assert_null(strstr(av, "stap.klaar"));
+  assert_non_null(strstr(av, "\"open\"")); /* not raised: still open to every role */
+  case_free(av);
+  fire_ok(f, "start", "IND"); /* the raise takes it */
+  assert_config(f, "[\"b\"]");
+  /* With roles listed it is the role's to fire, raised or not. */
+  fire_ok(f, "stap.klaar", "IND");
+  assert_config(f, "[\"a\"]");
+}
+
+/* Issue 15.6: payloads and case data are bounded (CASE_LIMIT_PAYLOAD,
+ * CASE_LIMIT_DATA), and a case over a lowered limit may still shrink. */
+static void test_payload_and_data_limits(void **state) {
+  fx *f = *state;
+  load(f, "workflow: big\nversion: 1\nroles: [IND]\n"
+          "data: {s: {type: string}, n: {type: integer, default: 0}}\n"
+          "initial: a\nstates:\n  a:\n    on:\n"
+          "      put: {actions: [case.s = event.data.s]}\n"
+          "      grow: {actions: [\"case.s = string.rep('x', event.data.n)\"]}\n"
+          "      count: {actions: [case.n = case.n + 1]}\n"
+          "      note: {actions: [\"raise('noted', {s = event.data.s})\"]}\n"
+          "      noted: {}\n");
+  assert_int_equal(case_engine_limit(f->e, CASE_LIMIT_PAYLOAD, -1), 1048576);
+  assert_int_equal(case_engine_limit(f->e, CASE_LIMIT_DATA, -1), 4194304);
+  assert_int_equal(case_engine_limit(f->e, CASE_LIMIT_TIME, -1), 1000);
+  case_engine_limit(f->e, CASE_LIMIT_PAYLOAD, 100);
+  case_engine_limit(f->e, CASE_LIMIT_DATA, 200);
+  create(f, NULL);
+  char p[512];
+  snprintf(p, sizeof p, "{\"s\":\"%091d\"}", 0); /* 99 bytes */
+  assert_int_equal(case_instance_fire(f->c, "put", p, NULL, "IND", T0), CASE_OK);
+  snprintf(p, sizeof p, "{\"s\":\"%092d\"}", 0); /* 100 bytes */
+  assert_int_equal(case_instance_fire(f->c, "put", p, NULL, "IND", T0), CASE_OK);
+  snprintf(p, sizeof p, "{\"s\":\"%093d\"}", 0); /* 101 bytes */
+  assert_int_equal(case_instance_fire(f->c, "put", p, NULL, "IND", T0), CASE_LIMIT);
+  assert_non_null(strstr(case_errmsg(f->e), "takes 101 bytes, more than the limit of 100 "
+                                            "(CASE_LIMIT_PAYLOAD)"));
+  assert_int_equal(case_instance_fire(f->c, "note", "{\"s\":\"x\"}", NULL, "IND", T0),
+                   CASE_OK);
+  /* {"n":0,"s":"..."}: 14 bytes around the string */
+  snprintf(p, sizeof p, "{\"n\": %d}", 186);
+  assert_int_equal(case_instance_fire(f->c, "grow", p, NULL, "IND", T0), CASE_OK);
+  char *d = NULL;
+  assert_int_equal(case_instance_data(f->c, &d), CASE_OK);
+  assert_int_equal(strlen(d), 200);
+  case_free(d);
+  int64_t rev = case_instance_revision(f->c);
+  snprintf(p, sizeof p, "{\"n\": %d}", 187);
+  assert_int_equal(case_instance_fire(f->c, "grow", p, NULL, "IND", T0), CASE_LIMIT);
+  assert_non_null(strstr(case_errmsg(f->e), "its data would take 201 bytes as JSON, more than "
+                                            "the limit of 200 (CASE_LIMIT_DATA)"));
+  assert_int_equal(case_instance_revision(f->c), rev); /* refused: nothing changed */
+  /* Lowered below what the case holds: it may shrink, and stay, not grow. */
+  case_engine_limit(f->e, CASE_LIMIT_DATA, 50);
+  assert_int_equal(case_instance_fire(f->c, "count", NULL, NULL, "IND", T0), CASE_OK);
+  assert_int_equal(case_instance_fire(f->c, "grow", "{\"n\": 10}", NULL, "IND", T0), CASE_OK);
+  assert_int_equal(case_instance_fire(f->c, "grow", "{\"n\": 40}", NULL, "IND", T0),
+                   CASE_LIMIT);
+  /* A restored case is measured at its first change. */
+  char *snap = NULL;
+  assert_int_equal(case_instance_snapshot(f->c, &snap), CASE_OK);
+  case_instance_free(f->c);
+  assert_int_equal(case_instance_restore(f->e, snap, &f->c), CASE_OK);
+  case_free(snap);
+  assert_int_equal(case_instance_fire(f->c, "grow", "{\"n\": 40}", NULL, "IND", T0),
+                   CASE_LIMIT);
+  assert_int_equal(case_instance_fire(f->c, "grow", "{\"n\": 20}", NULL, "IND", T0), CASE_OK);
+  /* Initial data too. */
+  case_instance *c2 = NULL;
+  assert_int_equal(case_instance_create(f->e, f->d, "c2", NULL,
+                                        "{\"s\": \"0123456789012345678901234567890123456789\"}",
+                                        T0, &c2),
+                   CASE_LIMIT);
+  assert_null(c2);
+  assert_non_null(strstr(case_errmsg(f->e), "its initial data takes"));
+  /* 0: no limit. */
+  case_engine_limit(f->e, CASE_LIMIT_DATA, 0);
+  case_engine_limit(f->e, CASE_LIMIT_PAYLOAD, 0);
+  assert_int_equal(case_instance_fire(f->c, "grow", "{\"n\": 100000}", NULL, "IND", T0),
+                   CASE_OK);
+  assert_int_equal(case_engine_limit(f->e, CASE_LIMIT_DATA + 1, -1), -1); /* no such limit */
 }
 
 /* Many cases on one engine: found by id through the index as they come and go. */
@@ -1142,6 +1263,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_timer_cancelled_on_exit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_roundtrip, setup, teardown),
       cmocka_unit_test_setup_teardown(test_restore_refuses_inconsistent, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_payload_and_data_limits, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_raise_only_events, setup, teardown),
       cmocka_unit_test_setup_teardown(test_many_cases, setup, teardown),
       cmocka_unit_test_setup_teardown(test_misuse, setup, teardown),
       cmocka_unit_test_setup_teardown(test_version_in_force, setup, teardown),

@@ -337,9 +337,40 @@ static void test_refused_recorded(void **state) {
   assert_int_equal(count_sql(f, "SELECT count(*) FROM refused WHERE event='tel' AND "
                                 "message LIKE '%may not%'"),
                    1);
-  /* The timer actor name is reserved. */
+  /* The timer actor name is reserved, with a role as well (issue 15.10: a
+   * person's rows must not look fired by the clock). */
   assert_int_equal(case_store_fire(f->s, "z1", "tel", NULL, "timer", NULL, T0, -1, NULL, NULL),
                    CASE_MISUSE);
+  assert_int_equal(case_store_fire(f->s, "z1", "tel", NULL, "timer", "IND", T0, -1, NULL, NULL),
+                   CASE_INVALID);
+  assert_non_null(strstr(case_errmsg(f->e), "reserved for the clock"));
+  assert_int_equal(case_store_create(f->s, f->d, "z9", NULL, NULL, "timer", "IND", T0, NULL),
+                   CASE_INVALID);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM journal WHERE actor='timer'"), 0);
+  /* Issue 15.6: a refusal keeps a bounded row, whatever the payload, actor,
+   * event name or message. */
+  size_t big = 3u << 20;
+  char *p = malloc(big + 16), *actor = malloc(100001);
+  memset(p, 'x', big + 16);
+  memcpy(p, "{\"s\": \"", 7);
+  memcpy(p + big + 16 - 3, "\"}", 3);
+  memset(actor, 'a', 100000);
+  actor[100000] = 0;
+  case_engine_limit(f->e, CASE_LIMIT_PAYLOAD, 0);
+  assert_int_equal(case_store_fire(f->s, "z1", "sluit", p, actor, "IND", T0, -1, NULL, NULL),
+                   CASE_GUARD);
+  case_engine_limit(f->e, CASE_LIMIT_PAYLOAD, 1048576);
+  assert_int_equal(case_store_fire(f->s, "z1", "tel", p, "jan", "IND", T0, -1, NULL, NULL),
+                   CASE_LIMIT);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM refused WHERE length(payload) > 2048 OR "
+                                "length(actor) > 1024 OR length(message) > 1100"),
+                   0);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM refused WHERE json_extract(payload, "
+                                "'$.refused_payload_cut.bytes') = 3145743 AND "
+                                "length(json_extract(payload, '$.refused_payload_cut.sha256')) = 64"),
+                   2);
+  free(p);
+  free(actor);
   verify_clean(f, 1, 1);
 }
 

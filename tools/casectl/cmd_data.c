@@ -4,6 +4,7 @@
  */
 #include <csv.h>
 #include <errno.h>
+#include <limits.h>
 #include <openssl/evp.h>
 #include <getopt.h>
 #include <signal.h>
@@ -306,6 +307,9 @@ static int add_row(irows *rs, long line, const char *time_s, const char *cas, co
     return row_error(rs, line, "a row by actor \"timer\" without a role: timers are fired by the "
                      "clock (the store is ticked to each row's time), not imported; drop the row%s%s",
                      NULL, NULL);
+  if (actor && !strcmp(actor, "timer"))
+    return row_error(rs, line, "actor \"timer\" is reserved for the clock's rows: a row with a "
+                     "role is a person's; name the person%s%s", NULL, NULL);
   if (!role || !*role)
     return row_error(rs, line, "%s without a role: every row needs the role that acted (an "
                      "event without one would skip every role check)%s",
@@ -323,8 +327,13 @@ static int add_row(irows *rs, long line, const char *time_s, const char *cas, co
     return row_error(rs, line, "a create row needs a workflow%s%s", NULL, NULL);
   if (version && *version) {
     char *end;
-    long v = strtol(version, &end, 10);
-    if (*end || v < 1) return row_error(rs, line, "version '%s' is not a number%s", version, NULL);
+    errno = 0;
+    long long v = strtoll(version, &end, 10);
+    if (*end || end == version || v < 1)
+      return row_error(rs, line, "version '%s' is not a number%s", version, NULL);
+    if (errno == ERANGE || v > INT_MAX)
+      return row_error(rs, line, "version '%s' is too large (at most 2147483647)%s", version,
+                       NULL);
     r.version = (int)v;
   }
   const char *js[2] = {payload, data};
@@ -383,8 +392,10 @@ static void read_jsonl(irows *rs, FILE *f) {
     while (*p == ' ' || *p == '\t') p++;
     if (*p == '\n' || *p == '\r' || *p == 0 || *p == '#') continue;
     json_error_t jerr;
-    /* A key given twice is an error (as a CSV column named twice is), not "last wins". */
-    json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    /* A key given twice is an error (as a CSV column named twice is), not "last wins".
+     * By length, not as a C string: a NUL byte is an error, not the line's end. */
+    json_t *o = json_loadb(text, (size_t)len - (size_t)(text - line), JSON_REJECT_DUPLICATES,
+                           &jerr);
     if (!o || !json_is_object(o)) {
       /* Columns are 1-based; jansson gives 0 or -1 at the end of a line or for
        * a value that parsed but is not an object: fall back on the byte position,
@@ -431,7 +442,7 @@ static void read_jsonl(irows *rs, FILE *f) {
       json_decref(o);
       continue;
     }
-    char tbuf[32] = "", vbuf[16] = "";
+    char tbuf[32] = "", vbuf[32] = "";
     json_t *t = json_object_get(o, "time");
     if (json_is_integer(t))
       snprintf(tbuf, sizeof tbuf, "@%lld", (long long)json_integer_value(t));

@@ -292,6 +292,8 @@ int parse_time(const char *s, int64_t *out) {
     errno = 0;
     long long v = strtoll(s + 1, &end, 10);
     if (errno || end == s + 1 || *end) return -1;
+    /* the range of the date forms: 1970-01-01 to 9999-12-31 (UTC) */
+    if (v < 0 || v > 253402300799LL) return -1;
     *out = v;
     return 0;
   }
