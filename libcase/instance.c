@@ -266,6 +266,7 @@ int case_instance_create(case_engine *e, const case_def *d, const char *id, cons
 
 void case_instance_free(case_instance *c) {
   if (!c) return;
+  if (c->cached_by) store_cache_drop(c);
   unlink_case(c);
   case_destroy(c);
 }

@@ -913,6 +913,10 @@ struct case_instance {
   const json_t *given;         /* during creation only: the host's initial data */
   case_instance *next, *prev; /* engine's list */
   case_instance *hnext;        /* engine's hash bucket chain */
+  /* The case cache of the store that restored or created this case (NULL: a
+   * case the host made, never evicted): its LRU list, most recent first. */
+  struct case_store *cached_by;
+  case_instance *lru_prev, *lru_next;
 };
 
 /* chart.c: derived data for a freshly parsed definition (history slots, bitset
@@ -1021,6 +1025,9 @@ int chart_deadline_change(case_call *call, const char *name, const char *duratio
 /* store.c: the engine a store was opened on (NULL for NULL). */
 struct case_store;
 case_engine *store_engine(const struct case_store *s);
+/* store.c: case `c` (c->cached_by set) is being freed: it leaves its store's
+ * case cache.  Called by case_instance_free(). */
+void store_cache_drop(case_instance *c);
 
 /* ------------------------------------------------------------------ */
 /* coverage.c — probes on the statechart algorithm                     */

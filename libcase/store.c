@@ -779,6 +779,7 @@ int case_store_open(case_engine *e, const char *path, int flags, case_store **ou
     free(s);
     return st_nomem(e);
   }
+  s->cache_max = CASE_STORE_CACHE_DEFAULT;
   char err[600];
   int bflags = (s->readonly ? SB_READONLY : 0) | ((flags & CASE_STORE_CREATE) ? SB_CREATE : 0);
   int rc = sb_sqlite_open(path, bflags, &s->ops, &s->db, err, sizeof err);
@@ -803,6 +804,8 @@ int case_store_open(case_engine *e, const char *path, int flags, case_store **ou
 
 void case_store_close(case_store *s) {
   if (!s) return;
+  /* Its cases stay on the engine, as the host's from now on. */
+  while (s->lru_head) store_cache_drop(s->lru_head);
   eng_def_source_remove(s->e, s);
   s->ops->close(s->db);
   mk_hasher_free(&s->h);
@@ -851,6 +854,7 @@ static int load_case(case_store *s, const sb_case_row *row, case_instance **out)
   case_instance *c = case_instance_find(s->e, row->id);
   if (c && c->st.revision == row->revision && c->def->version == row->version &&
       strcmp(c->def->id, row->workflow) == 0) {
+    st_cache_touch(s, c, 0);
     *out = c;
     return CASE_OK;
   }
@@ -860,8 +864,69 @@ static int load_case(case_store *s, const sb_case_row *row, case_instance **out)
                ? CASE_OK : need_defs(s, row->workflow, row->version);
   if (rc == CASE_OK) rc = case_instance_restore(s->e, row->snapshot, &c);
   if (rc != CASE_OK) return rc;
+  st_cache_touch(s, c, 1);
   *out = c;
   return CASE_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* The case cache                                                      */
+/* ------------------------------------------------------------------ */
+
+static void lru_unlink(case_store *s, case_instance *c) {
+  if (c->lru_prev) c->lru_prev->lru_next = c->lru_next;
+  else s->lru_head = c->lru_next;
+  if (c->lru_next) c->lru_next->lru_prev = c->lru_prev;
+  else s->lru_tail = c->lru_prev;
+  c->lru_prev = c->lru_next = NULL;
+  s->lru_n--;
+}
+
+void st_cache_touch(case_store *s, case_instance *c, int adopt) {
+  if (c->cached_by != s) {
+    if (!adopt || c->cached_by) return; /* the host's own case, or another store's */
+    c->cached_by = s;
+    s->lru_n++;
+  } else if (s->lru_head == c) {
+    return;
+  } else {
+    s->lru_n++; /* lru_unlink counts it out */
+    lru_unlink(s, c);
+  }
+  c->lru_prev = NULL;
+  c->lru_next = s->lru_head;
+  if (s->lru_head) s->lru_head->lru_prev = c;
+  else s->lru_tail = c;
+  s->lru_head = c;
+}
+
+void st_cache_trim(case_store *s, const case_instance *keep) {
+  if (s->cache_max < 0) return;
+  case_instance *c = s->lru_tail;
+  while (c && s->lru_n > s->cache_max) {
+    case_instance *prev = c->lru_prev;
+    if (c != keep) case_instance_free(c); /* leaves the list through store_cache_drop */
+    c = prev;
+  }
+}
+
+void store_cache_drop(case_instance *c) {
+  case_store *s = c->cached_by;
+  lru_unlink(s, c);
+  c->cached_by = NULL;
+}
+
+long case_store_set_cache(case_store *s, long cases) {
+  if (!s) return -1;
+  long old = s->cache_max;
+  s->cache_max = cases < 0 ? -1 : cases;
+  st_cache_trim(s, NULL);
+  return old;
+}
+
+long case_store_cache(const case_store *s, long *loaded) {
+  if (loaded) *loaded = s ? s->lru_n : 0;
+  return s ? s->cache_max : -1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1288,8 +1353,10 @@ int case_store_create(case_store *s, const case_def *d, const char *id, const ch
     return rc;
   }
   eng_ok(e);
+  st_cache_touch(s, c, 1);
   forward(&k, c);
   collect_free(&k);
+  st_cache_trim(s, c);
   if (out) *out = c;
   return CASE_OK;
 }
@@ -1470,6 +1537,7 @@ int case_store_fire_v2(case_store *s, const char *id, const char *event,
   forward(&k, c);
   collect_free(&k);
   collect_free(&later);
+  st_cache_trim(s, c);
   if (seq) *seq = n;
   return CASE_OK;
 }
@@ -1483,7 +1551,9 @@ int case_store_get(case_store *s, const char *id, case_instance **out) {
   if (rc != CASE_OK) return st_berr(s, rc);
   rc = load_case(s, &row, out);
   sb_case_row_free(&row);
-  return rc == CASE_OK ? eng_ok(s->e) : rc;
+  if (rc != CASE_OK) return rc;
+  st_cache_trim(s, *out);
+  return eng_ok(s->e);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1507,6 +1577,7 @@ typedef struct case_set {
   char **id;
   unsigned char *over;
   size_t cap, n;
+  size_t kept; /* entries left after the last set_forget_checked() */
 } case_set;
 
 static size_t set_hash(const char *s) {
@@ -1532,7 +1603,7 @@ static int set_get(const case_set *set, const char *id) {
 static int set_put(case_set *set, const char *id, int over) {
   if ((set->n + 1) * 2 > set->cap) {
     size_t cap = set->cap ? set->cap * 2 : 64;
-    case_set bigger = {calloc(cap, sizeof(char *)), calloc(cap, 1), cap, 0};
+    case_set bigger = {calloc(cap, sizeof(char *)), calloc(cap, 1), cap, 0, set->kept};
     if (!bigger.id || !bigger.over) {
       free(bigger.id);
       free(bigger.over);
@@ -1556,6 +1627,28 @@ static int set_put(case_set *set, const char *id, int over) {
   }
   set->over[i] = (unsigned char)over;
   return CASE_OK;
+}
+
+/* How many cases found within CASE_LIMIT_EXPIRIES a tick remembers. */
+#define SEEN_CHECKED_MAX 4096
+
+/* Drops the entries marked checked (0), keeping those over the limit (1). */
+static void set_forget_checked(case_set *set) {
+  case_set kept = {NULL, NULL, 0, 0, 0};
+  int ok = 1;
+  for (size_t k = 0; ok && k < set->cap; k++)
+    if (set->id[k] && set->over[k]) ok = set_put(&kept, set->id[k], 1) == CASE_OK;
+  if (!ok) { /* no memory for the copy: keep everything, it only costs memory */
+    for (size_t k = 0; k < kept.cap; k++) free(kept.id[k]);
+    free(kept.id);
+    free(kept.over);
+    return;
+  }
+  for (size_t k = 0; k < set->cap; k++) free(set->id[k]);
+  free(set->id);
+  free(set->over);
+  *set = kept;
+  set->kept = set->n;
 }
 
 static void set_free(case_set *set) {
@@ -1609,6 +1702,12 @@ static int tick_one(case_store *s, int64_t now, sb_timer_row *cursor, case_set *
   collector k;
   memset(&k, 0, sizeof k);
   int known = set_get(seen, t.case_id);
+  if (known < 0 && seen->n >= seen->kept + SEEN_CHECKED_MAX) {
+    /* Forget the cases found within the limit (the over-limit ones stay):
+     * checked again, a case can only have fewer expiries left, so memory
+     * stays flat however many cases a tick touches. */
+    set_forget_checked(seen);
+  }
   if (known == 1) { /* over the limit earlier in this tick: left alone */
     s->ops->rollback(s->db);
     *fired = -1;
@@ -1693,6 +1792,7 @@ static int tick_one(case_store *s, int64_t now, sb_timer_row *cursor, case_set *
   }
   *fired = 1;
   forward(&k, c);
+  st_cache_trim(s, c);
   goto out;
 fail:
   s->ops->rollback(s->db);
@@ -1732,6 +1832,7 @@ int case_store_tick(case_store *s, int64_t now, int *fired) {
   }
   sb_timer_row_free(&cursor);
   set_free(&seen);
+  st_cache_trim(s, NULL);
   if (fired) *fired = n;
   if (rc == CASE_OK && first != CASE_OK) {
     if (failures > 1)
@@ -1842,6 +1943,166 @@ int case_store_follow(case_store *s, int64_t after, int limit, case_feed_fn fn, 
   if (f.stopped) return rc;
   if (rc == CASE_NOMEM) return st_nomem(s->e);
   if (rc != CASE_OK) return st_berr(s, rc);
+  return eng_ok(s->e);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reads in pages: one case's journal, the list of cases               */
+/* ------------------------------------------------------------------ */
+
+/* A page of rows as JSON texts, read before any is handed to the caller: the
+ * caller's callback may then call the store (even read the same thing again)
+ * without disturbing a read in progress, and memory stays one page. */
+enum { PAGE_ROWS = 256 };
+
+typedef struct page {
+  char *text[PAGE_ROWS];
+  char *key[PAGE_ROWS];   /* case ids (list) */
+  int64_t num[PAGE_ROWS]; /* seq (history) or revision */
+  int64_t rev[PAGE_ROWS];
+  int n;
+} page;
+
+static void page_clear(page *p) {
+  for (int i = 0; i < p->n; i++) {
+    free(p->text[i]);
+    free(p->key[i]);
+  }
+  p->n = 0;
+}
+
+static int history_row(void *ud, const sb_journal_row *r) {
+  page *p = ud;
+  json_t *o = json_pack("{s:I, s:s, s:I, s:s, s:o, s:s?, s:s?, s:I, s:I, s:o, s:o, s:s, s:s}",
+                        "seq", (json_int_t)r->seq, "case", r->case_id, "revision",
+                        (json_int_t)r->revision, "event", r->event, "payload",
+                        st_parse_any(r->payload), "actor", r->actor, "role", r->role, "time",
+                        (json_int_t)r->time, "recorded", (json_int_t)r->recorded,
+                        "configuration", st_parse_any(r->configuration), "data",
+                        st_parse_any(r->data), "hash", r->hash, "prev", r->prev_hash);
+  char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+  json_decref(o);
+  if (!text) return CASE_NOMEM;
+  p->text[p->n] = text;
+  p->key[p->n] = NULL;
+  p->num[p->n] = r->seq;
+  p->rev[p->n++] = r->revision;
+  return CASE_OK;
+}
+
+int case_store_history(case_store *s, const char *id, int64_t after, case_feed_fn fn, void *ud,
+                       int64_t *last) {
+  if (last) *last = after;
+  if (!s) return CASE_MISUSE;
+  if (!id || !fn) return eng_err(s->e, CASE_MISUSE, "case_store_history: NULL argument");
+  page *p = calloc(1, sizeof *p);
+  if (!p) return st_nomem(s->e);
+  sb_case_row row;
+  int rc = s->ops->case_get(s->db, id, &row); /* CASE_NOTFOUND for no such case */
+  if (rc != CASE_OK) {
+    free(p);
+    return st_berr(s, rc);
+  }
+  sb_case_row_free(&row);
+  int64_t from = after < 0 ? -1 : after;
+  for (;;) {
+    rc = s->ops->journal_case_page(s->db, id, from, PAGE_ROWS, history_row, p);
+    if (rc != CASE_OK) {
+      page_clear(p);
+      free(p);
+      return rc == CASE_NOMEM ? st_nomem(s->e) : st_berr(s, rc);
+    }
+    int n = p->n, stop = 0;
+    for (int i = 0; i < n && !stop; i++) {
+      int r = fn(ud, p->num[i], p->text[i]);
+      from = p->rev[i];
+      if (last) *last = from;
+      if (r != 0) {
+        stop = 1;
+        rc = r;
+      }
+    }
+    page_clear(p);
+    if (stop || n < PAGE_ROWS) break;
+  }
+  free(p);
+  if (rc != CASE_OK) return rc;
+  return eng_ok(s->e);
+}
+
+static int list_row(void *ud, const sb_case_row *r) {
+  page *p = ud;
+  json_t *o = json_pack("{s:s, s:s, s:i, s:s?, s:I, s:b, s:o, s:I, s:I}", "case", r->id,
+                        "workflow", r->workflow, "version", r->version, "location", r->location,
+                        "revision", (json_int_t)r->revision, "done", r->done, "configuration",
+                        st_parse_any(r->configuration), "created", (json_int_t)r->created,
+                        "updated", (json_int_t)r->updated);
+  char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+  json_decref(o);
+  char *key = xstrdup(r->id);
+  if (!text || !key) {
+    free(text);
+    free(key);
+    return CASE_NOMEM;
+  }
+  p->text[p->n] = text;
+  p->key[p->n] = key;
+  p->num[p->n] = r->revision;
+  p->rev[p->n++] = r->revision;
+  return CASE_OK;
+}
+
+int case_store_list(case_store *s, const char *after, long limit, case_list_fn fn, void *ud) {
+  if (!s) return CASE_MISUSE;
+  if (!fn) return eng_err(s->e, CASE_MISUSE, "case_store_list: no callback");
+  if (limit < 0) return eng_err(s->e, CASE_INVALID, "case_store_list: negative limit");
+  page *p = calloc(1, sizeof *p);
+  char *from = after ? xstrdup(after) : NULL;
+  if (!p || (after && !from)) {
+    free(p);
+    free(from);
+    return st_nomem(s->e);
+  }
+  int rc = CASE_OK;
+  long left = limit > 0 ? limit : -1;
+  while (left != 0) {
+    int want = left < 0 || left > PAGE_ROWS ? PAGE_ROWS : (int)left;
+    rc = s->ops->case_page(s->db, from, want, list_row, p);
+    if (rc != CASE_OK) {
+      rc = rc == CASE_NOMEM ? st_nomem(s->e) : st_berr(s, rc);
+      break;
+    }
+    int n = p->n, stop = 0;
+    for (int i = 0; i < n && !stop; i++) {
+      int r = fn(ud, p->key[i], p->text[i]);
+      if (left > 0) left--;
+      if (r != 0) {
+        stop = 1;
+        rc = r;
+      }
+    }
+    if (n > 0) {
+      free(from);
+      from = p->key[n - 1];
+      p->key[n - 1] = NULL;
+    }
+    page_clear(p);
+    if (stop || n < want) break;
+  }
+  free(from);
+  free(p);
+  if (rc != CASE_OK) return rc;
+  return eng_ok(s->e);
+}
+
+int case_store_latest_time(case_store *s, int64_t *t) {
+  if (t) *t = 0;
+  if (!s) return CASE_MISUSE;
+  if (!t) return eng_err(s->e, CASE_MISUSE, "case_store_latest_time: NULL argument");
+  int any = 0;
+  int rc = s->ops->latest_time(s->db, t, &any);
+  if (rc != CASE_OK) return st_berr(s, rc);
+  if (!any) return eng_err(s->e, CASE_NOTFOUND, "the journal is empty");
   return eng_ok(s->e);
 }
 

@@ -126,6 +126,7 @@ typedef int (*sb_token_fn)(void *ud, const sb_token_row *row);
 typedef int (*sb_profile_fn)(void *ud, const sb_profile_row *row);
 typedef int (*sb_holiday_fn)(void *ud, const char *day, const char *name);
 typedef int (*sb_case_id_fn)(void *ud, const char *case_id);
+typedef int (*sb_case_fn)(void *ud, const sb_case_row *row);
 typedef int (*sb_journal_fn)(void *ud, const sb_journal_row *row);
 typedef int (*sb_outbox_fn)(void *ud, const sb_outbox_row *row);
 typedef int (*sb_timer_fn)(void *ud, const sb_timer_row *row);
@@ -189,6 +190,13 @@ typedef struct sb_ops {
   /* Updates the row only while its stored revision is `old_revision`. */
   int (*case_update)(sb_db *db, const sb_case_row *row, int64_t old_revision);
   int (*case_list)(sb_db *db, sb_case_id_fn fn, void *ud); /* ids in id order */
+  /* At most `limit` (<= 0: every) case rows with an id after `after` (NULL:
+   * from the first), in id order, without their snapshot (row->snapshot
+   * NULL); rows are borrowed for the callback, whose non-zero return stops
+   * the read and is returned. */
+  int (*case_page)(sb_db *db, const char *after, int limit, sb_case_fn fn, void *ud);
+  /* The latest event time in the journal; *any 0 for an empty journal. */
+  int (*latest_time)(sb_db *db, int64_t *t, int *any);
 
   /* Appends a row at row->seq when it is > 0 (the caller read journal_tail
    * under the write lock), else at the next seq, which it sets. */
@@ -204,6 +212,10 @@ typedef struct sb_ops {
   int (*journal_get)(sb_db *db, int64_t seq, sb_journal_fn fn, void *ud);
   int (*journal_case)(sb_db *db, const char *case_id, sb_journal_fn fn, void *ud);
   int (*journal_from)(sb_db *db, int64_t after, int limit, sb_journal_fn fn, void *ud);
+  /* At most `limit` (<= 0: every) rows of one case with a revision above
+   * `after` (-1: from the creation), in revision order. */
+  int (*journal_case_page)(sb_db *db, const char *case_id, int64_t after, int limit,
+                           sb_journal_fn fn, void *ud);
 
   /* Replaces every timer row of the case with `rows`. */
   int (*timers_replace)(sb_db *db, const char *case_id, const sb_timer_row *rows, int n);

@@ -31,7 +31,19 @@ struct case_store {
   mk_hasher h;         /* SHA-256 for the journal's Merkle tree */
   st_modhash *mods;    /* cache of st_modules_hash() */
   int nmods;
+  /* The case cache (case_store_set_cache()): the cases this handle restored
+   * or created that are still on the engine, most recently used first.  A
+   * call trims it to cache_max (< 0: no bound) when it returns. */
+  case_instance *lru_head, *lru_tail;
+  long lru_n, cache_max;
 };
+
+/* Case `c` was just used by the store: it becomes the most recent entry of
+ * the cache (entering it when `adopt` and it is no other store's). */
+void st_cache_touch(case_store *s, case_instance *c, int adopt);
+/* Frees the least recently used cases beyond the cache's size, keeping `keep`
+ * (may be NULL: the case the call hands out). */
+void st_cache_trim(case_store *s, const case_instance *keep);
 
 /* The prefix of the hashed serialisation of a journal row (docs/store.md). */
 #define HASH_TAG "libcase.journal.v1"

@@ -95,8 +95,8 @@ enum {
   Q_OUTBOX_ACK, Q_OUTBOX_GET, Q_BEGIN_READ, Q_BEGIN_WRITE, Q_COMMIT, Q_PROFILE_PUT,
   Q_PROFILE_LIST, Q_HOLIDAY_PUT, Q_HOLIDAY_LIST, Q_DEF_ROW, Q_DEF_KEYS, Q_JOURNAL_TAIL,
   Q_JOURNAL_NODE, Q_JOURNAL_SET_NODE, Q_JOURNAL_GET, Q_META_GET, Q_TIMERS_CASE, Q_IDEM_LIST,
-  Q_OUTBOX_CASE, Q_TOKEN_PUT,
-  Q_TOKEN_GET, Q_TOKEN_REVOKE, Q_TOKEN_LIST, Q_COUNT
+  Q_OUTBOX_CASE, Q_TOKEN_PUT, Q_TOKEN_GET, Q_TOKEN_REVOKE, Q_TOKEN_LIST, Q_CASE_PAGE,
+  Q_JOURNAL_CASE_PAGE, Q_LATEST_TIME, Q_COUNT
 };
 
 #define JOURNAL_COLS "seq,case_id,revision,event,payload,actor,role,time,recorded," \
@@ -120,6 +120,12 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_CASE_UPDATE] = "UPDATE cases SET revision=?6,configuration=?7,done=?8,snapshot=?9,"
                       "last_hash=?10,updated=?12 WHERE id=?1 AND revision=?13",
     [Q_CASE_LIST] = "SELECT id FROM cases ORDER BY id",
+    /* Keyset pages over the primary key: each page is one index range, so a
+     * listing costs what it lists, not the table before it. */
+    [Q_CASE_PAGE] = "SELECT id,workflow,version,hash,location,revision,configuration,done,"
+                    "last_hash,created,updated FROM cases WHERE ?1 IS NULL OR id>?1 "
+                    "ORDER BY id LIMIT ?2",
+    [Q_LATEST_TIME] = "SELECT max(time) FROM journal",
     [Q_JOURNAL_APPEND] = "INSERT INTO journal(case_id,revision,event,payload,actor,role,time,"
                          "recorded,configuration,data,prev_hash,hash,node,seq) "
                          "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
@@ -135,6 +141,9 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_IDEM_LIST] = "SELECT key,case_id,seq FROM idempotency ORDER BY key",
     [Q_OUTBOX_CASE] = "SELECT id,case_id,seq,name,payload,created FROM outbox WHERE case_id=?1 "
                       "ORDER BY id",
+    /* One case's rows: a range of the (case_id, revision) index. */
+    [Q_JOURNAL_CASE_PAGE] = "SELECT " JOURNAL_COLS " FROM journal "
+                            "WHERE case_id=?1 AND revision>?2 ORDER BY revision LIMIT ?3",
     [Q_TIMERS_DELETE] = "DELETE FROM timers WHERE case_id=?1",
     [Q_TIMER_INSERT] = "INSERT INTO timers(case_id,timer_id,seq,kind,name,due,last_day,fired) "
                        "VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
@@ -812,6 +821,54 @@ static int sq_case_list(sb_db *b, sb_case_id_fn fn, void *ud) {
   return rc;
 }
 
+static int sq_case_page(sb_db *b, const char *after, int limit, sb_case_fn fn, void *ud) {
+  sqlite3_stmt *s = stmt(b, Q_CASE_PAGE);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_text(s, 1, after);
+  sqlite3_bind_int64(s, 2, limit > 0 ? limit : -1);
+  int src, rc = CASE_OK;
+  while (rc == CASE_OK && (src = sqlite3_step(s)) == SQLITE_ROW) {
+    sb_case_row r;
+    memset(&r, 0, sizeof r);
+    r.id = (char *)col_text(s, 0);
+    r.workflow = (char *)col_text(s, 1);
+    r.version = sqlite3_column_int(s, 2);
+    r.hash = (char *)col_text(s, 3);
+    r.location = (char *)col_text(s, 4);
+    r.revision = sqlite3_column_int64(s, 5);
+    r.configuration = (char *)col_text(s, 6);
+    r.done = sqlite3_column_int(s, 7);
+    r.last_hash = (char *)col_text(s, 8);
+    r.created = sqlite3_column_int64(s, 9);
+    r.updated = sqlite3_column_int64(s, 10);
+    if (!r.id || !r.workflow || !r.configuration) {
+      rc = fail(b, CASE_CORRUPT, "store: a case row has an empty column");
+      break;
+    }
+    rc = fn(ud, &r);
+  }
+  if (rc == CASE_OK && src != SQLITE_DONE) rc = sqlfail(b, src, "list cases");
+  done(s);
+  return rc;
+}
+
+static int sq_latest_time(sb_db *b, int64_t *t, int *any) {
+  *t = 0;
+  *any = 0;
+  sqlite3_stmt *s = stmt(b, Q_LATEST_TIME);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  int src = sqlite3_step(s);
+  int rc = CASE_OK;
+  if (src == SQLITE_ROW) {
+    *any = sqlite3_column_type(s, 0) != SQLITE_NULL;
+    *t = sqlite3_column_int64(s, 0);
+  } else if (src != SQLITE_DONE) {
+    rc = sqlfail(b, src, "read the journal's latest time");
+  }
+  done(s);
+  return rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* Journal                                                             */
 /* ------------------------------------------------------------------ */
@@ -879,6 +936,16 @@ static int sq_journal_case(sb_db *b, const char *case_id, sb_journal_fn fn, void
   sqlite3_stmt *s = stmt(b, Q_JOURNAL_CASE);
   if (!s) return rc_of(sqlite3_errcode(b->db));
   bind_text(s, 1, case_id);
+  return journal_rows(b, s, fn, ud);
+}
+
+static int sq_journal_case_page(sb_db *b, const char *case_id, int64_t after, int limit,
+                                sb_journal_fn fn, void *ud) {
+  sqlite3_stmt *s = stmt(b, Q_JOURNAL_CASE_PAGE);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_text(s, 1, case_id);
+  sqlite3_bind_int64(s, 2, after);
+  sqlite3_bind_int64(s, 3, limit > 0 ? limit : -1);
   return journal_rows(b, s, fn, ud);
 }
 
@@ -1559,6 +1626,9 @@ static const sb_ops sqlite_ops = {
     .case_insert = sq_case_insert,
     .case_update = sq_case_update,
     .case_list = sq_case_list,
+    .case_page = sq_case_page,
+    .latest_time = sq_latest_time,
+    .journal_case_page = sq_journal_case_page,
     .journal_append = sq_journal_append,
     .journal_case = sq_journal_case,
     .journal_from = sq_journal_from,

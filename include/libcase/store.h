@@ -260,6 +260,39 @@ CASE_API int case_store_tick(case_store *s, int64_t now, int *fired);
  */
 CASE_API int case_store_get(case_store *s, const char *id, case_instance **out);
 
+/** The default size of a store's case cache (case_store_set_cache()), in cases. */
+#define CASE_STORE_CACHE_DEFAULT 1000
+
+/**
+ * Sets the size of the store's case cache: how many of the cases this handle
+ * restored from the store or created (case_store_get(), case_store_create(),
+ * case_store_fire(), case_store_tick(), ...) stay loaded on its engine once a
+ * call returns.  Beyond it the least recently used are freed, as
+ * case_instance_free() frees them, when a call on the store returns; the case
+ * that call hands out or fired is always kept, so a pointer the store gives
+ * stays valid until the next call on the store, as case_store_get() says.  An
+ * evicted case is restored from its stored snapshot when next used, as a case
+ * another process changed is: eviction changes the cost of a call, never its
+ * result.  So a host that runs for months and touches millions of cases holds
+ * at most `cases` of them (an idle case takes 0.5 to 2 KiB, docs/performance.md).
+ * Cases the host created or restored on the engine itself are never in the
+ * cache and never freed by the store; case_instance_free() of a cached case
+ * takes it out of the cache.  When the store is closed, the cases in its cache
+ * stay on the engine as the host's.
+ *
+ * `cases` 0 keeps only the case of the last call; < 0 removes the bound (every
+ * case stays loaded, the behaviour before the cache).  The default is
+ * CASE_STORE_CACHE_DEFAULT.  Setting a smaller size evicts at once.  Returns
+ * the size before the call, or -1 (no bound, or a NULL store).
+ */
+CASE_API long case_store_set_cache(case_store *s, long cases);
+
+/**
+ * The case cache's size (-1: no bound, or a NULL store); *loaded (may be NULL)
+ * gets how many cases are in it now.
+ */
+CASE_API long case_store_cache(const case_store *s, long *loaded);
+
 /**
  * Checks everything the store holds against its journal, as
  * case_store_verify_v2() with no options: the database's own integrity, every
@@ -410,6 +443,56 @@ typedef int (*case_feed_fn)(void *ud, int64_t seq, const char *row_json);
  */
 CASE_API int case_store_follow(case_store *s, int64_t after, int limit, case_feed_fn fn,
                                void *ud, int64_t *last);
+
+/**
+ * One case's history: calls `fn` for each journal row of stored case `id` with
+ * a revision above `after` (-1: from its creation, revision 0), in revision
+ * order, with the row's journal sequence and the same JSON as
+ * case_store_follow() gives (`row_json` owned by the library for the call
+ * only).  It reads only that case's rows (an index range), so it costs what
+ * the case's history costs, whatever the size of the store; rows are read a
+ * page (256) at a time before they are handed out, so `fn` may call the store.
+ * A non-zero return from `fn` stops the read and is returned.  *last (may be
+ * NULL) gets the revision of the last row delivered (`after` when none).
+ * Returns CASE_OK, CASE_NOTFOUND (no such case), CASE_IO, CASE_CORRUPT,
+ * CASE_NOMEM, CASE_MISUSE (NULL s, id or fn), or `fn`'s non-zero value.
+ */
+CASE_API int case_store_history(case_store *s, const char *id, int64_t after, case_feed_fn fn,
+                                void *ud, int64_t *last);
+
+/** Called by case_store_list() once per stored case, in id order. */
+typedef int (*case_list_fn)(void *ud, const char *id, const char *row_json);
+
+/**
+ * The stored cases in id order (byte order of the UTF-8 ids), streamed: calls
+ * `fn` for each case with an id after `after` (NULL: from the first), at most
+ * `limit` (0: no limit).  `row_json` (owned by the library for the call only)
+ * is what the case row holds, without loading the case:
+ *   {"case":"Z1","workflow":"asielprocedure","version":1,"location":"ter_apel",
+ *    "revision":3,"done":false,"configuration":["..."],"created":1790000000,
+ *    "updated":1790000050}
+ * (location null when none; created and updated are the wall clock of the
+ * writes, informational).  Memory stays one page of 256 rows however many
+ * cases there are, and the rows are read before they are handed out, so `fn`
+ * may call the store (case_store_get() for what the row does not say; the
+ * case cache keeps that bounded too).  Each page is read on its own: a case
+ * created or changed while the list runs is listed as it was when its page was
+ * read, or not at all if its id comes before the page being read.  A
+ * non-zero return from `fn` stops the list and is returned; to go on later,
+ * pass the last id seen as `after`.  Returns CASE_OK, CASE_IO, CASE_CORRUPT,
+ * CASE_NOMEM, CASE_INVALID (negative limit), CASE_MISUSE (NULL s or fn), or
+ * `fn`'s non-zero value.
+ */
+CASE_API int case_store_list(case_store *s, const char *after, long limit, case_list_fn fn,
+                             void *ud);
+
+/**
+ * The latest event time in the journal (UTC seconds, the largest `time` of
+ * any row) in *t.  It reads the time of every row (no JSON), about a second
+ * per million rows.  Returns CASE_OK, CASE_NOTFOUND (an empty journal; *t 0),
+ * CASE_IO, CASE_MISUSE.
+ */
+CASE_API int case_store_latest_time(case_store *s, int64_t *t);
 
 /**
  * Outbox: notifications emitted by committed events, not yet marked delivered,

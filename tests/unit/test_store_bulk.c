@@ -1,0 +1,410 @@
+/* The store's bulk paths: the bounded case cache, listing cases and reading
+ * one case's history in pages, the latest event time, tick memory. */
+#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "libcase/libcase.h"
+#include "libcase/store.h"
+#include "internal.h" /* the engine's count of loaded cases */
+
+/* 2026-03-02T09:00:00Z, a Monday. */
+#define T0 INT64_C(1772442000)
+#define DAY INT64_C(86400)
+
+static const char *ZAAK =
+    "workflow: zaak\n"
+    "version: 1\n"
+    "roles: [IND]\n"
+    "data:\n"
+    "  n: {type: integer, default: 0}\n"
+    "initial: open\n"
+    "states:\n"
+    "  open:\n"
+    "    after:\n"
+    "      - {delay: 2 hours, target: wacht}\n"
+    "    on:\n"
+    "      tel: {roles: [IND], actions: [case.n = case.n + 1]}\n"
+    "      sluit: {roles: [IND], target: dicht}\n"
+    "  wacht:\n"
+    "    on:\n"
+    "      tel: {roles: [IND], actions: [case.n = case.n + 1]}\n"
+    "  dicht: {final: true}\n";
+
+typedef struct fx {
+  char path[256];
+  case_engine *e;
+  case_store *s;
+  const case_def *d;
+} fx;
+
+static int64_t fixed_clock(void *ud) {
+  (void)ud;
+  return T0 + 365 * DAY;
+}
+
+static void remove_db(const char *path) {
+  char p[300];
+  unlink(path);
+  snprintf(p, sizeof p, "%s-wal", path);
+  unlink(p);
+  snprintf(p, sizeof p, "%s-shm", path);
+  unlink(p);
+}
+
+static void open_all(fx *f) {
+  assert_int_equal(case_engine_open(&f->e), CASE_OK);
+  if (case_store_open(f->e, f->path, CASE_STORE_CREATE, &f->s) != CASE_OK)
+    fail_msg("store open: %s", case_errmsg(f->e));
+  assert_int_equal(case_store_set_clock(f->s, fixed_clock, NULL), CASE_OK);
+  f->d = case_def_find(f->e, "zaak", 1);
+}
+
+static void close_all(fx *f) {
+  case_store_close(f->s);
+  case_engine_close(f->e);
+  f->s = NULL;
+  f->e = NULL;
+}
+
+static int setup(void **state) {
+  fx *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  snprintf(f->path, sizeof f->path, "/tmp/test_store_bulk_%ld.db", (long)getpid());
+  remove_db(f->path);
+  open_all(f);
+  if (case_def_load_string(f->e, ZAAK, strlen(ZAAK), "zaak.yaml", &f->d) != CASE_OK)
+    fail_msg("load: %s", case_errmsg(f->e));
+  assert_int_equal(case_store_add_def(f->s, f->d), CASE_OK);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fx *f = *state;
+  close_all(f);
+  remove_db(f->path);
+  free(f);
+  return 0;
+}
+
+static void create(fx *f, const char *id, int64_t at) {
+  if (case_store_create(f->s, f->d, id, NULL, NULL, "tester", "IND", at, NULL) != CASE_OK)
+    fail_msg("create %s: %s", id, case_errmsg(f->e));
+}
+
+static void fire(fx *f, const char *id, const char *ev, int64_t at) {
+  int rc = case_store_fire(f->s, id, ev, NULL, "tester", "IND", at, -1, NULL, NULL);
+  if (rc != CASE_OK) fail_msg("fire %s at %s (%d): %s", ev, id, rc, case_errmsg(f->e));
+}
+
+static long loaded(fx *f) {
+  long n = -2;
+  case_store_cache(f->s, &n);
+  return n;
+}
+
+static long long n_of(fx *f, const char *id) {
+  case_instance *c = NULL;
+  assert_int_equal(case_store_get(f->s, id, &c), CASE_OK);
+  char *data = NULL;
+  assert_int_equal(case_instance_data(c, &data), CASE_OK);
+  json_t *v = json_loads(data, 0, NULL);
+  case_free(data);
+  long long n = json_integer_value(json_object_get(v, "n"));
+  json_decref(v);
+  return n;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void test_cache_bounded(void **state) {
+  fx *f = *state;
+  assert_int_equal(case_store_cache(f->s, NULL), CASE_STORE_CACHE_DEFAULT);
+  assert_int_equal(case_store_set_cache(f->s, 3), CASE_STORE_CACHE_DEFAULT);
+  assert_int_equal(case_store_cache(f->s, NULL), 3);
+  char id[16];
+  for (int i = 0; i < 10; i++) {
+    snprintf(id, sizeof id, "Z%02d", i);
+    create(f, id, T0);
+    assert_true(loaded(f) <= 3);
+  }
+  assert_int_equal(loaded(f), 3);
+  assert_int_equal(f->e->ncases, 3);
+  /* The three most recent stay; the rest were evicted, oldest first. */
+  assert_null(case_instance_find(f->e, "Z00"));
+  assert_null(case_instance_find(f->e, "Z06"));
+  assert_non_null(case_instance_find(f->e, "Z07"));
+  assert_non_null(case_instance_find(f->e, "Z09"));
+  /* An evicted case is restored when used: the result is the same. */
+  fire(f, "Z00", "tel", T0 + 60);
+  fire(f, "Z00", "tel", T0 + 61);
+  assert_int_equal(n_of(f, "Z00"), 2);
+  assert_non_null(case_instance_find(f->e, "Z00"));
+  assert_null(case_instance_find(f->e, "Z07")); /* now the least recent */
+  assert_int_equal(loaded(f), 3);
+  /* The pointer a call hands out stays valid until the next call. */
+  case_instance *c = NULL;
+  assert_int_equal(case_store_get(f->s, "Z01", &c), CASE_OK);
+  assert_string_equal(case_instance_id(c), "Z01");
+  assert_int_equal(case_instance_revision(c), 0);
+  /* A host freeing a cached case takes it out of the cache. */
+  case_instance_free(c);
+  assert_int_equal(loaded(f), 2);
+  /* Cases the host made on the engine are never the store's to free. */
+  case_instance *mine = NULL;
+  assert_int_equal(case_instance_create(f->e, f->d, "MINE", NULL, NULL, T0, &mine), CASE_OK);
+  for (int i = 0; i < 10; i++) {
+    snprintf(id, sizeof id, "Z%02d", i);
+    assert_int_equal(n_of(f, id), i == 0 ? 2 : 0);
+  }
+  assert_int_equal(loaded(f), 3);
+  assert_ptr_equal(case_instance_find(f->e, "MINE"), mine);
+  assert_int_equal(f->e->ncases, 4);
+  /* Size 0: only the case of the last call. */
+  assert_int_equal(case_store_set_cache(f->s, 0), 3);
+  assert_int_equal(loaded(f), 0);
+  assert_int_equal(case_store_get(f->s, "Z05", &c), CASE_OK);
+  assert_int_equal(loaded(f), 1);
+  assert_ptr_equal(case_instance_find(f->e, "Z05"), c);
+  /* No bound: every case stays, as before the cache. */
+  assert_int_equal(case_store_set_cache(f->s, -1), 0);
+  assert_int_equal(case_store_cache(f->s, NULL), -1);
+  for (int i = 0; i < 10; i++) {
+    snprintf(id, sizeof id, "Z%02d", i);
+    assert_int_equal(case_store_get(f->s, id, &c), CASE_OK);
+  }
+  assert_int_equal(loaded(f), 10);
+  /* Closing the store leaves its cases on the engine, as the host's. */
+  case_store_close(f->s);
+  f->s = NULL;
+  assert_int_equal(f->e->ncases, 11);
+  case_instance_free(case_instance_find(f->e, "Z03")); /* no store to tell: fine */
+  assert_int_equal(f->e->ncases, 10);
+  assert_int_equal(case_store_open(f->e, f->path, 0, &f->s), CASE_OK);
+  assert_int_equal(case_store_set_cache(NULL, 5), -1);
+  assert_int_equal(case_store_cache(NULL, NULL), -1);
+}
+
+/* A host that touches many cases holds at most the cache's size of them, also
+ * through ticks that fire many timers. */
+static void test_cache_flat_under_load(void **state) {
+  fx *f = *state;
+  case_store_set_cache(f->s, 8);
+  char id[16];
+  for (int i = 0; i < 300; i++) {
+    snprintf(id, sizeof id, "L%03d", i);
+    create(f, id, T0);
+    if (i % 3 == 0) fire(f, id, "tel", T0 + 1);
+    assert_true(f->e->ncases <= 8);
+  }
+  /* Every case has an `after: 2 hours` timer: one tick fires 300. */
+  int fired = 0;
+  assert_int_equal(case_store_tick(f->s, T0 + 3 * 3600, &fired), CASE_OK);
+  assert_int_equal(fired, 300);
+  assert_true(f->e->ncases <= 8);
+  assert_int_equal(n_of(f, "L000"), 1);
+  assert_int_equal(n_of(f, "L001"), 0);
+  case_instance *c = NULL;
+  assert_int_equal(case_store_get(f->s, "L150", &c), CASE_OK);
+  assert_int_equal(case_instance_in(c, "wacht"), 1);
+  assert_int_equal(case_instance_revision(c), 2); /* create, tel, the timer */
+}
+
+/* ---- history ---- */
+
+typedef struct got {
+  int n, stop_at;
+  int64_t seq[1024], rev[1024];
+  char events[1024][16];
+  char cases[1024][16];
+  case_store *s; /* when set: the callback reads the store meanwhile */
+} got;
+
+static int on_row(void *ud, int64_t seq, const char *row_json) {
+  got *g = ud;
+  json_t *r = json_loads(row_json, 0, NULL);
+  assert_non_null(r);
+  assert_true(g->n < 1024);
+  g->seq[g->n] = seq;
+  g->rev[g->n] = json_integer_value(json_object_get(r, "revision"));
+  assert_int_equal(json_integer_value(json_object_get(r, "seq")), seq);
+  snprintf(g->events[g->n], 16, "%s", json_string_value(json_object_get(r, "event")));
+  snprintf(g->cases[g->n], 16, "%s", json_string_value(json_object_get(r, "case")));
+  assert_int_equal(strlen(json_string_value(json_object_get(r, "hash"))), 64);
+  json_decref(r);
+  if (g->s) {
+    case_instance *c = NULL;
+    assert_int_equal(case_store_get(g->s, "H1", &c), CASE_OK);
+  }
+  g->n++;
+  return g->stop_at && g->n == g->stop_at ? 42 : 0;
+}
+
+static void test_history(void **state) {
+  fx *f = *state;
+  create(f, "H1", T0);
+  create(f, "H2", T0);
+  for (int i = 1; i <= 300; i++) { /* more than a page (256) */
+    fire(f, "H1", "tel", T0 + i);
+    if (i % 100 == 0) fire(f, "H2", "tel", T0 + i);
+  }
+  got *g = calloc(1, sizeof *g);
+  assert_non_null(g);
+  int64_t last = -7;
+  g->s = f->s; /* the callback may call the store */
+  assert_int_equal(case_store_history(f->s, "H1", -1, on_row, g, &last), CASE_OK);
+  assert_int_equal(g->n, 301);
+  assert_int_equal(last, 300);
+  for (int i = 0; i < g->n; i++) {
+    assert_int_equal(g->rev[i], i);
+    assert_string_equal(g->cases[i], "H1");
+    if (i > 0) assert_true(g->seq[i] > g->seq[i - 1]);
+  }
+  assert_string_equal(g->events[0], "create");
+  assert_string_equal(g->events[300], "tel");
+  /* From a revision on; only that case's rows. */
+  memset(g, 0, sizeof *g);
+  assert_int_equal(case_store_history(f->s, "H2", 1, on_row, g, &last), CASE_OK);
+  assert_int_equal(g->n, 2);
+  assert_int_equal(g->rev[0], 2);
+  assert_int_equal(g->rev[1], 3);
+  assert_int_equal(last, 3);
+  /* The callback stops it: its value is returned. */
+  memset(g, 0, sizeof *g);
+  g->stop_at = 5;
+  assert_int_equal(case_store_history(f->s, "H1", 250, on_row, g, &last), 42);
+  assert_int_equal(g->n, 5);
+  assert_int_equal(last, 255);
+  /* Past the end: nothing, CASE_OK. */
+  memset(g, 0, sizeof *g);
+  assert_int_equal(case_store_history(f->s, "H1", 300, on_row, g, &last), CASE_OK);
+  assert_int_equal(g->n, 0);
+  assert_int_equal(last, 300);
+  assert_int_equal(case_store_history(f->s, "NOPE", -1, on_row, g, NULL), CASE_NOTFOUND);
+  assert_int_equal(case_store_history(f->s, NULL, -1, on_row, g, NULL), CASE_MISUSE);
+  assert_int_equal(case_store_history(f->s, "H1", -1, NULL, g, NULL), CASE_MISUSE);
+  assert_int_equal(case_store_history(NULL, "H1", -1, on_row, g, NULL), CASE_MISUSE);
+  free(g);
+}
+
+/* ---- list ---- */
+
+typedef struct listed {
+  int n, stop_at;
+  char ids[700][16];
+  long long revision[700];
+  fx *f; /* when set: the callback fires at each case */
+} listed;
+
+static int on_case(void *ud, const char *id, const char *row_json) {
+  listed *l = ud;
+  json_t *r = json_loads(row_json, 0, NULL);
+  assert_non_null(r);
+  assert_string_equal(json_string_value(json_object_get(r, "case")), id);
+  assert_string_equal(json_string_value(json_object_get(r, "workflow")), "zaak");
+  assert_int_equal(json_integer_value(json_object_get(r, "version")), 1);
+  assert_true(json_is_null(json_object_get(r, "location")));
+  assert_true(json_is_boolean(json_object_get(r, "done")));
+  assert_true(json_is_array(json_object_get(r, "configuration")));
+  assert_true(json_is_integer(json_object_get(r, "created")));
+  assert_true(json_is_integer(json_object_get(r, "updated")));
+  assert_true(l->n < 700);
+  snprintf(l->ids[l->n], 16, "%s", id);
+  l->revision[l->n] = json_integer_value(json_object_get(r, "revision"));
+  json_decref(r);
+  if (l->f) fire(l->f, id, "tel", T0 + 100); /* writing while listing */
+  l->n++;
+  return l->stop_at && l->n == l->stop_at ? 9 : 0;
+}
+
+static void test_list(void **state) {
+  fx *f = *state;
+  case_store_set_cache(f->s, 4);
+  char id[16];
+  /* Created out of id order; more than two pages. */
+  for (int i = 0; i < 600; i++) {
+    snprintf(id, sizeof id, "C%03d", (i * 7) % 600);
+    create(f, id, T0);
+  }
+  fire(f, "C123", "sluit", T0 + 5);
+  listed *l = calloc(1, sizeof *l);
+  assert_non_null(l);
+  assert_int_equal(case_store_list(f->s, NULL, 0, on_case, l), CASE_OK);
+  assert_int_equal(l->n, 600);
+  for (int i = 0; i < 600; i++) {
+    snprintf(id, sizeof id, "C%03d", i);
+    assert_string_equal(l->ids[i], id);
+    assert_int_equal(l->revision[i], i == 123 ? 1 : 0);
+  }
+  assert_true(f->e->ncases <= 4); /* listing loads no case */
+  /* After an id, with a limit. */
+  memset(l, 0, sizeof *l);
+  assert_int_equal(case_store_list(f->s, "C299", 260, on_case, l), CASE_OK);
+  assert_int_equal(l->n, 260);
+  assert_string_equal(l->ids[0], "C300");
+  assert_string_equal(l->ids[259], "C559");
+  memset(l, 0, sizeof *l);
+  assert_int_equal(case_store_list(f->s, "C5", 0, on_case, l), CASE_OK);
+  assert_int_equal(l->n, 100);
+  assert_string_equal(l->ids[0], "C500");
+  memset(l, 0, sizeof *l);
+  assert_int_equal(case_store_list(f->s, "C599", 0, on_case, l), CASE_OK);
+  assert_int_equal(l->n, 0);
+  /* Stopped by the callback: its value. */
+  memset(l, 0, sizeof *l);
+  l->stop_at = 3;
+  assert_int_equal(case_store_list(f->s, NULL, 0, on_case, l), 9);
+  assert_int_equal(l->n, 3);
+  /* The callback may write to the store: each case is listed once. */
+  memset(l, 0, sizeof *l);
+  l->f = f;
+  assert_int_equal(case_store_list(f->s, "C589", 0, on_case, l), CASE_OK);
+  assert_int_equal(l->n, 10);
+  assert_int_equal(n_of(f, "C595"), 1);
+  assert_int_equal(case_store_list(f->s, NULL, -1, on_case, l), CASE_INVALID);
+  assert_int_equal(case_store_list(f->s, NULL, 0, NULL, l), CASE_MISUSE);
+  assert_int_equal(case_store_list(NULL, NULL, 0, on_case, l), CASE_MISUSE);
+  free(l);
+}
+
+static void test_latest_time(void **state) {
+  fx *f = *state;
+  int64_t t = -1;
+  assert_int_equal(case_store_latest_time(f->s, &t), CASE_NOTFOUND);
+  assert_int_equal(t, 0);
+  create(f, "A", T0);
+  create(f, "B", T0 + 50);
+  fire(f, "A", "tel", T0 + 20); /* not the latest */
+  assert_int_equal(case_store_latest_time(f->s, &t), CASE_OK);
+  assert_int_equal(t, T0 + 50);
+  int fired = 0;
+  assert_int_equal(case_store_tick(f->s, T0 + 3 * 3600, &fired), CASE_OK);
+  assert_int_equal(fired, 2);
+  assert_int_equal(case_store_latest_time(f->s, &t), CASE_OK);
+  assert_int_equal(t, T0 + 50 + 2 * 3600); /* B's timer fired at its due time */
+  assert_int_equal(case_store_latest_time(f->s, NULL), CASE_MISUSE);
+  assert_int_equal(case_store_latest_time(NULL, &t), CASE_MISUSE);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_cache_bounded, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cache_flat_under_load, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_history, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_list, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_latest_time, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
