@@ -1341,90 +1341,94 @@ static int store_follow(lua_State *L) {
   return 1;
 }
 
-/* store:cases() -> array of {id=, revision=, configuration=, data=, updated=,
- * location=, done=, timers=}, by id.  Reads the whole journal. */
+/* Collects case_store_list() rows (their JSON) for a page of store:cases(). */
+static int collect_case(void *ud, const char *id, const char *row_json) {
+  (void)id;
+  return collect_row(ud, 0, row_json);
+}
+
+/* The last journal row of a case, for store:cases(). */
+static int keep_last(void *ud, int64_t seq, const char *row_json) {
+  rowbuf *r = ud;
+  for (int i = 0; i < r->n; i++) free(r->row[i]);
+  r->n = 0;
+  return collect_row(ud, seq, row_json);
+}
+
+/* store:cases() -> array of {id=, workflow=, version=, location=, revision=, done=,
+ * configuration=, data=, timers=, updated=}, by id.  Reads the case rows a page at
+ * a time and, per case, its last journal row and its timers. */
 static int store_cases(lua_State *L) {
   lstore *st = check_store(L, 1);
   lua_settop(L, 1);
-  lua_newtable(L); /* 2: id -> last row JSON */
-  int64_t after = 0;
-  for (;;) {
-    read_feed(L, st, after, 256);
-    int n = (int)lua_rawlen(L, -1);
-    if (n == 0) {
-      lua_pop(L, 1);
-      break;
-    }
-    for (int i = 1; i <= n; i += 2) {
-      lua_rawgeti(L, -1, i);
-      after = (int64_t)lua_tointeger(L, -1);
-      lua_pop(L, 1);
-      lua_rawgeti(L, -1, i + 1);
-      push_json_text(L, lua_tostring(L, -1));
-      lua_remove(L, -2);
-      lua_getfield(L, -1, "case");
-      lua_insert(L, -2);
-      lua_settable(L, 2);
-    }
-    lua_pop(L, 1);
-  }
-  /* sorted ids */
-  lua_newtable(L); /* 3 */
+  lua_newtable(L); /* 2: result */
   lua_Integer n = 0;
-  lua_pushnil(L);
-  while (lua_next(L, 2)) {
-    lua_pop(L, 1);
-    lua_pushvalue(L, -1);
-    lua_seti(L, 3, ++n);
-  }
-  lua_getglobal(L, "table");
-  if (lua_istable(L, -1)) {
-    lua_getfield(L, -1, "sort");
-    lua_pushvalue(L, 3);
-    lua_call(L, 1, 0);
-  }
-  lua_pop(L, 1);
-  lua_createtable(L, (int)n, 0); /* 4: result */
-  for (lua_Integer i = 1; i <= n; i++) {
-    lua_geti(L, 3, i);
-    const char *id = lua_tostring(L, -1);
-    lua_gettable(L, 2); /* the last row */
-    lua_createtable(L, 0, 8);
-    lua_pushstring(L, id);
-    lua_setfield(L, -2, "id");
-    lua_getfield(L, -2, "revision");
-    lua_setfield(L, -2, "revision");
-    lua_getfield(L, -2, "configuration");
-    lua_setfield(L, -2, "configuration");
-    lua_getfield(L, -2, "data");
-    lua_setfield(L, -2, "data");
-    lua_getfield(L, -2, "time");
-    lua_setfield(L, -2, "updated");
-    case_instance *c = NULL;
-    if (case_store_get(st->s, id, &c) == CASE_OK) {
-      const case_def *d = case_instance_def(c);
-      lua_pushstring(L, case_def_id(d));
-      lua_setfield(L, -2, "workflow");
-      lua_pushinteger(L, case_def_version(d));
-      lua_setfield(L, -2, "version");
-      if (case_instance_location(c)) {
-        lua_pushstring(L, case_instance_location(c));
-        lua_setfield(L, -2, "location");
+  box *b = box_new(L); /* 3: the page */
+  rowbuf *page = calloc(1, sizeof *page);
+  if (!page) raise_msg(L, CASE_NOMEM, "out of memory");
+  box_set(b, page, rowbuf_free);
+  box *lb = box_new(L); /* 4: one case's last row */
+  rowbuf *last = calloc(1, sizeof *last);
+  if (!last) raise_msg(L, CASE_NOMEM, "out of memory");
+  box_set(lb, last, rowbuf_free);
+  lua_pushnil(L); /* 5: the last id of the previous page */
+  for (;;) {
+    for (int i = 0; i < page->n; i++) free(page->row[i]);
+    page->n = 0;
+    st->eng->busy = 1;
+    int rc = case_store_list(st->s, lua_tostring(L, 5), 256, collect_case, page);
+    st->eng->busy = 0;
+    if (page->nomem) raise_msg(L, CASE_NOMEM, "out of memory listing the cases");
+    if (rc != CASE_OK) raise_rc(L, st->eng, rc);
+    for (int i = 0; i < page->n; i++) {
+      push_json_text(L, page->row[i]); /* the list row */
+      lua_getfield(L, -1, "case");
+      const char *id = lua_tostring(L, -1);
+      lua_setfield(L, -2, "id");
+      lua_pushnil(L);
+      lua_setfield(L, -2, "case");
+      lua_pushnil(L);
+      lua_setfield(L, -2, "created");
+      lua_getfield(L, -1, "id");
+      lua_replace(L, 5);
+      id = lua_tostring(L, 5);
+      lua_getfield(L, -1, "revision");
+      int64_t revision = (int64_t)lua_tointeger(L, -1);
+      lua_pop(L, 1);
+      for (int k = 0; k < last->n; k++) free(last->row[k]);
+      last->n = 0;
+      st->eng->busy = 1;
+      rc = case_store_history(st->s, id, revision - 1, keep_last, last, NULL);
+      st->eng->busy = 0;
+      if (last->nomem) raise_msg(L, CASE_NOMEM, "out of memory reading the journal");
+      if (rc != CASE_OK) raise_rc(L, st->eng, rc);
+      if (last->n == 1) {
+        push_json_text(L, last->row[0]);
+        lua_getfield(L, -1, "data");
+        lua_setfield(L, -3, "data");
+        lua_getfield(L, -1, "time");
+        lua_setfield(L, -3, "updated");
+        lua_pop(L, 1);
+      } else {
+        lua_pushnil(L);
+        lua_setfield(L, -2, "updated");
       }
-      lua_pushboolean(L, case_instance_done(c));
-      lua_setfield(L, -2, "done");
-      box *b = box_new(L);
-      char *json = NULL;
-      if (case_instance_timers(c, &json) == CASE_OK) {
-        box_set(b, json, lib_free);
-        push_lib_json(L, b);
-        lua_setfield(L, -3, "timers");
+      case_instance *c = NULL;
+      if (case_store_get(st->s, id, &c) == CASE_OK) {
+        box *tb = box_new(L);
+        char *json = NULL;
+        if (case_instance_timers(c, &json) == CASE_OK) {
+          box_set(tb, json, lib_free);
+          push_lib_json(L, tb);
+          lua_setfield(L, -3, "timers");
+        }
+        lua_pop(L, 1); /* box */
       }
-      lua_pop(L, 1); /* box */
+      lua_seti(L, 2, ++n);
     }
-    lua_seti(L, 4, i);
-    lua_pop(L, 1); /* row */
+    if (page->n < 256) break;
   }
+  lua_settop(L, 2);
   return 1;
 }
 

@@ -106,18 +106,12 @@ void print_json(json_t *v);                /* pretty, to stdout, then "\n"; stea
 json_t *parse_json_arg(ctx *c, const char *what, const char *text, int *ex);
 int parse_workflow(const char *spec, char *id, size_t len, int *version); /* "ID[@V]" */
 
-/* Journal helpers (cmd_data.c). */
-typedef struct case_ids {
-  char **v;
-  size_t n, cap;
-  int64_t last_time; /* latest event time in the journal */
-  ctx *c;            /* for warnings about damaged rows */
-} case_ids;
 /* A journal row the feed marked "corrupt" (a column not UTF-8 or not JSON): a
  * warning on stderr naming its seq, case and columns.  Returns 1 for such a row. */
 int warn_corrupt_row(ctx *c, json_t *row);
-int collect_case_ids(ctx *c, case_ids *ids); /* every case in creation order */
-void case_ids_free(case_ids *ids);
+/* Journal helpers (cmd_data.c): the latest event time in the journal (0 for
+ * an empty one); EX_OK or the store's failure (printed). */
+int latest_event_time(ctx *c, int64_t *t);
 
 /* defs.c: filters checked against the stored definitions (EX_OK or EX_INVALID,
  * with the declared roles or a suggested state on stderr). */

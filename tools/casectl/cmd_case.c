@@ -204,14 +204,11 @@ typedef struct hist {
 static int on_hist_row(void *ud, int64_t seq, const char *row_json) {
   (void)seq;
   hist *h = ud;
-  json_t *row = json_loads(row_json, 0, NULL);
+  json_t *row = json_loads(row_json, JSON_PRESERVE_ORDER, NULL);
   if (!row) return CASE_NOMEM;
-  const char *id = json_string_value(json_object_get(row, "case"));
-  if (id && !strcmp(id, h->id)) {
-    json_object_del(row, "data");
-    json_object_del(row, "prev");
-    json_array_append(h->rows, row);
-  }
+  json_object_del(row, "data");
+  json_object_del(row, "prev");
+  json_array_append(h->rows, row);
   json_decref(row);
   return 0;
 }
@@ -261,7 +258,7 @@ static int run_show(ctx *c, int argc, char **argv) {
   }
   if (o.history) {
     hist h = {argv[0], json_array()};
-    rc = case_store_follow(c->s, 0, 0, on_hist_row, &h, NULL);
+    rc = case_store_history(c->s, argv[0], -1, on_hist_row, &h, NULL);
     if (rc != CASE_OK) {
       json_decref(h.rows);
       json_decref(out);
@@ -466,10 +463,7 @@ static int run_tick(ctx *c, int argc, char **argv) {
     if (o.from) {
       if (parse_time(o.from, &from) != 0) return usage_error(c, "--from: '%s' is not a date", o.from);
     } else {
-      case_ids ids = {0};
-      int ex = collect_case_ids(c, &ids);
-      from = ids.last_time;
-      case_ids_free(&ids);
+      int ex = latest_event_time(c, &from);
       if (ex != EX_OK) return ex;
     }
   }

@@ -17,51 +17,14 @@
 
 /* ------------------------------------------------------------------ case ids */
 
-static int on_id_row(void *ud, int64_t seq, const char *row_json) {
-  (void)seq;
-  case_ids *ids = ud;
-  json_t *row = json_loads(row_json, 0, NULL);
-  if (!row) return CASE_NOMEM;
-  if (warn_corrupt_row(ids->c, row) && json_object_get(json_object_get(row, "corrupt"), "case")) {
-    json_decref(row); /* no case to list by that id */
-    return 0;
+int latest_event_time(ctx *c, int64_t *t) {
+  int rc = case_store_latest_time(c->s, t);
+  if (rc == CASE_NOTFOUND) {
+    *t = 0; /* an empty journal */
+    return EX_OK;
   }
-  int64_t t = json_integer_value(json_object_get(row, "time"));
-  if (t > ids->last_time) ids->last_time = t;
-  if (json_integer_value(json_object_get(row, "revision")) == 0) {
-    if (ids->n == ids->cap) {
-      size_t cap = ids->cap ? ids->cap * 2 : 256;
-      char **v = realloc(ids->v, cap * sizeof *v);
-      if (!v) {
-        json_decref(row);
-        return CASE_NOMEM;
-      }
-      ids->v = v;
-      ids->cap = cap;
-    }
-    ids->v[ids->n] = strdup(json_string_value(json_object_get(row, "case")));
-    if (!ids->v[ids->n]) {
-      json_decref(row);
-      return CASE_NOMEM;
-    }
-    ids->n++;
-  }
-  json_decref(row);
-  return 0;
-}
-
-int collect_case_ids(ctx *c, case_ids *ids) {
-  memset(ids, 0, sizeof *ids);
-  ids->c = c;
-  int rc = case_store_follow(c->s, 0, 0, on_id_row, ids, NULL);
   if (rc != CASE_OK) return fail_engine(c, rc, "journal");
   return EX_OK;
-}
-
-void case_ids_free(case_ids *ids) {
-  for (size_t i = 0; i < ids->n; i++) free(ids->v[i]);
-  free(ids->v);
-  memset(ids, 0, sizeof *ids);
 }
 
 /* ------------------------------------------------------------------ list */
@@ -139,6 +102,104 @@ static const struct option list_options[] = {
     {NULL, 0, NULL, 0},
 };
 
+/* One listed case: the filters, then its line (or JSON item) printed at once,
+ * so that memory does not grow with the store. */
+typedef struct lister {
+  ctx *c;
+  size_t n;
+  int ex;
+} lister;
+
+static int config_has(json_t *cfg, const char *state) {
+  size_t i;
+  json_t *v;
+  json_array_foreach(cfg, i, v) if (!strcmp(json_string_value(v) ? json_string_value(v) : "", state))
+      return 1;
+  return 0;
+}
+
+static int list_one(void *ud, const char *id, const char *row_json) {
+  lister *l = ud;
+  ctx *c = l->c;
+  json_t *row = json_loads(row_json, 0, NULL);
+  if (!row) return CASE_NOMEM;
+  json_t *cfg = json_object_get(row, "configuration");
+  const char *loc = json_string_value(json_object_get(row, "location"));
+  int done = json_is_true(json_object_get(row, "done"));
+  json_t *may = NULL;
+  int keep = !(lo.open && done) && !(lo.state && !config_has(cfg, lo.state)) &&
+             !(lo.location && (!loc || strcmp(loc, lo.location) != 0));
+  if (keep && (lo.overdue || lo.role)) {
+    /* What the row does not say: the case itself (the store's cache bounds them). */
+    case_instance *inst = NULL;
+    int rc = case_store_get(c->s, id, &inst);
+    if (rc != CASE_OK) {
+      json_decref(row);
+      l->ex = fail_engine(c, rc, id);
+      return 1;
+    }
+    if (lo.overdue && !has_overdue(inst, c->at)) keep = 0;
+    if (keep && lo.role) {
+      char *av = NULL;
+      if (case_instance_available_v2(inst, lo.role, lo.actor, c->at, &av) != CASE_OK) keep = 0;
+      else may = json_loads(av, 0, NULL);
+      case_free(av);
+      if (keep && json_array_size(may) == 0) keep = 0;
+    }
+  }
+  if (!keep) {
+    json_decref(may);
+    json_decref(row);
+    return 0;
+  }
+  const char *wf = json_string_value(json_object_get(row, "workflow"));
+  json_int_t version = json_integer_value(json_object_get(row, "version"));
+  json_int_t revision = json_integer_value(json_object_get(row, "revision"));
+  json_t *evs = NULL;
+  if (may) {
+    evs = json_array();
+    size_t k;
+    json_t *v;
+    json_array_foreach(may, k, v) json_array_append(evs, json_object_get(v, "event"));
+    json_decref(may);
+  }
+  if (c->json) {
+    json_t *item = json_pack("{s:s, s:s, s:I, s:s?, s:I, s:b, s:O}", "case", id, "workflow", wf,
+                             "version", version, "location", loc, "revision", revision, "done",
+                             done, "configuration", cfg);
+    if (item && evs) json_object_set_new(item, "may_fire", evs);
+    else json_decref(evs);
+    char *text = item ? json_dumps(item, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(item);
+    if (!text) {
+      json_decref(row);
+      return CASE_NOMEM;
+    }
+    /* The items of one JSON array, indented as print_json() indents it. */
+    fputs(l->n ? ",\n  " : "[\n  ", stdout);
+    for (const char *p = text; *p; p++) {
+      fputc(*p, stdout);
+      if (*p == '\n') fputs("  ", stdout);
+    }
+    free(text);
+  } else {
+    char *cfgs = json_dumps(cfg, JSON_COMPACT);
+    printf("%-16s %-10s %s v%lld rev %-4lld %s%s", id, loc ? loc : "-", wf ? wf : "?",
+           (long long)version, (long long)revision, cfgs ? cfgs : "?", done ? " (done)" : "");
+    free(cfgs);
+    if (evs) {
+      char *ms = json_dumps(evs, JSON_COMPACT);
+      printf("  %s may: %s", lo.role, ms ? ms : "?");
+      free(ms);
+      json_decref(evs);
+    }
+    printf("\n");
+  }
+  l->n++;
+  json_decref(row);
+  return 0;
+}
+
 static int run_list(ctx *c, int argc, char **argv) {
   (void)argv;
   if (argc != 0) return usage_error(c, "list takes no arguments, only filters");
@@ -146,82 +207,12 @@ static int run_list(ctx *c, int argc, char **argv) {
   if (lo.role && (ex = check_role(c, lo.role)) != EX_OK) return ex;
   if (lo.actor && !lo.role) return usage_error(c, "--actor needs --role (who may act, as whom)");
   if (lo.state && (ex = check_state(c, lo.state)) != EX_OK) return ex;
-  case_ids ids;
-  ex = collect_case_ids(c, &ids);
-  if (ex != EX_OK) return ex;
-  json_t *out = json_array();
-  for (size_t i = 0; i < ids.n; i++) {
-    case_instance *inst = NULL;
-    int rc = case_store_get(c->s, ids.v[i], &inst);
-    if (rc != CASE_OK) {
-      ex = fail_engine(c, rc, ids.v[i]);
-      break;
-    }
-    if (lo.open && case_instance_done(inst)) continue;
-    if (lo.state && !case_instance_in(inst, lo.state)) continue;
-    const char *loc = case_instance_location(inst);
-    if (lo.location && (!loc || strcmp(loc, lo.location) != 0)) continue;
-    if (lo.overdue && !has_overdue(inst, c->at)) continue;
-    json_t *may = NULL;
-    if (lo.role) {
-      char *av = NULL;
-      if (case_instance_available_v2(inst, lo.role, lo.actor, c->at, &av) != CASE_OK) continue;
-      may = json_loads(av, 0, NULL);
-      case_free(av);
-      if (json_array_size(may) == 0) {
-        json_decref(may);
-        continue;
-      }
-    }
-    char *config = NULL;
-    case_instance_configuration(inst, &config);
-    const case_def *d = case_instance_def(inst);
-    json_t *item = json_pack("{s:s, s:s, s:i, s:s?, s:I, s:b, s:o}", "case", ids.v[i], "workflow",
-                             case_def_id(d), "version", case_def_version(d), "location", loc,
-                             "revision", (json_int_t)case_instance_revision(inst), "done",
-                             case_instance_done(inst), "configuration",
-                             json_loads(config ? config : "[]", 0, NULL));
-    case_free(config);
-    if (may) {
-      json_t *evs = json_array();
-      size_t k;
-      json_t *v;
-      json_array_foreach(may, k, v) json_array_append(evs, json_object_get(v, "event"));
-      json_object_set_new(item, "may_fire", evs);
-      json_decref(may);
-    }
-    json_array_append_new(out, item);
-  }
-  case_ids_free(&ids);
-  if (ex != EX_OK) {
-    json_decref(out);
-    return ex;
-  }
-  if (c->json) {
-    print_json(out);
-    return EX_OK;
-  }
-  size_t i;
-  json_t *v;
-  json_array_foreach(out, i, v) {
-    char *cfg = json_dumps(json_object_get(v, "configuration"), JSON_COMPACT);
-    const char *loc = json_string_value(json_object_get(v, "location"));
-    printf("%-16s %-10s %s v%lld rev %-4lld %s%s", json_string_value(json_object_get(v, "case")),
-           loc ? loc : "-", json_string_value(json_object_get(v, "workflow")),
-           (long long)json_integer_value(json_object_get(v, "version")),
-           (long long)json_integer_value(json_object_get(v, "revision")), cfg ? cfg : "?",
-           json_is_true(json_object_get(v, "done")) ? " (done)" : "");
-    free(cfg);
-    json_t *m = json_object_get(v, "may_fire");
-    if (m) {
-      char *ms = json_dumps(m, JSON_COMPACT);
-      printf("  %s may: %s", lo.role, ms ? ms : "?");
-      free(ms);
-    }
-    printf("\n");
-  }
-  if (!c->quiet) fprintf(stderr, "%zu case(s)\n", json_array_size(out));
-  json_decref(out);
+  lister l = {c, 0, EX_OK};
+  int rc = case_store_list(c->s, NULL, 0, list_one, &l);
+  if (c->json) fputs(l.n ? "\n]\n" : "[]\n", stdout);
+  if (l.ex != EX_OK) return l.ex;
+  if (rc != CASE_OK) return fail_engine(c, rc, "list");
+  if (!c->quiet && !c->json) fprintf(stderr, "%zu case(s)\n", l.n);
   return EX_OK;
 }
 
@@ -229,8 +220,9 @@ const command cmd_list = {
     "list", "list cases, filtered by state, location, role able to act, overdue",
     "usage: casectl list [--state ID] [--location NAME] [--role ROLE [--actor WHO]]\n"
     "                    [--overdue] [--open] [--at WHEN] [--json]\n"
-    "  Lists the stored cases that pass every filter given, one line each (the id,\n"
-    "  location, workflow, revision and configuration).\n"
+    "  Lists the stored cases that pass every filter given, in id order, one line\n"
+    "  each (the id, location, workflow, revision and configuration), as it reads\n"
+    "  them: memory stays flat however many cases there are.\n"
     "  --state ID      cases with state ID active (any level of nesting)\n"
     "  --location L    cases at location L\n"
     "  --role R        cases where R may fire an event at --at (listed per case; the\n"

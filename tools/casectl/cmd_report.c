@@ -86,10 +86,7 @@ static int run_report(ctx *c, int argc, char **argv) {
   if (argc != 0) return usage_error(c, "report takes no arguments");
   int64_t at = c->at;
   if (!c->have_at) {
-    case_ids ids;
-    int ex = collect_case_ids(c, &ids);
-    at = ids.last_time;
-    case_ids_free(&ids);
+    int ex = latest_event_time(c, &at);
     if (ex != EX_OK) return ex;
   }
   int horizon = -1;
