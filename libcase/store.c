@@ -1973,15 +1973,7 @@ static void page_clear(page *p) {
 
 static int history_row(void *ud, const sb_journal_row *r) {
   page *p = ud;
-  json_t *o = json_pack("{s:I, s:s, s:I, s:s, s:o, s:s?, s:s?, s:I, s:I, s:o, s:o, s:s, s:s}",
-                        "seq", (json_int_t)r->seq, "case", r->case_id, "revision",
-                        (json_int_t)r->revision, "event", r->event, "payload",
-                        st_parse_any(r->payload), "actor", r->actor, "role", r->role, "time",
-                        (json_int_t)r->time, "recorded", (json_int_t)r->recorded,
-                        "configuration", st_parse_any(r->configuration), "data",
-                        st_parse_any(r->data), "hash", r->hash, "prev", r->prev_hash);
-  char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-  json_decref(o);
+  char *text = feed_json_text(r); /* a damaged row as the feed gives it */
   if (!text) return CASE_NOMEM;
   p->text[p->n] = text;
   p->key[p->n] = NULL;

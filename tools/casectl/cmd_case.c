@@ -197,7 +197,7 @@ const command cmd_fire = {
 /* ------------------------------------------------------------------ show */
 
 typedef struct hist {
-  const char *id;
+  ctx *c;
   json_t *rows;
 } hist;
 
@@ -206,6 +206,7 @@ static int on_hist_row(void *ud, int64_t seq, const char *row_json) {
   hist *h = ud;
   json_t *row = json_loads(row_json, JSON_PRESERVE_ORDER, NULL);
   if (!row) return CASE_NOMEM;
+  warn_corrupt_row(h->c, row); /* shown as well as it can be; verify says more */
   json_object_del(row, "data");
   json_object_del(row, "prev");
   json_array_append(h->rows, row);
@@ -257,7 +258,7 @@ static int run_show(ctx *c, int argc, char **argv) {
       json_object_set_new(t, "overdue", json_true());
   }
   if (o.history) {
-    hist h = {argv[0], json_array()};
+    hist h = {c, json_array()};
     rc = case_store_history(c->s, argv[0], -1, on_hist_row, &h, NULL);
     if (rc != CASE_OK) {
       json_decref(h.rows);
