@@ -1,11 +1,11 @@
 // Screenshots of the live overview for docs/ (scripts/screenshots runs this).
-// usage: node screenshots.mjs URL TOKEN OUTDIR
+// usage: node screenshots.mjs URL READ_TOKEN SIGNAL_TOKEN OUTDIR
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-const [url, token, out] = process.argv.slice(2);
+const [url, token, signalToken, out] = process.argv.slice(2);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'libcase-shots-'));
 const context = await chromium.launchPersistentContext(dir, {
   executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 1400, height: 900 },
@@ -34,7 +34,10 @@ try {
   await page.goto(url + '/?location=budel&sort=urgency');
   await page.screenshot({ path: path.join(out, 'overview-budel.png'), clip: { x: 0, y: 0, width: 1400, height: 700 } });
   console.log('wrote ' + path.join(out, 'overview-budel.png'));
-  await page.goto(url + '/signal');
+  // The signal form as the police sees it (a token that may only send signals).
+  await page.click('#logout');
+  await page.fill('#token', signalToken);
+  await Promise.all([page.waitForNavigation(), page.click('#sign-in')]);
   await page.fill('#s-case', 'BU-0004');
   await page.fill('#s-note', 'ruzie bij de balie');
   await page.screenshot({ path: path.join(out, 'signal.png'), clip: { x: 0, y: 0, width: 1400, height: 420 } });
