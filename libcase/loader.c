@@ -1897,7 +1897,7 @@ static int report_role(ld *L, const node *n, const char *what, const char *role)
 static int parse_report(ld *L, const node *n) {
   static const char *const keys[] = {"region", "track", "lane", "procesregisseur",
                                      "state_labels", "counts", "signals", "courts",
-                                     "agencies", "horizon_days", NULL};
+                                     "agencies", "horizon_days", "location_label", NULL};
   case_def *d = L->d;
   int rc = want_kind(L, n, N_MAP, "report");
   if (rc != CASE_OK) return rc;
@@ -2007,6 +2007,17 @@ static int parse_report(ld *L, const node *n) {
       }
       if (json_object_set_new(o, k->str, json_string(who))) return oom(L);
     }
+  }
+  if ((v = map_get(n, "location_label"))) {
+    if ((rc = want_text(L, v, "location_label", &s)) != CASE_OK) return rc;
+    int pi = def_param_find(d, s);
+    if (pi < 0)
+      return fail(L, CASE_INVALID, v->text_pos, "report location_label: '%s' is not a param of "
+                  "the workflow (expected the param each location profile names itself by)", s);
+    if (!json_is_string(d->params[pi].value))
+      return fail(L, CASE_INVALID, v->text_pos, "report location_label: param '%s' is not a "
+                  "string", s);
+    if (json_object_set_new(r, "location_label", json_string(s))) return oom(L);
   }
   if ((v = map_get(n, "horizon_days"))) {
     long long h = -1;

@@ -507,6 +507,22 @@ done:
   return rc;
 }
 
+/* The options text as a JSON object (a new reference), or NULL with CASE_INVALID
+ * on the engine saying where the text is wrong. */
+static json_t *options_object(case_engine *e, const char *text) {
+  json_error_t jerr;
+  json_t *opts = json_loads(text, 0, &jerr);
+  if (opts && json_is_object(opts)) return opts;
+  if (opts)
+    eng_err(e, CASE_INVALID, "report options: a JSON %s, not an object",
+            json_is_array(opts) ? "array" : "value");
+  else
+    eng_err(e, CASE_INVALID, "report options: not JSON (line %d, column %d: %s)", jerr.line,
+            jerr.column, jerr.text);
+  json_decref(opts);
+  return NULL;
+}
+
 int case_store_report(case_store *s, case_engine *e, int64_t at, const char *options_json,
                       char **json) {
   if (json) *json = NULL;
@@ -517,15 +533,7 @@ int case_store_report(case_store *s, case_engine *e, int64_t at, const char *opt
   r.e = e;
   r.at = at;
   json_t *opts = NULL;
-  if (options_json) {
-    json_error_t jerr;
-    opts = json_loads(options_json, 0, &jerr);
-    if (!opts || !json_is_object(opts)) {
-      json_decref(opts);
-      return eng_err(e, CASE_INVALID, "report options: not a JSON object (line %d, column %d: %s)",
-                     jerr.line, jerr.column, opts ? "not an object" : jerr.text);
-    }
-  }
+  if (options_json && !(opts = options_object(e, options_json))) return case_errcode(e);
   int rc = parse_opts(&r, opts);
   json_t *default_outcomes = NULL;
   if (rc == CASE_OK && !r.o.outcome_events) {
@@ -643,6 +651,15 @@ static void agency_v2(const case_def *d, const char *name, const char *state, ch
   memset(&tmp, 0, sizeof tmp);
   tmp.o.deadline_agencies = decl_of(d, "agencies");
   deadline_agency(&tmp, d, name, state, buf, len);
+}
+
+/* The location in words: the declared location_label param of its profile, else
+ * the location id. */
+static const char *location_words(case_engine *e, const case_def *d, const char *loc) {
+  const char *param = json_string_value(decl_of(d, "location_label"));
+  const cs_profile *p = param ? eng_profile_find(e, loc) : NULL;
+  const char *v = p ? json_string_value(json_object_get(p->params, param)) : NULL;
+  return v ? v : loc;
 }
 
 static vcase *vfind(v2state *r, const char *id) {
@@ -1171,6 +1188,10 @@ static int v2_build(v2state *r, json_t **out) {
     snprintf(wf, sizeof wf, "%s@%d", d->id, d->version);
     if (bump(workflows, wf, 1)) goto nomem;
     json_t *L = sub(locs, loc);
+    const char *loc_label = c->location ? location_words(r->e, d, loc) : loc;
+    if (L && !json_object_get(L, "label") &&
+        json_object_set_new(L, "label", json_string(loc_label)))
+      goto nomem;
     if (!L || bump(L, "cases", 1) || bump(L, fin ? "closed" : "open", 1) ||
         bump(L, fin ? "open" : "closed", 0) || bump(L, "overdue", 0) || bump(L, "court_overdue", 0) ||
         bump(L, "due_today", 0) || bump(L, "due_soon", 0) || bump(L, "signals", c->nsignals) ||
@@ -1291,8 +1312,10 @@ static int v2_build(v2state *r, json_t **out) {
     int keep = (!f_loc || !strcmp(f_loc, loc)) && (!f_ag || agency_has(must, f_ag)) &&
                (!f_pr || (regisseur && !strcmp(f_pr, regisseur))) &&
                (!f_tr || (tdecl && !strcmp(f_tr, track)));
-    json_t *oc = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:o, s:s?, s:s?, s:I, s:o, s:s, s:i}",
-                           "case", c->id, "workflow", wf, "location", loc, "procesregisseur",
+    json_t *oc = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:o, s:s?, s:s?, s:I, s:o, s:s, "
+                           "s:i}",
+                           "case", c->id, "workflow", wf, "location", loc, "location_label",
+                           loc_label, "procesregisseur",
                            regisseur, "state", state, "state_label", state_label(d, state),
                            "track", tdecl ? track : NULL, "lane", lane, "days_open",
                            (json_int_t)(today - cal_local_day(c->created)), "next_term", next_o,
@@ -1586,15 +1609,7 @@ int case_store_report_v2(case_store *s, int64_t at, const char *options_json, ch
   r.e = e;
   r.at = at;
   json_t *opts = NULL;
-  if (options_json) {
-    json_error_t jerr;
-    opts = json_loads(options_json, 0, &jerr);
-    if (!opts || !json_is_object(opts)) {
-      json_decref(opts);
-      return eng_err(e, CASE_INVALID, "report options: not a JSON object (line %d, column %d: %s)",
-                     jerr.line, jerr.column, opts ? "not an object" : jerr.text);
-    }
-  }
+  if (options_json && !(opts = options_object(e, options_json))) return case_errcode(e);
   int rc = opts ? v2_options(&r, opts) : (r.horizon = -1, CASE_OK);
   r.index = json_object();
   r.signals = json_object();

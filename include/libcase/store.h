@@ -590,7 +590,7 @@ CASE_API int case_store_report(case_store *s, case_engine *e, int64_t at,
  *    "signal_events":{"signaal_politie":["AVIM","POLITIE"],...} (every loaded workflow's
  *               declared signals, with the roles that may fire each), "choices":{"location":{value:open cases},"agency":{..},
  *               "procesregisseur":{..},"track":{..}},
- *    "open_cases":[{"case":..,"workflow":"asielprocedure@1","location":..,
+ *    "open_cases":[{"case":..,"workflow":"asielprocedure@1","location":..,"location_label":..,
  *                   "procesregisseur":..|null,"state":..,"state_label":..,"track":..,
  *                   "lane":"accelerated"|"regular","days_open":N (days since the creation),
  *                   "next_term":{"name":..,"state":..,"source":..,"due":..,"last_day":..,
@@ -603,7 +603,7 @@ CASE_API int case_store_report(case_store *s, case_engine *e, int64_t at,
  *             "items":[{"case":..,"location":..,"procesregisseur":..,"track":..,"deadline":..,
  *                       "state":..,"agency":..,"court":bool,"due":..,"last_day":..,"source":..,
  *                       "status":..,"days_overdue"|"days_left":N}]},
- *    "by_location":{"ter_apel":{"cases":..,"open":..,"closed":..,"overdue":..,
+ *    "by_location":{"ter_apel":{"label":"COL Ter Apel","cases":..,"open":..,"closed":..,"overdue":..,
  *                   "court_overdue":..,"due_today":..,"due_soon":..,"signals":..,
  *                   "new_last_7_days":..,"lead_time_days":{stats}|null}},
  *    "problems":[{"case":..,"problem":".."}], "filter":{..}, "sort":"urgency",
@@ -615,9 +615,10 @@ CASE_API int case_store_report(case_store *s, case_engine *e, int64_t at,
  *              "signals_per_source":{"COA":{"total":n,"per_week":{week:n}}},
  *              "recent_signals":[{"case":..,"event":..,"source":..,"time":..,"date":..,
  *                                 "actor":..,"payload":..}]}}
- * Terms are the definitions' `deadlines:` (not delayed transitions).  A term is
- * overdue once its due time (local midnight after its last day) is at or before
- * `at`; days_overdue counts the days after the last day.  "due_today": the last
+ * The location label is the declared `location_label` param as the location's
+ * profile sets it (else the location id).  Terms are the definitions'
+ * `deadlines:` (not delayed transitions).  A term is overdue once its due time
+ * (local midnight after its last day) is at or before `at`; days_overdue counts the days after the last day.  "due_today": the last
  * day is `at`'s date.  Who must act: the declared `agencies:` entry, else the
  * roles of the transitions with a target that leave the term's state (or, for a
  * case without a running term, its state), joined with "/"; a term is a court

@@ -28,6 +28,8 @@ static const char *BEZWAAR =
     "workflow: bezwaar\n"
     "version: 1\n"
     "roles: [BALIE, JURIST, RECHTER]\n"
+    "params:\n"
+    "  loket: {value: onbekend}\n"
     "data:\n"
     "  soort: string\n"
     "  spoed: {type: boolean, default: false}\n"
@@ -54,6 +56,7 @@ static const char *BEZWAAR =
     "      uitspraak_gegrond: {target: afgehandeld, roles: [RECHTER]}\n"
     "  afgehandeld: {final: true}\n"
     "report:\n"
+    "  location_label: loket\n"
     "  track: {field: soort, label: soort}\n"
     "  lane: {field: spoed, label: spoed}\n"
     "  procesregisseur: {field: behandelaar}\n"
@@ -98,7 +101,9 @@ static int setup(void **state) {
     snprintf(lp, sizeof lp, "%s.%s.lua", f->path, locs[i]);
     FILE *pf = fopen(lp, "w");
     assert_non_null(pf);
-    fputs("return {params = {}, functions = {}}\n", pf);
+    /* Ter Apel names its counter; Budel does not (its label is then its id). */
+    fputs(i == 0 ? "return {params = {loket = 'Loket Ter Apel'}, functions = {}}\n"
+                 : "return {params = {}, functions = {}}\n", pf);
     fclose(pf);
     assert_int_equal(case_engine_load_profile(f->e, locs[i], lp), CASE_OK);
     assert_int_equal(case_store_add_profile(f->s, locs[i]), CASE_OK);
@@ -250,6 +255,9 @@ static void test_open_cases_and_terms(void **state) {
   assert_string_equal(str(r, "terms.items.0.case"), "B");
   /* Per location and the declared counts. */
   assert_int_equal(num(r, "by_location.ter_apel.open"), 2);
+  assert_string_equal(str(r, "by_location.ter_apel.label"), "Loket Ter Apel");
+  assert_string_equal(str(r, "by_location.budel.label"), "budel");
+  assert_string_equal(str(r, "open_cases.2.location_label"), "Loket Ter Apel");
   assert_int_equal(num(r, "by_location.budel.overdue"), 1);
   assert_int_equal(num(r, "by_location.ter_apel.signals"), 1);
   assert_int_equal(num(count_named(r, "beroepen"), "cases"), 1);

@@ -700,7 +700,7 @@ static void html_cases(FILE *f, json_t *r, const overview_page *p) {
     fprintf(f, "><td>");
     html_text(f, js(v, "case"));
     fprintf(f, "</td><td>");
-    html_text(f, js(v, "location"));
+    html_text(f, *js(v, "location_label") ? js(v, "location_label") : js(v, "location"));
     fprintf(f, "</td><td>");
     html_text(f, *js(v, "procesregisseur") ? js(v, "procesregisseur") : "-");
     fprintf(f, "</td><td class=\"wrap\" title=\"");
@@ -797,7 +797,7 @@ static void html_locations(FILE *f, json_t *r) {
   json_object_foreach(locs, k, v) {
     json_t *lt = json_object_get(v, "lead_time_days");
     fprintf(f, "<tr><td>");
-    html_text(f, k);
+    html_text(f, *js(v, "label") ? js(v, "label") : k);
     fprintf(f, "</td><td class=\"n\">%lld</td><td class=\"n\">%lld</td><td class=\"n\">%lld</td>"
                "<td class=\"n\">%lld</td><td class=\"n\">%lld</td><td class=\"n\">%lld</td>"
                "<td class=\"n\">%lld</td><td class=\"n\">%lld</td><td class=\"n\">%lld</td>",
@@ -807,7 +807,7 @@ static void html_locations(FILE *f, json_t *r) {
     if (json_is_object(lt)) fprintf(f, "<td class=\"n\">%.1f</td></tr>\n", jr(lt, "median"));
     else fprintf(f, "<td class=\"n\">-</td></tr>\n");
     if (n < MAXBARS) {
-      labels[n] = k;
+      labels[n] = *js(v, "label") ? js(v, "label") : k;
       s[0].v[n] = (double)ji(v, "open");
       s[1].v[n] = (double)ji(v, "closed");
       s[2].v[n] = (double)ji(v, "overdue");
