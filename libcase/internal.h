@@ -405,6 +405,7 @@ struct case_def {
                         to raise() (found in their compiled code by the sandbox) */
   int nraised;
 
+  json_t *report_src; /* the `report:` section as written (JSON), for an SCXML export */
   json_t *report;    /* the `report:` section, validated, as canonical JSON (loader.c's
                         parse_report; read by report.c), NULL when absent */
 

@@ -3486,6 +3486,7 @@ static int parse_top(ld *L, const char *dir) {
   if ((rc = warn_dead_ends(L)) != CASE_OK) return rc;
   if ((rc = warn_shadowed(L)) != CASE_OK) return rc;
   if ((n = map_get(doc, "report")) && (rc = parse_report(L, n)) != CASE_OK) return rc;
+  if (n && (rc = yaml_to_json(L, n, &d->report_src)) != CASE_OK) return rc; /* for export */
   if ((rc = resolve_modules(L, dir)) != CASE_OK) return rc;
   if ((rc = sbx_load_modules(L->e->sandbox, d)) != CASE_OK) return rc;
   return compile_scripts(L);
@@ -3882,5 +3883,6 @@ void def_free(case_def *d) {
   free(d->source);
   free(d->description);
   json_decref(d->report);
+  json_decref(d->report_src);
   free(d);
 }

@@ -214,6 +214,7 @@ static json_t *model_json(const case_def *d) {
                                        json_stringn(d->res_src[i], d->res_len[i])));
   json_object_set_new(m, "resources", a);
   json_object_set_new(m, "scripts", scripts_json(d->scripts, d->nscripts));
+  json_object_set(m, "report", d->report ? d->report : json_null());
   a = json_array();
   for (int i = 1; a && i < d->nstates; i++) {
     const cs_state *s = &d->states[i];

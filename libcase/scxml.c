@@ -240,7 +240,9 @@ static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *s
   CASE_UNUSED(pubid);
   CASE_UNUSED(has_internal);
   xp *x = ud;
-  xp_fail(x, CASE_INVALID, pos_of(x, (size_t)XML_GetCurrentByteIndex(x->p)),
+  size_t off = (size_t)XML_GetCurrentByteIndex(x->p); /* inside it: find where it starts */
+  while (off > 0 && off <= x->len && strncmp(x->text + off, "<!DOCTYPE", 9) != 0) off--;
+  xp_fail(x, CASE_INVALID, pos_of(x, off),
           "a DOCTYPE is not allowed in an SCXML definition (entities could expand without "
           "bound)");
 }
@@ -525,7 +527,7 @@ static int exec_one(tr *t, const xel *el, def_node *seq) {
   }
   if (is_lc(el, "call")) {
     static const char *const a[] = {"name", NULL};
-    if ((rc = check_attrs(t, el, NULL, a)) != CASE_OK) return rc;
+    if ((rc = check_attrs(t, el, a, a)) != CASE_OK) return rc;
     const xattr *nm = lattr(el, "name");
     if (!nm) nm = sattr(el, "name");
     if (!nm) return xp_fail(t->x, CASE_INVALID, el->pos, "<libcase:call> without name");
@@ -882,7 +884,8 @@ static int state_body(tr *t, const xel *el, def_node *m, int depth) {
         const xattr *a = sattr(k, keys[j]) ? sattr(k, keys[j]) : lattr(k, keys[j]);
         if ((rc = put_str(t, dl, keys[j], a)) != CASE_OK) return rc;
       }
-    } else if (is_root && (is_sc(k, "script") || is_lc(k, "lua") || is_lc(k, "param"))) {
+    } else if (is_root && (is_sc(k, "script") || is_lc(k, "lua") || is_lc(k, "param") ||
+                           is_lc(k, "report"))) {
       continue; /* document(): top-level only */
     } else if (is_sc(k, "initial") && !is_root) {
       continue; /* state_node() */
@@ -1143,6 +1146,17 @@ static int document(tr *t, const xel *el, def_node *doc, int child) {
         return nomem(t);
       if (def_node_add(lua, NULL, src->pos, def_node_str(src->value, strlen(src->value), src->pos)))
         return nomem(t);
+    } else if (is_lc(k, "report")) {
+      /* the report: section as JSON (docs/workflow-format.md, "report") */
+      if ((rc = check_attrs(t, k, NULL, NULL)) != CASE_OK) return rc;
+      json_error_t err;
+      json_t *v = json_loadb(k->text.p ? k->text.p : "", k->text.len, 0, &err);
+      if (!v)
+        return xp_fail(t->x, CASE_INVALID, k->has_text_pos ? k->text_pos : k->pos,
+                       "<libcase:report> is not JSON: %s", err.text);
+      def_node *rn = json_node(v, k->pos);
+      json_decref(v);
+      if ((rc = put(t, doc, "report", k->pos, rn)) != CASE_OK) return rc;
     } else if (is_sc(k, "script")) {
       if (!scripts && (!(scripts = def_node_seq(k->pos)) ||
                        def_node_add(doc, "script", k->pos, scripts) != 0))
@@ -1755,6 +1769,15 @@ static void w_document(wr *w, const case_def *d, int child) {
     if (p->unverified) at(w, "unverified", "true");
     at(w, "description", p->description);
     sbuf_puts(&w->b, "/>\n");
+  }
+  if (d->report_src) {
+    char *t = json_dumps(d->report_src, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!t) w->b.failed = 1;
+    ind(w);
+    sbuf_puts(&w->b, "<libcase:report>");
+    esc(&w->b, t ? t : "{}", 0);
+    sbuf_puts(&w->b, "</libcase:report>\n");
+    free(t);
   }
   w_data(w, 0);
   w_block(w, d->scripts, d->nscripts);
