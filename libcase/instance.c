@@ -642,6 +642,13 @@ const char *chart_timer_kind(const cs_timer *tm) {
   return tm->kind == TIMER_AFTER ? "after" : tm->kind == TIMER_SEND ? "send" : "deadline";
 }
 
+const char *chart_timer_name(const case_def *d, const cs_timer_inst *ti) {
+  const cs_timer *tm = &d->timers[ti->timer];
+  if (tm->kind != TIMER_SEND) return tm->name;
+  const char *ev = json_string_value(json_object_get(ti->send, "event"));
+  return ev ? ev : tm->name;
+}
+
 static json_t *timer_json(const case_instance *c, const cs_timer_inst *ti) {
   const cs_timer *tm = &c->def->timers[ti->timer];
   if (tm->kind == TIMER_SEND) {

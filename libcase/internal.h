@@ -993,6 +993,9 @@ int chart_param_long(const case_instance *c, const char *name, long *out);
 
 /* instance.c: "after", "deadline" or "send". */
 const char *chart_timer_kind(const cs_timer *tm);
+/* instance.c: a running timer's name: the deadline's, "after.<state>.<n>", or
+ * for a send the event it carries (a store's timer rows hold it). */
+const char *chart_timer_name(const case_def *d, const cs_timer_inst *ti);
 /* instance.c: creates and links a case (initial macrostep included) without
  * delivering its mail; `given` (may be NULL) is its initial data, `parent` and
  * `invokeid` (NULL for a host's case) its place under an invoking case.

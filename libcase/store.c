@@ -1092,8 +1092,8 @@ static int timer_rows(const case_instance *c, pending_write *w) {
     r->case_id = c->id;
     r->timer_id = xstrdup(ti->id);
     r->seq = ti->seq;
-    r->kind = tm->kind == TIMER_AFTER ? "after" : "deadline";
-    r->name = tm->name;
+    r->kind = (char *)chart_timer_kind(tm);
+    r->name = (char *)chart_timer_name(c->def, ti);
     r->due = ti->due;
     r->fired = ti->fired;
     if (ti->last_day != CAL_NO_DAY) {
@@ -1563,6 +1563,8 @@ int case_store_get(case_store *s, const char *id, case_instance **out) {
 /* The journal event name of a timer: its event, or "deadline.<name>". */
 char *st_timer_event(const case_instance *c, int i) {
   const cs_timer *tm = &c->def->timers[c->st.timers[i].timer];
+  if (tm->kind == TIMER_SEND) /* a send coming due: the event it carries */
+    return xstrdup(json_string_value(json_object_get(c->st.timers[i].send, "event")));
   if (tm->event) return xstrdup(tm->event);
   sbuf b;
   sbuf_init(&b);

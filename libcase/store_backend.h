@@ -77,7 +77,7 @@ typedef struct sb_timer_row {
   char *case_id;
   char *timer_id;  /* "t<seq>" */
   int64_t seq;
-  char *kind;      /* "after" | "deadline" */
+  char *kind;      /* "after" | "deadline" | "send" */
   char *name;
   int64_t due;
   char *last_day;  /* "YYYY-MM-DD" or NULL */

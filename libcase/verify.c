@@ -478,7 +478,7 @@ static int on_timer_row(void *ud, const sb_timer_row *t) {
   }
   const cs_timer_inst *ti = &c->st.timers[i];
   const cs_timer *tm = &c->def->timers[ti->timer];
-  const char *kind = tm->kind == TIMER_AFTER ? "after" : "deadline";
+  const char *kind = chart_timer_kind(tm), *tname = chart_timer_name(c->def, ti);
   char day[11] = "";
   if (ti->last_day != CAL_NO_DAY) cal_format_date(ti->last_day, day);
   const char *col = NULL;
@@ -491,9 +491,9 @@ static int on_timer_row(void *ud, const sb_timer_row *t) {
     col = "kind";
     snprintf(want, sizeof want, "%s", kind);
     snprintf(got, sizeof got, "%.60s", t->kind ? t->kind : "NULL");
-  } else if (!t->name || strcmp(t->name, tm->name) != 0) {
+  } else if (!t->name || strcmp(t->name, tname) != 0) {
     col = "name";
-    snprintf(want, sizeof want, "%.60s", tm->name);
+    snprintf(want, sizeof want, "%.60s", tname);
     snprintf(got, sizeof got, "%.60s", t->name ? t->name : "NULL");
   } else if (t->due != ti->due) {
     col = "due";
@@ -511,7 +511,7 @@ static int on_timer_row(void *ud, const sb_timer_row *t) {
   if (col)
     problem(v, v->case_id, v->last_seq, "timers", "timers", col,
             "timer '%s' (%s %s): %s is %s, the replayed journal gives %s", ti->id, kind,
-            tm->name, col, got, want);
+            tname, col, got, want);
   return v->nomem ? CASE_NOMEM : CASE_OK;
 }
 
@@ -536,7 +536,7 @@ static void check_timers(verifier *v) {
       const cs_timer *tm = &c->def->timers[ti->timer];
       problem(v, v->case_id, v->last_seq, "timers", "timers", NULL,
               "timer '%s' (%s %s, due %lld%s) has no row: the store would never fire it",
-              ti->id, tm->kind == TIMER_AFTER ? "after" : "deadline", tm->name,
+              ti->id, chart_timer_kind(tm), chart_timer_name(c->def, ti),
               (long long)ti->due, ti->fired ? ", fired" : "");
     }
   free(k.seen);
