@@ -307,7 +307,7 @@ static int run_init(run *r, case_instance *c, cs_status *w) {
   r->d = c->def;
   r->w = w;
   r->words = r->d->words;
-  r->profile = eng_profile_find(r->e, c->location);
+  r->profile = eng_case_profile(c);
   r->role_idx = -1;
   uint64_t *mem = calloc((size_t)r->words * BS_COUNT, sizeof *mem);
   r->enabled = malloc(((size_t)r->d->nstates + 1) * 2 * sizeof *r->enabled);
@@ -699,7 +699,7 @@ static int select_transitions(run *r, const char *event) {
 
 int chart_param_long(const case_instance *c, const char *name, long *out) {
   const json_t *v = NULL;
-  const cs_profile *p = eng_profile_find(c->engine, c->location);
+  const cs_profile *p = eng_case_profile(c);
   if (p && p->params) v = json_object_get(p->params, name);
   if (!v) {
     int i = def_param_find(c->def, name);

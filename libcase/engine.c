@@ -87,11 +87,13 @@ void case_engine_close(case_engine *e) {
     def_free(d);
     d = n;
   }
-  cs_profile *p = e->profiles;
-  while (p) {
-    cs_profile *n = p->next;
-    sbx_profile_free(e->sandbox, p);
-    p = n;
+  for (int k = 0; k < 2; k++) {
+    cs_profile *p = k ? e->kept_profiles : e->profiles;
+    while (p) {
+      cs_profile *n = p->next;
+      sbx_profile_free(e->sandbox, p);
+      p = n;
+    }
   }
   for (int i = 0; i < e->nnatives; i++) free(e->natives[i].name);
   free(e->natives);
@@ -340,6 +342,37 @@ const cs_profile *eng_profile_find(const case_engine *e, const char *name) {
 
 static int install_profile(case_engine *e, const char *name, cs_profile *p);
 
+const cs_profile *eng_case_profile(const case_instance *c) {
+  return c->profile ? c->profile : eng_profile_find(c->engine, c->location);
+}
+
+const cs_profile *eng_profile_by_hash(const case_engine *e, const char *name, const char *hash) {
+  for (int k = 0; k < 2; k++)
+    for (const cs_profile *p = k ? e->kept_profiles : e->profiles; p; p = p->next)
+      if (p->hash[0] && strcmp(p->hash, hash) == 0 && strcmp(p->name, name) == 0) return p;
+  return NULL;
+}
+
+static void profile_hash(cs_profile *p) {
+  p->hash[0] = '\0';
+  if (p->source && sha256_hex(p->source, p->source_len, p->hash) != 0) p->hash[0] = '\0';
+}
+
+int eng_profile_adopt_text(case_engine *e, const char *name, const char *path, const char *text,
+                           size_t len, const cs_profile **out) {
+  char hash[65];
+  if (sha256_hex(text, len, hash) != 0) return eng_err(e, CASE_NOMEM, "out of memory");
+  if ((*out = eng_profile_by_hash(e, name, hash))) return CASE_OK;
+  cs_profile *p = NULL;
+  int rc = sbx_load_profile_text(e->sandbox, name, path, text, len, &p);
+  if (rc != CASE_OK) return rc;
+  profile_hash(p);
+  p->next = e->kept_profiles;
+  e->kept_profiles = p;
+  *out = p;
+  return CASE_OK;
+}
+
 int case_engine_load_profile(case_engine *e, const char *name, const char *path) {
   if (!e) return CASE_MISUSE;
   if (!name || !path) return eng_err(e, CASE_MISUSE, "case_engine_load_profile: NULL argument");
@@ -367,14 +400,17 @@ static int install_profile(case_engine *e, const char *name, cs_profile *p) {
       return rc;
     }
   }
-  /* Replace a profile of the same name in place so cases keep finding it. */
+  profile_hash(p);
+  /* Replace a profile of the same name in place so cases keep finding it; the
+   * old one stays alive for stored cases pinned to it (store.h). */
   cs_profile **pp = &e->profiles;
   while (*pp && strcmp((*pp)->name, name) != 0) pp = &(*pp)->next;
   if (*pp) {
     cs_profile *old = *pp;
     p->next = old->next;
     *pp = p;
-    sbx_profile_free(e->sandbox, old);
+    old->next = e->kept_profiles;
+    e->kept_profiles = old;
   } else {
     p->next = e->profiles;
     e->profiles = p;

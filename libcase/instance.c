@@ -175,11 +175,11 @@ static void case_destroy(case_instance *c) {
 }
 
 static int new_case(case_engine *e, const case_def *d, const char *id, const char *location,
-                    case_instance **out) {
+                    const cs_profile *profile, case_instance **out) {
   *out = NULL;
   if (case_instance_find(e, id))
     return eng_err(e, CASE_EXISTS, "a case with id '%s' already exists", id);
-  if (location && !eng_profile_find(e, location))
+  if (location && !profile && !eng_profile_find(e, location))
     return eng_err(e, CASE_NOTFOUND, "no location profile '%s' is loaded", location);
   case_instance *c = calloc(1, sizeof *c);
   if (!c) return nomem(e);
@@ -187,6 +187,7 @@ static int new_case(case_engine *e, const case_def *d, const char *id, const cha
   c->def = d;
   c->id = xstrdup(id);
   c->location = location ? xstrdup(location) : NULL;
+  c->profile = location ? profile : NULL;
   if (!c->id || (location && !c->location) || chart_status_init(d, &c->st) != CASE_OK) {
     case_destroy(c);
     return nomem(e);
@@ -198,9 +199,16 @@ static int new_case(case_engine *e, const case_def *d, const char *id, const cha
 int chart_case_create(case_engine *e, const case_def *d, const char *id, const char *location,
                       const json_t *given, const char *parent, const char *invokeid, int64_t at,
                       case_instance **out) {
+  return chart_case_create_pinned(e, d, id, location, NULL, given, parent, invokeid, at, out);
+}
+
+int chart_case_create_pinned(case_engine *e, const case_def *d, const char *id,
+                             const char *location, const cs_profile *profile,
+                             const json_t *given, const char *parent, const char *invokeid,
+                             int64_t at, case_instance **out) {
   *out = NULL;
   case_instance *c;
-  int rc = new_case(e, d, id, location, &c);
+  int rc = new_case(e, d, id, location, profile, &c);
   if (rc == CASE_OK && parent) {
     c->parent = xstrdup(parent);
     c->invokeid = xstrdup(invokeid ? invokeid : "");
@@ -246,6 +254,12 @@ static void mail_truncate(case_engine *e, size_t n) {
 
 int case_instance_create(case_engine *e, const case_def *d, const char *id, const char *location,
                          const char *data_json, int64_t at, case_instance **out) {
+  return eng_instance_create(e, d, id, location, NULL, data_json, at, out);
+}
+
+int eng_instance_create(case_engine *e, const case_def *d, const char *id, const char *location,
+                        const cs_profile *profile, const char *data_json, int64_t at,
+                        case_instance **out) {
   if (out) *out = NULL;
   if (!e) return CASE_MISUSE;
   if (!d || !id || !out) return eng_err(e, CASE_MISUSE, "case_instance_create: NULL argument");
@@ -256,7 +270,7 @@ int case_instance_create(case_engine *e, const case_def *d, const char *id, cons
   int rc = parse_json(e, data_json, "initial data", &given);
   if (rc != CASE_OK) return rc;
   case_instance *c;
-  rc = chart_case_create(e, d, id, location, given, NULL, NULL, at, &c);
+  rc = chart_case_create_pinned(e, d, id, location, profile, given, NULL, NULL, at, &c);
   json_decref(given);
   if (rc != CASE_OK) return rc;
   deliver_mail(e);
@@ -287,6 +301,7 @@ const char *case_instance_id(const case_instance *c) { return c ? c->id : NULL; 
 const case_def *case_instance_def(const case_instance *c) { return c ? c->def : NULL; }
 const char *case_instance_location(const case_instance *c) { return c ? c->location : NULL; }
 int case_instance_done(const case_instance *c) { return c ? c->st.done : 0; }
+int case_instance_profile_version(const case_instance *c) { return c ? c->profile_version : 0; }
 int64_t case_instance_revision(const case_instance *c) { return c ? c->st.revision : 0; }
 const char *case_instance_invokeid(const case_instance *c) { return c ? c->invokeid : NULL; }
 case_instance *case_instance_parent(const case_instance *c) {
@@ -1011,6 +1026,11 @@ static int restore_into(case_engine *e, const case_def *d, json_t *snap, case_in
 }
 
 int case_instance_restore(case_engine *e, const char *json, case_instance **out) {
+  return eng_instance_restore(e, json, NULL, out);
+}
+
+int eng_instance_restore(case_engine *e, const char *json, const cs_profile *profile,
+                         case_instance **out) {
   if (out) *out = NULL;
   if (!e) return CASE_MISUSE;
   if (!json || !out) return eng_err(e, CASE_MISUSE, "case_instance_restore: NULL argument");
@@ -1035,7 +1055,7 @@ int case_instance_restore(case_engine *e, const char *json, case_instance **out)
     return rc;
   }
   case_instance *c;
-  rc = new_case(e, d, id, loc, &c);
+  rc = new_case(e, d, id, loc, profile, &c);
   if (rc == CASE_OK) {
     /* Names first, so a definition that lost a state says which one. */
     rc = restore_into(e, d, snap, c);

@@ -638,6 +638,7 @@ struct cs_profile {
   int functions_ref; /* Lua registry ref of the profile's function table, -1 if none */
   char *source;      /* the profile's Lua text (a store pins it) */
   size_t source_len;
+  char hash[65];     /* hex SHA-256 of source ("" without one): set by the engine */
   cs_profile *next;
 };
 
@@ -780,6 +781,8 @@ struct case_engine {
   cs_native *natives;
   int nnatives, cap_natives;
   cs_profile *profiles;
+  cs_profile *kept_profiles; /* replaced or adopted profiles that pinned cases may
+                                use: freed only when the engine closes */
 
   sbx *sandbox;
   cal_calendar *calendar;
@@ -838,6 +841,24 @@ int eng_ok(case_engine *e);
 /* Native lookup: index in e->natives or -1. */
 int eng_native_find(const case_engine *e, const char *name, int is_action);
 const cs_profile *eng_profile_find(const case_engine *e, const char *name);
+/* The profile case `c` runs with: its pinned one, else the current one of its
+ * location, else NULL. */
+const cs_profile *eng_case_profile(const case_instance *c);
+/* A profile object of `name` whose text has hex SHA-256 `hash` (the current one
+ * or one kept alive for pinned cases), or NULL. */
+const cs_profile *eng_profile_by_hash(const case_engine *e, const char *name, const char *hash);
+/* Loads a version of profile `name` from its text for pinned cases, without
+ * making it the current one of that name (reuses an object with the same
+ * text).  The object lives until the engine closes.  CASE_OK or the error. */
+int eng_profile_adopt_text(case_engine *e, const char *name, const char *path, const char *text,
+                           size_t len, const cs_profile **out);
+/* case_instance_create() with a pinned profile (NULL: none, as that function). */
+int eng_instance_create(case_engine *e, const case_def *d, const char *id, const char *location,
+                        const cs_profile *profile, const char *data_json, int64_t at,
+                        case_instance **out);
+/* case_instance_restore() with a pinned profile (NULL: none). */
+int eng_instance_restore(case_engine *e, const char *json, const cs_profile *profile,
+                         case_instance **out);
 /* Loads a profile from text (as case_engine_load_profile does from a file). */
 int eng_profile_load_text(case_engine *e, const char *name, const char *path, const char *text,
                           size_t len);
@@ -908,6 +929,12 @@ struct case_instance {
   const case_def *def;
   char *id;
   char *location;
+  /* The location profile the case runs with when pinned (a stored case: the
+   * version it was created or migrated to; owned by the engine, alive until it
+   * closes); NULL: the engine's current profile of that name (eng_case_profile). */
+  const cs_profile *profile;
+  int profile_version; /* the store's version number of it; 0: not pinned */
+  int profile_first;   /* the version the case was created with; 0: not pinned */
   cs_status st;
   char *parent;                /* the invoking case's id, or NULL */
   char *invokeid;              /* the invokeid this case runs under in its parent */
@@ -1003,6 +1030,11 @@ const char *chart_timer_name(const case_def *d, const cs_timer_inst *ti);
 int chart_case_create(case_engine *e, const case_def *d, const char *id, const char *location,
                       const json_t *given, const char *parent, const char *invokeid, int64_t at,
                       case_instance **out);
+/* The same with the case pinned to a profile (NULL: its location's current one). */
+int chart_case_create_pinned(case_engine *e, const case_def *d, const char *id,
+                             const char *location, const cs_profile *profile,
+                             const json_t *given, const char *parent, const char *invokeid,
+                             int64_t at, case_instance **out);
 /* instance.c: the index in c->st.timers of the unfired timer due first at or
  * before `now` (due time, then sequence), or -1 (also for a done case). */
 int chart_timer_next(const case_instance *c, int64_t now);

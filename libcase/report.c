@@ -10,6 +10,7 @@
  */
 #include "internal.h"
 #include "libcase/store.h"
+#include "store_int.h" /* st_profile_version: replay on the pinned profile versions */
 
 #include <math.h>
 #include <stdlib.h>
@@ -824,7 +825,14 @@ static int v2_row(v2state *r, const json_t *row) {
     c->created = t;
     const case_def *rd = eng_replay_def(r->re, c->def);
     char *data = payload_text(payload);
-    rc = rd ? case_instance_create(r->re, rd, id, loc, data, t, &c->rp) : CASE_ERROR;
+    /* On the profile version the case was created with (store.h). */
+    const cs_profile *pin = NULL;
+    int start = 0;
+    rc = rd ? st_profile_start(r->s, id, host->profile_first, host->profile_version, &start)
+            : CASE_ERROR;
+    if (rc == CASE_OK) rc = st_profile_version(r->s, r->re, loc, start, &pin);
+    if (rc == CASE_OK) rc = eng_instance_create(r->re, rd, id, loc, pin, data, t, &c->rp);
+    if (rc == CASE_OK) c->rp->profile_version = pin ? start : 0;
     free(data);
     if (rc == CASE_NOMEM) return rc;
     if (rc != CASE_OK) replay_broke(r, c, event);
@@ -835,6 +843,13 @@ static int v2_row(v2state *r, const json_t *row) {
       int one = 0;
       rc = chart_tick_one(c->rp, t, &one);
       if (rc == CASE_OK && !one) rc = CASE_ERROR;
+    } else if (!strcmp(event, PROFILE_EVENT)) {
+      /* case_store_set_profile(): on to another version of its profile. */
+      int to = (int)json_integer_value(json_object_get(payload, "to"));
+      const cs_profile *pin = NULL;
+      rc = st_profile_version(r->s, r->re, c->location, to, &pin);
+      if (rc == CASE_OK && !pin) rc = CASE_CORRUPT;
+      if (rc == CASE_OK) st_apply_profile(c->rp, pin, to, t);
     } else {
       char *p = payload_text(payload);
       rc = case_instance_fire(c->rp, event, p, actor, role, t);

@@ -261,6 +261,11 @@ int st_leaf_hash(mk_hasher *h, int64_t seq, int64_t recorded, const char *row_ha
     ok = ok && st_json_string(&b, pin->location);
     sbuf_puts(&b, ",\"modules\":");
     ok = ok && st_json_string(&b, pin->modules);
+    if (pin->profile > 0) { /* schema 8: the profile version it was created on */
+      sbuf_puts(&b, ",\"profile\":{\"hash\":");
+      ok = ok && st_json_string(&b, pin->profile_hash);
+      sbuf_printf(&b, ",\"version\":%d}", pin->profile);
+    }
     sbuf_printf(&b, ",\"version\":%d,\"workflow\":", pin->version);
     ok = ok && st_json_string(&b, pin->workflow);
     sbuf_puts(&b, "}]");
@@ -339,6 +344,11 @@ int st_modules_hash(case_store *s, const char *id, int version, int fresh, char 
 
 void st_pin_free(st_pinbuf *p) { sb_case_row_free(&p->row); }
 
+static int keep_phash(void *ud, const sb_profile_row *r) {
+  snprintf(ud, 65, "%s", r->hash ? r->hash : "");
+  return CASE_OK;
+}
+
 int st_pin_of_case(case_store *s, const char *case_id, int fresh, st_pinbuf *p) {
   memset(p, 0, sizeof *p);
   int rc = s->ops->case_get(s->db, case_id, &p->row);
@@ -352,6 +362,17 @@ int st_pin_of_case(case_store *s, const char *case_id, int fresh, st_pinbuf *p) 
   p->pin.definition = p->row.hash;
   p->pin.modules = has ? p->mods : NULL;
   p->pin.location = p->row.location;
+  if (rc == CASE_OK && p->row.profile_first > 0 && p->row.location) {
+    int r2 = s->ops->profile_get(s->db, p->row.location, p->row.profile_first, keep_phash,
+                                 p->phash);
+    if (r2 == CASE_OK) {
+      p->pin.profile = p->row.profile_first;
+      p->pin.profile_hash = p->phash;
+    } else if (r2 != CASE_NOTFOUND) { /* a missing version: the leaf names none (verify says) */
+      sb_case_row_free(&p->row);
+      rc = r2;
+    }
+  }
   return rc;
 }
 
@@ -421,7 +442,11 @@ static int tree_node(case_store *s, sb_journal_row *j, const case_instance *crea
     if (rc == CASE_NOTFOUND) rc = CASE_OK;
     if (rc != CASE_OK) return rc;
     pin = (st_pin){created->def->id, created->def->version, created->def->hash,
-                   has ? mods : NULL, created->location};
+                   has ? mods : NULL, created->location, 0, NULL};
+    if (created->profile_first > 0 && created->profile) {
+      pin.profile = created->profile_first;
+      pin.profile_hash = created->profile->hash;
+    }
     pp = &pin;
   }
   rc = st_leaf_hash(&s->h, j->seq, j->recorded, j->hash, pp, node);
@@ -675,8 +700,9 @@ static int check_loaded_defs(case_store *s) {
   return CASE_OK;
 }
 
-/* A stored profile the engine does not have yet is loaded from its text; one
- * the program loaded itself (a newer local rule) is kept. */
+/* The latest stored version of a profile the engine does not have yet becomes
+ * its current profile of that name (what new cases get); one the program
+ * loaded itself is kept (new cases get that, stored as a new version). */
 static int load_profile_row(void *ud, const sb_profile_row *r) {
   case_store *s = ud;
   if (eng_profile_find(s->e, r->name)) return CASE_OK;
@@ -728,18 +754,16 @@ int case_store_add_profile(case_store *s, const char *name) {
   const cs_profile *p = eng_profile_find(s->e, name);
   if (!p) return eng_err(s->e, CASE_NOTFOUND, "no location profile '%s' is loaded", name);
   if (!p->source) return eng_err(s->e, CASE_MISUSE, "profile '%s' has no source text", name);
-  char hash[65];
-  if (sha256_hex(p->source, p->source_len, hash) != 0)
-    return eng_err(s->e, CASE_NOMEM, "out of memory");
   int rc = writable(s);
   if (rc != CASE_OK) return rc;
   /* Every stored workflow meets the profile once it is stored: load them all
    * (opening the store loaded none), so that one the profile breaks (a param of
    * the wrong type, profcheck.c) refuses it now rather than a case later. */
   if ((rc = st_load_defs(s, NULL, 0)) != CASE_OK) return rc;
-  sb_profile_row r = {(char *)p->name, p->source, p->source_len, hash, p->path};
+  sb_profile_row r = {(char *)p->name, 0, p->source, p->source_len, (char *)p->hash, p->path};
+  int version = 0;
   rc = s->ops->begin(s->db, 1);
-  if (rc == CASE_OK) rc = s->ops->profile_put(s->db, &r);
+  if (rc == CASE_OK) rc = s->ops->profile_put(s->db, &r, &version);
   if (rc == CASE_OK) rc = s->ops->commit(s->db);
   if (rc != CASE_OK) {
     st_berr(s, rc);
@@ -849,21 +873,85 @@ int case_store_add_def(case_store *s, const case_def *d) {
  * when its definition and revision match, else a fresh restore of the stored
  * snapshot (loading definitions another program stored since we opened).
  */
+/* ------------------------------------------------------------------ */
+/* Profile versions                                                    */
+/* ------------------------------------------------------------------ */
+
+typedef struct profile_req {
+  case_engine *e;
+  const cs_profile *p;
+  int version;
+  char hash[65];
+} profile_req;
+
+static int adopt_profile_row(void *ud, const sb_profile_row *r) {
+  profile_req *q = ud;
+  q->version = r->version;
+  snprintf(q->hash, sizeof q->hash, "%s", r->hash ? r->hash : "");
+  int rc = eng_profile_adopt_text(q->e, r->name, r->file ? r->file : r->name, r->source,
+                                  r->source_len, &q->p);
+  if (rc == CASE_OK && strcmp(q->p->hash, q->hash) != 0)
+    rc = eng_err(q->e, CASE_CORRUPT, "store: location profile '%s' version %d: its stored hash "
+                 "%.12s does not match its text (%.12s)", r->name, r->version, q->hash,
+                 q->p->hash);
+  return rc;
+}
+
+int st_profile_version(case_store *s, case_engine *e, const char *name, int version,
+                       const cs_profile **out) {
+  *out = NULL;
+  if (!name || version <= 0) return CASE_OK;
+  profile_req q = {e, NULL, 0, ""};
+  int rc = s->ops->profile_get(s->db, name, version, adopt_profile_row, &q);
+  if (rc != CASE_OK) {
+    if (case_errcode(e) != rc) eng_err(e, rc, "%s", s->ops->errmsg(s->db));
+    return rc;
+  }
+  *out = q.p;
+  return CASE_OK;
+}
+
+/*
+ * The version of location `location`'s profile a new case is pinned to: the
+ * engine's current profile of that name, stored as a new version first when
+ * its text is not the latest stored one (inside the caller's write
+ * transaction, as put_def() pins the definition).  *p NULL and *version 0 when
+ * there is no such profile (the create then fails) or it has no text.
+ */
+static int pin_profile(case_store *s, const char *location, const cs_profile **p, int *version) {
+  *p = NULL;
+  *version = 0;
+  if (!location) return CASE_OK;
+  const cs_profile *cur = eng_profile_find(s->e, location);
+  if (!cur || !cur->source || !cur->hash[0]) return CASE_OK;
+  sb_profile_row r = {(char *)cur->name, 0, cur->source, cur->source_len, (char *)cur->hash,
+                      cur->path};
+  int rc = s->ops->profile_put(s->db, &r, version);
+  if (rc != CASE_OK) return st_berr(s, rc);
+  *p = cur;
+  return CASE_OK;
+}
+
 static int load_case(case_store *s, const sb_case_row *row, case_instance **out) {
   *out = NULL;
   case_instance *c = case_instance_find(s->e, row->id);
   if (c && c->st.revision == row->revision && c->def->version == row->version &&
-      strcmp(c->def->id, row->workflow) == 0) {
+      strcmp(c->def->id, row->workflow) == 0 && c->profile_version == row->profile_version) {
     st_cache_touch(s, c, 0);
     *out = c;
     return CASE_OK;
   }
   case_instance_free(c);
-  /* Its definition, loaded from the store on first use (with its error). */
+  /* Its definition, loaded from the store on first use (with its error), and
+   * the version of its location's profile it is pinned to. */
   int rc = eng_def_loaded(s->e, row->workflow, row->version)
                ? CASE_OK : need_defs(s, row->workflow, row->version);
-  if (rc == CASE_OK) rc = case_instance_restore(s->e, row->snapshot, &c);
+  const cs_profile *p = NULL;
+  if (rc == CASE_OK) rc = st_profile_version(s, s->e, row->location, row->profile_version, &p);
+  if (rc == CASE_OK) rc = eng_instance_restore(s->e, row->snapshot, p, &c);
   if (rc != CASE_OK) return rc;
+  c->profile_version = p ? row->profile_version : 0;
+  c->profile_first = p ? row->profile_first : 0;
   st_cache_touch(s, c, 1);
   *out = c;
   return CASE_OK;
@@ -1181,6 +1269,8 @@ static int persist(case_store *s, case_instance *c, const char *event, const cha
   w.cr.last_hash = w.hash;
   w.cr.created = now;
   w.cr.updated = now;
+  w.cr.profile_version = c->profile_version;
+  w.cr.profile_first = c->profile_first;
   if (rc == CASE_OK)
     rc = old_revision < 0 ? s->ops->case_insert(s->db, &w.cr)
                           : s->ops->case_update(s->db, &w.cr, old_revision);
@@ -1330,16 +1420,25 @@ int case_store_create(case_store *s, const case_def *d, const char *id, const ch
     s->ops->rollback(s->db);
     return rc;
   }
+  /* Pin the location's profile: the engine's current one, as a stored version. */
+  const cs_profile *prof = NULL;
+  int pver = 0;
+  rc = pin_profile(s, location, &prof, &pver);
+  if (rc != CASE_OK) {
+    s->ops->rollback(s->db);
+    return rc;
+  }
   collector k;
   collect_start(e, &k);
   case_instance *c = NULL;
-  rc = case_instance_create(e, d, id, location, data_json, at, &c);
+  rc = eng_instance_create(e, d, id, location, prof, data_json, at, &c);
   collect_stop(e, &k);
   if (rc != CASE_OK) {
     s->ops->rollback(s->db);
     collect_free(&k);
     return rc;
   }
+  c->profile_version = c->profile_first = pver;
   int64_t seq = 0;
   rc = persist(s, c, "create", data_json, actor, role, at, -1, "", &k, NULL, &seq, NULL);
   if (rc == CASE_OK) {
@@ -1366,6 +1465,66 @@ int case_store_fire(case_store *s, const char *id, const char *event, const char
                     const char *idempotency_key, int64_t *seq) {
   return case_store_fire_v2(s, id, event, payload_json, actor, role, at, expected_revision,
                             idempotency_key, 0, seq, NULL);
+}
+
+/*
+ * Fires every timer of stored case `c` due at or before `at`, in due order,
+ * each journalled as its own timer row inside the caller's write transaction
+ * (what a fire at `at` does before its event, so that replay meets them in the
+ * same order).  *cur_rev and cur_hash follow the rows written; `later` (set up
+ * here) collects their notifications, for the caller to forward after commit
+ * and free.  Returns CASE_OK; CASE_LIMIT with *cur_rev >= 0 when there were
+ * more than CASE_LIMIT_EXPIRIES expiries (the message says which timer; `c` is
+ * as the rows written left it); or a timer's failure with *cur_rev = -1 (`c`
+ * changed in memory only).  On failure the caller rolls back and frees `c`
+ * unless it is still as stored.
+ */
+static int fire_due_timers(case_store *s, case_instance *c, int64_t at, int64_t *cur_rev,
+                           char cur_hash[65], collector *later) {
+  case_engine *e = s->e;
+  memset(later, 0, sizeof *later);
+  later->host = e->notify;
+  later->host_ud = e->notify_ud;
+  long long expiries = 0;
+  int rc = CASE_OK;
+  while (at >= c->st.last_time) {
+    int i = chart_timer_next(c, at);
+    if (i < 0) break;
+    if (++expiries > e->limits[CASE_LIMIT_EXPIRIES]) {
+      /* The case's timers keep running out: nothing of this fire is kept. */
+      const cs_timer *tm = &c->def->timers[c->st.timers[i].timer];
+      return eng_err_at(e, CASE_LIMIT, c->def->file, tm->pos,
+                        "case '%s': more than %lld timer expiries in one fire ('%s' of state "
+                        "'%s' keeps running out: a delay of 0 that re-enters its state?); "
+                        "nothing was written (raise CASE_LIMIT_EXPIRIES if the timers are "
+                        "meant)",
+                        c->id, e->limits[CASE_LIMIT_EXPIRIES], tm->name,
+                        c->def->states[tm->state].id);
+    }
+    char *tev = st_timer_event(c, i);
+    int64_t due = c->st.timers[i].due;
+    collector tk;
+    collect_start(e, &tk);
+    int one = 0;
+    rc = tev ? chart_tick_one(c, at, &one) : st_nomem(e);
+    collect_stop(e, &tk);
+    int64_t tseq = 0;
+    if (rc == CASE_OK)
+      rc = persist(s, c, tev, NULL, TIMER_ACTOR, NULL, due, *cur_rev, cur_hash, &tk, NULL, &tseq,
+                   cur_hash);
+    free(tev);
+    for (int m = 0; rc == CASE_OK && m < tk.list.n; m++) {
+      rc = plist_push(&later->list, tk.list.v[m].name, json_incref(tk.list.v[m].payload));
+      if (rc != CASE_OK) st_nomem(e);
+    }
+    collect_free(&tk);
+    if (rc != CASE_OK) {
+      *cur_rev = -1; /* a timer failed, the case changed in memory: the caller frees it */
+      return rc;
+    }
+    *cur_rev = c->st.revision;
+  }
+  return CASE_OK;
 }
 
 int case_store_fire_v2(case_store *s, const char *id, const char *event,
@@ -1455,53 +1614,16 @@ int case_store_fire_v2(case_store *s, const char *id, const char *event,
   char cur_hash[65];
   snprintf(cur_hash, sizeof cur_hash, "%s", row.last_hash ? row.last_hash : "");
   collector later; /* notifications of those timers, forwarded after commit */
-  memset(&later, 0, sizeof later);
-  later.host = e->notify;
-  later.host_ud = e->notify_ud;
-  long long expiries = 0;
-  while (at >= c->st.last_time) {
-    int i = chart_timer_next(c, at);
-    if (i < 0) break;
-    if (++expiries > e->limits[CASE_LIMIT_EXPIRIES]) {
-      /* The case's timers keep running out: nothing of this fire is kept. */
-      const cs_timer *tm = &c->def->timers[c->st.timers[i].timer];
-      s->ops->rollback(s->db);
-      eng_err_at(e, CASE_LIMIT, c->def->file, tm->pos,
-                 "case '%s': more than %lld timer expiries in one fire ('%s' of state '%s' "
-                 "keeps running out: a delay of 0 that re-enters its state?); nothing was "
-                 "written (raise CASE_LIMIT_EXPIRIES if the timers are meant)",
-                 id, e->limits[CASE_LIMIT_EXPIRIES], tm->name, c->def->states[tm->state].id);
-      if (cur_rev != row.revision) case_instance_free(c); /* memory ran ahead of disk */
+  rc = fire_due_timers(s, c, at, &cur_rev, cur_hash, &later);
+  if (rc != CASE_OK) {
+    s->ops->rollback(s->db);
+    int too_many = rc == CASE_LIMIT && cur_rev >= 0;
+    if (cur_rev != row.revision) case_instance_free(c); /* memory ran ahead of disk */
+    if (too_many)
       record_refusal(s, id, row.revision, event, payload_json, actor, role, at, CASE_LIMIT);
-      sb_case_row_free(&row);
-      collect_free(&later);
-      return CASE_LIMIT;
-    }
-    char *tev = st_timer_event(c, i);
-    int64_t due = c->st.timers[i].due;
-    collector tk;
-    collect_start(e, &tk);
-    int one = 0;
-    rc = tev ? chart_tick_one(c, at, &one) : st_nomem(e);
-    collect_stop(e, &tk);
-    int64_t tseq = 0;
-    if (rc == CASE_OK)
-      rc = persist(s, c, tev, NULL, TIMER_ACTOR, NULL, due, cur_rev, cur_hash, &tk, NULL, &tseq,
-                   cur_hash);
-    free(tev);
-    for (int m = 0; rc == CASE_OK && m < tk.list.n; m++) {
-      rc = plist_push(&later.list, tk.list.v[m].name, json_incref(tk.list.v[m].payload));
-      if (rc != CASE_OK) st_nomem(e);
-    }
-    collect_free(&tk);
-    if (rc != CASE_OK) {
-      s->ops->rollback(s->db);
-      case_instance_free(c); /* memory must not run ahead of disk */
-      sb_case_row_free(&row);
-      collect_free(&later);
-      return rc;
-    }
-    cur_rev = c->st.revision;
+    sb_case_row_free(&row);
+    collect_free(&later);
+    return rc;
   }
   collector k;
   collect_start(e, &k);
@@ -1540,6 +1662,145 @@ int case_store_fire_v2(case_store *s, const char *id, const char *event,
   st_cache_trim(s, c);
   if (seq) *seq = n;
   return CASE_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Moving a running case to another profile version                    */
+/* ------------------------------------------------------------------ */
+
+typedef struct first_move {
+  int found, from;
+} first_move;
+
+static int find_first_move(void *ud, const sb_journal_row *r) {
+  first_move *m = ud;
+  if (strcmp(r->event, PROFILE_EVENT) != 0) return CASE_OK;
+  json_t *pl = st_parse_any(r->payload);
+  m->found = 1;
+  m->from = (int)json_integer_value(json_object_get(pl, "from"));
+  json_decref(pl);
+  return 1; /* stop at the first */
+}
+
+int st_profile_start(case_store *s, const char *case_id, int profile_first, int profile_version,
+                     int *start) {
+  *start = profile_first > 0 ? profile_first : 0;
+  if (profile_first > 0 || profile_version <= 0) return CASE_OK;
+  first_move m = {0, 0};
+  int rc = s->ops->journal_case(s->db, case_id, find_first_move, &m);
+  if (rc != CASE_OK && rc != 1) return rc;
+  *start = m.found ? m.from : profile_version;
+  return CASE_OK;
+}
+
+void st_apply_profile(case_instance *c, const cs_profile *p, int version, int64_t at) {
+  c->profile = p;
+  c->profile_version = version;
+  c->st.revision++;
+  if (at > c->st.last_time) c->st.last_time = at;
+}
+
+int case_store_set_profile(case_store *s, const char *id, int version, const char *actor,
+                           const char *role, int64_t at, int64_t *seq) {
+  if (seq) *seq = 0;
+  if (!s) return CASE_MISUSE;
+  case_engine *e = s->e;
+  if (!id) return eng_err(e, CASE_MISUSE, "case_store_set_profile: NULL case id");
+  if (version < 0)
+    return eng_err(e, CASE_INVALID, "case_store_set_profile: version %d (expected 0 for the "
+                   "latest, or 1 or more)", version);
+  int rc = writable(s);
+  if (rc != CASE_OK) return rc;
+  if ((rc = check_utf8(s, "the case id", id)) != CASE_OK ||
+      (rc = check_utf8(s, "the actor", actor)) != CASE_OK ||
+      (rc = check_utf8(s, "the role", role)) != CASE_OK ||
+      (rc = check_future(s, "event time", at)) != CASE_OK)
+    return rc;
+  rc = s->ops->begin(s->db, 1);
+  if (rc != CASE_OK) return st_berr(s, rc);
+  sb_case_row row;
+  rc = s->ops->case_get(s->db, id, &row);
+  if (rc != CASE_OK) {
+    st_berr(s, rc);
+    s->ops->rollback(s->db);
+    return rc;
+  }
+  case_instance *c = NULL;
+  const cs_profile *p = NULL;
+  collector later, none;
+  memset(&later, 0, sizeof later);
+  memset(&none, 0, sizeof none);
+  int64_t cur_rev = row.revision, n = 0;
+  char cur_hash[65];
+  snprintf(cur_hash, sizeof cur_hash, "%s", row.last_hash ? row.last_hash : "");
+  rc = load_case(s, &row, &c);
+  if (rc != CASE_OK) goto fail;
+  if (!c->location) {
+    rc = eng_err(e, CASE_INVALID, "case '%s' has no location, so no location profile", id);
+    goto fail;
+  }
+  if (c->st.done) {
+    rc = eng_err(e, CASE_DONE, "case '%s' is closed: its profile no longer matters", id);
+    goto fail;
+  }
+  if (version == 0) { /* the latest stored version */
+    profile_req q = {e, NULL, 0, ""};
+    rc = s->ops->profile_get(s->db, c->location, 0, adopt_profile_row, &q);
+    if (rc != CASE_OK) {
+      if (case_errcode(e) != rc) st_berr(s, rc);
+      goto fail;
+    }
+    p = q.p;
+    version = q.version;
+  } else if ((rc = st_profile_version(s, e, c->location, version, &p)) != CASE_OK) {
+    goto fail;
+  }
+  if (version == c->profile_version) { /* already there: nothing to journal */
+    s->ops->rollback(s->db);
+    sb_case_row_free(&row);
+    return eng_ok(e);
+  }
+  if (at < c->st.last_time) {
+    rc = eng_err(e, CASE_INVALID, "case '%s': a profile change at %lld is earlier than the "
+                 "case's last event (%lld): events are processed in time order", id,
+                 (long long)at, (long long)c->st.last_time);
+    goto fail;
+  }
+  /* Terms that ran out before `at` happen first, as for any event. */
+  rc = fire_due_timers(s, c, at, &cur_rev, cur_hash, &later);
+  if (rc != CASE_OK) goto fail;
+  json_t *pl = json_pack("{s:s, s:i, s:i, s:s}", "location", c->location, "from",
+                         c->profile_version, "to", version, "hash", p->hash);
+  char *payload = pl ? st_canon(pl) : NULL;
+  json_decref(pl);
+  if (!payload) {
+    rc = st_nomem(e);
+    goto fail;
+  }
+  int64_t before = cur_rev; /* the stored revision after the timer rows */
+  st_apply_profile(c, p, version, at);
+  cur_rev = -1; /* memory is ahead of disk from here until the commit */
+  rc = persist(s, c, PROFILE_EVENT, payload, actor, role, at, before, cur_hash, &none, NULL, &n,
+               NULL);
+  free(payload);
+  if (rc == CASE_OK) {
+    rc = s->ops->commit(s->db);
+    if (rc != CASE_OK) st_berr(s, rc);
+  }
+  if (rc != CASE_OK) goto fail;
+  sb_case_row_free(&row);
+  eng_ok(e);
+  forward(&later, c);
+  collect_free(&later);
+  st_cache_trim(s, c);
+  if (seq) *seq = n;
+  return CASE_OK;
+fail:
+  s->ops->rollback(s->db);
+  if (c && cur_rev != row.revision) case_instance_free(c); /* memory must not run ahead of disk */
+  sb_case_row_free(&row);
+  collect_free(&later);
+  return rc;
 }
 
 int case_store_get(case_store *s, const char *id, case_instance **out) {

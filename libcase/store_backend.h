@@ -50,6 +50,8 @@ typedef struct sb_case_row {
   char *snapshot;      /* case_instance_snapshot() JSON */
   char *last_hash;     /* hash of the case's last journal row */
   int64_t created, updated;
+  int profile_version; /* the version of its location's profile it runs with; 0: none pinned */
+  int profile_first;   /* the version it was created with (replay starts there); 0: none */
 } sb_case_row;
 
 typedef struct sb_journal_row {
@@ -104,6 +106,7 @@ typedef struct sb_outbox_row {
 
 typedef struct sb_profile_row {
   char *name;     /* the location */
+  int version;    /* 1, 2, ... per name (schema 8) */
   char *source;   /* the profile's Lua text */
   size_t source_len;
   char *hash;     /* hex SHA-256 of source */
@@ -152,8 +155,9 @@ typedef struct sb_ops {
   /* Durability (0 normal, 1 full) and lock wait in ms (< 0 leaves it). */
   int (*configure)(sb_db *db, int sync_full, int busy_ms);
   /* Brings the schema to the current version; CASE_CORRUPT for a newer one.
-   * `hook` (may be NULL) runs in the migration's transaction after each
-   * version is reached; its failure rolls the whole migration back. */
+   * `hook` (may be NULL) runs in the migration's transaction once for each
+   * version reached, after the last migration (so the schema it sees is the
+   * current one); its failure rolls the whole migration back. */
   int (*migrate)(sb_db *db, int readonly, sb_migrated_fn hook, void *ud);
   /* The store's own checks, each finding to fn (kind "integrity": the
    * database's own check (full: PRAGMA integrity_check, else quick_check) and
@@ -177,9 +181,15 @@ typedef struct sb_ops {
    * in (id, version) order, without their sources. */
   int (*def_keys)(sb_db *db, const char *id, sb_def_key_fn fn, void *ud);
 
-  /* Location profiles: one row per name, replaced by a newer put. */
-  int (*profile_put)(sb_db *db, const sb_profile_row *row);
+  /* Location profiles, versioned per name: a put whose hash differs from the
+   * name's latest version adds version latest + 1; one with the latest's hash
+   * adds nothing.  *version gets the version that holds the text.  Nothing is
+   * ever overwritten. */
+  int (*profile_put)(sb_db *db, const sb_profile_row *row, int *version);
+  /* The latest version of every name, in name order. */
   int (*profile_list)(sb_db *db, sb_profile_fn fn, void *ud);
+  /* One version (0: the latest) of `name`; CASE_NOTFOUND when there is none. */
+  int (*profile_get)(sb_db *db, const char *name, int version, sb_profile_fn fn, void *ud);
 
   /* Holidays added by decree (Atw art. 3(3)): "YYYY-MM-DD" and a name. */
   int (*holiday_put)(sb_db *db, const char *day, const char *name);

@@ -69,6 +69,26 @@ int st_row_hash(const sb_journal_row *r, char out[65]);
  * CASE_OK or the error (a stored definition that does not parse or whose hash
  * does not match: CASE_CORRUPT / CASE_INVALID ...) with the message set. */
 int st_load_defs(case_store *s, const char *id, int version);
+/* Version `version` of location profile `name`, as a profile object on engine
+ * `e` (the store's engine or a replay engine; loaded from the stored text on
+ * first use, alive until `e` closes).  version 0 or name NULL: *out NULL and
+ * CASE_OK.  CASE_NOTFOUND (no such version), CASE_CORRUPT (text and hash
+ * differ), the profile's load error, with the message on `e`. */
+int st_profile_version(case_store *s, case_engine *e, const char *name, int version,
+                       const cs_profile **out);
+/* The profile version the replay of a stored case starts on: its
+ * profile_first when it has one; for a case from before schema 8 (profile_first
+ * 0) the version its first libcase:profile row moved it from, or, without such
+ * a row, the version it is pinned to now (the one text its store had at the
+ * migration).  CASE_OK or the backend's code. */
+int st_profile_start(case_store *s, const char *case_id, int profile_first, int profile_version,
+                     int *start);
+/* What a profile migration row does to a case: pinned to `p` (`version`), one
+ * revision more, its last event time `at`.  Data and configuration stay. */
+void st_apply_profile(case_instance *c, const cs_profile *p, int version, int64_t at);
+/* The journal event of a profile migration (case_store_set_profile()): no
+ * definition can use it, an event name being dotted words. */
+#define PROFILE_EVENT "libcase:profile"
 /* The journal event name of timer `i` of `c`: its event, or "deadline.<name>" (malloc'd). */
 char *st_timer_event(const case_instance *c, int i);
 
@@ -85,6 +105,8 @@ typedef struct st_pin {
   const char *definition; /* the definition's hash */
   const char *modules;    /* hex SHA-256 of its stored modules text, or NULL */
   const char *location;   /* may be NULL */
+  int profile;            /* the location profile's version the case was created on; 0: none */
+  const char *profile_hash; /* that version's hash (when profile > 0) */
 } st_pin;
 
 /* The pin of a stored case, read from its case row and definition row. */
@@ -92,6 +114,7 @@ typedef struct st_pinbuf {
   st_pin pin;
   sb_case_row row;
   char mods[65];
+  char phash[65];
 } st_pinbuf;
 
 /* Reads the pin of stored case `case_id` (fresh: no cached modules hash).
@@ -111,7 +134,9 @@ json_t *st_json_text(const char *s);
  * The leaf hash of a journal row: SHA-256(0x00 || entry), the entry being the
  * canonical JSON text ["libcase.leaf.v1", seq, recorded, row_hash, pin] (pin:
  * JSON null, or for a creation row the object {"definition", "location",
- * "modules", "version", "workflow"}).  Returns CASE_OK, CASE_CORRUPT (a pin
+ * "modules", "version", "workflow"}, with "profile": {"hash", "version"} after
+ * "modules" for a case created on a stored profile version (schema 8)).
+ * Returns CASE_OK, CASE_CORRUPT (a pin
  * string is not UTF-8) or CASE_NOMEM.
  */
 int st_leaf_hash(mk_hasher *h, int64_t seq, int64_t recorded, const char *row_hash,

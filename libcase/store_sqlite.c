@@ -85,6 +85,21 @@ static const char *const migrations[] = {
     "  scopes INTEGER NOT NULL, hash TEXT NOT NULL UNIQUE, created INTEGER NOT NULL,"
     "  revoked INTEGER);"
     "CREATE UNIQUE INDEX IF NOT EXISTS tokens_active_name ON tokens(name) WHERE revoked IS NULL;",
+    /* 8: location profiles are versioned, and a case is pinned to a version; the
+     * profile stored until now becomes version 1 of its name, and the cases of
+     * that location are pinned to it (an earlier, replaced text is lost).  Their
+     * profile_first stays 0 (their creation leaf names no profile); their replay
+     * starts on the version they were pinned to here (st_profile_start) */
+    "CREATE TABLE profile_versions("
+    "  name TEXT NOT NULL, version INTEGER NOT NULL, source TEXT NOT NULL, hash TEXT NOT NULL,"
+    "  file TEXT, added INTEGER NOT NULL, PRIMARY KEY (name, version));"
+    "INSERT INTO profile_versions(name,version,source,hash,file,added)"
+    "  SELECT name,1,source,hash,file,added FROM profiles;"
+    "DROP TABLE profiles;"
+    "ALTER TABLE profile_versions RENAME TO profiles;"
+    "ALTER TABLE cases ADD COLUMN profile_version INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE cases ADD COLUMN profile_first INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE cases SET profile_version=1 WHERE location IN (SELECT name FROM profiles);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -96,7 +111,7 @@ enum {
   Q_PROFILE_LIST, Q_HOLIDAY_PUT, Q_HOLIDAY_LIST, Q_DEF_ROW, Q_DEF_KEYS, Q_JOURNAL_TAIL,
   Q_JOURNAL_NODE, Q_JOURNAL_SET_NODE, Q_JOURNAL_GET, Q_META_GET, Q_TIMERS_CASE, Q_IDEM_LIST,
   Q_OUTBOX_CASE, Q_TOKEN_PUT, Q_TOKEN_GET, Q_TOKEN_REVOKE, Q_TOKEN_LIST, Q_CASE_PAGE,
-  Q_JOURNAL_CASE_PAGE, Q_LATEST_TIME, Q_COUNT
+  Q_JOURNAL_CASE_PAGE, Q_LATEST_TIME, Q_PROFILE_GET, Q_PROFILE_LATEST, Q_COUNT
 };
 
 #define JOURNAL_COLS "seq,case_id,revision,event,payload,actor,role,time,recorded," \
@@ -113,12 +128,14 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_DEF_KEYS] = "SELECT id,version FROM definitions WHERE ?1 IS NULL OR id=?1 "
                    "ORDER BY id,version",
     [Q_CASE_GET] = "SELECT id,workflow,version,hash,location,revision,configuration,done,"
-                   "snapshot,last_hash,created,updated FROM cases WHERE id=?1",
+                   "snapshot,last_hash,created,updated,profile_version,profile_first "
+                   "FROM cases WHERE id=?1",
     [Q_CASE_INSERT] = "INSERT INTO cases(id,workflow,version,hash,location,revision,"
-                      "configuration,done,snapshot,last_hash,created,updated) "
-                      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+                      "configuration,done,snapshot,last_hash,created,updated,profile_version,"
+                      "profile_first) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?14,?15)",
     [Q_CASE_UPDATE] = "UPDATE cases SET revision=?6,configuration=?7,done=?8,snapshot=?9,"
-                      "last_hash=?10,updated=?12 WHERE id=?1 AND revision=?13",
+                      "last_hash=?10,updated=?12,profile_version=?14,profile_first=?15 "
+                      "WHERE id=?1 AND revision=?13",
     [Q_CASE_LIST] = "SELECT id FROM cases ORDER BY id",
     /* Keyset pages over the primary key: each page is one index range, so a
      * listing costs what it lists, not the table before it. */
@@ -161,11 +178,15 @@ static const char *const sql_text[Q_COUNT] = {
                       "WHERE delivered IS NULL ORDER BY id LIMIT ?1",
     [Q_OUTBOX_ACK] = "UPDATE outbox SET delivered=?2 WHERE id=?1 AND delivered IS NULL",
     [Q_OUTBOX_GET] = "SELECT id FROM outbox WHERE id=?1",
-    [Q_PROFILE_PUT] = "INSERT INTO profiles(name,source,hash,file,added) "
-                      "VALUES(?1,?2,?3,?4,strftime('%s','now')) ON CONFLICT(name) DO UPDATE "
-                      "SET source=excluded.source, hash=excluded.hash, file=excluded.file, "
-                      "added=excluded.added WHERE hash<>excluded.hash",
-    [Q_PROFILE_LIST] = "SELECT name,source,hash,file FROM profiles ORDER BY name",
+    [Q_PROFILE_PUT] = "INSERT INTO profiles(name,version,source,hash,file,added) "
+                      "VALUES(?1,?2,?3,?4,?5,strftime('%s','now'))",
+    [Q_PROFILE_LIST] = "SELECT p.name,p.version,p.source,p.hash,p.file FROM profiles p "
+                       "WHERE p.version=(SELECT max(q.version) FROM profiles q "
+                       "WHERE q.name=p.name) ORDER BY p.name",
+    [Q_PROFILE_GET] = "SELECT name,version,source,hash,file FROM profiles "
+                      "WHERE name=?1 AND version=?2",
+    [Q_PROFILE_LATEST] = "SELECT name,version,source,hash,file FROM profiles WHERE name=?1 "
+                         "ORDER BY version DESC LIMIT 1",
     [Q_HOLIDAY_PUT] = "INSERT INTO holidays(day,name,added) VALUES(?1,?2,strftime('%s','now')) "
                       "ON CONFLICT(day) DO UPDATE SET name=excluded.name",
     [Q_HOLIDAY_LIST] = "SELECT day,name FROM holidays ORDER BY day",
@@ -341,8 +362,10 @@ static int sq_migrate(sb_db *b, int readonly, sb_migrated_fn hook, void *ud) {
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA user_version=%d", v + 1);
     if (rc == CASE_OK) rc = exec(b, sql, "set the schema version");
-    if (rc == CASE_OK && hook) rc = hook(ud, v + 1);
   }
+  /* The hooks run once the schema is the current one (their queries are this
+   * library's), still inside the migration's transaction. */
+  for (int v = version; rc == CASE_OK && hook && v < SCHEMA_VERSION; v++) rc = hook(ud, v + 1);
   if (rc == CASE_OK && version == 0) {
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA application_id=%d", APP_ID);
@@ -678,14 +701,64 @@ static int sq_def_list(sb_db *b, sb_def_fn fn, void *ud) {
 /* Location profiles                                                   */
 /* ------------------------------------------------------------------ */
 
-static int sq_profile_put(sb_db *b, const sb_profile_row *r) {
+static sb_profile_row profile_row(sqlite3_stmt *s) {
+  sb_profile_row r = {(char *)col_text(s, 0), sqlite3_column_int(s, 1), (char *)col_text(s, 2),
+                      (size_t)sqlite3_column_bytes(s, 2), (char *)col_text(s, 3),
+                      (char *)sqlite3_column_text(s, 4)};
+  return r;
+}
+
+static int sq_profile_get(sb_db *b, const char *name, int version, sb_profile_fn fn, void *ud) {
+  sqlite3_stmt *s = stmt(b, version > 0 ? Q_PROFILE_GET : Q_PROFILE_LATEST);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_text(s, 1, name);
+  if (version > 0) sqlite3_bind_int(s, 2, version);
+  int src = sqlite3_step(s), rc;
+  if (src == SQLITE_ROW) {
+    sb_profile_row r = profile_row(s);
+    rc = fn(ud, &r);
+  } else if (src == SQLITE_DONE) {
+    rc = version > 0 ? fail(b, CASE_NOTFOUND, "store: no version %d of location profile '%s'",
+                            version, name)
+                     : fail(b, CASE_NOTFOUND, "store: no location profile '%s'", name);
+  } else {
+    rc = sqlfail(b, src, "read profile");
+  }
+  done(s);
+  return rc;
+}
+
+
+typedef struct latest_row {
+  int version;
+  char hash[65];
+} latest_row;
+
+static int keep_latest(void *ud, const sb_profile_row *r) {
+  latest_row *l = ud;
+  l->version = r->version;
+  snprintf(l->hash, sizeof l->hash, "%s", r->hash ? r->hash : "");
+  return CASE_OK;
+}
+
+static int sq_profile_put(sb_db *b, const sb_profile_row *r, int *version) {
+  latest_row l = {0, ""};
+  int rc = sq_profile_get(b, r->name, 0, keep_latest, &l);
+  if (rc != CASE_OK && rc != CASE_NOTFOUND) return rc;
+  if (rc == CASE_OK && strcmp(l.hash, r->hash) == 0) {
+    *version = l.version; /* the same text as the latest: nothing to add */
+    return CASE_OK;
+  }
   sqlite3_stmt *s = stmt(b, Q_PROFILE_PUT);
   if (!s) return rc_of(sqlite3_errcode(b->db));
   bind_text(s, 1, r->name);
-  sqlite3_bind_text(s, 2, r->source, (int)r->source_len, SQLITE_STATIC);
-  bind_text(s, 3, r->hash);
-  bind_text(s, 4, r->file);
-  return exec_stmt(b, s, "store profile");
+  sqlite3_bind_int(s, 2, l.version + 1);
+  sqlite3_bind_text(s, 3, r->source, (int)r->source_len, SQLITE_STATIC);
+  bind_text(s, 4, r->hash);
+  bind_text(s, 5, r->file);
+  rc = exec_stmt(b, s, "store profile");
+  if (rc == CASE_OK) *version = l.version + 1;
+  return rc;
 }
 
 static int sq_profile_list(sb_db *b, sb_profile_fn fn, void *ud) {
@@ -693,9 +766,7 @@ static int sq_profile_list(sb_db *b, sb_profile_fn fn, void *ud) {
   if (!s) return rc_of(sqlite3_errcode(b->db));
   int src, rc = CASE_OK;
   while (rc == CASE_OK && (src = sqlite3_step(s)) == SQLITE_ROW) {
-    sb_profile_row r = {(char *)col_text(s, 0), (char *)col_text(s, 1),
-                        (size_t)sqlite3_column_bytes(s, 1), (char *)col_text(s, 2),
-                        (char *)sqlite3_column_text(s, 3)};
+    sb_profile_row r = profile_row(s);
     rc = fn(ud, &r);
   }
   if (rc == CASE_OK && src != SQLITE_DONE) rc = sqlfail(b, src, "list profiles");
@@ -765,6 +836,8 @@ static int sq_case_get(sb_db *b, const char *id, sb_case_row *out) {
   out->last_hash = col_dup(s, 9);
   out->created = sqlite3_column_int64(s, 10);
   out->updated = sqlite3_column_int64(s, 11);
+  out->profile_version = sqlite3_column_int(s, 12);
+  out->profile_first = sqlite3_column_int(s, 13);
   int ok = out->id && out->workflow && out->hash && out->configuration && out->snapshot &&
            out->last_hash && (out->location || sqlite3_column_type(s, 4) == SQLITE_NULL);
   done(s);
@@ -788,6 +861,8 @@ static void bind_case(sqlite3_stmt *s, const sb_case_row *r) {
   bind_text(s, 10, r->last_hash);
   sqlite3_bind_int64(s, 11, r->created);
   sqlite3_bind_int64(s, 12, r->updated);
+  sqlite3_bind_int(s, 14, r->profile_version);
+  sqlite3_bind_int(s, 15, r->profile_first);
 }
 
 static int sq_case_insert(sb_db *b, const sb_case_row *r) {
@@ -1620,6 +1695,7 @@ static const sb_ops sqlite_ops = {
     .def_keys = sq_def_keys,
     .profile_put = sq_profile_put,
     .profile_list = sq_profile_list,
+    .profile_get = sq_profile_get,
     .holiday_put = sq_holiday_put,
     .holiday_list = sq_holiday_list,
     .case_get = sq_case_get,

@@ -71,6 +71,7 @@ typedef struct verifier {
   note *notes;              /* notifications of the replay, in order */
   int nnotes, capnotes;
   int64_t cur_seq;          /* the row being replayed */
+  int profile_start;        /* the profile version the case's replay starts on */
 } verifier;
 
 static void problem(verifier *v, const char *case_id, int64_t seq, const char *kind,
@@ -369,7 +370,22 @@ static void replay_row(verifier *v, const sb_journal_row *r) {
       return;
     }
     const char *data = strcmp(r->payload, "null") == 0 ? NULL : r->payload;
-    rc = case_instance_create(re, d, r->case_id, v->row->location, data, r->time, &v->c);
+    /* On the profile version it was created with (the case row's profile_first;
+     * a profile row later in the journal moves it on). */
+    const cs_profile *p = NULL;
+    rc = st_profile_version(v->s, re, v->row->location, v->profile_start, &p);
+    if (rc != CASE_OK) {
+      problem(v, v->case_id, r->seq, "replay", "cases", "profile_first",
+              "profile '%s' version %d does not load for replay: %s",
+              v->row->location ? v->row->location : "", v->profile_start, case_errmsg(re));
+      v->broken = 1;
+      return;
+    }
+    rc = eng_instance_create(re, d, r->case_id, v->row->location, p, data, r->time, &v->c);
+    if (rc == CASE_OK) {
+      v->c->profile_version = p ? v->profile_start : 0;
+      v->c->profile_first = v->row->profile_first;
+    }
   } else if (!v->c) {
     problem(v, v->case_id, r->seq, "replay", "journal", "revision",
             "the journal does not start with the creation");
@@ -389,6 +405,37 @@ static void replay_row(verifier *v, const sb_journal_row *r) {
     free(ev);
     int one = 0;
     rc = chart_tick_one(v->c, r->time, &one);
+  } else if (strcmp(r->event, PROFILE_EVENT) == 0) {
+    /* case_store_set_profile(): the case moves to another profile version. */
+    json_t *pl = st_parse_any(r->payload);
+    const char *hash = json_string_value(json_object_get(pl, "hash"));
+    int to = (int)json_integer_value(json_object_get(pl, "to"));
+    int from = (int)json_integer_value(json_object_get(pl, "from"));
+    const cs_profile *p = NULL;
+    rc = CASE_CORRUPT;
+    if (!hash || to <= 0 || from != v->c->profile_version)
+      problem(v, v->case_id, r->seq, "replay", "journal", "payload",
+              "profile change from version %d to %d: the case was on version %d", from, to,
+              v->c->profile_version);
+    else if ((rc = st_profile_version(v->s, re, v->row->location, to, &p)) != CASE_OK)
+      problem(v, v->case_id, r->seq, "replay", "profiles", "source",
+              "profile '%s' version %d does not load for replay: %s",
+              v->row->location ? v->row->location : "", to, case_errmsg(re));
+    else if (strcmp(p->hash, hash) != 0)
+      problem(v, v->case_id, r->seq, "replay", "profiles", "hash",
+              "profile '%s' version %d: the journal names text %.12s, the store holds %.12s",
+              v->row->location, to, hash, p->hash), rc = CASE_CORRUPT;
+    else if (r->time < v->c->st.last_time)
+      problem(v, v->case_id, r->seq, "replay", "journal", "time",
+              "profile change at %lld before the case's last event", (long long)r->time),
+          rc = CASE_CORRUPT;
+    else
+      st_apply_profile(v->c, p, to, r->time);
+    json_decref(pl);
+    if (rc != CASE_OK) {
+      v->broken = 1;
+      return;
+    }
   } else {
     const char *payload = strcmp(r->payload, "null") == 0 ? NULL : r->payload;
     rc = case_instance_fire(v->c, r->event, payload, r->actor, r->role, r->time);
@@ -639,6 +686,10 @@ static void check_case_row(verifier *v) {
     problem(v, v->case_id, v->last_seq, "state", "cases", "snapshot",
             "the stored case differs from its replayed journal");
   free(snap);
+  if (v->c->profile_version != row->profile_version)
+    problem(v, v->case_id, v->last_seq, "state", "cases", "profile_version",
+            "the case is pinned to profile version %d, its journal leaves it on version %d",
+            row->profile_version, v->c->profile_version);
   check_timers(v);
   check_outbox(v);
 }
@@ -668,7 +719,11 @@ static int verify_case(verifier *v, const char *id, int has_row) {
   notes_clear(v);
   v->replay->notify = on_note;
   v->replay->notify_ud = v;
-  int rc = s->ops->journal_case(s->db, id, case_row, v);
+  v->profile_start = 0;
+  int rc = v->row ? st_profile_start(s, id, v->row->profile_first, v->row->profile_version,
+                                     &v->profile_start)
+                  : CASE_OK;
+  if (rc == CASE_OK) rc = s->ops->journal_case(s->db, id, case_row, v);
   if (rc == CASE_NOMEM || v->nomem) {
     rc = CASE_NOMEM;
   } else if (rc != CASE_OK) {

@@ -1022,6 +1022,28 @@ static int store_config(lua_State *L) {
   return 1;
 }
 
+/* store:set_profile(id [, {version=, actor=, role=, at=}]) -> seq (0: already on it) */
+static int store_set_profile(lua_State *L) {
+  lstore *st = check_store(L, 1);
+  const char *id = luaL_checkstring(L, 2);
+  int opts = opt_table(L, 3);
+  lua_settop(L, 3);
+  int version = (int)opt_integer(L, opts, "version", 0);
+  const char *actor = opt_string(L, opts, "actor", NULL);
+  const char *role = opt_string(L, opts, "role", NULL);
+  int64_t at = (int64_t)opt_integer(L, opts, "at", (lua_Integer)time(NULL));
+  lua_getiuservalue(L, 1, 1);
+  lengine *eng = st->eng;
+  int64_t seq = 0;
+  engine_begin(L, eng, 4);
+  int rc = case_store_set_profile(st->s, id, version, actor, role, at, &seq);
+  engine_end(eng);
+  if (rc != CASE_OK) raise_rc(L, eng, rc);
+  raise_notify_error(L, 6);
+  lua_pushinteger(L, (lua_Integer)seq);
+  return 1;
+}
+
 /* store:set_future_limit(seconds) -> the limit before (-1: none); negative: no limit. */
 static int store_set_future_limit(lua_State *L) {
   lstore *st = check_store(L, 1);
@@ -1675,6 +1697,10 @@ static int case_index(lua_State *L) {
     lua_pushboolean(L, c->st != NULL);
     return 1;
   }
+  if (strcmp(k, "profile_version") == 0) {
+    lua_pushinteger(L, case_instance_profile_version(check_case(L, 1, NULL)));
+    return 1;
+  }
   if (strcmp(k, "revision") == 0 || strcmp(k, "done") == 0 || strcmp(k, "location") == 0 ||
       strcmp(k, "workflow") == 0 || strcmp(k, "version") == 0) {
     case_instance *ci = check_case(L, 1, NULL);
@@ -1796,7 +1822,8 @@ LCASE_EXPORT int luaopen_libcase(lua_State *L) {
       {"tick", store_tick},     {"get", store_get},       {"verify", store_verify},
       {"follow", store_follow}, {"outbox", store_outbox}, {"ack", store_ack},
       {"cases", store_cases},   {"report", store_report},
-      {"set_future_limit", store_set_future_limit}, {NULL, NULL}};
+      {"set_future_limit", store_set_future_limit}, {"set_profile", store_set_profile},
+      {NULL, NULL}};
   static const luaL_Reg def_meta[] = {
       {"__index", def_index}, {"__tostring", def_tostring}, {NULL, NULL}};
   static const luaL_Reg case_meta[] = {

@@ -619,6 +619,15 @@ CASE_API const char *case_instance_location(const case_instance *c);
 /** 1 if the case reached a top-level final state, else 0 (also for NULL). */
 CASE_API int case_instance_done(const case_instance *c);
 /**
+ * The version of its location profile a stored case is pinned to
+ * (case_store_add_profile(), case_store_set_profile()): 1 or more; 0 when it is
+ * not pinned (a case created with case_instance_create(), a case without a
+ * location, or one stored before schema 8 whose profile was not stored), which
+ * then uses the engine's current profile of its location.  0 for NULL.
+ */
+CASE_API int case_instance_profile_version(const case_instance *c);
+
+/**
  * The number of macrosteps the case has completed (its revision): 0 after
  * creation, +1 per accepted event or timer.  Refused events do not count.
  */

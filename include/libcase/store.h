@@ -132,16 +132,54 @@ CASE_API int case_store_add_def(case_store *s, const case_def *d);
 /**
  * Stores the location profile `name`, already loaded on the store's engine with
  * case_engine_load_profile(), in the store (its Lua text), so that every program
- * that opens the store (and verify's replay) uses it without the file.  Storing
- * a changed profile under the same name replaces it; opening a store loads each
- * stored profile the engine has not loaded itself (a program's own load wins).
- * Every definition stored is loaded and checked against the profile first
+ * that opens the store (and verify's replay) uses it without the file.  Every
+ * definition stored is loaded and checked against the profile first
  * (case_def_check_profile()): one the profile breaks refuses it with
  * CASE_INVALID and the profile's position, and nothing is stored.
+ *
+ * Profiles are versioned like definitions, and nothing is ever overwritten
+ * (schema 8): storing a text that differs from the latest stored version of
+ * `name` adds version latest + 1 (the first is 1); storing the latest text again
+ * adds nothing.  Every stored case is pinned to the version it was created with
+ * (case_store_create() stores the engine's profile as a new version first if it
+ * is not the latest), runs on it in every program (fire, tick, available,
+ * explain) and replays on it in case_store_verify().  A new version therefore
+ * applies to new cases only; a running case moves to it only by the explicit,
+ * journalled case_store_set_profile().  Opening a store makes the latest stored
+ * version of each name the engine's profile for new cases, unless the program
+ * loaded one of that name itself (then its own is used for new cases, and stored
+ * as a new version when a case is created on it).
  * Returns CASE_OK, CASE_NOTFOUND (no such profile loaded), CASE_INVALID (as
  * above), CASE_MISUSE (read-only store), CASE_BUSY, CASE_IO, CASE_NOMEM.
  */
 CASE_API int case_store_add_profile(case_store *s, const char *name);
+
+/**
+ * Moves stored case `id` to version `version` of its location's profile (0: the
+ * latest stored version), as one journalled step: a journal row with event
+ * "libcase:profile" (a name no definition can use), payload
+ *   {"location":"budel","from":1,"to":2,"hash":"<hex SHA-256 of version 2's text>"}
+ * ("from" 0 for a case that was not pinned: created before schema 8 with no
+ * stored profile), `actor` and `role` as given (journalled, not checked against
+ * the definition), time `at`, the case's configuration and data unchanged and
+ * its revision + 1.  Timers of the case due at or before `at` fire first, each
+ * journalled, as before any event.  From then on the case runs on the new
+ * version; its earlier rows still replay on the version they ran with, because
+ * verify's replay switches at this row.  Nothing is overwritten.  Terms already
+ * running keep their due times; terms started later use the new params.
+ *
+ * A case already on that version: CASE_OK, nothing written, *seq (may be NULL)
+ * 0; otherwise *seq gets the row's journal sequence.  Returns CASE_OK,
+ * CASE_NOTFOUND (no such case, or no such stored version of its profile),
+ * CASE_INVALID (a negative version, a case without a location, `at` before the
+ * case's last event or too far ahead of the store's clock, text that is not
+ * UTF-8), CASE_DONE (the case is closed), CASE_LIMIT (its due timers keep
+ * running out), CASE_MISUSE (read-only store, NULL id), CASE_BUSY, CASE_IO,
+ * CASE_CORRUPT (the stored version's text does not match its hash), CASE_NOMEM.
+ */
+CASE_API int case_store_set_profile(case_store *s, const char *id, int version,
+                                    const char *actor, const char *role, int64_t at,
+                                    int64_t *seq);
 
 /**
  * Adds a holiday added by Royal Decree (Algemene termijnenwet art. 3(3)) to the

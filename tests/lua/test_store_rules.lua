@@ -67,4 +67,53 @@ do
   T.eq(s:set_future_limit(10), -1, "allow_future opens without a limit")
 end
 
+-- Profile versions (§11): a stored case keeps the version it was created with;
+-- s:set_profile moves it, journalled.
+do
+  local dir = T.TMP .. "/prof"
+  os.execute("mkdir -p " .. dir)
+  local function profile(n)
+    local f = assert(io.open(dir .. "/loc.lua", "w"))
+    f:write("return { params = { drempel = " .. n .. " } }\n")
+    f:close()
+    return dir .. "/loc.lua"
+  end
+  local ppath = T.dbpath("profiles")
+  local s <close> = libcase.open_store(ppath, { create = true })
+  local e = s:engine()
+  local d = e:load_string([[
+workflow: drempel
+version: 1
+roles: [IND]
+params: {drempel: 1}
+data: {n: {type: integer, default: 0}}
+initial: open
+states:
+  open:
+    on:
+      tel: {actions: ["case.n = case.n + 1"]}
+      sluit: {guard: "case.n >= params.drempel", target: dicht}
+  dicht: {final: true}
+]], "drempel.yaml")
+  e:load_profile("loc", profile(1))
+  local a = s:create(d, "A", { at = MONDAY, role = "IND", location = "loc" })
+  T.eq(a.profile_version, 1, "pinned to version 1")
+  e:load_profile("loc", profile(3))
+  local b = s:create(d, "B", { at = MONDAY, role = "IND", location = "loc" })
+  T.eq(b.profile_version, 2, "a changed profile is stored as version 2 for the new case")
+  s:fire("A", "tel", "IND", { at = MONDAY + 60 })
+  s:fire("B", "tel", "IND", { at = MONDAY + 60 })
+  T.raises("guard", s.fire, s, "B", "sluit", "IND", { at = MONDAY + 60 })
+  T.eq(s:set_profile("B", { version = 1, actor = "beheer", at = MONDAY + 120 }) > 0, true,
+       "the move is journalled")
+  T.eq(s:set_profile("B", { version = 1, actor = "beheer", at = MONDAY + 120 }), 0,
+       "moving again writes nothing")
+  T.eq(s:get("B").profile_version, 1, "B is on version 1")
+  s:fire("B", "sluit", "IND", { at = MONDAY + 180 })
+  s:fire("A", "sluit", "IND", { at = MONDAY + 180 })
+  T.ok(s:verify(), "verify replays each case on its versions")
+  T.raises("done", s.set_profile, s, "A", { version = 2, actor = "x" })
+  T.raises("notfound", s.set_profile, s, "Z9", { actor = "x" })
+end
+
 T.done("lua.store_rules")

@@ -100,6 +100,14 @@ static void open_all(fx *f) {
   f->d = case_def_find(f->e, "zaak", 1);
 }
 
+/* SQL that takes a schema 8 store back to schema 7: one profile per name, no pins. */
+#define UNDO_SCHEMA_8                                                                        \
+  "CREATE TABLE p6(name TEXT PRIMARY KEY, source TEXT NOT NULL, hash TEXT NOT NULL, "        \
+  "file TEXT, added INTEGER NOT NULL);"                                                      \
+  "INSERT INTO p6 SELECT name,source,hash,file,added FROM profiles WHERE version=1;"         \
+  "DROP TABLE profiles; ALTER TABLE p6 RENAME TO profiles;"                                  \
+  "ALTER TABLE cases DROP COLUMN profile_version; ALTER TABLE cases DROP COLUMN profile_first;"
+
 static void close_all(fx *f) {
   case_store_close(f->s);
   case_engine_close(f->e);
@@ -309,7 +317,7 @@ static void test_open_errors(void **state) {
   /* Settings. */
   assert_int_equal(case_store_config(f->s, 7, 100), CASE_INVALID);
   assert_int_equal(case_store_config(f->s, CASE_STORE_SYNC_FULL, 2000), CASE_OK);
-  assert_int_equal(count_sql(f, "PRAGMA user_version"), 7);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 8);
   case_engine_close(e);
 }
 
@@ -1150,10 +1158,11 @@ static void test_migration_from_schema_1(void **state) {
               "ALTER TABLE definitions DROP COLUMN modules; "
               "ALTER TABLE idempotency DROP COLUMN request; "
               "ALTER TABLE journal DROP COLUMN node; DROP TABLE meta; DROP INDEX outbox_case; "
-              "PRAGMA user_version=1;");
+              "ALTER TABLE cases DROP COLUMN profile_version; "
+              "ALTER TABLE cases DROP COLUMN profile_first; PRAGMA user_version=1;");
   assert_int_equal(count_sql(f, "PRAGMA user_version"), 1);
   open_all(f);
-  assert_int_equal(count_sql(f, "PRAGMA user_version"), 7);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 8);
   assert_int_equal(count_sql(f, "SELECT count(*) FROM pragma_table_info('definitions') "
                                 "WHERE name='modules'"), 1);
   assert_int_equal(count_sql(f, "SELECT count(*) FROM tokens"), 0);
@@ -1183,11 +1192,11 @@ static void test_tree_migration(void **state) {
   assert_non_null(strstr(rep, root)); /* the head the nodes give is the one the rows give */
   case_free(rep);
   close_all(f);
-  exec_sql(f, "DROP TABLE tokens; "
+  exec_sql(f, "DROP TABLE tokens; " UNDO_SCHEMA_8
               "ALTER TABLE journal DROP COLUMN node; DROP TABLE meta; DROP INDEX outbox_case; "
               "PRAGMA user_version=5;");
   open_all(f);
-  assert_int_equal(count_sql(f, "PRAGMA user_version"), 7);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 8);
   assert_int_equal(count_sql(f, "SELECT count(*) FROM journal WHERE length(node) = 32"), 307);
   assert_int_equal(count_sql(f, "SELECT count(*) FROM meta WHERE key='store_id' AND "
                                 "length(value) = 32"), 1);
@@ -1627,6 +1636,145 @@ static void test_lazy_definitions(void **state) {
   case_free(rep);
 }
 
+/* ---- profile versions (issue 12 §11) ---- */
+
+static const char *PROF =
+    "workflow: prof\nversion: 1\nroles: [IND]\n"
+    "params:\n  drempel: 1\n"
+    "data:\n  n: {type: integer, default: 0}\n"
+    "initial: open\nstates:\n"
+    "  open:\n"
+    "    on:\n"
+    "      tel: {actions: [\"case.n = case.n + 1\"]}\n"
+    "      sluit: {guard: \"case.n >= params.drempel\", target: dicht}\n"
+    "  dicht: {final: true}\n";
+
+/* Loads profile `budel` with drempel = n from a file on the store's engine. */
+static void budel(fx *f, int n) {
+  char path[300], text[100];
+  snprintf(path, sizeof path, "%s.budel.lua", f->path);
+  snprintf(text, sizeof text, "return { params = { drempel = %d } }\n", n);
+  write_file(path, text);
+  int rc = case_engine_load_profile(f->e, "budel", path);
+  if (rc != CASE_OK) fail_msg("profile: %s", case_errmsg(f->e));
+  unlink(path);
+}
+
+static void test_profile_versions(void **state) {
+  fx *f = *state;
+  const case_def *d;
+  assert_int_equal(case_def_load_string(f->e, PROF, strlen(PROF), "prof.yaml", &d), CASE_OK);
+  /* Version 1: one count closes a case. */
+  budel(f, 1);
+  assert_int_equal(case_store_add_profile(f->s, "budel"), CASE_OK);
+  assert_int_equal(case_store_create(f->s, d, "p1", "budel", NULL, "a", "IND", T0, NULL), CASE_OK);
+  f->now = T0 + 60;
+  fire(f, "p1", "tel", NULL, "IND");
+  /* Version 2 (three counts) is stored: p1 stays on 1, nothing is overwritten. */
+  budel(f, 3);
+  assert_int_equal(case_store_add_profile(f->s, "budel"), CASE_OK);
+  assert_int_equal(case_store_add_profile(f->s, "budel"), CASE_OK); /* the same text: no v3 */
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM profiles WHERE name='budel'"), 2);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM profiles WHERE name='budel' AND "
+                                "version=1 AND source LIKE '%drempel = 1%'"), 1);
+  assert_int_equal(case_store_create(f->s, d, "p2", "budel", NULL, "a", "IND", T0, NULL), CASE_OK);
+  assert_int_equal(count_sql(f, "SELECT profile_version*10+profile_first FROM cases WHERE id='p1'"),
+                   11);
+  assert_int_equal(count_sql(f, "SELECT profile_version*10+profile_first FROM cases WHERE id='p2'"),
+                   22);
+  /* Each runs on its own version, in this program and in a fresh one. */
+  fire(f, "p2", "tel", NULL, "IND");
+  case_instance *c = NULL;
+  assert_int_equal(case_store_get(f->s, "p1", &c), CASE_OK);
+  assert_int_equal(case_instance_profile_version(c), 1);
+  char *av = NULL;
+  assert_int_equal(case_instance_available(c, "IND", f->now, &av), CASE_OK);
+  assert_non_null(strstr(av, "\"sluit\""));
+  case_free(av);
+  assert_int_equal(case_store_fire(f->s, "p2", "sluit", NULL, "a", "IND", f->now, -1, NULL, NULL),
+                   CASE_GUARD);
+  reopen(f);
+  d = case_def_find(f->e, "prof", 1);
+  fire(f, "p1", "sluit", NULL, "IND"); /* drempel 1: n = 1 closes */
+  assert_int_equal(case_store_fire(f->s, "p2", "sluit", NULL, "a", "IND", f->now, -1, NULL, NULL),
+                   CASE_GUARD);
+  /* The issue's failure: a changed profile used to replace the stored one, and
+   * verify then replayed every earlier case with the new rules. */
+  verify_clean(f, 2, 5);
+  /* A new case in the fresh program gets the latest version (2). */
+  assert_int_equal(case_store_create(f->s, d, "p3", "budel", NULL, "a", "IND", T0, NULL), CASE_OK);
+  assert_int_equal(case_store_get(f->s, "p3", &c), CASE_OK);
+  assert_int_equal(case_instance_profile_version(c), 2);
+  /* Moving p2 back to version 1 is an explicit, journalled step. */
+  int64_t seq = -1;
+  f->now = T0 + 120;
+  assert_int_equal(case_store_set_profile(f->s, "p2", 1, "beheer", "IND", f->now, &seq), CASE_OK);
+  assert_true(seq > 0);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM journal WHERE case_id='p2' AND "
+                                "event='libcase:profile' AND actor='beheer' AND payload LIKE "
+                                "'%\"from\":2%' AND payload LIKE '%\"to\":1%'"), 1);
+  assert_int_equal(case_store_get(f->s, "p2", &c), CASE_OK);
+  assert_int_equal(case_instance_profile_version(c), 1);
+  assert_int_equal(case_instance_revision(c), 2);
+  fire(f, "p2", "sluit", NULL, "IND"); /* now drempel 1 */
+  /* Again to the same version: nothing written. */
+  seq = -1;
+  assert_int_equal(case_store_set_profile(f->s, "p3", 2, "beheer", NULL, f->now, &seq), CASE_OK);
+  assert_int_equal(seq, 0);
+  /* Errors. */
+  assert_int_equal(case_store_set_profile(f->s, "p3", 7, "beheer", NULL, f->now, &seq),
+                   CASE_NOTFOUND);
+  assert_int_equal(case_store_set_profile(f->s, "nope", 1, "beheer", NULL, f->now, &seq),
+                   CASE_NOTFOUND);
+  assert_int_equal(case_store_set_profile(f->s, "p1", 2, "beheer", NULL, f->now, &seq), CASE_DONE);
+  assert_int_equal(case_store_set_profile(f->s, "p3", 1, "beheer", NULL, T0 - 1, &seq),
+                   CASE_INVALID);
+  assert_int_equal(case_store_set_profile(f->s, "p3", -1, "beheer", NULL, f->now, &seq),
+                   CASE_INVALID);
+  create(f, "nolocation", NULL);
+  assert_int_equal(case_store_set_profile(f->s, "nolocation", 1, "b", NULL, f->now, &seq),
+                   CASE_INVALID);
+  /* There and back (0: the latest); replay follows every step. */
+  assert_int_equal(case_store_set_profile(f->s, "p3", 1, "beheer", NULL, f->now, &seq), CASE_OK);
+  assert_int_equal(case_store_set_profile(f->s, "p3", 0, "beheer", NULL, f->now + 1, &seq),
+                   CASE_OK);
+  assert_int_equal(case_store_get(f->s, "p3", &c), CASE_OK);
+  assert_int_equal(case_instance_profile_version(c), 2);
+  verify_clean(f, 4, 11);
+  /* The pin is checked: a case row pinned elsewhere than its journal says. */
+  close_all(f);
+  exec_sql(f, "UPDATE cases SET profile_version=2 WHERE id='p2'");
+  open_all(f);
+  char *rep = NULL;
+  assert_int_equal(case_store_verify(f->s, &rep), CASE_CORRUPT);
+  assert_non_null(strstr(rep, "pinned to profile version 2, its journal leaves it on version 1"));
+  case_free(rep);
+}
+
+/* Older stores: the one stored profile becomes version 1 and its cases are
+ * pinned to it (profile_first stays 0: their creation rows name no profile). */
+static void test_profile_migration_from_schema_5(void **state) {
+  fx *f = *state;
+  const case_def *d;
+  assert_int_equal(case_def_load_string(f->e, PROF, strlen(PROF), "prof.yaml", &d), CASE_OK);
+  budel(f, 1);
+  assert_int_equal(case_store_add_profile(f->s, "budel"), CASE_OK);
+  assert_int_equal(case_store_create(f->s, d, "m1", "budel", NULL, "a", "IND", T0, NULL), CASE_OK);
+  create(f, "m2", NULL);
+  close_all(f);
+  /* Back to schema 5 (the tree is recomputed when it migrates to 6, as for a
+   * real schema 5 store, whose creation leaves name no profile). */
+  exec_sql(f, UNDO_SCHEMA_8 "ALTER TABLE journal DROP COLUMN node; DROP TABLE meta; "
+              "DROP INDEX outbox_case; PRAGMA user_version=5;");
+  open_all(f);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 8);
+  assert_int_equal(count_sql(f, "SELECT version FROM profiles WHERE name='budel'"), 1);
+  assert_int_equal(count_sql(f, "SELECT profile_version FROM cases WHERE id='m1'"), 1);
+  assert_int_equal(count_sql(f, "SELECT profile_first FROM cases WHERE id='m1'"), 0);
+  assert_int_equal(count_sql(f, "SELECT profile_version FROM cases WHERE id='m2'"), 0);
+  verify_clean(f, 2, 2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
@@ -1658,6 +1806,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_future_bound, setup, teardown),
       cmocka_unit_test_setup_teardown(test_readonly_store, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lazy_definitions, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_profile_versions, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_profile_migration_from_schema_5, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -276,7 +276,15 @@ static void rebuild_tree(const char *path) {
   char *id = col(st, 0);
   sqlite3_finalize(st);
   sqlite3_close(db);
-  exec_on(path, "ALTER TABLE journal DROP COLUMN node; DROP TABLE meta; DROP INDEX outbox_case; "
+  /* Back to schema 5 (schema 7's profile versions undone too, a case's pin kept
+   * in the case row), so that opening migrates and fills the tree afresh. */
+  exec_on(path, "CREATE TABLE p6(name TEXT PRIMARY KEY, source TEXT NOT NULL, hash TEXT NOT NULL, "
+                "file TEXT, added INTEGER NOT NULL);"
+                "INSERT INTO p6 SELECT name,source,hash,file,added FROM profiles WHERE version=1;"
+                "DROP TABLE profiles; ALTER TABLE p6 RENAME TO profiles;"
+                "ALTER TABLE cases DROP COLUMN profile_version;"
+                "ALTER TABLE cases DROP COLUMN profile_first;"
+                "ALTER TABLE journal DROP COLUMN node; DROP TABLE meta; DROP INDEX outbox_case; "
                 "PRAGMA user_version=5;");
   case_engine *e;
   case_store *s;

@@ -170,11 +170,22 @@ static void test_migration(void **state) {
   close_all(f);
   sqlite3 *db;
   assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db, "DROP TABLE tokens; PRAGMA user_version=6", NULL, NULL, NULL),
+  /* Back to schema 6: no tokens, and schema 8's profile versions undone too. */
+  assert_int_equal(sqlite3_exec(db,
+                                "DROP TABLE tokens; "
+                                "CREATE TABLE p6(name TEXT PRIMARY KEY, source TEXT NOT NULL, "
+                                "hash TEXT NOT NULL, file TEXT, added INTEGER NOT NULL);"
+                                "INSERT INTO p6 SELECT name,source,hash,file,added FROM profiles "
+                                "WHERE version=1;"
+                                "DROP TABLE profiles; ALTER TABLE p6 RENAME TO profiles;"
+                                "ALTER TABLE cases DROP COLUMN profile_version;"
+                                "ALTER TABLE cases DROP COLUMN profile_first;"
+                                "PRAGMA user_version=6",
+                                NULL, NULL, NULL),
                    SQLITE_OK);
   sqlite3_close(db);
   open_all(f);
-  assert_int_equal(count_sql(f, "PRAGMA user_version"), 7);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 8);
   char *tok = NULL;
   /* The stored workflow (loaded by the open) declares IND. */
   assert_int_equal(case_store_token_create(f->s, "a", "IND", CASE_TOKEN_READ, &tok), CASE_OK);

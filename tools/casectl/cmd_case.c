@@ -8,12 +8,12 @@
 #include "casectl.h"
 
 enum { O_WORKFLOW = 256, O_LOCATION, O_DATA, O_ROLE, O_ACTOR, O_PAYLOAD, O_EXPECT, O_KEY,
-       O_DAILY, O_FROM, O_HISTORY, O_ALLOW_FUTURE };
+       O_DAILY, O_FROM, O_HISTORY, O_ALLOW_FUTURE, O_VERSION };
 
 static struct {
   const char *workflow, *location, *data, *role, *actor, *payload, *key, *from;
   long long expect;
-  int daily, history;
+  int daily, history, version;
 } o = {.expect = -1, .history = 1};
 
 static int case_option(ctx *c, int code, const char *arg) {
@@ -30,6 +30,12 @@ static int case_option(ctx *c, int code, const char *arg) {
   case O_FROM: o.from = arg; return EX_OK;
   case O_HISTORY: o.history = 0; return EX_OK;
   case O_ALLOW_FUTURE: c->allow_future = 1; return EX_OK;
+  case O_VERSION: {
+    long v = strtol(arg, &end, 10);
+    if (*end || v < 1 || v > 1000000) return usage_error(c, "--version: '%s' is not a version", arg);
+    o.version = (int)v;
+    return EX_OK;
+  }
   case O_EXPECT:
     o.expect = strtoll(arg, &end, 10);
     if (*end || o.expect < 0) return usage_error(c, "--expect-revision: '%s' is not a revision", arg);
@@ -257,6 +263,8 @@ static int run_show(ctx *c, int argc, char **argv) {
     else if (due <= c->at)
       json_object_set_new(t, "overdue", json_true());
   }
+  int pver = case_instance_profile_version(inst);
+  if (pver) json_object_set_new(out, "profile_version", json_integer(pver));
   if (o.history) {
     hist h = {c, json_array()};
     rc = case_store_history(c->s, argv[0], -1, on_hist_row, &h, NULL);
@@ -272,10 +280,12 @@ static int run_show(ctx *c, int argc, char **argv) {
     return EX_OK;
   }
   char *cfg = json_dumps(json_object_get(out, "configuration"), JSON_COMPACT);
-  printf("case          %s\nworkflow      %s version %d\nlocation      %s\nrevision      %lld%s\n"
+  char pv[48] = "";
+  if (pver) snprintf(pv, sizeof pv, " (profile version %d)", pver);
+  printf("case          %s\nworkflow      %s version %d\nlocation      %s%s\nrevision      %lld%s\n"
          "configuration %s\n",
          argv[0], case_def_id(d), case_def_version(d),
-         case_instance_location(inst) ? case_instance_location(inst) : "-",
+         case_instance_location(inst) ? case_instance_location(inst) : "-", pv,
          (long long)case_instance_revision(inst), case_instance_done(inst) ? " (done)" : "",
          cfg ? cfg : "?");
   free(cfg);
@@ -329,6 +339,58 @@ const command cmd_show = {
     "  and the journal rows of the case.  Reads only.  Terms due at or before --at\n"
     "  (default now) are marked overdue.\n",
     show_options, case_option, run_show, 3};
+
+/* ------------------------------------------------------------------ migrate-profile */
+
+static const struct option migrate_options[] = {
+    {"version", required_argument, NULL, O_VERSION},
+    {"role", required_argument, NULL, O_ROLE},
+    {"actor", required_argument, NULL, O_ACTOR},
+    {"allow-future", no_argument, NULL, O_ALLOW_FUTURE},
+    {NULL, 0, NULL, 0},
+};
+
+static int run_migrate_profile(ctx *c, int argc, char **argv) {
+  if (argc != 1) return usage_error(c, "give exactly one case id");
+  if (!o.actor) return usage_error(c, "--actor WHO is required (the step is journalled)");
+  case_instance *inst = NULL;
+  int rc = case_store_get(c->s, argv[0], &inst);
+  if (rc != CASE_OK) return fail_engine(c, rc, argv[0]);
+  int from = case_instance_profile_version(inst);
+  const char *loc = case_instance_location(inst);
+  char *where = strdup(loc ? loc : "");
+  int64_t seq = 0;
+  rc = case_store_set_profile(c->s, argv[0], o.version, o.actor, o.role, c->at, &seq);
+  if (rc != CASE_OK) {
+    free(where);
+    return fail_engine(c, rc, argv[0]);
+  }
+  int to = from;
+  if (case_store_get(c->s, argv[0], &inst) == CASE_OK) to = case_instance_profile_version(inst);
+  if (c->json)
+    print_json(json_pack("{s:s, s:s, s:i, s:i, s:b, s:I}", "case", argv[0], "location", where,
+                         "from", from, "to", to, "changed", seq != 0, "seq", (json_int_t)seq));
+  else if (!c->quiet && seq == 0)
+    printf("%s already runs on profile %s version %d; nothing written\n", argv[0], where, to);
+  else if (!c->quiet)
+    printf("%s: profile %s version %d -> %d (journal seq %lld)\n", argv[0], where, from, to,
+           (long long)seq);
+  free(where);
+  return EX_OK;
+}
+
+const command cmd_migrate_profile = {
+    "migrate-profile", "move a running case to another version of its location profile",
+    "usage: casectl migrate-profile --actor WHO [--role ROLE] [--version N] [--at WHEN]\n"
+    "                               CASE_ID\n"
+    "  Moves one case to version N (default: the latest) of its location's profile\n"
+    "  as a journalled step (event libcase:profile) at --at.  Each case runs on the\n"
+    "  version it was created with; storing a changed profile (init/load/new ...\n"
+    "  --profile) adds a version that only new cases get.  verify replays a moved\n"
+    "  case's earlier events on the old version and later ones on the new; nothing\n"
+    "  is overwritten.  A case already on version N: nothing written.  Exit 3 for an\n"
+    "  unknown case or version, 1 for a closed case, 5 for a case without location.\n",
+    migrate_options, case_option, run_migrate_profile, 1};
 
 /* ------------------------------------------------------------------ events */
 
