@@ -424,19 +424,17 @@ end
 
 -- Guard: removal (uitzetting) is possible now: nothing suspends the return decision,
 -- no vovo request waits for its ruling (params.vovo_afwachten), and, where
--- params.niet_uitzetten_in_beroepstermijn holds, the appeal term has passed or an
--- appeal was lodged (so a vovo could be asked).  Medical unfitness (Vw 64) is a separate
+-- params.niet_uitzetten_in_beroepstermijn holds, the window to ask a vovo has closed
+-- (case.verzoekvenster_open, the deadline verzoektermijn) or a vovo was refused.  Medical unfitness (Vw 64) is a separate
 -- condition in the workflow.  Hoger beroep does not stop removal (Vw 85).
 function M.uitzetting_toegestaan(case, event, params)
   if case.schorsing ~= nil then return false end
   if case.vovo == 'verzocht' and params.vovo_afwachten then return false end
-  if params.pact then
-    -- APR 68(5): the applicant may stay until the window for the request closes.
-    if case.verzoekvenster_open and case.vovo == nil and params.niet_uitzetten_in_beroepstermijn then return false end
-  elseif case.rechtsmiddel == 'beroepstermijn' and params.niet_uitzetten_in_beroepstermijn then
-    return false
-  end
-  return true
+  -- The applicant may stay until the window to ask a vovo closes: the appeal term in
+  -- version 1 (APD 46(8)), the region verzoekvenster (1 week) in version 2 (APR 68(5)).
+  if not params.niet_uitzetten_in_beroepstermijn or case.vovo ~= nil then return true end
+  if params.pact then return not case.verzoekvenster_open end
+  return case.rechtsmiddel ~= 'beroepstermijn'
 end
 
 -- Guard: a Dublin transfer is possible now (the same conditions as removal: the appeal
@@ -444,8 +442,9 @@ end
 function M.overdracht_toegestaan(case, event, params)
   if case.vovo == 'toegewezen' then return false end
   if case.vovo == 'verzocht' and params.vovo_afwachten then return false end
-  -- The window to appeal and ask a suspension (with the appeal from 12 June 2026, AMMR
-  -- art. 43(3)) is the appeal term against the overdrachtsbesluit.
+  -- The window to ask a suspension is the appeal term against the overdrachtsbesluit (DIII
+  -- art. 27(3)(c)); from 12 June 2026 the request comes with the appeal (AMMR art. 43(3),
+  -- Vw 69), so an appeal lodged without one closes it.
   if case.rechtsmiddel == 'beroepstermijn' and params.niet_uitzetten_in_beroepstermijn then return false end
   return true
 end
@@ -493,13 +492,18 @@ function M.vovo_nodig(case, event, params)
   return true
 end
 
--- Entry of afgewezen (version 2): the window for a request to remain runs from the
--- decision where the appeal does not keep the right to remain; otherwise it closes at once.
+-- Entry of verzoekvenster_open (version 2): the window for a request to remain runs 1 week
+-- from the decision where the appeal does not keep the right to remain (APR 68(5), Vw 69
+-- from 12 June 2026).  Where it keeps it, or when the RvS upheld the IND's hoger beroep
+-- (afgewezen entered again), it closes at once.
 function M.start_verzoektermijn(case, event, params)
-  -- Re-entered after the RvS upheld the IND's hoger beroep: no window any more.
   case.verzoekvenster_open = case.schorsende_werking ~= true and case.uitspraak ~= 'hoger_beroep_gegrond'
-  if not case.verzoekvenster_open then set_deadline('verzoektermijn', '0 days') end
+  if not case.verzoekvenster_open then
+    return -- closed at once: the state's eventless transition leaves it
+  end
+  set_deadline('verzoektermijn', params.verzoek_blijven_dagen .. ' days')
 end
+
 
 -- ---------------------------------------------------------------- AA
 -- Entry of the AA: day 6, or day 9 under AA+ (Vb 3.110, 3.115).
@@ -1074,6 +1078,8 @@ end
 -- itself (AMMR art. 43(3)).
 function M.registreer_overdrachtsbesluit(case, event, params)
   case.beschikking = 'niet_in_behandeling'
+  case.uitspraak = nil
+  case.vovo = nil
   case.artikel = 'AMMR 42 (Vw 30)'
   case.beschikking_datum = today
   case.schorsende_werking = false
