@@ -697,6 +697,143 @@ static int bench_scale(int k, int nsizes, long *sizes) {
   return 0;
 }
 
+/* Resident memory now (VmRSS), KiB. */
+static long rss_kib(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kib = -1;
+  while (f && fgets(line, sizeof line, f))
+    if (strncmp(line, "VmRSS:", 6) == 0) kib = strtol(line + 6, NULL, 10);
+  if (f) fclose(f);
+  return kib;
+}
+
+/* Item 9: a long-running host.  One store of `cases` chain cases, one engine
+ * and store handle kept open (the default case cache), `touches` reads of
+ * distinct cases (case_store_get: read, restore) with a fire at every tenth.
+ * The resident memory after a tenth of them and at the end says whether it
+ * grows with the cases touched. */
+static int bench_host(long cases, long touches) {
+  char *path = path_in(tmp_dir(), "bench-host.db");
+  const workload *w = &W_CHAIN;
+  case_engine *e;
+  if (case_engine_open(&e) != CASE_OK) die("engine");
+  const case_def *d;
+  case_store *s = fresh_store(e, path, CASE_STORE_SYNC_NORMAL, &w, &d);
+  check(e, case_store_create(s, d, "tpl", NULL, NULL, "bench", "IND", T0, NULL), "create");
+  case_store_close(s);
+  case_engine_close(e);
+  clone_cases(path, "tpl", "c", 0, cases);
+  if (case_engine_open(&e) != CASE_OK) die("engine");
+  check(e, case_store_open(e, path, 0, &s), "reopen the store");
+  long stride = 7919; /* a prime: i * stride mod cases visits distinct cases */
+  while (cases % stride == 0) stride += 2;
+  char id[32];
+  long rss_tenth = 0, fires = 0;
+  double t = now_s();
+  for (long i = 0; i < touches; i++) {
+    snprintf(id, sizeof id, "c%07ld", (long)((i * stride) % cases));
+    case_instance *c;
+    int rc = case_store_get(s, id, &c);
+    if (rc != CASE_OK) check(e, rc, "get");
+    if (i % 10 == 0) {
+      rc = case_store_fire(s, id, "next", NULL, "bench", "IND", T0, -1, NULL, NULL);
+      if (rc != CASE_OK) check(e, rc, "fire");
+      fires++;
+    }
+    if (i + 1 == touches / 10) rss_tenth = rss_kib();
+  }
+  t = now_s() - t;
+  long loaded = 0;
+  long cache = case_store_cache(s, &loaded);
+  long rss_end = rss_kib();
+  case_store_close(s);
+  case_engine_close(e);
+  printf("{\"bench\":\"host\",\"cases\":%ld,\"touched\":%ld,\"fires\":%ld,\"seconds\":%.2f,"
+         "\"touches_per_s\":%.1f,\"cache\":%ld,\"loaded\":%ld,\"rss_tenth_kib\":%ld,"
+         "\"rss_end_kib\":%ld,\"maxrss_kib\":%ld}\n",
+         cases, touches, fires, t, touches / t, cache, loaded, rss_tenth, rss_end, maxrss_kib());
+  remove_db(path);
+  free(path);
+  return 0;
+}
+
+typedef struct counted {
+  long n;
+  size_t bytes;
+} counted;
+
+static int count_row(void *ud, int64_t seq, const char *row_json) {
+  (void)seq;
+  counted *k = ud;
+  k->n++;
+  k->bytes += strlen(row_json);
+  return 0;
+}
+
+static int count_case(void *ud, const char *id, const char *row_json) {
+  (void)id;
+  return count_row(ud, 0, row_json);
+}
+
+/* Item 10: reads at scale.  A store of `cases` chain cases and one case with
+ * `rows` journal rows: its history (case_store_history), a small case's, a
+ * cold case_store_get, the whole case list streamed (case_store_list) and the
+ * latest event time.  With `keep` the store stays for bench/run's casectl
+ * show and list (its path is printed). */
+static int bench_reads(long cases, long rows, int keep) {
+  char *path = path_in(tmp_dir(), "bench-reads.db");
+  const workload *w = &W_CHAIN;
+  case_engine *e;
+  if (case_engine_open(&e) != CASE_OK) die("engine");
+  const case_def *d;
+  case_store *s = fresh_store(e, path, CASE_STORE_SYNC_NORMAL, &w, &d);
+  check(e, case_store_create(s, d, "tpl", NULL, NULL, "bench", "IND", T0, NULL), "create");
+  check(e, case_store_create(s, d, "big", NULL, NULL, "bench", "IND", T0, NULL), "create");
+  for (long i = 1; i < rows; i++) {
+    int rc = case_store_fire(s, "big", "next", NULL, "bench", "IND", T0 + i, -1, NULL, NULL);
+    if (rc != CASE_OK) check(e, rc, "fire");
+  }
+  case_store_close(s);
+  case_engine_close(e);
+  clone_cases(path, "tpl", "c", 0, cases);
+  if (case_engine_open(&e) != CASE_OK) die("engine");
+  check(e, case_store_open(e, path, CASE_STORE_READONLY, &s), "reopen the store");
+  counted big = {0, 0}, small = {0, 0}, all = {0, 0};
+  double t0 = now_s();
+  check(e, case_store_history(s, "big", -1, count_row, &big, NULL), "history");
+  double t1 = now_s();
+  char sid[32];
+  snprintf(sid, sizeof sid, "c%07ld", cases / 2);
+  check(e, case_store_history(s, sid, -1, count_row, &small, NULL), "history");
+  double t2 = now_s();
+  case_instance *c;
+  char id[32];
+  snprintf(id, sizeof id, "c%07ld", cases / 3);
+  check(e, case_store_get(s, id, &c), "get");
+  double t3 = now_s();
+  long rss0 = rss_kib();
+  check(e, case_store_list(s, NULL, 0, count_case, &all), "list");
+  double t4 = now_s();
+  long rss1 = rss_kib();
+  int64_t latest = 0;
+  check(e, case_store_latest_time(s, &latest), "latest time");
+  double t5 = now_s();
+  case_store_close(s);
+  case_engine_close(e);
+  if (big.n != rows || all.n != cases + 2) die("reads: %ld rows, %ld cases", big.n, all.n);
+  printf("{\"bench\":\"reads\",\"cases\":%ld,\"history_rows\":%ld,\"history_ms\":%.3f,"
+         "\"history_small_ms\":%.3f,\"get_cold_ms\":%.3f,\"list_seconds\":%.3f,"
+         "\"list_cases_per_s\":%.1f,\"list_rss_growth_kib\":%ld,\"latest_time_seconds\":%.3f,"
+         "\"store_bytes\":%lld,\"maxrss_kib\":%ld%s%s%s}\n",
+         cases, big.n, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, t4 - t3,
+         all.n / (t4 - t3), rss1 - rss0, t5 - t4, store_bytes(path), maxrss_kib(),
+         keep ? ",\"store\":\"" : "", keep ? path : "", keep ? "\"" : "");
+  if (!keep) remove_db(path);
+  free(path);
+  return 0;
+}
+
 /* Item 6: store bytes per 100,000 cases, created through the API. */
 static int bench_store_size(const char *wname, long n) {
   const workload *w = workload_named(wname);
@@ -871,6 +1008,8 @@ static void usage(void) {
         "  store_size <workload> [cases]\n"
         "  import_verify [cases] [rows_per_case]\n"
         "  store_open [definition versions] [runs]\n"
+        "  host [cases] [touches]\n"
+        "  reads [cases] [history rows] [keep]\n"
         "  versions\n",
         stderr);
   exit(2);
@@ -901,6 +1040,11 @@ int main(int argc, char **argv) {
     return bench_import_verify(arg_long(argc, argv, 2, 10000), arg_long(argc, argv, 3, 100));
   if (strcmp(b, "store_open") == 0)
     return bench_store_open(arg_long(argc, argv, 2, 10), arg_long(argc, argv, 3, 20));
+  if (strcmp(b, "host") == 0)
+    return bench_host(arg_long(argc, argv, 2, 1000000), arg_long(argc, argv, 3, 1000000));
+  if (strcmp(b, "reads") == 0)
+    return bench_reads(arg_long(argc, argv, 2, 1000000), arg_long(argc, argv, 3, 1000),
+                       argc > 4 && strcmp(argv[4], "keep") == 0);
   if (strcmp(b, "versions") == 0) {
     printf("{\"libcase\":\"%s\",\"sqlite\":\"%s\"}\n", case_libversion(), sqlite3_libversion());
     return 0;

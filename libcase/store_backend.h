@@ -233,6 +233,8 @@ typedef struct sb_ops {
    * order, strictly after `after` in that order when `after` is not NULL.
    * CASE_NOTFOUND when there is none. */
   int (*timer_next)(sb_db *db, int64_t now, const sb_timer_row *after, sb_timer_row *out);
+  /* The due time of the unfired timer due first; *any 0 when there is none. */
+  int (*next_due)(sb_db *db, int64_t *due, int *any);
   /* Every timer row of the case, in seq order. */
   int (*timers_case)(sb_db *db, const char *case_id, sb_timer_fn fn, void *ud);
 

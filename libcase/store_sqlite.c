@@ -111,7 +111,8 @@ enum {
   Q_PROFILE_LIST, Q_HOLIDAY_PUT, Q_HOLIDAY_LIST, Q_DEF_ROW, Q_DEF_KEYS, Q_JOURNAL_TAIL,
   Q_JOURNAL_NODE, Q_JOURNAL_SET_NODE, Q_JOURNAL_GET, Q_META_GET, Q_TIMERS_CASE, Q_IDEM_LIST,
   Q_OUTBOX_CASE, Q_TOKEN_PUT, Q_TOKEN_GET, Q_TOKEN_REVOKE, Q_TOKEN_LIST, Q_CASE_PAGE,
-  Q_JOURNAL_CASE_PAGE, Q_LATEST_TIME, Q_PROFILE_GET, Q_PROFILE_LATEST, Q_COUNT
+  Q_JOURNAL_CASE_PAGE, Q_LATEST_TIME, Q_PROFILE_GET, Q_PROFILE_LATEST, Q_TIMER_AFTER,
+  Q_NEXT_DUE, Q_COUNT
 };
 
 #define JOURNAL_COLS "seq,case_id,revision,event,payload,actor,role,time,recorded," \
@@ -140,8 +141,7 @@ static const char *const sql_text[Q_COUNT] = {
     /* Keyset pages over the primary key: each page is one index range, so a
      * listing costs what it lists, not the table before it. */
     [Q_CASE_PAGE] = "SELECT id,workflow,version,hash,location,revision,configuration,done,"
-                    "last_hash,created,updated FROM cases WHERE ?1 IS NULL OR id>?1 "
-                    "ORDER BY id LIMIT ?2",
+                    "last_hash,created,updated FROM cases WHERE id>?1 ORDER BY id LIMIT ?2",
     [Q_LATEST_TIME] = "SELECT max(time) FROM journal",
     [Q_JOURNAL_APPEND] = "INSERT INTO journal(case_id,revision,event,payload,actor,role,time,"
                          "recorded,configuration,data,prev_hash,hash,node,seq) "
@@ -164,9 +164,16 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_TIMERS_DELETE] = "DELETE FROM timers WHERE case_id=?1",
     [Q_TIMER_INSERT] = "INSERT INTO timers(case_id,timer_id,seq,kind,name,due,last_day,fired) "
                        "VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
+    /* Two statements, not one with "?2 IS NULL OR ...": SQLite seeks the
+     * timers_due index past the cursor only with the row value alone in the
+     * WHERE clause; with the OR it scanned every due row from the first on
+     * each call (those a tick left alone were read again and again). */
     [Q_TIMER_NEXT] = "SELECT case_id,timer_id,seq,kind,name,due,last_day,fired FROM timers "
-                     "WHERE fired=0 AND due<=?1 AND (?2 IS NULL OR (due,case_id,seq)>(?2,?3,?4)) "
-                     "ORDER BY due,case_id,seq LIMIT 1",
+                     "WHERE fired=0 AND due<=?1 ORDER BY due,case_id,seq LIMIT 1",
+    [Q_TIMER_AFTER] = "SELECT case_id,timer_id,seq,kind,name,due,last_day,fired FROM timers "
+                      "WHERE fired=0 AND due<=?1 AND (due,case_id,seq)>(?2,?3,?4) "
+                      "ORDER BY due,case_id,seq LIMIT 1",
+    [Q_NEXT_DUE] = "SELECT min(due) FROM timers WHERE fired=0",
     [Q_REFUSED_ADD] = "INSERT INTO refused(case_id,revision,event,payload,actor,role,time,"
                       "recorded,code,message) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
     [Q_IDEM_GET] = "SELECT case_id,seq,request FROM idempotency WHERE key=?1",
@@ -899,7 +906,9 @@ static int sq_case_list(sb_db *b, sb_case_id_fn fn, void *ud) {
 static int sq_case_page(sb_db *b, const char *after, int limit, sb_case_fn fn, void *ud) {
   sqlite3_stmt *s = stmt(b, Q_CASE_PAGE);
   if (!s) return rc_of(sqlite3_errcode(b->db));
-  bind_text(s, 1, after);
+  /* "" sorts before every id (ids are not empty); no "?1 IS NULL OR": with
+   * it SQLite scans the index from the start instead of seeking. */
+  bind_text(s, 1, after ? after : "");
   sqlite3_bind_int64(s, 2, limit > 0 ? limit : -1);
   int src, rc = CASE_OK;
   while (rc == CASE_OK && (src = sqlite3_step(s)) == SQLITE_ROW) {
@@ -1140,7 +1149,7 @@ static int sq_timers_replace(sb_db *b, const char *case_id, const sb_timer_row *
 
 static int sq_timer_next(sb_db *b, int64_t now, const sb_timer_row *after, sb_timer_row *out) {
   memset(out, 0, sizeof *out);
-  sqlite3_stmt *s = stmt(b, Q_TIMER_NEXT);
+  sqlite3_stmt *s = stmt(b, after ? Q_TIMER_AFTER : Q_TIMER_NEXT);
   if (!s) return rc_of(sqlite3_errcode(b->db));
   sqlite3_bind_int64(s, 1, now);
   if (after) {
@@ -1172,6 +1181,23 @@ static int sq_timer_next(sb_db *b, int64_t now, const sb_timer_row *after, sb_ti
     return fail(b, CASE_NOMEM, "out of memory");
   }
   return CASE_OK;
+}
+
+static int sq_next_due(sb_db *b, int64_t *due, int *any) {
+  *due = 0;
+  *any = 0;
+  sqlite3_stmt *s = stmt(b, Q_NEXT_DUE);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  int src = sqlite3_step(s);
+  int rc = CASE_OK;
+  if (src == SQLITE_ROW) {
+    *any = sqlite3_column_type(s, 0) != SQLITE_NULL;
+    *due = sqlite3_column_int64(s, 0);
+  } else if (src != SQLITE_DONE) {
+    rc = sqlfail(b, src, "read the next due timer");
+  }
+  done(s);
+  return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1710,6 +1736,7 @@ static const sb_ops sqlite_ops = {
     .journal_from = sq_journal_from,
     .timers_replace = sq_timers_replace,
     .timer_next = sq_timer_next,
+    .next_due = sq_next_due,
     .refused_add = sq_refused_add,
     .idem_get = sq_idem_get,
     .idem_put = sq_idem_put,

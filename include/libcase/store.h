@@ -291,6 +291,16 @@ CASE_API int case_store_fire_v2(case_store *s, const char *id, const char *event
 CASE_API int case_store_tick(case_store *s, int64_t now, int *fired);
 
 /**
+ * When the next stored timer or deadline runs out: the due time (UTC seconds)
+ * of the unfired one due first, over all cases, in *due; case_store_tick()
+ * with a `now` before it fires nothing (and takes no write lock).  A scheduler
+ * can sleep until then; a deadline that ran out and was fired is not counted.
+ * One index lookup.  Returns CASE_OK, CASE_NOTFOUND (no timer is running;
+ * *due 0), CASE_IO, CASE_MISUSE.
+ */
+CASE_API int case_store_next_due(case_store *s, int64_t *due);
+
+/**
  * Loads stored case `id` onto the engine (or refreshes the engine's copy if the
  * store has a newer revision) and stores a borrowed pointer in *out, valid until
  * the next call on the store or the case is freed.  Returns CASE_OK,

@@ -379,6 +379,39 @@ static void test_list(void **state) {
   free(l);
 }
 
+static int keep_json(void *ud, const char *id, const char *row_json) {
+  (void)id;
+  json_t **out = ud;
+  json_array_append_new(*out, json_loads(row_json, 0, NULL));
+  return 0;
+}
+
+/* A damaged case row (an id that is not UTF-8, written behind the store's
+ * back) is listed with "corrupt" saying so; the list goes on. */
+static void test_list_damaged_row(void **state) {
+  fx *f = *state;
+  create(f, "A1", T0);
+  create(f, "B1", T0);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "UPDATE cases SET id = 'A' || x'ff' || '1', "
+                                    "configuration = 'nope' WHERE id = 'A1'",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  json_t *rows = json_array();
+  assert_int_equal(case_store_list(f->s, NULL, 0, keep_json, &rows), CASE_OK);
+  assert_int_equal(json_array_size(rows), 2);
+  json_t *bad = json_array_get(rows, 0);
+  assert_string_equal(json_string_value(json_object_get(bad, "case")), "A\xEF\xBF\xBD" "1");
+  assert_string_equal(
+      json_string_value(json_object_get(json_object_get(bad, "corrupt"), "case")), "not UTF-8");
+  assert_true(json_is_null(json_object_get(bad, "configuration")));
+  assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 1), "case")), "B1");
+  assert_null(json_object_get(json_array_get(rows, 1), "corrupt"));
+  json_decref(rows);
+}
+
 static void test_latest_time(void **state) {
   fx *f = *state;
   int64_t t = -1;
@@ -398,13 +431,76 @@ static void test_latest_time(void **state) {
   assert_int_equal(case_store_latest_time(NULL, &t), CASE_MISUSE);
 }
 
+static void test_next_due(void **state) {
+  fx *f = *state;
+  int64_t due = -1;
+  assert_int_equal(case_store_next_due(f->s, &due), CASE_NOTFOUND);
+  assert_int_equal(due, 0);
+  create(f, "A", T0 + 600);
+  create(f, "B", T0);
+  assert_int_equal(case_store_next_due(f->s, &due), CASE_OK);
+  assert_int_equal(due, T0 + 2 * 3600); /* B's `after: 2 hours` */
+  int fired = -1;
+  assert_int_equal(case_store_tick(f->s, T0 + 2 * 3600 - 1, &fired), CASE_OK);
+  assert_int_equal(fired, 0);
+  assert_int_equal(case_store_tick(f->s, T0 + 2 * 3600, &fired), CASE_OK);
+  assert_int_equal(fired, 1);
+  assert_int_equal(case_store_next_due(f->s, &due), CASE_OK);
+  assert_int_equal(due, T0 + 600 + 2 * 3600);
+  fire(f, "A", "sluit", T0 + 700); /* its timer is cancelled */
+  assert_int_equal(case_store_next_due(f->s, &due), CASE_NOTFOUND);
+  assert_int_equal(case_store_next_due(f->s, NULL), CASE_MISUSE);
+  assert_int_equal(case_store_next_due(NULL, &due), CASE_MISUSE);
+}
+
+/* A tick that leaves a due timer alone (its macrostep fails) goes on past it
+ * to the ones after, each looked at once. */
+static void test_tick_skips_failing(void **state) {
+  fx *f = *state;
+  static const char *BAD =
+      "workflow: bad\n"
+      "version: 1\n"
+      "roles: [IND]\n"
+      "initial: a\n"
+      "states:\n"
+      "  a:\n"
+      "    after:\n"
+      "      - {delay: 1 hours, target: b, actions: [\"error('kapot')\"]}\n"
+      "  b: {}\n";
+  const case_def *bad = NULL;
+  if (case_def_load_string(f->e, BAD, strlen(BAD), "bad.yaml", &bad) != CASE_OK)
+    fail_msg("load: %s", case_errmsg(f->e));
+  assert_int_equal(case_store_add_def(f->s, bad), CASE_OK);
+  char id[16];
+  for (int i = 0; i < 20; i++) {
+    snprintf(id, sizeof id, "X%02d", i);
+    assert_int_equal(case_store_create(f->s, bad, id, NULL, NULL, "t", "IND", T0, NULL), CASE_OK);
+    snprintf(id, sizeof id, "G%02d", i);
+    create(f, id, T0 + 60);
+  }
+  int fired = -1;
+  assert_int_equal(case_store_tick(f->s, T0 + 3 * 3600, &fired), CASE_SCRIPT);
+  assert_int_equal(fired, 20);
+  assert_non_null(strstr(case_errmsg(f->e), "19 more failures"));
+  /* The failing ones are still due; the good ones fired. */
+  int64_t due = 0;
+  assert_int_equal(case_store_next_due(f->s, &due), CASE_OK);
+  assert_int_equal(due, T0 + 3600);
+  case_instance *c = NULL;
+  assert_int_equal(case_store_get(f->s, "G07", &c), CASE_OK);
+  assert_int_equal(case_instance_in(c, "wacht"), 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_cache_bounded, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cache_flat_under_load, setup, teardown),
       cmocka_unit_test_setup_teardown(test_history, setup, teardown),
       cmocka_unit_test_setup_teardown(test_list, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_list_damaged_row, setup, teardown),
       cmocka_unit_test_setup_teardown(test_latest_time, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_next_due, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tick_skips_failing, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

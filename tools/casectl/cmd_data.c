@@ -123,6 +123,7 @@ static int list_one(void *ud, const char *id, const char *row_json) {
   ctx *c = l->c;
   json_t *row = json_loads(row_json, 0, NULL);
   if (!row) return CASE_NOMEM;
+  warn_corrupt_row(c, row); /* a damaged case row: listed as well as it can be */
   json_t *cfg = json_object_get(row, "configuration");
   const char *loc = json_string_value(json_object_get(row, "location"));
   int done = json_is_true(json_object_get(row, "done"));
@@ -177,9 +178,12 @@ static int list_one(void *ud, const char *id, const char *row_json) {
     }
     /* The items of one JSON array, indented as print_json() indents it. */
     fputs(l->n ? ",\n  " : "[\n  ", stdout);
-    for (const char *p = text; *p; p++) {
-      fputc(*p, stdout);
-      if (*p == '\n') fputs("  ", stdout);
+    for (const char *p = text; *p;) {
+      const char *nl = strchr(p, '\n');
+      size_t n = nl ? (size_t)(nl - p) + 1 : strlen(p);
+      fwrite(p, 1, n, stdout);
+      if (nl) fputs("  ", stdout);
+      p += n;
     }
     free(text);
   } else {
@@ -611,7 +615,12 @@ static int row_digest(irow *r) {
   int ok = EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen == 32;
   free(text);
   if (!ok) return -1;
-  for (unsigned i = 0; i < 32; i++) snprintf(r->digest + 2 * i, 3, "%02x", md[i]);
+  static const char hex[] = "0123456789abcdef"; /* not snprintf: 32 calls a row */
+  for (unsigned i = 0; i < 32; i++) {
+    r->digest[2 * i] = hex[md[i] >> 4];
+    r->digest[2 * i + 1] = hex[md[i] & 15];
+  }
+  r->digest[64] = '\0';
   return 0;
 }
 
