@@ -24,6 +24,7 @@
 #include "libcase/libcase.h"
 #include "libcase/store.h"
 #include "internal.h" /* the engine's loaded definitions (lazy loading) */
+#include "store_uri.h" /* the backend under test: $CASE_TEST_STORE */
 
 /* 2026-03-02T09:00:00Z, a Monday (10:00 in Amsterdam). */
 #define T0 INT64_C(1772442000)
@@ -77,7 +78,7 @@ static const char *ZAAK2 =
     "  dicht: {final: true}\n";
 
 typedef struct fx {
-  char path[256];
+  char path[600]; /* the store's location: a file, or a PostgreSQL URI (store_uri.h) */
   case_engine *e;
   case_store *s;
   const case_def *d;
@@ -121,20 +122,12 @@ static void reopen(fx *f) {
   open_all(f);
 }
 
-static void remove_db(const char *path) {
-  char p[300];
-  unlink(path);
-  snprintf(p, sizeof p, "%s-wal", path);
-  unlink(p);
-  snprintf(p, sizeof p, "%s-shm", path);
-  unlink(p);
-}
+static void remove_db(const char *path) { ts_remove(path); }
 
 static int setup(void **state) {
   fx *f = calloc(1, sizeof *f);
   assert_non_null(f);
-  snprintf(f->path, sizeof f->path, "/tmp/test_store_%ld.db", (long)getpid());
-  remove_db(f->path);
+  ts_location(f->path, sizeof f->path, "test_store");
   open_all(f);
   int rc = case_def_load_string(f->e, ZAAK, strlen(ZAAK), "zaak.yaml", &f->d);
   if (rc != CASE_OK) fail_msg("load: %s", case_errmsg(f->e));
@@ -193,25 +186,23 @@ static int64_t revision_of(fx *f, const char *id) {
   return case_instance_revision(c);
 }
 
-/* A count from the raw file (another connection, as another program would). */
+/* A count from the raw store (another connection, as another program would). */
 static long long count_sql(fx *f, const char *sql) {
-  sqlite3 *db;
-  assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-  sqlite3_stmt *st;
-  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  long long n = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  long long n = ts_count(f->path, sql);
+  if (n < 0) fail_msg("count on %s failed: %s", ts_backend(), sql);
   return n;
 }
 
 static void exec_sql(fx *f, const char *sql) {
-  sqlite3 *db;
-  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-  char *err = NULL;
-  if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) fail_msg("sql: %s", err);
-  sqlite3_close(db);
+  char err[600];
+  if (ts_exec(f->path, sql, err, sizeof err) != 0) fail_msg("sql: %s: %s", sql, err);
+}
+
+/* The store's schema version as its own table says (PRAGMA user_version on
+ * SQLite, the meta row on PostgreSQL). */
+static long long schema_version(fx *f) {
+  return count_sql(f, ts_pg() ? "SELECT value::int FROM meta WHERE key='schema_version'"
+                              : "PRAGMA user_version");
 }
 
 static void verify_clean(fx *f, int cases, int events) {
@@ -298,6 +289,13 @@ static void test_open_errors(void **state) {
   assert_int_equal(case_engine_open(&e), CASE_OK);
   assert_int_equal(case_store_open(e, "/tmp/no/such/dir/x.db", 0, &s), CASE_NOTFOUND);
   assert_null(s);
+  if (ts_pg()) { /* the files below are SQLite's: test_pg_open_errors has PostgreSQL's */
+    assert_int_equal(case_store_config(f->s, 7, 100), CASE_INVALID);
+    assert_int_equal(case_store_config(f->s, CASE_STORE_SYNC_FULL, 2000), CASE_OK);
+    assert_int_equal(schema_version(f), 8);
+    case_engine_close(e);
+    return;
+  }
   /* Not a libcase store: a SQLite file with other tables. */
   char other[300];
   snprintf(other, sizeof other, "%s.other", f->path);
@@ -317,7 +315,7 @@ static void test_open_errors(void **state) {
   /* Settings. */
   assert_int_equal(case_store_config(f->s, 7, 100), CASE_INVALID);
   assert_int_equal(case_store_config(f->s, CASE_STORE_SYNC_FULL, 2000), CASE_OK);
-  assert_int_equal(count_sql(f, "PRAGMA user_version"), 8);
+  assert_int_equal(schema_version(f), 8);
   case_engine_close(e);
 }
 
@@ -373,7 +371,10 @@ static void test_refused_recorded(void **state) {
   assert_int_equal(count_sql(f, "SELECT count(*) FROM refused WHERE length(payload) > 2048 OR "
                                 "length(actor) > 1024 OR length(message) > 1100"),
                    0);
-  assert_int_equal(count_sql(f, "SELECT count(*) FROM refused WHERE json_extract(payload, "
+  assert_int_equal(count_sql(f, ts_pg() ? "SELECT count(*) FROM refused WHERE (payload::json->"
+                                "'refused_payload_cut'->>'bytes')::bigint = 3145743 AND "
+                                "length(payload::json->'refused_payload_cut'->>'sha256') = 64"
+                                : "SELECT count(*) FROM refused WHERE json_extract(payload, "
                                 "'$.refused_payload_cut.bytes') = 3145743 AND "
                                 "length(json_extract(payload, '$.refused_payload_cut.sha256')) = 64"),
                    2);
@@ -725,19 +726,22 @@ static void test_tampered_row_named(void **state) {
   snprintf(sql, sizeof sql, "UPDATE journal SET data='{\"n\":99,\"note\":null}' WHERE seq=%lld",
            (long long)seq);
   /* With the sqlite3 shell when it is installed, as an intruder would; else the API. */
-  char file[300], cmd[700];
-  snprintf(file, sizeof file, "%s.sql", f->path);
-  FILE *fp = fopen(file, "w");
-  assert_non_null(fp);
-  fprintf(fp, "%s;\n", sql);
-  fclose(fp);
-  snprintf(cmd, sizeof cmd, "sqlite3 '%s' < '%s'", f->path, file);
-  int shell = system("command -v sqlite3 >/dev/null 2>&1") == 0;
-  if (shell) assert_int_equal(system(cmd), 0);
-  else exec_sql(f, sql);
-  unlink(file);
+  char file[700], cmd[1500];
+  int shell = !ts_pg() && system("command -v sqlite3 >/dev/null 2>&1") == 0;
+  if (shell) {
+    snprintf(file, sizeof file, "%s.sql", f->path);
+    FILE *fp = fopen(file, "w");
+    assert_non_null(fp);
+    fprintf(fp, "%s;\n", sql);
+    fclose(fp);
+    snprintf(cmd, sizeof cmd, "sqlite3 '%s' < '%s'", f->path, file);
+    assert_int_equal(system(cmd), 0);
+    unlink(file);
+  } else {
+    exec_sql(f, sql);
+  }
   print_message("journal row %lld edited with the %s\n", (long long)seq,
-                shell ? "sqlite3 shell" : "sqlite3 API");
+                shell ? "sqlite3 shell" : ts_pg() ? "libpq" : "sqlite3 API");
   char *rep = NULL;
   assert_int_equal(case_store_verify(f->s, &rep), CASE_CORRUPT);
   char want[128];
@@ -1776,6 +1780,9 @@ static void test_profile_migration_from_schema_5(void **state) {
 }
 
 int main(void) {
+  /* One suite for every backend (store_uri.h); the tests of SQLite's files
+   * (wrong files, old schema versions, read-only files) run on SQLite only, and
+   * test_store_pg.c has PostgreSQL's own (locations, logins, restarts, grants). */
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
       cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
@@ -1789,7 +1796,6 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_failing_timer_does_not_block, setup, teardown),
       cmocka_unit_test_setup_teardown(test_expiry_limit_tick, setup, teardown),
       cmocka_unit_test_setup_teardown(test_create_role_checked, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_open_wrong_files, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tampered_row_named, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tampered_case_row, setup, teardown),
       cmocka_unit_test_setup_teardown(test_definition_upgrade, setup, teardown),
@@ -1797,17 +1803,24 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_two_processes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fire_runs_due_timers_first, setup, teardown),
       cmocka_unit_test_setup_teardown(test_modules_pinned, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_migration_from_schema_1, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_tree_migration, setup, teardown),
       cmocka_unit_test_setup_teardown(test_profiles_stored, setup, teardown),
       cmocka_unit_test_setup_teardown(test_holidays_stored, setup, teardown),
       cmocka_unit_test_setup_teardown(test_case_ids, setup, teardown),
       cmocka_unit_test_setup_teardown(test_key_reuse, setup, teardown),
       cmocka_unit_test_setup_teardown(test_future_bound, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_readonly_store, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lazy_definitions, setup, teardown),
       cmocka_unit_test_setup_teardown(test_profile_versions, setup, teardown),
+  };
+  const struct CMUnitTest sqlite_tests[] = {
+      cmocka_unit_test_setup_teardown(test_open_wrong_files, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_migration_from_schema_1, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tree_migration, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_readonly_store, setup, teardown),
       cmocka_unit_test_setup_teardown(test_profile_migration_from_schema_5, setup, teardown),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  print_message("store tests on %s%s%s\n", ts_backend(), ts_pg() ? ": " : "",
+                ts_pg() ? ts_pg_base() : "");
+  int failed = cmocka_run_group_tests_name(ts_backend(), tests, NULL, NULL);
+  if (!ts_pg()) failed += cmocka_run_group_tests_name("sqlite files", sqlite_tests, NULL, NULL);
+  return failed;
 }
