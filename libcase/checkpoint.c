@@ -555,3 +555,254 @@ int case_checkpoint_check(case_engine *e, const char *older, const char *newer,
   if (np == 0) return eng_ok(e);
   return eng_err(e, CASE_CORRUPT, "the checkpoints are not consistent: %zu problem(s)", np);
 }
+
+/* ------------------------------------------------------------------ */
+/* One row's audit path                                                */
+/* ------------------------------------------------------------------ */
+
+/* The leaf entry text of a row (as st_leaf_hash() hashes it) and its feed row. */
+typedef struct row_proof {
+  case_store *s;
+  char *entry;      /* the leaf entry */
+  char *row;        /* the row as the feed gives it */
+  unsigned char leaf[MK_HASH_LEN];
+  int rc;
+} row_proof;
+
+/* The entry text: st_leaf_hash() hashes exactly these bytes. */
+static char *leaf_entry_text(int64_t seq, int64_t recorded, const char *row_hash, const st_pin *pin) {
+  json_t *p = pin ? json_pack("{s:s, s:s?, s:s?, s:i, s:s}", "definition", pin->definition,
+                              "location", pin->location, "modules", pin->modules, "version",
+                              pin->version, "workflow", pin->workflow)
+                  : json_null();
+  if (p && pin && pin->profile > 0 &&
+      json_object_set_new(p, "profile", json_pack("{s:s?, s:i}", "hash", pin->profile_hash,
+                                                  "version", pin->profile)) != 0) {
+    json_decref(p);
+    p = NULL;
+  }
+  json_t *a = p ? json_pack("[s, I, I, s, o]", LEAF_TAG, (json_int_t)seq, (json_int_t)recorded,
+                            row_hash, p)
+                : NULL;
+  char *t = a ? st_canon(a) : NULL;
+  json_decref(a);
+  return t;
+}
+
+static int prove_row(void *ud, const sb_journal_row *r) {
+  row_proof *p = ud;
+  st_pinbuf pin;
+  int have_pin = 0;
+  if (r->revision == 0) {
+    p->rc = st_pin_of_case(p->s, r->case_id, 0, &pin);
+    if (p->rc == CASE_NOTFOUND) p->rc = CASE_OK;
+    else have_pin = p->rc == CASE_OK;
+  }
+  if (p->rc == CASE_OK)
+    p->rc = st_leaf_hash(&p->s->h, r->seq, r->recorded, r->hash, have_pin ? &pin.pin : NULL,
+                         p->leaf);
+  if (p->rc == CASE_OK) {
+    p->entry = leaf_entry_text(r->seq, r->recorded, r->hash, have_pin ? &pin.pin : NULL);
+    p->row = st_feed_row_text(r);
+    if (!p->entry || !p->row) p->rc = CASE_NOMEM;
+  }
+  /* The entry shown is the one hashed: a checker hashes these very bytes. */
+  unsigned char again[MK_HASH_LEN];
+  if (p->rc == CASE_OK &&
+      (mk_leaf_hash(&p->s->h, p->entry, strlen(p->entry), again) != 0 ||
+       memcmp(again, p->leaf, MK_HASH_LEN) != 0))
+    p->rc = CASE_CORRUPT;
+  if (have_pin) st_pin_free(&pin);
+  return p->rc;
+}
+
+int case_store_prove(case_store *s, int64_t seq, int64_t size, char **proof) {
+  if (proof) *proof = NULL;
+  if (!s) return CASE_MISUSE;
+  case_engine *e = s->e;
+  if (!proof) return eng_err(e, CASE_MISUSE, "case_store_prove: proof is NULL");
+  int rc = s->ops->begin(s->db, 0);
+  if (rc != CASE_OK) return st_berr(s, rc);
+  int64_t n = 0;
+  unsigned char tail[MK_HASH_LEN], root[MK_HASH_LEN];
+  int have = 0;
+  row_proof p = {s, NULL, NULL, {0}, CASE_OK};
+  unsigned char path[MK_MAX_PATH][MK_HASH_LEN];
+  int np = 0;
+  rc = s->ops->journal_tail(s->db, &n, tail, &have);
+  if (rc != CASE_OK) {
+    st_berr(s, rc);
+  } else if (size == 0) {
+    size = n;
+  }
+  if (rc == CASE_OK && (size < 0 || size > n))
+    rc = eng_err(e, CASE_INVALID, "the journal has %lld rows, not %lld", (long long)n,
+                 (long long)size);
+  else if (rc == CASE_OK && (seq < 1 || seq > size))
+    rc = eng_err(e, CASE_NOTFOUND, "no journal row %lld in a tree of %lld rows", (long long)seq,
+                 (long long)size);
+  if (rc == CASE_OK) {
+    rc = s->ops->journal_get(s->db, seq, prove_row, &p);
+    if (rc == CASE_OK) rc = p.rc;
+    if (rc != CASE_OK) rc = rc == CASE_NOMEM ? st_nomem(e) : tree_err(s, rc);
+  }
+  if (rc == CASE_OK) {
+    int prc = mk_inclusion_proof(&s->h, subtree_fn, s, (uint64_t)seq - 1, (uint64_t)size, path, &np);
+    if (prc != 0) rc = tree_err(s, prc > 0 ? prc : CASE_NOMEM);
+  }
+  if (rc == CASE_OK && (rc = tree_root(s, size, root)) != CASE_OK) rc = tree_err(s, rc);
+  s->ops->rollback(s->db);
+  if (rc == CASE_OK) {
+    char hex[65];
+    json_t *a = json_array();
+    for (int i = 0; a && i < np; i++) {
+      mk_to_hex(path[i], hex);
+      if (json_array_append_new(a, json_string(hex))) {
+        json_decref(a);
+        a = NULL;
+      }
+    }
+    char lh[65], rh[65];
+    mk_to_hex(p.leaf, lh);
+    mk_to_hex(root, rh);
+    json_t *row = json_loads(p.row, 0, NULL);
+    json_t *o = a && row ? json_pack("{s:s, s:I, s:I, s:s, s:s, s:o, s:s, s:o}", "proof",
+                                     "libcase.inclusion.v1", "seq", (json_int_t)seq, "size",
+                                     (json_int_t)size, "leaf", p.entry, "leaf_hash", lh, "path",
+                                     a, "root", rh, "row", row)
+                         : NULL;
+    if (!o) {
+      if (!a || !row) {
+        json_decref(a);
+        json_decref(row);
+      }
+    }
+    *proof = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    if (!*proof) rc = st_nomem(e);
+  }
+  free(p.entry);
+  free(p.row);
+  return rc == CASE_OK ? eng_ok(e) : rc;
+}
+
+/* The row hash of a feed row (docs/store.md "The journal hash chain"), or -1. */
+static int feed_row_hash(const json_t *row, char out[65]) {
+  sb_journal_row r;
+  memset(&r, 0, sizeof r);
+  json_t *pl = json_object_get(row, "payload"), *cfg = json_object_get(row, "configuration"),
+         *data = json_object_get(row, "data");
+  r.case_id = (char *)json_string_value(json_object_get(row, "case"));
+  r.revision = json_integer_value(json_object_get(row, "revision"));
+  r.event = (char *)json_string_value(json_object_get(row, "event"));
+  r.actor = (char *)json_string_value(json_object_get(row, "actor"));
+  r.role = (char *)json_string_value(json_object_get(row, "role"));
+  r.time = json_integer_value(json_object_get(row, "time"));
+  r.prev_hash = (char *)json_string_value(json_object_get(row, "prev"));
+  if (!r.case_id || !r.event || !r.prev_hash || !pl || !cfg || !data ||
+      json_object_get(row, "corrupt"))
+    return -1;
+  r.payload = json_dumps(pl, JSON_ENCODE_ANY | JSON_COMPACT);
+  r.configuration = json_dumps(cfg, JSON_ENCODE_ANY | JSON_COMPACT);
+  r.data = json_dumps(data, JSON_ENCODE_ANY | JSON_COMPACT);
+  int rc = r.payload && r.configuration && r.data ? st_row_hash(&r, out) : CASE_NOMEM;
+  free(r.payload);
+  free(r.configuration);
+  free(r.data);
+  return rc == CASE_OK ? 0 : -1;
+}
+
+int case_checkpoint_check_row(case_engine *e, const char *checkpoint, const char *proof,
+                              const char *public_key_pem, char **report) {
+  if (report) *report = NULL;
+  if (!e) return CASE_MISUSE;
+  if (!checkpoint || !proof || !report)
+    return eng_err(e, CASE_MISUSE, "case_checkpoint_check_row: NULL argument");
+  cp_head cp;
+  unsigned char key[32];
+  char err[300];
+  if (cp_parse(checkpoint, &cp, err, sizeof err) != CASE_OK)
+    return eng_err(e, CASE_INVALID, "the checkpoint: %s", err);
+  if (public_key_pem && cp_pubkey_pem(public_key_pem, key, err, sizeof err) != CASE_OK)
+    return eng_err(e, CASE_INVALID, "the public key: %s", err);
+  json_t *o = json_loads(proof, 0, NULL);
+  const char *tag = json_string_value(json_object_get(o, "proof"));
+  const char *entry = json_string_value(json_object_get(o, "leaf"));
+  json_t *path = json_object_get(o, "path"), *row = json_object_get(o, "row");
+  json_t *jseq = json_object_get(o, "seq"), *jsize = json_object_get(o, "size");
+  if (!tag || strcmp(tag, "libcase.inclusion.v1") != 0 || !entry || !json_is_array(path) ||
+      json_array_size(path) > MK_MAX_PATH || !json_is_object(row) || !json_is_integer(jseq) ||
+      !json_is_integer(jsize)) {
+    json_decref(o);
+    return eng_err(e, CASE_INVALID, "the proof is not one of case_store_prove() "
+                   "(\"proof\": \"libcase.inclusion.v1\")");
+  }
+  unsigned char p[MK_MAX_PATH][MK_HASH_LEN];
+  int np = 0;
+  size_t i;
+  json_t *x;
+  json_array_foreach(path, i, x) if (mk_from_hex(json_string_value(x), p[np++]) != 0) {
+    json_decref(o);
+    return eng_err(e, CASE_INVALID, "the proof's path: hash %zu is not 64 hex digits", i + 1);
+  }
+  json_t *problems = json_array();
+  mk_hasher h;
+  if (!problems || mk_hasher_init(&h) != 0) {
+    json_decref(problems);
+    json_decref(o);
+    return eng_err(e, CASE_NOMEM, "out of memory");
+  }
+#define PROBLEM(...)                                          \
+  do {                                                        \
+    snprintf(err, sizeof err, __VA_ARGS__);                   \
+    json_array_append_new(problems, json_string(err));        \
+  } while (0)
+  int64_t seq = json_integer_value(jseq), size = json_integer_value(jsize);
+  int sig = cp_signature_valid(&cp);
+  if (sig <= 0) PROBLEM("the checkpoint's signature is not valid");
+  if (public_key_pem && memcmp(key, cp.key, 32) != 0)
+    PROBLEM("the checkpoint is not signed with the key given");
+  if (size != cp.size) PROBLEM("the proof is for a tree of %lld rows, the checkpoint's has %lld",
+                               (long long)size, (long long)cp.size);
+  /* The row is the one the leaf names: same seq, recorded and hash. */
+  json_t *le = json_loads(entry, JSON_DECODE_ANY, NULL);
+  char rh[65];
+  if (!json_is_array(le) || json_array_size(le) != 5 ||
+      strcmp(json_string_value(json_array_get(le, 0)) ? json_string_value(json_array_get(le, 0)) : "", LEAF_TAG) != 0)
+    PROBLEM("the leaf entry is not a libcase leaf");
+  else if (json_integer_value(json_array_get(le, 1)) != seq ||
+           json_integer_value(json_array_get(le, 1)) != json_integer_value(json_object_get(row, "seq")))
+    PROBLEM("the leaf is not of row %lld", (long long)seq);
+  else if (json_integer_value(json_array_get(le, 2)) != json_integer_value(json_object_get(row, "recorded")))
+    PROBLEM("the row's recorded time is not the leaf's");
+  else if (feed_row_hash(row, rh) != 0)
+    PROBLEM("the row cannot be hashed (a column is missing or damaged)");
+  else if (strcmp(rh, json_string_value(json_array_get(le, 3)) ? json_string_value(json_array_get(le, 3)) : "") != 0)
+    PROBLEM("the row's content does not give the hash in the leaf: the row was changed");
+  json_decref(le);
+  unsigned char leaf[MK_HASH_LEN];
+  int ok = mk_leaf_hash(&h, entry, strlen(entry), leaf) == 0 ? 1 : -1;
+  if (ok > 0)
+    ok = mk_check_inclusion(&h, leaf, (uint64_t)seq - 1, (uint64_t)cp.size,
+                            (const unsigned char(*)[MK_HASH_LEN])p, np, cp.root);
+  if (ok < 0) {
+    mk_hasher_free(&h);
+    json_decref(problems);
+    json_decref(o);
+    return eng_err(e, CASE_NOMEM, "out of memory");
+  }
+  if (!ok) PROBLEM("the audit path does not lead from the leaf to the checkpoint's root");
+#undef PROBLEM
+  mk_hasher_free(&h);
+  size_t n = json_array_size(problems);
+  json_t *rep = json_pack("{s:b, s:I, s:s?, s:I, s:o, s:o}", "included", n == 0, "seq",
+                          (json_int_t)seq, "case", json_string_value(json_object_get(row, "case")),
+                          "size", (json_int_t)cp.size, "checkpoint", head_json(&cp), "problems",
+                          problems);
+  json_decref(o);
+  *report = rep ? json_dumps(rep, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+  json_decref(rep);
+  if (!*report) return eng_err(e, CASE_NOMEM, "out of memory");
+  if (n == 0) return eng_ok(e);
+  return eng_err(e, CASE_CORRUPT, "the row is not proven: %zu problem(s)", n);
+}

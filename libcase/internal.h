@@ -37,7 +37,9 @@
 typedef struct sbuf {
   char *p;
   size_t len, cap;
-  int failed; /* an allocation failed; p holds what fitted */
+  int failed;   /* an allocation failed; p holds what fitted */
+  int borrowed; /* p is the caller's buffer of cap bytes (a stack array): growing
+                   copies it to the heap, sbuf_free leaves it */
 } sbuf;
 
 void sbuf_init(sbuf *b);

@@ -40,6 +40,10 @@ int mk_node_hash(mk_hasher *h, const unsigned char left[MK_HASH_LEN],
   return digest(h, 0x01, left, MK_HASH_LEN, right, MK_HASH_LEN, out);
 }
 
+int mk_sha256(mk_hasher *h, const void *data, size_t n, unsigned char out[MK_HASH_LEN]) {
+  return digest(h, -1, data, n, NULL, 0, out);
+}
+
 int mk_empty_root(mk_hasher *h, unsigned char out[MK_HASH_LEN]) {
   return digest(h, -1, NULL, 0, NULL, 0, out);
 }

@@ -39,6 +39,8 @@ int mk_leaf_hash(mk_hasher *h, const void *entry, size_t n, unsigned char out[MK
 int mk_node_hash(mk_hasher *h, const unsigned char left[MK_HASH_LEN],
                  const unsigned char right[MK_HASH_LEN], unsigned char out[MK_HASH_LEN]);
 int mk_empty_root(mk_hasher *h, unsigned char out[MK_HASH_LEN]);
+/* Plain SHA-256 of n bytes (no prefix), with the hasher's fetched algorithm. */
+int mk_sha256(mk_hasher *h, const void *data, size_t n, unsigned char out[MK_HASH_LEN]);
 
 /* The number of trailing zero bits of n > 0. */
 int mk_ctz(uint64_t n);

@@ -180,7 +180,7 @@ int st_json_string(sbuf *b, const char *s) {
  * (about a tenth of a durable fire's time).  Builds with assertions enabled
  * (Debug, the sanitizer build) check it against st_row_hash() on every row.
  */
-static int row_hash_canonical(const sb_journal_row *r, char out[65]) {
+static int row_hash_canonical(mk_hasher *h, const sb_journal_row *r, char out[65]) {
   sbuf b;
   sbuf_init(&b);
   sbuf_puts(&b, "[\"" HASH_TAG "\",");
@@ -209,9 +209,12 @@ static int row_hash_canonical(const sb_journal_row *r, char out[65]) {
     free(text);
     return CASE_NOMEM;
   }
-  ok = sha256_hex(text, n, out) == 0;
+  /* The store's hasher: EVP_Digest() fetches SHA-256 anew on every call. */
+  unsigned char md[MK_HASH_LEN];
+  ok = mk_sha256(h, text, n, md) == 0;
   free(text);
   if (!ok) return CASE_NOMEM;
+  mk_to_hex(md, out);
 #ifndef NDEBUG
   char slow[65];
   if (st_row_hash(r, slow) == CASE_OK && strcmp(slow, out) != 0) return CASE_CORRUPT;
@@ -246,11 +249,31 @@ json_t *st_json_text(const char *s) {
   return j;
 }
 
+/* Appends the decimal digits of v. */
+static void add_int(sbuf *b, int64_t v) {
+  char buf[24], *p = buf + sizeof buf;
+  uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+  do *--p = (char)('0' + u % 10);
+  while ((u /= 10) != 0);
+  if (v < 0) *--p = '-';
+  sbuf_add(b, p, (size_t)(buf + sizeof buf - p));
+}
+
 int st_leaf_hash(mk_hasher *h, int64_t seq, int64_t recorded, const char *row_hash,
                  const st_pin *pin, unsigned char out[MK_HASH_LEN]) {
+  /* The entry of an ordinary row fits on the stack (about 110 bytes). */
+  char stack[256];
+  stack[0] = '\0';
   sbuf b;
   sbuf_init(&b);
-  sbuf_printf(&b, "[\"" LEAF_TAG "\",%lld,%lld,", (long long)seq, (long long)recorded);
+  b.p = stack;
+  b.cap = sizeof stack;
+  b.borrowed = 1;
+  sbuf_puts(&b, "[\"" LEAF_TAG "\",");
+  add_int(&b, seq);
+  sbuf_add(&b, ",", 1);
+  add_int(&b, recorded);
+  sbuf_add(&b, ",", 1);
   int ok = st_json_string(&b, row_hash);
   if (!pin) {
     sbuf_puts(&b, ",null]");
@@ -264,25 +287,19 @@ int st_leaf_hash(mk_hasher *h, int64_t seq, int64_t recorded, const char *row_ha
     if (pin->profile > 0) { /* schema 8: the profile version it was created on */
       sbuf_puts(&b, ",\"profile\":{\"hash\":");
       ok = ok && st_json_string(&b, pin->profile_hash);
-      sbuf_printf(&b, ",\"version\":%d}", pin->profile);
+      sbuf_puts(&b, ",\"version\":");
+      add_int(&b, pin->profile);
+      sbuf_puts(&b, "}");
     }
-    sbuf_printf(&b, ",\"version\":%d,\"workflow\":", pin->version);
+    sbuf_puts(&b, ",\"version\":");
+    add_int(&b, pin->version);
+    sbuf_puts(&b, ",\"workflow\":");
     ok = ok && st_json_string(&b, pin->workflow);
     sbuf_puts(&b, "}]");
   }
-  size_t n = b.len;
-  int failed = b.failed;
-  char *text = sbuf_take(&b);
-  if (!text || failed) {
-    free(text);
-    return CASE_NOMEM;
-  }
-  if (!ok) {
-    free(text);
-    return CASE_CORRUPT;
-  }
-  int rc = mk_leaf_hash(h, text, n, out) == 0 ? CASE_OK : CASE_NOMEM;
-  free(text);
+  int rc = b.failed ? CASE_NOMEM : !ok ? CASE_CORRUPT : CASE_OK;
+  if (rc == CASE_OK && mk_leaf_hash(h, b.p, b.len, out) != 0) rc = CASE_NOMEM;
+  sbuf_free(&b);
   return rc;
 }
 
@@ -420,20 +437,60 @@ int st_tree_subtree(case_store *s, int level, uint64_t index, unsigned char out[
 }
 
 /*
- * The node a new row `j` (its hash set) stores: its leaf merged with the
- * stored nodes of the subtrees it completes (on average one read and one
- * hash).  Sets j->seq to the next seq.  *have 0: an earlier node it needs is
- * missing (a damaged store), so the row stores none; verify reports it.
+ * The frontier of the stored tree (the roots of the perfect subtrees its size
+ * splits into), read from the stored nodes: O(log n) point reads.  *complete
+ * 0 when a node it needs is missing (a damaged store).
+ */
+static int load_frontier(case_store *s, mk_frontier *f, int *complete) {
+  mk_frontier_init(f);
+  *complete = 1;
+  int64_t size = 0;
+  unsigned char tail[MK_HASH_LEN];
+  int have = 0;
+  int rc = s->ops->journal_tail(s->db, &size, tail, &have);
+  if (rc != CASE_OK) return rc;
+  uint64_t start = 0;
+  for (int bit = 62; bit >= 0; bit--) {
+    uint64_t w = (uint64_t)1 << bit;
+    if (!((uint64_t)size & w)) continue;
+    rc = st_tree_subtree(s, bit, start >> bit, f->h[f->n]);
+    if (rc == CASE_NOTFOUND) {
+      *complete = 0;
+      rc = CASE_OK;
+    }
+    if (rc != CASE_OK) return rc;
+    f->n++;
+    start += w;
+  }
+  f->size = (uint64_t)size;
+  return CASE_OK;
+}
+
+/*
+ * The node a new row `j` (its hash set) stores: its leaf added to the tree's
+ * frontier, which gives the perfect subtree of level ctz(seq) that ends at it
+ * (on average one hash besides the leaf's).  Sets j->seq to the next seq.  The
+ * frontier is the handle's own from its last commit while no other connection
+ * wrote (the backend's data version says), else it is read from the stored
+ * nodes.  *have 0: a node it needs is missing (a damaged store), so the row
+ * stores none; verify reports it.
  */
 static int tree_node(case_store *s, sb_journal_row *j, const case_instance *created,
                      unsigned char node[MK_HASH_LEN], int *have) {
-  int64_t last = 0;
-  unsigned char tail[MK_HASH_LEN];
-  int have_tail = 0;
   *have = 0;
-  int rc = s->ops->journal_tail(s->db, &last, tail, &have_tail);
-  if (rc != CASE_OK) return rc;
-  j->seq = last + 1;
+  int rc;
+  if (!s->txn_tree_ok) {
+    uint64_t ver = 0;
+    int vrc = s->ops->data_version(s->db, &ver);
+    if (vrc == CASE_OK && s->tree_ok && ver == s->tree_version) {
+      s->txn_tree = s->tree;
+      s->txn_complete = 1;
+    } else if ((rc = load_frontier(s, &s->txn_tree, &s->txn_complete)) != CASE_OK) {
+      return rc;
+    }
+    s->txn_tree_ok = 1;
+  }
+  j->seq = (int64_t)s->txn_tree.size + 1;
   st_pin pin, *pp = NULL;
   char mods[65];
   if (created) {
@@ -451,21 +508,36 @@ static int tree_node(case_store *s, sb_journal_row *j, const case_instance *crea
   }
   rc = st_leaf_hash(&s->h, j->seq, j->recorded, j->hash, pp, node);
   if (rc != CASE_OK) return rc;
-  int k = mk_ctz((uint64_t)j->seq);
-  for (int l = 0; l < k; l++) {
-    unsigned char sib[MK_HASH_LEN];
-    if (l == 0) {
-      if (!have_tail) return CASE_OK;
-      memcpy(sib, tail, MK_HASH_LEN);
-    } else {
-      rc = s->ops->journal_node(s->db, j->seq - ((int64_t)1 << l), sib);
-      if (rc == CASE_NOTFOUND) return CASE_OK;
-      if (rc != CASE_OK) return rc;
-    }
-    if (mk_node_hash(&s->h, sib, node, node) != 0) return CASE_NOMEM;
+  if (!s->txn_complete) {
+    s->txn_tree.size++;
+    return CASE_OK;
   }
+  if (mk_frontier_add(&s->h, &s->txn_tree, node, node, NULL) != 0) return CASE_NOMEM;
   *have = 1;
   return CASE_OK;
+}
+
+/* A write transaction that may append journal rows. */
+static int write_begin(case_store *s) {
+  /* A transaction that used the tree and was not committed through
+   * write_commit() (rolled back, or ended elsewhere) leaves the cache unsure. */
+  if (s->txn_tree_ok) s->tree_ok = 0;
+  s->txn_tree_ok = 0;
+  return s->ops->begin(s->db, 1);
+}
+
+static int write_commit(case_store *s) {
+  int rc = s->ops->commit(s->db);
+  if (s->txn_tree_ok) {
+    s->tree_ok = 0;
+    if (rc == CASE_OK && s->txn_complete &&
+        s->ops->data_version(s->db, &s->tree_version) == CASE_OK) {
+      s->tree = s->txn_tree;
+      s->tree_ok = 1;
+    }
+  }
+  s->txn_tree_ok = 0;
+  return rc;
 }
 
 /* The migration to SB_SCHEMA_TREE: every older row gets its node, in seq order. */
@@ -1236,7 +1308,7 @@ static int persist(case_store *s, case_instance *c, const char *event, const cha
   w.j.configuration = w.config;
   w.j.data = w.data;
   w.j.prev_hash = (char *)prev_hash;
-  rc = row_hash_canonical(&w.j, w.hash);
+  rc = row_hash_canonical(&s->h, &w.j, w.hash);
   if (rc == CASE_CORRUPT) {
     rc = eng_err(e, CASE_CORRUPT, "store: the journal hash of case '%s' revision %lld differs "
                  "between its two serialisations (a bug)", c->id, (long long)c->st.revision);
@@ -1401,7 +1473,7 @@ int case_store_create(case_store *s, const case_def *d, const char *id, const ch
     free(list);
     return CASE_DENIED;
   }
-  rc = s->ops->begin(s->db, 1);
+  rc = write_begin(s);
   if (rc != CASE_OK) return st_berr(s, rc);
   /* Pin the definition: storing it again is a no-op. */
   rc = put_def(s, d);
@@ -1442,7 +1514,7 @@ int case_store_create(case_store *s, const case_def *d, const char *id, const ch
   int64_t seq = 0;
   rc = persist(s, c, "create", data_json, actor, role, at, -1, "", &k, NULL, &seq, NULL);
   if (rc == CASE_OK) {
-    rc = s->ops->commit(s->db);
+    rc = write_commit(s);
     if (rc != CASE_OK) st_berr(s, rc);
   }
   if (rc != CASE_OK) {
@@ -1562,7 +1634,7 @@ int case_store_fire_v2(case_store *s, const char *id, const char *event,
     if (rc != CASE_OK) return rc;
     key = &key_req;
   }
-  rc = s->ops->begin(s->db, 1);
+  rc = write_begin(s);
   if (rc != CASE_OK) return st_berr(s, rc);
   if (key) {
     char *used_by = NULL, *first_hash = NULL;
@@ -1643,7 +1715,7 @@ int case_store_fire_v2(case_store *s, const char *id, const char *event,
   rc = persist(s, c, event, payload_json, actor, role, at, cur_rev, cur_hash, &k, key, &n,
                NULL);
   if (rc == CASE_OK) {
-    rc = s->ops->commit(s->db);
+    rc = write_commit(s);
     if (rc != CASE_OK) st_berr(s, rc);
   }
   sb_case_row_free(&row);
@@ -1934,7 +2006,7 @@ static int tick_one(case_store *s, int64_t now, sb_timer_row *cursor, case_set *
                     int *fired) {
   case_engine *e = s->e;
   *fired = 0;
-  int rc = s->ops->begin(s->db, 1);
+  int rc = write_begin(s);
   if (rc != CASE_OK) return st_berr(s, rc);
   sb_timer_row t;
   rc = s->ops->timer_next(s->db, now, cursor->case_id ? cursor : NULL, &t);
@@ -2020,7 +2092,7 @@ static int tick_one(case_store *s, int64_t now, sb_timer_row *cursor, case_set *
       st_nomem(e);
     }
     pending_free(&w);
-    if (rc == CASE_OK) rc = s->ops->commit(s->db);
+    if (rc == CASE_OK) rc = write_commit(s);
     if (rc != CASE_OK) goto fail;
     *fired = -1; /* nothing fired, but look again */
     goto out;
@@ -2045,7 +2117,7 @@ static int tick_one(case_store *s, int64_t now, sb_timer_row *cursor, case_set *
   rc = persist(s, c, event, NULL, TIMER_ACTOR, NULL, t.due, row.revision, row.last_hash, &k,
                NULL, &seq, NULL);
   if (rc == CASE_OK) {
-    rc = s->ops->commit(s->db);
+    rc = write_commit(s);
     if (rc != CASE_OK) st_berr(s, rc);
   }
   if (rc != CASE_OK) {
@@ -2159,7 +2231,7 @@ static json_t *feed_text(const char *text, const char *column, json_t *corrupt) 
  * §9: a damaged row) does not stop the feed: it is given as well as it can be
  * and named in "corrupt"; verify reports it.
  */
-static char *feed_json_text(const sb_journal_row *r) {
+char *st_feed_row_text(const sb_journal_row *r) {
   json_t *corrupt = json_object(), *o = json_object();
   int bad = !corrupt || !o;
   struct {
@@ -2198,7 +2270,7 @@ static char *feed_json_text(const sb_journal_row *r) {
 
 static int feed_row(void *ud, const sb_journal_row *r) {
   feed *f = ud;
-  char *text = feed_json_text(r);
+  char *text = st_feed_row_text(r);
   if (!text) return CASE_NOMEM;
   int rc = f->fn(f->ud, r->seq, text);
   free(text);
@@ -2254,7 +2326,7 @@ static void page_clear(page *p) {
 
 static int history_row(void *ud, const sb_journal_row *r) {
   page *p = ud;
-  char *text = feed_json_text(r); /* a damaged row as the feed gives it */
+  char *text = st_feed_row_text(r); /* a damaged row as the feed gives it */
   if (!text) return CASE_NOMEM;
   p->text[p->n] = text;
   p->key[p->n] = NULL;

@@ -211,6 +211,10 @@ typedef struct sb_ops {
   /* Appends a row at row->seq when it is > 0 (the caller read journal_tail
    * under the write lock), else at the next seq, which it sets. */
   int (*journal_append)(sb_db *db, sb_journal_row *row);
+  /* A number that changes whenever the database changes, by this connection
+   * or any other (SQLite's data version); CASE_NOTFOUND when the backend
+   * cannot tell (the store then reads the tree's frontier on every fire). */
+  int (*data_version)(sb_db *db, uint64_t *version);
   /* The largest seq (0: empty journal) and that row's node (*have 0 when
    * it has none of 32 bytes). */
   int (*journal_tail)(sb_db *db, int64_t *seq, unsigned char node[32], int *have);

@@ -29,6 +29,15 @@ struct case_store {
   void *clock_ud;
   int64_t future_limit; /* seconds; < 0: no limit */
   mk_hasher h;         /* SHA-256 for the journal's Merkle tree */
+  /* The tree's frontier after the last journal row this handle committed, and
+   * the backend's data version then: while no other connection wrote, a fire
+   * needs no read to compute its row's node (docs/store.md). */
+  mk_frontier tree;
+  uint64_t tree_version;
+  int tree_ok;
+  mk_frontier txn_tree; /* inside the current write transaction */
+  int txn_tree_ok;      /* txn_tree is loaded for it */
+  int txn_complete;     /* every node it needs was there (else rows get none) */
   st_modhash *mods;    /* cache of st_modules_hash() */
   int nmods;
   /* The case cache (case_store_set_cache()): the cases this handle restored
@@ -126,6 +135,10 @@ void st_pin_free(st_pinbuf *p);
 /* A JSON string of `s`, bytes that are not UTF-8 replaced by U+FFFD (a
  * damaged row shown as well as it can be); NULL only without memory. */
 json_t *st_json_text(const char *s);
+
+/* A journal row as case_store_follow() gives it (malloc'd JSON text; NULL
+ * without memory). */
+char *st_feed_row_text(const sb_journal_row *r);
 
 /* The prefix of a leaf entry (docs/store.md, "The journal's Merkle tree"). */
 #define LEAF_TAG "libcase.leaf.v1"

@@ -978,8 +978,8 @@ static int sq_journal_append(sb_db *b, sb_journal_row *r) {
   else sqlite3_bind_null(s, 14);
   int rc = exec_stmt(b, s, "append to the journal");
   if (rc == CASE_EXISTS)
-    return fail(b, CASE_CONFLICT, "store: case '%s' already has journal revision %lld",
-                r->case_id, (long long)r->revision);
+    return fail(b, CASE_CONFLICT, "store: case '%s' already has journal revision %lld (or journal "
+                "seq %lld is taken)", r->case_id, (long long)r->revision, (long long)r->seq);
   if (rc == CASE_OK) r->seq = sqlite3_last_insert_rowid(b->db);
   return rc;
 }
@@ -1069,6 +1069,14 @@ static int node_of(sqlite3_stmt *s, int col, unsigned char node[32]) {
   if (sqlite3_column_type(s, col) != SQLITE_BLOB || sqlite3_column_bytes(s, col) != 32) return 0;
   memcpy(node, sqlite3_column_blob(s, col), 32);
   return 1;
+}
+
+static int sq_data_version(sb_db *b, uint64_t *version) {
+  unsigned int v = 0;
+  if (sqlite3_file_control(b->db, "main", SQLITE_FCNTL_DATA_VERSION, &v) != SQLITE_OK)
+    return fail(b, CASE_NOTFOUND, "store: no data version");
+  *version = v;
+  return CASE_OK;
 }
 
 static int sq_journal_tail(sb_db *b, int64_t *seq, unsigned char node[32], int *have) {
@@ -1745,6 +1753,7 @@ static const sb_ops sqlite_ops = {
     .outbox_ack = sq_outbox_ack,
     .check = sq_check,
     .meta_get = sq_meta_get,
+    .data_version = sq_data_version,
     .journal_tail = sq_journal_tail,
     .journal_node = sq_journal_node,
     .journal_set_node = sq_journal_set_node,

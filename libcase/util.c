@@ -9,7 +9,7 @@
 void sbuf_init(sbuf *b) { memset(b, 0, sizeof *b); }
 
 void sbuf_free(sbuf *b) {
-  free(b->p);
+  if (!b->borrowed) free(b->p);
   sbuf_init(b);
 }
 
@@ -21,8 +21,12 @@ static int grow(sbuf *b, size_t need) {
     if (cap > SIZE_MAX / 2) { b->failed = 1; return -1; }
     cap *= 2;
   }
-  char *p = realloc(b->p, cap);
+  char *p = b->borrowed ? malloc(cap) : realloc(b->p, cap);
   if (!p) { b->failed = 1; return -1; }
+  if (b->borrowed) {
+    memcpy(p, b->p, b->len + 1);
+    b->borrowed = 0;
+  }
   b->p = p;
   b->cap = cap;
   return 0;
@@ -57,8 +61,8 @@ void sbuf_printf(sbuf *b, const char *fmt, ...) {
 char *sbuf_take(sbuf *b) {
   char *p = NULL;
   if (!b->failed) {
-    p = b->p ? b->p : xstrdup("");
-    b->p = NULL;
+    p = b->borrowed ? xstrndup(b->p, b->len) : b->p ? b->p : xstrdup("");
+    if (!b->borrowed) b->p = NULL;
   }
   sbuf_free(b);
   return p;

@@ -1181,13 +1181,21 @@ static int store_get(lua_State *L) {
   return 1;
 }
 
-/* store:verify() -> ok, report (a table) */
+/* store:verify([options]) -> ok, report (a table).  options: a table or JSON
+ * text as case_store_verify_v2() takes ({checkpoint=TEXT, public_key=PEM,
+ * integrity="quick"}). */
 static int store_verify(lua_State *L) {
   lstore *st = check_store(L, 1);
+  lua_settop(L, 2);
+  const char *opts = NULL;
+  if (lua_type(L, 2) == LUA_TSTRING)
+    opts = lua_tostring(L, 2);
+  else if (!lua_isnil(L, 2))
+    opts = to_json(L, 2);
   box *b = box_new(L);
   char *report = NULL;
   st->eng->busy = 1;
-  int rc = case_store_verify(st->s, &report);
+  int rc = case_store_verify_v2(st->s, opts, &report);
   st->eng->busy = 0;
   box_set(b, report, lib_free);
   if (rc != CASE_OK && rc != CASE_CORRUPT) {
@@ -1197,6 +1205,102 @@ static int store_verify(lua_State *L) {
   lua_pushboolean(L, rc == CASE_OK);
   push_lib_json(L, b);
   return 2;
+}
+
+/* store:tree() -> size, root: the head of the journal's Merkle tree. */
+static int store_tree(lua_State *L) {
+  lstore *st = check_store(L, 1);
+  int64_t size = 0;
+  char root[65];
+  int rc = case_store_tree_head(st->s, &size, root);
+  if (rc != CASE_OK) raise_rc(L, st->eng, rc);
+  lua_pushinteger(L, (lua_Integer)size);
+  lua_pushstring(L, root);
+  return 2;
+}
+
+/* store:checkpoint{key=FILE [, at=T] [, since=TEXT]} -> the checkpoint's text */
+static int store_checkpoint(lua_State *L) {
+  lstore *st = check_store(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  int opts = lua_absindex(L, 2);
+  const char *key = opt_string(L, opts, "key", NULL);
+  const char *since = opt_string(L, opts, "since", NULL);
+  int64_t at = (int64_t)opt_integer(L, opts, "at", (lua_Integer)time(NULL));
+  if (!key) raise_msg(L, CASE_MISUSE, "checkpoint: key= (an Ed25519 private key file) is required");
+  box *b = box_new(L);
+  char *cp = NULL;
+  int rc = case_store_checkpoint(st->s, key, at, since, &cp);
+  box_set(b, cp, lib_free);
+  if (rc != CASE_OK) {
+    box_free(b);
+    raise_rc(L, st->eng, rc);
+  }
+  lua_pushstring(L, cp);
+  box_free(b);
+  return 1;
+}
+
+/* store:prove(seq [, size]) -> the audit path's text (JSON) */
+static int store_prove(lua_State *L) {
+  lstore *st = check_store(L, 1);
+  int64_t seq = (int64_t)luaL_checkinteger(L, 2);
+  int64_t size = (int64_t)luaL_optinteger(L, 3, 0);
+  box *b = box_new(L);
+  char *proof = NULL;
+  int rc = case_store_prove(st->s, seq, size, &proof);
+  box_set(b, proof, lib_free);
+  if (rc != CASE_OK) {
+    box_free(b);
+    raise_rc(L, st->eng, rc);
+  }
+  lua_pushstring(L, proof);
+  box_free(b);
+  return 1;
+}
+
+/* The checks that need no store run on an engine of their own, for its message. */
+typedef int (*check_fn)(case_engine *e, const char *a, const char *b, const char *key,
+                        char **report);
+
+static int check_two(lua_State *L, check_fn fn) {
+  const char *a = luaL_checkstring(L, 1), *b2 = luaL_checkstring(L, 2);
+  const char *key = luaL_optstring(L, 3, NULL);
+  lengine *eng = lua_newuserdatauv(L, sizeof *eng, 1);
+  memset(eng, 0, sizeof *eng);
+  luaL_setmetatable(L, MT_ENGINE);
+  int rc = case_engine_open(&eng->e);
+  if (rc != CASE_OK) raise_msg(L, rc, "cannot open an engine: %s", case_errstr(rc));
+  box *b = box_new(L);
+  char *report = NULL;
+  rc = fn(eng->e, a, b2, key, &report);
+  box_set(b, report, lib_free);
+  if (rc != CASE_OK && rc != CASE_CORRUPT) {
+    box_free(b);
+    raise_rc(L, eng, rc);
+  }
+  lua_pushboolean(L, rc == CASE_OK);
+  push_lib_json(L, b);
+  return 2;
+}
+
+/* libcase.check_checkpoint(older, newer [, public_key_pem]) -> ok, report */
+static int l_check_checkpoint(lua_State *L) { return check_two(L, case_checkpoint_check); }
+
+/* libcase.check_row(checkpoint, proof [, public_key_pem]) -> ok, report */
+static int l_check_row(lua_State *L) { return check_two(L, case_checkpoint_check_row); }
+
+/* libcase.keygen(private_file [, public_file]) */
+static int l_keygen(lua_State *L) {
+  const char *priv = luaL_checkstring(L, 1), *pub = luaL_optstring(L, 2, NULL);
+  lengine *eng = lua_newuserdatauv(L, sizeof *eng, 1);
+  memset(eng, 0, sizeof *eng);
+  luaL_setmetatable(L, MT_ENGINE);
+  int rc = case_engine_open(&eng->e);
+  if (rc != CASE_OK) raise_msg(L, rc, "cannot open an engine: %s", case_errstr(rc));
+  rc = case_key_generate(eng->e, priv, pub);
+  if (rc != CASE_OK) raise_rc(L, eng, rc);
+  return 0;
 }
 
 static int store_outbox(lua_State *L) {
@@ -1822,6 +1926,7 @@ LCASE_EXPORT int luaopen_libcase(lua_State *L) {
       {"tick", store_tick},     {"get", store_get},       {"verify", store_verify},
       {"follow", store_follow}, {"outbox", store_outbox}, {"ack", store_ack},
       {"cases", store_cases},   {"report", store_report},
+      {"tree", store_tree},     {"checkpoint", store_checkpoint}, {"prove", store_prove},
       {"set_future_limit", store_set_future_limit}, {"set_profile", store_set_profile},
       {NULL, NULL}};
   static const luaL_Reg def_meta[] = {
@@ -1846,7 +1951,9 @@ LCASE_EXPORT int luaopen_libcase(lua_State *L) {
   static const luaL_Reg funcs[] = {
       {"open", l_open},     {"open_store", l_open_store}, {"errstr", l_errstr},
       {"decode", l_decode}, {"encode", l_encode},         {"array", l_array},
-      {"is_error", l_is_error}, {"coverage", l_coverage}, {NULL, NULL}};
+      {"is_error", l_is_error}, {"coverage", l_coverage},
+      {"check_checkpoint", l_check_checkpoint}, {"check_row", l_check_row},
+      {"keygen", l_keygen}, {NULL, NULL}};
 
   luaL_checkversion(L);
   new_class(L, MT_ENGINE, engine_meta, engine_methods);

@@ -463,6 +463,36 @@ CASE_API int case_checkpoint_check(case_engine *e, const char *older, const char
                                    const char *public_key_pem, char **report);
 
 /**
+ * The audit path (RFC 6962 inclusion proof) of journal row `seq` in the tree of
+ * the first `size` rows (0: of every row now), from the stored nodes in
+ * O(log n) reads.  *proof (caller-owned, free with case_free) gets
+ *   {"proof":"libcase.inclusion.v1","seq":7,"size":3901,"leaf":"<the leaf entry>",
+ *    "leaf_hash":"<hex>","path":["<hex>",...],"root":"<hex>","row":{...}}
+ * with the row as case_store_follow() gives it, so that whoever holds a
+ * checkpoint of that size can check the row with case_checkpoint_check_row()
+ * alone.  Returns CASE_OK; CASE_NOTFOUND (no such row in that tree);
+ * CASE_INVALID (`size` larger than the journal); CASE_CORRUPT (a row or node
+ * the proof needs is missing: run verify); CASE_IO; CASE_NOMEM; CASE_MISUSE.
+ */
+CASE_API int case_store_prove(case_store *s, int64_t seq, int64_t size, char **proof);
+
+/**
+ * Checks, without any store, a proof of case_store_prove() against checkpoint
+ * `checkpoint`: its signature (with `public_key_pem`, PEM text, or NULL: the
+ * key in the checkpoint), that the proof is for the checkpoint's size, that
+ * the row's content gives the row hash its leaf names (with its seq and
+ * recorded time), and that the audit path leads from the leaf to the
+ * checkpoint's root.  *report (caller-owned) gets
+ *   {"included":bool,"seq":7,"case":"Z1","size":..,"checkpoint":{..},"problems":["..."]}.
+ * Returns CASE_OK (the row is in the journal the checkpoint signed, as it is
+ * shown), CASE_CORRUPT (not: the report says why), CASE_INVALID (the
+ * checkpoint, proof or key does not parse; no report), CASE_NOMEM,
+ * CASE_MISUSE.  Errors go to engine `e`, which is otherwise unused.
+ */
+CASE_API int case_checkpoint_check_row(case_engine *e, const char *checkpoint, const char *proof,
+                                       const char *public_key_pem, char **report);
+
+/**
  * Generates an Ed25519 key pair for checkpoints: the private key as PEM
  * (PKCS#8, unencrypted) in a new file `private_path` with mode 0600, and the
  * public key as PEM in a new file `public_path` (may be NULL).  Never

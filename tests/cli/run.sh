@@ -624,6 +624,15 @@ PY
   contains "$T/err" "truncated" "and says why"
   "$CASECTL" keygen --quiet --out "$T/other.pem" --pubout "$T/other.pub"
   expect 1 "check-checkpoint with another public key" -- "$CASECTL" check-checkpoint --pubkey "$T/other.pub" "$T/cp1.json" "$T/cp2.json"
+  # One row proven to someone who holds only the checkpoint (a court, an agency).
+  expect 0 "prove a row in the first checkpoint's tree" -- "$CASECTL" prove --checkpoint "$T/cp1.json" --out "$T/row2.json" 2
+  expect 0 "check the row with the checkpoint alone" -- "$CASECTL" check-checkpoint --pubkey "$T/key.pub" --row "$T/row2.json" "$T/cp1.json"
+  contains "$T/out" "journal row 2 (case Z2) is, as shown, among the 3 rows" "the row is proven"
+  sed 's/"role": "IND"/"role": "COA"/' "$T/row2.json" >"$T/row2-edited.json"
+  expect 1 "a row shown with other content" -- "$CASECTL" check-checkpoint --row "$T/row2-edited.json" "$T/cp1.json"
+  contains "$T/err" "the row was changed" "check-checkpoint says the row was changed"
+  expect 1 "the row against another checkpoint's tree" -- "$CASECTL" check-checkpoint --row "$T/row2.json" "$T/cp2.json"
+  expect 3 "prove a row that is not there" -- "$CASECTL" prove 99
   expect 0 "verify --checkpoint" -- "$CASECTL" verify --checkpoint "$T/cp1.json" --pubkey "$T/key.pub"
   contains "$T/out" "signature valid (the key given), the journal extends it" "verify proves the checkpoint"
   expect 1 "verify --checkpoint with another key" -- "$CASECTL" verify --checkpoint "$T/cp1.json" --pubkey "$T/other.pub"

@@ -126,7 +126,7 @@ extern const command cmd_validate, cmd_graph, cmd_init, cmd_load, cmd_new, cmd_f
 /* cmd_scxml.c */
 extern const command cmd_import_scxml, cmd_export_scxml;
 /* cmd_proof.c */
-extern const command cmd_keygen, cmd_checkpoint, cmd_check_checkpoint;
+extern const command cmd_keygen, cmd_checkpoint, cmd_check_checkpoint, cmd_prove;
 /* A whole file's text (malloc'd), or NULL with *err an errno. */
 char *read_whole_file(const char *path, int *err);
 

@@ -66,10 +66,10 @@ static int write_out(ctx *c, const char *path, const char *text) {
   return ok ? EX_OK : fail(c, EX_STORE, "%s: cannot write", path);
 }
 
-enum { P_OUT = 256, P_PUBOUT, P_KEY, P_SINCE, P_PUBKEY };
+enum { P_OUT = 256, P_PUBOUT, P_KEY, P_SINCE, P_PUBKEY, P_CHECKPOINT, P_ROW };
 
 static struct {
-  const char *out, *pubout, *key, *since, *pubkey;
+  const char *out, *pubout, *key, *since, *pubkey, *checkpoint, *row;
 } po;
 
 static int proof_option(ctx *c, int code, const char *arg) {
@@ -79,6 +79,8 @@ static int proof_option(ctx *c, int code, const char *arg) {
   case P_KEY: po.key = arg; return EX_OK;
   case P_SINCE: po.since = arg; return EX_OK;
   case P_PUBKEY: po.pubkey = arg; return EX_OK;
+  case P_CHECKPOINT: po.checkpoint = arg; return EX_OK;
+  case P_ROW: po.row = arg; return EX_OK;
   default: return usage_error(c, "unexpected option");
   }
 }
@@ -159,17 +161,106 @@ const command cmd_checkpoint = {
     "  the journal does not extend OLD.  Writes nothing to the store.\n",
     checkpoint_options, proof_option, run_checkpoint, 3};
 
+/* ------------------------------------------------------------------ prove */
+
+static const struct option prove_options[] = {
+    {"checkpoint", required_argument, NULL, P_CHECKPOINT},
+    {"out", required_argument, NULL, P_OUT},
+    {NULL, 0, NULL, 0},
+};
+
+static int run_prove(ctx *c, int argc, char **argv) {
+  if (argc != 1) return usage_error(c, "give the journal row's seq");
+  char *end;
+  errno = 0;
+  long long seq = strtoll(argv[0], &end, 10);
+  if (errno || *end || seq < 1) return usage_error(c, "'%s' is not a journal seq", argv[0]);
+  int ex = EX_OK;
+  long long size = 0;
+  if (po.checkpoint) {
+    char *cp = file_arg(c, "--checkpoint", po.checkpoint, &ex);
+    if (ex != EX_OK) return ex;
+    json_t *j = json_loads(cp, 0, NULL);
+    free(cp);
+    json_t *n = json_object_get(j, "size");
+    if (!json_is_integer(n)) {
+      json_decref(j);
+      return fail(c, EX_INVALID, "%s is not a checkpoint", po.checkpoint);
+    }
+    size = json_integer_value(n);
+    json_decref(j);
+  }
+  char *proof = NULL;
+  int rc = case_store_prove(c->s, seq, size, &proof);
+  if (rc != CASE_OK) return fail_engine(c, rc, "prove");
+  ex = write_out(c, po.out, proof);
+  case_free(proof);
+  if (ex == EX_OK && po.out && !c->quiet)
+    printf("%s: the audit path of journal row %lld%s\n", po.out, seq,
+           po.checkpoint ? " in the checkpoint's tree" : " in today's tree");
+  return ex;
+}
+
+const command cmd_prove = {
+    "prove", "the audit path of one journal row (checkable with a checkpoint alone)",
+    "usage: casectl prove [--checkpoint FILE] [--out FILE] SEQ\n"
+    "  Writes the RFC 6962 audit path of journal row SEQ, with the row itself, in the\n"
+    "  tree of the checkpoint's size (default: of every row now).  Whoever holds the\n"
+    "  checkpoint checks it with `casectl check-checkpoint --row PROOF CHECKPOINT`.\n",
+    prove_options, proof_option, run_prove, 3};
+
 /* ------------------------------------------------------------------ check-checkpoint */
 
 static const struct option check_options[] = {
     {"pubkey", required_argument, NULL, P_PUBKEY},
+    {"row", required_argument, NULL, P_ROW},
     {NULL, 0, NULL, 0},
 };
 
+/* check-checkpoint --row PROOF CHECKPOINT */
+static int check_row(ctx *c, const char *cp_path) {
+  int ex = EX_OK;
+  char *cp = file_arg(c, "checkpoint", cp_path, &ex);
+  char *proof = ex == EX_OK ? file_arg(c, "--row", po.row, &ex) : NULL;
+  char *pub = ex == EX_OK && po.pubkey ? file_arg(c, "--pubkey", po.pubkey, &ex) : NULL;
+  char *report = NULL;
+  int rc = CASE_OK;
+  if (ex == EX_OK) {
+    rc = case_checkpoint_check_row(c->e, cp, proof, pub, &report);
+    if (rc != CASE_OK && rc != CASE_CORRUPT) ex = fail_engine(c, rc, "check-checkpoint");
+  }
+  free(cp);
+  free(proof);
+  free(pub);
+  if (ex != EX_OK) return ex;
+  json_t *r = json_loads(report, 0, NULL);
+  case_free(report);
+  if (c->json) {
+    print_json(r);
+  } else {
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(r, "problems"), i, p)
+      fprintf(stderr, "%s: %s\n", po.row, json_string_value(p));
+    if (!c->quiet)
+      printf("journal row %lld (case %s) %s the %lld rows of %s\n",
+             (long long)json_integer_value(json_object_get(r, "seq")),
+             json_string_value(json_object_get(r, "case")),
+             rc == CASE_OK ? "is, as shown, among" : "is NOT proven among",
+             (long long)json_integer_value(json_object_get(r, "size")), cp_path);
+    json_decref(r);
+  }
+  return rc == CASE_OK ? EX_OK : EX_REFUSED;
+}
+
 static int run_check_checkpoint(ctx *c, int argc, char **argv) {
-  if (argc != 2) return usage_error(c, "give two checkpoint files: OLDER NEWER");
   int ex = ctx_engine(c);
   if (ex != EX_OK) return ex;
+  if (po.row) {
+    if (argc != 1) return usage_error(c, "with --row give one checkpoint file");
+    return check_row(c, argv[0]);
+  }
+  if (argc != 2) return usage_error(c, "give two checkpoint files: OLDER NEWER");
   char *older = file_arg(c, "checkpoint", argv[0], &ex);
   char *newer = ex == EX_OK ? file_arg(c, "checkpoint", argv[1], &ex) : NULL;
   char *pub = ex == EX_OK && po.pubkey ? file_arg(c, "--pubkey", po.pubkey, &ex) : NULL;
@@ -208,8 +299,11 @@ static int run_check_checkpoint(ctx *c, int argc, char **argv) {
 const command cmd_check_checkpoint = {
     "check-checkpoint", "prove that one checkpoint extends another (no store needed)",
     "usage: casectl check-checkpoint [--pubkey PUB] [--json] OLDER NEWER\n"
+    "       casectl check-checkpoint [--pubkey PUB] [--json] --row PROOF CHECKPOINT\n"
     "  Checks both signatures (with PUB, else with the key in OLDER), that both are of\n"
     "  the same store, and NEWER's consistency proof from OLDER (made with\n"
     "  `checkpoint --since OLDER`).  Exit 0 when NEWER extends OLDER: no row OLDER covers\n"
-    "  was changed, removed or moved; 1 when not (each reason on stderr).\n",
+    "  was changed, removed or moved; 1 when not (each reason on stderr).\n"
+    "  With --row: that the journal row in PROOF (made with `casectl prove`) is, with\n"
+    "  the content shown, in the tree CHECKPOINT signed.\n",
     check_options, proof_option, run_check_checkpoint, 0};
