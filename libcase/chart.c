@@ -286,6 +286,7 @@ typedef struct run {
   int nenabled;
   int *scratch;           /* transition indices, for conflict removal */
   int data_owned;         /* w->data is this macrostep's private copy */
+  int64_t data_delta;     /* what the writes changed in the data's JSON length */
   int by_hand;            /* selecting for an external event fired by a host, not a timer */
   cs_probe *probe;        /* e->probe for a macrostep (coverage, skeleton search); else NULL */
   cs_trace trace;         /* what this macrostep did, for the probe */
@@ -354,6 +355,7 @@ static void call_setup(run *r, case_call *call, const cs_script *s, int is_guard
   call->emitted = &r->emitted;
   call->script = s;
   call->status = r->w;
+  call->data_delta = &r->data_delta;
   call->evtype = r->evtype;
   call->meta = r->meta;
 }
@@ -416,30 +418,16 @@ static int own_data(run *r) {
   return CASE_OK;
 }
 
-int64_t json_size(const json_t *v) {
-  return v ? (int64_t)json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY) : 4;
-}
 
-/* CASE_LIMIT_DATA: a macrostep whose actions changed the data is measured by
- * the fields it replaced (the copy is shallow: a changed field is a new
- * value), so its cost follows what changed, not the size of the whole case.
- * Refused when the data would be above the limit and above what it was. */
+/* CASE_LIMIT_DATA: every write to the working data (data_set) adds what it
+ * changes in the data's JSON length to r->data_delta, so the check costs what
+ * changed, not the size of the whole case.  Refused when the data would be
+ * above the limit and above what it was. */
 static int check_data_size(run *r, cs_status *w) {
   const cs_status *old = &r->c->st;
   if (!r->data_owned) return CASE_OK; /* the data is the committed one */
   int64_t before = old->data_size > 0 ? old->data_size : json_size(old->data);
-  int64_t after = before;
-  const char *k;
-  json_t *v;
-  json_object_foreach(w->data, k, v) {
-    json_t *was = json_object_get(old->data, k);
-    if (!was) after += (int64_t)strlen(k) + 4 + json_size(v); /* "k": and a comma */
-    else if (v != was) after += json_size(v) - json_size(was);
-  }
-  if (json_object_size(w->data) != json_object_size(old->data)) {
-    json_object_foreach(old->data, k, v)
-      if (!json_object_get(w->data, k)) after -= (int64_t)strlen(k) + 4 + json_size(v);
-  }
+  int64_t after = before + r->data_delta;
   w->data_size = after;
   long long lim = r->e->limits[CASE_LIMIT_DATA];
   if (lim > 0 && after > lim && after > before)
@@ -1889,7 +1877,7 @@ static int bind_fields(run *r, int s) {
       json_decref(v);
       return CASE_NOMEM;
     }
-    if (json_object_set_new(r->w->data, f->name, v) != 0)
+    if (data_set(r->w->data, f->name, v, &r->data_delta) != 0)
       return eng_err(r->e, CASE_NOMEM, "out of memory");
   }
   return CASE_OK;

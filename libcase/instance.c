@@ -1117,7 +1117,7 @@ int case_call_set(case_call *call, const char *field, const char *json) {
     json_decref(v);
     return CASE_INVALID;
   }
-  return json_object_set_new(call->data, field, v) == 0 ? CASE_OK : CASE_NOMEM;
+  return data_set(call->data, field, v, call->data_delta) == 0 ? CASE_OK : CASE_NOMEM;
 }
 
 static int push(case_call *call, cs_plist *l, const char *name, const char *payload_json) {

@@ -622,6 +622,8 @@ struct case_call {
   int nscratch;
   struct cs_status *status;  /* the working status of the macrostep (timers, for
                                 extend_deadline/set_deadline); NULL outside one */
+  int64_t *data_delta;       /* what data_set() adds to the data's JSON length is
+                                summed here (the macrostep's), or NULL */
   const char *evtype;        /* _event.type: "external", "internal", "platform";
                                 NULL before the first event (_event unbound) */
   const json_t *meta;        /* _event.sendid/origin/origintype/invokeid, or NULL */
@@ -1122,8 +1124,15 @@ void probe_def_added(cs_probe *p, const case_def *d);
 /* The engine lets go of its probe (engine close, or another coverage set). */
 void probe_release(cs_probe *p);
 
-/* chart.c: bytes of a JSON value as compact JSON text (json_dumpb). */
+/* util.c: bytes of a JSON value as compact JSON text, as json_dumps(v,
+ * JSON_COMPACT | JSON_ENCODE_ANY) writes it, counted without writing it; NULL
+ * counts as null. */
 int64_t json_size(const json_t *v);
+/* util.c: data[key] = v (v stolen), adding what that changes in the length of
+ * data's compact JSON to *delta (when delta is not NULL).  Every write to a
+ * macrostep's working data goes through it, so CASE_LIMIT_DATA is checked at
+ * the cost of what changed.  0, or -1 (no memory; v is freed). */
+int data_set(json_t *data, const char *key, json_t *v, int64_t *delta);
 /* Snapshot values no run reaches (2^62): a revision or timer sequence at or
  * above it is refused by restore, so counting on from it cannot overflow. */
 #define CASE_COUNTER_MAX ((int64_t)1 << 62)

@@ -1039,7 +1039,7 @@ static int case_newindex(lua_State *L)
     return refuse(L, CASE_INVALID, "cannot assign case.%s: not a declared field "
                   "(declare it under data:)", k);
   json_t *j = field_json(L, s, &c->def->fields[fi], 3);
-  if (!c->data || json_object_set_new(c->data, k, j))
+  if (!c->data || data_set(c->data, k, j, c->data_delta))
     return refuse(L, CASE_NOMEM, "out of memory");
   push_cache(L, s);
   lua_pushvalue(L, 2);
@@ -1404,7 +1404,7 @@ static int global_assign(lua_State *L, sbx *s, const char *k)
   int fi = field_index(c->def, k);
   cs_field any = {(char *)k, TYPE_ANY, NULL, NULL, {0, 0}, 0, NULL, NULL, NULL};
   json_t *j = field_json(L, s, fi >= 0 ? &c->def->fields[fi] : &any, 3);
-  if (!c->data || json_object_set_new(c->data, k, j))
+  if (!c->data || data_set(c->data, k, j, c->data_delta))
     return refuse(L, CASE_NOMEM, "out of memory");
   push_cache(L, s);
   lua_pushvalue(L, 2);
@@ -2674,7 +2674,7 @@ static void write_back(lua_State *L, sbx *s, case_call *c)
         int fi = field_index(c->def, name);
         cs_field any = {(char *)name, TYPE_ANY, NULL, NULL, {0, 0}, 0, NULL, NULL, NULL};
         json_t *j = field_json(L, s, fi >= 0 ? &c->def->fields[fi] : &any, -1);
-        if (json_object_set_new(c->data, name, j)) refuse(L, CASE_NOMEM, "out of memory");
+        if (data_set(c->data, name, j, c->data_delta)) refuse(L, CASE_NOMEM, "out of memory");
       }
       lua_pop(L, 1);
     }
@@ -2685,7 +2685,7 @@ static void write_back(lua_State *L, sbx *s, case_call *c)
     const cs_field *f = &c->def->fields[i];
     if (lua_getfield(L, t, f->name) == LUA_TTABLE) {
       json_t *j = field_json(L, s, f, -1);
-      if (json_object_set_new(c->data, f->name, j))
+      if (data_set(c->data, f->name, j, c->data_delta))
         refuse(L, CASE_NOMEM, "out of memory");
     }
     lua_pop(L, 1);

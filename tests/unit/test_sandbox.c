@@ -1099,6 +1099,31 @@ static void library_costs(void **state)
   assert_contains(f->call.errmsg, "attempt to compare");
 }
 
+/* json_size() (util.c) is exact: the length json_dumps would write. */
+static void json_sizes(void **state)
+{
+  (void)state;
+  static const char *const texts[] = {
+    "{}", "[]", "null", "true", "false", "0", "-1", "9223372036854775807",
+    "-9223372036854775808", "1.5", "-0.0", "1e300", "3.14159", "\"\"", "\"a/b\"",
+    "\"quote \\\" back \\\\ nl \\n tab \\t cr \\r bs \\b ff \\f bell \\u0007 del \\u007f\"",
+    "\"\\u00e9\\u2028 \\ud83d\\ude00\"", "[1, [2, [3, {}]], {\"a\": null}]",
+    "{\"k\\n\": [\"x\", 1.25, false], \"\\u00e9\": {\"z\": {}}, \"n\": -12}",
+  };
+  for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+    json_error_t err;
+    json_t *v = json_loads(texts[i], JSON_DECODE_ANY, &err);
+    if (!v) fail_msg("%s: %s", texts[i], err.text);
+    char *d = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    assert_non_null(d);
+    if ((int64_t)strlen(d) != json_size(v))
+      fail_msg("%s: dumps %zu bytes, json_size says %lld", d, strlen(d), (long long)json_size(v));
+    free(d);
+    json_decref(v);
+  }
+  assert_int_equal(json_size(NULL), 4);
+}
+
 /* Not a benchmark, a smoke test: prints the guard rate. */
 static void guard_rate(void **state)
 {
@@ -1142,6 +1167,7 @@ int main(void)
     cmocka_unit_test_setup_teardown(metatables_are_copied, setup, teardown),
     cmocka_unit_test_setup_teardown(handlers_stay_bounded, setup, teardown),
     cmocka_unit_test_setup_teardown(library_costs, setup, teardown),
+    cmocka_unit_test(json_sizes),
     cmocka_unit_test_setup_teardown(guard_rate, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
