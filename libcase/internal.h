@@ -997,6 +997,15 @@ int eng_deliver(case_engine *e);
  * journals each delivery.  CASE_NOTFOUND when the mail is empty. */
 int eng_deliver_one(case_engine *e, case_instance **target, char **event, json_t **payload,
                     char **actor);
+/* invoke.c: stops child case c where it is (done, cancelled; no exit content)
+ * and mails its own children's cancels.  CASE_OK or CASE_NOMEM. */
+int chart_cancel_case(case_engine *e, case_instance *c, int64_t at);
+/* invoke.c: replays a delivery a store journalled (actor "#_scxml_<sender>"):
+ * "cancel.invoke" cancels the case, any other event is fired with the data and
+ * _event fields of its payload ({"data":..., "event":{...}}).  Returns the
+ * macrostep's code, or CASE_CORRUPT for a payload that is not such an object. */
+int chart_replay_delivery(case_instance *c, const char *event, const char *payload_json,
+                          const char *actor, int64_t at);
 
 /* What the _v2 questions add to the old ones (NULL: case_instance_explain /
  * _available as they were). */

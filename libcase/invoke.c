@@ -67,7 +67,7 @@ static const char *str(const json_t *m, const char *k) {
 }
 
 /* Stops child case c where it is (and, through the mail, its own children). */
-static int cancel_case(case_engine *e, case_instance *c, int64_t at) {
+int chart_cancel_case(case_engine *e, case_instance *c, int64_t at) {
   size_t i;
   json_t *it;
   json_array_foreach(c->st.sx ? c->st.sx->invokes : NULL, i, it) {
@@ -118,8 +118,10 @@ int eng_deliver_one(case_engine *e, case_instance **target, char **event, json_t
                (int)json_integer_value(json_object_get(m, "version")));
     } else {
       if (at < parent->st.last_time) at = parent->st.last_time;
-      rc = chart_case_create(e, d, to, parent->location, json_object_get(m, "data"), from,
-                             str(m, "invokeid"), at, &c);
+      /* at its parent's location, on the same profile version */
+      rc = chart_case_create_pinned(e, d, to, parent->location, parent->profile,
+                                    json_object_get(m, "data"), from, str(m, "invokeid"), at, &c);
+      if (rc == CASE_OK) c->profile_version = c->profile_first = parent->profile_version;
       if (rc != CASE_OK) {
         log_line(e, parent, "invoke '%s': the child case does not start: %s",
                  str(m, "invokeid"), case_errmsg(e));
@@ -147,7 +149,7 @@ int eng_deliver_one(case_engine *e, case_instance **target, char **event, json_t
     }
   } else if (strcmp(kind, "cancel") == 0) {
     if (c && !c->st.done) {
-      rc = cancel_case(e, c, at);
+      rc = chart_cancel_case(e, c, at);
       if (rc == CASE_OK && event) *event = xstrdup("cancel.invoke");
     } else {
       c = NULL;
@@ -165,20 +167,20 @@ int eng_deliver_one(case_engine *e, case_instance **target, char **event, json_t
       c = NULL;
     } else {
       if (at < c->st.last_time) at = c->st.last_time;
-      /* Its own timers due by then come first (events are in time order). */
-      for (int one = 1; rc == CASE_OK && one;) rc = chart_tick_one(c, at, &one);
+      /* Its own timers due by then come first (events are in time order); a
+       * store fires them as rows of their own, so not here. */
+      for (int one = 1; rc == CASE_OK && one && !e->manual_mail;) rc = chart_tick_one(c, at, &one);
+      json_t *meta = NULL;
       if (rc == CASE_OK) {
-        json_t *meta = json_pack("{s:s, s:O?, s:O?, s:O?, s:O?}", "type",
-                                 json_is_true(json_object_get(m, "platform")) ? "platform"
-                                                                                : "external",
-                                 "sendid", json_object_get(m, "sendid"), "origin",
-                                 json_object_get(m, "origin"), "origintype",
-                                 json_object_get(m, "origintype"), "invokeid",
-                                 from_child ? json_object_get(m, "invokeid") : NULL);
+        meta = json_pack("{s:s, s:O?, s:O?, s:O?, s:O?}", "type",
+                         json_is_true(json_object_get(m, "platform")) ? "platform" : "external",
+                         "sendid", json_object_get(m, "sendid"), "origin",
+                         json_object_get(m, "origin"), "origintype",
+                         json_object_get(m, "origintype"), "invokeid",
+                         from_child ? json_object_get(m, "invokeid") : NULL);
         rc = meta ? chart_macrostep_ex(c, str(m, "event"), json_object_get(m, "data"), meta,
                                        NULL, NULL, at, 1)
                   : eng_err(e, CASE_NOMEM, "out of memory");
-        json_decref(meta);
         if (rc != CASE_OK && rc != CASE_NOMEM) {
           log_line(e, c, "event '%s' from case '%s' failed: %s", str(m, "event"), from,
                    case_errmsg(e));
@@ -188,7 +190,9 @@ int eng_deliver_one(case_engine *e, case_instance **target, char **event, json_t
       }
       if (rc == CASE_OK && c) {
         if (event) *event = xstrdup(str(m, "event"));
-        if (payload) *payload = json_incref(json_object_get(m, "data"));
+        /* the journal keeps the data and the _event fields, for an exact replay */
+        if (payload)
+          *payload = json_pack("{s:O?, s:O}", "data", json_object_get(m, "data"), "event", meta);
         if (actor) {
           sbuf b;
           sbuf_init(&b);
@@ -196,6 +200,7 @@ int eng_deliver_one(case_engine *e, case_instance **target, char **event, json_t
           *actor = sbuf_take(&b);
         }
       }
+      json_decref(meta);
     }
   } else {
     rc = eng_err(e, CASE_CORRUPT, "mail: unknown message kind '%s'", kind);
@@ -275,4 +280,20 @@ int case_engine_next_due(case_engine *e, int64_t *due) {
   if (!found) return eng_err(e, CASE_NOTFOUND, "no timer is pending");
   *due = best;
   return eng_ok(e);
+}
+
+int chart_replay_delivery(case_instance *c, const char *event, const char *payload_json,
+                          const char *actor, int64_t at) {
+  case_engine *e = c->engine;
+  if (strcmp(event, "cancel.invoke") == 0) return chart_cancel_case(e, c, at);
+  json_t *p = payload_json ? json_loads(payload_json, JSON_DECODE_ANY, NULL) : NULL;
+  json_t *meta = json_object_get(p, "event");
+  if (!json_is_object(p) || !json_is_object(meta)) {
+    json_decref(p);
+    return eng_err(e, CASE_CORRUPT, "case '%s': the row of '%s' from %s holds no delivered "
+                   "event ({\"data\", \"event\"})", c->id, event, actor ? actor : "?");
+  }
+  int rc = chart_macrostep_ex(c, event, json_object_get(p, "data"), meta, NULL, NULL, at, 1);
+  json_decref(p);
+  return rc;
 }

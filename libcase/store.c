@@ -1373,6 +1373,156 @@ out:
   return rc;
 }
 
+/* ------------------------------------------------------------------ */
+/* Mail between stored cases (issue 13)                                */
+/* ------------------------------------------------------------------ */
+
+/* While a store call runs, the engine leaves the mail to the store, which
+ * delivers it message by message inside the call's transaction: each message
+ * becomes a journal row of the case it changes (a child's "create" row, an
+ * event from another case, a "cancel.invoke"), with actor "#_scxml_<sender>",
+ * so every case's journal holds exactly what changed it. */
+typedef struct mail_run {
+  int saved;               /* e->manual_mail before the call */
+  case_instance **touched; /* cases the deliveries changed in memory */
+  int ntouched;
+  collector notes;         /* their notifications, forwarded after commit */
+  const case_instance **note_case; /* per note: whose it is */
+} mail_run;
+
+#define STORE_MAIL_MAX 100000
+
+static void mail_begin(case_store *s, mail_run *m) {
+  memset(m, 0, sizeof *m);
+  m->saved = s->e->manual_mail;
+  s->e->manual_mail = 1;
+}
+
+/* The call failed: what its macrosteps mailed is void, and the cases changed
+ * in memory are dropped (the next call restores them from their rows).
+ * Returns 1 when `own` (the caller's case) was one of them and is freed. */
+static int mail_abort(case_store *s, mail_run *m, const case_instance *own) {
+  case_engine *e = s->e;
+  int gone = 0;
+  json_decref(e->mail);
+  e->mail = NULL;
+  for (int i = 0; i < m->ntouched; i++) {
+    int dup = 0;
+    for (int k = 0; k < i; k++) dup |= m->touched[k] == m->touched[i];
+    if (dup) continue;
+    gone |= m->touched[i] == own;
+    case_instance_free(m->touched[i]);
+  }
+  free(m->touched);
+  free(m->note_case);
+  collect_free(&m->notes);
+  e->manual_mail = m->saved;
+  memset(m, 0, sizeof *m);
+  return gone;
+}
+
+/* Committed: the deliveries' notifications go to the host. */
+static void mail_done(case_store *s, mail_run *m) {
+  case_engine *e = s->e;
+  e->manual_mail = m->saved;
+  if (e->notify)
+    for (int i = 0; i < m->notes.list.n; i++) {
+      char *p = json_dumps(m->notes.list.v[i].payload, JSON_COMPACT | JSON_ENCODE_ANY);
+      e->notify(e->notify_ud, m->note_case[i], m->notes.list.v[i].name, p ? p : "null");
+      free(p);
+    }
+  free(m->touched);
+  free(m->note_case);
+  collect_free(&m->notes);
+  memset(m, 0, sizeof *m);
+}
+
+/* Delivers the engine's mail inside the caller's write transaction. */
+static int mail_deliver(case_store *s, mail_run *m) {
+  case_engine *e = s->e;
+  for (int n = 0; e->mail; n++) {
+    if (n >= STORE_MAIL_MAX)
+      return eng_err(e, CASE_LIMIT, "more than %d messages between cases in one call: cases "
+                     "keep sending to each other; nothing was written", STORE_MAIL_MAX);
+    json_t *first = json_array_get(e->mail, 0);
+    const char *to = json_string_value(json_object_get(first, "to"));
+    const char *kind = json_string_value(json_object_get(first, "kind"));
+    sb_case_row row;
+    memset(&row, 0, sizeof row);
+    int have = 0, rc = to ? s->ops->case_get(s->db, to, &row) : CASE_NOTFOUND;
+    if (rc == CASE_OK) {
+      have = 1;
+      case_instance *tc = NULL;
+      rc = load_case(s, &row, &tc); /* the stored case, current */
+    } else if (rc == CASE_NOTFOUND) {
+      rc = CASE_OK;
+    } else {
+      st_berr(s, rc);
+    }
+    if (rc == CASE_OK && !have && (!kind || strcmp(kind, "invoke") != 0)) {
+      json_array_remove(e->mail, 0); /* for no stored case: dropped */
+      if (json_array_size(e->mail) == 0) {
+        json_decref(e->mail);
+        e->mail = NULL;
+      }
+      continue;
+    }
+    collector k;
+    case_instance *target = NULL;
+    char *event = NULL, *actor = NULL;
+    json_t *payload = NULL;
+    if (rc == CASE_OK) {
+      collect_start(e, &k);
+      rc = eng_deliver_one(e, &target, &event, &payload, &actor);
+      collect_stop(e, &k);
+    } else {
+      memset(&k, 0, sizeof k);
+    }
+    if (rc == CASE_OK && target) {
+      case_instance **t = realloc(m->touched, (size_t)(m->ntouched + 1) * sizeof *t);
+      if (t) {
+        m->touched = t;
+        m->touched[m->ntouched++] = target;
+      }
+      char *ptext = payload ? json_dumps(payload, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+      int64_t seq = 0;
+      if (!t || (payload && !ptext) || !event) {
+        rc = st_nomem(e);
+      } else if (strcmp(event, "create") == 0) {
+        /* a child case: its own journal, pinned to its own definition */
+        rc = put_def(s, target->def);
+        if (rc != CASE_OK) st_berr(s, rc);
+        else
+          rc = persist(s, target, "create", ptext, actor, NULL, target->st.last_time, -1, "",
+                       &k, NULL, &seq, NULL);
+      } else {
+        rc = persist(s, target, event, ptext, actor, NULL, target->st.last_time, row.revision,
+                     row.last_hash ? row.last_hash : "", &k, NULL, &seq, NULL);
+      }
+      free(ptext);
+      for (int i = 0; rc == CASE_OK && i < k.list.n; i++) {
+        const case_instance **nc =
+            realloc(m->note_case, (size_t)(m->notes.list.n + 1) * sizeof *nc);
+        if (!nc || plist_push(&m->notes.list, k.list.v[i].name,
+                              json_incref(k.list.v[i].payload)) != CASE_OK) {
+          if (nc) m->note_case = nc;
+          rc = st_nomem(e);
+          break;
+        }
+        m->note_case = nc;
+        m->note_case[m->notes.list.n - 1] = target;
+      }
+    }
+    collect_free(&k);
+    free(event);
+    free(actor);
+    json_decref(payload);
+    sb_case_row_free(&row);
+    if (rc != CASE_OK) return rc;
+  }
+  return CASE_OK;
+}
+
 /* A refused row keeps texts of at most REFUSED_KEEP bytes: a role that may not
  * act must not be able to grow the store by more than that per attempt. */
 #define REFUSED_KEEP 1024
@@ -1501,28 +1651,33 @@ int case_store_create(case_store *s, const case_def *d, const char *id, const ch
     return rc;
   }
   collector k;
+  mail_run mr;
+  mail_begin(s, &mr);
   collect_start(e, &k);
   case_instance *c = NULL;
   rc = eng_instance_create(e, d, id, location, prof, data_json, at, &c);
   collect_stop(e, &k);
   if (rc != CASE_OK) {
     s->ops->rollback(s->db);
+    mail_abort(s, &mr, NULL);
     collect_free(&k);
     return rc;
   }
   c->profile_version = c->profile_first = pver;
   int64_t seq = 0;
   rc = persist(s, c, "create", data_json, actor, role, at, -1, "", &k, NULL, &seq, NULL);
+  if (rc == CASE_OK && e->mail) rc = mail_deliver(s, &mr);
   if (rc == CASE_OK) {
     rc = write_commit(s);
     if (rc != CASE_OK) st_berr(s, rc);
   }
   if (rc != CASE_OK) {
     s->ops->rollback(s->db);
-    case_instance_free(c);
+    if (!mail_abort(s, &mr, c)) case_instance_free(c);
     collect_free(&k);
     return rc;
   }
+  mail_done(s, &mr);
   eng_ok(e);
   st_cache_touch(s, c, 1);
   forward(&k, c);
@@ -1611,6 +1766,9 @@ int case_store_fire_v2(case_store *s, const char *id, const char *event,
   if (!role && actor && strcmp(actor, TIMER_ACTOR) == 0)
     return eng_err(e, CASE_MISUSE, "actor '%s' without a role is reserved for timers",
                    TIMER_ACTOR);
+  if (actor && strncmp(actor, "#_scxml_", 8) == 0)
+    return eng_err(e, CASE_INVALID, "actor '%s': actors starting with #_scxml_ are the "
+                   "cases that send to each other (the journal's delivery rows)", actor);
   if (actor && strcmp(actor, TIMER_ACTOR) == 0)
     return eng_err(e, CASE_INVALID, "actor '%s' is reserved for the clock: the journal's timer "
                    "rows are the clock's, a person (role %s) cannot act as it", TIMER_ACTOR, role);
@@ -1686,11 +1844,14 @@ int case_store_fire_v2(case_store *s, const char *id, const char *event,
   char cur_hash[65];
   snprintf(cur_hash, sizeof cur_hash, "%s", row.last_hash ? row.last_hash : "");
   collector later; /* notifications of those timers, forwarded after commit */
+  mail_run mr;
+  mail_begin(s, &mr);
   rc = fire_due_timers(s, c, at, &cur_rev, cur_hash, &later);
   if (rc != CASE_OK) {
     s->ops->rollback(s->db);
     int too_many = rc == CASE_LIMIT && cur_rev >= 0;
-    if (cur_rev != row.revision) case_instance_free(c); /* memory ran ahead of disk */
+    if (!mail_abort(s, &mr, c) && cur_rev != row.revision)
+      case_instance_free(c); /* memory ran ahead of disk */
     if (too_many)
       record_refusal(s, id, row.revision, event, payload_json, actor, role, at, CASE_LIMIT);
     sb_case_row_free(&row);
@@ -1703,7 +1864,8 @@ int case_store_fire_v2(case_store *s, const char *id, const char *event,
   collect_stop(e, &k);
   if (rc != CASE_OK) {
     s->ops->rollback(s->db);
-    if (cur_rev != row.revision) case_instance_free(c); /* timers fired in memory only */
+    if (!mail_abort(s, &mr, c) && cur_rev != row.revision)
+      case_instance_free(c); /* timers fired in memory only */
     if (is_refusal(rc))
       record_refusal(s, id, row.revision, event, payload_json, actor, role, at, rc);
     sb_case_row_free(&row);
@@ -1714,6 +1876,7 @@ int case_store_fire_v2(case_store *s, const char *id, const char *event,
   int64_t n = 0;
   rc = persist(s, c, event, payload_json, actor, role, at, cur_rev, cur_hash, &k, key, &n,
                NULL);
+  if (rc == CASE_OK && e->mail) rc = mail_deliver(s, &mr);
   if (rc == CASE_OK) {
     rc = write_commit(s);
     if (rc != CASE_OK) st_berr(s, rc);
@@ -1721,7 +1884,7 @@ int case_store_fire_v2(case_store *s, const char *id, const char *event,
   sb_case_row_free(&row);
   if (rc != CASE_OK) {
     s->ops->rollback(s->db);
-    case_instance_free(c); /* memory must not run ahead of disk */
+    if (!mail_abort(s, &mr, c)) case_instance_free(c); /* memory must not run ahead of disk */
     collect_free(&k);
     collect_free(&later);
     return rc;
@@ -1729,6 +1892,7 @@ int case_store_fire_v2(case_store *s, const char *id, const char *event,
   eng_ok(e);
   forward(&later, c);
   forward(&k, c);
+  mail_done(s, &mr);
   collect_free(&k);
   collect_free(&later);
   st_cache_trim(s, c);
@@ -2103,11 +2267,14 @@ static int tick_one(case_store *s, int64_t now, sb_timer_row *cursor, case_set *
     goto fail;
   }
   int one = 0;
+  mail_run mr;
+  mail_begin(s, &mr);
   collect_start(e, &k);
   rc = chart_tick_one(c, t.due, &one);
   collect_stop(e, &k);
   if (rc != CASE_OK) {
     s->ops->rollback(s->db);
+    mail_abort(s, &mr, NULL);
     if (is_refusal(rc))
       record_refusal(s, c->id, row.revision, event, NULL, TIMER_ACTOR, NULL, t.due, rc);
     *fired = -1;
@@ -2116,17 +2283,20 @@ static int tick_one(case_store *s, int64_t now, sb_timer_row *cursor, case_set *
   int64_t seq;
   rc = persist(s, c, event, NULL, TIMER_ACTOR, NULL, t.due, row.revision, row.last_hash, &k,
                NULL, &seq, NULL);
+  if (rc == CASE_OK && e->mail) rc = mail_deliver(s, &mr);
   if (rc == CASE_OK) {
     rc = write_commit(s);
     if (rc != CASE_OK) st_berr(s, rc);
   }
   if (rc != CASE_OK) {
-    case_instance_free(c);
+    s->ops->rollback(s->db);
+    if (!mail_abort(s, &mr, c)) case_instance_free(c);
     c = NULL;
     goto fail;
   }
   *fired = 1;
   forward(&k, c);
+  mail_done(s, &mr);
   st_cache_trim(s, c);
   goto out;
 fail:

@@ -277,9 +277,25 @@ static int scan_row(void *ud, const sb_journal_row *r) {
 /* 3. Per case: chain, replay, derived tables                          */
 /* ------------------------------------------------------------------ */
 
+/* A definition the replay needs that it has not loaded (a child case's, which
+ * an invoke finds by workflow id): the host's copy of it (the same pinned text). */
+static int replay_need(void *ud, const char *id, int version) {
+  verifier *v = ud;
+  case_engine *host = v->s->e;
+  for (const case_def *h = host->defs; h; h = h->next)
+    if (strcmp(h->id, id) == 0 && (version <= 0 || h->version == version))
+      eng_replay_def(v->replay, h); /* a failure shows when it is used */
+  return CASE_OK;
+}
+
 static int replay_open(verifier *v) {
   int rc = eng_replay_open(v->s->e, &v->replay);
   if (rc != CASE_OK) return eng_err(v->s->e, rc, "verify: %s", case_errmsg(v->s->e));
+  /* Each case's journal is replayed on its own: what a case sent another is in
+   * the other's journal, never delivered here. */
+  v->replay->manual_mail = 1;
+  if (eng_def_source_add(v->replay, replay_need, v) != CASE_OK)
+    return eng_err(v->s->e, CASE_NOMEM, "out of memory");
   return CASE_OK;
 }
 
@@ -381,7 +397,19 @@ static void replay_row(verifier *v, const sb_journal_row *r) {
       v->broken = 1;
       return;
     }
-    rc = eng_instance_create(re, d, r->case_id, v->row->location, p, data, r->time, &v->c);
+    size_t np = r->actor && strncmp(r->actor, "#_scxml_", 8) == 0 ? strlen(r->actor + 8) : 0;
+    if (np && !r->role && strncmp(r->case_id, r->actor + 8, np) == 0 && r->case_id[np] == '.') {
+      /* a child case its parent invoked: "<parent>.<invokeid>" */
+      json_t *given = data ? json_loads(data, JSON_DECODE_ANY, NULL) : NULL;
+      char *parent = xstrndup(r->actor + 8, np);
+      rc = parent ? chart_case_create_pinned(re, d, r->case_id, v->row->location, p, given,
+                                             parent, r->case_id + np + 1, r->time, &v->c)
+                  : CASE_NOMEM;
+      free(parent);
+      json_decref(given);
+    } else {
+      rc = eng_instance_create(re, d, r->case_id, v->row->location, p, data, r->time, &v->c);
+    }
     if (rc == CASE_OK) {
       v->c->profile_version = p ? v->profile_start : 0;
       v->c->profile_first = v->row->profile_first;
@@ -436,10 +464,15 @@ static void replay_row(verifier *v, const sb_journal_row *r) {
       v->broken = 1;
       return;
     }
+  } else if (!r->role && r->actor && strncmp(r->actor, "#_scxml_", 8) == 0) {
+    /* delivered by another case (its data and _event fields in the payload) */
+    rc = chart_replay_delivery(v->c, r->event, r->payload, r->actor, r->time);
   } else {
     const char *payload = strcmp(r->payload, "null") == 0 ? NULL : r->payload;
     rc = case_instance_fire(v->c, r->event, payload, r->actor, r->role, r->time);
   }
+  json_decref(re->mail); /* what it sent is in the receivers' journals */
+  re->mail = NULL;
   if (rc != CASE_OK) {
     problem(v, v->case_id, r->seq, "replay", "journal", "event",
             "event '%s' fails in replay (%s): %s", r->event, case_errstr(rc), case_errmsg(re));

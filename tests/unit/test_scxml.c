@@ -454,6 +454,82 @@ static void test_scxml_in_store(void **state) {
   remove(path);
 }
 
+/* In a store a child case is a case of its own, with its own journal, linked
+ * to its parent; what they send each other is journalled by the receiver
+ * (actor "#_scxml_<sender>"), and verify replays every journal alone. */
+static void test_store_invoke(void **state) {
+  case_engine *e = *state;
+  yaml(e,
+      "workflow: beroep\nversion: 1\n"
+      "data:\n  zaak: {type: string}\n"
+      "initial: ingesteld\n"
+      "states:\n"
+      "  ingesteld:\n"
+      "    entry: [{send: {event: ontvangen, target: '#_parent', namelist: [case.zaak]}}]\n"
+      "    on: {uitspraak: gedaan}\n"
+      "  gedaan:\n"
+      "    final: true\n"
+      "    donedata: {params: [{name: uitkomst, expr: \"'gegrond'\"}]}\n");
+  const case_def *p = yaml(e,
+      "workflow: zaak\nversion: 1\n"
+      "data:\n  ontvangen: {type: any}\n  uitkomst: {type: any}\n"
+      "initial: beroep\n"
+      "states:\n"
+      "  beroep:\n"
+      "    invoke: [{id: rb, workflow: beroep, params: [{name: zaak, expr: \"'Z1'\"}]}]\n"
+      "    on:\n"
+      "      ontvangen: {actions: [\"case.ontvangen = event.data['case.zaak']\"]}\n"
+      "      done.invoke.rb: {target: klaar, actions: [\"case.uitkomst = event.data.uitkomst\"]}\n"
+      "  klaar: {final: true}\n");
+  char path[] = "/tmp/test_scxml_inv_XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+  remove(path);
+  case_store *s = NULL;
+  assert_int_equal(case_store_open(e, path, CASE_STORE_CREATE, &s), CASE_OK);
+  assert_int_equal(case_store_add_def(s, p), CASE_OK);
+  if (case_store_create(s, p, "Z1", NULL, NULL, "ind", NULL, T0, NULL) != CASE_OK)
+    fail_msg("create: %s", case_errmsg(e));
+  case_instance *c = NULL, *child = NULL;
+  assert_int_equal(case_store_get(s, "Z1", &c), CASE_OK);
+  json_t *dj = data_of(c);
+  assert_string_equal(json_string_value(json_object_get(dj, "ontvangen")), "Z1");
+  json_decref(dj);
+  assert_int_equal(case_store_get(s, "Z1.rb", &child), CASE_OK);
+  assert_string_equal(case_instance_invokeid(child), "rb");
+  if (case_store_fire(s, "Z1.rb", "uitspraak", NULL, "rechter", NULL, T0 + DAY, -1, NULL, NULL) !=
+      CASE_OK)
+    fail_msg("fire: %s", case_errmsg(e));
+  case_store_close(s);
+
+  /* another engine: everything is in the store */
+  case_engine *e2 = NULL;
+  assert_int_equal(case_engine_open(&e2), CASE_OK);
+  assert_int_equal(case_store_open(e2, path, 0, &s), CASE_OK);
+  assert_int_equal(case_store_get(s, "Z1", &c), CASE_OK);
+  assert_config(c, "[\"klaar\"]");
+  dj = data_of(c);
+  assert_string_equal(json_string_value(json_object_get(dj, "uitkomst")), "gegrond");
+  json_decref(dj);
+  assert_int_equal(case_store_get(s, "Z1.rb", &child), CASE_OK);
+  assert_true(case_instance_done(child));
+  assert_string_equal(case_instance_invokeid(child), "rb");
+  /* each journal on its own: the parent's holds the child's messages */
+  char *report = NULL;
+  int rc = case_store_verify(s, &report);
+  if (rc != CASE_OK) fail_msg("verify: %s", report ? report : case_errmsg(e2));
+  json_t *rj = json_loads(report, 0, NULL);
+  assert_int_equal(json_integer_value(json_object_get(rj, "cases")), 2);
+  /* Z1: create, ontvangen, done.invoke.rb; Z1.rb: create, uitspraak */
+  assert_int_equal(json_integer_value(json_object_get(rj, "events")), 5);
+  json_decref(rj);
+  case_free(report);
+  case_store_close(s);
+  case_engine_close(e2);
+  remove(path);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_asylum_round_trip),
@@ -465,6 +541,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_yaml_errors_as_events, setup, teardown),
       cmocka_unit_test_setup_teardown(test_yaml_system_variables, setup, teardown),
       cmocka_unit_test_setup_teardown(test_scxml_in_store, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_store_invoke, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
