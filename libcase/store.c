@@ -30,6 +30,23 @@ static int writable(case_store *s) {
   return CASE_OK;
 }
 
+/* How often a transaction that failed without writing anything is run again. */
+#define ST_RETRIES 4
+
+/*
+ * 1 when the transaction that just failed with `rc` wrote nothing and may run
+ * again (the backend says so: a deadlock or serialization failure, a
+ * connection lost before COMMIT; SQLite waits for its locks itself and never
+ * asks), after a pause that grows with `attempt` (0, 1, ...).
+ */
+static int should_retry(case_store *s, int rc, int attempt) {
+  if (attempt >= ST_RETRIES || (rc != CASE_BUSY && rc != CASE_IO)) return 0;
+  if (!s->ops->retryable || !s->ops->retryable(s->db)) return 0;
+  struct timespec nap = {0, (long)(5 * 1000000L) << attempt};
+  nanosleep(&nap, NULL);
+  return 1;
+}
+
 /*
  * Every string that goes into a journal row must be UTF-8: the row is hashed
  * as JSON, and JSON cannot carry other bytes.  CASE_INVALID naming the argument
@@ -1592,9 +1609,24 @@ static int is_refusal(int rc) {
 /* Create, fire, get                                                   */
 /* ------------------------------------------------------------------ */
 
+static int create_once(case_store *s, const case_def *d, const char *id,
+                       const char *location, const char *data_json, const char *actor,
+                       const char *role, int64_t at, case_instance **out);
+
 int case_store_create(case_store *s, const case_def *d, const char *id, const char *location,
                       const char *data_json, const char *actor, const char *role, int64_t at,
                       case_instance **out) {
+  int rc;
+  for (int attempt = 0;; attempt++) {
+    rc = create_once(s, d, id, location, data_json, actor, role, at, out);
+    if (rc == CASE_OK || !s || !should_retry(s, rc, attempt)) return rc;
+  }
+}
+
+/* One attempt of case_store_create(): one transaction. */
+static int create_once(case_store *s, const case_def *d, const char *id,
+                       const char *location, const char *data_json, const char *actor,
+                       const char *role, int64_t at, case_instance **out) {
   if (out) *out = NULL;
   if (!s) return CASE_MISUSE;
   case_engine *e = s->e;
@@ -1754,10 +1786,28 @@ static int fire_due_timers(case_store *s, case_instance *c, int64_t at, int64_t 
   return CASE_OK;
 }
 
+static int fire_once(case_store *s, const char *id, const char *event,
+                     const char *payload_json, const char *actor, const char *role, int64_t at,
+                     int64_t expected_revision, const char *idempotency_key, int flags,
+                     int64_t *seq, int *replayed);
+
 int case_store_fire_v2(case_store *s, const char *id, const char *event,
                        const char *payload_json, const char *actor, const char *role, int64_t at,
                        int64_t expected_revision, const char *idempotency_key, int flags,
                        int64_t *seq, int *replayed) {
+  int rc;
+  for (int attempt = 0;; attempt++) {
+    rc = fire_once(s, id, event, payload_json, actor, role, at, expected_revision,
+                   idempotency_key, flags, seq, replayed);
+    if (rc == CASE_OK || !s || !should_retry(s, rc, attempt)) return rc;
+  }
+}
+
+/* One attempt of case_store_fire_v2(): one transaction. */
+static int fire_once(case_store *s, const char *id, const char *event,
+                     const char *payload_json, const char *actor, const char *role, int64_t at,
+                     int64_t expected_revision, const char *idempotency_key, int flags,
+                     int64_t *seq, int *replayed) {
   if (seq) *seq = 0;
   if (replayed) *replayed = 0;
   if (!s) return CASE_MISUSE;
@@ -2327,9 +2377,26 @@ int case_store_tick(case_store *s, int64_t now, int *fired) {
   sb_timer_row cursor;
   memset(&cursor, 0, sizeof cursor);
   case_set seen = {0};
+  int attempt = 0;
   for (;;) {
     int one = 0;
+    /* Where the cursor was: a timer whose transaction failed without writing
+     * (a deadlock, a lost connection) is taken again from there. */
+    int had = cursor.case_id != NULL;
+    char *was_case = had ? xstrdup(cursor.case_id) : NULL;
+    int64_t was_due = cursor.due, was_seq = cursor.seq;
     rc = tick_one(s, now, &cursor, &seen, &one);
+    if (rc != CASE_OK && !is_refusal(rc) && (!had || was_case) &&
+        should_retry(s, rc, attempt)) {
+      attempt++;
+      free(cursor.case_id);
+      cursor.case_id = was_case;
+      cursor.due = was_due;
+      cursor.seq = was_seq;
+      continue;
+    }
+    free(was_case);
+    attempt = 0;
     if (rc != CASE_OK && is_refusal(rc)) {
       /* This timer's macrostep (or case) failed; the others still fire. */
       if (first == CASE_OK) {
@@ -2467,6 +2534,14 @@ int case_store_follow(case_store *s, int64_t after, int limit, case_feed_fn fn, 
   if (rc == CASE_NOMEM) return st_nomem(s->e);
   if (rc != CASE_OK) return st_berr(s, rc);
   return eng_ok(s->e);
+}
+
+int case_store_wait(case_store *s, int64_t after, int timeout_ms, int *ready) {
+  if (ready) *ready = 0;
+  if (!s) return CASE_MISUSE;
+  if (!ready) return eng_err(s->e, CASE_MISUSE, "case_store_wait: NULL ready");
+  int rc = s->ops->wait(s->db, after, timeout_ms, ready);
+  return rc == CASE_OK ? eng_ok(s->e) : st_berr(s, rc);
 }
 
 /* ------------------------------------------------------------------ */

@@ -270,6 +270,14 @@ typedef struct sb_ops {
   int (*token_get)(sb_db *db, const char *hash, sb_token_row *out);
   int (*token_revoke)(sb_db *db, const char *name, int64_t at);
   int (*token_list)(sb_db *db, sb_token_fn fn, void *ud);
+
+  /* 1 when the last failure left nothing written and the whole transaction may
+   * run again (a deadlock or serialization failure, a connection lost before
+   * COMMIT, a key stored by another writer at the same moment); 0 otherwise. */
+  int (*retryable)(sb_db *db);
+  /* Waits, outside a transaction, until the journal has a row after `after`
+   * (*ready 1) or `timeout_ms` passed (*ready 0; < 0 waits without bound). */
+  int (*wait)(sb_db *db, int64_t after, int timeout_ms, int *ready);
 } sb_ops;
 
 void sb_case_row_free(sb_case_row *r);

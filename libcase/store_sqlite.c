@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* 'LCAS': marks the file as a libcase store (PRAGMA application_id). */
@@ -1714,6 +1715,36 @@ static int sq_check(sb_db *b, int full, sb_finding_fn fn, void *ud) {
   return rc;
 }
 
+/* SQLite waits for locks itself (the busy timeout): nothing is retried above it. */
+static int sq_retryable(sb_db *b) {
+  (void)b;
+  return 0;
+}
+
+/* No notifications between processes: the journal's tail is read every 50 ms
+ * (one index lookup). */
+static int sq_wait(sb_db *b, int64_t after, int timeout_ms, int *ready) {
+  *ready = 0;
+  struct timespec start, now;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  for (;;) {
+    int64_t last = 0;
+    unsigned char node[32];
+    int have = 0;
+    int rc = sq_journal_tail(b, &last, node, &have);
+    if (rc != CASE_OK) return rc;
+    if (last > after) {
+      *ready = 1;
+      return CASE_OK;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+    if (timeout_ms >= 0 && ms >= timeout_ms) return CASE_OK;
+    struct timespec nap = {0, 50 * 1000000L};
+    nanosleep(&nap, NULL);
+  }
+}
+
 static const sb_ops sqlite_ops = {
     .name = "sqlite",
     .errmsg = sq_errmsg,
@@ -1766,4 +1797,6 @@ static const sb_ops sqlite_ops = {
     .token_get = sq_token_get,
     .token_revoke = sq_token_revoke,
     .token_list = sq_token_list,
+    .retryable = sq_retryable,
+    .wait = sq_wait,
 };

@@ -523,6 +523,22 @@ CASE_API int case_store_follow(case_store *s, int64_t after, int limit, case_fee
                                void *ud, int64_t *last);
 
 /**
+ * Waits until the journal has a row with sequence > `after` (*ready 1) or
+ * `timeout_ms` milliseconds passed (*ready 0; `timeout_ms` < 0 waits without
+ * bound, 0 only looks).  On PostgreSQL the wait sleeps on the connection's
+ * socket until the server notifies a commit that appended to the journal
+ * (LISTEN/NOTIFY on the channel "libcase.<schema>"), so a row another program
+ * commits is seen within milliseconds; on SQLite the journal's last sequence
+ * is read every 50 ms.  Then case_store_follow() from `after` delivers the
+ * rows.  A connection lost while waiting is re-established (waiting up to the
+ * busy timeout); a signal does not end the wait before the timeout, so a host
+ * that must react to signals waits in short slices.  Must not be called inside
+ * a callback of this store.  Returns CASE_OK, CASE_IO, CASE_MISUSE (NULL s or
+ * ready).
+ */
+CASE_API int case_store_wait(case_store *s, int64_t after, int timeout_ms, int *ready);
+
+/**
  * One case's history: calls `fn` for each journal row of stored case `id` with
  * a revision above `after` (-1: from its creation, revision 0), in revision
  * order, with the row's journal sequence and the same JSON as

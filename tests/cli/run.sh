@@ -95,6 +95,17 @@ commands)
   expect 0 "list --overdue" -- "$CASECTL" list --overdue --json
   expect 0 "follow" -- "$CASECTL" follow --after 1
   if [[ $(wc -l <"$T/out") == 2 ]]; then ok "follow gives the rows after seq 1"; else bad "follow rows: $(wc -l <"$T/out")"; fi
+  # follow --wait prints a row another process commits as soon as it is committed.
+  W=(env CASECTL_STORE="$T/wait.db" "$CASECTL")
+  "${W[@]}" init --quiet && "${W[@]}" load --quiet $Q
+  "${W[@]}" follow --wait >"$T/waited" 2>"$T/waited.err" &
+  waiter=$!
+  sleep 1
+  expect 2 "follow --wait with --poll" -- "${W[@]}" follow --wait --poll 1
+  "${W[@]}" new --quiet --workflow aanmelding_demo --role IND --at 2026-03-20 ZW
+  for _ in $(seq 100); do [[ -s $T/waited ]] && break; sleep 0.1; done
+  kill "$waiter" 2>/dev/null; wait "$waiter" 2>/dev/null
+  if grep -q '"case":"ZW"' "$T/waited"; then ok "follow --wait shows the new row"; else bad "follow --wait printed: $(cat "$T/waited" "$T/waited.err")"; fi
   expect 0 "verify" -- "$CASECTL" verify
   printf 'time,case,event,role,payload,workflow\n2026-03-05T10:00,Z2,create,IND,,aanmelding_demo\n2026-03-06T10:00,Z2,geregistreerd,AVIM,,\n' >"$T/log.csv"
   expect 0 "import CSV" -- "$CASECTL" import "$T/log.csv"

@@ -923,6 +923,57 @@ static int writer_child(const char *path, int n) {
   return 0;
 }
 
+/* case_store_wait(): a row another process commits ends the wait at once (on
+ * PostgreSQL by its notification), and nothing else does before the timeout. */
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+static void test_wait(void **state) {
+  fx *f = *state;
+  create(f, "z1", NULL);
+  int ready = -1;
+  assert_int_equal(case_store_wait(f->s, 0, 0, &ready), CASE_OK);
+  assert_int_equal(ready, 1); /* row 1 is there */
+  assert_int_equal(case_store_wait(f->s, 1, 0, &ready), CASE_OK);
+  assert_int_equal(ready, 0);
+  double t0 = now_ms();
+  assert_int_equal(case_store_wait(f->s, 1, 300, &ready), CASE_OK);
+  assert_int_equal(ready, 0);
+  assert_true(now_ms() - t0 >= 290);
+  assert_int_equal(case_store_wait(NULL, 1, 0, &ready), CASE_MISUSE);
+  assert_int_equal(case_store_wait(f->s, 1, 0, NULL), CASE_MISUSE);
+  /* Another process fires after 400 ms; the wait (bound 20 s) ends soon after. */
+  close_all(f); /* no connection may cross fork() */
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    struct timespec nap = {0, 400 * 1000000L};
+    nanosleep(&nap, NULL);
+    _exit(writer_child(f->path, 1));
+  }
+  open_all(f);
+  t0 = now_ms();
+  assert_int_equal(case_store_wait(f->s, 1, 20000, &ready), CASE_OK);
+  double took = now_ms() - t0;
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_int_equal(WEXITSTATUS(status), 0);
+  assert_int_equal(ready, 1);
+  print_message("the other process's commit ended the wait after %.0f ms (%s)\n", took,
+                ts_backend());
+  assert_true(took < 5000);
+  rows r = {0};
+  int64_t last = 0;
+  assert_int_equal(case_store_follow(f->s, 1, 0, collect_row, &r, &last), CASE_OK);
+  assert_int_equal(r.n, 1);
+  assert_int_equal(last, 2);
+  assert_non_null(strstr(r.json[0], "\"event\":\"tel\""));
+  rows_free(&r);
+}
+
 static void test_two_processes(void **state) {
   fx *f = *state;
   enum { N = 40 };
@@ -1828,6 +1879,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_definition_upgrade, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sigkill_mid_stream, setup, teardown),
       cmocka_unit_test_setup_teardown(test_two_processes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_wait, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fire_runs_due_timers_first, setup, teardown),
       cmocka_unit_test_setup_teardown(test_modules_pinned, setup, teardown),
       cmocka_unit_test_setup_teardown(test_profiles_stored, setup, teardown),

@@ -30,11 +30,11 @@ int latest_event_time(ctx *c, int64_t *t) {
 /* ------------------------------------------------------------------ list */
 
 enum { L_STATE = 256, L_LOCATION, L_ROLE, L_OVERDUE, L_OPEN, I_FORMAT, I_UNTIL, I_NOTICK,
-       I_STOP, F_AFTER, F_LIMIT, F_POLL, T_VERBOSE, I_ALLOW_FUTURE, L_ACTOR };
+       I_STOP, F_AFTER, F_LIMIT, F_POLL, T_VERBOSE, I_ALLOW_FUTURE, L_ACTOR, F_WAIT };
 
 static struct {
   const char *state, *location, *role, *actor, *format, *until;
-  int overdue, open, notick, stop, verbose;
+  int overdue, open, notick, stop, verbose, wait;
   long long after, limit;
   double poll;
 } lo;
@@ -65,7 +65,12 @@ static int data_option(ctx *c, int code, const char *arg) {
     if (errno || *end || v < 0) return usage_error(c, "'%s' is not a non-negative number", arg);
     if (code == F_AFTER) lo.after = v; else lo.limit = v;
     return EX_OK;
+  case F_WAIT:
+    if (lo.poll > 0) return usage_error(c, "--wait and --poll: give one of them");
+    lo.wait = 1;
+    return EX_OK;
   case F_POLL:
+    if (lo.wait) return usage_error(c, "--wait and --poll: give one of them");
     lo.poll = strtod(arg, &end);
     if (*end || lo.poll <= 0) return usage_error(c, "--poll: '%s' is not a number of seconds", arg);
     return EX_OK;
@@ -957,6 +962,7 @@ static const struct option follow_options[] = {
     {"after", required_argument, NULL, F_AFTER},
     {"limit", required_argument, NULL, F_LIMIT},
     {"poll", required_argument, NULL, F_POLL},
+    {"wait", no_argument, NULL, F_WAIT},
     {NULL, 0, NULL, 0},
 };
 
@@ -973,6 +979,17 @@ static int run_follow(ctx *c, int argc, char **argv) {
     if (rc != CASE_OK) return fail_engine(c, rc, "follow");
     if (lo.limit) break;
     after = last;
+    if (lo.wait) {
+      /* Until a commit appends to the journal (LISTEN/NOTIFY on PostgreSQL), in
+       * slices of a second so that an interrupt ends it. */
+      int ready = 0;
+      while (!ready && !stop_follow) {
+        rc = case_store_wait(c->s, after, 1000, &ready);
+        if (rc != CASE_OK) return fail_engine(c, rc, "follow --wait");
+      }
+      if (stop_follow) break;
+      continue;
+    }
     if (lo.poll <= 0 || stop_follow) break;
     struct timespec ts = {(time_t)lo.poll, (long)((lo.poll - (double)(time_t)lo.poll) * 1e9)};
     nanosleep(&ts, NULL);
@@ -983,8 +1000,11 @@ static int run_follow(ctx *c, int argc, char **argv) {
 
 const command cmd_follow = {
     "follow", "the change feed: journal rows as JSON Lines",
-    "usage: casectl follow [--after SEQ] [--limit N] [--poll SECONDS]\n"
+    "usage: casectl follow [--after SEQ] [--limit N] [--poll SECONDS | --wait]\n"
     "  Prints every journal row with seq > SEQ (default 0) as one JSON object per\n"
     "  line.  --poll keeps watching for new rows until interrupted; remember the last\n"
-    "  seq you processed and pass it as --after to continue.\n",
+    "  seq you processed and pass it as --after to continue.  --wait watches too,\n"
+    "  printing each row as soon as it is committed: on a PostgreSQL store the server\n"
+    "  notifies every commit (LISTEN/NOTIFY), so another agency's mutation shows\n"
+    "  within a second; on SQLite the journal is looked at every 50 ms.\n",
     follow_options, data_option, run_follow, 3};
