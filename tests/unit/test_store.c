@@ -1734,7 +1734,7 @@ static const char *PROF =
 /* Loads profile `budel` with drempel = n from a file on the store's engine. */
 static void budel(fx *f, int n) {
   char path[300], text[100];
-  snprintf(path, sizeof path, "%s.budel.lua", f->path);
+  snprintf(path, sizeof path, "/tmp/test_store_budel_%ld.lua", (long)getpid());
   snprintf(text, sizeof text, "return { params = { drempel = %d } }\n", n);
   write_file(path, text);
   int rc = case_engine_load_profile(f->e, "budel", path);
