@@ -530,6 +530,37 @@ static int bench_durable(const char *wname, const char *sync_name, int n) {
 /* Big stores: cloning a template case with SQL                        */
 /* ------------------------------------------------------------------ */
 
+/* The columns of `table`, comma-separated, with `id_col` given as the copy's
+ * id expression `idx`, `snapshot` as the template's snapshot with the new id,
+ * and the journal's seq and tree node left to the database (new rows, no
+ * node).  Read from the schema, so a new column is copied as it is. */
+static void clone_columns(sqlite3 *db, const char *table, const char *id_col, const char *idx,
+                          const char *tpl, char *cols, char *exprs, size_t cap) {
+  char sql[256];
+  snprintf(sql, sizeof sql, "SELECT name FROM pragma_table_info('%s')", table);
+  sqlite3_stmt *st = sql_prepare(db, sql);
+  cols[0] = exprs[0] = '\0';
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    const char *c = (const char *)sqlite3_column_text(st, 0);
+    if (!strcmp(table, "journal") && (!strcmp(c, "seq") || !strcmp(c, "node"))) continue;
+    char e[512];
+    if (!strcmp(c, id_col)) snprintf(e, sizeof e, "%s", idx);
+    else if (!strcmp(c, "snapshot"))
+      snprintf(e, sizeof e, "replace(snapshot, '\"case\":\"%s\"', '\"case\":\"' || %s || '\"')",
+               tpl, idx);
+    else snprintf(e, sizeof e, "%s", c);
+    if (strlen(cols) + strlen(c) + 2 >= cap || strlen(exprs) + strlen(e) + 2 >= cap)
+      die("clone: too many columns");
+    if (cols[0]) {
+      strcat(cols, ",");
+      strcat(exprs, ",");
+    }
+    strcat(cols, c);
+    strcat(exprs, e);
+  }
+  sqlite3_finalize(st);
+}
+
 /*
  * Adds `count` copies of stored case `tpl` under ids printf(prefix "%07d", from + i):
  * the case row (its snapshot with the new id), its journal rows and its timer
@@ -544,25 +575,19 @@ static void clone_cases(const char *path, const char *tpl, const char *prefix, l
   if (sqlite3_open(path, &db) != SQLITE_OK) die("open %s", path);
   sqlite3_busy_timeout(db, 5000);
   sql_exec(db, "BEGIN IMMEDIATE");
-  char sql[2048];
-  static const char *const tmpl[] = {
-      "INSERT INTO cases SELECT printf('%s%%07d', i), workflow, version, hash, location, "
-      "revision, configuration, done, replace(snapshot, '\"case\":\"%s\"', '\"case\":\"' || "
-      "printf('%s%%07d', i) || '\"'), last_hash, created, updated FROM cases, n WHERE id='%s'",
-      "INSERT INTO journal(case_id,revision,event,payload,actor,role,time,recorded,"
-      "configuration,data,prev_hash,hash) SELECT printf('%s%%07d', i), revision, event, "
-      "payload, actor, role, time, recorded, configuration, data, prev_hash, hash FROM journal, "
-      "n WHERE case_id='%s' ORDER BY i, revision",
-      "INSERT INTO timers SELECT printf('%s%%07d', i), timer_id, seq, kind, name, due, last_day, "
-      "fired FROM timers, n WHERE case_id='%s'",
-  };
+  char idx[64];
+  snprintf(idx, sizeof idx, "printf('%s%%07d', i)", prefix);
+  static const struct { const char *table, *id_col, *order; } tabs[] = {
+      {"cases", "id", ""}, {"journal", "case_id", " ORDER BY i, revision"},
+      {"timers", "case_id", ""}};
   for (int k = 0; k < 3; k++) {
-    char body[1024];
-    if (k == 0) snprintf(body, sizeof body, tmpl[k], prefix, tpl, prefix, tpl);
-    else snprintf(body, sizeof body, tmpl[k], prefix, tpl);
+    char cols[2048], exprs[4096], sql[8192];
+    clone_columns(db, tabs[k].table, tabs[k].id_col, idx, tpl, cols, exprs, sizeof cols);
     snprintf(sql, sizeof sql,
-             "WITH RECURSIVE n(i) AS (SELECT %ld UNION ALL SELECT i + 1 FROM n WHERE i < %ld) %s",
-             from, from + count - 1, body);
+             "WITH RECURSIVE n(i) AS (SELECT %ld UNION ALL SELECT i + 1 FROM n WHERE i < %ld) "
+             "INSERT INTO %s(%s) SELECT %s FROM %s, n WHERE %s='%s'%s",
+             from, from + count - 1, tabs[k].table, cols, exprs, tabs[k].table, tabs[k].id_col,
+             tpl, tabs[k].order);
     sql_exec(db, sql);
   }
   sql_exec(db, "COMMIT");
