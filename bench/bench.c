@@ -14,6 +14,7 @@
 #include "libcase/scenario.h"
 #include "libcase/store.h"
 
+#include <jansson.h>
 #include <malloc.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -1017,6 +1018,141 @@ static int bench_import_verify(long cases, long per_case) {
   return 0;
 }
 
+/* The journal's Merkle tree at size (issue 15 §8): a store of `cases` cases of
+ * `per_case` rows written through the API, then what its proofs cost there: the
+ * tree head, a checkpoint, fires on one handle (the frontier kept from its own
+ * commits) and on two handles taking turns (the frontier read from the stored
+ * nodes each time), a checkpoint --since the first (with its consistency
+ * proof), checking the two without the store, one row's audit path and its
+ * check, and verify with and without its parts. */
+static double per_call(double t0, int n) { return (now_s() - t0) / n * 1e6; }
+
+static int bench_proof(long cases, long per_case) {
+  char *path = path_in(tmp_dir(), "bench-proof.db");
+  char *key = path_in(tmp_dir(), "bench-proof.key");
+  unlink(key);
+  const workload *w = &W_CHAIN;
+  case_engine *e;
+  if (case_engine_open(&e) != CASE_OK) die("engine");
+  const case_def *d;
+  case_store *s = fresh_store(e, path, CASE_STORE_SYNC_NORMAL, &w, &d);
+  char id[32];
+  double t = now_s();
+  for (long i = 0; i < cases; i++) {
+    snprintf(id, sizeof id, "c%07ld", i);
+    case_instance *c;
+    check(e, case_store_create(s, d, id, NULL, NULL, "bench", "IND", T0, &c), "create");
+    for (long j = 1; j < per_case; j++) {
+      int rc = case_store_fire(s, id, "next", NULL, "bench", "IND", T0 + j, -1, NULL, NULL);
+      if (rc != CASE_OK) check(e, rc, "fire");
+    }
+    case_instance_free(case_instance_find(e, id));
+  }
+  double t_import = now_s() - t;
+  check(e, case_key_generate(e, key, NULL), "key");
+  int64_t size = 0;
+  char root[65];
+  enum { N = 200 };
+  t = now_s();
+  for (int i = 0; i < N; i++) check(e, case_store_tree_head(s, &size, root), "tree head");
+  double us_head = per_call(t, N);
+  char *cp1 = NULL, *cp2 = NULL, *rep = NULL, *proof = NULL;
+  t = now_s();
+  check(e, case_store_checkpoint(s, key, T0, NULL, &cp1), "checkpoint");
+  double us_cp = per_call(t, 1);
+  /* Fires on one handle: no read for the tree. */
+  enum { F = 2000 };
+  t = now_s();
+  for (int i = 0; i < F; i++) {
+    snprintf(id, sizeof id, "c%07ld", (long)(i % cases));
+    int rc = case_store_fire(s, id, "next", NULL, "bench", "IND", T0 + per_case + i, -1, NULL, NULL);
+    if (rc != CASE_OK) check(e, rc, "fire");
+  }
+  double us_fire_one = per_call(t, F);
+  /* Two handles taking turns: each fire reads the frontier (O(log n) nodes). */
+  case_engine *e2;
+  case_store *s2;
+  if (case_engine_open(&e2) != CASE_OK) die("engine");
+  check(e2, case_store_open(e2, path, 0, &s2), "second handle");
+  t = now_s();
+  for (int i = 0; i < F; i++) {
+    case_store *h = i % 2 ? s2 : s;
+    snprintf(id, sizeof id, "c%07ld", (long)((i * 7919) % cases));
+    int rc = case_store_fire(h, id, "next", NULL, "bench", "IND", T0 + per_case + F + i, -1,
+                             NULL, NULL);
+    if (rc != CASE_OK) check(i % 2 ? e2 : e, rc, "fire");
+  }
+  double us_fire_two = per_call(t, F);
+  case_store_close(s2);
+  case_engine_close(e2);
+  t = now_s();
+  check(e, case_store_checkpoint(s, key, T0 + 1, cp1, &cp2), "checkpoint --since");
+  double us_cp_since = per_call(t, 1);
+  t = now_s();
+  for (int i = 0; i < N; i++) {
+    check(e, case_checkpoint_check(e, cp1, cp2, NULL, &rep), "check-checkpoint");
+    case_free(rep);
+  }
+  double us_check = per_call(t, N);
+  t = now_s();
+  for (int i = 0; i < N; i++) {
+    case_free(proof);
+    check(e, case_store_prove(s, 1 + (int64_t)((i * 104729L) % size), size, &proof), "prove");
+  }
+  double us_prove = per_call(t, N);
+  t = now_s();
+  for (int i = 0; i < N; i++) {
+    check(e, case_checkpoint_check_row(e, cp1, proof, NULL, &rep), "check row");
+    case_free(rep);
+  }
+  double us_check_row = per_call(t, N);
+  case_store_close(s);
+  case_engine_close(e);
+  /* verify: whole, without SQLite's own check, and against the checkpoint. */
+  static const char *const opts[] = {"{\"integrity\":\"none\"}", "{\"integrity\":\"quick\"}",
+                                     NULL, "checkpoint"};
+  double tv[4];
+  long long events = 0;
+  for (int k = 0; k < 4; k++) {
+    if (case_engine_open(&e) != CASE_OK) die("engine");
+    check(e, case_store_open(e, path, CASE_STORE_READONLY, &s), "open read-only");
+    char *o = NULL;
+    if (k == 3) {
+      json_t *j = json_pack("{s:s}", "checkpoint", cp1);
+      o = json_dumps(j, 0);
+      json_decref(j);
+    }
+    t = now_s();
+    int rc = case_store_verify_v2(s, k == 3 ? o : opts[k], &rep);
+    tv[k] = now_s() - t;
+    if (rc != CASE_OK) die("verify: %s: %.300s", case_errstr(rc), rep ? rep : "");
+    const char *p = strstr(rep, "\"events\":");
+    if (p) events = atoll(p + 9);
+    free(o);
+    case_free(rep);
+    case_store_close(s);
+    case_engine_close(e);
+  }
+  printf("{\"bench\":\"proof\",\"rows\":%lld,\"import_seconds\":%.1f,\"tree_head_us\":%.1f,"
+         "\"checkpoint_us\":%.1f,\"fire_one_handle_us\":%.1f,\"fire_two_handles_us\":%.1f,"
+         "\"checkpoint_since_us\":%.1f,\"check_checkpoints_us\":%.1f,\"prove_us\":%.1f,"
+         "\"check_row_us\":%.1f,\"verify_no_integrity_s\":%.2f,\"verify_quick_s\":%.2f,"
+         "\"verify_s\":%.2f,\"verify_checkpoint_s\":%.2f,\"store_bytes\":%lld,"
+         "\"maxrss_kib\":%ld}\n",
+         (long long)size, t_import, us_head, us_cp, us_fire_one, us_fire_two, us_cp_since,
+         us_check, us_prove, us_check_row, tv[0], tv[1], tv[2], tv[3], store_bytes(path),
+         maxrss_kib());
+  (void)events;
+  case_free(cp1);
+  case_free(cp2);
+  case_free(proof);
+  remove_db(path);
+  unlink(key);
+  free(path);
+  free(key);
+  return 0;
+}
+
 /* ------------------------------------------------------------------ */
 
 static long arg_long(int argc, char **argv, int i, long dflt) {
@@ -1032,6 +1168,7 @@ static void usage(void) {
         "  scale [fires] [cases...]\n"
         "  store_size <workload> [cases]\n"
         "  import_verify [cases] [rows_per_case]\n"
+        "  proof [cases] [rows_per_case]\n"
         "  store_open [definition versions] [runs]\n"
         "  host [cases] [touches]\n"
         "  reads [cases] [history rows] [keep]\n"
@@ -1061,6 +1198,8 @@ int main(int argc, char **argv) {
   }
   if (strcmp(b, "store_size") == 0 && argc >= 3)
     return bench_store_size(argv[2], arg_long(argc, argv, 3, 100000));
+  if (strcmp(b, "proof") == 0)
+    return bench_proof(arg_long(argc, argv, 2, 10000), arg_long(argc, argv, 3, 100));
   if (strcmp(b, "import_verify") == 0)
     return bench_import_verify(arg_long(argc, argv, 2, 10000), arg_long(argc, argv, 3, 100));
   if (strcmp(b, "store_open") == 0)
