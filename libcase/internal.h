@@ -306,6 +306,7 @@ typedef struct cs_transition {
   int timer;        /* index in def->timers for an `after` transition, else -1 */
   char *description;
   cs_pos pos;
+  json_t *editor;   /* an SCXML editor's attributes and elements (as cs_state.editor) */
   int system;       /* set by chart_prepare(): no `roles` and every event is a
                        timer's event (1) or one the definition raises itself (2,
                        or 1 when both), so only the engine (not roles) may take it */
@@ -336,6 +337,8 @@ typedef struct cs_state {
   int ninvokes;
   cs_exec *donedata;/* final states: <donedata> (names and/or content), or NULL */
   int initial_elem; /* compound: the initial was an <initial> element (exported back) */
+  json_t *editor;   /* what an SCXML editor keeps on it (another namespace's attributes
+                       and elements), written back on export; not in the model hash */
   int extras;       /* entering it needs more than entry content and timers: late
                        binding, invokes, <initial> content (chart.c's slow path) */
   char *description;
@@ -408,6 +411,7 @@ struct case_def {
   int nraised;
 
   json_t *report_src; /* the `report:` section as written (JSON), for an SCXML export */
+  json_t *editor;    /* the document's editor data: {"ns": {prefix: uri}, "attrs": ..., "xml": ...} */
   json_t *report;    /* the `report:` section, validated, as canonical JSON (loader.c's
                         parse_report; read by report.c), NULL when absent */
 

@@ -82,6 +82,9 @@ static const node *map_get(const node *m, const char *key) {
   return NULL;
 }
 
+typedef struct ld ld;
+static int yaml_to_json(ld *L, const node *n, json_t **out);
+
 static int is_digits(const char *s) {
   if (!*s) return 0;
   for (; *s; s++)
@@ -158,7 +161,7 @@ static const char *describe(const node *n) {
 /* The loader's context and errors                                     */
 /* ------------------------------------------------------------------ */
 
-typedef struct ld {
+struct ld {
   case_engine *e;
   case_def *d;
   const char *file;
@@ -181,7 +184,7 @@ typedef struct ld {
   int uses_exec;      /* an action is executable content, or a script kept its error */
   const case_def *parent;  /* an inline child definition's parent, or NULL */
   const char *default_id;  /* its id when it names none */
-} ld;
+};
 
 static int fail(ld *L, int rc, cs_pos pos, const char *fmt, ...) CASE_PRINTF(4, 5);
 
@@ -704,7 +707,7 @@ static int check_conflicts(ld *L, const int *t, int n, cs_pos pos) {
 static const char *const state_keys[] = {
     "description", "initial", "states", "parallel", "final", "history", "default", "on",
     "always", "after", "deadlines", "entry", "exit", "transitions", "data", "invoke",
-    "donedata", NULL};
+    "donedata", "editor", NULL};
 
 static int is_history(const cs_state *s) {
   return s->kind == CS_HISTORY_SHALLOW || s->kind == CS_HISTORY_DEEP;
@@ -758,6 +761,9 @@ static int add_state(ld *L, const node *key, const node *val, int parent, int de
   s->pos = key->pos;
   L->snode[i] = val;
   if (!(s->id = xstrdup(id)) || index_state(L, i)) return oom(L);
+  const node *ed = map_get(val, "editor");
+  if (ed && (rc = yaml_to_json(L, ed, &d->states[i].editor)) != CASE_OK) return rc;
+  s = &d->states[i];
   if (int_push(&d->states[parent].children, &d->states[parent].nchildren, i)) return oom(L);
   s = &d->states[i];
 
@@ -776,7 +782,8 @@ static int add_state(ld *L, const node *key, const node *val, int parent, int de
     else
       return fail(L, CASE_INVALID, hist->text_pos, "unknown history '%s' (expected shallow or "
                   "deep)", h);
-    static const char *const hist_keys[] = {"history", "default", "description", NULL};
+    static const char *const hist_keys[] = {"history", "default", "description", "editor",
+                                            NULL};
     if ((rc = check_keys(L, val, "a history state", hist_keys)) != CASE_OK) return rc;
     const cs_state *p = &d->states[parent];
     if (parent == 0 || (p->kind != CS_COMPOUND && p->kind != CS_PARALLEL))
@@ -1010,11 +1017,11 @@ static int copy_events(ld *L, cs_transition *tr, char *const *ev, int n) {
 static int parse_transition(ld *L, int src, const node *n, tkind kind, char *const *ev, int nev,
                             cs_pos pos, int *out) {
   static const char *const on_keys[] = {"target", "guard", "actions", "roles", "type",
-                                        "description", NULL};
+                                        "description", "editor", NULL};
   static const char *const always_keys[] = {"target", "guard", "actions", "type", "description",
-                                            NULL};
+                                            "editor", NULL};
   static const char *const after_keys[] = {"delay", "target", "guard", "actions", "type",
-                                           "description", NULL};
+                                           "description", "editor", NULL};
   case_def *d = L->d;
   int t = -1, rc;
   if (n->kind == N_SEQ || (n->kind == N_SCALAR && scalar_type(n) == V_NULL))
@@ -1043,6 +1050,8 @@ static int parse_transition(ld *L, int src, const node *n, tkind kind, char *con
     }
     if (a && (rc = make_actions(L, a, &tr->actions, &tr->nactions)) != CASE_OK) return rc;
     if (de && (rc = dup_text(L, de, "description", &tr->description)) != CASE_OK) return rc;
+    const node *ed = map_get(n, "editor");
+    if (ed && (rc = yaml_to_json(L, ed, &d->transitions[t].editor)) != CASE_OK) return rc;
     if (ty) {
       const char *s = NULL;
       if ((rc = want_text(L, ty, "type", &s)) != CASE_OK) return rc;
@@ -3398,7 +3407,7 @@ static int parse_top(ld *L, const char *dir) {
   static const char *const keys[] = {"workflow", "version", "description", "in_force_from",
                                      "clock", "calendar", "roles", "lua", "params", "data",
                                      "initial", "states", "report", "name", "errors",
-                                     "datamodel", "binding", "script", NULL};
+                                     "datamodel", "binding", "script", "editor", NULL};
   case_def *d = L->d;
   const node *doc = L->doc;
   int rc = check_keys(L, doc, "the definition", keys);
@@ -3455,6 +3464,7 @@ static int parse_top(ld *L, const char *dir) {
       return fail(L, CASE_INVALID, n->text_pos, "unknown calendar '%s' (expected nl)", s);
   }
   if ((rc = parse_settings(L)) != CASE_OK) return rc;
+  if ((n = map_get(doc, "editor")) && (rc = yaml_to_json(L, n, &d->editor)) != CASE_OK) return rc;
   if ((n = map_get(doc, "roles")) && (rc = parse_roles(L, n)) != CASE_OK) return rc;
   if ((n = map_get(doc, "params")) && (rc = parse_params(L, n)) != CASE_OK) return rc;
   if ((n = map_get(doc, "data")) && (rc = parse_fields(L, n, 0)) != CASE_OK) return rc;
@@ -3796,6 +3806,7 @@ void def_free(case_def *d) {
     scripts_free(s, st->onexit, st->nonexit);
     free(st->timers);
     free(st->invokes);
+    json_decref(st->editor);
     exec_free(s, st->donedata);
     free(st->description);
   }
@@ -3808,6 +3819,7 @@ void def_free(case_def *d) {
     scripts_free(s, t->actions, t->nactions);
     free(t->targets);
     free(t->roles);
+    json_decref(t->editor);
     free(t->description);
   }
   free(d->transitions);
@@ -3884,5 +3896,6 @@ void def_free(case_def *d) {
   free(d->description);
   json_decref(d->report);
   json_decref(d->report_src);
+  json_decref(d->editor);
   free(d);
 }

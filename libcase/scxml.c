@@ -27,7 +27,9 @@
  * libcase:guard, libcase:description on <transition>; <libcase:deadline> in
  * a state; libcase:type, libcase:default on <data>; <libcase:call> as
  * executable content.  Attributes and elements of other namespaces (editor
- * layout such as qt:editorinfo) are ignored.
+ * layout such as qt:editorinfo) on <scxml>, states and transitions are kept
+ * as their `editor` (put_editor) and written back; elsewhere they are
+ * dropped.
  *
  * Out: case_def_export_scxml() writes the model back in the same words, so
  * that reading the export gives a model with the same model hash.
@@ -99,6 +101,7 @@ typedef struct xp {
   int rc;          /* first failure */
   size_t *lines;   /* byte offset of each line start */
   size_t nlines;
+  json_t *ns;      /* prefix -> uri of the namespaces other than SCXML's and libcase's */
 } xp;
 
 static cs_pos pos_of(const xp *x, size_t off) {
@@ -233,6 +236,14 @@ static void XMLCALL on_text(void *ud, const XML_Char *s, int len) {
   if (el->text.failed) xp_fail(x, CASE_NOMEM, el->pos, "out of memory");
 }
 
+static void XMLCALL on_ns(void *ud, const XML_Char *prefix, const XML_Char *uri) {
+  xp *x = ud;
+  if (x->rc != CASE_OK || !prefix || !uri || !strcmp(uri, NS_SCXML) || !strcmp(uri, NS_LIBCASE))
+    return;
+  if (!x->ns && !(x->ns = json_object())) return;
+  if (!json_object_get(x->ns, prefix)) json_object_set_new(x->ns, prefix, json_string(uri));
+}
+
 static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
                                const XML_Char *pubid, int has_internal) {
   CASE_UNUSED(name);
@@ -262,6 +273,7 @@ static int parse_xml(xp *x) {
   XML_SetElementHandler(x->p, on_start, on_end);
   XML_SetCharacterDataHandler(x->p, on_text);
   XML_SetStartDoctypeDeclHandler(x->p, on_doctype);
+  XML_SetStartNamespaceDeclHandler(x->p, on_ns);
   XML_SetParamEntityParsing(x->p, XML_PARAM_ENTITY_PARSING_NEVER);
   if (x->len > (size_t)INT32_MAX) {
     cs_pos one = {1, 1};
@@ -417,6 +429,41 @@ static int put_json(tr *t, def_node *map, const char *key, const xattr *a) {
   def_node *n = json_node(v, a->pos);
   json_decref(v);
   return put(t, map, key, a->pos, n);
+}
+
+static int is_foreign(const xel *el) {
+  return *el->ns && strcmp(el->ns, NS_SCXML) != 0 && strcmp(el->ns, NS_LIBCASE) != 0;
+}
+
+/* What an editor keeps on an element, in other namespaces than SCXML's and
+ * libcase's (Qt Creator's qt:editorinfo, layout attributes): editor:
+ * {"attrs": [[uri, name, value], ...], "xml": ["<qt:editorinfo .../>", ...]}
+ * (with "ns" on the document), written back as it was on export. */
+static int put_editor(tr *t, def_node *m, const xel *el, int root) {
+  json_t *ed = json_object(), *attrs = json_array(), *xml = json_array();
+  if (!ed || !attrs || !xml) {
+    json_decref(ed), json_decref(attrs), json_decref(xml);
+    return nomem(t);
+  }
+  for (int i = 0; i < el->nattrs; i++) {
+    const xattr *a = &el->attrs[i];
+    if (!*a->ns || !strcmp(a->ns, NS_LIBCASE) || !strcmp(a->ns, NS_SCXML)) continue;
+    json_array_append_new(attrs, json_pack("[s, s, s]", a->ns, a->name, a->value));
+  }
+  for (int i = 0; i < el->nkids; i++) {
+    const xel *k = el->kids[i];
+    if (!is_foreign(k) || k->end <= k->start || k->end > t->x->len) continue;
+    json_array_append_new(xml, json_stringn(t->x->text + k->start, k->end - k->start));
+  }
+  if (json_array_size(attrs)) json_object_set(ed, "attrs", attrs);
+  if (json_array_size(xml)) json_object_set(ed, "xml", xml);
+  if (root && t->x->ns) json_object_set(ed, "ns", t->x->ns);
+  json_decref(attrs);
+  json_decref(xml);
+  int rc = CASE_OK;
+  if (json_object_size(ed)) rc = put(t, m, "editor", el->pos, json_node(ed, el->pos));
+  json_decref(ed);
+  return rc;
 }
 
 static int unknown_child(tr *t, const xel *kid, const xel *in) {
@@ -748,6 +795,7 @@ static int transition_node(tr *t, const xel *el, def_node *seq, int in_state) {
     return rc;
   const xattr *ro = lattr(el, "roles");
   if (ro && (rc = put(t, m, "roles", ro->pos, list_node(ro))) != CASE_OK) return rc;
+  if (in_state && (rc = put_editor(t, m, el, 0)) != CASE_OK) return rc;
   if (el->nkids) {
     def_node *acts = def_node_seq(el->pos);
     if ((rc = put(t, m, "actions", el->pos, acts)) != CASE_OK) return rc;
@@ -947,6 +995,7 @@ static int state_node(tr *t, const xel *el, def_node *states, int depth) {
   def_node *m = def_node_map(el->pos);
   if ((rc = put(t, states, sid, ipos, m)) != CASE_OK) return rc;
   if ((rc = put_str(t, m, "description", lattr(el, "description"))) != CASE_OK) return rc;
+  if ((rc = put_editor(t, m, el, 0)) != CASE_OK) return rc;
   if (hist) {
     const xattr *ty = sattr(el, "type");
     const char *kind = ty ? ty->value : "shallow";
@@ -1110,6 +1159,7 @@ static int document(tr *t, const xel *el, def_node *doc, int child) {
     return rc;
   }
   if ((a = sattr(el, "binding")) && (rc = put_str(t, doc, "binding", a)) != CASE_OK) return rc;
+  if (!child && (rc = put_editor(t, doc, el, 1)) != CASE_OK) return rc;
   if ((a = lattr(el, "roles")) && (rc = put(t, doc, "roles", a->pos, list_node(a))) != CASE_OK)
     return rc;
   /* top-level libcase:param, libcase:lua, script */
@@ -1198,6 +1248,7 @@ int scxml_parse(case_engine *e, const char *text, size_t len, const char *file, 
   x.p = NULL;
   xel_free(x.root);
   free(x.lines);
+  json_decref(x.ns);
   if (rc != CASE_OK) {
     def_node_free(doc);
     return rc;
@@ -1213,7 +1264,43 @@ typedef struct wr {
   sbuf b;
   const case_def *d;
   int depth;
+  const json_t *ns; /* the document's editor namespaces: prefix -> uri */
 } wr;
+
+/* An editor's attributes on an element, with the prefixes of the document. */
+static void at(wr *w, const char *name, const char *v);
+
+static void w_editor_attrs(wr *w, const json_t *ed) {
+  size_t i;
+  json_t *a;
+  json_array_foreach(json_object_get(ed, "attrs"), i, a) {
+    const char *uri = json_string_value(json_array_get(a, 0));
+    const char *name = json_string_value(json_array_get(a, 1));
+    const char *val = json_string_value(json_array_get(a, 2));
+    const char *k;
+    json_t *u;
+    json_object_foreach((json_t *)w->ns, k, u) {
+      if (!uri || !name || !val || strcmp(json_string_value(u), uri) != 0) continue;
+      char q[256];
+      snprintf(q, sizeof q, "%s:%s", k, name);
+      at(w, q, val);
+      break;
+    }
+  }
+}
+
+static void ind(wr *w);
+
+/* An editor's elements, as they were written. */
+static void w_editor_xml(wr *w, const json_t *ed) {
+  size_t i;
+  json_t *x;
+  json_array_foreach(json_object_get(ed, "xml"), i, x) {
+    ind(w);
+    sbuf_puts(&w->b, json_string_value(x) ? json_string_value(x) : "");
+    sbuf_puts(&w->b, "\n");
+  }
+}
 
 static void esc(sbuf *b, const char *s, int in_attr) {
   for (const char *p = s; *p; p++) {
@@ -1620,12 +1707,14 @@ static void w_transition(wr *w, const cs_transition *t) {
     sbuf_puts(&w->b, "\"");
   }
   at(w, "libcase:description", t->description);
-  if (t->nactions == 0) {
+  w_editor_attrs(w, t->editor);
+  if (t->nactions == 0 && !json_object_get(t->editor, "xml")) {
     sbuf_puts(&w->b, "/>\n");
     return;
   }
   sbuf_puts(&w->b, ">\n");
   w->depth++;
+  w_editor_xml(w, t->editor);
   w_block(w, t->actions, t->nactions);
   w->depth--;
   ind(w);
@@ -1645,8 +1734,10 @@ static void w_state(wr *w, int s) {
   if (st->kind == CS_HISTORY_SHALLOW || st->kind == CS_HISTORY_DEEP) {
     at(w, "type", st->kind == CS_HISTORY_DEEP ? "deep" : "shallow");
     at(w, "libcase:description", st->description);
+    w_editor_attrs(w, st->editor);
     sbuf_puts(&w->b, ">\n");
     w->depth++;
+    w_editor_xml(w, st->editor);
     ind(w);
     sbuf_puts(&w->b, "<transition");
     at_ids(w, "target", st->initial, st->ninitial);
@@ -1668,8 +1759,10 @@ static void w_state(wr *w, int s) {
   int elem = st->kind == CS_COMPOUND && (st->initial_elem || st->ninitial_actions > 0);
   if (st->kind == CS_COMPOUND && !elem) at_ids(w, "initial", st->initial, st->ninitial);
   at(w, "libcase:description", st->description);
+  w_editor_attrs(w, st->editor);
   sbuf_puts(&w->b, ">\n");
   w->depth++;
+  w_editor_xml(w, st->editor);
   if (elem) {
     ind(w);
     sbuf_puts(&w->b, "<initial>\n");
@@ -1728,9 +1821,19 @@ static void w_state(wr *w, int s) {
 
 static void w_document(wr *w, const case_def *d, int child) {
   w->d = d;
+  if (!child) w->ns = json_object_get(d->editor, "ns");
   ind(w);
   sbuf_puts(&w->b, "<scxml xmlns=\"" NS_SCXML "\" xmlns:libcase=\"" NS_LIBCASE
                    "\" version=\"1.0\" datamodel=\"lua\"");
+  if (!child) {
+    const char *k;
+    json_t *u;
+    json_object_foreach((json_t *)w->ns, k, u) {
+      char q[160];
+      snprintf(q, sizeof q, "xmlns:%s", k);
+      at(w, q, json_string_value(u));
+    }
+  }
   at(w, "name", d->name);
   at_ids(w, "initial", d->states[0].initial, d->states[0].ninitial);
   if (d->late_binding) at(w, "binding", "late");
@@ -1751,8 +1854,10 @@ static void w_document(wr *w, const case_def *d, int child) {
     }
     sbuf_puts(&w->b, "\"");
   }
+  if (!child) w_editor_attrs(w, d->editor);
   sbuf_puts(&w->b, ">\n");
   w->depth++;
+  if (!child) w_editor_xml(w, d->editor);
   for (int i = 0; i < d->nmodules; i++) {
     ind(w);
     sbuf_puts(&w->b, "<libcase:lua");

@@ -170,6 +170,17 @@ static void test_editor_chart(void **state) {
   assert_string_equal(case_def_id(d), "Aanvraag");
   assert_int_equal(case_def_warning_count(d), 0);
   round_trip(d, NULL);
+  /* the editor's layout comes back out, where it was */
+  char *x = NULL;
+  assert_int_equal(case_def_export_scxml(d, &x), CASE_OK);
+  assert_non_null(strstr(x, "xmlns:qt=\"http://www.qt.io/2015/02/scxml-ext\""));
+  assert_non_null(strstr(x, "qt:editorversion=\"4.14.1\""));
+  assert_non_null(strstr(x, "<qt:editorinfo initialGeometry=\"-120.75;-60.12;-20;-20;40;40\"/>"));
+  const char *st = strstr(x, "<state id=\"ontvangen\">");
+  assert_non_null(st);
+  assert_non_null(strstr(st, "<qt:editorinfo scenegeometry=\"84.58;159.71"));
+  assert_non_null(strstr(x, "<qt:editorinfo endTargetFactors=\"32.74;52.11\"/>"));
+  case_free(x);
   case_instance *c = start(e, d, "a1");
   assert_config(c, "[\"ontvangen\"]");
   /* the reminder is a durable send: "14 days" is a term on the definition's
