@@ -1370,7 +1370,7 @@ static int persist(case_store *s, case_instance *c, const char *event, const cha
       rc = st_nomem(e);
       goto out;
     }
-    sb_outbox_row o = {0, c->id, w.j.seq, k->list.v[i].name, p, now};
+    sb_outbox_row o = {0, c->id, w.j.seq, k->list.v[i].name, p, now, 0};
     rc = s->ops->outbox_add(s->db, &o);
     free(p);
   }
@@ -1585,7 +1585,7 @@ static void record_refusal(case_store *s, const char *id, int64_t revision, cons
   char *msg = bounded(full), *ev = bounded(event), *who = bounded(actor);
   char *pl = bounded_payload(payload);
   sb_refused_row r = {(char *)id, revision, ev ? ev : "", pl, who, (char *)role, at,
-                      (int64_t)time(NULL), code, msg ? msg : ""};
+                      (int64_t)time(NULL), code, msg ? msg : "", 0};
   int rc = (payload && !pl) || (event && !ev) || (actor && !who) ? CASE_NOMEM : CASE_OK;
   if (rc == CASE_OK) rc = s->ops->begin(s->db, 1);
   if (rc == CASE_OK) rc = s->ops->refused_add(s->db, &r);

@@ -93,6 +93,7 @@ typedef struct sb_refused_row {
   int64_t time, recorded;
   int code;
   char *message;
+  int64_t id;       /* set by refused_from (copy); ignored by refused_add */
 } sb_refused_row;
 
 typedef struct sb_outbox_row {
@@ -102,6 +103,7 @@ typedef struct sb_outbox_row {
   char *name;
   char *payload;   /* JSON */
   int64_t created;
+  int64_t delivered; /* when it was acknowledged; 0: not yet (outbox_case only) */
 } sb_outbox_row;
 
 typedef struct sb_profile_row {
@@ -126,6 +128,7 @@ typedef struct sb_token_row {
 typedef int (*sb_def_fn)(void *ud, const sb_def_row *row);
 typedef int (*sb_def_key_fn)(void *ud, const char *id, int version);
 typedef int (*sb_token_fn)(void *ud, const sb_token_row *row);
+typedef int (*sb_refused_fn)(void *ud, const sb_refused_row *row);
 typedef int (*sb_profile_fn)(void *ud, const sb_profile_row *row);
 typedef int (*sb_holiday_fn)(void *ud, const char *day, const char *name);
 typedef int (*sb_case_id_fn)(void *ud, const char *case_id);
@@ -167,6 +170,8 @@ typedef struct sb_ops {
   /* A value of the meta table ("store_id"): owned string in *value, or
    * CASE_NOTFOUND. */
   int (*meta_get)(sb_db *db, const char *key, char **value);
+  /* Sets a value of the meta table (a copy keeps the store's identity). */
+  int (*meta_put)(sb_db *db, const char *key, const char *value);
 
   /* write=1 takes the write lock at once (SQLite BEGIN IMMEDIATE). */
   int (*begin)(sb_db *db, int write);
@@ -243,6 +248,8 @@ typedef struct sb_ops {
   int (*timers_case)(sb_db *db, const char *case_id, sb_timer_fn fn, void *ud);
 
   int (*refused_add)(sb_db *db, const sb_refused_row *row);
+  /* At most `limit` refused rows with an id above `after`, in id order (copy). */
+  int (*refused_from)(sb_db *db, int64_t after, int limit, sb_refused_fn fn, void *ud);
 
   /* An idempotency key's first result: the case, the journal seq and the
    * request's hash (*request NULL for a key stored before schema 5).  Both

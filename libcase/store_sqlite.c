@@ -113,7 +113,7 @@ enum {
   Q_JOURNAL_NODE, Q_JOURNAL_SET_NODE, Q_JOURNAL_GET, Q_META_GET, Q_TIMERS_CASE, Q_IDEM_LIST,
   Q_OUTBOX_CASE, Q_TOKEN_PUT, Q_TOKEN_GET, Q_TOKEN_REVOKE, Q_TOKEN_LIST, Q_CASE_PAGE,
   Q_JOURNAL_CASE_PAGE, Q_LATEST_TIME, Q_PROFILE_GET, Q_PROFILE_LATEST, Q_TIMER_AFTER,
-  Q_NEXT_DUE, Q_COUNT
+  Q_NEXT_DUE, Q_META_PUT, Q_REFUSED_FROM, Q_COUNT
 };
 
 #define JOURNAL_COLS "seq,case_id,revision,event,payload,actor,role,time,recorded," \
@@ -157,8 +157,12 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_TIMERS_CASE] = "SELECT case_id,timer_id,seq,kind,name,due,last_day,fired FROM timers "
                       "WHERE case_id=?1 ORDER BY seq,timer_id",
     [Q_IDEM_LIST] = "SELECT key,case_id,seq FROM idempotency ORDER BY key",
-    [Q_OUTBOX_CASE] = "SELECT id,case_id,seq,name,payload,created FROM outbox WHERE case_id=?1 "
-                      "ORDER BY id",
+    [Q_OUTBOX_CASE] = "SELECT id,case_id,seq,name,payload,created,delivered FROM outbox "
+                      "WHERE case_id=?1 ORDER BY id",
+    [Q_META_PUT] = "INSERT INTO meta(key,value) VALUES(?1,?2) "
+                   "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+    [Q_REFUSED_FROM] = "SELECT id,case_id,revision,event,payload,actor,role,time,recorded,code,"
+                       "message FROM refused WHERE id>?1 ORDER BY id LIMIT ?2",
     /* One case's rows: a range of the (case_id, revision) index. */
     [Q_JOURNAL_CASE_PAGE] = "SELECT " JOURNAL_COLS " FROM journal "
                             "WHERE case_id=?1 AND revision>?2 ORDER BY revision LIMIT ?3",
@@ -1371,7 +1375,7 @@ static int sq_outbox_list(sb_db *b, int limit, sb_outbox_fn fn, void *ud) {
   while (rc == CASE_OK && (src = sqlite3_step(s)) == SQLITE_ROW) {
     sb_outbox_row r = {sqlite3_column_int64(s, 0), (char *)col_text(s, 1),
                        sqlite3_column_int64(s, 2), (char *)col_text(s, 3),
-                       (char *)col_text(s, 4), sqlite3_column_int64(s, 5)};
+                       (char *)col_text(s, 4), sqlite3_column_int64(s, 5), 0};
     rc = fn(ud, &r);
   }
   if (rc == CASE_OK && src != SQLITE_DONE) rc = sqlfail(b, src, "read the outbox");
@@ -1455,10 +1459,39 @@ static int sq_outbox_case(sb_db *b, const char *case_id, sb_outbox_fn fn, void *
   while (rc == CASE_OK && (src = sqlite3_step(s)) == SQLITE_ROW) {
     sb_outbox_row r = {sqlite3_column_int64(s, 0), (char *)col_text(s, 1),
                        sqlite3_column_int64(s, 2), (char *)col_text(s, 3),
-                       (char *)col_text(s, 4), sqlite3_column_int64(s, 5)};
+                       (char *)col_text(s, 4), sqlite3_column_int64(s, 5),
+                       sqlite3_column_int64(s, 6)};
     rc = fn(ud, &r);
   }
   if (rc == CASE_OK && src != SQLITE_DONE) rc = sqlfail(b, src, "read the outbox");
+  done(s);
+  return rc;
+}
+
+static int sq_meta_put(sb_db *b, const char *key, const char *value) {
+  sqlite3_stmt *s = stmt(b, Q_META_PUT);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_text(s, 1, key);
+  bind_text(s, 2, value);
+  return exec_stmt(b, s, "write the meta table");
+}
+
+static int sq_refused_from(sb_db *b, int64_t after, int limit, sb_refused_fn fn, void *ud) {
+  sqlite3_stmt *s = stmt(b, Q_REFUSED_FROM);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  sqlite3_bind_int64(s, 1, after);
+  sqlite3_bind_int64(s, 2, limit > 0 ? limit : -1);
+  int src, rc = CASE_OK;
+  while (rc == CASE_OK && (src = sqlite3_step(s)) == SQLITE_ROW) {
+    sb_refused_row r = {(char *)col_text(s, 1), sqlite3_column_int64(s, 2),
+                        (char *)col_text(s, 3), (char *)sqlite3_column_text(s, 4),
+                        (char *)sqlite3_column_text(s, 5), (char *)sqlite3_column_text(s, 6),
+                        sqlite3_column_int64(s, 7), sqlite3_column_int64(s, 8),
+                        sqlite3_column_int(s, 9), (char *)col_text(s, 10),
+                        sqlite3_column_int64(s, 0)};
+    rc = fn(ud, &r);
+  }
+  if (rc == CASE_OK && src != SQLITE_DONE) rc = sqlfail(b, src, "read the refused events");
   done(s);
   return rc;
 }
@@ -1784,6 +1817,8 @@ static const sb_ops sqlite_ops = {
     .outbox_ack = sq_outbox_ack,
     .check = sq_check,
     .meta_get = sq_meta_get,
+    .meta_put = sq_meta_put,
+    .refused_from = sq_refused_from,
     .data_version = sq_data_version,
     .journal_tail = sq_journal_tail,
     .journal_node = sq_journal_node,

@@ -70,6 +70,33 @@ CASE_API int case_store_open(case_engine *e, const char *path, int flags, case_s
 /** Closes the store.  Cases it loaded stay on the engine.  NULL does nothing. */
 CASE_API void case_store_close(case_store *s);
 
+/**
+ * Copies everything store `from` holds into store `to`, which must be empty
+ * (a new store): the definitions with their Lua modules, every version of
+ * every location profile (under the same version numbers), the holidays, the
+ * case rows, the journal (every row as stored: its sequence number, hashes,
+ * recording time and Merkle node, so the copy verifies as the original does
+ * and the original's signed checkpoints hold for it), the timers, the outbox
+ * (delivered rows stay delivered), idempotency keys, refused events, access
+ * tokens (revoked ones stay revoked) and the store's identity (meta
+ * store_id).  The stores may be of any backends (SQLite to PostgreSQL and
+ * back, or the same kind); only the storage interface is used, no definition
+ * is loaded and nothing is replayed.  `from` is read in one snapshot (open it
+ * with CASE_STORE_READONLY); `to` is written in one transaction: on any
+ * failure nothing of the copy remains.  Check the copy with
+ * case_store_verify() (casectl copy does).
+ *
+ * *counts_json (may be NULL) gets a caller-owned JSON object of what was
+ * copied: {"definitions":n,"profiles":n,"holidays":n,"cases":n,"journal":n,
+ * "timers":n,"outbox":n,"idempotency":n,"refused":n,"tokens":n}.  Errors are
+ * on `from`'s engine.  Returns CASE_OK; CASE_EXISTS (`to` is not empty:
+ * nothing written); CASE_MISUSE (NULL store, the same store twice, `to`
+ * read-only); the backends' codes (CASE_IO, CASE_BUSY, CASE_CORRUPT,
+ * CASE_DENIED ...), the message saying whether the source or the target
+ * failed; CASE_NOMEM.
+ */
+CASE_API int case_store_copy(case_store *from, case_store *to, char **counts_json);
+
 /* Settings for case_store_config(). */
 #define CASE_STORE_SYNC_NORMAL 0 /* PRAGMA synchronous=NORMAL (default; WAL-safe) */
 #define CASE_STORE_SYNC_FULL   1 /* PRAGMA synchronous=FULL */

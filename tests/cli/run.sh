@@ -315,6 +315,36 @@ commands)
   expect 5 "fire as the clock" -- "$CASECTL" fire --role COA --actor timer Z4 incident
   contains "$T/err" "reserved for the clock" "fire refuses the clock's actor"
   ;;
+copy)
+  # casectl copy moves the pilot's store into a new one (on PostgreSQL when
+  # $CASE_TEST_STORE names a server: the CTest fixture's cluster), which verifies
+  # clean and gives the same report; and back into a new SQLite file.
+  pilot_store >"$T/log" 2>&1 || { cat "$T/log"; bad "pilot replay"; }
+  "$CASECTL" report --at 2023-06-15 >"$T/report.txt" || bad "report"
+  if [[ -n ${CASE_TEST_STORE:-} && ${CASE_TEST_STORE} != sqlite ]]; then
+    schema=cli_copy_$$
+    sep='&'; [[ $CASE_TEST_STORE == *'?'* ]] || sep='?'
+    TARGET="$CASE_TEST_STORE${sep}schema=$schema"
+    trap 'psql -X -q "$CASE_TEST_STORE" -c "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1; rm -rf "$T"' EXIT
+  else
+    TARGET=$T/copy.db
+  fi
+  expect 0 "copy the pilot store" -- "$CASECTL" copy --from "$CASECTL_STORE" --to "$TARGET"
+  contains "$T/out" "260 cases" "the copy names what it copied"
+  contains "$T/out" "260 case(s), [0-9]* journal row(s), 0 problem(s)" "the copy verifies clean"
+  expect 0 "report on the copy" -- "$CASECTL" report --store "$TARGET" --at 2023-06-15
+  if cmp -s "$T/out" "$T/report.txt"; then ok "the copy gives the same report"; else bad "the copy's report differs"; diff "$T/report.txt" "$T/out" | head -5; fi
+  expect 5 "copy into a store that is not empty" -- "$CASECTL" copy --from "$CASECTL_STORE" --to "$TARGET"
+  contains "$T/err" "not empty" "the refusal says why"
+  expect 0 "copy it back into a new SQLite file" -- "$CASECTL" copy --quiet --json --from "$TARGET" --to "$T/back.db"
+  contains "$T/out" '"problems": \[\]' "the copy of the copy verifies clean"
+  expect 0 "report on the copy of the copy" -- "$CASECTL" report --store "$T/back.db" --at 2023-06-15
+  if cmp -s "$T/out" "$T/report.txt"; then ok "the copy of the copy gives the same report"; else bad "the copy of the copy's report differs"; fi
+  expect 2 "copy without --to" -- "$CASECTL" copy --from "$CASECTL_STORE"
+  expect 2 "copy onto itself" -- "$CASECTL" copy --from "$CASECTL_STORE" --to "$CASECTL_STORE"
+  expect 3 "copy from a missing store" -- "$CASECTL" copy --from "$T/none.db" --to "$T/new.db"
+  if [[ -e $T/new.db ]]; then bad "a failed copy left a target"; else ok "a failed copy creates no target"; fi
+  ;;
 pilot)
   pilot_store >"$T/log" 2>&1 || { cat "$T/log"; bad "pilot replay"; }
   "$CASECTL" report --at 2023-06-15 --format json >"$T/report.json" || bad "report"

@@ -1857,6 +1857,108 @@ static void test_profile_migration_from_schema_5(void **state) {
   verify_clean(f, 2, 2);
 }
 
+/* case_store_copy(): everything a store holds, into a new store (of this
+ * backend, and on PostgreSQL also into an SQLite file and back): the copy
+ * verifies clean, the journal is row for row the same, and what is not in the
+ * journal (delivered outbox rows, revoked tokens, refusals, keys, profile
+ * versions, holidays, the store's identity) comes along. */
+static long long count_at(const char *loc, const char *sql) {
+  long long n = ts_count(loc, sql);
+  if (n < 0) fail_msg("count on %s failed: %s", loc, sql);
+  return n;
+}
+
+static void copy_checked(fx *f, const char *from, const char *to) {
+  case_engine *e1, *e2;
+  case_store *s1, *s2;
+  assert_int_equal(case_engine_open(&e1), CASE_OK);
+  assert_int_equal(case_engine_open(&e2), CASE_OK);
+  assert_int_equal(case_store_open(e1, from, CASE_STORE_READONLY, &s1), CASE_OK);
+  int rc = case_store_open(e2, to, CASE_STORE_CREATE, &s2);
+  if (rc != CASE_OK) fail_msg("open %s: %s", to, case_errmsg(e2));
+  char *counts = NULL;
+  rc = case_store_copy(s1, s2, &counts);
+  if (rc != CASE_OK) fail_msg("copy %s -> %s: %s", from, to, case_errmsg(e1));
+  assert_string_equal(counts, "{\"definitions\":1,\"profiles\":2,\"holidays\":1,\"cases\":2,"
+                              "\"journal\":6,\"timers\":2,\"outbox\":3,\"idempotency\":1,"
+                              "\"refused\":1,\"tokens\":2}");
+  case_free(counts);
+  /* Again into the same (now full) store: refused, nothing written. */
+  assert_int_equal(case_store_copy(s1, s2, NULL), CASE_EXISTS);
+  assert_non_null(strstr(case_errmsg(e1), "not empty"));
+  assert_int_equal(case_store_copy(s1, s1, NULL), CASE_MISUSE);
+  char *rep = NULL;
+  rc = case_store_verify(s2, &rep);
+  if (rc != CASE_OK) fail_msg("verify the copy: %s", rep ? rep : case_errmsg(e2));
+  case_free(rep);
+  case_instance *c = NULL;
+  assert_int_equal(case_store_get(s2, "z1", &c), CASE_OK);
+  assert_int_equal(case_instance_revision(c), 3);
+  case_store_close(s2);
+  case_store_close(s1);
+  case_engine_close(e2);
+  case_engine_close(e1);
+  const char *const same[] = {
+      "SELECT count(*) FROM journal WHERE node IS NOT NULL",
+      "SELECT sum(seq * length(hash)) FROM journal",
+      "SELECT count(*) FROM outbox WHERE delivered IS NOT NULL",
+      "SELECT count(*) FROM tokens WHERE revoked IS NOT NULL",
+      "SELECT count(*) FROM refused WHERE code=9",
+      "SELECT count(*) FROM idempotency WHERE request IS NOT NULL",
+      "SELECT max(version) FROM profiles WHERE name='budel'",
+      "SELECT count(*) FROM holidays",
+      "SELECT count(*) FROM timers WHERE fired=0",
+  };
+  for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+    long long a = count_at(from, same[i]), b = count_at(to, same[i]);
+    if (a != b || a == 0) fail_msg("%s: %lld in %s, %lld in the copy %s", same[i], a, from, b, to);
+  }
+  (void)f;
+}
+
+static void test_copy(void **state) {
+  fx *f = *state;
+  create(f, "z1", NULL);
+  create(f, "z2", NULL);
+  fire(f, "z1", "tel", NULL, "IND"); /* emits geteld */
+  int64_t seq = 0;
+  assert_int_equal(case_store_fire(f->s, "z1", "tel", NULL, "jan", "IND", T0 + 60, -1, "key-1",
+                                   &seq), CASE_OK);
+  fire(f, "z1", "notitie", "{\"tekst\":\"x\"}", "COA");
+  assert_int_equal(case_store_fire(f->s, "z2", "sluit", NULL, "jan", "IND", T0 + 60, -1, NULL,
+                                   NULL), CASE_GUARD); /* refused */
+  assert_int_equal(case_store_outbox_ack(f->s, 1), CASE_OK);
+  budel(f, 1);
+  assert_int_equal(case_store_add_profile(f->s, "budel"), CASE_OK);
+  budel(f, 2);
+  assert_int_equal(case_store_add_profile(f->s, "budel"), CASE_OK);
+  assert_int_equal(case_store_add_holiday(f->s, "2026-03-04", "testdag"), CASE_OK);
+  char *tok = NULL;
+  assert_int_equal(case_store_token_create(f->s, "politie", "IND", CASE_TOKEN_READ, &tok), CASE_OK);
+  case_free(tok);
+  assert_int_equal(case_store_token_revoke(f->s, "politie"), CASE_OK);
+  assert_int_equal(case_store_token_create(f->s, "politie", "IND", CASE_TOKEN_READ, &tok), CASE_OK);
+  case_free(tok);
+  assert_int_equal(case_store_fire(f->s, "z2", "tel", NULL, "jan", "IND", T0 + 120, -1, NULL,
+                                   NULL), CASE_OK);
+  close_all(f);
+  char to[600];
+  ts_location(to, sizeof to, "test_copy");
+  copy_checked(f, f->path, to);
+  if (ts_pg()) { /* across backends: into an SQLite file, and from it into PostgreSQL again */
+    char file[300], again[600];
+    snprintf(file, sizeof file, "/tmp/test_copy_%ld.db", (long)getpid());
+    ts_remove(file);
+    ts_location(again, sizeof again, "test_copy_again");
+    copy_checked(f, to, file);
+    copy_checked(f, file, again);
+    ts_remove(file);
+    ts_remove(again);
+  }
+  ts_remove(to);
+  open_all(f);
+}
+
 int main(void) {
   /* One suite for every backend (store_uri.h); the tests of SQLite's files
    * (wrong files, old schema versions, read-only files) run on SQLite only, and
@@ -1880,6 +1982,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_sigkill_mid_stream, setup, teardown),
       cmocka_unit_test_setup_teardown(test_two_processes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_wait, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fire_runs_due_timers_first, setup, teardown),
       cmocka_unit_test_setup_teardown(test_modules_pinned, setup, teardown),
       cmocka_unit_test_setup_teardown(test_profiles_stored, setup, teardown),

@@ -122,7 +122,7 @@ int check_state(ctx *c, const char *state);
 /* Commands. */
 extern const command cmd_validate, cmd_graph, cmd_init, cmd_load, cmd_new, cmd_fire, cmd_show,
     cmd_list, cmd_events, cmd_explain, cmd_tick, cmd_import, cmd_report, cmd_verify, cmd_follow,
-    cmd_test, cmd_token, cmd_serve, cmd_migrate_profile;
+    cmd_test, cmd_token, cmd_serve, cmd_migrate_profile, cmd_copy;
 /* cmd_scxml.c */
 extern const command cmd_import_scxml, cmd_export_scxml;
 /* cmd_proof.c */

@@ -13,7 +13,7 @@ static const command *const commands[] = {
     &cmd_show,     &cmd_list,  &cmd_events, &cmd_explain, &cmd_tick,   &cmd_import, &cmd_report,
     &cmd_verify,   &cmd_follow, &cmd_test,   &cmd_checkpoint, &cmd_check_checkpoint,
     &cmd_prove,    &cmd_keygen,   &cmd_token,  &cmd_serve,
-    &cmd_import_scxml, &cmd_export_scxml, &cmd_migrate_profile,
+    &cmd_import_scxml, &cmd_export_scxml, &cmd_migrate_profile, &cmd_copy,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
