@@ -2645,16 +2645,37 @@ static int ld_resource(ld *L, const node *name, char **text, size_t *len) {
     const char *p = as_written;
     if (strncmp(p, "file://", 7) == 0) p += 7;
     else if (strncmp(p, "file:", 5) == 0) p += 5;
+    /* next to the definition, then (as a lua: module) under the Lua root */
+    const char *root = L->e->lua_root ? L->e->lua_root : ".";
     sbuf path;
     sbuf_init(&path);
     if (p[0] == '/') sbuf_puts(&path, p);
-    else sbuf_printf(&path, "%s/%s", L->dir ? L->dir : L->e->lua_root ? L->e->lua_root : ".", p);
+    else sbuf_printf(&path, "%s/%s", L->dir ? L->dir : root, p);
     char *full = sbuf_take(&path);
     if (!full) return oom(L);
     FILE *f = fopen(full, "rb");
+    if (!f && p[0] != '/' && L->dir && errno == ENOENT) {
+      char *again = NULL;
+      sbuf_init(&path);
+      sbuf_printf(&path, "%s/%s", root, p);
+      if (!(again = sbuf_take(&path))) {
+        free(full);
+        return oom(L);
+      }
+      if ((f = fopen(again, "rb"))) {
+        free(full);
+        full = again;
+      } else {
+        free(again);
+        errno = ENOENT;
+      }
+    }
     if (!f) {
-      int rc = fail(L, CASE_IO, name->text_pos, "cannot read '%s' (%s): %s", as_written, full,
-                    strerror(errno));
+      int rc = L->dir && p[0] != '/' && errno == ENOENT
+                   ? fail(L, CASE_IO, name->text_pos, "cannot read '%s' (%s, nor in the Lua root %s): %s",
+                          as_written, full, root, strerror(errno))
+                   : fail(L, CASE_IO, name->text_pos, "cannot read '%s' (%s): %s", as_written,
+                          full, strerror(errno));
       free(full);
       return rc;
     }

@@ -630,6 +630,27 @@ defs)
   expect 0 "init with the profile" -- "${PS[@]}" init --profile budel=$P/bad_type.lua
   expect 5 "load a workflow the stored profile breaks" -- "${PS[@]}" load $P/drempel.yaml
   contains "$T/err" "bad_type.lua:5:5:" "load names the profile's line"
+  # Issue 13: SCXML out of the store and back in, with the same model hash.
+  X=(env CASECTL_STORE="$T/scxml.db" "$CASECTL")
+  Y=(env CASECTL_STORE="$T/scxml2.db" "$CASECTL")
+  expect 0 "init the SCXML store" -- "${X[@]}" init
+  expect 0 "load the asylum workflow" -- "${X[@]}" load workflows/asielprocedure.yaml
+  expect 0 "export-scxml a stored workflow" -- "${X[@]}" export-scxml -o "$T/asiel.scxml" asielprocedure@1
+  model=$(sed -n 's/.*(model \([0-9a-f]*\)\.\.\.).*/\1/p' "$T/err" "$T/out" | head -1)
+  contains "$T/asiel.scxml" 'xmlns:libcase="urn:libcase:scxml:1"' "the export declares the libcase namespace"
+  expect 0 "export-scxml a YAML file to stdout" -- "${X[@]}" export-scxml workflows/asielprocedure.yaml
+  contains "$T/out" '<scxml ' "the export is an SCXML document"
+  expect 2 "export-scxml --json is a usage error" -- "${X[@]}" export-scxml --json asielprocedure
+  expect 3 "export-scxml of an unknown workflow" -- "${X[@]}" export-scxml nope
+  expect 0 "init a second store" -- "${Y[@]}" init
+  expect 4 "import-scxml without the Lua module (as load)" -- "${Y[@]}" import-scxml "$T/asiel.scxml"
+  contains "$T/err" "asiel.scxml:3:" "the missing module is named at its line"
+  expect 0 "import-scxml with --lua-root" -- "${Y[@]}" import-scxml --lua-root workflows "$T/asiel.scxml"
+  if [[ -n $model ]] && grep -q "model $model" "$T/out" "$T/err"; then ok "import-scxml gives the exported model hash"; else bad "model hash '$model' not kept"; fi
+  expect 0 "show the imported workflow's case" -- "${Y[@]}" new --workflow asielprocedure --role IND --at 2026-03-02 S1
+  expect 5 "import-scxml of a bad document" -- "${Y[@]}" import-scxml tests/data/scxml/invalid/bad_raise.scxml
+  contains "$T/err" "bad_raise.scxml:4:28:" "the error has file:line:col"
+  expect 0 "import-scxml of an editor's chart" -- "${Y[@]}" import-scxml tests/data/scxml/editor_chart.scxml
   ;;
 proof)
   # Issue 15 §7-9, issue 12 §10: verify finds what is changed, checkpoints prove the rest.
