@@ -1398,6 +1398,13 @@ static int global_assign(lua_State *L, sbx *s, const char *k)
   case_call *c = s->call;
   if (is_listed(sysvars, k) || is_listed(reserved, k) || is_listed(forbidden, k))
     return refuse(L, CASE_SCRIPT, "cannot assign %s: it is a system variable", k);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->base_ref);
+  lua_pushstring(L, k);
+  int base = lua_rawget(L, -2) != LUA_TNIL;
+  lua_pop(L, 2);
+  if (base)
+    return luaL_error(L, "'%s' is a sandbox global and cannot be assigned (every "
+                      "evaluation sees the same, read-only globals)", k);
   if (s->guard)
     return refuse(L, CASE_SCRIPT, "guards are pure: cannot assign %s in a guard", k);
   if (!is_identifier(k, 0)) return luaL_error(L, "'%s' is not a variable name", k);

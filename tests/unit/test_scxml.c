@@ -409,7 +409,10 @@ static void test_yaml_system_variables(void **state) {
       "      r1:\n"
       "        initial: {target: x, actions: [\"log[#log + 1] = 'init'\"]}\n"
       "        states:\n"
-      "          x: {on: {go: {target: y, guard: \"In('q') and _event.name == 'go' and _event.type == 'external'\"}}}\n"
+      "          x:\n"
+      "            on:\n"
+      "              go: {target: y, guard: \"In('q') and _event.name == 'go' and _event.type == 'external'\"}\n"
+      "              lib: {target: y, actions: [\"string = 1\"]}\n"
       "          y:\n"
       "            data: {laat: {expr: \"#log\"}}\n"
       "            entry: [\"log[#log + 1] = 'y' .. laat\"]\n"
@@ -418,6 +421,9 @@ static void test_yaml_system_variables(void **state) {
       "        states:\n"
       "          q: {}\n");
   case_instance *c = start(e, d, "sv1");
+  /* a global of the sandbox stays read-only in the globals datamodel */
+  assert_int_equal(case_instance_fire(c, "lib", NULL, NULL, NULL, T0), CASE_SCRIPT);
+  assert_non_null(strstr(case_errmsg(e), "'string' is a sandbox global"));
   assert_int_equal(case_instance_fire(c, "go", NULL, NULL, NULL, T0), CASE_OK);
   assert_config(c, "[\"p\",\"r1\",\"y\",\"r2\",\"q\"]");
   json_t *dj = data_of(c);
