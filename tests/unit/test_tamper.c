@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include "libcase/libcase.h"
@@ -692,8 +693,81 @@ static void test_damaged_rows_readable(void **state) {
   case_engine_close(e);
 }
 
+/* A host that keeps its key elsewhere (an HSM, a KMS) signs through a callback. */
+typedef struct signer {
+  EVP_PKEY *pk;
+  int calls, refuse;
+} signer;
+
+static int host_sign(void *ud, const unsigned char *msg, size_t len, unsigned char sig[64]) {
+  signer *g = ud;
+  g->calls++;
+  if (g->refuse) return -1;
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  size_t n = 64;
+  int ok = ctx && EVP_DigestSignInit(ctx, NULL, NULL, NULL, g->pk) == 1 &&
+           EVP_DigestSign(ctx, sig, &n, msg, len) == 1;
+  EVP_MD_CTX_free(ctx);
+  return ok ? 0 : -1;
+}
+
+static void test_sign_callback(void **state) {
+  (void)state;
+  /* RFC 8032 §7.1 TEST 1's secret key, so the public key is known. */
+  static const unsigned char secret[32] = {
+      0x9d, 0x61, 0xb1, 0x9d, 0xef, 0xfd, 0x5a, 0x60, 0xba, 0x84, 0x4a, 0xf4, 0x92, 0xec, 0x2c, 0xc4,
+      0x44, 0x49, 0xc5, 0x69, 0x7b, 0x32, 0x69, 0x19, 0x70, 0x3b, 0xac, 0x03, 0x1c, 0xae, 0x7f, 0x60};
+  static const unsigned char public[32] = {
+      0xd7, 0x5a, 0x98, 0x01, 0x82, 0xb1, 0x0a, 0xb7, 0xd5, 0x4b, 0xfe, 0xd3, 0xc9, 0x64, 0x07, 0x3a,
+      0x0e, 0xe1, 0x72, 0xf3, 0xda, 0xa6, 0x23, 0x25, 0xaf, 0x02, 0x1a, 0x68, 0xf7, 0x07, 0x51, 0x1a};
+  signer g = {EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, secret, 32), 0, 0};
+  assert_non_null(g.pk);
+  case_engine *e;
+  case_store *s;
+  assert_int_equal(case_engine_open(&e), CASE_OK);
+  assert_int_equal(case_store_open(e, W.master, CASE_STORE_READONLY, &s), CASE_OK);
+  char *cp = NULL;
+  assert_int_equal(case_store_checkpoint_sign(s, public, host_sign, &g, T0, NULL, &cp), CASE_OK);
+  assert_int_equal(g.calls, 1);
+  assert_non_null(strstr(cp, "\"key\": \"d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a\""));
+  assert_non_null(strstr(cp, "\"size\": 13"));
+  /* It checks like one signed with a key file. */
+  char *rep = NULL;
+  char *cp2 = NULL;
+  assert_int_equal(case_store_checkpoint_sign(s, public, host_sign, &g, T0 + 1, cp, &cp2), CASE_OK);
+  assert_int_equal(case_checkpoint_check(e, cp, cp2, NULL, &rep), CASE_OK);
+  case_free(rep);
+  /* A callback that refuses, and one whose signature is not for the key it names. */
+  g.refuse = 1;
+  char *none = NULL;
+  assert_int_equal(case_store_checkpoint_sign(s, public, host_sign, &g, T0, NULL, &none),
+                   CASE_DENIED);
+  assert_null(none);
+  g.refuse = 0;
+  unsigned char other[32];
+  memcpy(other, public, 32);
+  other[0] ^= 1;
+  assert_int_equal(case_store_checkpoint_sign(s, other, host_sign, &g, T0, NULL, &none),
+                   CASE_INVALID);
+  assert_null(none);
+  assert_non_null(strstr(case_errmsg(e), "does not verify"));
+  /* A previous checkpoint of another store, or altered, is refused. */
+  char *bad = strdup(cp);
+  char *o = strstr(bad, "\"origin\": \"");
+  o[12] = o[12] == 'a' ? 'b' : 'a';
+  assert_int_equal(case_store_checkpoint_sign(s, public, host_sign, &g, T0, bad, &none),
+                   CASE_INVALID);
+  free(bad);
+  case_free(cp);
+  case_free(cp2);
+  case_store_close(s);
+  case_engine_close(e);
+  EVP_PKEY_free(g.pk);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_sign_callback),
       cmocka_unit_test(test_leaf_example),
       cmocka_unit_test(test_damaged_rows_readable),
       cmocka_unit_test(test_catalogue),
