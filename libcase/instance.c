@@ -667,7 +667,8 @@ const char *chart_timer_name(const case_def *d, const cs_timer_inst *ti) {
 static json_t *timer_json(const case_instance *c, const cs_timer_inst *ti) {
   const cs_timer *tm = &c->def->timers[ti->timer];
   if (tm->kind == TIMER_SEND) {
-    json_t *o = json_pack("{s:s, s:s, s:O, s:I, s:I, s:I}", "id", ti->id, "kind", "send",
+    json_t *o = json_pack("{s:s, s:s, s:s, s:O, s:I, s:I, s:I}", "id", ti->id, "kind", "send",
+                          "name", chart_timer_name(c->def, ti),
                           "event", json_object_get(ti->send, "event"), "started",
                           (json_int_t)ti->started, "due", (json_int_t)ti->due, "due_ms",
                           (json_int_t)ti->due_ms);

@@ -835,7 +835,9 @@ CASE_API int case_instance_explain_v2(case_instance *c, const char *event, const
  *   [{"id":"t3","kind":"deadline","name":"beslistermijn","state":"aa","due":1790000000,
  *     "last_day":"2026-09-30","clock":"atw","source":"Vw 2000 art. 42 lid 1",
  *     "event":"beslistermijn_verstreken"}, ...]
- * "kind" is "after" (a delayed transition) or "deadline"; "last_day" (the last
+ * "kind" is "after" (a delayed transition), "deadline" or "send" (a delayed
+ * <send>: {"id","kind":"send","name" (its event),"event","started","due",
+ * "due_ms"} and "sendid", "to" when it has them); "last_day" (the last
  * Europe/Amsterdam date of the term) only for day-based terms.  Caller-owned
  * string in *json.  Returns CASE_OK, CASE_NOMEM or CASE_MISUSE.
  */
