@@ -236,13 +236,16 @@ static int disjoint(const pitem *a, const pitem *b) {
   return 1;
 }
 
-/* Splits a pattern into items; returns their number, -1 if malformed (Lua
- * will say so), -2 if there are more than `max`. */
+/* Splits a pattern into items; returns their number (-2 if there are more
+ * than `max`).  A malformed item (Lua raises when its matcher reaches it, which
+ * may be after all the backtracking the items before it cost) ends the list,
+ * with *malformed set. */
 static int parse_pattern(const char *p, size_t plen, int gmatch, pitem *v, int max,
-                         int *anchored) {
+                         int *anchored, int *malformed) {
   size_t i = 0;
   int n = 0;
   *anchored = 0;
+  *malformed = 0;
   if (!gmatch && plen && p[0] == '^') {
     *anchored = 1;
     i = 1;
@@ -267,10 +270,10 @@ static int parse_pattern(const char *p, size_t plen, int gmatch, pitem *v, int m
     }
     size_t e;
     if (c == '%') {
-      if (i + 1 >= plen) return -1;
+      if (i + 1 >= plen) goto bad;
       char d = p[i + 1];
       if (d == 'b') {
-        if (i + 3 >= plen) return -1;
+        if (i + 3 >= plen) goto bad;
         it.kind = 'b';
         v[n++] = it;
         i += 4;
@@ -278,7 +281,7 @@ static int parse_pattern(const char *p, size_t plen, int gmatch, pitem *v, int m
       }
       if (d == 'f') {
         i += 2;
-        if (i >= plen || p[i] != '[') return -1;
+        if (i >= plen || p[i] != '[') goto bad;
         it.kind = 'f';
         /* skip the set as below */
       } else if (d >= '0' && d <= '9') {
@@ -295,7 +298,7 @@ static int parse_pattern(const char *p, size_t plen, int gmatch, pitem *v, int m
       size_t j = i + 1;
       if (j < plen && p[j] == '^') j++;
       do { /* the first character of a set is always part of it */
-        if (j >= plen) return -1;
+        if (j >= plen) goto bad;
         if (p[j++] == '%' && j < plen) j++;
       } while (j >= plen || p[j] != ']');
       e = j + 1;
@@ -318,6 +321,9 @@ static int parse_pattern(const char *p, size_t plen, int gmatch, pitem *v, int m
     i = e;
   }
   return n;
+bad:
+  *malformed = 1;
+  return n;
 }
 
 /*
@@ -336,12 +342,17 @@ static double pattern_cost(lua_State *L, const char *s, size_t n, const char *p,
   double dn = (double)n + 1.0;
   int max = plen > 4096 ? 4096 : (int)plen + 1;
   pitem *v = lua_newuserdatauv(L, (size_t)max * sizeof *v, 0);
-  int anchored;
-  int k = parse_pattern(p, plen, gmatch, v, max, &anchored);
+  int anchored, malformed;
+  int k = parse_pattern(p, plen, gmatch, v, max, &anchored, &malformed);
   if (k < 0) {
     lua_pop(L, 1);
-    /* malformed: Lua raises at once; a huge pattern: its worst case, roughly */
-    return k == -1 ? dn : dn * (double)plen * dn;
+    return dn * (double)plen * dn; /* a huge pattern: its worst case, roughly */
+  }
+  if (malformed) {
+    if (k >= max) k = max - 1;
+    v[k].kind = '$'; /* where Lua raises: the end of the search, at a cost of 1 */
+    v[k].quant = 0;
+    k++;
   }
   double scan = 0; /* our own scans of the subject */
   double rest = 1.0;
