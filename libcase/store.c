@@ -19,6 +19,22 @@
 #include <string.h>
 #include <time.h>
 
+/* A notification a call inside a batch emitted: held until the batch commits. */
+typedef struct held_note {
+  char *case_id;
+  char *name;
+  json_t *payload;
+} held_note;
+
+struct st_batch {
+  int appended;   /* a call in it appended journal rows (the tree frontier moved) */
+  held_note *notes;
+  int nnotes, cap_notes;
+  char **touched; /* ids of the cases its calls changed or loaded */
+  int ntouched, cap_touched;
+  long calls;     /* calls run in it */
+};
+
 int st_nomem(case_engine *e) { return eng_err(e, CASE_NOMEM, "out of memory"); }
 
 case_engine *store_engine(const case_store *s) { return s ? s->e : NULL; }
@@ -41,6 +57,7 @@ static int writable(case_store *s) {
  */
 static int should_retry(case_store *s, int rc, int attempt) {
   if (attempt >= ST_RETRIES || (rc != CASE_BUSY && rc != CASE_IO)) return 0;
+  if (s->batch) return 0; /* the batch's transaction is lost: its commit says so */
   if (!s->ops->retryable || !s->ops->retryable(s->db)) return 0;
   struct timespec nap = {0, (long)(5 * 1000000L) << attempt};
   nanosleep(&nap, NULL);
@@ -499,7 +516,9 @@ static int tree_node(case_store *s, sb_journal_row *j, const case_instance *crea
   if (!s->txn_tree_ok) {
     uint64_t ver = 0;
     int vrc = s->ops->data_version(s->db, &ver);
-    if (vrc == CASE_OK && s->tree_ok && ver == s->tree_version) {
+    /* In a batch that appended rows, the handle's frontier is behind. */
+    if (vrc == CASE_OK && s->tree_ok && ver == s->tree_version &&
+        !(s->batch && s->batch->appended)) {
       s->txn_tree = s->tree;
       s->txn_complete = 1;
     } else if ((rc = load_frontier(s, &s->txn_tree, &s->txn_complete)) != CASE_OK) {
@@ -534,8 +553,10 @@ static int tree_node(case_store *s, sb_journal_row *j, const case_instance *crea
   return CASE_OK;
 }
 
-/* A write transaction that may append journal rows. */
+/* A write transaction that may append journal rows (in a batch: a savepoint
+ * of the batch's transaction, whose frontier goes on from call to call). */
 static int write_begin(case_store *s) {
+  if (s->batch) return s->ops->begin(s->db, 1);
   /* A transaction that used the tree and was not committed through
    * write_commit() (rolled back, or ended elsewhere) leaves the cache unsure. */
   if (s->txn_tree_ok) s->tree_ok = 0;
@@ -543,7 +564,22 @@ static int write_begin(case_store *s) {
   return s->ops->begin(s->db, 1);
 }
 
+/* Rolls back the transaction (in a batch: to the call's savepoint).  The
+ * frontier of the transaction is then unsure: the next row reads it again. */
+static int st_rollback(case_store *s) {
+  if (s->batch) {
+    if (s->txn_tree_ok) s->batch->appended = 1;
+    s->txn_tree_ok = 0;
+  }
+  return s->ops->rollback(s->db);
+}
+
 static int write_commit(case_store *s) {
+  if (s->batch) { /* RELEASE: durable only when the batch commits */
+    int rc = s->ops->commit(s->db);
+    if (s->txn_tree_ok) s->batch->appended = 1;
+    return rc;
+  }
   int rc = s->ops->commit(s->db);
   if (s->txn_tree_ok) {
     s->tree_ok = 0;
@@ -668,7 +704,56 @@ static void collect_free(collector *k) {
   k->list.v = NULL;
 }
 
-static void forward(const collector *k, const case_instance *c) {
+/* ------------------------------------------------------------------ */
+/* Batches: many calls in one transaction, a savepoint each            */
+/* ------------------------------------------------------------------ */
+
+static int batch_note(struct st_batch *b, const case_instance *c, const char *name,
+                      json_t *payload) {
+  if (b->nnotes == b->cap_notes) {
+    int cap = b->cap_notes ? 2 * b->cap_notes : 16;
+    held_note *v = realloc(b->notes, (size_t)cap * sizeof *v);
+    if (!v) return CASE_NOMEM;
+    b->notes = v;
+    b->cap_notes = cap;
+  }
+  held_note *h = &b->notes[b->nnotes];
+  h->case_id = xstrdup(c->id);
+  h->name = xstrdup(name);
+  if (!h->case_id || !h->name) {
+    free(h->case_id);
+    free(h->name);
+    return CASE_NOMEM;
+  }
+  h->payload = json_incref(payload);
+  b->nnotes++;
+  return CASE_OK;
+}
+
+/* Case `id` was loaded or changed by a call in the batch: if the batch does
+ * not commit, its copy on the engine is ahead of the disk and is dropped. */
+static void batch_touch(struct st_batch *b, const char *id) {
+  for (int i = b->ntouched - 1; i >= 0 && i >= b->ntouched - 4; i--)
+    if (strcmp(b->touched[i], id) == 0) return; /* the usual repeat: the same case */
+  if (b->ntouched == b->cap_touched) {
+    int cap = b->cap_touched ? 2 * b->cap_touched : 16;
+    char **v = realloc(b->touched, (size_t)cap * sizeof *v);
+    if (!v) return; /* then the batch's failure drops every cached case (below) */
+    b->touched = v;
+    b->cap_touched = cap;
+  }
+  char *copy = xstrdup(id);
+  if (copy) b->touched[b->ntouched++] = copy;
+}
+
+/* The notifications of a committed call (or batch) to the host; in a batch,
+ * held until it commits. */
+static void forward(case_store *s, const collector *k, const case_instance *c) {
+  if (s->batch) {
+    for (int i = 0; i < k->list.n; i++)
+      if (batch_note(s->batch, c, k->list.v[i].name, k->list.v[i].payload) != CASE_OK) break;
+    return;
+  }
   if (!k->host) return;
   for (int i = 0; i < k->list.n; i++) {
     char *p = json_dumps(k->list.v[i].payload, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -831,7 +916,7 @@ int case_store_add_holiday(case_store *s, const char *date, const char *name) {
   if (rc == CASE_OK) rc = s->ops->commit(s->db);
   if (rc != CASE_OK) {
     st_berr(s, rc);
-    s->ops->rollback(s->db);
+    st_rollback(s);
     return rc;
   }
   return eng_ok(s->e);
@@ -856,7 +941,7 @@ int case_store_add_profile(case_store *s, const char *name) {
   if (rc == CASE_OK) rc = s->ops->commit(s->db);
   if (rc != CASE_OK) {
     st_berr(s, rc);
-    s->ops->rollback(s->db);
+    st_rollback(s);
     return rc;
   }
   return eng_ok(s->e);
@@ -917,6 +1002,7 @@ int case_store_open(case_engine *e, const char *path, int flags, case_store **ou
 
 void case_store_close(case_store *s) {
   if (!s) return;
+  if (s->batch) case_store_batch_rollback(s); /* never committed: nothing of it stays */
   /* Its cases stay on the engine, as the host's from now on. */
   while (s->lru_head) store_cache_drop(s->lru_head);
   eng_def_source_remove(s->e, s);
@@ -947,7 +1033,7 @@ int case_store_add_def(case_store *s, const case_def *d) {
   if (rc == CASE_OK) rc = s->ops->commit(s->db);
   if (rc != CASE_OK) {
     st_berr(s, rc);
-    s->ops->rollback(s->db);
+    st_rollback(s);
     return rc;
   }
   return eng_ok(s->e);
@@ -1060,6 +1146,7 @@ static void lru_unlink(case_store *s, case_instance *c) {
 }
 
 void st_cache_touch(case_store *s, case_instance *c, int adopt) {
+  if (s->batch) batch_touch(s->batch, c->id);
   if (c->cached_by != s) {
     if (!adopt || c->cached_by) return; /* the host's own case, or another store's */
     c->cached_by = s;
@@ -1078,7 +1165,7 @@ void st_cache_touch(case_store *s, case_instance *c, int adopt) {
 }
 
 void st_cache_trim(case_store *s, const case_instance *keep) {
-  if (s->cache_max < 0) return;
+  if (s->cache_max < 0 || s->batch) return; /* a batch keeps its cases until it ends */
   case_instance *c = s->lru_tail;
   while (c && s->lru_n > s->cache_max) {
     case_instance *prev = c->lru_prev;
@@ -1442,7 +1529,12 @@ static int mail_abort(case_store *s, mail_run *m, const case_instance *own) {
 static void mail_done(case_store *s, mail_run *m) {
   case_engine *e = s->e;
   e->manual_mail = m->saved;
-  if (e->notify)
+  if (s->batch) {
+    for (int i = 0; i < m->ntouched; i++) batch_touch(s->batch, m->touched[i]->id);
+    for (int i = 0; i < m->notes.list.n; i++)
+      batch_note(s->batch, m->note_case[i], m->notes.list.v[i].name,
+                 m->notes.list.v[i].payload);
+  } else if (e->notify)
     for (int i = 0; i < m->notes.list.n; i++) {
       char *p = json_dumps(m->notes.list.v[i].payload, JSON_COMPACT | JSON_ENCODE_ANY);
       e->notify(e->notify_ud, m->note_case[i], m->notes.list.v[i].name, p ? p : "null");
@@ -1590,7 +1682,7 @@ static void record_refusal(case_store *s, const char *id, int64_t revision, cons
   if (rc == CASE_OK) rc = s->ops->begin(s->db, 1);
   if (rc == CASE_OK) rc = s->ops->refused_add(s->db, &r);
   if (rc == CASE_OK) rc = s->ops->commit(s->db);
-  if (rc != CASE_OK) s->ops->rollback(s->db);
+  if (rc != CASE_OK) st_rollback(s);
   /* The refusal is the caller's answer; restore its message. */
   eng_err(s->e, code, "%s", full ? full : case_errstr(code));
   free(full);
@@ -1664,14 +1756,14 @@ static int create_once(case_store *s, const case_def *d, const char *id,
     rc = s->ops->case_get(s->db, id, &row);
     if (rc == CASE_OK) {
       sb_case_row_free(&row);
-      s->ops->rollback(s->db);
+      st_rollback(s);
       return eng_err(e, CASE_EXISTS, "a case with id '%s' is already stored", id);
     }
     if (rc == CASE_NOTFOUND) rc = CASE_OK;
   }
   if (rc != CASE_OK) {
     st_berr(s, rc);
-    s->ops->rollback(s->db);
+    st_rollback(s);
     return rc;
   }
   /* Pin the location's profile: the engine's current one, as a stored version. */
@@ -1679,7 +1771,7 @@ static int create_once(case_store *s, const case_def *d, const char *id,
   int pver = 0;
   rc = pin_profile(s, location, &prof, &pver);
   if (rc != CASE_OK) {
-    s->ops->rollback(s->db);
+    st_rollback(s);
     return rc;
   }
   collector k;
@@ -1690,7 +1782,7 @@ static int create_once(case_store *s, const case_def *d, const char *id,
   rc = eng_instance_create(e, d, id, location, prof, data_json, at, &c);
   collect_stop(e, &k);
   if (rc != CASE_OK) {
-    s->ops->rollback(s->db);
+    st_rollback(s);
     mail_abort(s, &mr, NULL);
     collect_free(&k);
     return rc;
@@ -1704,7 +1796,7 @@ static int create_once(case_store *s, const case_def *d, const char *id,
     if (rc != CASE_OK) st_berr(s, rc);
   }
   if (rc != CASE_OK) {
-    s->ops->rollback(s->db);
+    st_rollback(s);
     if (!mail_abort(s, &mr, c)) case_instance_free(c);
     collect_free(&k);
     return rc;
@@ -1712,7 +1804,7 @@ static int create_once(case_store *s, const case_def *d, const char *id,
   mail_done(s, &mr);
   eng_ok(e);
   st_cache_touch(s, c, 1);
-  forward(&k, c);
+  forward(s, &k, c);
   collect_free(&k);
   st_cache_trim(s, c);
   if (out) *out = c;
@@ -1852,7 +1944,7 @@ static int fire_once(case_store *s, const char *id, const char *event,
       int replay = 0;
       rc = key_check(s, idempotency_key, used_by, first, first_hash, key->hash, id, event,
                      payload_json, actor, role, at, (flags & CASE_FIRE_KEY_TIME) != 0, &replay);
-      s->ops->rollback(s->db);
+      st_rollback(s);
       free(used_by);
       free(first_hash);
       if (rc != CASE_OK) return rc;
@@ -1862,7 +1954,7 @@ static int fire_once(case_store *s, const char *id, const char *event,
     }
     if (rc != CASE_NOTFOUND) {
       st_berr(s, rc);
-      s->ops->rollback(s->db);
+      st_rollback(s);
       return rc;
     }
   }
@@ -1870,11 +1962,11 @@ static int fire_once(case_store *s, const char *id, const char *event,
   rc = s->ops->case_get(s->db, id, &row);
   if (rc != CASE_OK) {
     st_berr(s, rc);
-    s->ops->rollback(s->db);
+    st_rollback(s);
     return rc;
   }
   if (expected_revision >= 0 && row.revision != expected_revision) {
-    s->ops->rollback(s->db);
+    st_rollback(s);
     rc = eng_err(e, CASE_CONFLICT, "case '%s' is at revision %lld, not %lld: read it again",
                  id, (long long)row.revision, (long long)expected_revision);
     sb_case_row_free(&row);
@@ -1883,7 +1975,7 @@ static int fire_once(case_store *s, const char *id, const char *event,
   case_instance *c;
   rc = load_case(s, &row, &c);
   if (rc != CASE_OK) {
-    s->ops->rollback(s->db);
+    st_rollback(s);
     sb_case_row_free(&row);
     return rc;
   }
@@ -1898,7 +1990,7 @@ static int fire_once(case_store *s, const char *id, const char *event,
   mail_begin(s, &mr);
   rc = fire_due_timers(s, c, at, &cur_rev, cur_hash, &later);
   if (rc != CASE_OK) {
-    s->ops->rollback(s->db);
+    st_rollback(s);
     int too_many = rc == CASE_LIMIT && cur_rev >= 0;
     if (!mail_abort(s, &mr, c) && cur_rev != row.revision)
       case_instance_free(c); /* memory ran ahead of disk */
@@ -1913,7 +2005,7 @@ static int fire_once(case_store *s, const char *id, const char *event,
   rc = case_instance_fire(c, event, payload_json, actor, role, at);
   collect_stop(e, &k);
   if (rc != CASE_OK) {
-    s->ops->rollback(s->db);
+    st_rollback(s);
     if (!mail_abort(s, &mr, c) && cur_rev != row.revision)
       case_instance_free(c); /* timers fired in memory only */
     if (is_refusal(rc))
@@ -1933,15 +2025,15 @@ static int fire_once(case_store *s, const char *id, const char *event,
   }
   sb_case_row_free(&row);
   if (rc != CASE_OK) {
-    s->ops->rollback(s->db);
+    st_rollback(s);
     if (!mail_abort(s, &mr, c)) case_instance_free(c); /* memory must not run ahead of disk */
     collect_free(&k);
     collect_free(&later);
     return rc;
   }
   eng_ok(e);
-  forward(&later, c);
-  forward(&k, c);
+  forward(s, &later, c);
+  forward(s, &k, c);
   mail_done(s, &mr);
   collect_free(&k);
   collect_free(&later);
@@ -2008,7 +2100,7 @@ int case_store_set_profile(case_store *s, const char *id, int version, const cha
   rc = s->ops->case_get(s->db, id, &row);
   if (rc != CASE_OK) {
     st_berr(s, rc);
-    s->ops->rollback(s->db);
+    st_rollback(s);
     return rc;
   }
   case_instance *c = NULL;
@@ -2042,7 +2134,7 @@ int case_store_set_profile(case_store *s, const char *id, int version, const cha
     goto fail;
   }
   if (version == c->profile_version) { /* already there: nothing to journal */
-    s->ops->rollback(s->db);
+    st_rollback(s);
     sb_case_row_free(&row);
     return eng_ok(e);
   }
@@ -2076,13 +2168,13 @@ int case_store_set_profile(case_store *s, const char *id, int version, const cha
   if (rc != CASE_OK) goto fail;
   sb_case_row_free(&row);
   eng_ok(e);
-  forward(&later, c);
+  forward(s, &later, c);
   collect_free(&later);
   st_cache_trim(s, c);
   if (seq) *seq = n;
   return CASE_OK;
 fail:
-  s->ops->rollback(s->db);
+  st_rollback(s);
   if (c && cur_rev != row.revision) case_instance_free(c); /* memory must not run ahead of disk */
   sb_case_row_free(&row);
   collect_free(&later);
@@ -2225,12 +2317,12 @@ static int tick_one(case_store *s, int64_t now, sb_timer_row *cursor, case_set *
   sb_timer_row t;
   rc = s->ops->timer_next(s->db, now, cursor->case_id ? cursor : NULL, &t);
   if (rc == CASE_NOTFOUND) {
-    s->ops->rollback(s->db);
+    st_rollback(s);
     return CASE_OK;
   }
   if (rc != CASE_OK) {
     st_berr(s, rc);
-    s->ops->rollback(s->db);
+    st_rollback(s);
     return rc;
   }
   /* New timers started by this firing are due at or after it, and a timer of
@@ -2240,7 +2332,7 @@ static int tick_one(case_store *s, int64_t now, sb_timer_row *cursor, case_set *
   cursor->due = t.due;
   cursor->seq = t.seq;
   if (!cursor->case_id) {
-    s->ops->rollback(s->db);
+    st_rollback(s);
     sb_timer_row_free(&t);
     return st_nomem(e);
   }
@@ -2258,7 +2350,7 @@ static int tick_one(case_store *s, int64_t now, sb_timer_row *cursor, case_set *
     set_forget_checked(seen);
   }
   if (known == 1) { /* over the limit earlier in this tick: left alone */
-    s->ops->rollback(s->db);
+    st_rollback(s);
     *fired = -1;
     goto out;
   }
@@ -2278,7 +2370,7 @@ static int tick_one(case_store *s, int64_t now, sb_timer_row *cursor, case_set *
       int i = chart_timer_next(c, now);
       const cs_timer *tm = &c->def->timers[c->st.timers[i].timer];
       char *ev = st_timer_event(c, i);
-      s->ops->rollback(s->db);
+      st_rollback(s);
       eng_err_at(e, CASE_LIMIT, c->def->file, tm->pos,
                  "case '%s': more than %lld timer expiries in one tick ('%s' of state '%s' "
                  "keeps running out: a delay of 0 that re-enters its state?); none of its "
@@ -2323,7 +2415,7 @@ static int tick_one(case_store *s, int64_t now, sb_timer_row *cursor, case_set *
   rc = chart_tick_one(c, t.due, &one);
   collect_stop(e, &k);
   if (rc != CASE_OK) {
-    s->ops->rollback(s->db);
+    st_rollback(s);
     mail_abort(s, &mr, NULL);
     if (is_refusal(rc))
       record_refusal(s, c->id, row.revision, event, NULL, TIMER_ACTOR, NULL, t.due, rc);
@@ -2339,24 +2431,98 @@ static int tick_one(case_store *s, int64_t now, sb_timer_row *cursor, case_set *
     if (rc != CASE_OK) st_berr(s, rc);
   }
   if (rc != CASE_OK) {
-    s->ops->rollback(s->db);
+    st_rollback(s);
     if (!mail_abort(s, &mr, c)) case_instance_free(c);
     c = NULL;
     goto fail;
   }
   *fired = 1;
-  forward(&k, c);
+  forward(s, &k, c);
   mail_done(s, &mr);
   st_cache_trim(s, c);
   goto out;
 fail:
-  s->ops->rollback(s->db);
+  st_rollback(s);
 out:
   collect_free(&k);
   free(event);
   sb_timer_row_free(&t);
   sb_case_row_free(&row);
   return rc;
+}
+
+/* A tick's progress, kept across the batches of case_store_tick_v2(). */
+typedef struct tick_run {
+  sb_timer_row cursor;
+  case_set seen;
+  int first, failures;
+  char *first_msg;
+} tick_run;
+
+static void tick_run_free(tick_run *t) {
+  sb_timer_row_free(&t->cursor);
+  set_free(&t->seen);
+  free(t->first_msg);
+}
+
+/*
+ * Fires due timers from the cursor on until none is left (*more 0) or `max`
+ * have fired (max 0: no bound; *more 1).  *fired gets how many fired.  A
+ * timer whose macrostep fails is recorded (t->first, t->failures) and passed
+ * over.  Returns CASE_OK or the error that stopped it.
+ */
+static int tick_steps(case_store *s, int64_t now, tick_run *t, int max, int *fired,
+                      int *more) {
+  int n = 0, attempt = 0, rc;
+  *more = 0;
+  for (;;) {
+    if (max > 0 && n >= max) {
+      *more = 1;
+      rc = CASE_OK;
+      break;
+    }
+    int one = 0;
+    /* Where the cursor was: a timer whose transaction failed without writing
+     * (a deadlock, a lost connection) is taken again from there. */
+    int had = t->cursor.case_id != NULL;
+    char *was_case = had ? xstrdup(t->cursor.case_id) : NULL;
+    int64_t was_due = t->cursor.due, was_seq = t->cursor.seq;
+    rc = tick_one(s, now, &t->cursor, &t->seen, &one);
+    if (rc != CASE_OK && !is_refusal(rc) && (!had || was_case) &&
+        should_retry(s, rc, attempt)) {
+      attempt++;
+      free(t->cursor.case_id);
+      t->cursor.case_id = was_case;
+      t->cursor.due = was_due;
+      t->cursor.seq = was_seq;
+      continue;
+    }
+    free(was_case);
+    attempt = 0;
+    if (rc != CASE_OK && is_refusal(rc)) {
+      /* This timer's macrostep (or case) failed; the others still fire. */
+      if (t->first == CASE_OK) {
+        t->first = rc;
+        t->first_msg = xstrdup(case_errmsg(s->e));
+      }
+      t->failures++;
+      continue;
+    }
+    if (rc != CASE_OK || one == 0) break;
+    if (one > 0) n++;
+  }
+  *fired = n;
+  return rc;
+}
+
+/* The tick's answer: CASE_OK, or its first failure with the count of the others. */
+static int tick_result(case_store *s, const tick_run *t) {
+  if (t->first == CASE_OK) return eng_ok(s->e);
+  if (t->failures > 1)
+    return eng_err(s->e, t->first,
+                   "%s (and %d more failures in this tick: see the refused events)",
+                   t->first_msg ? t->first_msg : case_errstr(t->first), t->failures - 1);
+  return eng_err(s->e, t->first, "%s", t->first_msg ? t->first_msg : case_errstr(t->first));
 }
 
 int case_store_tick(case_store *s, int64_t now, int *fired) {
@@ -2372,56 +2538,15 @@ int case_store_tick(case_store *s, int64_t now, int *fired) {
   rc = s->ops->next_due(s->db, &due, &any);
   if (rc != CASE_OK) return st_berr(s, rc);
   if (!any || due > now) return eng_ok(s->e);
-  int n = 0, first = CASE_OK, failures = 0;
-  char *first_msg = NULL;
-  sb_timer_row cursor;
-  memset(&cursor, 0, sizeof cursor);
-  case_set seen = {0};
-  int attempt = 0;
-  for (;;) {
-    int one = 0;
-    /* Where the cursor was: a timer whose transaction failed without writing
-     * (a deadlock, a lost connection) is taken again from there. */
-    int had = cursor.case_id != NULL;
-    char *was_case = had ? xstrdup(cursor.case_id) : NULL;
-    int64_t was_due = cursor.due, was_seq = cursor.seq;
-    rc = tick_one(s, now, &cursor, &seen, &one);
-    if (rc != CASE_OK && !is_refusal(rc) && (!had || was_case) &&
-        should_retry(s, rc, attempt)) {
-      attempt++;
-      free(cursor.case_id);
-      cursor.case_id = was_case;
-      cursor.due = was_due;
-      cursor.seq = was_seq;
-      continue;
-    }
-    free(was_case);
-    attempt = 0;
-    if (rc != CASE_OK && is_refusal(rc)) {
-      /* This timer's macrostep (or case) failed; the others still fire. */
-      if (first == CASE_OK) {
-        first = rc;
-        first_msg = xstrdup(case_errmsg(s->e));
-      }
-      failures++;
-      continue;
-    }
-    if (rc != CASE_OK || one == 0) break;
-    if (one > 0) n++;
-  }
-  sb_timer_row_free(&cursor);
-  set_free(&seen);
+  tick_run t;
+  memset(&t, 0, sizeof t);
+  int n = 0, more = 0;
+  rc = tick_steps(s, now, &t, 0, &n, &more);
   st_cache_trim(s, NULL);
   if (fired) *fired = n;
-  if (rc == CASE_OK && first != CASE_OK) {
-    if (failures > 1)
-      rc = eng_err(s->e, first, "%s (and %d more failures in this tick: see the refused events)",
-                   first_msg ? first_msg : case_errstr(first), failures - 1);
-    else
-      rc = eng_err(s->e, first, "%s", first_msg ? first_msg : case_errstr(first));
-  }
-  free(first_msg);
-  return rc == CASE_OK ? eng_ok(s->e) : rc;
+  if (rc == CASE_OK) rc = tick_result(s, &t);
+  tick_run_free(&t);
+  return rc;
 }
 
 int case_store_next_due(case_store *s, int64_t *due) {
@@ -2433,6 +2558,143 @@ int case_store_next_due(case_store *s, int64_t *due) {
   if (rc != CASE_OK) return st_berr(s, rc);
   if (!any) return eng_err(s->e, CASE_NOTFOUND, "no timer is running");
   return eng_ok(s->e);
+}
+
+/* ------------------------------------------------------------------ */
+/* Batches                                                             */
+/* ------------------------------------------------------------------ */
+
+static void batch_free(struct st_batch *b) {
+  if (!b) return;
+  for (int i = 0; i < b->nnotes; i++) {
+    free(b->notes[i].case_id);
+    free(b->notes[i].name);
+    json_decref(b->notes[i].payload);
+  }
+  free(b->notes);
+  for (int i = 0; i < b->ntouched; i++) free(b->touched[i]);
+  free(b->touched);
+  free(b);
+}
+
+int case_store_batch_begin(case_store *s) {
+  if (!s) return CASE_MISUSE;
+  int rc = writable(s);
+  if (rc != CASE_OK) return rc;
+  if (s->batch) return eng_err(s->e, CASE_MISUSE, "case_store_batch_begin: a batch is open");
+  struct st_batch *b = calloc(1, sizeof *b);
+  if (!b) return st_nomem(s->e);
+  /* The frontier of the last commit goes on in the batch's transaction. */
+  if (s->txn_tree_ok) s->tree_ok = 0;
+  s->txn_tree_ok = 0;
+  rc = s->ops->batch(s->db, SB_BATCH_BEGIN);
+  if (rc != CASE_OK) {
+    free(b);
+    return st_berr(s, rc);
+  }
+  s->batch = b;
+  return eng_ok(s->e);
+}
+
+int case_store_in_batch(const case_store *s) { return s && s->batch ? 1 : 0; }
+
+/* The batch did not commit: what its calls changed on the engine is ahead of
+ * the disk, so those cases are dropped (the next call restores them). */
+static void batch_drop(case_store *s, struct st_batch *b) {
+  for (int i = 0; i < b->ntouched; i++) case_instance_free(case_instance_find(s->e, b->touched[i]));
+  if (b->cap_touched && b->ntouched == b->cap_touched) {
+    /* The list may have lost an id (no memory): drop every cached case. */
+    while (s->lru_head) case_instance_free(s->lru_head);
+  }
+  s->txn_tree_ok = 0; /* the handle's frontier of the last commit still holds */
+}
+
+int case_store_batch_commit(case_store *s) {
+  if (!s) return CASE_MISUSE;
+  if (!s->batch) return eng_err(s->e, CASE_MISUSE, "case_store_batch_commit: no batch is open");
+  struct st_batch *b = s->batch;
+  int rc = s->ops->batch(s->db, SB_BATCH_COMMIT);
+  s->batch = NULL;
+  if (rc != CASE_OK) { /* rolled back: nothing of the batch was written */
+    st_berr(s, rc);
+    if (s->txn_tree_ok || b->appended) s->tree_ok = 0;
+    batch_drop(s, b);
+    batch_free(b);
+    return rc;
+  }
+  /* The handle's frontier is the batch's. */
+  if (s->txn_tree_ok) {
+    s->tree_ok = 0;
+    if (s->txn_complete && s->ops->data_version(s->db, &s->tree_version) == CASE_OK) {
+      s->tree = s->txn_tree;
+      s->tree_ok = 1;
+    }
+  } else if (b->appended) {
+    s->tree_ok = 0;
+  }
+  s->txn_tree_ok = 0;
+  eng_ok(s->e);
+  case_engine *e = s->e;
+  for (int i = 0; e->notify && i < b->nnotes; i++) {
+    case_instance *c = case_instance_find(e, b->notes[i].case_id);
+    if (!c && case_store_get(s, b->notes[i].case_id, &c) != CASE_OK) c = NULL;
+    if (!c) continue; /* not even in the store any more; the outbox has it */
+    char *p = json_dumps(b->notes[i].payload, JSON_COMPACT | JSON_ENCODE_ANY);
+    e->notify(e->notify_ud, c, b->notes[i].name, p ? p : "null");
+    free(p);
+  }
+  batch_free(b);
+  st_cache_trim(s, NULL);
+  return eng_ok(s->e);
+}
+
+int case_store_batch_rollback(case_store *s) {
+  if (!s) return CASE_MISUSE;
+  if (!s->batch) return eng_ok(s->e);
+  struct st_batch *b = s->batch;
+  int rc = s->ops->batch(s->db, SB_BATCH_ROLLBACK);
+  s->batch = NULL;
+  batch_drop(s, b);
+  batch_free(b);
+  st_cache_trim(s, NULL);
+  return rc == CASE_OK ? eng_ok(s->e) : st_berr(s, rc);
+}
+
+int case_store_tick_v2(case_store *s, int64_t now, int per_txn, int *fired) {
+  if (fired) *fired = 0;
+  if (!s) return CASE_MISUSE;
+  if (per_txn < 0)
+    return eng_err(s->e, CASE_INVALID, "case_store_tick_v2: %d timers per transaction", per_txn);
+  if (per_txn == 0) per_txn = CASE_STORE_TICK_BATCH;
+  if (per_txn == 1 || s->batch) return case_store_tick(s, now, fired);
+  int rc = writable(s);
+  if (rc != CASE_OK) return rc;
+  if ((rc = check_future(s, "tick time", now)) != CASE_OK) return rc;
+  int64_t due = 0;
+  int any = 0;
+  rc = s->ops->next_due(s->db, &due, &any);
+  if (rc != CASE_OK) return st_berr(s, rc);
+  if (!any || due > now) return eng_ok(s->e);
+  /* Batches of up to per_txn fired timers, each timer still all-or-nothing
+   * (its savepoint), the cursor going on from batch to batch. */
+  tick_run t;
+  memset(&t, 0, sizeof t);
+  int total = 0, more = 1;
+  while (more) {
+    if ((rc = case_store_batch_begin(s)) != CASE_OK) break;
+    int n = 0;
+    rc = tick_steps(s, now, &t, per_txn, &n, &more);
+    if (rc != CASE_OK) {
+      case_store_batch_rollback(s);
+      break;
+    }
+    if ((rc = case_store_batch_commit(s)) != CASE_OK) break;
+    total += n;
+  }
+  if (fired) *fired = total;
+  if (rc == CASE_OK) rc = tick_result(s, &t);
+  tick_run_free(&t);
+  return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -2528,7 +2790,7 @@ int case_store_follow(case_store *s, int64_t after, int limit, case_feed_fn fn, 
   feed f = {fn, ud, after, 0};
   int rc = s->ops->begin(s->db, 0);
   if (rc == CASE_OK) rc = s->ops->journal_from(s->db, after, limit, feed_row, &f);
-  s->ops->rollback(s->db);
+  st_rollback(s);
   if (last) *last = f.last;
   if (f.stopped) return rc;
   if (rc == CASE_NOMEM) return st_nomem(s->e);
@@ -2766,7 +3028,7 @@ int case_store_outbox_ack(case_store *s, int64_t id) {
   if (rc == CASE_OK) rc = s->ops->commit(s->db);
   if (rc != CASE_OK) {
     st_berr(s, rc);
-    s->ops->rollback(s->db);
+    st_rollback(s);
     return rc;
   }
   return eng_ok(s->e);

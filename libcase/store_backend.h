@@ -148,6 +148,10 @@ typedef int (*sb_migrated_fn)(void *ud, int version);
  * calls its hook with it so that store.c fills the nodes of older rows. */
 #define SB_SCHEMA_TREE 6
 
+#define SB_BATCH_BEGIN 1
+#define SB_BATCH_COMMIT 2
+#define SB_BATCH_ROLLBACK 3
+
 #define SB_READONLY 0x1
 #define SB_CREATE   0x2
 
@@ -177,6 +181,12 @@ typedef struct sb_ops {
   int (*begin)(sb_db *db, int write);
   int (*commit)(sb_db *db);
   int (*rollback)(sb_db *db); /* harmless without a transaction */
+  /* A batch (op SB_BATCH_*): BEGIN takes the write lock and opens one
+   * transaction; until COMMIT or ROLLBACK, begin() opens a savepoint in it,
+   * commit() releases it and rollback() rolls back to it (nothing when none
+   * is open), so each call's writes stay all-or-nothing inside the batch.
+   * COMMIT makes the batch durable or, failing, rolls it all back. */
+  int (*batch)(sb_db *db, int op);
 
   int (*def_put)(sb_db *db, const sb_def_row *row); /* same id+version+hash: CASE_OK, no-op */
   int (*def_list)(sb_db *db, sb_def_fn fn, void *ud);

@@ -45,6 +45,8 @@ struct case_store {
    * call trims it to cache_max (< 0: no bound) when it returns. */
   case_instance *lru_head, *lru_tail;
   long lru_n, cache_max;
+  /* An open batch (case_store_batch_begin()), NULL outside one. */
+  struct st_batch *batch;
 };
 
 /* Case `c` was just used by the store: it becomes the most recent entry of

@@ -113,7 +113,7 @@ enum {
   Q_JOURNAL_NODE, Q_JOURNAL_SET_NODE, Q_JOURNAL_GET, Q_META_GET, Q_TIMERS_CASE, Q_IDEM_LIST,
   Q_OUTBOX_CASE, Q_TOKEN_PUT, Q_TOKEN_GET, Q_TOKEN_REVOKE, Q_TOKEN_LIST, Q_CASE_PAGE,
   Q_JOURNAL_CASE_PAGE, Q_LATEST_TIME, Q_PROFILE_GET, Q_PROFILE_LATEST, Q_TIMER_AFTER,
-  Q_NEXT_DUE, Q_META_PUT, Q_REFUSED_FROM, Q_COUNT
+  Q_NEXT_DUE, Q_META_PUT, Q_REFUSED_FROM, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q_COUNT
 };
 
 #define JOURNAL_COLS "seq,case_id,revision,event,payload,actor,role,time,recorded," \
@@ -212,12 +212,17 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_BEGIN_READ] = "BEGIN",
     [Q_BEGIN_WRITE] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
+    [Q_SAVEPOINT] = "SAVEPOINT lc",
+    [Q_RELEASE] = "RELEASE lc",
+    [Q_ROLLBACK_TO] = "ROLLBACK TO lc",
 };
 
 struct sb_db {
   sqlite3 *db;
   sqlite3_stmt *q[Q_COUNT];
   int readonly;
+  int batch; /* a batch's transaction is open (sq_batch) */
+  int depth; /* savepoints open inside it */
   char err[512];
 };
 
@@ -606,13 +611,34 @@ int sb_sqlite_open(const char *path, int flags, const sb_ops **ops, sb_db **out,
 /* Transactions                                                        */
 /* ------------------------------------------------------------------ */
 
+/*
+ * Inside a batch (sq_batch) every transaction store.c begins is a savepoint
+ * of the batch's one transaction: begin is SAVEPOINT, commit RELEASE (it
+ * cannot fail for want of the disk: the batch's COMMIT does that), rollback
+ * ROLLBACK TO and RELEASE, so a failing call leaves the batch as it was before
+ * the call.  A rollback with no savepoint open does nothing: it must not undo
+ * the batch.
+ */
 static int sq_begin(sb_db *b, int write) {
+  if (b->batch) {
+    sqlite3_stmt *s = stmt(b, Q_SAVEPOINT);
+    int rc = s ? exec_stmt(b, s, "savepoint") : rc_of(sqlite3_errcode(b->db));
+    if (rc == CASE_OK) b->depth++;
+    return rc;
+  }
   sqlite3_stmt *s = stmt(b, write ? Q_BEGIN_WRITE : Q_BEGIN_READ);
   if (!s) return rc_of(sqlite3_errcode(b->db));
   return exec_stmt(b, s, "begin");
 }
 
 static int sq_commit(sb_db *b) {
+  if (b->batch) {
+    if (b->depth == 0) return CASE_OK;
+    sqlite3_stmt *s = stmt(b, Q_RELEASE);
+    int rc = s ? exec_stmt(b, s, "release savepoint") : rc_of(sqlite3_errcode(b->db));
+    if (rc == CASE_OK) b->depth--;
+    return rc;
+  }
   sqlite3_stmt *s = stmt(b, Q_COMMIT);
   int rc = s ? exec_stmt(b, s, "commit") : rc_of(sqlite3_errcode(b->db));
   if (rc != CASE_OK && !sqlite3_get_autocommit(b->db))
@@ -621,8 +647,42 @@ static int sq_commit(sb_db *b) {
 }
 
 static int sq_rollback(sb_db *b) {
+  if (b->batch) {
+    if (b->depth == 0) return CASE_OK;
+    sqlite3_stmt *r = stmt(b, Q_ROLLBACK_TO), *rel = stmt(b, Q_RELEASE);
+    int rc = r && rel ? exec_stmt(b, r, "roll back to the savepoint") : rc_of(sqlite3_errcode(b->db));
+    if (rc == CASE_OK) rc = exec_stmt(b, rel, "release savepoint");
+    b->depth--;
+    return rc;
+  }
   if (sqlite3_get_autocommit(b->db)) return CASE_OK;
   return exec(b, "ROLLBACK", "rollback");
+}
+
+static int sq_batch(sb_db *b, int op) {
+  switch (op) {
+  case SB_BATCH_BEGIN: {
+    if (b->batch) return fail(b, CASE_MISUSE, "store: a batch is already open");
+    sqlite3_stmt *s = stmt(b, Q_BEGIN_WRITE);
+    int rc = s ? exec_stmt(b, s, "begin the batch") : rc_of(sqlite3_errcode(b->db));
+    if (rc == CASE_OK) {
+      b->batch = 1;
+      b->depth = 0;
+    }
+    return rc;
+  }
+  case SB_BATCH_COMMIT: {
+    if (!b->batch) return fail(b, CASE_MISUSE, "store: no batch is open");
+    b->batch = 0;
+    b->depth = 0;
+    return sq_commit(b); /* on failure the batch is rolled back */
+  }
+  default:
+    if (!b->batch) return CASE_OK;
+    b->batch = 0;
+    b->depth = 0;
+    return sq_rollback(b);
+  }
 }
 
 /* ------------------------------------------------------------------ */
@@ -1787,6 +1847,7 @@ static const sb_ops sqlite_ops = {
     .begin = sq_begin,
     .commit = sq_commit,
     .rollback = sq_rollback,
+    .batch = sq_batch,
     .def_put = sq_def_put,
     .def_list = sq_def_list,
     .def_get = sq_def_get,

@@ -317,6 +317,79 @@ CASE_API int case_store_fire_v2(case_store *s, const char *id, const char *event
  */
 CASE_API int case_store_tick(case_store *s, int64_t now, int *fired);
 
+/** The timers per transaction case_store_tick_v2() takes when given 0. */
+#define CASE_STORE_TICK_BATCH 100
+
+/**
+ * case_store_tick() with the due timers fired in batches: up to `per_txn`
+ * timers share one transaction (case_store_batch_begin()), each in a
+ * savepoint of its own, so one whose macrostep fails is recorded as refused
+ * and rolled back alone, never taking the others with it; the batch commits
+ * and the next one begins until nothing due is left.  `per_txn` 0 takes
+ * CASE_STORE_TICK_BATCH; 1 is case_store_tick().  Inside a batch the caller
+ * opened, every timer runs in that batch (and commits with it).  The
+ * durability trade-off of batches: a crash or a failed commit loses the
+ * uncommitted batch's timers (never part of one), which stay due and fire
+ * at the next tick.  *fired (may be NULL) gets the number fired and
+ * committed.  Returns as case_store_tick(), plus CASE_INVALID (per_txn < 0);
+ * when a batch's commit fails its code is returned and *fired counts the
+ * batches before it.
+ */
+CASE_API int case_store_tick_v2(case_store *s, int64_t now, int per_txn, int *fired);
+
+/**
+ * Batches: many calls in one transaction, each call all-or-nothing.
+ *
+ * case_store_batch_begin() takes the store's write lock and opens one
+ * transaction; every writing call on the store until case_store_batch_commit()
+ * (case_store_create(), case_store_fire() / _v2(), case_store_tick() / _v2(),
+ * case_store_set_profile(), case_store_add_def(), ...) runs in it, each in a
+ * savepoint of its own: a call that fails or is refused is rolled back to its
+ * savepoint, leaving the batch as it was before the call, so a refused or
+ * failing fire never takes its neighbours with it (its refusal is recorded in
+ * the batch).  Reads in the batch see its calls.  Notifications of the calls
+ * are held and handed to the host after the batch commits, in call order;
+ * the cases the batch used stay loaded until it ends (the case cache is
+ * trimmed then), so memory grows with the batch: keep batches to hundreds of
+ * calls.
+ *
+ * The durability trade-off: a call that returns CASE_OK inside a batch has
+ * written nothing durable yet.  Only case_store_batch_commit() returning
+ * CASE_OK makes every call of the batch durable (at the store's synchronous
+ * level); a crash before it, or a commit that fails, loses every call of the
+ * batch, and never part of a call: each fire's journal row, case, timers,
+ * outbox rows and idempotency key are in the batch or not.  A host that
+ * answers requests must not answer before the commit.  What a batch buys:
+ * one commit (and one WAL sync under FULL) for all its calls, several times
+ * the rate of calls committed one by one (docs/performance.md).  Other
+ * writers wait while a batch is open (the busy timeout applies to them).
+ *
+ * Returns CASE_OK; CASE_MISUSE (a batch is open already, or a read-only
+ * store), CASE_BUSY, CASE_IO, CASE_NOMEM.
+ */
+CASE_API int case_store_batch_begin(case_store *s);
+
+/**
+ * Commits the open batch: every call of it becomes durable at once; then the
+ * held notifications go to the host.  When the commit fails the whole batch is
+ * rolled back (as case_store_batch_rollback()) and its code returned.  Returns
+ * CASE_OK, CASE_MISUSE (no batch is open), CASE_BUSY, CASE_IO, CASE_NOMEM.
+ */
+CASE_API int case_store_batch_commit(case_store *s);
+
+/**
+ * Rolls the open batch back: nothing of it is written (its refusals neither),
+ * its notifications are dropped, and the cases it changed on the engine are
+ * freed (pointers to them from calls in the batch are no longer valid; the
+ * next call restores them from the store).  No batch open: does nothing.
+ * case_store_close() rolls back a batch left open.  Returns CASE_OK,
+ * CASE_IO, CASE_MISUSE (NULL store).
+ */
+CASE_API int case_store_batch_rollback(case_store *s);
+
+/** 1 while a batch is open on the store, else 0 (also for NULL). */
+CASE_API int case_store_in_batch(const case_store *s);
+
 /**
  * When the next stored timer or deadline runs out: the due time (UTC seconds)
  * of the unfired one due first, over all cases, in *due; case_store_tick()

@@ -7,8 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -35,11 +38,12 @@ static const char *ZAAK =
     "    after:\n"
     "      - {delay: 2 hours, target: wacht}\n"
     "    on:\n"
-    "      tel: {roles: [IND], actions: [case.n = case.n + 1]}\n"
+    "      tel: {roles: [IND], actions: [case.n = case.n + 1, \"emit('geteld', {n = case.n})\"]}\n"
     "      sluit: {roles: [IND], target: dicht}\n"
+    "      boem: {roles: [IND], actions: [\"error('kapot')\"]}\n"
     "  wacht:\n"
     "    on:\n"
-    "      tel: {roles: [IND], actions: [case.n = case.n + 1]}\n"
+    "      tel: {roles: [IND], actions: [case.n = case.n + 1, \"emit('geteld', {n = case.n})\"]}\n"
     "  dicht: {final: true}\n";
 
 typedef struct fx {
@@ -491,6 +495,331 @@ static void test_tick_skips_failing(void **state) {
   assert_int_equal(case_instance_in(c, "wacht"), 1);
 }
 
+/* ---- batches ---- */
+
+static long long count_sql(fx *f, const char *sql) {
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  long long n = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return n;
+}
+
+static void verify_clean(fx *f) {
+  char *rep = NULL;
+  int rc = case_store_verify(f->s, &rep);
+  if (rc != CASE_OK) fail_msg("verify (%d): %s", rc, rep ? rep : case_errmsg(f->e));
+  case_free(rep);
+}
+
+typedef struct notes {
+  int n;
+  char what[64][32];
+} notes;
+
+static void on_note(void *ud, const case_instance *c, const char *name, const char *payload) {
+  notes *k = ud;
+  if (k->n < 64) snprintf(k->what[k->n++], 32, "%s:%s:%s", case_instance_id(c), name, payload);
+}
+
+static int64_t rev_of(fx *f, const char *id) {
+  case_instance *c = NULL;
+  assert_int_equal(case_store_get(f->s, id, &c), CASE_OK);
+  return case_instance_revision(c);
+}
+
+/* Fires in one transaction; a refused or failing one is rolled back alone. */
+static void test_batch_commit(void **state) {
+  fx *f = *state;
+  create(f, "A", T0);
+  create(f, "B", T0);
+  notes k = {0};
+  case_engine_set_notify(f->e, on_note, &k);
+  assert_int_equal(case_store_in_batch(f->s), 0);
+  assert_int_equal(case_store_batch_begin(f->s), CASE_OK);
+  assert_int_equal(case_store_in_batch(f->s), 1);
+  assert_int_equal(case_store_batch_begin(f->s), CASE_MISUSE);
+  fire(f, "A", "tel", T0 + 10);
+  assert_int_equal(case_store_fire(f->s, "A", "nope", NULL, "t", "IND", T0 + 11, -1, NULL, NULL),
+                   CASE_NOTHANDLED);
+  assert_int_equal(case_store_fire(f->s, "B", "boem", NULL, "t", "IND", T0 + 12, -1, NULL, NULL),
+                   CASE_SCRIPT);
+  fire(f, "B", "tel", T0 + 13);
+  fire(f, "A", "tel", T0 + 14);
+  /* A due timer fires first, then the event is refused: both rolled back. */
+  assert_int_equal(
+      case_store_fire(f->s, "B", "nope", NULL, "t", "IND", T0 + 3 * 3600, -1, NULL, NULL),
+      CASE_NOTHANDLED);
+  create(f, "C", T0 + 20);
+  fire(f, "C", "tel", T0 + 21);
+  /* Reads in the batch see it; nothing is durable yet, nothing notified. */
+  assert_int_equal(rev_of(f, "A"), 2);
+  assert_int_equal(rev_of(f, "B"), 1);
+  assert_int_equal(k.n, 0);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM journal"), 2);
+  assert_int_equal(case_store_batch_commit(f->s), CASE_OK);
+  assert_int_equal(case_store_in_batch(f->s), 0);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM journal"), 7);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM refused"), 3);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM outbox"), 4);
+  /* Held notifications, in call order, after the commit. */
+  assert_int_equal(k.n, 4);
+  assert_string_equal(k.what[0], "A:geteld:{\"n\":1}");
+  assert_string_equal(k.what[1], "B:geteld:{\"n\":1}");
+  assert_string_equal(k.what[2], "A:geteld:{\"n\":2}");
+  assert_string_equal(k.what[3], "C:geteld:{\"n\":1}");
+  assert_int_equal(n_of(f, "A"), 2);
+  assert_int_equal(n_of(f, "B"), 1);
+  /* The journal's tree and hash chains hold, also across a handle that reopens. */
+  verify_clean(f);
+  assert_int_equal(case_store_batch_commit(f->s), CASE_MISUSE);
+  assert_int_equal(case_store_batch_rollback(f->s), CASE_OK); /* none open: nothing */
+  close_all(f);
+  open_all(f);
+  fire(f, "A", "tel", T0 + 30);
+  verify_clean(f);
+  case_engine_set_notify(f->e, NULL, NULL);
+}
+
+/* Rolled back: nothing written, notifications dropped, the engine's copies
+ * of the cases it changed dropped (memory never ahead of the disk). */
+static void test_batch_rollback(void **state) {
+  fx *f = *state;
+  create(f, "A", T0);
+  notes k = {0};
+  case_engine_set_notify(f->e, on_note, &k);
+  assert_int_equal(case_store_batch_begin(f->s), CASE_OK);
+  fire(f, "A", "tel", T0 + 10);
+  create(f, "N", T0 + 11);
+  case_instance *a = case_instance_find(f->e, "A");
+  assert_non_null(a);
+  assert_int_equal(case_instance_revision(a), 1);
+  assert_int_equal(case_store_batch_rollback(f->s), CASE_OK);
+  assert_null(case_instance_find(f->e, "A"));
+  assert_null(case_instance_find(f->e, "N"));
+  assert_int_equal(k.n, 0);
+  assert_int_equal(rev_of(f, "A"), 0);
+  case_instance *c = NULL;
+  assert_int_equal(case_store_get(f->s, "N", &c), CASE_NOTFOUND);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM journal"), 1);
+  /* A batch left open is rolled back when the store closes. */
+  assert_int_equal(case_store_batch_begin(f->s), CASE_OK);
+  fire(f, "A", "tel", T0 + 20);
+  close_all(f);
+  open_all(f);
+  assert_int_equal(rev_of(f, "A"), 0);
+  fire(f, "A", "tel", T0 + 30);
+  assert_int_equal(n_of(f, "A"), 1);
+  verify_clean(f);
+  case_engine_set_notify(f->e, NULL, NULL);
+}
+
+/* Two handles on one file, taking turns with batches and single fires: the
+ * tree each handle keeps from its own commits must never be trusted after the
+ * other wrote. */
+static void test_batch_two_handles(void **state) {
+  fx *f = *state;
+  create(f, "A", T0);
+  case_engine *e2;
+  case_store *s2;
+  assert_int_equal(case_engine_open(&e2), CASE_OK);
+  assert_int_equal(case_store_open(e2, f->path, 0, &s2), CASE_OK);
+  assert_int_equal(case_store_set_clock(s2, fixed_clock, NULL), CASE_OK);
+  for (int round = 0; round < 4; round++) {
+    assert_int_equal(case_store_batch_begin(f->s), CASE_OK);
+    for (int i = 0; i < 5; i++) fire(f, "A", "tel", T0 + 100 * round + i);
+    if (round == 2) assert_int_equal(case_store_batch_rollback(f->s), CASE_OK);
+    else assert_int_equal(case_store_batch_commit(f->s), CASE_OK);
+    assert_int_equal(case_store_batch_begin(s2), CASE_OK);
+    for (int i = 0; i < 3; i++)
+      assert_int_equal(case_store_fire(s2, "A", "tel", NULL, "t", "IND", T0 + 100 * round + 50,
+                                       -1, NULL, NULL),
+                       CASE_OK);
+    assert_int_equal(case_store_batch_commit(s2), CASE_OK);
+    fire(f, "A", "tel", T0 + 100 * round + 60);
+  }
+  case_store_close(s2);
+  case_engine_close(e2);
+  assert_int_equal(n_of(f, "A"), 3 * 5 + 4 * 3 + 4);
+  verify_clean(f);
+}
+
+/* case_store_tick_v2(): batches of timers, a failing one alone rolled back. */
+static void test_tick_batches(void **state) {
+  fx *f = *state;
+  static const char *BAD =
+      "workflow: bad\n"
+      "version: 1\n"
+      "roles: [IND]\n"
+      "initial: a\n"
+      "states:\n"
+      "  a:\n"
+      "    after:\n"
+      "      - {delay: 1 hours, target: b, actions: [\"error('kapot')\"]}\n"
+      "  b: {}\n";
+  const case_def *bad = NULL;
+  if (case_def_load_string(f->e, BAD, strlen(BAD), "bad.yaml", &bad) != CASE_OK)
+    fail_msg("load: %s", case_errmsg(f->e));
+  assert_int_equal(case_store_add_def(f->s, bad), CASE_OK);
+  case_store_set_cache(f->s, 16);
+  char id[16];
+  assert_int_equal(case_store_batch_begin(f->s), CASE_OK); /* creations in batches too */
+  for (int i = 0; i < 250; i++) {
+    snprintf(id, sizeof id, "T%03d", i);
+    create(f, id, T0 + i);
+    if (i % 50 == 7) {
+      snprintf(id, sizeof id, "X%03d", i);
+      assert_int_equal(case_store_create(f->s, bad, id, NULL, NULL, "t", "IND", T0, NULL),
+                       CASE_OK);
+    }
+  }
+  assert_int_equal(case_store_batch_commit(f->s), CASE_OK);
+  int fired = -1;
+  assert_int_equal(case_store_tick_v2(f->s, T0 + 3 * 3600, -1, &fired), CASE_INVALID);
+  assert_int_equal(case_store_tick_v2(f->s, T0 + 3 * 3600, 40, &fired), CASE_SCRIPT);
+  assert_int_equal(fired, 250);
+  assert_non_null(strstr(case_errmsg(f->e), "4 more failures"));
+  assert_true(f->e->ncases <= 16);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM refused"), 5);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM timers"), 5);
+  case_instance *c = NULL;
+  assert_int_equal(case_store_get(f->s, "T199", &c), CASE_OK);
+  assert_int_equal(case_instance_in(c, "wacht"), 1);
+  /* Nothing due: nothing, and no batch left open. */
+  assert_int_equal(case_store_tick_v2(f->s, T0 + 1800, 0, &fired), CASE_OK);
+  assert_int_equal(fired, 0);
+  assert_int_equal(case_store_in_batch(f->s), 0);
+  verify_clean(f);
+}
+
+/* A child that fires in batches of 10 (a savepoint each) at three cases and
+ * reports the journal seq of each committed batch's last row. */
+static void batch_child(const char *path, int fd) {
+  case_engine *e;
+  case_store *s;
+  if (case_engine_open(&e) != CASE_OK) _exit(2);
+  if (case_store_open(e, path, 0, &s) != CASE_OK) _exit(2);
+  static const char *ids[] = {"k1", "k2", "k3"};
+  for (int i = 0;; i++) {
+    if (case_store_batch_begin(s) != CASE_OK) _exit(3);
+    int64_t seq = 0;
+    for (int j = 0; j < 10; j++) {
+      int rc = case_store_fire(s, ids[(i + j) % 3], "tel", NULL, "kind", "IND", T0 + i, -1,
+                               NULL, &seq);
+      if (rc != CASE_OK) _exit(4);
+    }
+    if (case_store_batch_commit(s) != CASE_OK) _exit(5);
+    ssize_t w = write(fd, &seq, sizeof seq);
+    if (w != (ssize_t)sizeof seq) _exit(6);
+  }
+}
+
+/* SIGKILL in the middle of a stream of batches: every reported batch is in
+ * the journal, at most one more whole batch follows, never part of one, and
+ * every case is exactly as its journal says. */
+static void test_sigkill_mid_batch(void **state) {
+  fx *f = *state;
+  create(f, "k1", T0);
+  create(f, "k2", T0);
+  create(f, "k3", T0);
+  close_all(f); /* no SQLite connection may cross fork() */
+  int p[2];
+  assert_int_equal(pipe(p), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    close(p[0]);
+    batch_child(f->path, p[1]);
+  }
+  close(p[1]);
+  int64_t last = 0;
+  int n = 0;
+  while (n < 25) {
+    ssize_t r = read(p[0], &last, sizeof last);
+    assert_int_equal(r, sizeof last);
+    n++;
+  }
+  kill(pid, SIGKILL);
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFSIGNALED(status));
+  int64_t more;
+  while (read(p[0], &more, sizeof more) == (ssize_t)sizeof more) {
+    last = more;
+    n++;
+  }
+  close(p[0]);
+  open_all(f);
+  long long rows = count_sql(f, "SELECT count(*) FROM journal");
+  long long top = count_sql(f, "SELECT max(seq) FROM journal");
+  assert_int_equal(rows, top);
+  /* Three creations, then whole batches of ten. */
+  assert_int_equal((rows - 3) % 10, 0);
+  assert_true(top == last || top == last + 10);
+  long long total = 0;
+  static const char *ids[] = {"k1", "k2", "k3"};
+  for (int i = 0; i < 3; i++) {
+    long long nn = n_of(f, ids[i]);
+    assert_int_equal(nn, rev_of(f, ids[i])); /* a fire is its row and its data, or neither */
+    total += nn;
+  }
+  assert_int_equal(total, rows - 3);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM outbox"), rows - 3);
+  verify_clean(f);
+  print_message("killed after %d reported batches; journal ends at seq %lld\n", n, top);
+}
+
+/* Two processes writing batches to one store at once: every fire of both is
+ * there, each batch whole. */
+static int batch_writer(const char *path, int batches) {
+  case_engine *e;
+  case_store *s;
+  if (case_engine_open(&e) != CASE_OK) return 2;
+  if (case_store_open(e, path, 0, &s) != CASE_OK) return 2;
+  for (int i = 0; i < batches; i++) {
+    int rc = case_store_batch_begin(s);
+    if (rc == CASE_BUSY) {
+      i--;
+      continue;
+    }
+    if (rc != CASE_OK) return 3;
+    for (int j = 0; j < 7; j++)
+      if (case_store_fire(s, "w", "tel", NULL, "w", "IND", T0 + 60, -1, NULL, NULL) != CASE_OK)
+        return 4;
+    rc = case_store_batch_commit(s);
+    if (rc != CASE_OK) return 5;
+  }
+  case_store_close(s);
+  case_engine_close(e);
+  return 0;
+}
+
+static void test_batch_two_processes(void **state) {
+  fx *f = *state;
+  create(f, "w", T0);
+  close_all(f);
+  pid_t kids[2];
+  for (int k = 0; k < 2; k++) {
+    kids[k] = fork();
+    assert_true(kids[k] >= 0);
+    if (kids[k] == 0) _exit(batch_writer(f->path, 15));
+  }
+  for (int k = 0; k < 2; k++) {
+    int status;
+    assert_int_equal(waitpid(kids[k], &status, 0), kids[k]);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+  }
+  open_all(f);
+  assert_int_equal(n_of(f, "w"), 2 * 15 * 7);
+  assert_int_equal(rev_of(f, "w"), 2 * 15 * 7);
+  verify_clean(f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_cache_bounded, setup, teardown),
@@ -501,6 +830,12 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_latest_time, setup, teardown),
       cmocka_unit_test_setup_teardown(test_next_due, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tick_skips_failing, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_batch_commit, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_batch_rollback, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_batch_two_handles, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tick_batches, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sigkill_mid_batch, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_batch_two_processes, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
