@@ -1154,20 +1154,85 @@ static int store_fire(lua_State *L) {
   return store_fire_at(L, 1, id, 3);
 }
 
+/* store:tick([now [, per_txn]]): per_txn (case_store_tick_v2) timers to a
+ * transaction, 1 (the default) each alone. */
 static int store_tick(lua_State *L) {
   lstore *st = check_store(L, 1);
   int64_t now = opt_time(L, 2);
+  lua_Integer per = luaL_optinteger(L, 3, 1);
+  if (per < 0 || per > INT32_MAX) raise_msg(L, CASE_INVALID, "tick: per_txn must be 0 or more");
   lua_settop(L, 2);
   lua_getiuservalue(L, 1, 1);
   lengine *eng = st->eng;
   int fired = 0;
   engine_begin(L, eng, 3);
-  int rc = case_store_tick(st->s, now, &fired);
+  int rc = case_store_tick_v2(st->s, now, (int)per, &fired);
   engine_end(eng);
   if (rc != CASE_OK) raise_rc(L, eng, rc);
   raise_notify_error(L, 5);
   lua_pushinteger(L, fired);
   return 1;
+}
+
+/* ---- batches ---- */
+
+static int store_begin_batch(lua_State *L) {
+  lstore *st = check_store(L, 1);
+  int rc = case_store_batch_begin(st->s);
+  if (rc != CASE_OK) raise_rc(L, st->eng, rc);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* Commits; the held notifications run now (their functions' errors are raised). */
+static int store_commit_batch(lua_State *L) {
+  lstore *st = check_store(L, 1);
+  lua_settop(L, 1);
+  lua_getiuservalue(L, 1, 1); /* 2: the engine */
+  lengine *eng = st->eng;
+  engine_begin(L, eng, 2); /* 3 notify, 4 err */
+  int rc = case_store_batch_commit(st->s);
+  engine_end(eng);
+  if (rc != CASE_OK) raise_rc(L, eng, rc);
+  raise_notify_error(L, 4);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int store_rollback_batch(lua_State *L) {
+  lstore *st = check_store(L, 1);
+  int rc = case_store_batch_rollback(st->s);
+  if (rc != CASE_OK) raise_rc(L, st->eng, rc);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int store_in_batch(lua_State *L) {
+  lstore *st = check_store(L, 1);
+  lua_pushboolean(L, case_store_in_batch(st->s));
+  return 1;
+}
+
+/* store:batch(fn, ...): fn(...) inside a batch; committed when fn returns,
+ * rolled back (and the error raised again) when it raises.  Returns fn's
+ * results. */
+static int store_batch(lua_State *L) {
+  lstore *st = check_store(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  int rc = case_store_batch_begin(st->s);
+  if (rc != CASE_OK) raise_rc(L, st->eng, rc);
+  int base = 2; /* fn and its arguments from here */
+  int status = lua_pcall(L, lua_gettop(L) - base, LUA_MULTRET, 0);
+  if (status != LUA_OK) {
+    if (st->s) case_store_batch_rollback(st->s);
+    return lua_error(L);
+  }
+  if (!st->s) raise_msg(L, CASE_MISUSE, "the store was closed inside its batch");
+  int nres = lua_gettop(L) - 1;
+  lua_pushcfunction(L, store_commit_batch);
+  lua_pushvalue(L, 1);
+  lua_call(L, 1, 0);
+  return nres;
 }
 
 static int store_get(lua_State *L) {
@@ -1928,6 +1993,9 @@ LCASE_EXPORT int luaopen_libcase(lua_State *L) {
       {"cases", store_cases},   {"report", store_report},
       {"tree", store_tree},     {"checkpoint", store_checkpoint}, {"prove", store_prove},
       {"set_future_limit", store_set_future_limit}, {"set_profile", store_set_profile},
+      {"batch", store_batch}, {"begin_batch", store_begin_batch},
+      {"commit_batch", store_commit_batch}, {"rollback_batch", store_rollback_batch},
+      {"in_batch", store_in_batch},
       {NULL, NULL}};
   static const luaL_Reg def_meta[] = {
       {"__index", def_index}, {"__tostring", def_tostring}, {NULL, NULL}};
