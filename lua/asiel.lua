@@ -432,9 +432,10 @@ function M.uitzetting_toegestaan(case, event, params)
   if case.vovo == 'verzocht' and params.vovo_afwachten then return false end
   -- The applicant may stay until the window to ask a vovo closes: the appeal term in
   -- version 1 (APD 46(8)), the region verzoekvenster (1 week) in version 2 (APR 68(5)).
+  -- In both versions the window is the region verzoekvenster; lodging the appeal does not
+  -- close it in version 1 (a vovo may follow the appeal, Awb 8:81).
   if not params.niet_uitzetten_in_beroepstermijn or case.vovo ~= nil then return true end
-  if params.pact then return not case.verzoekvenster_open end
-  return case.rechtsmiddel ~= 'beroepstermijn'
+  return not case.verzoekvenster_open
 end
 
 -- Guard: a Dublin transfer is possible now (the same conditions as removal: the appeal
@@ -444,9 +445,12 @@ function M.overdracht_toegestaan(case, event, params)
   if case.vovo == 'verzocht' and params.vovo_afwachten then return false end
   -- The window to ask a suspension is the appeal term against the overdrachtsbesluit (DIII
   -- art. 27(3)(c)); from 12 June 2026 the request comes with the appeal (AMMR art. 43(3),
-  -- Vw 69), so an appeal lodged without one closes it.
-  if case.rechtsmiddel == 'beroepstermijn' and params.niet_uitzetten_in_beroepstermijn then return false end
-  return true
+  -- Vw 69), so an appeal lodged without one closes it.  In version 1 the window is the
+  -- whole appeal term (region verzoekvenster_overdracht), also after the appeal is lodged.
+  -- A refused vovo (the only value left here) ends the wait in both.
+  if not params.niet_uitzetten_in_beroepstermijn or case.vovo ~= nil then return true end
+  if params.pact then return case.rechtsmiddel ~= 'beroepstermijn' end
+  return not case.verzoekvenster_open and case.rechtsmiddel ~= 'beroepstermijn'
 end
 
 -- The vertrektermijn has run out: no lawful stay, COA's reception ends (VBL possible).
@@ -496,12 +500,18 @@ end
 -- from the decision where the appeal does not keep the right to remain (APR 68(5), Vw 69
 -- from 12 June 2026).  Where it keeps it, or when the RvS upheld the IND's hoger beroep
 -- (afgewezen entered again), it closes at once.
+-- Version 1: the window is the decision's appeal term (APD 46(8)); lodging the appeal does
+-- not close it, since the vovo may follow the appeal.
 function M.start_verzoektermijn(case, event, params)
   case.verzoekvenster_open = case.schorsende_werking ~= true and case.uitspraak ~= 'hoger_beroep_gegrond'
   if not case.verzoekvenster_open then
     return -- closed at once: the state's eventless transition leaves it
   end
-  set_deadline('verzoektermijn', params.verzoek_blijven_dagen .. ' days')
+  if params.pact then
+    set_deadline('verzoektermijn', params.verzoek_blijven_dagen .. ' days')
+  else
+    set_deadline('verzoektermijn', case.beroepstermijn)
+  end
 end
 
 
