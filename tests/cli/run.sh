@@ -409,6 +409,12 @@ checks = [
   ("terms overdue", r["terms"]["overdue"], 56), ("court terms overdue", r["terms"]["court_overdue"], 40),
   ("terms due soon", r["terms"]["due_soon"], 7),
   ("terms listed", len(r["terms"]["items"]), 63),
+  # The applicant's terms (to appeal, to ask a vovo) are not the court's (Awb 6:7, 8:81).
+  ("court terms are the rulings only", sorted({i["deadline"] for i in r["terms"]["items"] if i["court"]}),
+   ["uitspraaktermijn"]),
+  ("the appeal term's agency", sorted({i["agency"] for i in r["terms"]["items"]
+                                       if i["deadline"] in ("beroepstermijn_overdracht", "verzoektermijn_overdracht")}),
+   ["VREEMDELING"]),
   ("per location", sorted(r["by_location"]), ["ter_apel"]),
   ("track label", r["track"]["label"], "spoor"),
   ("problems", r["problems"], []),
