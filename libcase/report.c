@@ -1174,9 +1174,13 @@ static int v2_build(v2state *r, json_t **out) {
   cal_format_date(today, date);
   json_int_t total = 0, open = 0, closed = 0, overdue = 0, due_today = 0, due_soon = 0;
   json_int_t court_overdue = 0;
+  /* The same figures for what the filter keeps ("selection"). */
+  json_int_t s_open = 0, s_closed = 0, s_new = 0, s_overdue = 0, s_court = 0, s_today = 0,
+             s_soon = 0;
   const char *track_label = NULL, *lane_label = NULL;
   const char *f_loc = filter_str(r, "location"), *f_ag = filter_str(r, "agency");
   const char *f_pr = filter_str(r, "procesregisseur"), *f_tr = filter_str(r, "track");
+  int filtered = f_loc || f_ag || f_pr || f_tr;
 
   for (size_t i = 0; i < r->n; i++) {
     vcase *c = &r->cases[i];
@@ -1269,8 +1273,15 @@ static int v2_build(v2state *r, json_t **out) {
     }
     if (json_object_set_new(labels, state, state_label(d, state))) goto nomem;
     if (json_object_set_new(labels, state, state_label(d, state))) goto nomem;
+    /* The filter's case-level part; a closed case has nobody who must act, so an
+     * agency filter keeps none. */
+    int case_match = (!f_loc || !strcmp(f_loc, loc)) &&
+                     (!f_pr || (regisseur && !strcmp(f_pr, regisseur))) &&
+                     (!f_tr || (tdecl && !strcmp(f_tr, track)));
+    int is_new = c->created > r->at - 7 * DAY_SECONDS;
     if (fin) {
       closed++;
+      if (case_match && !f_ag) s_closed++, s_new += is_new;
       if (bump(closed_by, fin, 1)) goto nomem;
       double days = (double)(c->closed_time - c->created) / DAY_SECONDS;
       char key[160], month[16];
@@ -1336,6 +1347,7 @@ static int v2_build(v2state *r, json_t **out) {
                            (json_int_t)(today - cal_local_day(c->created)), "next_term", next_o,
                            "must_act", must, "signals", c->nsignals);
     if (!oc) goto nomem;
+    if (keep) s_open++, s_new += is_new;
     if (keep ? json_array_append_new(open_cases, oc) : (json_decref(oc), 0)) goto nomem;
     /* Every term due within the horizon or overdue. */
     for (int q = 0; q < nt; q++) {
@@ -1360,6 +1372,9 @@ static int v2_build(v2state *r, json_t **out) {
             (!f_pr || (regisseur && !strcmp(f_pr, regisseur))) &&
             (!f_tr || (tdecl && !strcmp(f_tr, track)))))
         continue;
+      if (over) s_overdue++, s_court += court;
+      else if (!strcmp(st, "due_today")) s_today++;
+      else s_soon++;
       char ld[11] = "";
       if (terms[q].last_day != CAL_NO_DAY) cal_format_date(terms[q].last_day, ld);
       json_t *it = json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s, s:s, s:b, s:I, s:s?, s:s?, s:s, "
@@ -1507,10 +1522,14 @@ static int v2_build(v2state *r, json_t **out) {
                               "overdue", overdue, "court_overdue", court_overdue, "due_today",
                               due_today, "due_soon", due_soon, "by_agency", by_agency, "items",
                               items);
+  json_t *sel_o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "filtered", filtered,
+                            "open", s_open, "closed", s_closed, "new_last_7_days", s_new,
+                            "overdue", s_overdue, "court_overdue", s_court, "due_today",
+                            s_today, "due_soon", s_soon);
   json_t *track_o = json_object_size(by_track) || track_label
                         ? json_pack("{s:s?, s:s?}", "label", track_label, "lane", lane_label)
                         : json_null();
-  if (!cases || !closed_o || !terms_o || !track_o ||
+  if (!cases || !closed_o || !terms_o || !track_o || !sel_o ||
       json_object_set_new(rep, "report", json_string("libcase.report.v2")) ||
       json_object_set_new(rep, "at", json_integer(r->at)) ||
       json_object_set_new(rep, "date", json_string(date)) ||
@@ -1529,13 +1548,16 @@ static int v2_build(v2state *r, json_t **out) {
       json_object_set(rep, "by_location", locs) ||
       json_object_set(rep, "problems", problems) ||
       json_object_set_new(rep, "filter", r->filter ? json_incref(r->filter) : json_object()) ||
+      json_object_set(rep, "selection", sel_o) ||
       json_object_set_new(rep, "sort", json_string(sort))) {
+    json_decref(sel_o);
     json_decref(cases);
     json_decref(closed_o);
     json_decref(terms_o);
     json_decref(track_o);
     goto nomem;
   }
+  json_decref(sel_o);
   /* Keep "lead_time_days" and "trends" after the summary sections. */
   json_t *lt = json_incref(json_object_get(rep, "lead_time_days"));
   json_t *tr = json_incref(json_object_get(rep, "trends"));

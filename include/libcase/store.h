@@ -765,7 +765,8 @@ CASE_API int case_store_report(case_store *s, case_engine *e, int64_t at,
  *                   due soon (default: the first declared `horizon_days`, else 7)
  *   "filter": {"location":L, "agency":A, "procesregisseur":P, "track":T}: keeps in
  *             "open_cases" and "terms.items" only what matches (the agency must be one
- *             of those that must act); the summary sections count every case
+ *             of those that must act); the summary sections count every case, and
+ *             "selection" counts what the filter keeps
  *   "sort": the order of "open_cases": "urgency" (default: overdue first, the most
  *           overdue first, then due today, then by due time, cases without a term
  *           last), "case", "location", "procesregisseur", "state", "days" (longest
@@ -800,7 +801,13 @@ CASE_API int case_store_report(case_store *s, case_engine *e, int64_t at,
  *    "by_location":{"ter_apel":{"label":"COL Ter Apel","cases":..,"open":..,"closed":..,"overdue":..,
  *                   "court_overdue":..,"due_today":..,"due_soon":..,"signals":..,
  *                   "new_last_7_days":..,"lead_time_days":{stats}|null}},
- *    "problems":[{"case":..,"problem":".."}], "filter":{..}, "sort":"urgency",
+ *    "problems":[{"case":..,"problem":".."}], "filter":{..},
+ *    "selection":{"filtered":bool,"open":n,"closed":n,"new_last_7_days":n,"overdue":n,
+ *                 "court_overdue":n,"due_today":n,"due_soon":n} (the key figures of what
+ *                 the filter keeps: the open cases and terms listed; closed cases match on
+ *                 location, procesregisseur and track, and none under an agency filter,
+ *                 since nobody must act on a closed case; without a filter the totals),
+ *    "sort":"urgency",
  *    "lead_time_days":[{"track":..,"lane":..,"cases":n,"median":..,"p90":..,"mean":..,
  *                       "min":..,"max":..}],
  *    "trends":{"lead_time_per_month":[{"month":"2022-10",stats}],

@@ -112,6 +112,18 @@ test('sign in, open the overview, filter by location, sort by urgency', async ()
   assert.deepEqual(r.slice(0, 2).map((x) => x.cls), ['overdue', 'due_today']);
   assert.equal(r[0].cells[0], 'BU-0006');
   assert.match(r[0].cells[7], /overdue 1 d/);
+  // The key figures follow the filter and say what they are of the whole caseload.
+  assert.equal(await page.textContent('#k-open'), '7');
+  assert.equal(await page.textContent('#k-overdue'), '1');
+  assert.equal(await page.textContent('#k-today'), '1');
+  assert.equal(await page.textContent('#k-closed'), '0');
+  assert.match(await page.textContent('#k-scope'), /Key figures for the filter: location budel/);
+  assert.match(await page.textContent('.kpi.over small'), /0 of them the court's; 57 in all/);
+  assert.match(await page.textContent('#terms-summary'), /^1 overdue, of which 0 are the court's.*1 due today.*for the filter/);
+  assert.equal(await page.$$eval('#terms-table tbody tr', (t) => t.length), 2);
+  // Locations in words in the terms list and the filter, as in the open cases' list.
+  assert.match(await page.textContent('#terms-table tbody tr:first-child'), /AC Budel-Cranendonck/);
+  assert.equal(await page.textContent('#f-location option[value="budel"]'), 'AC Budel-Cranendonck (7)');
 
   // Sort by case through the column head, then back to urgency with the form.
   await Promise.all([page.waitForNavigation(), page.click('#cases thead a[data-sort="case"]')]);
@@ -123,6 +135,9 @@ test('sign in, open the overview, filter by location, sort by urgency', async ()
   await Promise.all([page.waitForNavigation(), page.click('#f-apply')]);
   r = await rows();
   assert.equal(r.length, 87);
+  assert.equal(await page.textContent('#k-open'), '87', 'no filter: the whole caseload again');
+  assert.equal(await page.textContent('#k-overdue'), '57');
+  assert.ok(await page.$eval('#k-scope', (e) => e.hidden));
   const rank = { overdue: 0, due_today: 1, due_soon: 2, running: 3, none: 4 };
   const ranks = r.map((x) => rank[x.cls]);
   assert.deepEqual(ranks, [...ranks].sort((a, b) => a - b), 'overdue, due today, soon, running, none');
@@ -136,6 +151,9 @@ test('sign in, open the overview, filter by location, sort by urgency', async ()
   const json = await (await fetch(base + '/api/report?location=budel', { headers: { Authorization: `Bearer ${reader}` } })).json();
   assert.equal(json.open_cases.length, 7);
   assert.equal(json.by_location.budel.open, 7);
+  assert.deepEqual(json.selection, { filtered: true, open: 7, closed: 0, new_last_7_days: 2,
+    overdue: 1, court_overdue: 0, due_today: 1, due_soon: 0 });
+  assert.equal(json.terms.overdue, 57, 'the summary sections still count every case');
   const csv = await (await fetch(base + '/cases.csv?agency=RECHTBANK', { headers: { Authorization: `Bearer ${reader}` } })).text();
   assert.match(csv.split('\r\n')[0], /^case,workflow,location,procesregisseur,state/);
   await page.close();
@@ -289,7 +307,11 @@ test('the HTML report from disk: its script filters, no chart label is cut', asy
   assert.equal(visible.length, 7);
   assert.ok(visible.every((l) => l === 'budel'));
   assert.equal(await page.textContent('#shown'), '7');
+  // The file cannot recount the terms: it says its key figures are the whole caseload's.
+  assert.ok(!(await page.$eval('#k-scope', (e) => e.hidden)));
+  assert.match(await page.textContent('#k-scope'), /whole caseload/);
   await page.selectOption('#f-location', '');
+  assert.ok(await page.$eval('#k-scope', (e) => e.hidden));
   await page.click('#cases thead a[data-sort="case"]');
   const ids = await page.$$eval('#cases tbody tr', (tr) => tr.map((r) => r.dataset.case));
   assert.deepEqual(ids, [...ids].sort());

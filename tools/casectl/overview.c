@@ -563,6 +563,8 @@ static const char script[] =
     "  return r.dataset[k]===v;});\n"
     " r.hidden=!ok;if(ok)keep++;});\n"
     " document.getElementById('shown').textContent=keep;\n"
+    " var any=['location','agency','procesregisseur','track'].some(function(k){return f.elements[k]&&f.elements[k].value;});\n"
+    " var sc=document.getElementById('k-scope');if(sc)sc.hidden=!any;\n"
     " var s=f.elements.sort.value,rows=Array.prototype.slice.call(body.rows);\n"
     " rows.sort(function(a,b){var x=a.dataset['s_'+s],y=b.dataset['s_'+s];\n"
     "  return x<y?-1:x>y?1:(a.dataset.s_urgency<b.dataset.s_urgency?-1:1);});\n"
@@ -573,7 +575,7 @@ static const char script[] =
     "apply();})();\n";
 
 static void option_list(FILE *f, const char *name, const char *label, json_t *values,
-                        const char *selected) {
+                        const char *selected, json_t *words) {
   fprintf(f, "<label>%s<select name=\"%s\" id=\"f-%s\"><option value=\"\">all</option>", label,
           name, name);
   /* Sorted for the eye. */
@@ -593,7 +595,9 @@ static void option_list(FILE *f, const char *name, const char *label, json_t *va
       fprintf(f, "<option value=\"");
       html_text(f, keys[i]);
       fprintf(f, "\"%s>", selected && !strcmp(selected, keys[i]) ? " selected" : "");
-      html_text(f, keys[i]);
+      /* Shown in words where the report has them (the location's label). */
+      const char *w = words ? js(json_object_get(words, keys[i]), "label") : "";
+      html_text(f, *w ? w : keys[i]);
       fprintf(f, " (%lld)</option>", (long long)json_integer_value(json_object_get(values, keys[i])));
     }
     free(keys);
@@ -634,13 +638,14 @@ static void html_cases(FILE *f, json_t *r, const overview_page *p) {
           json_array_size(oc));
   fprintf(f, "<form class=\"filters\" id=\"filters\" method=\"get\" action=\"%s\">\n",
           p && p->live ? "/" : "");
-  option_list(f, "location", "location", json_object_get(choices, "location"), js(flt, "location"));
-  option_list(f, "agency", "must act", json_object_get(choices, "agency"), js(flt, "agency"));
+  option_list(f, "location", "location", json_object_get(choices, "location"), js(flt, "location"),
+              json_object_get(r, "by_location"));
+  option_list(f, "agency", "must act", json_object_get(choices, "agency"), js(flt, "agency"), NULL);
   option_list(f, "procesregisseur", "procesregisseur", json_object_get(choices, "procesregisseur"),
-              js(flt, "procesregisseur"));
+              js(flt, "procesregisseur"), NULL);
   if (has_track)
     option_list(f, "track", js(json_object_get(r, "track"), "label"),
-                json_object_get(choices, "track"), js(flt, "track"));
+                json_object_get(choices, "track"), js(flt, "track"), NULL);
   static const char *const sorts[][2] = {{"urgency", "urgency"}, {"case", "case"},
                                          {"location", "location"},
                                          {"procesregisseur", "procesregisseur"},
@@ -740,11 +745,15 @@ static void html_terms(FILE *f, json_t *r) {
   json_t *t = json_object_get(r, "terms"), *items = json_object_get(t, "items");
   fprintf(f, "<section id=\"s-terms\"><h2 id=\"terms\">Terms by urgency: overdue, due today, due within %lld days</h2>\n",
           ji(t, "horizon_days"));
-  fprintf(f, "<p>%lld overdue, of which %lld are the court's to act on (marked <span "
+  /* The sentence counts what the table lists: the filter's selection. */
+  json_t *sel = json_object_get(r, "selection");
+  int filtered = json_is_true(json_object_get(sel, "filtered"));
+  const json_t *c = filtered ? sel : t;
+  fprintf(f, "<p id=\"terms-summary\">%lld overdue, of which %lld are the court's to act on (marked <span "
              "class=\"badge court\">court</span>: the location cannot act on them); %lld due "
-             "today; %lld due within %lld days.</p>\n",
-          ji(t, "overdue"), ji(t, "court_overdue"), ji(t, "due_today"), ji(t, "due_soon"),
-          ji(t, "horizon_days"));
+             "today; %lld due within %lld days%s.</p>\n",
+          ji(c, "overdue"), ji(c, "court_overdue"), ji(c, "due_today"), ji(c, "due_soon"),
+          ji(t, "horizon_days"), filtered ? ", for the filter" : "");
   fprintf(f, "<div class=\"scroll\"><table id=\"terms-table\"><thead><tr><th>status</th>"
              "<th>case</th><th>term</th><th>last day</th><th>must act</th><th>location</th>"
              "<th>procesregisseur</th><th>legal source</th></tr></thead><tbody>\n");
@@ -762,8 +771,12 @@ static void html_terms(FILE *f, json_t *r) {
     html_text(f, js(v, "deadline"));
     fprintf(f, "</td><td>%s</td><td>", ld);
     html_text(f, js(v, "agency"));
-    fprintf(f, "</td><td>");
+    fprintf(f, "</td><td title=\"");
     html_text(f, js(v, "location"));
+    fprintf(f, "\">");
+    /* In words, as the open cases' list names it. */
+    const char *ll = js(json_object_get(json_object_get(r, "by_location"), js(v, "location")), "label");
+    html_text(f, *ll ? ll : js(v, "location"));
     fprintf(f, "</td><td>");
     html_text(f, *js(v, "procesregisseur") ? js(v, "procesregisseur") : "-");
     fprintf(f, "</td><td class=\"wrap\">");
@@ -1070,17 +1083,47 @@ void render_overview_html(FILE *f, json_t *r, const overview_page *p) {
   const char *k;
   json_t *v;
   json_object_foreach(json_object_get(r, "by_location"), k, v) new7 += ji(v, "new_last_7_days");
-  fprintf(f, "<div class=\"kpis\">"
-             "<div class=\"kpi\">open cases<b id=\"k-open\">%lld</b><small>of %lld</small></div>"
-             "<div class=\"kpi over\">terms overdue<b id=\"k-overdue\">%lld</b>"
-             "<small>%lld of them the court's</small></div>"
-             "<div class=\"kpi\">due today<b id=\"k-today\">%lld</b></div>"
-             "<div class=\"kpi\">due within %lld days<b id=\"k-soon\">%lld</b></div>"
-             "<div class=\"kpi\">new, last 7 days<b id=\"k-new\">%lld</b></div>"
-             "<div class=\"kpi\">closed<b id=\"k-closed\">%lld</b></div></div>\n",
-          ji(cases, "open"), ji(cases, "total"), ji(t, "overdue"), ji(t, "court_overdue"),
-          ji(t, "due_today"), ji(t, "horizon_days"), ji(t, "due_soon"), new7,
-          ji(cases, "closed"));
+  /* The key figures follow the filter (the report's "selection"); each says what it is
+   * of the whole caseload.  The static file filters in its script, which says so. */
+  json_t *sel = json_object_get(r, "selection");
+  if (json_is_true(json_object_get(sel, "filtered"))) {
+    fprintf(f, "<p id=\"k-scope\" class=\"muted\">Key figures for the filter:");
+    json_object_foreach(json_object_get(r, "filter"), k, v) {
+      fprintf(f, " %s ", !strcmp(k, "agency") ? "must act" : k);
+      fprintf(f, "<b>");
+      html_text(f, json_string_value(v));
+      fprintf(f, "</b>");
+    }
+    fprintf(f, "%s; the whole caseload in small print.</p>\n",
+            json_object_get(json_object_get(r, "filter"), "agency")
+                ? " (closed cases: nobody must act on them, so none)" : "");
+    fprintf(f, "<div class=\"kpis\">"
+               "<div class=\"kpi\">open cases<b id=\"k-open\">%lld</b><small>of %lld open</small></div>"
+               "<div class=\"kpi over\">terms overdue<b id=\"k-overdue\">%lld</b>"
+               "<small>%lld of them the court's; %lld in all</small></div>"
+               "<div class=\"kpi\">due today<b id=\"k-today\">%lld</b><small>of %lld</small></div>"
+               "<div class=\"kpi\">due within %lld days<b id=\"k-soon\">%lld</b><small>of %lld</small></div>"
+               "<div class=\"kpi\">new, last 7 days<b id=\"k-new\">%lld</b><small>of %lld</small></div>"
+               "<div class=\"kpi\">closed<b id=\"k-closed\">%lld</b><small>of %lld</small></div></div>\n",
+            ji(sel, "open"), ji(cases, "open"), ji(sel, "overdue"), ji(sel, "court_overdue"),
+            ji(t, "overdue"), ji(sel, "due_today"), ji(t, "due_today"), ji(t, "horizon_days"),
+            ji(sel, "due_soon"), ji(t, "due_soon"), ji(sel, "new_last_7_days"), new7,
+            ji(sel, "closed"), ji(cases, "closed"));
+  } else {
+    fprintf(f, "<p id=\"k-scope\" class=\"muted\" hidden>The key figures count the whole "
+               "caseload; the list below is filtered.</p>\n");
+    fprintf(f, "<div class=\"kpis\">"
+               "<div class=\"kpi\">open cases<b id=\"k-open\">%lld</b><small>of %lld</small></div>"
+               "<div class=\"kpi over\">terms overdue<b id=\"k-overdue\">%lld</b>"
+               "<small>%lld of them the court's</small></div>"
+               "<div class=\"kpi\">due today<b id=\"k-today\">%lld</b></div>"
+               "<div class=\"kpi\">due within %lld days<b id=\"k-soon\">%lld</b></div>"
+               "<div class=\"kpi\">new, last 7 days<b id=\"k-new\">%lld</b></div>"
+               "<div class=\"kpi\">closed<b id=\"k-closed\">%lld</b></div></div>\n",
+            ji(cases, "open"), ji(cases, "total"), ji(t, "overdue"), ji(t, "court_overdue"),
+            ji(t, "due_today"), ji(t, "horizon_days"), ji(t, "due_soon"), new7,
+            ji(cases, "closed"));
+  }
   html_cases(f, r, p);
   html_terms(f, r);
   html_locations(f, r);
