@@ -194,9 +194,15 @@ static void dot_edges(gctx *g) {
       sbuf_puts(&g->b, " [label=\"");
       put_label(g, tr, 0);
       sbuf_puts(&g->b, "\"");
-      if (is_cluster(src)) sbuf_printf(&g->b, ", ltail=\"cluster_%s\"", src->id);
-      if (is_cluster(dst) && target != tr->source)
-        sbuf_printf(&g->b, ", lhead=\"cluster_%s\"", dst->id);
+      /* Clip at a cluster only where the other end lies outside it: Graphviz cannot
+       * clip an edge at a cluster that holds both its ends ("head is inside tail
+       * cluster"), so an edge from a compound state to itself or into its own
+       * children starts at its initial dot, and one from inside a compound state to
+       * that state ends at its initial dot. */
+      int inner = target == tr->source || def_is_descendant(d, target, tr->source);
+      int outer = target == tr->source || def_is_descendant(d, tr->source, target);
+      if (is_cluster(src) && !inner) sbuf_printf(&g->b, ", ltail=\"cluster_%s\"", src->id);
+      if (is_cluster(dst) && !outer) sbuf_printf(&g->b, ", lhead=\"cluster_%s\"", dst->id);
       if (tr->ntargets == 0) sbuf_puts(&g->b, ", style=dotted");
       if (tr->timer >= 0) sbuf_puts(&g->b, ", style=dashed");
       sbuf_puts(&g->b, "];\n");
