@@ -1391,8 +1391,11 @@ static int store_ack(lua_State *L) {
   return 1;
 }
 
-/* store:report([at [, options]]) -> the caseload report as a table */
-static int store_report(lua_State *L) {
+/* store:report([at [, options]]) -> the caseload report as a table (v1);
+ * store:report_v2([at [, options]]) -> case_store_report_v2()'s report as a table
+ * (the overview of casectl report and casectl serve: open cases, terms by urgency,
+ * per location, trends, the filter's selection).  options: a table or JSON text. */
+static int store_report_common(lua_State *L, int v2) {
   lstore *st = check_store(L, 1);
   int64_t at = opt_time(L, 2);
   lua_settop(L, 3);
@@ -1404,7 +1407,8 @@ static int store_report(lua_State *L) {
   box *b = box_new(L);
   char *json = NULL;
   st->eng->busy = 1;
-  int rc = case_store_report(st->s, st->eng->e, at, opts, &json);
+  int rc = v2 ? case_store_report_v2(st->s, at, opts, &json)
+              : case_store_report(st->s, st->eng->e, at, opts, &json);
   st->eng->busy = 0;
   box_set(b, json, lib_free);
   if (rc != CASE_OK) {
@@ -1414,6 +1418,9 @@ static int store_report(lua_State *L) {
   push_lib_json(L, b);
   return 1;
 }
+
+static int store_report(lua_State *L) { return store_report_common(L, 0); }
+static int store_report_v2(lua_State *L) { return store_report_common(L, 1); }
 
 /* ---- the change feed: rows are copied in C, converted after the store returns */
 
@@ -1990,7 +1997,7 @@ LCASE_EXPORT int luaopen_libcase(lua_State *L) {
       {"config", store_config}, {"create", store_create}, {"fire", store_fire},
       {"tick", store_tick},     {"get", store_get},       {"verify", store_verify},
       {"follow", store_follow}, {"outbox", store_outbox}, {"ack", store_ack},
-      {"cases", store_cases},   {"report", store_report},
+      {"cases", store_cases},   {"report", store_report},  {"report_v2", store_report_v2},
       {"tree", store_tree},     {"checkpoint", store_checkpoint}, {"prove", store_prove},
       {"set_future_limit", store_set_future_limit}, {"set_profile", store_set_profile},
       {"batch", store_batch}, {"begin_batch", store_begin_batch},

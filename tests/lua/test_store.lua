@@ -192,4 +192,23 @@ do
   T.raises("invalid", s.report, s, MONDAY, { onbekend = 1 })
 end
 
+-- the overview's report (case_store_report_v2): the same caseload, terms and the filter
+do
+  local s <close> = open(false)
+  local r = s:report_v2(MONDAY + 7 * DAY)
+  T.eq(r.report, "libcase.report.v2", "report_v2 format")
+  T.eq(r.cases.total, 3, "three cases in report_v2")
+  T.eq(r.cases.open + r.cases.closed, 3, "open and closed add up")
+  T.eq(#r.open_cases, r.cases.open, "every open case listed")
+  T.eq(r.selection.filtered, false, "no filter")
+  T.eq(r.selection.open, r.cases.open, "without a filter the selection is the caseload")
+  local f = s:report_v2(MONDAY + 7 * DAY, { filter = { location = "nergens" }, sort = "case" })
+  T.eq(#f.open_cases, 0, "a filter that keeps nothing")
+  T.eq(f.selection.open, 0, "and its selection counts nothing")
+  T.eq(f.cases.total, 3, "while the summary counts every case")
+  local j = s:report_v2(MONDAY + 7 * DAY, '{"horizon_days": 3}')
+  T.eq(j.terms.horizon_days, 3, "options as JSON text")
+  T.raises("invalid", s.report_v2, s, MONDAY, { sort = "onbekend" })
+end
+
 T.done("lua.store")
