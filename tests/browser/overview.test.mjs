@@ -246,6 +246,12 @@ test('bounded: request size and rate', async () => {
   const big = JSON.stringify({ case: 'BU-0004', event: 'incident_gemeld', note: 'x'.repeat(2000) });
   const r = await fetch(s.url + '/api/signals', { method: 'POST', headers: { Authorization: `Bearer ${signaller}`, 'Content-Type': 'application/json' }, body: big });
   assert.equal(r.status, 413);
+  assert.match((await r.json()).message, /larger than 1024 bytes/);
+  // Far over the limit (more than the 1 MiB the server reads and drops): still a 413 with
+  // its message, answered before the body is sent, not a closed connection.
+  const huge = await fetch(s.url + '/api/signals', { method: 'POST', headers: { Authorization: `Bearer ${signaller}`, 'Content-Type': 'application/json' }, body: 'x'.repeat(3 * 1048576) });
+  assert.equal(huge.status, 413);
+  assert.match((await huge.json()).message, /larger than 1024 bytes/);
   const codes = [];
   for (let i = 0; i < 40; i++) {
     const x = await fetch(s.url + '/api/report', { headers: { Authorization: `Bearer ${reader}` } });

@@ -701,8 +701,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                            "Too many requests from this address; wait a minute.", "Retry-After",
                            "60");
     }
+    /* A body announced over --max-body is answered 413 at once, before it is sent (no
+     * 100 Continue), whatever its size; one that grows past it unannounced below. */
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-    if (cl && strtoll(cl, NULL, 10) > so.max_body) rq->too_big = 1;
+    if (cl && strtoll(cl, NULL, 10) > so.max_body) {
+      char msg[128];
+      rq->too_big = 2;
+      snprintf(msg, sizeof msg, "The request body is larger than %ld bytes.", so.max_body);
+      return respond_error(conn, url, MHD_HTTP_CONTENT_TOO_LARGE, "Too large", msg, NULL, NULL);
+    }
     return MHD_YES;
   }
   if (rq->too_big == 2) return MHD_YES; /* a response is queued already */
