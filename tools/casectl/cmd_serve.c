@@ -242,6 +242,9 @@ static enum MHD_Result respond_error(struct MHD_Connection *conn, const char *ur
 
 /* ------------------------------------------------------------------ requests */
 
+/* How much of a body over --max-body is read and dropped so its client gets the 413. */
+#define DROP_MAX 1048576
+
 typedef struct request {
   char *body;
   size_t len;
@@ -701,10 +704,17 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                            "Too many requests from this address; wait a minute.", "Retry-After",
                            "60");
     }
-    /* A body announced over --max-body is answered 413 at once, before it is sent (no
-     * 100 Continue), whatever its size; one that grows past it unannounced below. */
+    /* A body announced over --max-body but of at most DROP_MAX bytes is read and dropped, and
+     * then answered 413 (below): the client has sent it all and reads the answer, whether
+     * or not it waited for 100 Continue.  A larger one is answered 413 at once, before
+     * MHD sends 100 Continue, so a client that waits for it (curl does) sends nothing of
+     * the body; one that sends it regardless may see the connection closed while it
+     * writes.  A body that grows past the limit unannounced (chunked) is handled below. */
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-    if (cl && strtoll(cl, NULL, 10) > so.max_body) {
+    long long announced = cl ? strtoll(cl, NULL, 10) : 0;
+    if (announced > so.max_body && announced <= DROP_MAX) {
+      rq->too_big = 1;
+    } else if (announced > so.max_body) {
       char msg[128];
       rq->too_big = 2;
       snprintf(msg, sizeof msg, "The request body is larger than %ld bytes.", so.max_body);
@@ -714,14 +724,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
   }
   if (rq->too_big == 2) return MHD_YES; /* a response is queued already */
   if (*upload_size) {
-    /* A body over --max-body is read and dropped (up to 1 MiB more, so the client
+    /* A body over --max-body is read and dropped (up to DROP_MAX more, so the client
      * gets its 413), never kept; past that the connection is closed. */
     if (!is_post) return MHD_NO;
     if (rq->too_big || rq->len + *upload_size > (size_t)so.max_body) {
       rq->too_big = 1;
       rq->dropped += *upload_size;
       *upload_size = 0;
-      return rq->dropped > 1048576 ? MHD_NO : MHD_YES;
+      return rq->dropped > DROP_MAX ? MHD_NO : MHD_YES;
     }
     char *p = realloc(rq->body, rq->len + *upload_size + 1);
     if (!p) return MHD_NO;
