@@ -183,7 +183,7 @@ void chart_unprepare(case_def *d) {
 void chart_status_free(cs_status *st) {
   free(st->config);
   free(st->history);
-  json_decref(st->data);
+  data_release(st->data);
   for (int i = 0; i < st->ntimers; i++) {
     free(st->timers[i].id);
     json_decref(st->timers[i].send);
@@ -202,7 +202,7 @@ int chart_status_init(const case_def *d, cs_status *st) {
   st->config = calloc((size_t)d->words, sizeof *st->config);
   if (d->nhistory > 0)
     st->history = calloc((size_t)d->nhistory * (size_t)d->words, sizeof *st->history);
-  st->data = json_object();
+  st->data = data_new(d);
   int sx = d->late_binding || d->ninvokes > 0;
   if (sx && (st->sx = calloc(1, sizeof *st->sx)) && d->late_binding)
     st->sx->bound = calloc((size_t)d->words, sizeof *st->sx->bound);
@@ -219,7 +219,7 @@ int chart_status_copy(const case_def *d, cs_status *dst, const cs_status *src) {
   size_t w = (size_t)d->words;
   dst->config = malloc(w * sizeof *dst->config);
   if (d->nhistory > 0) dst->history = malloc((size_t)d->nhistory * w * sizeof *dst->history);
-  dst->data = json_incref(src->data); /* shared until an action writes: own_data() */
+  dst->data = data_share(src->data); /* shared until an action writes: own_data() */
   if (src->ntimers > 0) dst->timers = malloc((size_t)src->ntimers * sizeof *dst->timers);
   if (!dst->config || (d->nhistory > 0 && !dst->history) || !dst->data ||
       (src->ntimers > 0 && !dst->timers))
@@ -403,17 +403,15 @@ static void call_done(case_call *call) {
   call->errmsg = NULL;
 }
 
-/* The working status shares the case's data until the first action runs:
- * guards only read it, and most macrosteps of a chain have no actions.  The
- * copy is shallow: actions replace a field's value as a whole (the sandbox
- * and case_call_set() store new JSON values), they never change one in place,
- * so the values themselves can stay shared with the committed status. */
+/* The working status shares the case's data block until the first action
+ * runs: guards only read it, and most macrosteps of a chain have no actions.
+ * The copy is of the slots (a pointer per field): actions replace a field's
+ * value as a whole (the sandbox and case_call_set() store new JSON values),
+ * they never change one in place, so the values themselves stay shared with
+ * the committed status. */
 static int own_data(run *r) {
   if (r->data_owned) return CASE_OK;
-  json_t *copy = json_copy(r->w->data);
-  if (!copy) return eng_err(r->e, CASE_NOMEM, "out of memory");
-  json_decref(r->w->data);
-  r->w->data = copy;
+  if (data_own(&r->w->data) != 0) return eng_err(r->e, CASE_NOMEM, "out of memory");
   r->data_owned = 1;
   return CASE_OK;
 }
@@ -426,7 +424,7 @@ static int own_data(run *r) {
 static int check_data_size(run *r, cs_status *w) {
   const cs_status *old = &r->c->st;
   if (!r->data_owned) return CASE_OK; /* the data is the committed one */
-  int64_t before = old->data_size > 0 ? old->data_size : json_size(old->data);
+  int64_t before = old->data_size > 0 ? old->data_size : data_json_size(old->data, r->d);
   int64_t after = before + r->data_delta;
   w->data_size = after;
   long long lim = r->e->limits[CASE_LIMIT_DATA];
@@ -1877,7 +1875,7 @@ static int bind_fields(run *r, int s) {
       json_decref(v);
       return CASE_NOMEM;
     }
-    if (data_set(r->w->data, f->name, v, &r->data_delta) != 0)
+    if (data_set_slot(r->w->data, i, v, &r->data_delta) != 0)
       return eng_err(r->e, CASE_NOMEM, "out of memory");
   }
   return CASE_OK;

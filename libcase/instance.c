@@ -81,12 +81,12 @@ static int parse_json(case_engine *e, const char *text, const char *what, json_t
 /* The data object: every declared field with its default, then `given`.  From
  * an invoking parent (`from_parent`) a name the definition does not declare
  * is left out, as SCXML 6.4 says; from a host it is an error. */
-static int initial_data(case_engine *e, const case_def *d, const json_t *given, json_t *data,
+static int initial_data(case_engine *e, const case_def *d, const json_t *given, cs_data *data,
                         int from_parent) {
-  for (int i = 0; i < d->nfields; i++) {
-    json_t *v = d->fields[i].def ? json_deep_copy(d->fields[i].def) : json_null();
-    if (!v || json_object_set_new(data, d->fields[i].name, v) != 0) return nomem(e);
-  }
+  /* The defaults are shared with the definition: no value is ever changed in
+   * place (data.c). */
+  for (int i = 0; i < d->nfields; i++)
+    if (d->fields[i].def) data_set_slot(data, i, json_incref(d->fields[i].def), NULL);
   if (!given) return CASE_OK;
   if (!json_is_object(given))
     return eng_err(e, CASE_INVALID, "initial data must be a JSON object");
@@ -101,7 +101,7 @@ static int initial_data(case_engine *e, const case_def *d, const json_t *given, 
     if (!type_accepts(d->fields[f].type, v))
       return eng_err(e, CASE_INVALID, "initial data: field '%s' must be a %s", k,
                      type_name(d->fields[f].type));
-    if (json_object_set(data, k, v) != 0) return nomem(e);
+    data_set_slot(data, f, json_incref((json_t *)v), NULL);
   }
   return CASE_OK;
 }
@@ -216,7 +216,7 @@ int chart_case_create_pinned(case_engine *e, const case_def *d, const char *id,
   }
   if (rc == CASE_OK) rc = initial_data(e, d, given, c->st.data, parent != NULL);
   if (rc == CASE_OK) {
-    c->st.data_size = json_size(c->st.data);
+    c->st.data_size = data_json_size(c->st.data, d);
     long long lim = e->limits[CASE_LIMIT_DATA];
     if (lim > 0 && c->st.data_size > lim)
       rc = eng_err(e, CASE_LIMIT, "case '%s': its initial data takes %lld bytes as JSON, more "
@@ -599,7 +599,7 @@ int case_instance_in(const case_instance *c, const char *state_id) {
 int case_instance_data(const case_instance *c, char **json) {
   if (!c) return CASE_MISUSE;
   if (!json) return eng_err(c->engine, CASE_MISUSE, "json is NULL");
-  return json_out(c->engine, json_incref(c->st.data), json);
+  return json_out(c->engine, data_json(c->st.data, c->def), json);
 }
 
 int case_instance_available(case_instance *c, const char *role, int64_t at, char **json) {
@@ -769,12 +769,12 @@ int case_instance_snapshot(const case_instance *c, char **json) {
     }
     json_array_append_new(timers, o);
   }
-  json_t *snap = json_pack("{s:i, s:s, s:i, s:s, s:s, s:s?, s:I, s:b, s:o, s:o, s:O, s:[], s:o, "
+  json_t *snap = json_pack("{s:i, s:s, s:i, s:s, s:s, s:s?, s:I, s:b, s:o, s:o, s:o, s:[], s:o, "
                            "s:I}",
                            "format", SNAPSHOT_FORMAT, "workflow", d->id, "version", d->version,
                            "hash", d->hash, "case", c->id, "location", c->location, "revision",
                            (json_int_t)c->st.revision, "done", c->st.done, "configuration",
-                           config_json(c), "history", hist, "data", c->st.data, "internal_queue",
+                           config_json(c), "history", hist, "data", data_json(c->st.data, d), "internal_queue",
                            "timers", timers, "timer_seq", (json_int_t)c->st.timer_seq);
   if (snap) json_object_set_new(snap, "time", json_integer((json_int_t)c->st.last_time));
   /* Only what a case uses is written: snapshots of other cases stay as they were. */
@@ -887,15 +887,11 @@ static int restore_into(case_engine *e, const case_def *d, json_t *snap, case_in
     if (!type_accepts(d->fields[f].type, v))
       return snap_err(e, CASE_CORRUPT, "snapshot: data field '%s' has the wrong type", k);
   }
-  json_decref(st->data);
-  st->data = json_deep_copy(data);
-  if (!st->data) return nomem(e);
   /* Fields added to the definition since the snapshot get their defaults. */
-  for (int f = 0; f < d->nfields; f++) {
-    if (json_object_get(st->data, d->fields[f].name)) continue;
-    json_t *dv = d->fields[f].def ? json_deep_copy(d->fields[f].def) : json_null();
-    if (!dv || json_object_set_new(st->data, d->fields[f].name, dv) != 0) return nomem(e);
-  }
+  cs_data *slots;
+  if (data_from_object(d, data, &slots) != 0) return nomem(e);
+  data_release(st->data);
+  st->data = slots;
   json_t *timers = json_object_get(snap, "timers");
   size_t nt = json_array_size(timers);
   if (nt > 0) {
@@ -1097,8 +1093,13 @@ static const char *hand_out(case_call *call, const json_t *v) {
 
 const char *case_call_get(case_call *call, const char *field) {
   if (!call) return NULL;
-  if (!field) return hand_out(call, call->data);
-  const json_t *v = json_object_get(call->data, field);
+  if (!field) {
+    json_t *all = data_json(call->data, call->def);
+    const char *text = all ? hand_out(call, all) : NULL;
+    json_decref(all);
+    return text;
+  }
+  const json_t *v = data_get(call->data, call->def, field);
   return v ? hand_out(call, v) : NULL;
 }
 
@@ -1118,7 +1119,11 @@ int case_call_set(case_call *call, const char *field, const char *json) {
     json_decref(v);
     return CASE_INVALID;
   }
-  return data_set(call->data, field, v, call->data_delta) == 0 ? CASE_OK : CASE_NOMEM;
+  if (!call->data) {
+    json_decref(v);
+    return CASE_MISUSE;
+  }
+  return data_set_slot(call->data, f, v, call->data_delta) == 0 ? CASE_OK : CASE_NOMEM;
 }
 
 static int push(case_call *call, cs_plist *l, const char *name, const char *payload_json) {

@@ -406,6 +406,8 @@ struct case_def {
   char **module_src;   /* the modules' source text as loaded: part of the pinned definition */
   size_t *module_len;
   int functions_ref; /* Lua registry ref of the table of module functions, -1 if none */
+  int fields_ref;    /* Lua registry ref of the table field name -> slot (0-based),
+                        made when the modules load (the sandbox's case view), -1 if none */
   char **raised;     /* event names the definition's actions and modules pass literally
                         to raise() (found in their compiled code by the sandbox) */
   int nraised;
@@ -610,7 +612,8 @@ struct case_call {
   const case_def *def;
   case_instance *inst;
   const cs_profile *profile; /* the case's location profile or NULL */
-  json_t *data;              /* the working data object of this macrostep */
+  struct cs_data *data;      /* the working data of this macrostep (owned when an
+                                action runs), or NULL */
   const char *event;         /* event name being processed; "" on entry of the initial config */
   json_t *payload;           /* borrowed; never NULL (json null) */
   const char *actor;         /* may be NULL */
@@ -909,11 +912,55 @@ typedef struct cs_timer_inst {   /* a running timer or deadline of a case */
                         immutable, shared between status copies; else NULL */
 } cs_timer_inst;
 
+/* data.c: a case's data by slot (issue 14).  Values are never changed in
+ * place (a write replaces a slot's value), so they are shared between blocks
+ * and with the definition's defaults; a block is shared between the committed
+ * status and a macrostep's working copy until the first write (data_own). */
+typedef struct cs_data {
+  int refs;          /* statuses holding this block */
+  int n;             /* slots: def->nfields */
+  json_t *extra;     /* variables no field declares (globals datamodel): an object,
+                        or NULL */
+  int *order;        /* the JSON object's key order when it is not the fields in
+                        declaration order then `extra`'s (kept from a snapshot):
+                        per key its slot, or -1 for the next key of extra; NULL */
+  int norder;
+  json_t *v[];       /* per declared field its value; never NULL (json null: none) */
+} cs_data;
+
+/* A block of d's fields, all null (refs 1); NULL when out of memory. */
+cs_data *data_new(const case_def *d);
+/* Another holder of x (x returned); data_release() lets go, freeing the last. */
+cs_data *data_share(cs_data *x);
+void data_release(cs_data *x);
+/* Makes *p a block of its own (copying the slots, sharing the values) unless it
+ * is already.  0, or -1 out of memory (*p unchanged). */
+int data_own(cs_data **p);
+/* The value of field or variable `name` (borrowed), NULL when there is none. */
+json_t *data_get(const cs_data *x, const case_def *d, const char *name);
+/* Slot `slot` (or field/variable `key`) gets v (stolen), adding what that
+ * changes in the length of the data's compact JSON to *delta (when not NULL).
+ * Every write to a macrostep's working data goes through these, so
+ * CASE_LIMIT_DATA is checked at the cost of what changed.  x must be owned
+ * (data_own).  A key no field declares becomes a variable in `extra`.  0, or -1
+ * (no memory; v is freed). */
+int data_set_slot(cs_data *x, int slot, json_t *v, int64_t *delta);
+int data_set(cs_data *x, const case_def *d, const char *key, json_t *v, int64_t *delta);
+/* The data as a JSON object (a new reference; values shared), in its order;
+ * NULL when out of memory. */
+json_t *data_json(const cs_data *x, const case_def *d);
+/* Bytes of data_json()'s compact JSON text, counted without making it. */
+int64_t data_json_size(const cs_data *x, const case_def *d);
+/* A block from a JSON object (a snapshot's data): declared keys by slot, others
+ * as variables, fields the object lacks get their defaults (after its keys);
+ * an order other than the plain one is kept.  No type checks.  0, or -1. */
+int data_from_object(const case_def *d, const json_t *obj, cs_data **out);
+
 /* The state of a case that a macrostep changes: copied for rollback. */
 typedef struct cs_status {
   uint64_t *config;    /* bitset over def->nstates */
   uint64_t *history;   /* def->nhistory bitsets of def->words words; all zero = no value yet */
-  json_t *data;        /* object */
+  cs_data *data;       /* by slot; shared with copies until a write (data_own) */
   cs_timer_inst *timers;
   int ntimers, cap_timers;
   int64_t timer_seq;   /* next timer id number */
@@ -1141,11 +1188,9 @@ void probe_release(cs_probe *p);
  * JSON_COMPACT | JSON_ENCODE_ANY) writes it, counted without writing it; NULL
  * counts as null. */
 int64_t json_size(const json_t *v);
-/* util.c: data[key] = v (v stolen), adding what that changes in the length of
- * data's compact JSON to *delta (when delta is not NULL).  Every write to a
- * macrostep's working data goes through it, so CASE_LIMIT_DATA is checked at
- * the cost of what changed.  0, or -1 (no memory; v is freed). */
-int data_set(json_t *data, const char *key, json_t *v, int64_t *delta);
+/* util.c: bytes of string p (n bytes) as a JSON string, quotes included, as
+ * jansson writes it without JSON_ENSURE_ASCII. */
+int64_t json_str_size(const char *p, size_t n);
 /* Snapshot values no run reaches (2^62): a revision or timer sequence at or
  * above it is refused by restore, so counting on from it cannot overflow. */
 #define CASE_COUNTER_MAX ((int64_t)1 << 62)

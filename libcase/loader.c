@@ -3587,6 +3587,7 @@ static int build(case_engine *e, node *doc, const char *text, size_t len, int fo
   L.d = d;
   d->engine = e;
   d->functions_ref = -1;
+  d->fields_ref = -1;
   d->send_timer = -1;
   d->clock = CLOCK_PLAIN;
   d->format = format;
@@ -3908,6 +3909,7 @@ void def_free(case_def *d) {
   free(d->module_src);
   free(d->module_len);
   if (s && d->functions_ref >= 0) sbx_unref(s, d->functions_ref);
+  if (s && d->fields_ref >= 0) sbx_unref(s, d->fields_ref);
   for (int i = 0; i < d->nwarnings; i++) free(d->warnings[i]);
   free(d->warnings);
   free(d->id);

@@ -971,25 +971,46 @@ static void push_cache(lua_State *L, sbx *s)
   lua_rawgeti(L, LUA_REGISTRYINDEX, s->cache_ref);
 }
 
+/* The slot of the declared field named by the string at idx, or -1: one
+ * lookup in the definition's table of field names (made when it loaded). */
+static int field_slot(lua_State *L, const case_def *d, int idx)
+{
+  if (!d) return -1;
+  if (d->fields_ref <= 0) return field_index(d, lua_tostring(L, idx));
+  lua_rawgeti(L, LUA_REGISTRYINDEX, d->fields_ref);
+  lua_pushvalue(L, idx);
+  int slot = lua_rawget(L, -2) == LUA_TNUMBER ? (int)lua_tointeger(L, -1) : -1;
+  lua_pop(L, 2);
+  return slot;
+}
+
 static int case_index(lua_State *L)
 {
   sbx *s = get_sbx(L);
   case_call *c = need_call(L, "case");
   const char *k = luaL_checkstring(L, 2);
-  push_cache(L, s);
-  if (lua_getfield(L, -1, k) != LUA_TNIL) return 1; /* a materialised table */
-  lua_pop(L, 1);
-  json_t *v = c->data ? json_object_get(c->data, k) : NULL;
+  if (s->cache_used) {
+    push_cache(L, s);
+    if (lua_getfield(L, -1, k) != LUA_TNIL) return 1; /* a materialised table */
+    lua_pop(L, 2);
+  }
+  /* The view: the field's slot, its value pushed as it is. */
+  int slot = field_slot(L, c->def, 2);
+  json_t *v = NULL;
+  if (slot >= 0) v = c->data ? c->data->v[slot] : NULL;
+  else if (c->data && c->data->extra) v = json_object_get(c->data->extra, k);
   if (!v) {
-    if (field_index(c->def, k) < 0)
+    if (slot < 0)
       return luaL_error(L, "case has no field '%s' (not declared under data:)", k);
     lua_pushnil(L);
     return 1;
   }
   push_json(L, s, v, 0);
   if (lua_type(L, -1) == LUA_TTABLE) {
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -3, k);
+    push_cache(L, s);
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, k);
+    lua_pop(L, 1);
     s->cache_used = 1;
   }
   return 1;
@@ -1034,12 +1055,16 @@ static int case_newindex(lua_State *L)
   const char *k = lua_tostring(L, 2);
   if (s->guard)
     return refuse(L, CASE_SCRIPT, "guards are pure: cannot assign case.%s in a guard", k);
-  int fi = field_index(c->def, k);
+  int fi = field_slot(L, c->def, 2);
   if (fi < 0)
     return refuse(L, CASE_INVALID, "cannot assign case.%s: not a declared field "
                   "(declare it under data:)", k);
   json_t *j = field_json(L, s, &c->def->fields[fi], 3);
-  if (!c->data || data_set(c->data, k, j, c->data_delta))
+  if (!c->data) {
+    json_decref(j);
+    return refuse(L, CASE_MISUSE, "case data cannot be written here");
+  }
+  if (data_set_slot(c->data, fi, j, c->data_delta))
     return refuse(L, CASE_NOMEM, "out of memory");
   push_cache(L, s);
   lua_pushvalue(L, 2);
@@ -1377,7 +1402,7 @@ static int data_global(lua_State *L, sbx *s, const char *k)
     return 1;
   }
   lua_pop(L, 2);
-  json_t *v = c->data ? json_object_get(c->data, k) : NULL;
+  json_t *v = c->data ? data_get(c->data, c->def, k) : NULL;
   if (!v) return 0;
   push_json(L, s, v, 0);
   if (lua_type(L, -1) == LUA_TTABLE) {
@@ -1411,7 +1436,11 @@ static int global_assign(lua_State *L, sbx *s, const char *k)
   int fi = field_index(c->def, k);
   cs_field any = {(char *)k, TYPE_ANY, NULL, NULL, {0, 0}, 0, NULL, NULL, NULL};
   json_t *j = field_json(L, s, fi >= 0 ? &c->def->fields[fi] : &any, 3);
-  if (!c->data || data_set(c->data, k, j, c->data_delta))
+  if (!c->data) {
+    json_decref(j);
+    return refuse(L, CASE_MISUSE, "case data cannot be written here");
+  }
+  if (data_set(c->data, c->def, k, j, c->data_delta))
     return refuse(L, CASE_NOMEM, "out of memory");
   push_cache(L, s);
   lua_pushvalue(L, 2);
@@ -2250,10 +2279,32 @@ static int do_modules(lua_State *L)
   return 0;
 }
 
+/* The definition's field names -> slot, for the case view (case_index). */
+static int do_fieldmap(lua_State *L)
+{
+  case_def *d = lua_touserdata(L, 1);
+  lua_createtable(L, 0, d->nfields);
+  for (int i = 0; i < d->nfields; i++) {
+    lua_pushinteger(L, i);
+    lua_setfield(L, -2, d->fields[i].name);
+  }
+  d->fields_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
+}
+
 int sbx_load_modules(sbx *s, case_def *d)
 {
   if (!s || !d) return CASE_MISUSE;
   d->functions_ref = -1;
+  if (d->fields_ref < 0 && d->nfields > 0) {
+    int top = lua_gettop(s->L);
+    int st = protect(s, do_fieldmap, d);
+    lua_settop(s->L, top);
+    if (st != LUA_OK) {
+      d->fields_ref = -1;
+      return eng_err(s->e, CASE_NOMEM, "out of memory");
+    }
+  }
   if (d->nmodules <= 0) return CASE_OK;
   modjob m;
   memset(&m, 0, sizeof m);
@@ -2681,18 +2732,41 @@ static void write_back(lua_State *L, sbx *s, case_call *c)
         int fi = field_index(c->def, name);
         cs_field any = {(char *)name, TYPE_ANY, NULL, NULL, {0, 0}, 0, NULL, NULL, NULL};
         json_t *j = field_json(L, s, fi >= 0 ? &c->def->fields[fi] : &any, -1);
-        if (data_set(c->data, name, j, c->data_delta)) refuse(L, CASE_NOMEM, "out of memory");
+        if (data_set(c->data, c->def, name, j, c->data_delta))
+          refuse(L, CASE_NOMEM, "out of memory");
       }
       lua_pop(L, 1);
     }
     lua_pop(L, 1);
     return;
   }
-  for (int i = 0; i < c->def->nfields; i++) {
-    const cs_field *f = &c->def->fields[i];
+  /* The fields the cache holds (a few), written back in declaration order. */
+  int slots[32], n = 0, all = 0;
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING) continue;
+    int slot = field_slot(L, c->def, -1);
+    if (slot < 0) continue;
+    if (n == (int)(sizeof slots / sizeof slots[0])) all = 1;
+    else slots[n++] = slot;
+  }
+  if (!all) {
+    for (int i = 1; i < n; i++) /* insertion sort: n is small */
+      for (int k = i; k > 0 && slots[k - 1] > slots[k]; k--) {
+        int x = slots[k];
+        slots[k] = slots[k - 1];
+        slots[k - 1] = x;
+      }
+  } else {
+    n = c->def->nfields; /* many: every field, in order */
+  }
+  for (int i = 0; i < n; i++) {
+    int slot = all ? i : slots[i];
+    const cs_field *f = &c->def->fields[slot];
     if (lua_getfield(L, t, f->name) == LUA_TTABLE) {
       json_t *j = field_json(L, s, f, -1);
-      if (data_set(c->data, f->name, j, c->data_delta))
+      if (data_set_slot(c->data, slot, j, c->data_delta))
         refuse(L, CASE_NOMEM, "out of memory");
     }
     lua_pop(L, 1);

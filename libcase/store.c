@@ -1397,7 +1397,9 @@ static int persist(case_store *s, case_instance *c, const char *event, const cha
   if (case_instance_configuration(c, &cfg_text) != CASE_OK) goto out;
   cfg = json_loads(cfg_text, 0, NULL);
   w.config = cfg ? st_canon(cfg) : NULL;
-  w.data = st_canon(c->st.data);
+  json_t *data = data_json(c->st.data, c->def);
+  w.data = data ? st_canon(data) : NULL;
+  json_decref(data);
   if (!w.config || !w.data || case_instance_snapshot(c, &w.snapshot) != CASE_OK) goto out;
   if (timer_rows(c, &w) != CASE_OK) goto out;
 

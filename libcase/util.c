@@ -260,7 +260,7 @@ size_t edit_distance(const char *a, const char *b) {
 /* The length of a string's JSON form: quotes, and jansson's escapes (\" \\
  * \b \f \n \r \t, \u00XX for the other control characters; '/' and
  * non-ASCII bytes as they are). */
-static int64_t str_size(const char *p, size_t n) {
+int64_t json_str_size(const char *p, size_t n) {
   int64_t len = (int64_t)n + 2;
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)p[i];
@@ -281,7 +281,7 @@ int64_t json_size(const json_t *v) {
     json_t *x;
     size_t i = 0;
     json_object_foreach((json_t *)v, k, x) {
-      len += (i++ ? 1 : 0) + str_size(k, strlen(k)) + 1 + json_size(x);
+      len += (i++ ? 1 : 0) + json_str_size(k, strlen(k)) + 1 + json_size(x);
     }
     return len;
   }
@@ -291,7 +291,7 @@ int64_t json_size(const json_t *v) {
     for (size_t i = 0; i < n; i++) len += json_size(json_array_get(v, i));
     return len;
   }
-  case JSON_STRING: return str_size(json_string_value(v), json_string_length(v));
+  case JSON_STRING: return json_str_size(json_string_value(v), json_string_length(v));
   case JSON_INTEGER: {
     json_int_t i = json_integer_value(v);
     uint64_t u = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
@@ -307,13 +307,4 @@ int64_t json_size(const json_t *v) {
   case JSON_FALSE: return 5;
   default: return 4; /* null */
   }
-}
-
-int data_set(json_t *data, const char *key, json_t *v, int64_t *delta) {
-  if (delta && v) {
-    json_t *was = json_object_get(data, key);
-    if (was) *delta += json_size(v) - json_size(was);
-    else *delta += str_size(key, strlen(key)) + 1 + (json_object_size(data) ? 1 : 0) + json_size(v);
-  }
-  return json_object_set_new(data, key, v);
 }

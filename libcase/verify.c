@@ -488,7 +488,9 @@ static void replay_row(verifier *v, const sb_journal_row *r) {
   }
   free(mine);
   if (!v->broken) {
-    mine = st_canon(v->c->st.data);
+    json_t *data = data_json(v->c->st.data, v->c->def);
+    mine = data ? st_canon(data) : NULL;
+    json_decref(data);
     if (!same_json(r->data, mine)) {
       problem(v, v->case_id, r->seq, "replay", "journal", "data",
               "data after '%s': journal %.300s, replay %.300s", r->event, r->data,

@@ -25,7 +25,8 @@ typedef struct fx {
   case_engine *e;
   sbx *s;
   case_def *d;
-  json_t *data;
+  json_t *data;     /* the data as JSON, made from slots by fdata() */
+  cs_data *slots;   /* the case data the calls see */
   json_t *payload;
   cs_plist raised, emitted;
   case_call call;
@@ -85,13 +86,14 @@ static int setup(void **state)
                        " \"m\": {\"a\": {\"b\": 1}}, \"any\": {\"o\": {}, \"n\": null},"
                        " \"flag\": true, \"amount\": 1.5}", 0, &err);
   assert_non_null(f->data);
+  assert_int_equal(data_from_object(d, f->data, &f->slots), 0);
   f->payload = json_loads("{\"n\": 3, \"tags\": [\"a\", \"b\"]}", 0, &err);
   assert_non_null(f->payload);
 
   case_call *c = &f->call;
   c->engine = f->e;
   c->def = d;
-  c->data = f->data;
+  c->data = f->slots;
   c->event = "aanvraag";
   c->payload = f->payload;
   c->actor = "medewerker-7";
@@ -139,6 +141,7 @@ static int teardown(void **state)
   plist_clear(&f->emitted);
   free(f->emitted.v);
   json_decref(f->data);
+  data_release(f->slots);
   json_decref(f->payload);
   case_engine_close(f->e);
   char cmd[128];
@@ -209,6 +212,15 @@ static void ok_action(fx *f, const char *code)
              case_errmsg(f->e));
 }
 
+/* The case data as a JSON object, as the engine would write it. */
+static json_t *fdata(fx *f)
+{
+  json_decref(f->data);
+  f->data = data_json(f->slots, f->d);
+  assert_non_null(f->data);
+  return f->data;
+}
+
 static void assert_contains(const char *hay, const char *needle)
 {
   if (!hay || !strstr(hay, needle))
@@ -217,7 +229,7 @@ static void assert_contains(const char *hay, const char *needle)
 
 static void assert_field_json(fx *f, const char *field, const char *json)
 {
-  char *got = json_dumps(json_object_get(f->data, field), JSON_ENCODE_ANY | JSON_COMPACT);
+  char *got = json_dumps(json_object_get(fdata(f), field), JSON_ENCODE_ANY | JSON_COMPACT);
   assert_non_null(got);
   assert_string_equal(got, json);
   free(got);
@@ -334,7 +346,7 @@ static void instruction_budget(void **state)
   assert_contains(f->call.errmsg, "exceeded the instruction budget (100000)");
   assert_int_equal(action(f, "for i = 1, 10 do pcall(function() while true do end end) end\n"
                              "case.x = 2"), CASE_LIMIT);
-  assert_int_equal(json_integer_value(json_object_get(f->data, "x")), 50);
+  assert_int_equal(json_integer_value(json_object_get(fdata(f), "x")), 50);
   int r = -1;
   assert_int_equal(guard(f, "(function() while true do end end)()", &r), CASE_LIMIT);
   assert_contains(f->call.errmsg, "wf.yaml:3:12: guard '(function() while true do end end)()'"
@@ -344,17 +356,17 @@ static void instruction_budget(void **state)
    * string.rep is immediate, a huge table.move and a backtracking pattern on
    * a long subject exceed the budget instead of running for hours. */
   ok_action(f, "local s = string.rep('', 1e15) case.x = #s");
-  assert_int_equal(json_integer_value(json_object_get(f->data, "x")), 0);
+  assert_int_equal(json_integer_value(json_object_get(fdata(f), "x")), 0);
   assert_int_equal(action(f, "local t = table.move({1}, 1, 1e12, 2)"), CASE_LIMIT);
   assert_int_equal(action(f, "string.find(string.rep('a', 20000), '.-.-.-b')"), CASE_LIMIT);
   assert_int_equal(action(f, "local s = ('a'):rep(20000) s:match('(.-)(.-)x')"), CASE_LIMIT);
   /* Ordinary pattern use stays well inside it. */
   ok_action(f, "case.x = select(2, string.gsub(string.rep('a b ', 200), '%s+', ' '))");
-  assert_int_equal(json_integer_value(json_object_get(f->data, "x")), 400);
+  assert_int_equal(json_integer_value(json_object_get(fdata(f), "x")), 400);
   ok_action(f, "case.x = string.find('IR-2026-113', '^IR%-%d+%-%d+$') and 1 or 0");
-  assert_int_equal(json_integer_value(json_object_get(f->data, "x")), 1);
+  assert_int_equal(json_integer_value(json_object_get(fdata(f), "x")), 1);
   ok_action(f, "case.x = string.find('a.b', '.', 1, true)");
-  assert_int_equal(json_integer_value(json_object_get(f->data, "x")), 2);
+  assert_int_equal(json_integer_value(json_object_get(fdata(f), "x")), 2);
   ok_action(f, "case.x = 50"); /* as the pcall loop above left it */
 
   /* The budget is per call: 1000 calls of a small guard are fine, and so is
@@ -366,7 +378,7 @@ static void instruction_budget(void **state)
     assert_int_equal(r, 1);
   }
   ok_action(f, "local n = 0 for i = 1, 10000 do n = n + i end case.x = n");
-  assert_int_equal(json_integer_value(json_object_get(f->data, "x")), 50005000);
+  assert_int_equal(json_integer_value(json_object_get(fdata(f), "x")), 50005000);
 
   /* Above INT_MAX the budget is counted in steps. */
   case_engine_limit(f->e, CASE_LIMIT_INSTRUCTIONS, 5000000000LL);
@@ -374,7 +386,7 @@ static void instruction_budget(void **state)
   /* 0 means unlimited. */
   case_engine_limit(f->e, CASE_LIMIT_INSTRUCTIONS, 0);
   ok_action(f, "local n = 0 for i = 1, 3000000 do n = n + 1 end case.x = n");
-  assert_int_equal(json_integer_value(json_object_get(f->data, "x")), 3000000);
+  assert_int_equal(json_integer_value(json_object_get(fdata(f), "x")), 3000000);
 }
 
 static void memory_cap(void **state)
@@ -391,7 +403,7 @@ static void memory_cap(void **state)
     /* tostring never shows an address, even with __name. */
     ok_action(f0, "case.name = tostring(setmetatable({}, {__name = 'X'})) .. "
                   "string.format('%s', setmetatable({}, {__name = 'Y'}))");
-    assert_string_equal(json_string_value(json_object_get(f0->data, "name")), "XY");
+    assert_string_equal(json_string_value(json_object_get(fdata(f0), "name")), "XY");
   }
   fx *f = *state;
   case_engine_limit(f->e, CASE_LIMIT_INSTRUCTIONS, 0);
@@ -406,7 +418,7 @@ static void memory_cap(void **state)
   assert_contains(f->call.errmsg, "exceeded the memory limit (1048576 bytes)");
   /* The state is usable afterwards, and a modest allocation passes. */
   ok_action(f, "local t = {} for i = 1, 1000 do t[i] = i end case.x = #t");
-  assert_int_equal(json_integer_value(json_object_get(f->data, "x")), 1000);
+  assert_int_equal(json_integer_value(json_object_get(fdata(f), "x")), 1000);
 }
 
 /* Every allocation the sandbox makes during a call can fail: with caps from
@@ -459,8 +471,8 @@ static void runtime_error_position(void **state)
   assert_int_equal(action(f, "case.x = 5\nerror('boom')"), CASE_SCRIPT);
   assert_string_equal(f->call.errmsg, "wf.yaml:8:9: action 'case.x = 5...' failed: boom");
   /* The working data is still a valid object (the engine discards it). */
-  assert_true(json_is_object(f->data));
-  assert_int_equal(json_integer_value(json_object_get(f->data, "x")), 5);
+  assert_true(json_is_object(fdata(f)));
+  assert_int_equal(json_integer_value(json_object_get(fdata(f), "x")), 5);
 
   int r = -1;
   assert_int_equal(guard(f, "case.name > 3", &r), CASE_SCRIPT);
@@ -626,7 +638,7 @@ static void nested_tables(void **state)
   assert_field_json(f, "m", "{}");
   ok_action(f, "case.any = {o = {}} local o = case.any.o");
   assert_field_json(f, "any", "{\"o\":[]}");
-  json_object_set_new(f->data, "any", json_pack("{s:{}}", "o"));
+  data_set(f->slots, f->d, "any", json_pack("{s:{}}", "o"), NULL);
   ok_action(f, "local a = case.any");
   assert_field_json(f, "any", "{\"o\":{}}");
   /* Keys are written in sorted order, whatever the insertion order. */
@@ -637,7 +649,7 @@ static void nested_tables(void **state)
   assert_field_json(f, "list", "[\"a\",\"b\"]");
   /* A failing action leaves a valid data object. */
   assert_int_equal(action(f, "table.insert(case.list, 'c') case.list.x = 1"), CASE_INVALID);
-  assert_true(json_is_array(json_object_get(f->data, "list")));
+  assert_true(json_is_array(json_object_get(fdata(f), "list")));
 }
 
 static void deterministic_pairs(void **state)
