@@ -54,6 +54,9 @@ int def_is_descendant(const case_def *d, int a, int b) {
 }
 
 int event_matches(const char *desc, const char *name) {
+  /* Most pairs differ in their first byte: only "*" can match then. */
+  if (desc[0] != name[0])
+    return desc[0] == '*' && desc[1] == '\0' && strncmp(name, "after.", 6) != 0;
   /* A delayed transition's event belongs to its own transition alone: no
    * wildcard or prefix takes it (user descriptors may not start with after). */
   if (strncmp(name, "after.", 6) == 0) return strcmp(desc, name) == 0;
@@ -655,8 +658,10 @@ static void remove_conflicts(run *r) {
 static int select_transitions(run *r, const char *event) {
   r->nenabled = 0;
   const case_def *d = r->d;
-  for (int s = 1; s < d->nstates; s++) {
-    if (!bs_has(r->w->config, s)) continue;
+  for (int wi = 0; wi < d->words; wi++)
+  for (uint64_t bits = r->w->config[wi]; bits; bits &= bits - 1) {
+    int s = wi * 64 + __builtin_ctzll(bits); /* the active states, in document order */
+    if (s == 0) continue;
     if (d->states[s].kind != CS_ATOMIC && d->states[s].kind != CS_FINAL) continue;
     int found = 0;
     for (int a = s; a > 0 && !found; a = d->states[a].parent) {
