@@ -63,6 +63,14 @@ size_t edit_distance(const char *a, const char *b);
 /* NULL when `s` is well-formed UTF-8 (RFC 3629), else a static description;
  * *at (may be NULL) gets the 0-based byte offset of the first bad byte. */
 const char *utf8_problem(const char *s, size_t *at);
+/* NULL when `s` is fit for a journal text column shown in listings (actor,
+ * role, location, idempotency key): well-formed UTF-8 without control
+ * characters, line breaks, invisible formatting characters (bidirectional
+ * overrides among them) or noncharacters; spaces are allowed.  Else a static
+ * description ("not valid UTF-8", "a line break", ...); *at (may be NULL) gets
+ * the 0-based byte offset, *cp (may be NULL) the code point (the byte when
+ * not UTF-8). */
+const char *text_problem(const char *s, size_t *at, uint32_t *cp);
 
 /* ------------------------------------------------------------------ */
 /* calendar.c — dates and legal terms                                  */

@@ -66,15 +66,29 @@ static int should_retry(case_store *s, int rc, int attempt) {
 
 /*
  * Every string that goes into a journal row must be UTF-8: the row is hashed
- * as JSON, and JSON cannot carry other bytes.  CASE_INVALID naming the argument
- * and the byte, or CASE_OK (NULL is fine: an absent value).
+ * as JSON, and JSON cannot carry other bytes.  Nor may it hold a control
+ * character, a line break or an invisible formatting character: an actor
+ * "a\n     9 ...  timer" printed a forged history line (a person's row that
+ * looked fired by the clock) in casectl show, and an escape sequence reached
+ * the terminal.  CASE_INVALID naming the argument, the byte and the
+ * character, or CASE_OK (NULL is fine: an absent value).  Rows stored before
+ * this rule still load and replay: only these entry points check.  A case
+ * id given to fire is only checked for UTF-8 (check_id_utf8): the id rule
+ * is case_id_check()'s, applied at creation, and a case stored before it
+ * must stay reachable.
  */
-static int check_utf8(case_store *s, const char *what, const char *v) {
+static int check_id_utf8(case_store *s, const char *what, const char *v) {
   size_t at = 0;
   if (v && utf8_problem(v, &at))
     return eng_err(s->e, CASE_INVALID, "%s: byte %zu (0x%02X) is not valid UTF-8", what, at + 1,
                    (unsigned)(unsigned char)v[at]);
   return CASE_OK;
+}
+
+static int check_utf8(case_store *s, const char *what, const char *v) {
+  char why[160];
+  if (!v || case_text_check(v, why, sizeof why) == CASE_OK) return CASE_OK;
+  return eng_err(s->e, CASE_INVALID, "%s: %s", what, why);
 }
 
 /* Canonical JSON text: compact, keys sorted, ASCII only (docs/store.md). */
@@ -1918,7 +1932,7 @@ static int fire_once(case_store *s, const char *id, const char *event,
                    "rows are the clock's, a person (role %s) cannot act as it", TIMER_ACTOR, role);
   int rc = writable(s);
   if (rc != CASE_OK) return rc;
-  if ((rc = check_utf8(s, "the case id", id)) != CASE_OK ||
+  if ((rc = check_id_utf8(s, "the case id", id)) != CASE_OK ||
       (rc = check_utf8(s, "the event", event)) != CASE_OK ||
       (rc = check_utf8(s, "the actor", actor)) != CASE_OK ||
       (rc = check_utf8(s, "the role", role)) != CASE_OK ||
@@ -2091,7 +2105,7 @@ int case_store_set_profile(case_store *s, const char *id, int version, const cha
                    "latest, or 1 or more)", version);
   int rc = writable(s);
   if (rc != CASE_OK) return rc;
-  if ((rc = check_utf8(s, "the case id", id)) != CASE_OK ||
+  if ((rc = check_id_utf8(s, "the case id", id)) != CASE_OK ||
       (rc = check_utf8(s, "the actor", actor)) != CASE_OK ||
       (rc = check_utf8(s, "the role", role)) != CASE_OK ||
       (rc = check_future(s, "event time", at)) != CASE_OK)

@@ -200,6 +200,57 @@ static const char *id_char_problem(uint32_t c) {
   return NULL;
 }
 
+/* What a journal text (actor, role, location, idempotency key) may not
+ * contain: what would forge or hide a line of a listing.  Spaces are fine. */
+static const char *text_char_problem(uint32_t c) {
+  if (c == '\t') return "a tab";
+  if (c == '\n' || c == '\r' || c == 0x85 || c == 0x2028 || c == 0x2029) return "a line break";
+  if (c < 0x20 || (c >= 0x7F && c <= 0x9F)) return "a control character";
+  const char *k = id_char_problem(c);
+  return k && strcmp(k, "white space") ? k : NULL;
+}
+
+const char *text_problem(const char *s, size_t *at, uint32_t *cp) {
+  const unsigned char *p = (const unsigned char *)s;
+  uint32_t c = 0;
+  for (size_t i = 0; p[i];) {
+    int n = utf8_next(p + i, &c);
+    if (!n) {
+      if (at) *at = i;
+      if (cp) *cp = p[i];
+      return "not valid UTF-8";
+    }
+    const char *k = text_char_problem(c);
+    if (k) {
+      if (at) *at = i;
+      if (cp) *cp = c;
+      return k;
+    }
+    i += (size_t)n;
+  }
+  return NULL;
+}
+
+int case_text_check(const char *text, char *why, size_t whylen) {
+  char dummy[1];
+  if (!why || whylen == 0) why = dummy, whylen = sizeof dummy;
+  why[0] = '\0';
+  if (!text) {
+    snprintf(why, whylen, "the text is NULL");
+    return CASE_MISUSE;
+  }
+  size_t at = 0;
+  uint32_t cp = 0;
+  const char *k = text_problem(text, &at, &cp);
+  if (!k) return CASE_OK;
+  if (!strcmp(k, "not valid UTF-8"))
+    snprintf(why, whylen, "byte %zu (0x%02X) is not valid UTF-8", at + 1, (unsigned)cp);
+  else
+    snprintf(why, whylen, "byte %zu is %s (U+%04X): a journal text is one line of printable "
+             "text", at + 1, k, (unsigned)cp);
+  return CASE_INVALID;
+}
+
 int case_id_check(const char *id, char *why, size_t whylen) {
   char dummy[1];
   if (!why || whylen == 0) why = dummy, whylen = sizeof dummy;

@@ -586,6 +586,27 @@ CASE_API int case_engine_set_log(case_engine *e, case_log_fn fn, void *ud);
 CASE_API int case_id_check(const char *id, char *why, size_t whylen);
 
 /**
+ * Checks that `text` may go into a journal row as an actor, role, location or
+ * idempotency key: well-formed UTF-8 (RFC 3629) that is one line of printable
+ * text.  Refused are control characters (U+0000-U+001F, U+007F-U+009F: tabs,
+ * line breaks and ESC among them), the line breaks U+0085, U+2028 and U+2029,
+ * the invisible formatting characters and noncharacters case_id_check()
+ * refuses (bidirectional overrides among them).  Spaces are allowed ("Jan de
+ * Vries").  An actor "a\n   9 ... timer" used to print a forged history line
+ * in casectl show (a person's row that looked fired by the clock).
+ * case_store_create(), case_store_fire() / _v2() and case_store_set_profile()
+ * refuse other text with CASE_INVALID, and so casectl new, fire and import
+ * (every row checked before anything is written) and the Lua binding.
+ *
+ * Returns CASE_OK, CASE_INVALID or CASE_MISUSE (NULL text).  When `why` is not
+ * NULL, a message naming the byte and the character ("byte 2 is a line break
+ * (U+000A)", "byte 2 (0xFF) is not valid UTF-8") is written into it (at most
+ * `whylen` bytes, always terminated; "" for CASE_OK).  Pure and thread-safe;
+ * needs no engine.
+ */
+CASE_API int case_text_check(const char *text, char *why, size_t whylen);
+
+/**
  * Creates a case of definition `d` with id `id`, at `location` (the name of a
  * location profile, or NULL for none), with initial data `data_json` (a JSON
  * object whose keys are declared data fields; NULL or "{}" for the defaults),

@@ -279,6 +279,14 @@ commands)
   contains "$T/err" "not valid UTF-8" "the bad byte is named, not 'out of memory'"
   expect 5 "new with an actor that is not UTF-8" -- "$CASECTL" new --workflow aanmelding_demo --role IND --at 2026-03-02 --actor $'a\xff' ZU2
   contains "$T/err" "the actor: byte 2 (0xFF) is not valid UTF-8" "the actor's bad byte is named"
+  # Issue 15 review: an actor with a line break printed a forged history row (one that
+  # looked fired by the clock) in show; every journal text is one line of printable text.
+  expect 5 "new with a line break in the actor" -- "$CASECTL" new --workflow aanmelding_demo --role IND --at 2026-03-02 --actor $'a\n     9 2026-03-02 14:00  verlopen   -   timer' ZU3
+  contains "$T/err" "the actor: byte 2 is a line break (U+000A)" "the line break is named"
+  printf '{"time":"2026-03-19T10:00","case":"ZI7","event":"create","workflow":"aanmelding_demo","role":"IND"}\n{"time":"2026-03-19T10:00","case":"ZI8","event":"create","workflow":"aanmelding_demo","role":"IND","actor":"x\\u001b[2Ky"}\n' >"$T/escactor.jsonl"
+  expect 5 "import a row whose actor holds ESC" -- "$CASECTL" import "$T/escactor.jsonl"
+  contains "$T/err" "escactor.jsonl:2: column 'actor': byte 2 is a control character (U+001B)" "the row and column are named"
+  expect 3 "nothing of that import was written" -- "$CASECTL" show ZI7
   printf 'time,case,event,role,workflow\n2026-03-19T10:00,ZI1,create,IND,aanmelding_demo\n2026-03-19T10:00,"ZI\t2",create,IND,aanmelding_demo\n' >"$T/tabid.csv"
   expect 5 "import a CSV row with a tab in its id" -- "$CASECTL" import "$T/tabid.csv"
   contains "$T/err" "tabid.csv:3: invalid case id: byte 3 of the case id is a tab" "the CSV row is named"

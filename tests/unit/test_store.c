@@ -1360,8 +1360,45 @@ static void test_case_ids(void **state) {
   assert_int_equal(case_store_fire(f->s, "z2", "tel", NULL, "a", "IND", T0, -1, "k\xff", NULL),
                    CASE_INVALID);
   assert_non_null(strstr(case_errmsg(f->e), "the idempotency key"));
+  /* ... and one line of printable text: an actor with a line break printed a
+   * forged history row in casectl show (a person's row that looked fired by
+   * the clock), one with ESC reached the terminal, a bidirectional override
+   * reorders what is shown.  Spaces are fine (a person's name). */
+  static const struct { const char *actor, *msg; } lines[] = {
+      {"a\n     9 2026-11-25 14:00  verlopen   -   timer",
+       "the actor: byte 2 is a line break (U+000A)"},
+      {"x\x1b[2Ky", "the actor: byte 2 is a control character (U+001B)"},
+      {"x\te", "the actor: byte 2 is a tab (U+0009)"},
+      {"ab\xc2\x85", "the actor: byte 3 is a line break (U+0085)"},
+      {"a\xe2\x80\xa8", "the actor: byte 2 is a line break (U+2028)"},
+      {"\xe2\x80\xaeremit", "the actor: byte 1 is an invisible formatting character (U+202E)"},
+      {"ti\xe2\x80\x8bmer", "the actor: byte 3 is an invisible formatting character (U+200B)"},
+  };
+  for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+    assert_int_equal(case_store_fire(f->s, "z2", "tel", NULL, lines[i].actor, "IND", T0, -1,
+                                     NULL, NULL),
+                     CASE_INVALID);
+    assert_non_null(strstr(case_errmsg(f->e), lines[i].msg));
+    assert_int_equal(case_store_create(f->s, f->d, "z3", NULL, NULL, lines[i].actor, "IND", T0,
+                                       NULL),
+                     CASE_INVALID);
+    assert_int_equal(case_store_set_profile(f->s, "z2", 0, lines[i].actor, "IND", T0, NULL),
+                     CASE_INVALID);
+  }
+  assert_int_equal(case_store_create(f->s, f->d, "z3", "loc\nx", NULL, "a", "IND", T0, NULL),
+                   CASE_INVALID);
+  assert_string_equal(case_errmsg(f->e), "the location: byte 4 is a line break (U+000A): a "
+                                         "journal text is one line of printable text");
+  assert_int_equal(case_store_fire(f->s, "z2", "tel", NULL, "a", "IND", T0, -1, "k\r1", NULL),
+                   CASE_INVALID);
+  assert_non_null(strstr(case_errmsg(f->e), "the idempotency key: byte 2 is a line break"));
   assert_int_equal(count_sql(f, "SELECT count(*) FROM journal"), 2);
-  verify_clean(f, 2, 2);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM refused"), 0);
+  assert_int_equal(case_store_fire(f->s, "z2", "tel", NULL, "Jan de Vries", "IND", T0, -1, NULL,
+                                   NULL),
+                   CASE_OK);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM journal"), 3);
+  verify_clean(f, 2, 3);
 }
 
 /* Issue 12 §7: a reused idempotency key.  The same key with another request is

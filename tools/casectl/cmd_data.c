@@ -312,6 +312,13 @@ static int add_row(irows *rs, long line, const char *time_s, const char *cas, co
     return row_error(rs, line, "invalid case id: %s%s", why, NULL);
   int create = event && !strcmp(event, "create");
   if (!event || !*event) return row_error(rs, line, "missing event%s%s", NULL, NULL);
+  /* The texts a journal row shows: one line of printable text (checked here
+   * too, so that a bad row stops the import before anything is written). */
+  const struct { const char *name, *v; } texts[] = {
+      {"actor", actor}, {"role", role}, {"location", location}};
+  for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+    if (texts[i].v && *texts[i].v && case_text_check(texts[i].v, why, sizeof why) != CASE_OK)
+      return row_error(rs, line, "column '%s': %s", texts[i].name, why);
   if (actor && !strcmp(actor, "timer") && (!role || !*role))
     return row_error(rs, line, "a row by actor \"timer\" without a role: timers are fired by the "
                      "clock (the store is ticked to each row's time), not imported; drop the row%s%s",
