@@ -42,11 +42,13 @@
 typedef struct added_day {
   cal_day day;
   char *name;
+  int64_t from; /* counts for what is computed at or after this time (INT64_MIN: always) */
 } added_day;
 
 struct cal_calendar {
   added_day *v; /* sorted by day, unique days */
   int n, cap;
+  int64_t asof; /* added days with a later `from` do not count (INT64_MAX: all count) */
 };
 
 /* Days added by Royal Decree (Atw art. 3(3)), Stcrt. 2025, 24713. */
@@ -301,7 +303,7 @@ static int holiday_cached(const cal_calendar *cal, yearset *cache, cal_day day,
   const char *nm = yearset_find(ys, day);
   if (!nm && cal) {
     int i = added_find(cal, day);
-    if (i >= 0)
+    if (i >= 0 && cal->v[i].from <= cal->asof)
       nm = cal->v[i].name;
   }
   if (name)
@@ -322,6 +324,14 @@ int cal_is_rest_day(const cal_calendar *cal, cal_day day) {
 }
 
 int cal_add_holiday(cal_calendar *cal, cal_day day, const char *name) {
+  return cal_add_holiday_from(cal, day, name, INT64_MIN);
+}
+
+void cal_set_asof(cal_calendar *cal, int64_t t) {
+  if (cal) cal->asof = t;
+}
+
+int cal_add_holiday_from(cal_calendar *cal, cal_day day, const char *name, int64_t from) {
   if (!cal)
     return CASE_MISUSE;
   if (day == CAL_NO_DAY)
@@ -331,9 +341,10 @@ int cal_add_holiday(cal_calendar *cal, cal_day day, const char *name) {
     return CASE_NOMEM;
   strcpy(copy, name ? name : DECREE_NAME);
   int i = added_find(cal, day);
-  if (i >= 0) { /* the same day again: the newest name wins */
+  if (i >= 0) { /* the same day again: the newest name wins, the earliest time */
     free(cal->v[i].name);
     cal->v[i].name = copy;
+    if (from < cal->v[i].from) cal->v[i].from = from;
     return CASE_OK;
   }
   i = -i - 1;
@@ -350,6 +361,7 @@ int cal_add_holiday(cal_calendar *cal, cal_day day, const char *name) {
   memmove(cal->v + i + 1, cal->v + i, (size_t)(cal->n - i) * sizeof *cal->v);
   cal->v[i].day = day;
   cal->v[i].name = copy;
+  cal->v[i].from = from;
   cal->n++;
   return CASE_OK;
 }
@@ -361,6 +373,7 @@ int cal_open(cal_calendar **out) {
   cal_calendar *cal = calloc(1, sizeof *cal);
   if (!cal)
     return CASE_NOMEM;
+  cal->asof = INT64_MAX;
   for (size_t i = 0; i < sizeof builtin_decree / sizeof builtin_decree[0]; i++) {
     int rc = cal_add_holiday(
         cal, cal_from_ymd(builtin_decree[i].y, builtin_decree[i].m, builtin_decree[i].d), NULL);

@@ -160,10 +160,10 @@ static int copy_profiles(copier *k) {
   return rc;
 }
 
-static int copy_holiday(void *ud, const char *day, const char *name) {
+static int copy_holiday(void *ud, const char *day, const char *name, int64_t added) {
   copier *k = ud;
   k->n[C_HOLIDAYS]++;
-  return target(k, TO(k)->holiday_put(TDB(k), day, name));
+  return target(k, TO(k)->holiday_put(TDB(k), day, name, added));
 }
 
 static int copy_token(void *ud, const sb_token_row *r) {

@@ -140,6 +140,7 @@ int eng_replay_open(case_engine *e, case_engine **out) {
 
 void eng_replay_close(case_engine *r) {
   if (!r) return;
+  cal_set_asof(r->calendar, INT64_MAX); /* the host's calendar again as it is */
   if (r->own_calendar) {
     r->calendar = r->own_calendar;
     r->own_calendar = NULL;
@@ -263,12 +264,16 @@ int case_engine_set_lua_root(case_engine *e, const char *dir) {
 }
 
 int case_engine_add_holiday(case_engine *e, const char *date, const char *name) {
+  return eng_add_holiday_from(e, date, name, INT64_MIN);
+}
+
+int eng_add_holiday_from(case_engine *e, const char *date, const char *name, int64_t from) {
   if (!e) return CASE_MISUSE;
   if (!date) return eng_err(e, CASE_MISUSE, "case_engine_add_holiday: date is NULL");
   cal_day day;
   if (cal_parse_date(date, &day) != 0)
     return eng_err(e, CASE_INVALID, "'%s' is not a date (expected YYYY-MM-DD)", date);
-  if (cal_add_holiday(e->calendar, day, name) != CASE_OK)
+  if (cal_add_holiday_from(e->calendar, day, name, from) != CASE_OK)
     return eng_err(e, CASE_NOMEM, "out of memory");
   return eng_ok(e);
 }

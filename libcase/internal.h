@@ -98,6 +98,14 @@ typedef struct cal_calendar cal_calendar;
 int cal_open(cal_calendar **out);          /* with the built-in Atw days; CASE_OK/CASE_NOMEM */
 void cal_close(cal_calendar *cal);
 int cal_add_holiday(cal_calendar *cal, cal_day day, const char *name); /* CASE_OK/CASE_NOMEM */
+/* The same, for what is computed at or after time `from` (UTC seconds) only:
+ * a holiday stored in a store counts from when it was stored (holidays.added),
+ * so replaying a row recorded before it (cal_set_asof) computes what the live
+ * run computed.  The same day again keeps the earliest `from`. */
+int cal_add_holiday_from(cal_calendar *cal, cal_day day, const char *name, int64_t from);
+/* Added days whose `from` is after `t` stop counting; INT64_MAX (the default)
+ * makes all count.  Replays set it to each row's `recorded` and reset it. */
+void cal_set_asof(cal_calendar *cal, int64_t t);
 /* 1 if `day` is an Atw holiday (art. 3 or added); *name (may be NULL) gets its name. */
 int cal_is_holiday(const cal_calendar *cal, cal_day day, const char **name);
 /* 1 if `day` is a Saturday, Sunday or holiday. */
@@ -890,6 +898,9 @@ int eng_def_load_pinned(case_engine *e, const char *text, size_t len, const char
  * holidays added by decree count).  Close it with eng_replay_close() before `e`.
  * Returns CASE_OK or the failing code with the message on `e`. */
 int eng_replay_open(case_engine *e, case_engine **out);
+/* case_engine_add_holiday() for what is computed at or after `from` only
+ * (cal_add_holiday_from): a store's holidays count from when they were stored. */
+int eng_add_holiday_from(case_engine *e, const char *date, const char *name, int64_t from);
 void eng_replay_close(case_engine *r);
 /* Definition `host` (loaded on another engine) on replay engine `r`, with the
  * same YAML and the same pinned module code; loaded on first use.  NULL when it

@@ -781,7 +781,17 @@ static int v2_corrupt_row(v2state *r, const json_t *row, const json_t *bad) {
   return CASE_OK;
 }
 
+static int v2_row_at(v2state *r, const json_t *row);
+
+/* A row replays with the calendar as it was when it was recorded (verify.c). */
 static int v2_row(v2state *r, const json_t *row) {
+  cal_set_asof(r->re->calendar, json_integer_value(json_object_get(row, "recorded")));
+  int rc = v2_row_at(r, row);
+  cal_set_asof(r->re->calendar, INT64_MAX);
+  return rc;
+}
+
+static int v2_row_at(v2state *r, const json_t *row) {
   const char *id = json_string_value(json_object_get(row, "case"));
   const char *event = json_string_value(json_object_get(row, "event"));
   int64_t t = json_integer_value(json_object_get(row, "time"));

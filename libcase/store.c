@@ -569,18 +569,33 @@ static int tree_node(case_store *s, sb_journal_row *j, const case_instance *crea
 
 /* A write transaction that may append journal rows (in a batch: a savepoint
  * of the batch's transaction, whose frontier goes on from call to call). */
+static void rec_begin(case_store *s) {
+  s->rec_now = (int64_t)time(NULL);
+  cal_set_asof(s->e->calendar, s->rec_now);
+}
+
+static void rec_end(case_store *s) {
+  s->rec_now = 0;
+  cal_set_asof(s->e->calendar, INT64_MAX);
+}
+
 static int write_begin(case_store *s) {
-  if (s->batch) return s->ops->begin(s->db, 1);
-  /* A transaction that used the tree and was not committed through
-   * write_commit() (rolled back, or ended elsewhere) leaves the cache unsure. */
-  if (s->txn_tree_ok) s->tree_ok = 0;
-  s->txn_tree_ok = 0;
-  return s->ops->begin(s->db, 1);
+  rec_begin(s);
+  if (!s->batch) {
+    /* A transaction that used the tree and was not committed through
+     * write_commit() (rolled back, or ended elsewhere) leaves the cache unsure. */
+    if (s->txn_tree_ok) s->tree_ok = 0;
+    s->txn_tree_ok = 0;
+  }
+  int rc = s->ops->begin(s->db, 1);
+  if (rc != CASE_OK) rec_end(s);
+  return rc;
 }
 
 /* Rolls back the transaction (in a batch: to the call's savepoint).  The
  * frontier of the transaction is then unsure: the next row reads it again. */
 static int st_rollback(case_store *s) {
+  rec_end(s);
   if (s->batch) {
     if (s->txn_tree_ok) s->batch->appended = 1;
     s->txn_tree_ok = 0;
@@ -589,6 +604,7 @@ static int st_rollback(case_store *s) {
 }
 
 static int write_commit(case_store *s) {
+  rec_end(s);
   if (s->batch) { /* RELEASE: durable only when the batch commits */
     int rc = s->ops->commit(s->db);
     if (s->txn_tree_ok) s->batch->appended = 1;
@@ -904,9 +920,11 @@ static int load_profiles(case_store *s) {
   return rc;
 }
 
-static int load_holiday_row(void *ud, const char *day, const char *name) {
+/* A stored holiday counts from when it was stored: what the store's programs
+ * computed before it did not see it, and verify's replay must not either. */
+static int load_holiday_row(void *ud, const char *day, const char *name, int64_t added) {
   case_store *s = ud;
-  return case_engine_add_holiday(s->e, day, name);
+  return eng_add_holiday_from(s->e, day, name, added);
 }
 
 static int load_holidays(case_store *s) {
@@ -915,18 +933,39 @@ static int load_holidays(case_store *s) {
   return rc;
 }
 
+static int recorded_of(void *ud, const sb_journal_row *r) {
+  *(int64_t *)ud = r->recorded;
+  return CASE_OK;
+}
+
 int case_store_add_holiday(case_store *s, const char *date, const char *name) {
   if (!s) return CASE_MISUSE;
-  int rc = case_engine_add_holiday(s->e, date, name); /* checks the date */
-  if (rc != CASE_OK) return rc;
-  rc = writable(s);
+  cal_day d;
+  if (!date || cal_parse_date(date, &d) != 0) return case_engine_add_holiday(s->e, date, name);
+  int rc = writable(s);
   if (rc != CASE_OK) return rc;
   char day[11];
-  cal_day d;
-  cal_parse_date(date, &d);
   cal_format_date(d, day);
+  /* It counts for the rows recorded from its `added` on (their `recorded`, the
+   * wall clock), here and in verify's replay, so `added` must be later than
+   * every row before it.  Under the write lock no row can be appended
+   * meanwhile; if the last row was recorded in this second, wait for the next
+   * (a last row from a clock that runs ahead: the second after it). */
+  int64_t now = (int64_t)time(NULL), last = INT64_MIN;
   rc = s->ops->begin(s->db, 1);
-  if (rc == CASE_OK) rc = s->ops->holiday_put(s->db, day, name);
+  int64_t tail = 0;
+  int have = 0;
+  unsigned char node[32];
+  if (rc == CASE_OK) rc = s->ops->journal_tail(s->db, &tail, node, &have);
+  if (rc == CASE_OK && tail > 0) rc = s->ops->journal_get(s->db, tail, recorded_of, &last);
+  while (rc == CASE_OK && now == last) {
+    struct timespec nap = {0, 20 * 1000000L};
+    nanosleep(&nap, NULL);
+    now = (int64_t)time(NULL);
+  }
+  if (last != INT64_MIN && now <= last) now = last + 1;
+  if (rc == CASE_OK) rc = s->ops->holiday_put(s->db, day, name, now);
+  if (rc == CASE_OK) rc = eng_add_holiday_from(s->e, date, name, now);
   if (rc == CASE_OK) rc = s->ops->commit(s->db);
   if (rc != CASE_OK) {
     st_berr(s, rc);
@@ -1401,7 +1440,7 @@ static int persist(case_store *s, case_instance *c, const char *event, const cha
   int rc = CASE_NOMEM;
   json_t *cfg = NULL;
   char *cfg_text = NULL;
-  int64_t now = (int64_t)time(NULL);
+  int64_t now = s->rec_now ? s->rec_now : (int64_t)time(NULL);
   if (k->failed) goto out;
   w.payload = canon_text(payload_json);
   if (!w.payload) {
@@ -2110,8 +2149,12 @@ int case_store_set_profile(case_store *s, const char *id, int version, const cha
       (rc = check_utf8(s, "the role", role)) != CASE_OK ||
       (rc = check_future(s, "event time", at)) != CASE_OK)
     return rc;
+  rec_begin(s);
   rc = s->ops->begin(s->db, 1);
-  if (rc != CASE_OK) return st_berr(s, rc);
+  if (rc != CASE_OK) {
+    rec_end(s);
+    return st_berr(s, rc);
+  }
   sb_case_row row;
   rc = s->ops->case_get(s->db, id, &row);
   if (rc != CASE_OK) {
@@ -2178,6 +2221,7 @@ int case_store_set_profile(case_store *s, const char *id, int version, const cha
                NULL);
   free(payload);
   if (rc == CASE_OK) {
+    rec_end(s);
     rc = s->ops->commit(s->db);
     if (rc != CASE_OK) st_berr(s, rc);
   }

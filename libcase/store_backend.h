@@ -130,7 +130,9 @@ typedef int (*sb_def_key_fn)(void *ud, const char *id, int version);
 typedef int (*sb_token_fn)(void *ud, const sb_token_row *row);
 typedef int (*sb_refused_fn)(void *ud, const sb_refused_row *row);
 typedef int (*sb_profile_fn)(void *ud, const sb_profile_row *row);
-typedef int (*sb_holiday_fn)(void *ud, const char *day, const char *name);
+/* `added`: when the holiday was stored (UTC seconds, the store's clock): it
+ * counts for rows recorded at or after it (verify's replay). */
+typedef int (*sb_holiday_fn)(void *ud, const char *day, const char *name, int64_t added);
 typedef int (*sb_case_id_fn)(void *ud, const char *case_id);
 typedef int (*sb_case_fn)(void *ud, const sb_case_row *row);
 typedef int (*sb_journal_fn)(void *ud, const sb_journal_row *row);
@@ -206,8 +208,10 @@ typedef struct sb_ops {
   /* One version (0: the latest) of `name`; CASE_NOTFOUND when there is none. */
   int (*profile_get)(sb_db *db, const char *name, int version, sb_profile_fn fn, void *ud);
 
-  /* Holidays added by decree (Atw art. 3(3)): "YYYY-MM-DD" and a name. */
-  int (*holiday_put)(sb_db *db, const char *day, const char *name);
+  /* Holidays added by decree (Atw art. 3(3)): "YYYY-MM-DD", a name and when it
+   * was stored (`added`, UTC seconds; a day stored again keeps its first
+   * `added` and takes the new name). */
+  int (*holiday_put)(sb_db *db, const char *day, const char *name, int64_t added);
   int (*holiday_list)(sb_db *db, sb_holiday_fn fn, void *ud);
 
   int (*case_get)(sb_db *db, const char *id, sb_case_row *out);

@@ -27,6 +27,11 @@ struct case_store {
    * far ahead of it an event time may be (case_store_set_future_limit()). */
   case_clock_fn clock;
   void *clock_ud;
+  /* The `recorded` time of the rows the write transaction under way appends
+   * (time(NULL) read when it began; 0 outside one).  The engine's calendar is
+   * set to it (cal_set_asof) while the transaction runs, so a holiday stored
+   * later counts neither here nor in verify's replay of these rows. */
+  int64_t rec_now;
   int64_t future_limit; /* seconds; < 0: no limit */
   mk_hasher h;         /* SHA-256 for the journal's Merkle tree */
   /* The tree's frontier after the last journal row this handle committed, and

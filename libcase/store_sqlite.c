@@ -199,9 +199,9 @@ static const char *const sql_text[Q_COUNT] = {
                       "WHERE name=?1 AND version=?2",
     [Q_PROFILE_LATEST] = "SELECT name,version,source,hash,file FROM profiles WHERE name=?1 "
                          "ORDER BY version DESC LIMIT 1",
-    [Q_HOLIDAY_PUT] = "INSERT INTO holidays(day,name,added) VALUES(?1,?2,strftime('%s','now')) "
+    [Q_HOLIDAY_PUT] = "INSERT INTO holidays(day,name,added) VALUES(?1,?2,?3) "
                       "ON CONFLICT(day) DO UPDATE SET name=excluded.name",
-    [Q_HOLIDAY_LIST] = "SELECT day,name FROM holidays ORDER BY day",
+    [Q_HOLIDAY_LIST] = "SELECT day,name,added FROM holidays ORDER BY day",
     [Q_TOKEN_PUT] = "INSERT INTO tokens(name,role,scopes,hash,created) VALUES(?1,?2,?3,?4,?5)",
     [Q_TOKEN_GET] = "SELECT id,name,role,scopes,hash,created,revoked FROM tokens "
                     "WHERE hash=?1 AND revoked IS NULL",
@@ -846,11 +846,12 @@ static int sq_profile_list(sb_db *b, sb_profile_fn fn, void *ud) {
   return rc;
 }
 
-static int sq_holiday_put(sb_db *b, const char *day, const char *name) {
+static int sq_holiday_put(sb_db *b, const char *day, const char *name, int64_t added) {
   sqlite3_stmt *s = stmt(b, Q_HOLIDAY_PUT);
   if (!s) return rc_of(sqlite3_errcode(b->db));
   bind_text(s, 1, day);
   bind_text(s, 2, name);
+  sqlite3_bind_int64(s, 3, added);
   return exec_stmt(b, s, "store holiday");
 }
 
@@ -859,7 +860,8 @@ static int sq_holiday_list(sb_db *b, sb_holiday_fn fn, void *ud) {
   if (!s) return rc_of(sqlite3_errcode(b->db));
   int src, rc = CASE_OK;
   while (rc == CASE_OK && (src = sqlite3_step(s)) == SQLITE_ROW)
-    rc = fn(ud, col_text(s, 0), (const char *)sqlite3_column_text(s, 1));
+    rc = fn(ud, col_text(s, 0), (const char *)sqlite3_column_text(s, 1),
+            sqlite3_column_int64(s, 2));
   if (rc == CASE_OK && src != SQLITE_DONE) rc = sqlfail(b, src, "list holidays");
   done(s);
   return rc;

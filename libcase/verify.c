@@ -373,7 +373,17 @@ static char *get_config(const case_instance *c) {
 }
 
 /* Replays one journal row on v->c. */
+static void replay_row_at(verifier *v, const sb_journal_row *r);
+
+/* A row replays with the calendar as it was when the row was recorded: a
+ * holiday stored later (holidays.added) did not count for it live. */
 static void replay_row(verifier *v, const sb_journal_row *r) {
+  cal_set_asof(v->replay->calendar, r->recorded);
+  replay_row_at(v, r);
+  cal_set_asof(v->replay->calendar, INT64_MAX);
+}
+
+static void replay_row_at(verifier *v, const sb_journal_row *r) {
   char why[512];
   int rc;
   case_engine *re = v->replay;

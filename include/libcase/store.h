@@ -214,7 +214,12 @@ CASE_API int case_store_set_profile(case_store *s, const char *id, int version,
  * every program that opens the store (and verify's replay) counts terms with
  * it.  `date` is "YYYY-MM-DD" (Europe/Amsterdam); `name` may be NULL.  Adding a
  * stored date again updates its name.  Terms already running keep their last
- * day; terms computed afterwards see the holiday.
+ * day; terms computed afterwards see the holiday.  It is stored with the time
+ * it counts from (`holidays.added`, the wall clock, later than the `recorded`
+ * of every journal row before it: the call waits for the next second if the
+ * last row was recorded in this one), and verify's replay counts it for the
+ * rows recorded from then on only, as the live run did: a term computed
+ * before the decree replays to the last day it had.
  * Returns CASE_OK, CASE_INVALID (not a date), CASE_MISUSE (read-only store),
  * CASE_BUSY, CASE_IO, CASE_NOMEM.
  */

@@ -1996,6 +1996,60 @@ static void test_copy(void **state) {
   open_all(f);
 }
 
+/* The last day of case `id`'s running term `termijn` ("YYYY-MM-DD"). */
+static void last_day_of(fx *f, const char *id, char out[11]) {
+  case_instance *c = NULL;
+  assert_int_equal(case_store_get(f->s, id, &c), CASE_OK);
+  char *t = NULL;
+  assert_int_equal(case_instance_timers(c, &t), CASE_OK);
+  const char *p = strstr(t, "\"last_day\":\"");
+  if (!p) fail_msg("no last day in %s", t);
+  memcpy(out, p + 12, 10);
+  out[10] = 0;
+  case_free(t);
+}
+
+/* Issue 15 review: a holiday added by decree counts from when it is stored.  A
+ * term computed before it keeps its last day in the live run, so verify's
+ * replay must compute it without the holiday too: it used to replay every row
+ * with today's calendar and report an untampered store (a "timers" problem, or
+ * "replay has no timer due" once the term had run out).  And moving a stored
+ * holiday's time back, so that it would have counted, is seen. */
+static void test_holiday_counts_from_when_stored(void **state) {
+  fx *f = *state;
+  create(f, "h1", NULL);
+  assert_int_equal(case_store_tick(f->s, DUE_AFTER, NULL), CASE_OK); /* h1 waits: 8 weeks */
+  char before[11], after[11];
+  last_day_of(f, "h1", before);
+  /* A decree makes the term's last day a holiday: terms counted from now on
+   * end a working day later; h1's, counted before, does not change. */
+  assert_int_equal(case_store_add_holiday(f->s, before, "bij KB aangewezen"), CASE_OK);
+  /* It counts for rows recorded from then on (recorded is the wall clock;
+   * the store waited for the second after h1's row). */
+  create(f, "h2", NULL);
+  assert_int_equal(case_store_tick(f->s, DUE_AFTER, NULL), CASE_OK);
+  last_day_of(f, "h1", after);
+  assert_string_equal(after, before);
+  last_day_of(f, "h2", after);
+  assert_true(strcmp(after, before) > 0);
+  verify_clean(f, 2, 4);
+  reopen(f); /* the holiday as the store gives it, with its time */
+  verify_clean(f, 2, 4);
+  /* h1's term runs out on its own last day; h2's a working day later. */
+  assert_int_equal(case_store_tick(f->s, DUE_AFTER + 60 * DAY, NULL), CASE_OK);
+  assert_config(f, "h1", "[\"te_laat\"]");
+  assert_config(f, "h2", "[\"te_laat\"]");
+  verify_clean(f, 2, 6);
+  /* An insider dates the holiday back: h1's replay now counts it and differs. */
+  exec_sql(f, "UPDATE holidays SET added = 0");
+  reopen(f);
+  char *rep = NULL;
+  assert_int_equal(case_store_verify(f->s, &rep), CASE_CORRUPT);
+  assert_non_null(strstr(rep, "\"case\":\"h1\""));
+  assert_null(strstr(rep, "\"case\":\"h2\""));
+  case_free(rep);
+}
+
 int main(void) {
   /* One suite for every backend (store_uri.h); the tests of SQLite's files
    * (wrong files, old schema versions, read-only files) run on SQLite only, and
@@ -2037,6 +2091,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_tree_two_handles, setup, teardown),
       cmocka_unit_test_setup_teardown(test_readonly_store, setup, teardown),
       cmocka_unit_test_setup_teardown(test_profile_migration_from_schema_5, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_holiday_counts_from_when_stored, setup, teardown),
   };
   print_message("store tests on %s%s%s\n", ts_backend(), ts_pg() ? ": " : "",
                 ts_pg() ? ts_pg_base() : "");
