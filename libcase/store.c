@@ -13,6 +13,7 @@
 #include "libcase/store.h"
 #include "store_backend.h"
 #include "store_int.h"
+#include "store_pg.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -1033,7 +1034,9 @@ int case_store_open(case_engine *e, const char *path, int flags, case_store **ou
   s->cache_max = CASE_STORE_CACHE_DEFAULT;
   char err[600];
   int bflags = (s->readonly ? SB_READONLY : 0) | ((flags & CASE_STORE_CREATE) ? SB_CREATE : 0);
-  int rc = sb_sqlite_open(path, bflags, &s->ops, &s->db, err, sizeof err);
+  /* A postgresql:// URI or conninfo: the PostgreSQL backend; else a file. */
+  int rc = sb_pg_location(path) ? sb_pg_open(path, bflags, &s->ops, &s->db, err, sizeof err)
+                                : sb_sqlite_open(path, bflags, &s->ops, &s->db, err, sizeof err);
   if (rc != CASE_OK) {
     mk_hasher_free(&s->h);
     free(s);
@@ -1051,6 +1054,10 @@ int case_store_open(case_engine *e, const char *path, int flags, case_store **ou
   }
   *out = s;
   return eng_ok(e);
+}
+
+const char *case_store_backend(const char *location) {
+  return sb_pg_location(location) ? "postgresql" : "sqlite";
 }
 
 void case_store_close(case_store *s) {

@@ -30,7 +30,17 @@ typedef struct case_store case_store;
 
 /**
  * Opens (with CASE_STORE_CREATE: creates) the store at `path` for engine `e`,
- * migrating its schema to the current version (PRAGMA user_version).  The
+ * migrating its schema to the current version (PRAGMA user_version).  `path`
+ * is an SQLite file, or a PostgreSQL location (case_store_backend()): a
+ * postgresql:// URI or conninfo, with an optional `schema=NAME` (default
+ * "libcase") that names the PostgreSQL schema the store lives in; the same
+ * calls then work on that database (docs/store.md, "PostgreSQL").  There the
+ * errors are CASE_INVALID (not a URI or conninfo, a bad schema name),
+ * CASE_DENIED (the server refused the login), CASE_IO (no server answers),
+ * CASE_NOTFOUND (no such database, or no store in the schema without
+ * CASE_STORE_CREATE), CASE_CORRUPT (the schema holds other tables, or a
+ * newer schema version), each "store 'LOCATION': " (password shown as ***)
+ * with what to do.  The
  * definitions it holds are loaded into `e` lazily, each when first needed and
  * not before: a case of it is loaded (case_store_get(), fire, tick, verify),
  * case_def_find() or case_def_in_force() asks for its id, or case_def_next()
@@ -66,6 +76,15 @@ typedef struct case_store case_store;
  * permissions changed) is CASE_IO, never CASE_MISUSE.
  */
 CASE_API int case_store_open(case_engine *e, const char *path, int flags, case_store **out);
+
+/**
+ * The backend a store location names: "postgresql" for a postgresql:// or
+ * postgres:// URI, or libpq conninfo whose first word is one of its keywords
+ * ("host=... dbname=..."); "sqlite" for anything else (a file path).  The
+ * result is a static string; NULL gives "sqlite".  Pure and thread-safe.
+ * docs/store.md, "PostgreSQL", gives the syntax (the `schema` option too).
+ */
+CASE_API const char *case_store_backend(const char *location);
 
 /** Closes the store.  Cases it loaded stay on the engine.  NULL does nothing. */
 CASE_API void case_store_close(case_store *s);

@@ -210,6 +210,15 @@ static int run_init(ctx *c, int argc, char **argv) {
   (void)argv;
   if (argc != 0) return usage_error(c, "init takes no arguments (the store is --store FILE)");
   int existed = access(c->store_path, F_OK) == 0;
+  if (strcmp(case_store_backend(c->store_path), "postgresql") == 0) {
+    /* A schema holds the store: it exists when it opens without creating. */
+    case_engine *pe = NULL;
+    case_store *ps = NULL;
+    existed = case_engine_open(&pe) == CASE_OK &&
+              case_store_open(pe, c->store_path, CASE_STORE_READONLY, &ps) == CASE_OK;
+    case_store_close(ps);
+    case_engine_close(pe);
+  }
   int ex = ctx_store(c, 2); /* stores the --profile files */
   if (ex != EX_OK) return ex;
   /* The profiles against the workflows already stored: their warnings (errors

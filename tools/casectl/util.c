@@ -139,7 +139,8 @@ int ctx_engine(ctx *c) {
 }
 
 int ctx_store(ctx *c, int mode) {
-  if (mode != 2 && access(c->store_path, F_OK) != 0)
+  int pg = strcmp(case_store_backend(c->store_path), "postgresql") == 0;
+  if (mode != 2 && !pg && access(c->store_path, F_OK) != 0)
     return fail(c, EX_NOTFOUND, "%s: no such store (create one with casectl init, or give "
                                 "--store FILE or $CASECTL_STORE)", c->store_path);
   int ex = ctx_engine(c);

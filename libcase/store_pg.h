@@ -1,0 +1,41 @@
+/*
+ * store_pg.h — the PostgreSQL backend's own entry points (internal), for
+ * store.c and for the PostgreSQL administration (store_pg_admin.c: grants,
+ * row-level security, LISTEN/NOTIFY) that works on the same connection.
+ */
+#ifndef LIBCASE_STORE_PG_H
+#define LIBCASE_STORE_PG_H
+
+#include "store_backend.h"
+
+#include <libpq-fe.h>
+#include <stddef.h>
+
+/* 1 when `location` names a PostgreSQL store: a postgresql:// or postgres://
+ * URI, or libpq conninfo whose first word is one of its keywords ("host=...",
+ * "dbname=..."); 0 for a file path.  Pure, thread-safe. */
+int sb_pg_location(const char *location);
+
+/*
+ * Opens the PostgreSQL backend on `location` (flags SB_READONLY, SB_CREATE):
+ * connects, checks the schema's version (SB_CREATE: a missing store is made
+ * by migrate()).  On failure returns CASE_INVALID (not a URI or conninfo, a
+ * bad schema name), CASE_DENIED (the server refused the login), CASE_NOTFOUND
+ * (no such database; no store in the schema without SB_CREATE), CASE_CORRUPT
+ * (not a libcase schema, or a newer schema version), CASE_IO (no server
+ * answers), CASE_NOMEM, with a message naming the store and what to do.
+ */
+int sb_pg_open(const char *location, int flags, const sb_ops **ops, sb_db **db, char *err,
+               size_t errlen);
+
+/* 1 when `ops` is the PostgreSQL backend's table. */
+int sb_pg_is(const sb_ops *ops);
+/* The backend's connection (borrowed: valid until close; a lost connection is
+ * replaced at the next transaction, so do not keep it across calls). */
+PGconn *sb_pg_conn(sb_db *db);
+/* The store's schema name ("libcase" unless the location chose another). */
+const char *sb_pg_schema(sb_db *db);
+/* The location as messages show it (its password replaced by ***). */
+const char *sb_pg_where(sb_db *db);
+
+#endif /* LIBCASE_STORE_PG_H */
