@@ -125,6 +125,22 @@ static const char *const migrations[] = {
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
+/*
+ * What PostgreSQL alone has, run after migrations[i] in the same transaction
+ * (NULL: nothing): functions and triggers, which check() does not compare
+ * (its reference schema is built in a temporary schema, where functions
+ * cannot be looked up).
+ */
+static const char *const pg_only[SCHEMA_VERSION] = {
+    /* 1: the change feed (case_store_wait): one notification on channel
+     * "libcase.<schema>" per statement that appends rows (identical ones of a
+     * transaction fold into one at its commit), whoever wrote them. */
+    "CREATE FUNCTION journal_notify() RETURNS trigger LANGUAGE plpgsql AS "
+    "  $$BEGIN PERFORM pg_notify('libcase.' || TG_TABLE_SCHEMA, ''); RETURN NULL; END$$;"
+    "CREATE TRIGGER journal_notify AFTER INSERT ON journal FOR EACH STATEMENT "
+    "  EXECUTE FUNCTION journal_notify();",
+};
+
 /* The schema's version (SQLite: PRAGMA user_version) is the meta row
  * 'schema_version'; meta is made before the first migration (migration 6
  * makes it on SQLite, IF NOT EXISTS here). */
@@ -585,6 +601,7 @@ static int pg_migrate(sb_db *b, int readonly, sb_migrated_fn hook, void *ud) {
              "VALUES('schema_version','0') ON CONFLICT(key) DO NOTHING", NULL, NULL);
   for (int v = version; rc == CASE_OK && v < SCHEMA_VERSION; v++) {
     rc = run(b, "migrate", migrations[v], NULL, NULL);
+    if (rc == CASE_OK && pg_only[v]) rc = run(b, "migrate", pg_only[v], NULL, NULL);
     prm q = {0};
     p_int(&q, v + 1);
     if (rc == CASE_OK)
@@ -593,6 +610,10 @@ static int pg_migrate(sb_db *b, int readonly, sb_migrated_fn hook, void *ud) {
   }
   for (int v = version; rc == CASE_OK && hook && v < SCHEMA_VERSION; v++) rc = hook(ud, v + 1);
   if (rc == CASE_OK) rc = run(b, "commit migration", "COMMIT", NULL, NULL);
+  if (rc == CASE_DENIED)
+    fail(b, rc, "store '%s': schema \"%s\" is at version %d and this library's is %d, but this "
+         "login may not migrate it: open the store once as the schema's owner (any casectl "
+         "command that writes migrates it)", b->where, b->schema, version, SCHEMA_VERSION);
   if (rc != CASE_OK && b->conn && PQtransactionStatus(b->conn) != PQTRANS_IDLE)
     PQclear(PQexec(b->conn, "ROLLBACK"));
   b->in_txn = 0;
@@ -659,6 +680,9 @@ int sb_pg_open(const char *loc, int flags, const sb_ops **ops, sb_db **out, char
 }
 
 int sb_pg_is(const sb_ops *ops) { return ops == &pg_ops; }
+int sb_pg_fail(sb_db *b, int rc, const char *msg) { return fail(b, rc, "%s", msg); }
+const char *sb_pg_errmsg(sb_db *b) { return b->err; }
+int sb_pg_reconnect(sb_db *b) { return pg_connect(b); }
 PGconn *sb_pg_conn(sb_db *b) { return b->conn; }
 const char *sb_pg_schema(sb_db *b) { return b->schema; }
 const char *sb_pg_where(sb_db *b) { return b->where; }

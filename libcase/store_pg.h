@@ -38,4 +38,13 @@ const char *sb_pg_schema(sb_db *db);
 /* The location as messages show it (its password replaced by ***). */
 const char *sb_pg_where(sb_db *db);
 
+/* Sets the backend's message (errmsg) to `msg`; returns rc. */
+int sb_pg_fail(sb_db *db, int rc, const char *msg);
+/* The backend's message of the last failure. */
+const char *sb_pg_errmsg(sb_db *db);
+/* Opens the connection again (search_path, lock_timeout set up as at open);
+ * the transaction state is reset.  CASE_OK or the connection's failure
+ * (CASE_IO, CASE_DENIED ...) with the message set. */
+int sb_pg_reconnect(sb_db *db);
+
 #endif /* LIBCASE_STORE_PG_H */
