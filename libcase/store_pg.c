@@ -1043,20 +1043,22 @@ static int pg_profile_list(sb_db *b, sb_profile_fn fn, void *ud) {
   return rc;
 }
 
-static int pg_holiday_put(sb_db *b, const char *day, const char *name) {
+static int pg_holiday_put(sb_db *b, const char *day, const char *name, int64_t added) {
   prm p = {0};
   p_text(&p, day);
   p_text(&p, name);
-  return run(b, "store holiday", "INSERT INTO holidays(day,name,added) "
-             "VALUES($1,$2,extract(epoch from now())::bigint) "
+  p_int(&p, added);
+  return run(b, "store holiday", "INSERT INTO holidays(day,name,added) VALUES($1,$2,$3) "
              "ON CONFLICT(day) DO UPDATE SET name=excluded.name", &p, NULL);
 }
 
 static int pg_holiday_list(sb_db *b, sb_holiday_fn fn, void *ud) {
   PGresult *r;
-  int rc = run(b, "list holidays", "SELECT day,name FROM holidays ORDER BY day", NULL, &r);
+  int rc = run(b, "list holidays", "SELECT day,name,added FROM holidays ORDER BY day", NULL,
+               &r);
   if (rc != CASE_OK) return rc;
-  for (int i = 0; rc == CASE_OK && i < PQntuples(r); i++) rc = fn(ud, val(r, i, 0), val(r, i, 1));
+  for (int i = 0; rc == CASE_OK && i < PQntuples(r); i++)
+    rc = fn(ud, val(r, i, 0), val(r, i, 1), ival(r, i, 2));
   PQclear(r);
   return rc;
 }
