@@ -3100,3 +3100,74 @@ int case_store_outbox_ack(case_store *s, int64_t id) {
   }
   return eng_ok(s->e);
 }
+
+/* ------------------------------------------------------------------ */
+/* Named outbox consumers (schema 9)                                   */
+/* ------------------------------------------------------------------ */
+
+#define OUTBOX_CLAIM_MAX 10000
+#define OUTBOX_LEASE_MAX 86400
+
+static int check_consumer(case_store *s, const char *consumer) {
+  size_t n = strlen(consumer), at = 0;
+  if (n == 0 || n > 128)
+    return eng_err(s->e, CASE_INVALID, "outbox consumer: %zu bytes; a consumer's name has 1 to 128",
+                   n);
+  if (utf8_problem(consumer, &at))
+    return eng_err(s->e, CASE_INVALID, "outbox consumer: byte %zu (0x%02X) is not valid UTF-8",
+                   at + 1, (unsigned)(unsigned char)consumer[at]);
+  return CASE_OK;
+}
+
+int case_store_outbox_claim(case_store *s, const char *consumer, int limit, int lease_seconds,
+                            char **json) {
+  if (json) *json = NULL;
+  if (!s) return CASE_MISUSE;
+  if (!consumer || !json) return eng_err(s->e, CASE_MISUSE, "case_store_outbox_claim: NULL argument");
+  int rc = writable(s);
+  if (rc == CASE_OK) rc = check_consumer(s, consumer);
+  if (rc != CASE_OK) return rc;
+  if (limit < 1 || limit > OUTBOX_CLAIM_MAX)
+    return eng_err(s->e, CASE_INVALID, "case_store_outbox_claim: limit %d (1 to %d)", limit,
+                   OUTBOX_CLAIM_MAX);
+  if (lease_seconds == 0) lease_seconds = CASE_OUTBOX_LEASE_DEFAULT;
+  if (lease_seconds < 0 || lease_seconds > OUTBOX_LEASE_MAX)
+    return eng_err(s->e, CASE_INVALID, "case_store_outbox_claim: a lease of %d seconds (1 to %d)",
+                   lease_seconds, OUTBOX_LEASE_MAX);
+  int64_t now = case_store_clock(s);
+  for (int attempt = 0;; attempt++) {
+    json_t *a = json_array();
+    if (!a) return st_nomem(s->e);
+    rc = s->ops->begin(s->db, 1);
+    if (rc == CASE_OK)
+      rc = s->ops->outbox_claim(s->db, consumer, limit, now, now + lease_seconds, outbox_item, a);
+    if (rc == CASE_OK) rc = s->ops->commit(s->db);
+    if (rc == CASE_OK) {
+      *json = json_dumps(a, JSON_COMPACT | JSON_PRESERVE_ORDER);
+      json_decref(a);
+      return *json ? eng_ok(s->e) : st_nomem(s->e);
+    }
+    json_decref(a);
+    if (rc != CASE_NOMEM) st_berr(s, rc);
+    st_rollback(s);
+    if (!should_retry(s, rc, attempt)) return rc == CASE_NOMEM ? st_nomem(s->e) : rc;
+  }
+}
+
+int case_store_outbox_done(case_store *s, const char *consumer, int64_t id) {
+  if (!s) return CASE_MISUSE;
+  if (!consumer) return eng_err(s->e, CASE_MISUSE, "case_store_outbox_done: NULL consumer");
+  int rc = writable(s);
+  if (rc == CASE_OK) rc = check_consumer(s, consumer);
+  if (rc != CASE_OK) return rc;
+  int64_t now = case_store_clock(s);
+  for (int attempt = 0;; attempt++) {
+    rc = s->ops->begin(s->db, 1);
+    if (rc == CASE_OK) rc = s->ops->outbox_done(s->db, consumer, id, now);
+    if (rc == CASE_OK) rc = s->ops->commit(s->db);
+    if (rc == CASE_OK) return eng_ok(s->e);
+    st_berr(s, rc);
+    st_rollback(s);
+    if (!should_retry(s, rc, attempt)) return rc;
+  }
+}

@@ -278,6 +278,17 @@ typedef struct sb_ops {
   int (*outbox_ack)(sb_db *db, int64_t id, int64_t at);
   /* Every outbox row of the case, delivered or not, in id order. */
   int (*outbox_case)(sb_db *db, const char *case_id, sb_outbox_fn fn, void *ud);
+  /* Named consumers (schema 9), inside begin(write=1).  claim: creates the
+   * consumer if it is new, then hands to fn (row->delivered 0) at most `limit`
+   * outbox rows, in id order, that `consumer` has neither marked done nor
+   * leased until after `now`, and leases each until `lease_until`.  done:
+   * marks row `id` done for the consumer (CASE_NOTFOUND: no outbox row `id`)
+   * and folds the consumer's done rows below its oldest row not done into its
+   * cursor.  Correct only while every outbox row is added under the write lock
+   * (ids then commit in order). */
+  int (*outbox_claim)(sb_db *db, const char *consumer, int limit, int64_t now,
+                      int64_t lease_until, sb_outbox_fn fn, void *ud);
+  int (*outbox_done)(sb_db *db, const char *consumer, int64_t id, int64_t at);
 
   /* Rows of timers, outbox, idempotency and refused whose case has no case row. */
   int (*orphans)(sb_db *db, sb_orphan_fn fn, void *ud);

@@ -122,6 +122,18 @@ static const char *const migrations[] = {
     "ALTER TABLE cases ADD COLUMN profile_version INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE cases ADD COLUMN profile_first INTEGER NOT NULL DEFAULT 0;"
     "UPDATE cases SET profile_version=1 WHERE location IN (SELECT name FROM profiles);",
+    /* 9: named outbox consumers (store_pg_admin.c); and, PostgreSQL only, the
+     * logins mapped to roles (case_store_grant(), which installs the rules that
+     * use it): empty until then, readable by the owner alone */
+    "CREATE TABLE IF NOT EXISTS outbox_consumers("
+    "  name " T " PRIMARY KEY, upto BIGINT NOT NULL, created BIGINT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS outbox_claims("
+    "  consumer " T " NOT NULL, outbox_id BIGINT NOT NULL, lease_until BIGINT NOT NULL,"
+    "  done BIGINT, PRIMARY KEY (consumer, outbox_id));"
+    "CREATE TABLE IF NOT EXISTS grants("
+    "  login " T " NOT NULL, role " T " NOT NULL, granted BIGINT NOT NULL,"
+    "  PRIMARY KEY (login, role));"
+    "REVOKE ALL ON grants FROM PUBLIC;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -1893,32 +1905,8 @@ static int pg_check(sb_db *b, int full, sb_finding_fn fn, void *ud) {
   return rc;
 }
 
-/* ------------------------------------------------------------------ */
-/* Waiting for the journal                                             */
-/* ------------------------------------------------------------------ */
+/* Waiting for the journal: sb_pg_wait in store_pg_admin.c (LISTEN/NOTIFY). */
 
-/* Polls the journal's tail every 50 ms (one index lookup). */
-static int pg_wait(sb_db *b, int64_t after, int timeout_ms, int *ready) {
-  *ready = 0;
-  struct timespec start, now;
-  clock_gettime(CLOCK_MONOTONIC, &start);
-  for (;;) {
-    int rc = ensure_conn(b);
-    int64_t last = 0;
-    char hex[80];
-    if (rc == CASE_OK) rc = read_tail(b, &last, hex, sizeof hex);
-    if (rc != CASE_OK) return rc;
-    if (last > after) {
-      *ready = 1;
-      return CASE_OK;
-    }
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    long ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-    if (timeout_ms >= 0 && ms >= timeout_ms) return CASE_OK;
-    struct timespec nap = {0, 50 * 1000000L};
-    nanosleep(&nap, NULL);
-  }
-}
 
 static const sb_ops pg_ops = {
     .name = "postgresql",
@@ -1970,11 +1958,13 @@ static const sb_ops pg_ops = {
     .outbox_list = pg_outbox_list,
     .outbox_ack = pg_outbox_ack,
     .outbox_case = pg_outbox_case,
+    .outbox_claim = sb_pg_outbox_claim,
+    .outbox_done = sb_pg_outbox_done,
     .orphans = pg_orphans,
     .token_put = pg_token_put,
     .token_get = pg_token_get,
     .token_revoke = pg_token_revoke,
     .token_list = pg_token_list,
     .retryable = pg_retryable,
-    .wait = pg_wait,
+    .wait = sb_pg_wait,
 };

@@ -47,4 +47,11 @@ const char *sb_pg_errmsg(sb_db *db);
  * (CASE_IO, CASE_DENIED ...) with the message set. */
 int sb_pg_reconnect(sb_db *db);
 
+/* store_pg_admin.c: the live feed (LISTEN on "libcase.<schema>") and named
+ * outbox consumers, as the sb_ops entries wait, outbox_claim, outbox_done. */
+int sb_pg_wait(sb_db *db, int64_t after, int timeout_ms, int *ready);
+int sb_pg_outbox_claim(sb_db *db, const char *consumer, int limit, int64_t now,
+                       int64_t lease_until, sb_outbox_fn fn, void *ud);
+int sb_pg_outbox_done(sb_db *db, const char *consumer, int64_t id, int64_t at);
+
 #endif /* LIBCASE_STORE_PG_H */

@@ -101,6 +101,13 @@ static const char *const migrations[] = {
     "ALTER TABLE cases ADD COLUMN profile_version INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE cases ADD COLUMN profile_first INTEGER NOT NULL DEFAULT 0;"
     "UPDATE cases SET profile_version=1 WHERE location IN (SELECT name FROM profiles);",
+    /* 9: named outbox consumers: each consumer's cursor (every row up to `upto`
+     * is done for it) and its rows in flight above it, leased or done */
+    "CREATE TABLE IF NOT EXISTS outbox_consumers("
+    "  name TEXT PRIMARY KEY, upto INTEGER NOT NULL, created INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS outbox_claims("
+    "  consumer TEXT NOT NULL, outbox_id INTEGER NOT NULL, lease_until INTEGER NOT NULL,"
+    "  done INTEGER, PRIMARY KEY (consumer, outbox_id));",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -113,7 +120,8 @@ enum {
   Q_JOURNAL_NODE, Q_JOURNAL_SET_NODE, Q_JOURNAL_GET, Q_META_GET, Q_TIMERS_CASE, Q_IDEM_LIST,
   Q_OUTBOX_CASE, Q_TOKEN_PUT, Q_TOKEN_GET, Q_TOKEN_REVOKE, Q_TOKEN_LIST, Q_CASE_PAGE,
   Q_JOURNAL_CASE_PAGE, Q_LATEST_TIME, Q_PROFILE_GET, Q_PROFILE_LATEST, Q_TIMER_AFTER,
-  Q_NEXT_DUE, Q_META_PUT, Q_REFUSED_FROM, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q_COUNT
+  Q_NEXT_DUE, Q_META_PUT, Q_REFUSED_FROM, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q_CONSUMER_ADD, Q_CLAIM_LIST,
+  Q_CLAIM_PUT, Q_CONSUMER_UPTO, Q_CLAIM_DONE, Q_CONSUMER_FOLD, Q_CLAIM_PRUNE, Q_COUNT
 };
 
 #define JOURNAL_COLS "seq,case_id,revision,event,payload,actor,role,time,recorded," \
@@ -190,6 +198,27 @@ static const char *const sql_text[Q_COUNT] = {
                       "WHERE delivered IS NULL ORDER BY id LIMIT ?1",
     [Q_OUTBOX_ACK] = "UPDATE outbox SET delivered=?2 WHERE id=?1 AND delivered IS NULL",
     [Q_OUTBOX_GET] = "SELECT id FROM outbox WHERE id=?1",
+    [Q_CONSUMER_ADD] = "INSERT INTO outbox_consumers(name,upto,created) VALUES(?1,0,?2) "
+                       "ON CONFLICT(name) DO NOTHING",
+    [Q_CLAIM_LIST] = "SELECT o.id,o.case_id,o.seq,o.name,o.payload,o.created "
+                     "FROM outbox o, outbox_consumers c WHERE c.name=?1 AND o.id>c.upto "
+                     "AND NOT EXISTS (SELECT 1 FROM outbox_claims d WHERE d.consumer=?1 "
+                     "AND d.outbox_id=o.id AND (d.done IS NOT NULL OR d.lease_until>?2)) "
+                     "ORDER BY o.id LIMIT ?3",
+    [Q_CLAIM_PUT] = "INSERT INTO outbox_claims(consumer,outbox_id,lease_until,done) "
+                    "VALUES(?1,?2,?3,NULL) ON CONFLICT(consumer,outbox_id) "
+                    "DO UPDATE SET lease_until=excluded.lease_until",
+    [Q_CONSUMER_UPTO] = "SELECT upto FROM outbox_consumers WHERE name=?1",
+    [Q_CLAIM_DONE] = "INSERT INTO outbox_claims(consumer,outbox_id,lease_until,done) "
+                     "VALUES(?1,?2,?3,?3) ON CONFLICT(consumer,outbox_id) "
+                     "DO UPDATE SET done=coalesce(done,excluded.done)",
+    [Q_CONSUMER_FOLD] = "UPDATE outbox_consumers SET upto=coalesce("
+                        "(SELECT min(o.id)-1 FROM outbox o WHERE o.id>outbox_consumers.upto "
+                        "AND NOT EXISTS (SELECT 1 FROM outbox_claims d WHERE d.consumer=?1 "
+                        "AND d.outbox_id=o.id AND d.done IS NOT NULL)),"
+                        "(SELECT max(id) FROM outbox), upto) WHERE name=?1",
+    [Q_CLAIM_PRUNE] = "DELETE FROM outbox_claims WHERE consumer=?1 AND outbox_id<="
+                      "(SELECT upto FROM outbox_consumers WHERE name=?1)",
     [Q_PROFILE_PUT] = "INSERT INTO profiles(name,version,source,hash,file,added) "
                       "VALUES(?1,?2,?3,?4,?5,strftime('%s','now'))",
     [Q_PROFILE_LIST] = "SELECT p.name,p.version,p.source,p.hash,p.file FROM profiles p "
@@ -1463,6 +1492,105 @@ static int sq_outbox_ack(sb_db *b, int64_t id, int64_t at) {
   return sqlfail(b, src, "read outbox row");
 }
 
+/* Named consumers: the rows to claim are read first, then leased, then handed
+ * out (the callback may not call the store; the claim is all-or-nothing). */
+typedef struct claim_buf {
+  sb_outbox_row *v;
+  int n;
+} claim_buf;
+
+static void claim_buf_free(claim_buf *c) {
+  for (int i = 0; i < c->n; i++) {
+    free(c->v[i].case_id);
+    free(c->v[i].name);
+    free(c->v[i].payload);
+  }
+  free(c->v);
+}
+
+static int sq_outbox_claim(sb_db *b, const char *consumer, int limit, int64_t now,
+                           int64_t lease_until, sb_outbox_fn fn, void *ud) {
+  sqlite3_stmt *s = stmt(b, Q_CONSUMER_ADD);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_text(s, 1, consumer);
+  sqlite3_bind_int64(s, 2, now);
+  int rc = exec_stmt(b, s, "add an outbox consumer");
+  if (rc != CASE_OK) return rc;
+  claim_buf c = {calloc((size_t)limit, sizeof(sb_outbox_row)), 0};
+  if (!c.v) return fail(b, CASE_NOMEM, "out of memory");
+  s = stmt(b, Q_CLAIM_LIST);
+  if (!s) {
+    free(c.v);
+    return rc_of(sqlite3_errcode(b->db));
+  }
+  bind_text(s, 1, consumer);
+  sqlite3_bind_int64(s, 2, now);
+  sqlite3_bind_int64(s, 3, limit);
+  int src = SQLITE_DONE;
+  while (rc == CASE_OK && c.n < limit && (src = sqlite3_step(s)) == SQLITE_ROW) {
+    sb_outbox_row *r = &c.v[c.n++];
+    r->id = sqlite3_column_int64(s, 0);
+    r->case_id = col_dup(s, 1);
+    r->seq = sqlite3_column_int64(s, 2);
+    r->name = col_dup(s, 3);
+    r->payload = col_dup(s, 4);
+    r->created = sqlite3_column_int64(s, 5);
+    if (!r->case_id || !r->name || !r->payload) rc = fail(b, CASE_NOMEM, "out of memory");
+  }
+  if (rc == CASE_OK && c.n < limit && src != SQLITE_DONE) rc = sqlfail(b, src, "read the outbox");
+  done(s);
+  for (int i = 0; rc == CASE_OK && i < c.n; i++) {
+    s = stmt(b, Q_CLAIM_PUT);
+    if (!s) {
+      rc = rc_of(sqlite3_errcode(b->db));
+      break;
+    }
+    bind_text(s, 1, consumer);
+    sqlite3_bind_int64(s, 2, c.v[i].id);
+    sqlite3_bind_int64(s, 3, lease_until);
+    rc = exec_stmt(b, s, "lease an outbox row");
+  }
+  for (int i = 0; rc == CASE_OK && i < c.n; i++) rc = fn(ud, &c.v[i]);
+  claim_buf_free(&c);
+  return rc;
+}
+
+static int sq_outbox_done(sb_db *b, const char *consumer, int64_t id, int64_t at) {
+  sqlite3_stmt *s = stmt(b, Q_OUTBOX_GET);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  sqlite3_bind_int64(s, 1, id);
+  int src = sqlite3_step(s);
+  done(s);
+  if (src == SQLITE_DONE) return fail(b, CASE_NOTFOUND, "store: no outbox row %lld", (long long)id);
+  if (src != SQLITE_ROW) return sqlfail(b, src, "read outbox row");
+  s = stmt(b, Q_CONSUMER_ADD);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_text(s, 1, consumer);
+  sqlite3_bind_int64(s, 2, at);
+  int rc = exec_stmt(b, s, "add an outbox consumer");
+  if (rc != CASE_OK) return rc;
+  s = stmt(b, Q_CONSUMER_UPTO);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
+  bind_text(s, 1, consumer);
+  src = sqlite3_step(s);
+  int64_t upto = src == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+  done(s);
+  if (src != SQLITE_ROW) return sqlfail(b, src, "read an outbox consumer");
+  if (id <= upto) return CASE_OK; /* done already, and folded */
+  static const int steps[] = {Q_CLAIM_DONE, Q_CONSUMER_FOLD, Q_CLAIM_PRUNE};
+  for (int i = 0; rc == CASE_OK && i < 3; i++) {
+    s = stmt(b, steps[i]);
+    if (!s) return rc_of(sqlite3_errcode(b->db));
+    bind_text(s, 1, consumer);
+    if (steps[i] == Q_CLAIM_DONE) {
+      sqlite3_bind_int64(s, 2, id);
+      sqlite3_bind_int64(s, 3, at);
+    }
+    rc = exec_stmt(b, s, "mark an outbox row done");
+  }
+  return rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* For verify: definitions, meta, per-case rows, orphans               */
 /* ------------------------------------------------------------------ */
@@ -1890,6 +2018,8 @@ static const sb_ops sqlite_ops = {
     .timers_case = sq_timers_case,
     .idem_list = sq_idem_list,
     .outbox_case = sq_outbox_case,
+    .outbox_claim = sq_outbox_claim,
+    .outbox_done = sq_outbox_done,
     .orphans = sq_orphans,
     .token_put = sq_token_put,
     .token_get = sq_token_get,

@@ -1391,6 +1391,34 @@ static int store_ack(lua_State *L) {
   return 1;
 }
 
+/* store:claim(consumer [, limit [, lease_seconds]]) -> the notifications leased to
+ * this named consumer (case_store_outbox_claim; limit 100 by default);
+ * store:done(consumer, id) marks one done for it. */
+static int store_claim(lua_State *L) {
+  lstore *st = check_store(L, 1);
+  const char *consumer = luaL_checkstring(L, 2);
+  int limit = (int)luaL_optinteger(L, 3, 100);
+  int lease = (int)luaL_optinteger(L, 4, 0);
+  box *b = box_new(L);
+  char *json = NULL;
+  int rc = case_store_outbox_claim(st->s, consumer, limit, lease, &json);
+  box_set(b, json, lib_free);
+  if (rc != CASE_OK) {
+    box_free(b);
+    raise_rc(L, st->eng, rc);
+  }
+  push_lib_json(L, b);
+  return 1;
+}
+
+static int store_done(lua_State *L) {
+  lstore *st = check_store(L, 1);
+  int rc = case_store_outbox_done(st->s, luaL_checkstring(L, 2), (int64_t)luaL_checkinteger(L, 3));
+  if (rc != CASE_OK) raise_rc(L, st->eng, rc);
+  lua_settop(L, 1);
+  return 1;
+}
+
 /* store:report([at [, options]]) -> the caseload report as a table (v1);
  * store:report_v2([at [, options]]) -> case_store_report_v2()'s report as a table
  * (the overview of casectl report and casectl serve: open cases, terms by urgency,
@@ -1997,6 +2025,7 @@ LCASE_EXPORT int luaopen_libcase(lua_State *L) {
       {"config", store_config}, {"create", store_create}, {"fire", store_fire},
       {"tick", store_tick},     {"get", store_get},       {"verify", store_verify},
       {"follow", store_follow}, {"outbox", store_outbox}, {"ack", store_ack},
+      {"claim", store_claim}, {"done", store_done},
       {"cases", store_cases},   {"report", store_report},  {"report_v2", store_report_v2},
       {"tree", store_tree},     {"checkpoint", store_checkpoint}, {"prove", store_prove},
       {"set_future_limit", store_set_future_limit}, {"set_profile", store_set_profile},

@@ -722,6 +722,51 @@ CASE_API int case_store_outbox(case_store *s, int limit, char **json);
 /** Marks outbox row `id` delivered.  Returns CASE_OK or CASE_NOTFOUND. */
 CASE_API int case_store_outbox_ack(case_store *s, int64_t id);
 
+/** The lease of an outbox claim when case_store_outbox_claim() gets 0 (seconds). */
+#define CASE_OUTBOX_LEASE_DEFAULT 60
+
+/**
+ * Named outbox consumers, so that several programs (and several processes of
+ * one program) drain the outbox at once: every consumer gets every
+ * notification, and none is handed to the same consumer twice while it is
+ * being delivered.
+ *
+ * Claims for consumer `consumer` (1 to 128 bytes of UTF-8, e.g. "ind-mailer")
+ * at most `limit` (1 to 10000) notifications it has neither marked done
+ * (case_store_outbox_done()) nor claimed in a lease still running, oldest
+ * first, and leases them to this call for `lease_seconds` (0:
+ * CASE_OUTBOX_LEASE_DEFAULT; at most 86400) from the store's clock
+ * (case_store_clock(), UTC seconds).  *json (caller-owned, free with
+ * case_free) gets the array case_store_outbox() gives, [] when there is
+ * nothing.  A consumer that does not exist yet is created and starts at the
+ * first row of the outbox.  Two processes claiming for the same consumer at the
+ * same moment get different rows (the claim is one write transaction: on
+ * SQLite under the file's write lock, on PostgreSQL under the store's write
+ * lock); a row whose lease ran out without being marked done (the process
+ * died) is handed out again, so delivery is at least once per consumer, and
+ * exactly once for a consumer that marks each row done before its lease ends.
+ * Consumers are independent of each other and of the unnamed
+ * case_store_outbox()/case_store_outbox_ack() (its `delivered` column).
+ * Returns CASE_OK; CASE_INVALID (consumer not 1-128 bytes of UTF-8, limit or
+ * lease out of range); CASE_BUSY; CASE_DENIED (PostgreSQL: a login without
+ * the grants of case_store_grant()); CASE_IO; CASE_NOMEM; CASE_MISUSE (NULL
+ * argument, a read-only store, inside a batch).  Thread safety: one thread per
+ * store, as everything else.
+ */
+CASE_API int case_store_outbox_claim(case_store *s, const char *consumer, int limit,
+                                     int lease_seconds, char **json);
+
+/**
+ * Marks outbox row `id` done for `consumer`: it is never handed to that
+ * consumer again (whether this process claimed it or not, and after its lease
+ * ran out too).  Marking a row done twice is fine.  A consumer's claims and
+ * marks below its oldest row not yet done are folded into one number, so what
+ * the store keeps per consumer stays as small as what is in flight.  Returns
+ * CASE_OK; CASE_NOTFOUND (no outbox row `id`); CASE_INVALID (consumer);
+ * CASE_BUSY; CASE_DENIED; CASE_IO; CASE_NOMEM; CASE_MISUSE (as above).
+ */
+CASE_API int case_store_outbox_done(case_store *s, const char *consumer, int64_t id);
+
 /**
  * The caseload report at reference time `at` (UTC seconds), computed from the
  * journal: for each case, its rows with event time <= `at` (cases created
@@ -862,6 +907,73 @@ CASE_API int case_store_report(case_store *s, case_engine *e, int64_t at,
  */
 CASE_API int case_store_report_v2(case_store *s, int64_t at, const char *options_json,
                                   char **json);
+
+/**
+ * PostgreSQL only (issue 10): lets database login `login` write to the store as
+ * role `role` (a role of the workflows, e.g. "IND"), enforced by the server
+ * itself, so that a host program that skips the library's role check, or sends a
+ * forged role, is still refused.  Each agency's tool connects with a login of
+ * its own; the store's owner (the login that created the schema) maps them:
+ *
+ *   case_store_grant(s, "IND", "ind_login");
+ *   case_store_grant(s, "COA", "coa_login");
+ *
+ * The first call installs, in the store's schema and idempotently, the table
+ * `grants` (login, role, granted), row-level security and triggers
+ * (docs/store.md, "Who may write what"); every call adds the mapping and gives
+ * the login the table privileges a fire needs.  What a mapped login may then
+ * do, whatever SQL it sends:
+ *  - read every case, journal row, timer, outbox row, definition, profile and
+ *    holiday (the shared record is the point); never `grants` nor `tokens`;
+ *  - append journal rows (and refused rows) only under a role mapped to it
+ *    (the session's login, PostgreSQL's session_user), or with no role for the
+ *    store's own rows (actor "timer", or "#_scxml_..." for mail between cases);
+ *    each row must follow its case's last row (revision and prev_hash);
+ *  - never UPDATE, DELETE or TRUNCATE journal rows, delete cases, or write
+ *    definitions, profiles, holidays, meta, tokens or grants (the owner loads
+ *    definitions and profiles);
+ *  - move a case row only to a new revision whose journal row exists with
+ *    the case row's last_hash, keeping its workflow, version, hash, created and
+ *    profile_first; and write a case's timers, outbox rows and idempotency keys
+ *    only in a transaction that moved that case on;
+ *  - mark outbox rows delivered (the `delivered` column only) and claim them
+ *    as a named consumer (case_store_outbox_claim()).
+ * A refusal reaches the library as CASE_DENIED with the server's message.
+ * The server cannot run a statechart: whether an event was allowed in the case's
+ * configuration is checked by case_store_verify()'s replay, and every row names
+ * the role that was mapped to the login that wrote it.
+ *
+ * `role`: 1 to 64 bytes of UTF-8 without control characters; `login`: an
+ * existing PostgreSQL role (created by the database administrator, CREATE ROLE
+ * ... LOGIN: the store never creates logins).  A login may hold several roles and
+ * a role several logins.  Granting a mapping that exists is CASE_OK and changes
+ * nothing.  Must be called by the schema's owner, outside a batch.  Returns
+ * CASE_OK; CASE_INVALID (an SQLite store: grants are PostgreSQL-only, an SQLite
+ * store is one file whose access is the file's mode; a role or login that is not
+ * valid); CASE_NOTFOUND (no such login); CASE_DENIED (the connection's login is
+ * not the schema's owner); CASE_BUSY; CASE_IO; CASE_NOMEM; CASE_MISUSE (NULL
+ * argument, a read-only store, inside a batch).  Thread safety: one thread per
+ * store, as everything else.
+ */
+CASE_API int case_store_grant(case_store *s, const char *role, const char *login);
+
+/**
+ * PostgreSQL only: removes the mapping of `role` to `login`; a login left with no
+ * role loses every privilege on the store's schema (it can then not even read
+ * it).  Rows it wrote stay.  Returns CASE_OK; CASE_NOTFOUND (no such mapping);
+ * and the codes of case_store_grant().
+ */
+CASE_API int case_store_revoke(case_store *s, const char *role, const char *login);
+
+/**
+ * PostgreSQL only: the mappings, as a caller-owned JSON array in *json (free with
+ * case_free), in (login, role) order:
+ *   [{"login":"ind_login","role":"IND","granted":1790000000}]
+ * ([] when case_store_grant() was never called).  Only the owner may read them.
+ * Returns CASE_OK; CASE_INVALID (SQLite); CASE_DENIED; CASE_IO; CASE_NOMEM;
+ * CASE_MISUSE.
+ */
+CASE_API int case_store_grants(case_store *s, char **json);
 
 /* Scopes of an access token (case_store_token_create()). */
 #define CASE_TOKEN_READ   0x1 /* may read the overview (casectl serve's pages and JSON) */

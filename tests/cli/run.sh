@@ -827,6 +827,56 @@ EOF
     bad "no Lua interpreter (lua5.4) or module ($MOD/libcase.so) to test readonly=true with"
   fi
   ;;
+pgfeed)
+  # The store on PostgreSQL (issue 10 §3, §4), $CASE_TEST_STORE being the throwaway
+  # cluster's URI (tests/cli/CMakeLists.txt): logins mapped with init --grant, and
+  # follow --wait in one login's process seeing the other login's mutation at once.
+  BASE=${CASE_TEST_STORE:-}
+  if [[ $BASE != postgres* ]]; then bad "CASE_TEST_STORE is not a PostgreSQL URI: '$BASE'"; echo "$NAME: $fails failure(s)"; exit 1; fi
+  SEP='?'; [[ $BASE == *\?* ]] && SEP='&'
+  P="$BASE${SEP}schema=cli_feed_$$"
+  Q=examples/quickstart/aanmelding.yaml
+  LI=cli_ind_$$ LC=cli_coa_$$
+  sql() { psql -X -q -v ON_ERROR_STOP=1 "$BASE" -c "SET client_min_messages TO warning; $1" >/dev/null; }
+  cleanup() {
+    sql "DROP SCHEMA IF EXISTS cli_feed_$$ CASCADE" 2>/dev/null
+    for l in $LI $LC; do sql "DROP OWNED BY $l; DROP ROLE IF EXISTS $l" 2>/dev/null; done
+  }
+  trap 'cleanup; rm -rf "$T"' EXIT
+  cleanup
+  sql "CREATE ROLE $LI LOGIN; CREATE ROLE $LC LOGIN" || bad "cannot create the logins"
+  # --grant on SQLite: a usage error that says why, and no file made.
+  expect 2 "init --grant on an SQLite file" -- "$CASECTL" init --store "$T/g.db" --grant IND=$LI
+  contains "$T/err" "PostgreSQL-only" "it says --grant is PostgreSQL-only"
+  if [[ ! -e $T/g.db ]]; then ok "no SQLite file was made"; else bad "init --grant made $T/g.db"; fi
+  expect 2 "--grant without a login" -- "$CASECTL" init --store "$P" --grant IND
+  contains "$T/err" "is not ROLE=LOGIN" "it names the wrong mapping"
+  # The owner creates the store, loads the workflow and maps the logins.
+  expect 0 "init --grant on PostgreSQL" -- "$CASECTL" init --store "$P" --grant "IND=$LI,COA=$LC" --grant "AVIM=$LI"
+  contains "$T/out" "login $LI may act as AVIM" "init says what it granted"
+  expect 0 "load as the owner" -- "$CASECTL" load --store "$P" --quiet $Q
+  expect 3 "init --grant to a login that does not exist" -- "$CASECTL" init --store "$P" --grant IND=nobody_$$
+  contains "$T/err" "CREATE ROLE" "it says the login must be created first"
+  AS_I=${P/postgres@/$LI@} AS_C=${P/postgres@/$LC@}
+  # COA's tool follows; IND's tool creates a case: COA sees it within a second.
+  "$CASECTL" follow --store "$AS_C" --wait >"$T/waited" 2>"$T/waited.err" &
+  waiter=$!
+  sleep 1
+  expect 0 "new as IND's login" -- "$CASECTL" new --store "$AS_I" --quiet --workflow aanmelding_demo --role IND --at 2026-03-20 ZP
+  t0=$(date +%s%N)
+  for _ in $(seq 300); do grep -q '"case":"ZP"' "$T/waited" && break; sleep 0.01; done
+  t1=$(date +%s%N)
+  ms=$(( (t1 - t0) / 1000000 ))
+  kill "$waiter" 2>/dev/null; wait "$waiter" 2>/dev/null
+  if grep -q '"case":"ZP"' "$T/waited"; then ok "follow --wait (COA's login) shows IND's new case"; else bad "follow --wait printed: $(cat "$T/waited" "$T/waited.err")"; fi
+  if ((ms < 1000)); then ok "within a second of the commit (${ms} ms)"; else bad "follow --wait took ${ms} ms"; fi
+  # A forged role: COA's login fires an event only AVIM may fire, as AVIM.  casectl
+  # lets it through (the role is declared), the server refuses the row.
+  expect 1 "a fire under a role not mapped to the login" -- "$CASECTL" fire --store "$AS_C" --role AVIM --at 2026-03-21 ZP geregistreerd
+  contains "$T/err" "row-level security" "the server's refusal is shown"
+  expect 0 "the same fire as IND's login, mapped to AVIM" -- "$CASECTL" fire --store "$AS_I" --role AVIM --at 2026-03-21 ZP geregistreerd
+  expect 0 "verify as the owner" -- "$CASECTL" verify --store "$P"
+  ;;
 *) echo "unknown test $NAME"; exit 2 ;;
 esac
 echo "$NAME: $fails failure(s)"

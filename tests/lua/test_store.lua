@@ -92,6 +92,14 @@ do
   s:ack(out[1].id)
   T.eq(#s:outbox(), 0, "acknowledged")
   T.raises("notfound", s.ack, s, 999)
+  -- named consumers: their own view of the outbox, acknowledged or not
+  local got = s:claim("archief")
+  T.eq(#got, 1, "a new consumer gets every notification")
+  T.eq(got[1].name, "signaal", "claimed name")
+  T.eq(#s:claim("archief"), 0, "leased: not handed out twice")
+  T.eq(s:done("archief", got[1].id), s, "done")
+  T.raises("notfound", s.done, s, "archief", 999)
+  T.raises("invalid", s.claim, s, "", 1)
   T.eq(s:config({ sync = "full", busy_ms = 1000 }), s, "config")
   T.raises("invalid", s.config, s, { sync = "sometimes" })
 end

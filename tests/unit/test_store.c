@@ -292,7 +292,7 @@ static void test_open_errors(void **state) {
   if (ts_pg()) { /* the files below are SQLite's: test_pg_open_errors has PostgreSQL's */
     assert_int_equal(case_store_config(f->s, 7, 100), CASE_INVALID);
     assert_int_equal(case_store_config(f->s, CASE_STORE_SYNC_FULL, 2000), CASE_OK);
-    assert_int_equal(schema_version(f), 8);
+    assert_int_equal(schema_version(f), 9);
     case_engine_close(e);
     return;
   }
@@ -315,7 +315,7 @@ static void test_open_errors(void **state) {
   /* Settings. */
   assert_int_equal(case_store_config(f->s, 7, 100), CASE_INVALID);
   assert_int_equal(case_store_config(f->s, CASE_STORE_SYNC_FULL, 2000), CASE_OK);
-  assert_int_equal(schema_version(f), 8);
+  assert_int_equal(schema_version(f), 9);
   case_engine_close(e);
 }
 
@@ -411,6 +411,70 @@ static void test_idempotency(void **state) {
                    CASE_EXISTS);
   assert_int_equal(revision_of(f, "z2"), 0);
   verify_clean(f, 2, 3);
+}
+
+/* Named consumers: each gets every row once, leases keep two processes of one
+ * consumer apart, a lease that runs out hands the row out again. */
+static void test_outbox_consumers(void **state) {
+  fx *f = *state;
+  create(f, "z1", NULL);
+  for (int i = 0; i < 5; i++) fire(f, "z1", "tel", NULL, "IND");
+  char *a = NULL, *b = NULL;
+  assert_int_equal(case_store_outbox_claim(f->s, "mailer", 2, 30, &a), CASE_OK);
+  assert_non_null(strstr(a, "[{\"id\":1,\"case\":\"z1\",\"seq\":2,\"name\":\"geteld\","
+                            "\"payload\":{\"n\":1},\"created\":"));
+  assert_non_null(strstr(a, "{\"id\":2,"));
+  assert_null(strstr(a, "\"id\":3"));
+  /* A second process of the same consumer: the next rows, not the leased ones. */
+  assert_int_equal(case_store_outbox_claim(f->s, "mailer", 10, 30, &b), CASE_OK);
+  assert_null(strstr(b, "\"id\":1,"));
+  assert_null(strstr(b, "\"id\":2,"));
+  assert_non_null(strstr(b, "[{\"id\":3,"));
+  assert_non_null(strstr(b, "{\"id\":5,"));
+  case_free(a);
+  case_free(b);
+  assert_int_equal(case_store_outbox_claim(f->s, "mailer", 10, 30, &a), CASE_OK);
+  assert_string_equal(a, "[]");
+  case_free(a);
+  /* Another consumer gets everything, and the unnamed outbox is untouched. */
+  assert_int_equal(case_store_outbox_claim(f->s, "archief", 10, 0, &a), CASE_OK);
+  assert_non_null(strstr(a, "[{\"id\":1,"));
+  assert_non_null(strstr(a, "{\"id\":5,"));
+  case_free(a);
+  assert_int_equal(case_store_outbox(f->s, 0, &a), CASE_OK);
+  assert_non_null(strstr(a, "[{\"id\":1,"));
+  case_free(a);
+  /* Done rows never come back; 1 and 3 done, 2 not: after the lease only 2, 4, 5. */
+  assert_int_equal(case_store_outbox_done(f->s, "mailer", 1), CASE_OK);
+  assert_int_equal(case_store_outbox_done(f->s, "mailer", 3), CASE_OK);
+  assert_int_equal(case_store_outbox_done(f->s, "mailer", 3), CASE_OK); /* twice is fine */
+  assert_int_equal(case_store_outbox_done(f->s, "mailer", 42), CASE_NOTFOUND);
+  assert_int_equal(count_sql(f, "SELECT upto FROM outbox_consumers WHERE name='mailer'"), 1);
+  f->clock += 31;
+  assert_int_equal(case_store_outbox_claim(f->s, "mailer", 10, 30, &a), CASE_OK);
+  assert_non_null(strstr(a, "[{\"id\":2,"));
+  assert_null(strstr(a, "\"id\":3,"));
+  assert_non_null(strstr(a, "{\"id\":4,"));
+  assert_non_null(strstr(a, "{\"id\":5,"));
+  case_free(a);
+  for (int id = 2; id <= 5; id++) assert_int_equal(case_store_outbox_done(f->s, "mailer", id), CASE_OK);
+  /* Folded into the cursor: nothing left in flight. */
+  assert_int_equal(count_sql(f, "SELECT upto FROM outbox_consumers WHERE name='mailer'"), 5);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM outbox_claims WHERE consumer='mailer'"), 0);
+  fire(f, "z1", "tel", NULL, "IND");
+  f->clock += 31;
+  assert_int_equal(case_store_outbox_claim(f->s, "mailer", 10, 30, &a), CASE_OK);
+  assert_non_null(strstr(a, "[{\"id\":6,"));
+  assert_null(strstr(a, "\"id\":5,"));
+  case_free(a);
+  /* Bad arguments say what. */
+  assert_int_equal(case_store_outbox_claim(f->s, "", 1, 0, &a), CASE_INVALID);
+  assert_non_null(strstr(case_errmsg(f->e), "1 to 128"));
+  assert_int_equal(case_store_outbox_claim(f->s, "m", 0, 0, &a), CASE_INVALID);
+  assert_int_equal(case_store_outbox_claim(f->s, "m", 1, -5, &a), CASE_INVALID);
+  assert_int_equal(case_store_outbox_claim(f->s, "\xff", 1, 0, &a), CASE_INVALID);
+  assert_int_equal(case_store_outbox_claim(f->s, "m", 1, 0, NULL), CASE_MISUSE);
+  verify_clean(f, 1, 7);
 }
 
 static void test_stale_revision_conflict(void **state) {
@@ -1217,7 +1281,7 @@ static void test_migration_from_schema_1(void **state) {
               "ALTER TABLE cases DROP COLUMN profile_first; PRAGMA user_version=1;");
   assert_int_equal(count_sql(f, "PRAGMA user_version"), 1);
   open_all(f);
-  assert_int_equal(count_sql(f, "PRAGMA user_version"), 8);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 9);
   assert_int_equal(count_sql(f, "SELECT count(*) FROM pragma_table_info('definitions') "
                                 "WHERE name='modules'"), 1);
   assert_int_equal(count_sql(f, "SELECT count(*) FROM tokens"), 0);
@@ -1251,7 +1315,7 @@ static void test_tree_migration(void **state) {
               "ALTER TABLE journal DROP COLUMN node; DROP TABLE meta; DROP INDEX outbox_case; "
               "PRAGMA user_version=5;");
   open_all(f);
-  assert_int_equal(count_sql(f, "PRAGMA user_version"), 8);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 9);
   assert_int_equal(count_sql(f, "SELECT count(*) FROM journal WHERE length(node) = 32"), 307);
   assert_int_equal(count_sql(f, "SELECT count(*) FROM meta WHERE key='store_id' AND "
                                 "length(value) = 32"), 1);
@@ -1886,7 +1950,7 @@ static void test_profile_migration_from_schema_5(void **state) {
   exec_sql(f, UNDO_SCHEMA_8 "ALTER TABLE journal DROP COLUMN node; DROP TABLE meta; "
               "DROP INDEX outbox_case; PRAGMA user_version=5;");
   open_all(f);
-  assert_int_equal(count_sql(f, "PRAGMA user_version"), 8);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 9);
   assert_int_equal(count_sql(f, "SELECT version FROM profiles WHERE name='budel'"), 1);
   assert_int_equal(count_sql(f, "SELECT profile_version FROM cases WHERE id='m1'"), 1);
   assert_int_equal(count_sql(f, "SELECT profile_first FROM cases WHERE id='m1'"), 0);
@@ -2061,6 +2125,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stale_revision_conflict, setup, teardown),
       cmocka_unit_test_setup_teardown(test_outbox_and_follow, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_outbox_consumers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_notify_after_commit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timers_across_reopen, setup, teardown),
       cmocka_unit_test_setup_teardown(test_deadline_extension, setup, teardown),

@@ -185,7 +185,7 @@ static void test_migration(void **state) {
                    SQLITE_OK);
   sqlite3_close(db);
   open_all(f);
-  assert_int_equal(count_sql(f, "PRAGMA user_version"), 8);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 9);
   char *tok = NULL;
   /* The stored workflow (loaded by the open) declares IND. */
   assert_int_equal(case_store_token_create(f->s, "a", "IND", CASE_TOKEN_READ, &tok), CASE_OK);

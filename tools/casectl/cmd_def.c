@@ -206,9 +206,81 @@ const command cmd_graph = {
 
 /* ------------------------------------------------------------------ init */
 
+/* --grant ROLE=LOGIN[,ROLE=LOGIN]... (repeatable): the mappings, in order. */
+#define MAX_GRANTS 64
+static struct {
+  char *role[MAX_GRANTS], *login[MAX_GRANTS];
+  int n;
+} grants;
+
+enum { I_GRANT = 300 };
+
+static const struct option init_options[] = {
+    {"grant", required_argument, NULL, I_GRANT},
+    {NULL, 0, NULL, 0},
+};
+
+/* A PostgreSQL location (URI or conninfo), as the store tells them apart. */
+static int pg_location(const char *loc) {
+  if (!strncmp(loc, "postgresql:", 11) || !strncmp(loc, "postgres:", 9)) return 1;
+  const char *eq = strchr(loc, '='), *sl = strchr(loc, '/');
+  return eq && (!sl || eq < sl);
+}
+
+static int init_option(ctx *c, int code, const char *arg) {
+  if (code != I_GRANT) return usage_error(c, "unexpected option");
+  const char *p = arg;
+  for (;;) {
+    size_t len = strcspn(p, ",");
+    const char *eq = memchr(p, '=', len);
+    if (!eq || eq == p || eq + 1 == p + len)
+      return usage_error(c, "--grant: '%.*s' is not ROLE=LOGIN (e.g. --grant IND=ind_login,"
+                            "COA=coa_login)", (int)len, p);
+    if (grants.n == MAX_GRANTS) return usage_error(c, "--grant: more than %d mappings", MAX_GRANTS);
+    grants.role[grants.n] = strndup(p, (size_t)(eq - p));
+    grants.login[grants.n] = strndup(eq + 1, (size_t)(p + len - eq - 1));
+    if (!grants.role[grants.n] || !grants.login[grants.n]) return fail(c, EX_STORE, "out of memory");
+    grants.n++;
+    if (!p[len]) break;
+    p += len + 1;
+  }
+  return EX_OK;
+}
+
+static void grants_free(void) {
+  for (int i = 0; i < grants.n; i++) {
+    free(grants.role[i]);
+    free(grants.login[i]);
+  }
+  grants.n = 0;
+}
+
+/* The --grant mappings on the open store; EX_OK or the failure's exit. */
+static int init_grants(ctx *c, json_t **out) {
+  *out = NULL;
+  for (int i = 0; i < grants.n; i++) {
+    int rc = case_store_grant(c->s, grants.role[i], grants.login[i]);
+    if (rc != CASE_OK) return fail_engine(c, rc, "--grant");
+    if (!c->json && !c->quiet)
+      printf("%s: login %s may act as %s\n", c->store_path, grants.login[i], grants.role[i]);
+  }
+  char *list = NULL;
+  int rc = case_store_grants(c->s, &list);
+  if (rc != CASE_OK) return fail_engine(c, rc, "--grant");
+  *out = json_loads(list, 0, NULL);
+  case_free(list);
+  return EX_OK;
+}
+
 static int run_init(ctx *c, int argc, char **argv) {
   (void)argv;
   if (argc != 0) return usage_error(c, "init takes no arguments (the store is --store FILE)");
+  if (grants.n && !pg_location(c->store_path)) {
+    grants_free();
+    return usage_error(c, "--grant is PostgreSQL-only: '%s' is an SQLite file, whose access is "
+                          "the file's mode (chmod/chown); give --store postgresql://... to map "
+                          "database logins to roles", c->store_path);
+  }
   int existed = access(c->store_path, F_OK) == 0;
   if (strcmp(case_store_backend(c->store_path), "postgresql") == 0) {
     /* A schema holds the store: it exists when it opens without creating. */
@@ -225,13 +297,22 @@ static int run_init(ctx *c, int argc, char **argv) {
    * refused the profile when it was loaded). */
   for (const case_def *d = case_def_next(c->e, NULL); d; d = case_def_next(c->e, d))
     profile_checks(c, d, NULL);
+  json_t *granted = NULL;
+  if (grants.n) {
+    ex = init_grants(c, &granted);
+    grants_free();
+    if (ex != EX_OK) return ex;
+  }
   if (c->json) {
     json_t *names = json_array();
     for (int i = 0; i < c->nprofiles; i++)
       json_array_append_new(names, json_string(c->profile_name[i]));
-    print_json(json_pack("{s:s, s:b, s:o}", "store", c->store_path, "created", !existed,
-                         "profiles_stored", names));
+    json_t *o = json_pack("{s:s, s:b, s:o}", "store", c->store_path, "created", !existed,
+                          "profiles_stored", names);
+    if (granted) json_object_set_new(o, "grants", granted);
+    print_json(o);
   } else if (!c->quiet) {
+    json_decref(granted);
     printf("%s: %s, %d profile(s) stored\n", c->store_path,
            existed ? "already a store, kept" : "created", c->nprofiles);
   }
@@ -241,11 +322,18 @@ static int run_init(ctx *c, int argc, char **argv) {
 const command cmd_init = {
     "init", "create a store (an SQLite file) and store location profiles in it",
     "usage: casectl init [--store FILE] [--profile NAME=FILE]...\n"
+    "       casectl init --store postgresql://... [--grant ROLE=LOGIN,...]...\n"
     "  Creates the store if it does not exist (an existing store is kept) and stores\n"
     "  each location profile in it (its Lua text; a stored profile of the same name is\n"
     "  replaced).  Every later command on the store, or on a copy of the file, loads\n"
-    "  the stored profiles without the profile files.\n",
-    NULL, NULL, run_init, 0};
+    "  the stored profiles without the profile files.\n"
+    "  --grant ROLE=LOGIN  PostgreSQL only, as the schema's owner: the database\n"
+    "                  login LOGIN (CREATE ROLE ... LOGIN first) may act as ROLE,\n"
+    "                  and the server refuses it the rest: rows under other roles,\n"
+    "                  changing or deleting journal rows, reading grants and\n"
+    "                  tokens (docs/store.md, \"Who may write what\").  Repeatable;\n"
+    "                  a login may hold several roles.  On an SQLite file: exit 2.\n",
+    init_options, init_option, run_init, 0};
 
 /* ------------------------------------------------------------------ load */
 
