@@ -26,11 +26,63 @@
 
 /* The signed message: five lines of text (docs/store.md shows one). */
 static int cp_message(const cp_head *h, char *buf, size_t n) {
-  char root[65];
+  char root[65], cal[65];
   mk_to_hex(h->root, root);
-  int len = snprintf(buf, n, CP_TAG "\norigin %s\nsize %lld\ntime %lld\nroot %s\n", h->origin,
-                     (long long)h->size, (long long)h->time, root);
+  mk_to_hex(h->calendar, cal);
+  int len = h->has_calendar
+                ? snprintf(buf, n, CP_TAG2 "\norigin %s\nsize %lld\ntime %lld\nroot %s\n"
+                           "calendar %s\n", h->origin, (long long)h->size, (long long)h->time,
+                           root, cal)
+                : snprintf(buf, n, CP_TAG "\norigin %s\nsize %lld\ntime %lld\nroot %s\n",
+                           h->origin, (long long)h->size, (long long)h->time, root);
   return len > 0 && (size_t)len < n ? len : -1;
+}
+
+typedef struct cal_acc {
+  json_t *list;
+  int64_t upto;
+  int n;
+} cal_acc;
+
+static int cal_holiday(void *ud, const char *day, const char *name, int64_t added) {
+  CASE_UNUSED(name);
+  cal_acc *a = ud;
+  if (added > a->upto) return CASE_OK;
+  a->n++;
+  return json_array_append_new(a->list, json_pack("[s, I]", day, (json_int_t)added)) ? CASE_NOMEM
+                                                                                      : CASE_OK;
+}
+
+static int cal_recorded(void *ud, const sb_journal_row *r) {
+  *(int64_t *)ud = r->recorded;
+  return CASE_OK;
+}
+
+int st_calendar_hash(case_store *s, int64_t size, unsigned char out[MK_HASH_LEN], int *count) {
+  cal_acc a = {json_array(), INT64_MIN, 0};
+  if (!a.list) return CASE_NOMEM;
+  int rc = CASE_OK;
+  if (size > 0) {
+    int64_t rec = INT64_MIN;
+    rc = s->ops->journal_get(s->db, size, cal_recorded, &rec);
+    if (rc == CASE_OK && rec == INT64_MIN) rc = CASE_NOTFOUND;
+    a.upto = rec;
+  }
+  if (rc == CASE_OK && size > 0) rc = s->ops->holiday_list(s->db, cal_holiday, &a);
+  char *text = NULL;
+  if (rc == CASE_OK) {
+    json_t *v = json_pack("[s, O]", "libcase.calendar.v1", a.list);
+    text = v ? st_canon(v) : NULL;
+    json_decref(v);
+    if (!text) rc = CASE_NOMEM;
+  }
+  char hex[65];
+  if (rc == CASE_OK && (sha256_hex(text, strlen(text), hex) != 0 || mk_from_hex(hex, out) != 0))
+    rc = CASE_NOMEM;
+  free(text);
+  json_decref(a.list);
+  if (count) *count = a.n;
+  return rc;
 }
 
 static int hex_bytes(const char *hex, unsigned char *out, size_t n) {
@@ -75,8 +127,13 @@ int cp_parse(const char *text, cp_head *h, char *err, size_t errlen) {
   const char *key = json_string_value(json_object_get(o, "key"));
   const char *sig = json_string_value(json_object_get(o, "signature"));
   int rc = CASE_INVALID;
-  if (!tag || strcmp(tag, CP_TAG) != 0)
-    snprintf(err, errlen, "not a libcase checkpoint (\"checkpoint\": \"" CP_TAG "\")");
+  int v2 = tag && strcmp(tag, CP_TAG2) == 0;
+  const char *cal = json_string_value(json_object_get(o, "calendar"));
+  if (!tag || (strcmp(tag, CP_TAG) != 0 && !v2))
+    snprintf(err, errlen, "not a libcase checkpoint (\"checkpoint\": \"" CP_TAG2 "\" or \""
+             CP_TAG "\")");
+  else if (v2 && mk_from_hex(cal, h->calendar) != 0)
+    snprintf(err, errlen, "\"calendar\" is not 64 hex digits");
   else if (!origin || strlen(origin) >= sizeof h->origin || strchr(origin, '\n'))
     snprintf(err, errlen, "\"origin\" is not a store id");
   else if (!json_is_integer(size) || json_integer_value(size) < 0)
@@ -93,6 +150,7 @@ int cp_parse(const char *text, cp_head *h, char *err, size_t errlen) {
     rc = CASE_OK;
   if (rc == CASE_OK) {
     snprintf(h->origin, sizeof h->origin, "%s", origin);
+    h->has_calendar = v2;
     h->size = json_integer_value(size);
     h->time = json_integer_value(time);
     json_t *p = json_object_get(o, "proof");
@@ -128,9 +186,20 @@ static char *cp_dump(const cp_head *h) {
   mk_to_hex(h->root, root);
   bytes_hex(h->key, 32, key);
   bytes_hex(h->sig, 64, sig);
-  json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s}", "checkpoint", CP_TAG, "origin",
-                        h->origin, "size", (json_int_t)h->size, "time", (json_int_t)h->time,
-                        "root", root, "key", key, "signature", sig);
+  char cal[65];
+  mk_to_hex(h->calendar, cal);
+  json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:s}", "checkpoint",
+                        h->has_calendar ? CP_TAG2 : CP_TAG, "origin", h->origin, "size",
+                        (json_int_t)h->size, "time", (json_int_t)h->time, "root", root);
+  if (o && h->has_calendar && json_object_set_new(o, "calendar", json_string(cal)) != 0) {
+    json_decref(o);
+    o = NULL;
+  }
+  if (o && (json_object_set_new(o, "key", json_string(key)) != 0 ||
+            json_object_set_new(o, "signature", json_string(sig)) != 0)) {
+    json_decref(o);
+    o = NULL;
+  }
   if (o && h->has_proof) {
     char fr[65], x[65];
     mk_to_hex(h->from_root, fr);
@@ -389,6 +458,14 @@ int case_store_checkpoint_sign(case_store *s, const unsigned char public_key[32]
   } else {
     snprintf(h.origin, sizeof h.origin, "%s", origin);
     rc = head_locked(s, &h.size, h.root);
+    /* The holidays those rows were computed with are signed with them: a
+     * holiday added, removed or dated back moves terms without changing a
+     * row. */
+    if (rc == CASE_OK) {
+      rc = st_calendar_hash(s, h.size, h.calendar, NULL);
+      if (rc != CASE_OK) rc = rc == CASE_NOMEM ? st_nomem(e) : st_berr(s, rc);
+      h.has_calendar = 1;
+    }
   }
   free(origin);
   if (rc == CASE_OK && previous) {
@@ -470,11 +547,13 @@ int case_store_checkpoint(case_store *s, const char *key_file, int64_t at, const
 /* ------------------------------------------------------------------ */
 
 static json_t *head_json(const cp_head *h) {
-  char root[65], key[65];
+  char root[65], key[65], cal[65];
   mk_to_hex(h->root, root);
   bytes_hex(h->key, 32, key);
-  return json_pack("{s:s, s:I, s:I, s:s, s:s}", "origin", h->origin, "size", (json_int_t)h->size,
-                   "time", (json_int_t)h->time, "root", root, "key", key);
+  mk_to_hex(h->calendar, cal);
+  return json_pack("{s:s, s:I, s:I, s:s, s:s?, s:s}", "origin", h->origin, "size",
+                   (json_int_t)h->size, "time", (json_int_t)h->time, "root", root, "calendar",
+                   h->has_calendar ? cal : NULL, "key", key);
 }
 
 int case_checkpoint_check(case_engine *e, const char *older, const char *newer,

@@ -187,7 +187,8 @@ int st_tree_subtree(case_store *s, int level, uint64_t index, unsigned char out[
 /* Checkpoints (checkpoint.c)                                          */
 /* ------------------------------------------------------------------ */
 
-#define CP_TAG "libcase.checkpoint.v1"
+#define CP_TAG "libcase.checkpoint.v1"  /* five signed lines */
+#define CP_TAG2 "libcase.checkpoint.v2" /* and the calendar's line */
 
 /* A signed tree head as a checkpoint file holds it. */
 typedef struct cp_head {
@@ -197,6 +198,10 @@ typedef struct cp_head {
   unsigned char root[MK_HASH_LEN];
   unsigned char key[32];    /* Ed25519 public key */
   unsigned char sig[64];
+  /* v2: the hash of the holidays that count for the first `size` rows
+   * (st_calendar_hash()), signed with the head. */
+  int has_calendar;
+  unsigned char calendar[MK_HASH_LEN];
   /* An optional consistency proof from an earlier head. */
   int has_proof;
   int64_t from_size;
@@ -205,6 +210,13 @@ typedef struct cp_head {
   int nproof;
 } cp_head;
 
+/* The hash of the holidays that count for the first `size` journal rows, inside
+ * the caller's transaction: every stored holiday whose `added` is at or before
+ * the `recorded` of row `size` (none for 0 rows), as SHA-256 of the canonical
+ * JSON ["libcase.calendar.v1", [[day, added], ...]] in day order (names are
+ * not covered: storing a day again may rename it).  *count gets how many.
+ * CASE_OK, CASE_NOTFOUND (row `size` is missing), CASE_NOMEM, a backend code. */
+int st_calendar_hash(case_store *s, int64_t size, unsigned char out[MK_HASH_LEN], int *count);
 /* Parses checkpoint JSON text; CASE_OK or CASE_INVALID with a message in err. */
 int cp_parse(const char *text, cp_head *h, char *err, size_t errlen);
 /* Reads an Ed25519 public key (PEM SubjectPublicKeyInfo, or a private key

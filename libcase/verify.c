@@ -881,6 +881,28 @@ static json_t *check_checkpoint(verifier *v, const unsigned char key[32], int ha
   } else {
     consistent = 1;
   }
+  /* The holidays the covered rows were computed with (a v2 checkpoint signs
+   * them): one added, removed or dated back moves terms without changing a row,
+   * and the replay with the derived tables rewritten to match would not see it. */
+  if (cp->has_calendar && v->cp_reached) {
+    unsigned char cal[MK_HASH_LEN];
+    int n = 0;
+    rc = st_calendar_hash(s, cp->size, cal, &n);
+    if (rc == CASE_NOMEM) v->nomem = 1;
+    int same = rc == CASE_OK && memcmp(cal, cp->calendar, MK_HASH_LEN) == 0;
+    json_object_set_new(out, "calendar", json_string(same ? "matches" : "differs"));
+    if (!same) {
+      consistent = 0;
+      problem(v, NULL, cp->size, "checkpoint", "holidays", NULL,
+              "the holidays that count for the first %lld journal rows (%d stored with an "
+              "'added' up to row %lld's recorded time) are not those the checkpoint was signed "
+              "with: a holiday was added, removed or dated back",
+              (long long)cp->size, n, (long long)cp->size);
+    }
+  } else {
+    json_object_set_new(out, "calendar", cp->has_calendar ? json_string("not checked")
+                                                          : json_null());
+  }
   json_object_set_new(out, "consistent", json_boolean(consistent && sig > 0));
   /* The consistency proof a third party can check with the old head alone. */
   if (consistent && v->tree.size >= (uint64_t)cp->size) {

@@ -492,6 +492,8 @@ CASE_API int case_store_verify(case_store *s, char **report);
  *   {"cases":N,"events":M,"tree":{"size":M,"root":"<hex>","complete":true},
  *    "checkpoint":{"origin":..,"size":..,"time":..,"root":..,"key":..,
  *                  "signature":"valid"|"invalid","trusted_key":bool,
+ *                  "calendar":"matches"|"differs"|"not checked"|null (a
+ *                  checkpoint from before the calendar was signed),
  *                  "consistent":bool,"proof":["<hex>",...]},
  *    "problems":[{"case":"Z1"|null,"seq":7,"problem":"...","table":"journal"|null,
  *                 "column":"data"|null,"message":"..."}],
@@ -546,7 +548,10 @@ typedef int (*case_sign_fn)(void *ud, const unsigned char *message, size_t len,
  * With `previous` (the text of an earlier checkpoint of this store, or NULL)
  * the checkpoint also carries the consistency proof from it, so that whoever
  * holds both can check with case_checkpoint_check() that no row the earlier
- * one covers was changed, removed or moved, without the store.
+ * one covers was changed, removed or moved, without the store.  The
+ * holidays the covered rows were computed with are signed too ("calendar",
+ * docs/store.md), so verify with the checkpoint sees one added, removed or
+ * dated back.
  *
  * *checkpoint gets the checkpoint file's text (JSON, caller-owned, free with
  * case_free; docs/store.md "Checkpoints" gives the format and the signed

@@ -692,13 +692,14 @@ proof)
   expect 3 "checkpoint with a missing key file" -- "$CASECTL" checkpoint --key "$T/none.pem"
   expect 0 "checkpoint" -- "$CASECTL" checkpoint --key "$T/key.pem" --at 2026-03-02 --out "$T/cp1.json"
   contains "$T/out" "checkpoint of 3 journal row(s)" "the checkpoint covers the journal"
-  # The signature is plain Ed25519 over five lines: openssl checks it without libcase.
+  # The signature is plain Ed25519 over six lines: openssl checks it without libcase.
   python3 - "$T" <<'PY'
 import json, sys
 t = sys.argv[1]
 c = json.load(open(t + "/cp1.json"))
-open(t + "/msg.txt", "w").write("libcase.checkpoint.v1\norigin %s\nsize %d\ntime %d\nroot %s\n"
-                                % (c["origin"], c["size"], c["time"], c["root"]))
+assert c["checkpoint"] == "libcase.checkpoint.v2", c["checkpoint"]
+open(t + "/msg.txt", "w").write("libcase.checkpoint.v2\norigin %s\nsize %d\ntime %d\nroot %s\ncalendar %s\n"
+                                % (c["origin"], c["size"], c["time"], c["root"], c["calendar"]))
 open(t + "/sig.bin", "wb").write(bytes.fromhex(c["signature"]))
 PY
   expect 0 "openssl verifies the checkpoint's signature" -- openssl pkeyutl -verify -pubin -inkey "$T/key.pub" -rawin -in "$T/msg.txt" -sigfile "$T/sig.bin"
