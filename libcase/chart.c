@@ -175,12 +175,30 @@ int chart_prepare(case_engine *e, case_def *d) {
     }
     t->system = all_timer ? (timer_seen ? 1 : 2) : 0;
   }
+  /* Descendant sets, so the exit and entry sets are computed a word at a time. */
+  size_t w = (size_t)d->words;
+  d->desc = calloc((size_t)d->nstates * w, sizeof *d->desc);
+  d->leaves = calloc(w, sizeof *d->leaves);
+  if (!d->desc || !d->leaves) {
+    chart_unprepare(d);
+    return eng_err(e, CASE_NOMEM, "out of memory");
+  }
+  for (int i = 1; i < d->nstates; i++) {
+    for (int p = d->states[i].parent; p >= 0; p = d->states[p].parent)
+      d->desc[(size_t)p * w + (size_t)(i >> 6)] |= (uint64_t)1 << (i & 63);
+    if (d->states[i].kind == CS_ATOMIC || d->states[i].kind == CS_FINAL)
+      d->leaves[i >> 6] |= (uint64_t)1 << (i & 63);
+  }
   return CASE_OK;
 }
 
 void chart_unprepare(case_def *d) {
   free(d->history_slot);
   d->history_slot = NULL;
+  free(d->desc);
+  d->desc = NULL;
+  free(d->leaves);
+  d->leaves = NULL;
 }
 
 void chart_status_free(cs_status *st) {
@@ -579,15 +597,25 @@ static void effective_targets(run *r, const cs_transition *t, uint64_t *out) {
   }
 }
 
+/* The proper descendants of state s (a bitset). */
+static inline const uint64_t *desc_of(const case_def *d, int s) {
+  return d->desc + (size_t)s * (size_t)d->words;
+}
+
+/* 1 if every state of `set` (the root's bit aside) is a proper descendant of a. */
+static int all_within(const case_def *d, const uint64_t *set, int a) {
+  const uint64_t *in = desc_of(d, a);
+  for (int k = 0; k < d->words; k++)
+    if (set[k] & ~in[k] & (k == 0 ? ~(uint64_t)1 : ~(uint64_t)0)) return 0;
+  return 1;
+}
+
 /* findLCCA: the nearest proper ancestor of `first` that is compound (or the
  * root) and contains every state of `others`. */
 static int find_lcca(run *r, int first, const uint64_t *others) {
   for (int a = r->d->states[first].parent; a >= 0; a = r->d->states[a].parent) {
     if (a != 0 && !is_compound(r->d, a)) continue;
-    int all = 1;
-    for (int s = 1; s < r->d->nstates && all; s++)
-      if (bs_has(others, s) && !def_is_descendant(r->d, s, a)) all = 0;
-    if (all) return a;
+    if (all_within(r->d, others, a)) return a;
   }
   return 0;
 }
@@ -599,12 +627,8 @@ static int transition_domain(run *r, const cs_transition *t) {
   if (t->ntargets == 0) return -1;
   effective_targets(r, t, eff);
   if (t->source == 0) return 0;
-  if (t->internal && is_compound(r->d, t->source)) {
-    int all = 1;
-    for (int s = 1; s < r->d->nstates && all; s++)
-      if (bs_has(eff, s) && !def_is_descendant(r->d, s, t->source)) all = 0;
-    if (all) return t->source;
-  }
+  if (t->internal && is_compound(r->d, t->source) && all_within(r->d, eff, t->source))
+    return t->source;
   return find_lcca(r, t->source, eff);
 }
 
@@ -612,8 +636,8 @@ static int transition_domain(run *r, const cs_transition *t) {
 static void exit_set_one(run *r, const cs_transition *t, uint64_t *out) {
   int dom = transition_domain(r, t);
   if (dom < 0) return;
-  for (int s = 1; s < r->d->nstates; s++)
-    if (bs_has(r->w->config, s) && def_is_descendant(r->d, s, dom)) bs_set(out, s);
+  const uint64_t *in = desc_of(r->d, dom);
+  for (int k = 0; k < r->words; k++) out[k] |= r->w->config[k] & in[k];
 }
 
 /* removeConflictingTransitions, in place on r->enabled. */
@@ -837,7 +861,7 @@ static int exit_states(run *r) {
   bs_zero(ex, r->words);
   for (int i = 0; i < r->nenabled; i++) exit_set_one(r, &d->transitions[r->enabled[i]], ex);
   /* Record history for every state being exited, before anything leaves. */
-  for (int s = d->nstates - 1; s > 0; s--) {
+  for (int s = d->nhistory > 0 ? d->nstates - 1 : 0; s > 0; s--) {
     if (!bs_has(ex, s)) continue;
     const cs_state *st = &d->states[s];
     for (int k = 0; k < st->nchildren; k++) {
@@ -845,21 +869,25 @@ static int exit_states(run *r) {
       if (!is_history(d, h)) continue;
       uint64_t *hv = history_bits(r, h);
       bs_zero(hv, r->words);
-      for (int x = 1; x < d->nstates; x++) {
-        if (!bs_has(r->w->config, x)) continue;
+      const uint64_t *in = desc_of(d, s);
+      for (int wk = 0; wk < r->words; wk++) {
+        uint64_t bits = r->w->config[wk] & in[wk];
         if (d->states[h].kind == CS_HISTORY_DEEP) {
-          if ((d->states[x].kind == CS_ATOMIC || d->states[x].kind == CS_FINAL) &&
-              def_is_descendant(d, x, s))
-            bs_set(hv, x);
-        } else if (d->states[x].parent == s) {
-          bs_set(hv, x);
+          hv[wk] = bits & d->leaves[wk];
+          continue;
+        }
+        for (; bits; bits &= bits - 1) {
+          int x = wk * 64 + __builtin_ctzll(bits);
+          if (d->states[x].parent == s) bs_set(hv, x);
         }
       }
     }
   }
   /* Exit innermost first: reverse document order. */
-  for (int s = d->nstates - 1; s > 0; s--) {
-    if (!bs_has(ex, s)) continue;
+  for (int k = r->words - 1; k >= 0; k--)
+  for (uint64_t bits = ex[k]; bits; bits &= ~((uint64_t)1 << (63 - __builtin_clzll(bits)))) {
+    int s = k * 64 + 63 - __builtin_clzll(bits);
+    if (s == 0) continue;
     int rc = run_actions(r, d->states[s].onexit, d->states[s].nonexit);
     if (rc == CASE_OK && d->states[s].ninvokes > 0) rc = cancel_invokes(r, s);
     if (rc != CASE_OK) return rc;
@@ -979,8 +1007,11 @@ static COLD int entered_extras(run *r, int s) {
 /* Enters the states of BS_ENTER, outermost first (document order). */
 static int enter_computed(run *r) {
   const case_def *d = r->d;
-  for (int s = 1; s < d->nstates; s++) {
-    if (!bs_has(r->bs[BS_ENTER], s)) continue;
+  const uint64_t *en = r->bs[BS_ENTER]; /* not changed while the states are entered */
+  for (int wk = 0; wk < r->words; wk++)
+  for (uint64_t bits = en[wk]; bits; bits &= bits - 1) {
+    int s = wk * 64 + __builtin_ctzll(bits);
+    if (s == 0) continue;
     const cs_state *st = &d->states[s];
     bs_set(r->w->config, s);
     if (r->probe) trace_add(&r->trace, TR_ENTERED, s);
@@ -1040,8 +1071,11 @@ static int enter_states(run *r) {
     if (t->ntargets == 0) continue; /* targetless: enters nothing */
     for (int j = 0; j < t->ntargets; j++) add_descendants(r, t->targets[j]);
     int dom = transition_domain(r, t); /* also fills BS_EFF with the effective targets */
-    for (int s = 1; s < d->nstates; s++)
-      if (bs_has(r->bs[BS_EFF], s)) add_ancestors(r, s, dom);
+    for (int k = 0; k < r->words; k++)
+      for (uint64_t bits = r->bs[BS_EFF][k]; bits; bits &= bits - 1) {
+        int s = k * 64 + __builtin_ctzll(bits);
+        if (s > 0) add_ancestors(r, s, dom);
+      }
   }
   return enter_computed(r);
 }

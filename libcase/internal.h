@@ -468,6 +468,8 @@ struct case_def {
   int words;         /* uint64 words in a bitset over the states */
   int nhistory;      /* number of history pseudo-states */
   int *history_slot; /* per state: its slot in cs_status.history, or -1 */
+  uint64_t *desc;    /* per state a bitset (words words) of its proper descendants */
+  uint64_t *leaves;  /* bitset of the atomic and final states */
 
   struct case_def *next; /* engine's list */
 };
