@@ -175,6 +175,14 @@ int chart_prepare(case_engine *e, case_def *d) {
     }
     t->system = all_timer ? (timer_seen ? 1 : 2) : 0;
   }
+  for (int i = 0; i < d->nstates; i++) {
+    d->states[i].eventless = 0;
+    for (int k = 0; k < d->states[i].ntransitions; k++)
+      if (d->transitions[d->states[i].transitions[k]].nevents == 0) d->states[i].eventless = 1;
+  }
+  for (int i = 0; i < d->nstates; i++)
+    for (int a = i; a >= 0; a = d->states[a].parent)
+      if (d->states[a].eventless & 1) d->states[i].eventless |= 2;
   /* Descendant sets, so the exit and entry sets are computed a word at a time. */
   size_t w = (size_t)d->words;
   d->desc = calloc((size_t)d->nstates * w, sizeof *d->desc);
@@ -687,9 +695,11 @@ static int select_transitions(run *r, const char *event) {
     int s = wi * 64 + __builtin_ctzll(bits); /* the active states, in document order */
     if (s == 0) continue;
     if (d->states[s].kind != CS_ATOMIC && d->states[s].kind != CS_FINAL) continue;
+    if (!event && !(d->states[s].eventless & 2)) continue; /* none on its way up */
     int found = 0;
     for (int a = s; a > 0 && !found; a = d->states[a].parent) {
       const cs_state *st = &d->states[a];
+      if (!event && !(st->eventless & 1)) continue;
       for (int k = 0; k < st->ntransitions; k++) {
         const cs_transition *t = &d->transitions[st->transitions[k]];
         if (!matches_event(t, event) || !role_allows(r, t)) continue;

@@ -355,6 +355,8 @@ typedef struct cs_state {
   int initial_elem; /* compound: the initial was an <initial> element (exported back) */
   json_t *editor;   /* what an SCXML editor keeps on it (another namespace's attributes
                        and elements), written back on export; not in the model hash */
+  int eventless;    /* chart_prepare(): eventless transitions of the state itself (1 bit)
+                       and of it or an ancestor (2): selection skips the others */
   int extras;       /* entering it needs more than entry content and timers: late
                        binding, invokes, <initial> content (chart.c's slow path) */
   char *description;

@@ -1114,7 +1114,21 @@ static int event_index(lua_State *L)
   sbx *s = get_sbx(L);
   case_call *c = need_call(L, "event");
   const char *k = luaL_checkstring(L, 2);
-  if (!strcmp(k, "name")) {
+  if (!strcmp(k, "data")) { /* the usual one first */
+    push_cache(L, s);
+    if (lua_rawgeti(L, -1, EVENT_DATA_KEY) != LUA_TNIL) return 1;
+    lua_pop(L, 1);
+    if (!c->payload) {
+      lua_pushnil(L);
+      return 1;
+    }
+    push_json(L, s, c->payload, 0);
+    if (lua_type(L, -1) == LUA_TTABLE) {
+      lua_pushvalue(L, -1);
+      lua_rawseti(L, -3, EVENT_DATA_KEY);
+      s->cache_used = 1;
+    }
+  } else if (!strcmp(k, "name")) {
     lua_pushstring(L, c->event ? c->event : "");
   } else if (!strcmp(k, "time")) {
     lua_pushinteger(L, (lua_Integer)c->time);
@@ -1132,20 +1146,6 @@ static int event_index(lua_State *L)
     const char *v = c->meta ? json_string_value(json_object_get(c->meta, k)) : NULL;
     if (v) lua_pushstring(L, v);
     else lua_pushnil(L);
-  } else if (!strcmp(k, "data")) {
-    push_cache(L, s);
-    if (lua_rawgeti(L, -1, EVENT_DATA_KEY) != LUA_TNIL) return 1;
-    lua_pop(L, 1);
-    if (!c->payload) {
-      lua_pushnil(L);
-      return 1;
-    }
-    push_json(L, s, c->payload, 0);
-    if (lua_type(L, -1) == LUA_TTABLE) {
-      lua_pushvalue(L, -1);
-      lua_rawseti(L, -3, EVENT_DATA_KEY);
-      s->cache_used = 1;
-    }
   } else {
     lua_pushnil(L);
   }
@@ -1187,7 +1187,8 @@ static int params_index(lua_State *L)
   json_t *v = NULL;
   if (c->profile && c->profile->params) v = json_object_get(c->profile->params, k);
   for (int i = 0; !v && c->def && i < c->def->nparams; i++)
-    if (!strcmp(c->def->params[i].name, k)) v = c->def->params[i].value;
+    if (c->def->params[i].name[0] == k[0] && !strcmp(c->def->params[i].name, k))
+      v = c->def->params[i].value;
   if (!v) return luaL_error(L, "unknown param '%s' (not declared under params:)", k);
   push_json(L, get_sbx(L), v, 0);
   return 1;
