@@ -977,6 +977,7 @@ static int field_slot(lua_State *L, const case_def *d, int idx)
 {
   if (!d) return -1;
   if (d->fields_ref <= 0) return field_index(d, lua_tostring(L, idx));
+  idx = lua_absindex(L, idx);
   lua_rawgeti(L, LUA_REGISTRYINDEX, d->fields_ref);
   lua_pushvalue(L, idx);
   int slot = lua_rawget(L, -2) == LUA_TNUMBER ? (int)lua_tointeger(L, -1) : -1;

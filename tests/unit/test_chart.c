@@ -895,6 +895,74 @@ static void test_snapshot_roundtrip(void **state) {
   case_free(snap);
 }
 
+/* The data's JSON keeps the key order it always had (fields in declaration
+ * order; a restored snapshot's own order), whatever the slots underneath. */
+static char *replaced(const char *s, const char *from, const char *to);
+
+static char *data_of(case_instance *c) {
+  char *d = NULL;
+  assert_int_equal(case_instance_data(c, &d), CASE_OK);
+  return d;
+}
+
+static void test_snapshot_data_order(void **state) {
+  fx *f = *state;
+  load(f,
+       "workflow: ord\nversion: 1\ninitial: a\n"
+       "data:\n"
+       "  n: {type: integer, default: 1}\n"
+       "  lijst: {type: list, default: []}\n"
+       "  naam: {type: string}\n"
+       "states:\n"
+       "  a:\n"
+       "    on:\n"
+       "      zet: {actions: 'case.n = case.n + 1 table.insert(case.lijst, case.naam or \"-\")'}\n");
+  create(f, "{\"naam\":\"x\",\"n\":5}");
+  char *d = data_of(f->c);
+  assert_string_equal(d, "{\"n\":5,\"lijst\":[],\"naam\":\"x\"}");
+  case_free(d);
+  fire_ok(f, "zet", NULL);
+  d = data_of(f->c);
+  assert_string_equal(d, "{\"n\":6,\"lijst\":[\"x\"],\"naam\":\"x\"}");
+  case_free(d);
+  /* A second case starts from the definition's default: the first one's write
+   * replaced its own slot, it did not change the shared [] in place. */
+  case_instance *c2 = NULL;
+  assert_int_equal(case_instance_create(f->e, f->d, "c2", NULL, NULL, T0, &c2), CASE_OK);
+  d = data_of(c2);
+  assert_string_equal(d, "{\"n\":1,\"lijst\":[],\"naam\":null}");
+  case_free(d);
+
+  /* A snapshot with its data in another order (and without `lijst`, added to
+   * the definition since) is written back in its own order, the new field last. */
+  char *snap = NULL;
+  assert_int_equal(case_instance_snapshot(c2, &snap), CASE_OK);
+  case_instance_free(c2);
+  char *other = replaced(snap, "\"data\":{\"n\":1,\"lijst\":[],\"naam\":null}",
+                         "\"data\":{\"naam\":\"y\",\"n\":3}");
+  assert_int_equal(case_instance_restore(f->e, other, &c2), CASE_OK);
+  d = data_of(c2);
+  assert_string_equal(d, "{\"naam\":\"y\",\"n\":3,\"lijst\":[]}");
+  case_free(d);
+  char *again = NULL;
+  assert_int_equal(case_instance_snapshot(c2, &again), CASE_OK);
+  assert_non_null(strstr(again, "\"data\":{\"naam\":\"y\",\"n\":3,\"lijst\":[]}"));
+  assert_int_equal(case_instance_fire(c2, "zet", NULL, "tester", NULL, T0), CASE_OK);
+  d = data_of(c2);
+  assert_string_equal(d, "{\"naam\":\"y\",\"n\":4,\"lijst\":[\"y\"]}");
+  case_free(d);
+  /* A snapshot in declaration order is written back byte for byte. */
+  case_free(again);
+  assert_int_equal(case_instance_restore(f->e, snap, &c2), CASE_EXISTS);
+  case_instance_free(case_instance_find(f->e, "c2"));
+  assert_int_equal(case_instance_restore(f->e, snap, &c2), CASE_OK);
+  assert_int_equal(case_instance_snapshot(c2, &again), CASE_OK);
+  assert_string_equal(again, snap);
+  case_free(again);
+  case_free(other);
+  case_free(snap);
+}
+
 /* Restore refuses snapshots that no run of the chart can produce. */
 static char *replaced(const char *s, const char *from, const char *to) {
   const char *p = strstr(s, from);
@@ -1262,6 +1330,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_after_and_deadlines, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timer_cancelled_on_exit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_roundtrip, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_snapshot_data_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_restore_refuses_inconsistent, setup, teardown),
       cmocka_unit_test_setup_teardown(test_payload_and_data_limits, setup, teardown),
       cmocka_unit_test_setup_teardown(test_raise_only_events, setup, teardown),

@@ -80,6 +80,10 @@ static int setup(void **state)
   add_param(d, "limit", json_integer(10));
   add_param(d, "label", json_string("standaard"));
   f->d = d;
+  /* The case view's table of field names, as a loaded definition has it. */
+  d->fields_ref = -1;
+  assert_int_equal(sbx_load_modules(f->s, d), CASE_OK);
+  assert_true(d->fields_ref > 0);
 
   json_error_t err;
   f->data = json_loads("{\"x\": 50, \"name\": \"Amira\", \"list\": [1, 2],"
@@ -119,6 +123,7 @@ static int teardown(void **state)
   for (int i = 0; i < f->nprofiles; i++) sbx_profile_free(f->s, f->profiles[i]);
   case_def *d = f->d;
   sbx_unref(f->s, d->functions_ref);
+  sbx_unref(f->s, d->fields_ref);
   for (int i = 0; i < d->nfields; i++) {
     free(d->fields[i].name);
     json_decref(d->fields[i].def);
