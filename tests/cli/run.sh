@@ -593,6 +593,13 @@ defs)
   expect 5 "explain as an undeclared role" -- "${A[@]}" explain --role HACKER A1 besluit
   expect 2 "explain without a role" -- "${A[@]}" explain A1 besluit
   if python3 -c 'import sqlite3,sys; n=sqlite3.connect(sys.argv[1]).execute("select count(*) from refused").fetchone()[0]; sys.exit(n != 0)' "$T/ask.db"; then ok "explain wrote no refused row"; else bad "explain wrote a refused row"; fi
+  # An undeclared role is the same fault (exit 5, the declared roles named, nothing
+  # written) in every command that takes --role for a case, fire too (it exited 1).
+  expect 5 "fire as an undeclared role" -- "${A[@]}" fire --role HACKER --at 2026-03-02 A1 besluit
+  contains "$T/err" "'HACKER' is not a role of ask version 1 (declared: " "fire names the declared roles"
+  expect 5 "migrate-profile as an undeclared role" -- "${A[@]}" migrate-profile --role HACKER --actor x --at 2026-03-02 A1
+  expect 5 "token create as an undeclared role" -- "${A[@]}" token create --role HACKER --name h
+  expect 1 "fire as a declared role no transition admits is a refusal" -- "${A[@]}" fire --role COA --at 2026-03-02 A1 besluit
   expect 0 "explain --help" -- "$CASECTL" explain --help
   contains "$T/out" "every reason" "explain --help says what it does"
   expect 0 "scenario available: sees no engine events" -- "$CASECTL" test --quiet tests/data/ask/ask_scenario.yaml

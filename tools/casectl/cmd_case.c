@@ -133,6 +133,13 @@ static int run_fire(ctx *c, int argc, char **argv) {
     if (!v) return ex;
     json_decref(v);
   }
+  /* A role the case's workflow does not declare is invalid input (exit 5,
+   * naming the declared roles), as in new, events, explain and list; not a
+   * refusal (exit 1) of an event some role could fire. */
+  case_instance *cur = NULL;
+  if (case_store_get(c->s, argv[0], &cur) == CASE_OK &&
+      (ex = check_role_of(c, case_instance_def(cur), o.role)) != EX_OK)
+    return ex;
   int64_t seq = 0;
   int replayed = 0;
   /* An explicit --at is part of the request a --key names; "now" is not (a
@@ -191,7 +198,8 @@ const command cmd_fire = {
     "  the case already due by --at run out first, each as its own row.  Prints the\n"
     "  journal sequence, the revision and the configuration after it.  A refused event\n"
     "  changes nothing and exits 1 with the reasons (every blocker) on stderr\n"
-    "  (casectl explain gives them without trying).\n"
+    "  (casectl explain gives them without trying); a role the case's workflow does\n"
+    "  not declare exits 5, naming the declared roles.\n"
     "  --expect-revision N  refuse with exit 4 if the case changed since revision N\n"
     "  --allow-future       accept an --at more than a day after now (the store's clock)\n"
     "  --key KEY            idempotency key: the same request again with it writes\n"
@@ -356,6 +364,8 @@ static int run_migrate_profile(ctx *c, int argc, char **argv) {
   case_instance *inst = NULL;
   int rc = case_store_get(c->s, argv[0], &inst);
   if (rc != CASE_OK) return fail_engine(c, rc, argv[0]);
+  int ex = o.role ? check_role_of(c, case_instance_def(inst), o.role) : EX_OK;
+  if (ex != EX_OK) return ex;
   int from = case_instance_profile_version(inst);
   const char *loc = case_instance_location(inst);
   char *where = strdup(loc ? loc : "");
@@ -389,7 +399,8 @@ const command cmd_migrate_profile = {
     "  --profile) adds a version that only new cases get.  verify replays a moved\n"
     "  case's earlier events on the old version and later ones on the new; nothing\n"
     "  is overwritten.  A case already on version N: nothing written.  Exit 3 for an\n"
-    "  unknown case or version, 1 for a closed case, 5 for a case without location.\n",
+    "  unknown case or version, 1 for a closed case, 5 for a case without location\n"
+    "  or a --role the case's workflow does not declare.\n",
     migrate_options, case_option, run_migrate_profile, 1};
 
 /* ------------------------------------------------------------------ events */
