@@ -626,8 +626,15 @@ defs)
   expect 2 "a command option before the command" -- "$CASECTL" --role IND list
   contains "$T/err" "is not an option every command takes" "says which options may lead"
   # Every command's --help says what it does (a sentence after the usage lines).
-  for cmd in $("$CASECTL" --help | sed -n '/^commands:/,/^$/p' | awk 'NR>1 && NF {print $1}'); do
+  # Help fits an 80-column terminal (a long command name such as migrate-profile
+  # made every line of casectl --help wider): no line of casectl --help or of any
+  # COMMAND --help is wider than 79 columns, and each command is one line of the list.
+  "$CASECTL" --help >"$T/help" 2>&1
+  if awk 'length > 79 {print; bad = 1} END {exit bad}' "$T/help"; then ok "casectl --help fits 79 columns"; else bad "casectl --help has lines over 79 columns"; fi
+  if [[ $(sed -n '/^commands:/,/^$/p' "$T/help" | grep -c '^  [a-z]') == $(sed -n '/^commands:/,/^$/p' "$T/help" | grep -c '^ ') ]]; then ok "each command's summary fits its line"; else bad "a command's summary wraps"; fi
+  for cmd in $("$CASECTL" --help | sed -n '/^commands:/,/^$/p' | awk '/^  [a-z]/ {print $1}'); do
     "$CASECTL" "$cmd" --help >"$T/help" 2>&1 || bad "$cmd --help exits non-zero"
+    if awk 'length > 79 {print; bad = 1} END {exit bad}' "$T/help" >"$T/wide"; then ok "$cmd --help fits 79 columns"; else bad "$cmd --help has lines over 79 columns: $(head -1 "$T/wide")"; fi
     if grep -qE '^  [A-Z][a-z]+ ' "$T/help"; then ok "$cmd --help says what $cmd does"; else bad "$cmd --help has no description"; fi
   done
   # A file the user may only read is no usage error: exit 4, and reading still works.

@@ -340,7 +340,7 @@ static int run_show(ctx *c, int argc, char **argv) {
 }
 
 const command cmd_show = {
-    "show", "a case: configuration, data, running terms (due dates, legal source), history",
+    "show", "a case: configuration, data, running terms, history",
     "usage: casectl show [--json] [--no-history] [--at WHEN] CASE_ID\n"
     "  Prints the stored case: its workflow and version, location, revision, the\n"
     "  active states, the data, the running terms (last day, due time, legal source)\n"
@@ -390,7 +390,7 @@ static int run_migrate_profile(ctx *c, int argc, char **argv) {
 }
 
 const command cmd_migrate_profile = {
-    "migrate-profile", "move a running case to another version of its location profile",
+    "migrate-profile", "move a case to another version of its location profile",
     "usage: casectl migrate-profile --actor WHO [--role ROLE] [--version N] [--at WHEN]\n"
     "                               CASE_ID\n"
     "  Moves one case to version N (default: the latest) of its location's profile\n"
@@ -507,7 +507,7 @@ static int run_explain(ctx *c, int argc, char **argv) {
 }
 
 const command cmd_explain = {
-    "explain", "why an event would be accepted or refused: every blocker, nothing written",
+    "explain", "whether an event would be accepted; every blocker if not",
     "usage: casectl explain --role ROLE [--actor WHO] [--payload JSON] [--at WHEN] [--json]\n"
     "                       CASE_ID EVENT\n"
     "  Says whether EVENT fired by ROLE (as WHO, with JSON as its payload) at --at would\n"
@@ -577,7 +577,7 @@ static int run_tick(ctx *c, int argc, char **argv) {
 }
 
 const command cmd_tick = {
-    "tick", "advance the clock: fire every timer and deadline due by --at",
+    "tick", "advance the clock: fire every term and timer due by --at",
     "usage: casectl tick [--at WHEN] [--daily [--from WHEN]] [--json]\n"
     "  Fires due timers over all cases, each as its own journal row at its due time,\n"
     "  100 to a transaction (each timer all-or-nothing: one that fails is recorded and\n"

@@ -119,7 +119,7 @@ static int run_copy(ctx *c, int argc, char **argv) {
 }
 
 const command cmd_copy = {
-    "copy", "copy a whole store into a new one, between SQLite and PostgreSQL",
+    "copy", "copy a whole store into a new one (SQLite, PostgreSQL)",
     "usage: casectl copy --from STORE --to STORE\n"
     "  Copies everything a store holds (definitions with their Lua modules, every\n"
     "  version of the location profiles, holidays, cases, the journal with its hashes\n"

@@ -234,7 +234,7 @@ static int run_list(ctx *c, int argc, char **argv) {
 }
 
 const command cmd_list = {
-    "list", "list cases, filtered by state, location, role able to act, overdue",
+    "list", "list cases by state, location, role able to act, overdue",
     "usage: casectl list [--state ID] [--location NAME] [--role ROLE [--actor WHO]]\n"
     "                    [--overdue] [--open] [--at WHEN] [--json]\n"
     "  Lists the stored cases that pass every filter given, in id order, one line\n"
@@ -995,7 +995,7 @@ static int run_verify(ctx *c, int argc, char **argv) {
 }
 
 const command cmd_verify = {
-    "verify", "check the store against its journal: integrity, hashes, tree, replay",
+    "verify", "check the store: integrity, hashes, tree, replay",
     "usage: casectl verify [--checkpoint FILE [--pubkey PUB]] [--quick] [--json]\n"
     "  Checks the database's integrity and schema, every journal row's hash and the hash\n"
     "  chains, the journal's Merkle tree, replays every case and compares every derived\n"

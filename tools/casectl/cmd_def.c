@@ -189,7 +189,7 @@ static int run_graph(ctx *c, int argc, char **argv) {
 }
 
 const command cmd_graph = {
-    "graph", "draw a workflow as Graphviz DOT or Mermaid, optionally a case's states lit",
+    "graph", "draw a workflow (DOT or Mermaid), a case's states lit",
     "usage: casectl graph [--format dot|mermaid] [-o FILE] FILE\n"
     "       casectl graph [--format dot|mermaid] [-o FILE] --workflow ID[@VERSION]\n"
     "       casectl graph [--format dot|mermaid] [-o FILE] --case ID [FILE]\n"
@@ -320,7 +320,7 @@ static int run_init(ctx *c, int argc, char **argv) {
 }
 
 const command cmd_init = {
-    "init", "create a store (an SQLite file) and store location profiles in it",
+    "init", "create a store and store location profiles in it",
     "usage: casectl init [--store FILE] [--profile NAME=FILE]...\n"
     "       casectl init --store postgresql://... [--grant ROLE=LOGIN,...]...\n"
     "  Creates the store if it does not exist (an existing store is kept) and stores\n"

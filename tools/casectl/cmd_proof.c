@@ -202,7 +202,7 @@ static int run_prove(ctx *c, int argc, char **argv) {
 }
 
 const command cmd_prove = {
-    "prove", "the audit path of one journal row (checkable with a checkpoint alone)",
+    "prove", "the audit path of one journal row, for check-checkpoint",
     "usage: casectl prove [--checkpoint FILE] [--out FILE] SEQ\n"
     "  Writes the RFC 6962 audit path of journal row SEQ, with the row itself, in the\n"
     "  tree of the checkpoint's size (default: of every row now).  Whoever holds the\n"

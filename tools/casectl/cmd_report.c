@@ -140,10 +140,11 @@ static int run_report(ctx *c, int argc, char **argv) {
 }
 
 const command cmd_report = {
-    "report", "the caseload overview at a date: text, JSON, CSV or an HTML page with charts",
+    "report", "the caseload overview: text, JSON, CSV or an HTML page",
     "usage: casectl report [--at WHEN] [--format text|json|csv|html] [--table cases|terms|summary]\n"
     "                      [--location L] [--agency A] [--procesregisseur P] [--track T]\n"
-    "                      [--sort urgency|case|location|procesregisseur|state|days|agency|track]\n"
+    "                      [--sort urgency|case|location|procesregisseur|state|days|\n"
+    "                       agency|track]\n"
     "                      [--horizon DAYS] [--options JSON] [-o FILE]\n"
     "  The open cases (state in words, days since the aanmelding, next term and its\n"
     "  last day, who must act), terms by urgency (overdue first, court terms marked),\n"

@@ -47,7 +47,7 @@ static int run_import_scxml(ctx *c, int argc, char **argv) {
 }
 
 const command cmd_import_scxml = {
-    "import-scxml", "store SCXML documents (datamodel=\"lua\") as workflow definitions",
+    "import-scxml", "store SCXML documents (datamodel=\"lua\") as workflows",
     "usage: casectl import-scxml [--store FILE] FILE...\n"
     "  Reads each SCXML document into the same definition model as a YAML one, checks\n"
     "  it as load does, and stores it: cases can then be created on it.  Files it names\n"

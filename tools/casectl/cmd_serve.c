@@ -948,7 +948,7 @@ static const struct option serve_options[] = {
 };
 
 const command cmd_serve = {
-    "serve", "the live overview over HTTP and the agencies' signals intake",
+    "serve", "the live overview over HTTP and the signals intake",
     "usage: casectl serve [--listen ADDR] [--port N] [--rate N] [--max-body BYTES]\n"
     "                     [--secure-cookies] [--port-file FILE] [--at WHEN]\n"
     "  Serves the store's caseload overview, computed at every load (/: the page,\n"

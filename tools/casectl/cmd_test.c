@@ -291,7 +291,7 @@ static int run_test(ctx *c, int argc, char **argv) {
 }
 
 const command cmd_test = {
-    "test", "run process tests (scenario YAML files, docs/process-tests.md)",
+    "test", "run process tests (scenario files, docs/process-tests.md)",
     "usage: casectl test [--lua-root DIR] [--verbose] [--json] [--coverage]\n"
     "                    [--skeleton FILE:LINE[:COL]] [--skeletons DIR]\n"
     "                    [--start DATE] [--location NAME] FILE...\n"

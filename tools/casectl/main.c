@@ -2,6 +2,8 @@
  * casectl main: the command table, the options every command takes, --help.
  */
 #include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -37,33 +39,155 @@ static const char common_help[] =
     "Options every command takes:\n"
     "  --store FILE        the store (default: $CASECTL_STORE, else ./case.db)\n"
     "  --lua-root DIR      where definition files' relative lua: modules are found\n"
-    "                      (load, validate, graph and test on files; a store needs none)\n"
-    "  --profile NAME=FILE a location profile (repeatable): commands that write (init,\n"
-    "                      load, new, fire, tick, import) store it in the store; on\n"
-    "                      others it overrides the stored one for that run\n"
-    "  --holiday DATE[=NAME] a day added by Royal Decree (Atw art. 3(3); repeatable):\n"
-    "                      stored like --profile by commands that write\n"
+    "                      (for load, validate, graph and test; a store needs none)\n"
+    "  --profile NAME=FILE a location profile (repeatable): commands that write\n"
+    "                      (init, load, new, fire, tick, import) store it as a new\n"
+    "                      version for new cases; stored cases keep the version\n"
+    "                      they run on (migrate-profile moves one)\n"
+    "  --holiday DATE[=NAME] a day added by Royal Decree (Atw art. 3(3);\n"
+    "                      repeatable): stored like --profile by commands that write\n"
     "  --at WHEN           the time to act at: YYYY-MM-DD (10:00 Europe/Amsterdam),\n"
-    "                      YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM] or @SECONDS (default: now)\n"
+    "                      YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM] or @SECONDS (default now)\n"
     "  --json              machine-readable output on stdout\n"
     "  --quiet             no progress bar, no chatter\n"
     "  -h, --help          this help\n";
 
+/*
+ * Help is laid out for an 80-column terminal: no line is wider than
+ * HELP_WIDTH.  Texts are written by hand to fit, but a longer command name or
+ * option should not break the layout, so a line that does not fit is cut at
+ * its last space that fits and the rest goes to the next line, at the
+ * line's hanging indent (an option's description column, a usage line's
+ * continuation, a paragraph's indent); when that next line is a continuation
+ * of the same paragraph the rest flows into it, else it gets a line of its
+ * own.  A word longer than the room is left whole.
+ */
+#define HELP_WIDTH 79
+
+static size_t lead(const char *l, size_t n) {
+  size_t i = 0;
+  while (i < n && l[i] == ' ') i++;
+  return i;
+}
+
+/* Where the continuation of line l (n bytes) starts; next the line after it. */
+static size_t hang_of(const char *l, size_t n, const char *next, size_t nn) {
+  size_t in = lead(l, n), nin = next ? lead(next, nn) : 0;
+  if (next && nin > in && nin < nn && next[nin] != '-') return nin;
+  if (n > 7 && strncmp(l, "usage: ", 7) == 0) { /* after "usage: casectl CMD " */
+    size_t i = 7;
+    for (int words = 0; i < n && words < 2; words++) {
+      while (i < n && l[i] != ' ') i++;
+      while (i < n && l[i] == ' ') i++;
+    }
+    return i < n ? i : 7;
+  }
+  if (in < n && l[in] == '-') /* "  --opt ARG   description" */
+    for (size_t i = in; i + 1 < n; i++)
+      if (l[i] == ' ' && l[i + 1] == ' ') {
+        while (i < n && l[i] == ' ') i++;
+        return i < n ? i : in;
+      }
+  return in;
+}
+
+/* Prints text (lines ending in '\n') laid out to HELP_WIDTH, as above; with
+ * hang > 0 every line is an entry of its own (nothing flows into the next)
+ * whose continuation starts at column hang. */
+static void help_print(FILE *f, const char *text, size_t hang_all) {
+  size_t cap = strlen(text) + 2 * HELP_WIDTH + 2;
+  char *cur = malloc(cap), *next = malloc(cap);
+  if (!cur || !next) { /* no memory for the layout: the text as written */
+    fputs(text, f);
+    free(cur);
+    free(next);
+    return;
+  }
+  const char *p = text;
+  while (*p) {
+    const char *e = strchr(p, '\n');
+    size_t n = e ? (size_t)(e - p) : strlen(p);
+    const char *q = e ? e + 1 : p + n;
+    const char *qe = *q ? strchr(q, '\n') : NULL;
+    size_t qn = *q ? (qe ? (size_t)(qe - q) : strlen(q)) : 0;
+    size_t hang = hang_all ? hang_all : hang_of(p, n, *q ? q : NULL, qn), len = n;
+    memcpy(cur, p, n);
+    p = q;
+    while (len > HELP_WIDTH) {
+      size_t cut = HELP_WIDTH;
+      /* a usage line breaks between its [options], not inside one */
+      if (hang < len && (strncmp(cur, "usage: ", 7) == 0 || cur[lead(cur, len)] == '['))
+        while (cut > hang && !(cur[cut] == ' ' && cur[cut + 1] == '[')) cut--;
+      if (cut <= hang) cut = HELP_WIDTH;
+      while (cut > hang && cur[cut] != ' ') cut--;
+      if (cut <= hang) break; /* one word wider than the room */
+      size_t end = cut;
+      while (end > 0 && cur[end - 1] == ' ') end--;
+      fprintf(f, "%.*s\n", (int)end, cur);
+      size_t rest = cut;
+      while (rest < len && cur[rest] == ' ') rest++;
+      memset(next, ' ', hang);
+      memcpy(next + hang, cur + rest, len - rest);
+      size_t nlen = hang + len - rest;
+      /* the rest flows into the next line when it continues the paragraph */
+      const char *ne = *p ? strchr(p, '\n') : NULL;
+      size_t nn = *p ? (ne ? (size_t)(ne - p) : strlen(p)) : 0;
+      if (!hang_all && nn > hang && lead(p, nn) == hang && p[hang] != '-' && p[hang] != '[') {
+        next[nlen++] = ' ';
+        memcpy(next + nlen, p + hang, nn - hang);
+        nlen += nn - hang;
+        p = ne ? ne + 1 : p + nn;
+      }
+      char *t = cur;
+      cur = next;
+      next = t;
+      len = nlen;
+    }
+    fprintf(f, "%.*s\n", (int)len, cur);
+  }
+  free(cur);
+  free(next);
+}
+
+/* The text the printf-style arguments make, laid out by help_print. */
+static void help_printf(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void help_printf(FILE *f, const char *fmt, ...) {
+  char *buf = NULL;
+  size_t n = 0;
+  FILE *m = open_memstream(&buf, &n);
+  if (!m) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(m, fmt, ap);
+  va_end(ap);
+  fclose(m);
+  help_print(f, buf, 0);
+  free(buf);
+}
+
 static void general_usage(FILE *f) {
+  int w = 0;
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    if ((int)strlen(commands[i]->name) > w) w = (int)strlen(commands[i]->name);
   fprintf(f, "usage: casectl [OPTIONS] COMMAND [OPTIONS] [ARGS]\n"
              "  (the options every command takes may stand before the command too:\n"
              "  casectl --store zaken.db list)\n\ncommands:\n");
-  for (size_t i = 0; i < NCOMMANDS; i++)
-    fprintf(f, "  %-16s %s\n", commands[i]->name, commands[i]->summary);
-  fprintf(f, "\n%s\n"
-             "Exit codes: 0 ok, 1 refused or check failed, 2 usage, 3 not found,\n"
-             "4 store or I/O error, 5 invalid input.  `casectl COMMAND --help` for more;\n"
-             "docs/casectl.md is the manual.\n",
-          common_help);
+  /* the names' column is as wide as the longest name; a summary too long for
+   * its line wraps under its own column */
+  for (size_t i = 0; i < NCOMMANDS; i++) {
+    char line[512];
+    snprintf(line, sizeof line, "  %-*s  %s\n", w, commands[i]->name, commands[i]->summary);
+    help_print(f, line, (size_t)w + 4);
+  }
+  help_printf(f, "\n%s\n"
+                 "Exit codes: 0 ok, 1 refused or check failed, 2 usage, 3 not found,\n"
+                 "4 store or I/O error, 5 invalid input.  `casectl COMMAND --help` for more;\n"
+                 "docs/casectl.md is the manual.\n",
+              common_help);
 }
 
 static void command_usage(const command *cmd, FILE *f) {
-  fprintf(f, "%s\n\n%s\n%s", cmd->summary, cmd->usage, common_help);
+  help_printf(f, "%s\n\n%s\n%s", cmd->summary, cmd->usage, common_help);
 }
 
 /*
