@@ -2052,6 +2052,65 @@ static int finish_case(run *r) {
   return top_final(r, dd);
 }
 
+/* A child case its parent cancels (the parent left the invoking state, or
+ * ended) runs the exit content of its active states, innermost first, as
+ * SCXML 6.4 says ("the Processor MUST execute the <onexit> handlers for all
+ * active states in the invoked session"), and cancels its own children.  The
+ * content's data writes, <log> lines, host notifications and messages to
+ * other cases are kept; events it raises are not processed (the case is
+ * ending), and what it sends its parent is dropped on delivery, as every
+ * event from a cancelled child.  When the content fails (errors: refuse) or
+ * passes a limit, nothing of it is kept and the log callback says so: the
+ * cancel itself always happens.  The configuration is left as it was (where
+ * the case stopped); chart_cancel_case() then marks the case done. */
+int chart_exit_cancelled(case_instance *c, int64_t at) {
+  case_engine *e = c->engine;
+  const case_def *d = c->def;
+  int any = 0;
+  for (int s = 1; s < d->nstates && !any; s++)
+    any = bs_has(c->st.config, s) && d->states[s].nonexit > 0;
+  if (!any) return CASE_OK;
+  cs_status w;
+  if (chart_status_copy(d, &w, &c->st) != CASE_OK) return eng_err(e, CASE_NOMEM, "out of memory");
+  run r;
+  if (run_init(&r, c, &w) != CASE_OK) {
+    chart_status_free(&w);
+    return eng_err(e, CASE_NOMEM, "out of memory");
+  }
+  json_t *nullv = json_null();
+  r.time = at;
+  r.event = "";
+  r.payload = nullv;
+  int rc = CASE_OK;
+  for (int s = d->nstates - 1; rc == CASE_OK && s > 0; s--) {
+    if (!bs_has(w.config, s)) continue;
+    rc = run_actions(&r, d->states[s].onexit, d->states[s].nonexit);
+    if (rc == CASE_OK && d->states[s].ninvokes > 0) rc = cancel_invokes(&r, s);
+  }
+  if (rc == CASE_OK) rc = check_data_size(&r, &w);
+  if (rc == CASE_OK && r.mail && json_array_size(r.mail) > 0) {
+    if ((!e->mail && !(e->mail = json_array())) || json_array_extend(e->mail, r.mail) != 0)
+      rc = eng_err(e, CASE_NOMEM, "out of memory");
+  }
+  if (rc != CASE_OK) {
+    if (rc != CASE_NOMEM && e->log) {
+      char msg[700];
+      snprintf(msg, sizeof msg, "case '%s' was cancelled; its exit content failed and is not "
+               "kept: %s", c->id, case_errmsg(e));
+      e->log(e->log_ud, c, "libcase", msg);
+    }
+    run_free(&r);
+    chart_status_free(&w);
+    return rc == CASE_NOMEM ? rc : eng_ok(e);
+  }
+  chart_status_free(&c->st);
+  c->st = w;
+  deliver_logs(&r);
+  deliver(&r);
+  run_free(&r);
+  return eng_ok(e);
+}
+
 /* The definition that `src` names: a loaded definition whose file is src
  * ("file:" stripped, relative to this definition's directory) or whose
  * workflow id is src. */

@@ -1071,9 +1071,16 @@ int eng_deliver(case_engine *e);
  * journals each delivery.  CASE_NOTFOUND when the mail is empty. */
 int eng_deliver_one(case_engine *e, case_instance **target, char **event, json_t **payload,
                     char **actor);
-/* invoke.c: stops child case c where it is (done, cancelled; no exit content)
- * and mails its own children's cancels.  CASE_OK or CASE_NOMEM. */
+/* invoke.c: cancels child case c (SCXML 6.4): runs the exit content of its
+ * active states (chart_exit_cancelled), then stops it where it is (done,
+ * cancelled, timers dropped) and mails its own children's cancels.  CASE_OK
+ * or CASE_NOMEM (a failing exit content is logged, not returned). */
 int chart_cancel_case(case_engine *e, case_instance *c, int64_t at);
+/* chart.c: the exit content of cancelled case c's active states, innermost
+ * first, committed to c (data, logs, notifications, mail); on a failure
+ * nothing of it is kept and the log callback says why.  CASE_OK or
+ * CASE_NOMEM. */
+int chart_exit_cancelled(case_instance *c, int64_t at);
 /* invoke.c: replays a delivery a store journalled (actor "#_scxml_<sender>"):
  * "cancel.invoke" cancels the case, any other event is fired with the data and
  * _event fields of its payload ({"data":..., "event":{...}}).  Returns the

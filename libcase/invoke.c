@@ -14,8 +14,9 @@
  *           runs (cancelled, or done) is dropped, as SCXML 6.4 says;
  *   invoke  the child case is created (its own id "<parent>.<invokeid>", its
  *           own journal in a store) with the invoke's params as initial data;
- *   cancel  the child case stops where it is: done, cancelled, no exit
- *           content, its own children cancelled in turn.
+ *   cancel  the child case runs the exit content of its active states
+ *           (SCXML 6.4), then stops where it is: done, cancelled, its own
+ *           children cancelled in turn.
  *
  * In memory the public calls deliver at once (case_instance_fire, _tick,
  * _create, case_engine_tick); a store delivers message by message, each in
@@ -66,8 +67,10 @@ static const char *str(const json_t *m, const char *k) {
   return json_string_value(json_object_get(m, k));
 }
 
-/* Stops child case c where it is (and, through the mail, its own children). */
+/* Cancels child case c: its exit content, then it stops where it is (and,
+ * through the mail, its own children). */
 int chart_cancel_case(case_engine *e, case_instance *c, int64_t at) {
+  if (chart_exit_cancelled(c, at) == CASE_NOMEM) return CASE_NOMEM;
   size_t i;
   json_t *it;
   json_array_foreach(c->st.sx ? c->st.sx->invokes : NULL, i, it) {
@@ -151,6 +154,13 @@ int eng_deliver_one(case_engine *e, case_instance **target, char **event, json_t
     if (c && !c->st.done) {
       rc = chart_cancel_case(e, c, at);
       if (rc == CASE_OK && event) *event = xstrdup("cancel.invoke");
+      /* by its parent, as every delivery (verify replays it as one) */
+      if (rc == CASE_OK && actor) {
+        sbuf b;
+        sbuf_init(&b);
+        sbuf_printf(&b, "#_scxml_%s", from);
+        *actor = sbuf_take(&b);
+      }
     } else {
       c = NULL;
     }

@@ -547,6 +547,177 @@ static void test_store_invoke(void **state) {
   remove(path);
 }
 
+/* SCXML 6.4: a cancelled child case runs the exit content of its active
+ * states (innermost first), its own children too; what it sends its parent
+ * then is dropped, its log lines and notifications are delivered.  In a store
+ * the child's journal records the cancellation (a cancel.invoke row holding
+ * the exit content's data) and verify replays it. */
+typedef struct seen {
+  char lines[8][160];
+  int n;
+} seen;
+
+static void on_line(void *ud, const case_instance *c, const char *label, const char *text) {
+  seen *s = ud;
+  if (s->n < 8)
+    snprintf(s->lines[s->n++], sizeof s->lines[0], "%s %s: %s", case_instance_id(c),
+             label ? label : "", text);
+}
+
+static void on_note(void *ud, const case_instance *c, const char *name, const char *payload) {
+  (void)payload;
+  on_line(ud, c, "notify", name);
+}
+
+static const char *const kleinkind_yaml =
+    "workflow: kleinkind\nversion: 1\n"
+    "data:\n  gestopt: {type: boolean, default: false}\n"
+    "initial: wacht\n"
+    "states:\n"
+    "  wacht:\n"
+    "    exit: [\"case.gestopt = true\", {log: {label: kleinkind, expr: \"'weg'\"}}]\n"
+    "    on: {klaar: af}\n"
+    "  af: {final: true}\n";
+static const char *const kind_yaml =
+    "workflow: kind\nversion: 1\n"
+    "data:\n  stappen: {type: string, default: \"\"}\n"
+    "initial: onderzoek\n"
+    "states:\n"
+    "  onderzoek:\n"
+    "    initial: lopend\n"
+    "    exit: [\"case.stappen = case.stappen .. 'onderzoek;'\", {send: {event: bijna, target: '#_parent'}}]\n"
+    "    states:\n"
+    "      lopend:\n"
+    "        invoke: [{id: kk, workflow: kleinkind}]\n"
+    "        exit: [\"case.stappen = case.stappen .. 'lopend;'\", {send: {event: gestopt, target: '#_host'}}]\n"
+    "        on: {klaar: af}\n"
+    "  af: {final: true}\n";
+static const char *const ouder_yaml =
+    "workflow: ouder\nversion: 1\n"
+    "roles: [IND]\n"
+    "data:\n  bijna: {type: boolean, default: false}\n"
+    "initial: bezig\n"
+    "states:\n"
+    "  bezig:\n"
+    "    invoke: [{id: k, workflow: kind}]\n"
+    "    on:\n"
+    "      bijna: {actions: [\"case.bijna = true\"]}\n"
+    "      stop: {target: gestopt, roles: [IND]}\n"
+    "  gestopt: {final: true}\n";
+
+static void check_cancelled(case_instance *child, case_instance *grandchild) {
+  assert_true(case_instance_done(child));
+  assert_config(child, "[\"onderzoek\",\"lopend\"]"); /* where it stopped */
+  json_t *dj = data_of(child);
+  /* innermost first: lopend's exit before onderzoek's */
+  assert_string_equal(json_string_value(json_object_get(dj, "stappen")), "lopend;onderzoek;");
+  json_decref(dj);
+  assert_true(case_instance_done(grandchild));
+  dj = data_of(grandchild);
+  assert_true(json_is_true(json_object_get(dj, "gestopt")));
+  json_decref(dj);
+}
+
+static void test_cancel_runs_exit_content(void **state) {
+  case_engine *e = *state;
+  seen got = {0};
+  assert_int_equal(case_engine_set_log(e, on_line, &got), CASE_OK);
+  assert_int_equal(case_engine_set_notify(e, on_note, &got), CASE_OK);
+  yaml(e, kleinkind_yaml);
+  yaml(e, kind_yaml);
+  const case_def *p = yaml(e, ouder_yaml);
+  case_instance *c = start(e, p, "z1");
+  case_instance *child = case_instance_find(e, "z1.k");
+  case_instance *grandchild = case_instance_find(e, "z1.k.kk");
+  assert_non_null(child);
+  assert_non_null(grandchild);
+  assert_int_equal(got.n, 0);
+  assert_int_equal(case_instance_fire(c, "stop", NULL, NULL, "IND", T0 + DAY), CASE_OK);
+  check_cancelled(child, grandchild);
+  /* the child's #_parent send from its exit content is dropped (it was cancelled) */
+  json_t *dj = data_of(c);
+  assert_false(json_is_true(json_object_get(dj, "bijna")));
+  json_decref(dj);
+  assert_int_equal(got.n, 2);
+  assert_string_equal(got.lines[0], "z1.k notify: gestopt");
+  assert_string_equal(got.lines[1], "z1.k.kk kleinkind: weg");
+  assert_int_equal(case_engine_set_log(e, NULL, NULL), CASE_OK);
+  assert_int_equal(case_engine_set_notify(e, NULL, NULL), CASE_OK);
+}
+
+typedef struct rows {
+  char events[8][64];
+  char payload[8][200];
+  int n;
+} rows;
+
+static int on_row(void *ud, int64_t seq, const char *row_json) {
+  (void)seq;
+  rows *r = ud;
+  json_t *j = json_loads(row_json, 0, NULL);
+  if (r->n < 8 && j) {
+    snprintf(r->events[r->n], sizeof r->events[0], "%s %s",
+             json_string_value(json_object_get(j, "event")),
+             json_string_value(json_object_get(j, "actor")));
+    char *d = json_dumps(json_object_get(j, "data"), JSON_COMPACT | JSON_SORT_KEYS);
+    snprintf(r->payload[r->n], sizeof r->payload[0], "%s", d ? d : "");
+    free(d);
+    r->n++;
+  }
+  json_decref(j);
+  return 0;
+}
+
+static void test_store_cancel_runs_exit_content(void **state) {
+  case_engine *e = *state;
+  const case_def *kk = yaml(e, kleinkind_yaml);
+  const case_def *k = yaml(e, kind_yaml);
+  const case_def *p = yaml(e, ouder_yaml);
+  char path[] = "/tmp/test_scxml_cancel_XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+  remove(path);
+  case_store *s = NULL;
+  assert_int_equal(case_store_open(e, path, CASE_STORE_CREATE, &s), CASE_OK);
+  assert_int_equal(case_store_add_def(s, kk), CASE_OK);
+  assert_int_equal(case_store_add_def(s, k), CASE_OK);
+  assert_int_equal(case_store_add_def(s, p), CASE_OK);
+  if (case_store_create(s, p, "Z1", NULL, NULL, "ind", "IND", T0, NULL) != CASE_OK)
+    fail_msg("create: %s", case_errmsg(e));
+  if (case_store_fire(s, "Z1", "stop", NULL, "ind", "IND", T0 + DAY, -1, NULL, NULL) != CASE_OK)
+    fail_msg("fire: %s", case_errmsg(e));
+  case_store_close(s);
+
+  /* another engine: the cancellations are in the children's journals */
+  case_engine *e2 = NULL;
+  assert_int_equal(case_engine_open(&e2), CASE_OK);
+  assert_int_equal(case_store_open(e2, path, 0, &s), CASE_OK);
+  case_instance *child = NULL, *grandchild = NULL;
+  assert_int_equal(case_store_get(s, "Z1.k", &child), CASE_OK);
+  assert_int_equal(case_store_get(s, "Z1.k.kk", &grandchild), CASE_OK);
+  check_cancelled(child, grandchild);
+  rows r = {0};
+  assert_int_equal(case_store_history(s, "Z1.k", -1, on_row, &r, NULL), CASE_OK);
+  assert_int_equal(r.n, 2);
+  assert_string_equal(r.events[0], "create #_scxml_Z1");
+  assert_string_equal(r.events[1], "cancel.invoke #_scxml_Z1");
+  assert_string_equal(r.payload[1], "{\"stappen\":\"lopend;onderzoek;\"}");
+  memset(&r, 0, sizeof r);
+  assert_int_equal(case_store_history(s, "Z1.k.kk", -1, on_row, &r, NULL), CASE_OK);
+  assert_int_equal(r.n, 2);
+  assert_string_equal(r.events[1], "cancel.invoke #_scxml_Z1.k");
+  assert_string_equal(r.payload[1], "{\"gestopt\":true}");
+  /* the #_host send of the exit content is in the outbox, replay agrees */
+  char *report = NULL;
+  int rc = case_store_verify(s, &report);
+  if (rc != CASE_OK) fail_msg("verify: %s", report ? report : case_errmsg(e2));
+  case_free(report);
+  case_store_close(s);
+  case_engine_close(e2);
+  remove(path);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_asylum_round_trip),
@@ -559,6 +730,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_yaml_system_variables, setup, teardown),
       cmocka_unit_test_setup_teardown(test_scxml_in_store, setup, teardown),
       cmocka_unit_test_setup_teardown(test_store_invoke, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cancel_runs_exit_content, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_store_cancel_runs_exit_content, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
