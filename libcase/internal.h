@@ -542,6 +542,33 @@ typedef struct lscan_ref {
  * unfinished string or comment; the compiler reports those) or CASE_NOMEM.
  */
 int lscan_refs(const char *text, size_t len, lscan_ref **out, int *nout);
+/*
+ * What the function `fname` of a lua: module refers to, by the same lexical
+ * scan: its definition in module source `text` (`function M.fname(...)`,
+ * `M.fname = function(...)`, `fname = function(...)` or `["fname"] =
+ * function(...)` in the returned table; not a local helper) is called as
+ * fn(case, event, params), so in its body `P1.NAME`/`P1["NAME"]` is
+ * LSCAN_CASE, `P2.NAME` LSCAN_EVENT and `P3.NAME` LSCAN_PARAMS, where P1..P3
+ * are its parameters, whatever their names.  Calls to other functions of the
+ * module that pass one of them on (`helper(case)`, `M.other(case, event,
+ * params)`) are followed, the callee's parameter at that place taking the
+ * role.  A parameter the body declares again or assigns is left alone there
+ * (the scan can miss a reference, never invent one); methods (`M:f`) and
+ * varargs are not followed.  Offsets are in `text`.  *found is 1 when the
+ * definition was found.  Returns CASE_OK, CASE_INVALID (the text does not
+ * lex) or CASE_NOMEM; *out is malloc'd (*nout entries).
+ */
+int lscan_function_refs(const char *text, size_t len, const char *fname, lscan_ref **out,
+                        int *nout, int *found);
+/* The same over one lexed module, for many names: lscan_module_open() lexes
+ * `text` (which must outlive the handle) once; CASE_OK, CASE_INVALID or
+ * CASE_NOMEM.  lscan_module_refs() is lscan_function_refs() on it;
+ * lscan_module_close() frees it (NULL is fine). */
+typedef struct lscan_module lscan_module;
+int lscan_module_open(const char *text, size_t len, lscan_module **out);
+int lscan_module_refs(lscan_module *m, const char *fname, lscan_ref **out, int *nout,
+                      int *found);
+void lscan_module_close(lscan_module *m);
 /* Where `key` is set in the table constructor assigned to `table` in Lua
  * source `text` (`params = { drempel = 16 }`): 1 and the key's byte offset in
  * *off; falls back to any `key =`, then to `table`; 0 when none is found. */

@@ -184,6 +184,7 @@ struct ld {
   int uses_exec;      /* an action is executable content, or a script kept its error */
   const case_def *parent;  /* an inline child definition's parent, or NULL */
   const char *default_id;  /* its id when it names none */
+  lscan_module **modscan;  /* per lua: module, lexed once for the reference check */
 };
 
 static int fail(ld *L, int rc, cs_pos pos, const char *fmt, ...) CASE_PRINTF(4, 5);
@@ -1109,6 +1110,7 @@ static int parse_transition(ld *L, int src, const node *n, tkind kind, char *con
 }
 
 static int add_warning(ld *L, cs_pos pos, const char *text);
+static int add_warning_in(ld *L, const char *file, cs_pos pos, const char *text);
 
 /* A handler of done.state.X: X must be a state, and one that can complete
  * (a compound state with a final child, or a parallel state), or the engine
@@ -3004,13 +3006,20 @@ out:
   return rc;
 }
 
-static int add_warning(ld *L, cs_pos pos, const char *text) {
+/* A warning at a place in `file` (a lua: module, not the definition); the
+ * same warning twice is kept once. */
+static int add_warning_in(ld *L, const char *file, cs_pos pos, const char *text) {
   case_def *d = L->d;
   sbuf b;
   sbuf_init(&b);
-  sbuf_printf(&b, "%s:%d:%d: %s", L->file, pos.line, pos.col, text);
+  sbuf_printf(&b, "%s:%d:%d: %s", file, pos.line, pos.col, text);
   char *w = sbuf_take(&b);
   if (!w) return oom(L);
+  for (int i = 0; i < d->nwarnings; i++)
+    if (strcmp(d->warnings[i], w) == 0) {
+      free(w);
+      return CASE_OK;
+    }
   char **v = realloc(d->warnings, (size_t)(d->nwarnings + 1) * sizeof *v);
   if (!v) {
     free(w);
@@ -3019,6 +3028,10 @@ static int add_warning(ld *L, cs_pos pos, const char *text) {
   d->warnings = v;
   d->warnings[d->nwarnings++] = w;
   return CASE_OK;
+}
+
+static int add_warning(ld *L, cs_pos pos, const char *text) {
+  return add_warning_in(L, L->file, pos, text);
 }
 
 /* A deadline's on_expiry event is delivered to the case's configuration when
@@ -3168,7 +3181,10 @@ static const char *suggest_name(const case_def *d, int params, const char *name)
  * script, so it is an error at its position; an event field that does not
  * exist, or a global name nothing defines, is nil at run time: a warning.
  */
+static int check_module_refs(ld *L, cs_script *sc, int is_guard);
+
 static int check_refs(ld *L, cs_script *sc, const node *n, int is_guard) {
+  if (sc->kind == SCRIPT_NAMED) return check_module_refs(L, sc, is_guard);
   if (sc->kind != SCRIPT_EXPR && sc->kind != SCRIPT_BLOCK) return CASE_OK;
   if (sc->error) return CASE_OK; /* it does not compile (errors: events): nothing to scan */
   const case_def *d = L->d;
@@ -3246,6 +3262,73 @@ static int check_refs(ld *L, cs_script *sc, const node *n, int is_guard) {
   free(map);
   free(refs);
   return rc;
+}
+
+/*
+ * The same check for a named guard or action that is a function of the lua:
+ * modules: its body (and the module's functions it passes the case or the
+ * params on to) is scanned (lscan_function_refs).  A `case.x` or `params.x`
+ * that the definition does not declare fails every case that runs that line,
+ * but a module may serve several definitions and take a branch by a param
+ * (the asylum module reads version 1's fields only where params.pact is
+ * false), so it is a warning at the name's place in the module, naming the
+ * guard or action of the definition that calls it; an inline script's is an
+ * error.  A function the scan does not find (made at run time, a method) is
+ * not checked.
+ */
+static int check_module_refs(ld *L, cs_script *sc, int is_guard) {
+  const case_def *d = L->d;
+  if (!sc->text) return CASE_OK;
+  for (int m = 0; m < d->nmodules; m++) {
+    const char *src = d->module_src ? d->module_src[m] : NULL;
+    if (!src) continue;
+    lscan_ref *refs = NULL;
+    int nrefs = 0, found = 0, rc = CASE_OK;
+    if (!L->modscan[m]) {
+      rc = lscan_module_open(src, d->module_len[m], &L->modscan[m]);
+      if (rc == CASE_NOMEM) return oom(L);
+      if (rc != CASE_OK) continue; /* it compiled, so a lexing difference is ours */
+    }
+    rc = lscan_module_refs(L->modscan[m], sc->text, &refs, &nrefs, &found);
+    if (rc == CASE_NOMEM) return oom(L);
+    if (rc != CASE_OK || !found) {
+      free(refs);
+      continue;
+    }
+    for (int i = 0; i < nrefs && rc == CASE_OK; i++) {
+      const lscan_ref *r = &refs[i];
+      if (r->kind != LSCAN_CASE && r->kind != LSCAN_PARAMS) continue;
+      int params = r->kind == LSCAN_PARAMS;
+      char name[128];
+      snprintf(name, sizeof name, "%.*s", (int)(r->len < 100 ? r->len : 100), src + r->off);
+      if ((params ? def_param_find(d, name) : def_field_find(d, name)) >= 0) continue;
+      cs_pos at = {1, 1};
+      for (size_t k = 0; k < r->off; k++) {
+        if (src[k] == '\n') at.line++, at.col = 1;
+        else at.col++;
+      }
+      char *list = declared_list(d, params);
+      const char *sug = suggest_name(d, params, name);
+      sbuf b;
+      sbuf_init(&b);
+      if (list)
+        sbuf_printf(&b, "function %s (the %s at %s:%d:%d) %s %s.%s, which is not a declared %s "
+                    "of %s version %d: a case that runs this line fails (declared: %s%s%s%s)",
+                    sc->text, is_guard ? "guard" : "action", L->file, sc->pos.line,
+                    sc->pos.col, params || !r->write ? "reads" : "assigns",
+                    params ? "params" : "case", name, params ? "param" : "data field", d->id,
+                    d->version, list, sug ? "; did you mean '" : "", sug ? sug : "",
+                    sug ? "'?" : "");
+      free(list);
+      char *text = sbuf_take(&b);
+      rc = text ? add_warning_in(L, d->modules[m], at, text) : oom(L);
+      free(text);
+    }
+    free(refs);
+    if (rc != CASE_OK) return rc;
+    break; /* a name is defined by one module only */
+  }
+  return CASE_OK;
 }
 
 /* Compiles one Lua script.  A definition whose errors are events keeps a
@@ -3404,9 +3487,14 @@ static int compile_scripts(ld *L) {
       return rc;
   }
   /* All compile: now what they refer to, in document order. */
-  for (int i = 0; i < L->nscripts; i++)
-    if ((rc = check_refs(L, L->scripts[i].s, L->scripts[i].n, L->scripts[i].is_guard)) != CASE_OK)
-      return rc;
+  if (d->nmodules > 0 && !(L->modscan = calloc((size_t)d->nmodules, sizeof *L->modscan)))
+    return oom(L);
+  for (int i = 0; i < L->nscripts && rc == CASE_OK; i++)
+    rc = check_refs(L, L->scripts[i].s, L->scripts[i].n, L->scripts[i].is_guard);
+  for (int m = 0; L->modscan && m < d->nmodules; m++) lscan_module_close(L->modscan[m]);
+  free(L->modscan);
+  L->modscan = NULL;
+  if (rc != CASE_OK) return rc;
   if (L->uses_sends && d->send_timer < 0 && (rc = add_send_timer(L)) != CASE_OK) return rc;
   /* What the engine's plain paths need not look at (chart.c). */
   d->exec_content = L->uses_exec || d->errors_events;

@@ -391,3 +391,363 @@ int lscan_table_key(const char *text, size_t len, const char *table, const char 
   if (!found && have_tab) *off = tab, found = 1;
   return found;
 }
+
+/* ------------------------------------------------------------------ */
+/* Functions of lua: modules                                           */
+/* ------------------------------------------------------------------ */
+
+/* One function definition in a module: its name, where its parameters are
+ * (token indexes), where its body is, and the table it is defined in
+ * (`function M.x`: M; none for `local function x` or `x = function`). */
+typedef struct fn_def {
+  int name;        /* token of the name, or -1 */
+  int qual;        /* token of the qualifier (M in function M.x), or -1 */
+  int local;       /* local function x / local x = function */
+  int p0, np;      /* its parameters: tokens p0, p0 + 2, ... (NAME , NAME ...) */
+  int body, end;   /* tokens of the body: [body, end) */
+} fn_def;
+
+typedef struct fn_defs {
+  fn_def *v;
+  int n, cap;
+} fn_defs;
+
+/* The token after the `end` that closes the block opened before i; -1 when
+ * it does not close.  Blocks: function, if, do (for/while ... do), repeat
+ * (closed by until). */
+static int block_end(const char *t, const toks *v, int i) {
+  int depth = 1;
+  for (; i < v->n; i++) {
+    if (kw(t, v, i, "function") || kw(t, v, i, "if") || kw(t, v, i, "do") ||
+        kw(t, v, i, "repeat"))
+      depth++;
+    else if (kw(t, v, i, "end") || kw(t, v, i, "until"))
+      if (--depth == 0) return i;
+  }
+  return -1;
+}
+
+static int find_functions(const char *t, const toks *v, fn_defs *out) {
+  for (int i = 0; i < v->n; i++) {
+    if (!kw(t, v, i, "function")) continue;
+    fn_def f = {-1, -1, 0, 0, 0, 0, 0};
+    int j = i + 1;
+    if (j < v->n && v->v[j].kind == T_NAME) { /* function a.b.c(  /  function a:b( */
+      int last = j, prev = -1, method = 0;
+      while (op(t, v, j + 1, ".") || op(t, v, j + 1, ":")) {
+        method = op(t, v, j + 1, ":");
+        if (j + 2 >= v->n || v->v[j + 2].kind != T_NAME) break;
+        prev = j;
+        j += 2;
+        last = j;
+      }
+      if (method) continue; /* an implicit self moves the parameters: no claims */
+      f.name = last;
+      f.qual = prev == i + 1 ? prev : -1; /* only one level: function M.x */
+      f.local = kw(t, v, i - 1, "local");
+      j++;
+    } else if (op(t, v, i - 1, "=")) { /* x = function( / M.x = function( / ["x"] = function( */
+      if (i >= 2 && v->v[i - 2].kind == T_NAME) {
+        f.name = i - 2;
+        if (op(t, v, i - 3, ".") && i >= 4 && v->v[i - 4].kind == T_NAME &&
+            !op(t, v, i - 5, "."))
+          f.qual = i - 4;
+        f.local = kw(t, v, i - 3, "local");
+      } else if (op(t, v, i - 2, "]") && i >= 4 && v->v[i - 3].kind == T_STRING &&
+                 op(t, v, i - 4, "[")) {
+        f.name = i - 3;
+      }
+    }
+    if (!op(t, v, j, "(")) continue;
+    f.p0 = j + 1;
+    int k = j + 1;
+    while (k < v->n && v->v[k].kind == T_NAME) {
+      f.np++;
+      if (!op(t, v, k + 1, ",")) {
+        k++;
+        break;
+      }
+      k += 2;
+    }
+    if (!op(t, v, k, ")")) continue; /* ... or something the scan does not follow */
+    f.body = k + 1;
+    f.end = block_end(t, v, k + 1);
+    if (f.end < 0) continue;
+    if (out->n == out->cap) {
+      int cap = out->cap ? out->cap * 2 : 32;
+      fn_def *nv = realloc(out->v, (size_t)cap * sizeof *nv);
+      if (!nv) return CASE_NOMEM;
+      out->v = nv;
+      out->cap = cap;
+    }
+    out->v[out->n++] = f;
+  }
+  return CASE_OK;
+}
+
+/* The text of token x: for a string its content. */
+static void tok_text(const char *t, const tok *x, const char **s, size_t *n) {
+  if (x->kind == T_STRING) *s = t + x->soff, *n = x->slen;
+  else *s = t + x->off, *n = x->len;
+}
+
+static int same_text(const char *t, const tok *a, const tok *b) {
+  const char *s1, *s2;
+  size_t n1, n2;
+  tok_text(t, a, &s1, &n1);
+  tok_text(t, b, &s2, &n2);
+  return n1 == n2 && memcmp(s1, s2, n1) == 0;
+}
+
+/* 1 when token k is the `(` of a function's parameter list
+ * (function (, function x (, function a.b (). */
+static int param_list(const char *t, const toks *v, int k) {
+  if (!op(t, v, k, "(")) return 0;
+  int j = k - 1;
+  while (j >= 0 && (v->v[j].kind == T_NAME || op(t, v, j, ".") || op(t, v, j, ":"))) j--;
+  return kw(t, v, j, "function");
+}
+
+/* 1 when the body of f declares the name of token p again (a local, a
+ * parameter of an inner function, a loop variable) or assigns it: then the
+ * name no longer surely holds what was passed in. */
+static int rebound(const char *t, const toks *v, const fn_def *f, const tok *p) {
+  for (int i = f->body; i < f->end; i++) {
+    const tok *x = &v->v[i];
+    if (x->kind != T_NAME || !same_text(t, x, p) || op(t, v, i - 1, ".") || op(t, v, i - 1, ":"))
+      continue;
+    /* in a name list: local a, p / for k, p in / function(a, p) / a, p = ... */
+    int k = i - 1;
+    while (k >= f->body && (v->v[k].kind == T_NAME || op(t, v, k, ","))) k--;
+    int j = i + 1;
+    while (j + 1 < f->end && op(t, v, j, ",") && v->v[j + 1].kind == T_NAME) j += 2;
+    if (kw(t, v, k, "local") || kw(t, v, k, "for") || param_list(t, v, k)) return 1;
+    if (op(t, v, j, "=") && !op(t, v, k, "{")) return 1; /* not a key of { p = ... } */
+  }
+  return 0;
+}
+
+typedef struct fn_scan {
+  const char *t;
+  const toks *v;
+  const fn_defs *fns;
+  unsigned char *seen; /* per function: the roles (bits) it was scanned with */
+  lscan_ref *out;
+  int n, cap;
+} fn_scan;
+
+/* Roles of a parameter: what the caller passes in it. */
+enum { ROLE_CASE = 1, ROLE_EVENT = 2, ROLE_PARAMS = 4 };
+
+static int scan_fn(fn_scan *S, int fi, const int *roles, int depth);
+
+/* In f's body, a call of another function of the module that passes one of
+ * f's role parameters on: scan that function with the role at that place. */
+static int follow_call(fn_scan *S, const fn_def *f, int i, const int *roles, int depth) {
+  const char *t = S->t;
+  const toks *v = S->v;
+  const tok *x = &v->v[i];
+  int qual = op(t, v, i - 1, ".") && i >= 2 && v->v[i - 2].kind == T_NAME ? i - 2 : -1;
+  if (op(t, v, i - 1, ":") || (op(t, v, i - 1, ".") && qual < 0)) return CASE_OK;
+  if (qual >= 0 && op(t, v, qual - 1, ".")) return CASE_OK;
+  int target = -1;
+  for (int k = 0; k < S->fns->n && target < 0; k++) {
+    const fn_def *g = &S->fns->v[k];
+    if (g->name < 0 || !same_text(t, &v->v[g->name], x)) continue;
+    if ((qual < 0) != (g->qual < 0)) continue;
+    if (qual >= 0 && !same_text(t, &v->v[g->qual], &v->v[qual])) continue;
+    target = k;
+  }
+  if (target < 0) return CASE_OK;
+  int sub[16] = {0}, any = 0, arg = 0;
+  int j = i + 2, pdepth = 0;
+  for (; j < f->end && arg < 16; j++) {
+    const tok *y = &v->v[j];
+    if (y->kind == T_OP && y->len == 1 && strchr("({[", t[y->off])) pdepth++;
+    else if (y->kind == T_OP && y->len == 1 && strchr(")}]", t[y->off])) {
+      if (pdepth-- == 0) break;
+    }
+    if (pdepth == 0 && y->kind == T_NAME && !op(t, v, j - 1, ".") && !op(t, v, j - 1, ":") &&
+        (op(t, v, j - 1, "(") || op(t, v, j - 1, ",")) &&
+        (op(t, v, j + 1, ",") || op(t, v, j + 1, ")")))
+      for (int p = 0; p < f->np && p < 3; p++)
+        if (roles[p] && same_text(t, y, &v->v[f->p0 + 2 * p])) sub[arg] = roles[p], any = 1;
+    if (pdepth == 0 && op(t, v, j, ",")) arg++;
+  }
+  return any ? scan_fn(S, target, sub, depth + 1) : CASE_OK;
+}
+
+/*
+ * Which tokens of f's body run only on a branch a param decides: inside an
+ * if/elseif chain one of whose conditions reads (or passes on) the params
+ * parameter (`if
+ * params.pact then ... else ... end`: a module shared by two versions of a
+ * workflow branches on a param one of them sets), and after such an `if`
+ * whose branch returns (`if params.x ~= 'AMMR' then return 'DIII' end`).  A
+ * reference there is not claimed: the scan does not know the param's value.
+ * cond[i - f->body] is 1 for such a token.
+ */
+static char *param_branches(const char *t, const toks *v, const fn_def *f, const int *use) {
+  int n = f->end - f->body;
+  char *cond = calloc((size_t)n + 1, 1);
+  int *kind = malloc(((size_t)n + 2) * sizeof *kind); /* 1 if, 0 other block */
+  char *c = malloc((size_t)n + 2), *ret = malloc((size_t)n + 2), *after = malloc((size_t)n + 2);
+  if (!cond || !kind || !c || !ret || !after) {
+    free(cond), free(kind), free(c), free(ret), free(after);
+    return NULL;
+  }
+  int top = 0; /* entry 0: the function's own block */
+  kind[0] = 0, c[0] = 0, ret[0] = 0, after[0] = 0;
+  for (int i = f->body; i < f->end; i++) {
+    int on = 0;
+    for (int k = 0; k <= top && !on; k++) on = c[k] || after[k];
+    cond[i - f->body] = (char)on;
+    int opens_if = kw(t, v, i, "if"), elif = kw(t, v, i, "elseif");
+    if (opens_if || elif) {
+      if (opens_if) {
+        top++;
+        kind[top] = 1, c[top] = 0, ret[top] = 0, after[top] = 0;
+      }
+      for (int j = i + 1; j < f->end && !kw(t, v, j, "then"); j++) {
+        const tok *x = &v->v[j];
+        if (x->kind != T_NAME || op(t, v, j - 1, ".") || op(t, v, j - 1, ":")) continue;
+        int is_params = tok_is(t, x, T_NAME, "params");
+        for (int p = 0; p < f->np && p < 16 && !is_params; p++)
+          is_params = use[p] == ROLE_PARAMS && same_text(t, x, &v->v[f->p0 + 2 * p]);
+        if (is_params) c[top] = 1; /* params.x, or params passed to a function that reads it */
+      }
+    } else if (kw(t, v, i, "function") || kw(t, v, i, "do") || kw(t, v, i, "repeat")) {
+      top++;
+      kind[top] = 0, c[top] = 0, ret[top] = 0, after[top] = 0;
+    } else if (kw(t, v, i, "return") && top > 0) {
+      ret[top] = 1;
+    } else if ((kw(t, v, i, "end") || kw(t, v, i, "until")) && top > 0) {
+      if (kind[top] == 1 && c[top] && ret[top]) after[top - 1] = 1;
+      top--;
+    }
+  }
+  free(kind), free(c), free(ret), free(after);
+  return cond;
+}
+
+static int scan_fn(fn_scan *S, int fi, const int *roles, int depth) {
+  const char *t = S->t;
+  const toks *v = S->v;
+  const fn_def *f = &S->fns->v[fi];
+  if (depth > 8) return CASE_OK;
+  unsigned char mask = 0;
+  for (int p = 0; p < f->np && p < 16; p++)
+    if (roles[p]) mask |= (unsigned char)roles[p];
+  if ((S->seen[fi] & mask) == mask) return CASE_OK; /* scanned so already */
+  S->seen[fi] |= mask;
+  int use[16] = {0};
+  for (int p = 0; p < f->np && p < 16; p++)
+    use[p] = roles[p] && !rebound(t, v, f, &v->v[f->p0 + 2 * p]) ? roles[p] : 0;
+  char *cond = param_branches(t, v, f, use);
+  if (!cond) return CASE_NOMEM;
+  int rc = CASE_OK;
+  for (int i = f->body; i < f->end && rc == CASE_OK; i++) {
+    const tok *x = &v->v[i];
+    if (x->kind != T_NAME || cond[i - f->body]) continue; /* cond: a branch a param decides */
+    if (op(t, v, i + 1, "(")) { /* h(...) or M.h(...): follow_call sorts them out */
+      rc = follow_call(S, f, i, use, depth);
+      continue;
+    }
+    if (op(t, v, i - 1, ".") || op(t, v, i - 1, ":")) continue;
+    int role = 0;
+    for (int p = 0; p < f->np && p < 16 && !role; p++)
+      if (use[p] && same_text(t, x, &v->v[f->p0 + 2 * p])) role = use[p];
+    if (!role) continue;
+    lscan_kind kind = role == ROLE_CASE ? LSCAN_CASE
+                      : role == ROLE_PARAMS ? LSCAN_PARAMS : LSCAN_EVENT;
+    if (op(t, v, i + 1, ".") && i + 2 < v->n && v->v[i + 2].kind == T_NAME &&
+        !op(t, v, i + 3, "(")) {
+      const tok *fld = &v->v[i + 2];
+      rc = add_ref(&S->out, &S->n, &S->cap, kind, fld->off, fld->len,
+                   op(t, v, i + 3, "="), 0);
+    } else if (op(t, v, i + 1, "[") && i + 3 < v->n && v->v[i + 2].kind == T_STRING &&
+               !v->v[i + 2].escaped && op(t, v, i + 3, "]") &&
+               plain_name(t + v->v[i + 2].soff, v->v[i + 2].slen)) {
+      const tok *fld = &v->v[i + 2];
+      rc = add_ref(&S->out, &S->n, &S->cap, kind, fld->soff, fld->slen,
+                   op(t, v, i + 4, "="), 0);
+    }
+  }
+  free(cond);
+  return rc;
+}
+
+struct lscan_module {
+  const char *text;
+  toks v;
+  fn_defs fns;
+  unsigned char *seen;
+};
+
+int lscan_module_open(const char *text, size_t len, lscan_module **out) {
+  *out = NULL;
+  lscan_module *m = calloc(1, sizeof *m);
+  if (!m) return CASE_NOMEM;
+  m->text = text;
+  int rc = lex(text, len, &m->v);
+  if (rc == CASE_OK) rc = find_functions(text, &m->v, &m->fns);
+  if (rc == CASE_OK && m->fns.n > 0 && !(m->seen = calloc((size_t)m->fns.n, 1))) rc = CASE_NOMEM;
+  if (rc != CASE_OK) {
+    lscan_module_close(m);
+    return rc;
+  }
+  *out = m;
+  return CASE_OK;
+}
+
+void lscan_module_close(lscan_module *m) {
+  if (!m) return;
+  free(m->seen);
+  free(m->fns.v);
+  free(m->v.v);
+  free(m);
+}
+
+int lscan_module_refs(lscan_module *m, const char *fname, lscan_ref **out, int *nout,
+                      int *found) {
+  *out = NULL;
+  *nout = 0;
+  *found = 0;
+  const char *text = m->text;
+  if (m->fns.n > 0) memset(m->seen, 0, (size_t)m->fns.n);
+  fn_scan S = {text, &m->v, &m->fns, m->seen, NULL, 0, 0};
+  size_t flen = strlen(fname);
+  int rc = CASE_OK;
+  /* the function the definition names: an entry of the module's table (not
+   * a local helper of the same name) */
+  for (int k = 0; rc == CASE_OK && k < m->fns.n && !*found; k++) {
+    const fn_def *f = &m->fns.v[k];
+    if (f->name < 0 || f->local) continue;
+    const char *s;
+    size_t n;
+    tok_text(text, &m->v.v[f->name], &s, &n);
+    if (n != flen || memcmp(s, fname, n) != 0) continue;
+    *found = 1;
+    static const int roles[16] = {ROLE_CASE, ROLE_EVENT, ROLE_PARAMS};
+    rc = scan_fn(&S, k, roles, 0);
+  }
+  if (rc != CASE_OK) {
+    free(S.out);
+    return rc;
+  }
+  *out = S.out;
+  *nout = S.n;
+  return CASE_OK;
+}
+
+int lscan_function_refs(const char *text, size_t len, const char *fname, lscan_ref **out,
+                        int *nout, int *found) {
+  *out = NULL;
+  *nout = 0;
+  *found = 0;
+  lscan_module *m = NULL;
+  int rc = lscan_module_open(text, len, &m);
+  if (rc == CASE_OK) rc = lscan_module_refs(m, fname, out, nout, found);
+  lscan_module_close(m);
+  return rc;
+}

@@ -649,6 +649,43 @@ static void test_lua_root(void **state) {
   assert_string_equal(d->file, "root.yaml");
 }
 
+/* Issue 12.3: the functions of lua: modules that guards and actions name are
+ * scanned as inline scripts are: a case field or param the definition does
+ * not declare is a warning at its place in the module (a module may serve
+ * several versions and branch on a param, so not an error), naming the
+ * guard or action that calls it; helpers the case is passed to are followed. */
+static void test_module_refs(void **state) {
+  case_engine *e = *state;
+  static const char text[] =
+      "workflow: w\nversion: 1\nlua: [modrefs.lua]\n"
+      "params: {drempel: 3, nieuw: false}\n"
+      "data: {aantal: {type: integer, default: 0}}\n"
+      "initial: a\nstates:\n"
+      "  a:\n    on:\n"
+      "      x: {guard: telt, target: b}\n"
+      "      y: {guard: netjes, actions: [zet, herbind], target: b}\n"
+      "  b: {final: true}\n";
+  assert_int_equal(case_engine_set_lua_root(e, CASE_TEST_DATA "/lua"), CASE_OK);
+  const case_def *d = NULL;
+  if (case_def_load_string(e, text, strlen(text), "mod.yaml", &d) != CASE_OK)
+    fail_msg("does not load: %s", case_errmsg(e));
+  static const char *const want[] = {
+      CASE_TEST_DATA "/lua/modrefs.lua:5:35: function telt (the guard at mod.yaml:10:18) "
+      "reads case.aantl, which is not a declared data field of w version 1: a case that runs "
+      "this line fails (declared: aantal; did you mean 'aantal'?)",
+      CASE_TEST_DATA "/lua/modrefs.lua:8:27: function telt (the guard at mod.yaml:10:18) "
+      "reads params.drempl, which is not a declared param of w version 1: a case that runs "
+      "this line fails (declared: drempel, nieuw; did you mean 'drempel'?)",
+      CASE_TEST_DATA "/lua/modrefs.lua:12:8: function zet (the action at mod.yaml:11:36) "
+      "assigns case.nosuchfield, which is not a declared data field of w version 1: a case "
+      "that runs this line fails (declared: aantal)",
+  };
+  int n = case_def_warning_count(d);
+  for (int i = 0; i < n; i++) fprintf(stderr, "  got: %s\n", case_def_warning(d, i));
+  assert_int_equal(n, 3);
+  for (int i = 0; i < 3; i++) assert_string_equal(case_def_warning(d, i), want[i]);
+}
+
 /* Several definitions side by side; the same id and version again. */
 static void test_side_by_side(void **state) {
   case_engine *e = *state;
@@ -850,6 +887,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_with_lua, engine_setup, engine_teardown),
       cmocka_unit_test_setup_teardown(test_unknown_native, engine_setup, engine_teardown),
       cmocka_unit_test_setup_teardown(test_lua_root, engine_setup, engine_teardown),
+      cmocka_unit_test_setup_teardown(test_module_refs, engine_setup, engine_teardown),
       cmocka_unit_test_setup_teardown(test_side_by_side, engine_setup, engine_teardown),
       cmocka_unit_test_setup_teardown(test_depth_limit, engine_setup, engine_teardown),
       cmocka_unit_test_setup_teardown(test_empty_and_odd_inputs, engine_setup, engine_teardown),

@@ -181,9 +181,69 @@ static void test_scalar_maps(void **state) {
   free(value);
 }
 
+/* The references of module function `fn` in `text`, as refs_of gives them. */
+static void expect_fn_refs(const char *text, const char *fn, const char *want) {
+  lscan_ref *r = NULL;
+  int n = 0, found = 0;
+  int rc = lscan_function_refs(text, strlen(text), fn, &r, &n, &found);
+  sbuf b;
+  sbuf_init(&b);
+  if (rc != CASE_OK) sbuf_puts(&b, "<error>");
+  else if (!found) sbuf_puts(&b, "<not found>");
+  for (int i = 0; rc == CASE_OK && i < n; i++) {
+    char k = r[i].kind == LSCAN_CASE ? 'c' : r[i].kind == LSCAN_PARAMS ? 'p'
+             : r[i].kind == LSCAN_EVENT ? 'e' : 'g';
+    sbuf_printf(&b, "%s%c%s:%.*s", i ? " " : "", k, r[i].write ? "w" : "", (int)r[i].len,
+                text + r[i].off);
+  }
+  free(r);
+  char *got = sbuf_take(&b);
+  if (strcmp(got ? got : "", want) != 0) fail_msg("%s\n  got:  %s\n  want: %s", text, got, want);
+  free(got);
+}
+
+/* Issue 12.3: functions of lua: modules, called as fn(case, event, params). */
+static void test_module_functions(void **state) {
+  (void)state;
+  /* the parameters by place, whatever their names; every way to define one */
+  expect_fn_refs("local M = {}\nfunction M.f(z, e, p) z.a = p.b return e.data end\nreturn M",
+                 "f", "cw:a p:b e:data");
+  expect_fn_refs("return { f = function(case, event, params) return case['x'] end }", "f",
+                 "c:x");
+  expect_fn_refs("return { [\"f\"] = function(c) return c.x end }", "f", "c:x");
+  expect_fn_refs("local M = {}\nM.f = function(c) return c.x end\nreturn M", "f", "c:x");
+  /* a local helper of the same name is not the function the definition names */
+  expect_fn_refs("local function f(c) return c.x end\nreturn {}", "f", "<not found>");
+  /* helpers the case or the params are passed to, by place; M.g too */
+  expect_fn_refs("local M = {}\nlocal function h(n, z) return z.y end\n"
+                 "function M.g(q) return q.w end\n"
+                 "function M.f(c, e, p) return h(1, c) or M.g(p) end\nreturn M",
+                 "f", "c:y p:w");
+  /* a method or a field called as a function is no reference; string.len is no helper */
+  expect_fn_refs("local M = {}\nfunction M.f(c) return c.x(1) or string.len(c) end\nreturn M",
+                 "f", "");
+  /* rebound: no claims */
+  expect_fn_refs("local M = {}\nfunction M.f(c) c = {} return c.x end\nreturn M", "f", "");
+  expect_fn_refs("local M = {}\nfunction M.f(c) for _, c in pairs({}) do end return c.x end\n"
+                 "return M", "f", "");
+  /* a branch a param decides, and what follows an early return in one */
+  expect_fn_refs("local M = {}\nfunction M.f(c, e, p)\n  if p.nieuw then c.a = 1 "
+                 "else c.b = 1 end\n  return c.d\nend\nreturn M", "f", "c:d");
+  expect_fn_refs("local M = {}\nfunction M.f(c, e, p)\n  if p.nieuw then return c.a "
+                 "else c.b = 1 end\n  return c.d\nend\nreturn M", "f", "");
+  expect_fn_refs("local M = {}\nfunction M.f(c, e, p)\n  if p.x ~= 1 then return 0 end\n"
+                 "  return c.a\nend\nreturn M", "f", "");
+  expect_fn_refs("local M = {}\nfunction M.f(c, e, p)\n  if c.k then return c.a end\n"
+                 "  return c.b\nend\nreturn M", "f", "c:k c:a c:b");
+  /* recursion ends */
+  expect_fn_refs("local M = {}\nfunction M.f(c) return M.f(c) or c.x end\nreturn M", "f",
+                 "c:x");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fields_and_params),
+      cmocka_unit_test(test_module_functions),
       cmocka_unit_test(test_strings_and_comments_hide_names),
       cmocka_unit_test(test_fields_of_others_and_locals),
       cmocka_unit_test(test_scalar_maps),
