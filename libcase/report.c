@@ -536,6 +536,7 @@ int case_store_report(case_store *s, case_engine *e, int64_t at, const char *opt
   json_t *opts = NULL;
   if (options_json && !(opts = options_object(e, options_json))) return case_errcode(e);
   int rc = parse_opts(&r, opts);
+  if (rc == CASE_OK && s->e == e) rc = st_need_profiles(s, NULL);
   json_t *default_outcomes = NULL;
   if (rc == CASE_OK && !r.o.outcome_events) {
     default_outcomes = json_pack("{s:s, s:s, s:s, s:s}", "uitspraak_gegrond", "gegrond",
@@ -1665,6 +1666,8 @@ int case_store_report_v2(case_store *s, int64_t at, const char *options_json, ch
   r.corrupt = json_array();
   if (rc == CASE_OK && (!r.index || !r.signals || !r.recent || !r.pages || !r.corrupt))
     rc = eng_err(e, CASE_NOMEM, "out of memory");
+  /* the location labels and cases pinned to no version need the stored profiles */
+  if (rc == CASE_OK) rc = st_need_profiles(s, NULL);
   if (rc == CASE_OK) rc = eng_replay_open(e, &r.re);
   if (rc == CASE_OK) {
     rc = v2_read(&r);

@@ -908,16 +908,27 @@ static int check_loaded_defs(case_store *s) {
 /* The latest stored version of a profile the engine does not have yet becomes
  * its current profile of that name (what new cases get); one the program
  * loaded itself is kept (new cases get that, stored as a new version). */
+typedef struct profile_need {
+  case_store *s;
+  const char *name; /* NULL: every stored profile */
+} profile_need;
+
 static int load_profile_row(void *ud, const sb_profile_row *r) {
-  case_store *s = ud;
-  if (eng_profile_find(s->e, r->name)) return CASE_OK;
-  return eng_profile_load_text(s->e, r->name, r->file ? r->file : r->name, r->source,
+  profile_need *q = ud;
+  if (q->name && strcmp(q->name, r->name) != 0) return CASE_OK;
+  if (eng_profile_find(q->s->e, r->name)) return CASE_OK;
+  return eng_profile_load_text(q->s->e, r->name, r->file ? r->file : r->name, r->source,
                                r->source_len);
 }
 
-static int load_profiles(case_store *s) {
-  int rc = s->ops->profile_list(s->db, load_profile_row, s);
+/* Lazily, as need_defs loads definitions: opening a store parses no profile
+ * (its Lua runs in the sandbox), a command loads the ones it uses. */
+int st_need_profiles(case_store *s, const char *name) {
+  if (s->profiles_loaded || (name && eng_profile_find(s->e, name))) return CASE_OK;
+  profile_need q = {s, name};
+  int rc = s->ops->profile_list(s->db, load_profile_row, &q);
   if (rc != CASE_OK && case_errcode(s->e) != rc) st_berr(s, rc);
+  if (rc == CASE_OK && !name) s->profiles_loaded = 1;
   return rc;
 }
 
@@ -1046,7 +1057,6 @@ int case_store_open(case_engine *e, const char *path, int flags, case_store **ou
   if (rc != CASE_OK) st_berr(s, rc);
   if (rc == CASE_OK) rc = check_loaded_defs(s);
   if (rc == CASE_OK) rc = eng_def_source_add(e, need_defs, s);
-  if (rc == CASE_OK) rc = load_profiles(s);
   if (rc == CASE_OK) rc = load_holidays(s);
   if (rc != CASE_OK) {
     case_store_close(s);
@@ -1088,6 +1098,8 @@ int case_store_add_def(case_store *s, const case_def *d) {
     return eng_err(s->e, CASE_MISUSE, "the definition belongs to another engine");
   int rc = writable(s);
   if (rc != CASE_OK) return rc;
+  /* The stored profiles meet it (profcheck.c): one it breaks refuses it now. */
+  if ((rc = st_need_profiles(s, NULL)) != CASE_OK) return rc;
   rc = s->ops->begin(s->db, 1);
   if (rc == CASE_OK) rc = put_def(s, d);
   if (rc == CASE_OK) rc = s->ops->commit(s->db);
@@ -1157,11 +1169,13 @@ static int pin_profile(case_store *s, const char *location, const cs_profile **p
   *p = NULL;
   *version = 0;
   if (!location) return CASE_OK;
+  int rc = st_need_profiles(s, location);
+  if (rc != CASE_OK) return rc;
   const cs_profile *cur = eng_profile_find(s->e, location);
   if (!cur || !cur->source || !cur->hash[0]) return CASE_OK;
   sb_profile_row r = {(char *)cur->name, 0, cur->source, cur->source_len, (char *)cur->hash,
                       cur->path};
-  int rc = s->ops->profile_put(s->db, &r, version);
+  rc = s->ops->profile_put(s->db, &r, version);
   if (rc != CASE_OK) return st_berr(s, rc);
   *p = cur;
   return CASE_OK;
@@ -1183,6 +1197,8 @@ static int load_case(case_store *s, const sb_case_row *row, case_instance **out)
                ? CASE_OK : need_defs(s, row->workflow, row->version);
   const cs_profile *p = NULL;
   if (rc == CASE_OK) rc = st_profile_version(s, s->e, row->location, row->profile_version, &p);
+  /* a case pinned to no version runs on the location's current profile */
+  if (rc == CASE_OK && !p && row->location) rc = st_need_profiles(s, row->location);
   if (rc == CASE_OK) rc = eng_instance_restore(s->e, row->snapshot, p, &c);
   if (rc != CASE_OK) return rc;
   c->profile_version = p ? row->profile_version : 0;

@@ -23,6 +23,9 @@ struct case_store {
   const sb_ops *ops;
   sb_db *db;
   int readonly;
+  /* The stored location profiles' latest versions are loaded into the engine
+   * when something needs them (st_need_profiles), not at open. */
+  int profiles_loaded;
   /* The store's clock (case_store_set_clock(); NULL: the wall clock) and how
    * far ahead of it an event time may be (case_store_set_future_limit()). */
   case_clock_fn clock;
@@ -90,6 +93,12 @@ int st_load_defs(case_store *s, const char *id, int version);
  * first use, alive until `e` closes).  version 0 or name NULL: *out NULL and
  * CASE_OK.  CASE_NOTFOUND (no such version), CASE_CORRUPT (text and hash
  * differ), the profile's load error, with the message on `e`. */
+/* Loads the latest stored version of location profile `name` (NULL: of every
+ * stored profile) as the engine's current profile of that name, unless the
+ * engine has one already (one the program loaded itself is kept).  What a new
+ * case is pinned to, what the report's location labels and a definition
+ * being stored are checked against.  CASE_OK or the backend's/loader's code. */
+int st_need_profiles(case_store *s, const char *name);
 int st_profile_version(case_store *s, case_engine *e, const char *name, int version,
                        const cs_profile **out);
 /* The profile version the replay of a stored case starts on: its

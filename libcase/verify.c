@@ -289,7 +289,10 @@ static int replay_need(void *ud, const char *id, int version) {
 }
 
 static int replay_open(verifier *v) {
-  int rc = eng_replay_open(v->s->e, &v->replay);
+  /* the stored profiles, for cases pinned to no version (loaded lazily) */
+  int rc = st_need_profiles(v->s, NULL);
+  if (rc != CASE_OK) return rc;
+  rc = eng_replay_open(v->s->e, &v->replay);
   if (rc != CASE_OK) return eng_err(v->s->e, rc, "verify: %s", case_errmsg(v->s->e));
   /* Each case's journal is replayed on its own: what a case sent another is in
    * the other's journal, never delivered here. */

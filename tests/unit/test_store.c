@@ -1242,6 +1242,26 @@ static void test_profiles_stored(void **state) {
   case_free(report);
   case_store_close(s2);
   case_engine_close(e2);
+
+  /* Profiles are loaded when something needs them, as definitions are (issue
+   * 12.14): opening parses none, so a stored profile that no longer loads
+   * breaks only what uses it, not every command. */
+  rc = case_store_create(f->s, d, "z1", NULL, NULL, "t", NULL, T0, NULL);
+  if (rc != CASE_OK) fail_msg("create: %s", case_errmsg(f->e));
+  exec_sql(f, "UPDATE profiles SET source = 'return {' WHERE name = 'budel'");
+  assert_int_equal(case_engine_open(&e2), CASE_OK);
+  rc = case_store_open(e2, f->path, 0, &s2);
+  if (rc != CASE_OK) fail_msg("open with a broken profile: %s", case_errmsg(e2));
+  assert_null(eng_profile_find(e2, "budel")); /* nothing parsed at open */
+  assert_int_equal(case_store_fire(s2, "z1", "tel", NULL, "t", NULL, T0 + 60, -1, NULL, NULL),
+                   CASE_OK);
+  /* the case at budel needs it: refused with the profile's error, nothing written */
+  rc = case_store_fire(s2, "b1", "tel", NULL, "t", NULL, T0 + 120, -1, NULL, NULL);
+  assert_int_not_equal(rc, CASE_OK);
+  if (!strstr(case_errmsg(e2), "location profile does not compile"))
+    fail_msg("rc %d: %s", rc, case_errmsg(e2));
+  case_store_close(s2);
+  case_engine_close(e2);
 }
 
 /* A decree day added to a store counts for every program that opens it. */
