@@ -678,7 +678,7 @@ int sb_pg_open(const char *loc, int flags, const sb_ops **ops, sb_db **out, char
   if (rc == CASE_OK) rc = read_version(b, &exists, &version);
   if (rc == CASE_OK) rc = check_version(b, version);
   if (rc == CASE_OK && version == 0 && !(flags & SB_CREATE))
-    rc = fail(b, CASE_NOTFOUND, "store '%s': no store in schema \"%s\" of this database "
+    rc = fail(b, CASE_NOTFOUND, "store '%s': no such store: schema \"%s\" of this database holds none "
               "(create one with casectl init, or CASE_STORE_CREATE)", b->where, b->schema);
   if (rc == CASE_OK && version == 0 && b->readonly)
     rc = fail(b, CASE_NOTFOUND, "store '%s': no store in schema \"%s\"", b->where, b->schema);

@@ -13,6 +13,18 @@ CASECTL=$1 SRC=$2 NAME=$3
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 export CASECTL_STORE=$T/case.db CASECTL_NO_PROGRESS=1
+# CASE_CLI_PG=1 with $CASE_TEST_STORE naming a server (tests/CMakeLists.txt: the
+# fixture's cluster): the test's store is a PostgreSQL schema of its own there,
+# dropped at the end, instead of $T/case.db.
+if [[ ${CASE_CLI_PG:-} == 1 ]]; then
+  if [[ -z ${CASE_TEST_STORE:-} || $CASE_TEST_STORE == sqlite ]]; then
+    echo "FAIL CASE_CLI_PG=1 needs \$CASE_TEST_STORE to name a PostgreSQL server"; exit 1
+  fi
+  pg_schema=cli_${NAME}_$$
+  pg_sep='&'; [[ $CASE_TEST_STORE == *'?'* ]] || pg_sep='?'
+  CASECTL_STORE="$CASE_TEST_STORE${pg_sep}schema=$pg_schema"
+  trap 'psql -X -q "$CASE_TEST_STORE" -c "SET client_min_messages TO warning; DROP SCHEMA IF EXISTS $pg_schema CASCADE" >/dev/null 2>&1; rm -rf "$T"' EXIT
+fi
 cd "$SRC"
 fails=0
 ok() { echo "ok   $*"; }
@@ -372,7 +384,11 @@ pilot)
   # its guards read the stored profiles (meldpunt: Ter Apel runs the interventieteam
   # lane, Budel does not).
   mkdir -p "$T/elsewhere"
-  cp "$CASECTL_STORE" "$T/elsewhere/copy.db"
+  if [[ -n ${pg_schema:-} ]]; then # the store in PostgreSQL: the file made from it
+    "$CASECTL" copy --quiet --from "$CASECTL_STORE" --to "$T/elsewhere/copy.db" || bad "copy out"
+  else
+    cp "$CASECTL_STORE" "$T/elsewhere/copy.db"
+  fi
   (
     cd "$T/elsewhere" && unset CASECTL_STORE && fails=0
     C=(--store copy.db --at 2023-06-16)

@@ -40,14 +40,52 @@ function T.raises(code, fn, ...)
   return err
 end
 
--- A fresh database path under the test's own directory.
+-- $CASE_TEST_STORE naming a PostgreSQL server (tests/CMakeLists.txt: the
+-- fixture's cluster): every store of the test is a schema of its own there.
+T.PG = os.getenv("CASE_TEST_STORE")
+if T.PG == "" or T.PG == "sqlite" then T.PG = nil end
+local schemas = {}
+
+local function psql(sql)
+  local cmd = string.format("psql -X -q %q -c %q >/dev/null 2>&1", T.PG,
+                            "SET client_min_messages TO warning; " .. sql)
+  return os.execute(cmd)
+end
+
+-- A fresh store location: a file under the test's own directory, or (on
+-- PostgreSQL) a schema named after the test script and `name`, dropped first.
 function T.dbpath(name)
+  if T.PG then
+    local script = (arg and arg[0] or "lua"):match("([%w_]+)%.lua$") or "lua"
+    local schema = ("lua_" .. script .. "_" .. name):lower():gsub("[^%w_]", "_")
+    psql("DROP SCHEMA IF EXISTS " .. schema .. " CASCADE")
+    schemas[#schemas + 1] = schema
+    return T.PG .. (T.PG:find("?", 1, true) and "&" or "?") .. "schema=" .. schema
+  end
   local p = T.TMP .. "/" .. name .. ".db"
   os.remove(p); os.remove(p .. "-wal"); os.remove(p .. "-shm")
   return p
 end
 
+-- Runs SQL on the store at `loc` as another program would (the sqlite3 shell,
+-- or psql with the store's schema first on the search path); ok, its output.
+function T.sql(loc, sql)
+  local cmd
+  if T.PG and loc:find("schema=", 1, true) then
+    local schema = loc:match("schema=([%w_]+)")
+    local base = loc:gsub("[?&]schema=[%w_]+", "")
+    cmd = string.format("psql -X -q -v ON_ERROR_STOP=1 %q -c %q 2>&1", base,
+                        "SET search_path TO " .. schema .. "; " .. sql)
+  else
+    cmd = string.format("sqlite3 %q %q 2>&1", loc, sql)
+  end
+  local f = io.popen(cmd)
+  local out = f:read("a")
+  return f:close(), out
+end
+
 function T.done(name)
+  for _, schema in ipairs(schemas) do psql("DROP SCHEMA IF EXISTS " .. schema .. " CASCADE") end
   print(string.format("%s: %d checks passed", name, checks))
 end
 

@@ -74,10 +74,9 @@ s:close()
 
 -- An edit before the checkpoint, made consistently behind the store's back: the newest
 -- case removed whole. Without a checkpoint verify cannot tell; with one it can.
-local sq = io.popen("sqlite3 '" .. path .. "' \"DELETE FROM journal WHERE case_id='Z6'; " ..
-                    "DELETE FROM timers WHERE case_id='Z6'; DELETE FROM cases WHERE id='Z6'\" 2>&1")
-local out = sq:read("a")
-T.ok(sq:close(), "sqlite3: " .. out)
+local edited, out = T.sql(path, "DELETE FROM journal WHERE case_id='Z6'; " ..
+                        "DELETE FROM timers WHERE case_id='Z6'; DELETE FROM cases WHERE id='Z6'")
+T.ok(edited, "sql: " .. out)
 s = libcase.open_store(path, { readonly = true, lua_root = T.SRC })
 ok, rep = s:verify()
 T.ok(ok, "a consistent truncation looks clean without a checkpoint: " .. libcase.encode(rep))
