@@ -436,7 +436,7 @@ static int valid_schema(const char *s) {
   if (!*s || !(islower((unsigned char)*s) || *s == '_')) return 0;
   for (const char *p = s; *p; p++)
     if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '_')) return 0;
-  return strlen(s) <= 63;
+  return strlen(s) <= 55; /* the feed's channel "libcase.NAME" fits NOTIFY's 63 bytes */
 }
 
 /* A 64-bit advisory lock key from the schema name (FNV-1a), so that stores in
@@ -653,7 +653,7 @@ int sb_pg_open(const char *loc, int flags, const sb_ops **ops, sb_db **out, char
   }
   if (bad || !valid_schema(b->schema)) {
     snprintf(err, errlen, "store '%s': schema '%s' is not a valid schema name (lowercase "
-             "letters, digits and _, starting with a letter or _, at most 63)", b->where,
+             "letters, digits and _, starting with a letter or _, at most 55)", b->where,
              bad ? "" : b->schema);
     pg_close(b);
     return CASE_INVALID;
