@@ -1400,7 +1400,13 @@ static int eval_text(run *r, const cs_script *x, const char *what, char **out) {
   const char *t = NULL;
   if (json_is_string(v)) t = json_string_value(v);
   else if (json_is_integer(v)) snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v)), t = buf;
-  else if (json_is_real(v)) snprintf(buf, sizeof buf, "%.14g", json_real_value(v)), t = buf;
+  else if (json_is_real(v)) {
+    c_loc loc;
+    c_locale_enter(&loc);
+    snprintf(buf, sizeof buf, "%.14g", json_real_value(v));
+    c_locale_leave(&loc);
+    t = buf;
+  }
   if (!t) {
     json_decref(v);
     return eng_err_at(r->e, CASE_INVALID, r->d->file, x->pos, "%s '%s' is not a string", what,
@@ -1471,7 +1477,7 @@ static int eval_donedata(run *r, const cs_exec *x, json_t **out) {
 int chart_parse_delay(const char *s, int64_t *ms) {
   while (*s == ' ' || *s == '\t') s++;
   char *end;
-  double v = strtod(s, &end);
+  double v = c_strtod(s, &end);
   if (end == s || v < 0 || !(v < 1e15)) return -1;
   while (*end == ' ') end++;
   double mult;

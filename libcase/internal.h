@@ -72,6 +72,22 @@ const char *utf8_problem(const char *s, size_t *at);
  * not UTF-8). */
 const char *text_problem(const char *s, size_t *at, uint32_t *cp);
 
+/* The C locale for the calling thread while libcase computes, whatever the host
+ * set with setlocale()/uselocale(): in a host running in nl_NL.UTF-8, Lua's
+ * tostring(1.5) gave "1,5", string comparison collated ('a' < 'B' true) and
+ * strtod("0.5") read 0, so a guard or a definition's param differed from its
+ * replay by casectl (C locale).  c_locale_enter() switches the thread to the C
+ * locale (uselocale, POSIX 2008) and c_locale_leave() puts the host's back;
+ * pairs nest. */
+typedef struct c_loc {
+  void *c, *old; /* locale_t (a pointer in glibc and musl), kept opaque for
+                  * files built without _POSIX_C_SOURCE */
+} c_loc;
+void c_locale_enter(c_loc *l);
+void c_locale_leave(c_loc *l);
+/* strtod() in the C locale: '.' is the decimal point. */
+double c_strtod(const char *s, char **end);
+
 /* ------------------------------------------------------------------ */
 /* calendar.c — dates and legal terms                                  */
 /* ------------------------------------------------------------------ */

@@ -1526,7 +1526,7 @@ static int yaml_to_json(ld *L, const node *n, json_t **out) {
       break;
     }
     case V_REAL: {
-      double x = strtod(n->str, NULL);
+      double x = c_strtod(n->str, NULL);
       if (!isfinite(x))
         return fail(L, CASE_INVALID, n->pos, "number %s is out of range (expected a finite "
                     "number)", n->str);

@@ -1834,7 +1834,10 @@ static int protect(sbx *s, lua_CFunction f, void *ud)
   if (!lua_checkstack(L, 4)) return LUA_ERRMEM;
   lua_pushcfunction(L, f);
   lua_pushlightuserdata(L, ud);
+  c_loc loc; /* Lua's number formatting, strcoll and ctype follow the locale */
+  c_locale_enter(&loc);
   int rc = lua_pcall(L, 1, 0, 0);
+  c_locale_leave(&loc);
   if (rc != LUA_OK && lua_type(L, -1) != LUA_TSTRING) {
     lua_pop(L, 1);
     lua_pushliteral(L, "(error object is not a string)");
@@ -1888,7 +1891,10 @@ static int run_job(sbx *s, lua_CFunction f, job *j, const char *what)
   int top = lua_gettop(L);
   lua_pushcfunction(L, f);
   lua_pushlightuserdata(L, j);
+  c_loc loc; /* whatever the host's locale: tostring(1.5) is "1.5", '<' is bytewise */
+  c_locale_enter(&loc);
   int st = lua_pcall(L, 1, 0, 0);
+  c_locale_leave(&loc);
   disarm_limits(s);
   int rc = CASE_OK;
   if (st != LUA_OK) {

@@ -134,7 +134,7 @@ static json_t *scalar_json(const yaml_node_t *n) {
   if (nd > 0 && nd <= 18 && d[nd] == '\0') return json_integer(strtoll(s, NULL, 10));
   if (nd > 0 || *d == '.') {
     char *end = NULL;
-    double v = strtod(s, &end);
+    double v = c_strtod(s, &end);
     if (end && *end == '\0' && strpbrk(s, ".eE")) return json_real(v);
   }
   return json_string(s);

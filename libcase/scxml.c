@@ -410,10 +410,14 @@ static def_node *json_node(const json_t *v, cs_pos pos) {
   case JSON_INTEGER:
     snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
     return def_node_plain(buf, pos);
-  case JSON_REAL:
+  case JSON_REAL: {
+    c_loc loc; /* "0.5", not "0,5", in a host running in a Dutch locale */
+    c_locale_enter(&loc);
     snprintf(buf, sizeof buf, "%.17g", json_real_value(v));
+    c_locale_leave(&loc);
     if (!strpbrk(buf, ".eE")) strcat(buf, ".0");
     return def_node_plain(buf, pos);
+  }
   case JSON_TRUE: return def_node_plain("true", pos);
   case JSON_FALSE: return def_node_plain("false", pos);
   default: return def_node_plain("null", pos);

@@ -1,6 +1,7 @@
 /* util.c — growable strings, string copies, hashing, pending-event lists. */
 #include "internal.h"
 
+#include <locale.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,6 +230,27 @@ const char *text_problem(const char *s, size_t *at, uint32_t *cp) {
     i += (size_t)n;
   }
   return NULL;
+}
+
+void c_locale_enter(c_loc *l) {
+  locale_t c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+  l->c = (void *)c;
+  l->old = c ? (void *)uselocale(c) : NULL;
+}
+
+void c_locale_leave(c_loc *l) {
+  if (!l->c) return;
+  uselocale((locale_t)l->old);
+  freelocale((locale_t)l->c);
+  l->c = NULL;
+}
+
+double c_strtod(const char *s, char **end) {
+  c_loc l;
+  c_locale_enter(&l);
+  double v = strtod(s, end);
+  c_locale_leave(&l);
+  return v;
 }
 
 int case_text_check(const char *text, char *why, size_t whylen) {
