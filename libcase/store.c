@@ -1162,8 +1162,9 @@ int st_profile_version(case_store *s, case_engine *e, const char *name, int vers
  * The version of location `location`'s profile a new case is pinned to: the
  * engine's current profile of that name, stored as a new version first when
  * its text is not the latest stored one (inside the caller's write
- * transaction, as put_def() pins the definition).  *p NULL and *version 0 when
- * there is no such profile (the create then fails) or it has no text.
+ * transaction, as put_def() pins the definition).  CASE_NOTFOUND when the
+ * location has no profile, stored or loaded; *p NULL and *version 0 when it
+ * has no text.
  */
 static int pin_profile(case_store *s, const char *location, const cs_profile **p, int *version) {
   *p = NULL;
@@ -1172,7 +1173,11 @@ static int pin_profile(case_store *s, const char *location, const cs_profile **p
   int rc = st_need_profiles(s, location);
   if (rc != CASE_OK) return rc;
   const cs_profile *cur = eng_profile_find(s->e, location);
-  if (!cur || !cur->source || !cur->hash[0]) return CASE_OK;
+  if (!cur)
+    return eng_err(s->e, CASE_NOTFOUND, "no location profile '%s' is stored or loaded (store "
+                   "it first: case_store_add_profile(), casectl init --profile %s=FILE)",
+                   location, location);
+  if (!cur->source || !cur->hash[0]) return CASE_OK;
   sb_profile_row r = {(char *)cur->name, 0, cur->source, cur->source_len, (char *)cur->hash,
                       cur->path};
   rc = s->ops->profile_put(s->db, &r, version);

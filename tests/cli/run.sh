@@ -615,6 +615,8 @@ defs)
   contains "$T/err" "'HACKER' is not a role of ask version 1 (declared: " "fire names the declared roles"
   expect 5 "migrate-profile as an undeclared role" -- "${A[@]}" migrate-profile --role HACKER --actor x --at 2026-03-02 A1
   expect 5 "token create as an undeclared role" -- "${A[@]}" token create --role HACKER --name h
+  expect 3 "new at a location with no profile" -- "${A[@]}" new --workflow ask --role IND --location nergens --at 2026-03-02 A9
+  contains "$T/err" "no location profile 'nergens' is stored or loaded" "new says the profile is neither stored nor loaded"
   expect 1 "fire as a declared role no transition admits is a refusal" -- "${A[@]}" fire --role COA --at 2026-03-02 A1 besluit
   expect 0 "explain --help" -- "$CASECTL" explain --help
   contains "$T/out" "every reason" "explain --help says what it does"
