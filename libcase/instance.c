@@ -732,10 +732,13 @@ int case_instance_timers(const case_instance *c, char **json) {
 /* Snapshots                                                           */
 /* ------------------------------------------------------------------ */
 
-int case_instance_snapshot(const case_instance *c, char **json) {
-  if (!c) return CASE_MISUSE;
-  case_engine *e = c->engine;
-  if (!json) return eng_err(e, CASE_MISUSE, "json is NULL");
+/*
+ * The snapshot as a JSON object.  `whole` 0 leaves out what a store keeps in
+ * columns of its own (format, workflow, version, hash, case, location,
+ * revision, done, configuration, data): the journal's `state` column
+ * (docs/store.md), which eng_instance_restore_parts() completes again.
+ */
+static json_t *snapshot_json(const case_instance *c, int whole) {
   const case_def *d = c->def;
   json_t *hist = json_object();
   for (int s = 1; hist && s < d->nstates; s++) {
@@ -769,13 +772,17 @@ int case_instance_snapshot(const case_instance *c, char **json) {
     }
     json_array_append_new(timers, o);
   }
-  json_t *snap = json_pack("{s:i, s:s, s:i, s:s, s:s, s:s?, s:I, s:b, s:o, s:o, s:o, s:[], s:o, "
-                           "s:I}",
-                           "format", SNAPSHOT_FORMAT, "workflow", d->id, "version", d->version,
-                           "hash", d->hash, "case", c->id, "location", c->location, "revision",
-                           (json_int_t)c->st.revision, "done", c->st.done, "configuration",
-                           config_json(c), "history", hist, "data", data_json(c->st.data, d), "internal_queue",
-                           "timers", timers, "timer_seq", (json_int_t)c->st.timer_seq);
+  json_t *snap;
+  if (whole)
+    snap = json_pack("{s:i, s:s, s:i, s:s, s:s, s:s?, s:I, s:b, s:o, s:o, s:o, s:[], s:o, s:I}",
+                     "format", SNAPSHOT_FORMAT, "workflow", d->id, "version", d->version, "hash",
+                     d->hash, "case", c->id, "location", c->location, "revision",
+                     (json_int_t)c->st.revision, "done", c->st.done, "configuration",
+                     config_json(c), "history", hist, "data", data_json(c->st.data, d),
+                     "internal_queue", "timers", timers, "timer_seq", (json_int_t)c->st.timer_seq);
+  else
+    snap = json_pack("{s:o, s:[], s:o, s:I}", "history", hist, "internal_queue", "timers",
+                     timers, "timer_seq", (json_int_t)c->st.timer_seq);
   if (snap) json_object_set_new(snap, "time", json_integer((json_int_t)c->st.last_time));
   /* Only what a case uses is written: snapshots of other cases stay as they were. */
   if (snap && c->parent) {
@@ -791,7 +798,23 @@ int case_instance_snapshot(const case_instance *c, char **json) {
         json_array_append_new(b, json_string(d->states[s].id));
     json_object_set_new(snap, "bound", b);
   }
-  return json_out(e, snap, json);
+  return snap;
+}
+
+int case_instance_snapshot(const case_instance *c, char **json) {
+  if (!c) return CASE_MISUSE;
+  case_engine *e = c->engine;
+  if (!json) return eng_err(e, CASE_MISUSE, "json is NULL");
+  return json_out(e, snapshot_json(c, 1), json);
+}
+
+int eng_instance_state(const case_instance *c, char **json) {
+  *json = NULL;
+  json_t *v = snapshot_json(c, 0);
+  if (!v) return nomem(c->engine);
+  *json = json_dumps(v, JSON_COMPACT);
+  json_decref(v);
+  return *json ? CASE_OK : nomem(c->engine);
 }
 
 static int snap_err(case_engine *e, int rc, const char *fmt, const char *arg) {
@@ -1026,14 +1049,10 @@ int case_instance_restore(case_engine *e, const char *json, case_instance **out)
   return eng_instance_restore(e, json, NULL, out);
 }
 
-int eng_instance_restore(case_engine *e, const char *json, const cs_profile *profile,
-                         case_instance **out) {
-  if (out) *out = NULL;
-  if (!e) return CASE_MISUSE;
-  if (!json || !out) return eng_err(e, CASE_MISUSE, "case_instance_restore: NULL argument");
-  json_t *snap;
-  int rc = parse_json(e, json, "the snapshot", &snap);
-  if (rc != CASE_OK) return rc;
+/* Restores from the snapshot object `snap` (its reference is taken). */
+static int restore_json(case_engine *e, json_t *snap, const cs_profile *profile,
+                        case_instance **out) {
+  int rc;
   const char *wf = json_string_value(json_object_get(snap, "workflow"));
   const char *hash = json_string_value(json_object_get(snap, "hash"));
   const char *id = json_string_value(json_object_get(snap, "case"));
@@ -1068,6 +1087,54 @@ int eng_instance_restore(case_engine *e, const char *json, const cs_profile *pro
   link_case(e, c);
   *out = c;
   return eng_ok(e);
+}
+
+int eng_instance_restore(case_engine *e, const char *json, const cs_profile *profile,
+                         case_instance **out) {
+  if (out) *out = NULL;
+  if (!e) return CASE_MISUSE;
+  if (!json || !out) return eng_err(e, CASE_MISUSE, "case_instance_restore: NULL argument");
+  json_t *snap;
+  int rc = parse_json(e, json, "the snapshot", &snap);
+  if (rc != CASE_OK) return rc;
+  return restore_json(e, snap, profile, out);
+}
+
+int eng_instance_restore_parts(case_engine *e, const eng_parts *p, const cs_profile *profile,
+                               case_instance **out) {
+  *out = NULL;
+  json_t *snap, *cfg, *data;
+  int rc = parse_json(e, p->state, "the stored state", &snap);
+  if (rc != CASE_OK) return rc;
+  if (!json_is_object(snap)) {
+    json_decref(snap);
+    return eng_err(e, CASE_INVALID, "case '%s': the stored state is not a JSON object", p->id);
+  }
+  if ((rc = parse_json(e, p->configuration, "the stored configuration", &cfg)) != CASE_OK) {
+    json_decref(snap);
+    return rc;
+  }
+  if ((rc = parse_json(e, p->data, "the stored data", &data)) != CASE_OK) {
+    json_decref(snap);
+    json_decref(cfg);
+    return rc;
+  }
+  int bad = json_object_set_new(snap, "format", json_integer(SNAPSHOT_FORMAT)) ||
+            json_object_set_new(snap, "workflow", json_string(p->workflow)) ||
+            json_object_set_new(snap, "version", json_integer(p->version)) ||
+            json_object_set_new(snap, "hash", json_string(p->hash)) ||
+            json_object_set_new(snap, "case", json_string(p->id)) ||
+            json_object_set_new(snap, "location", p->location ? json_string(p->location)
+                                                              : json_null()) ||
+            json_object_set_new(snap, "revision", json_integer((json_int_t)p->revision)) ||
+            json_object_set_new(snap, "done", json_boolean(p->done)) ||
+            json_object_set_new(snap, "configuration", cfg) ||
+            json_object_set_new(snap, "data", data);
+  if (bad) {
+    json_decref(snap);
+    return nomem(e);
+  }
+  return restore_json(e, snap, profile, out);
 }
 
 /* ------------------------------------------------------------------ */

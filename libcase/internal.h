@@ -933,6 +933,25 @@ int eng_instance_create(case_engine *e, const case_def *d, const char *id, const
 /* case_instance_restore() with a pinned profile (NULL: none). */
 int eng_instance_restore(case_engine *e, const char *json, const cs_profile *profile,
                          case_instance **out);
+/* A stored case in the columns the store keeps it in (schema 10): the case
+ * row's identity and the latest journal row's revision, done, configuration,
+ * data and state (the snapshot without those; eng_instance_state()).  Strings
+ * are borrowed. */
+typedef struct eng_parts {
+  const char *workflow, *hash, *id, *location;
+  int version;
+  int64_t revision;
+  int done;
+  const char *configuration, *data, *state;
+} eng_parts;
+/* eng_instance_restore() from the parts.  CASE_OK, or the error (CASE_INVALID
+ * for a text that is not JSON, and every error of case_instance_restore()). */
+int eng_instance_restore_parts(case_engine *e, const eng_parts *p, const cs_profile *profile,
+                               case_instance **out);
+/* The snapshot of `c` without format, workflow, version, hash, case,
+ * location, revision, done, configuration and data: compact JSON in *json
+ * (malloc'd; the caller frees it).  CASE_OK or CASE_NOMEM. */
+int eng_instance_state(const case_instance *c, char **json);
 /* Loads a profile from text (as case_engine_load_profile does from a file). */
 int eng_profile_load_text(case_engine *e, const char *name, const char *path, const char *text,
                           size_t len);

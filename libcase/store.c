@@ -1196,6 +1196,9 @@ static int load_case(case_store *s, const sb_case_row *row, case_instance **out)
     return CASE_OK;
   }
   case_instance_free(c);
+  char why[300];
+  if (sb_case_row_loadable(row, why, sizeof why) != CASE_OK)
+    return eng_err(s->e, CASE_CORRUPT, "%s", why);
   /* Its definition, loaded from the store on first use (with its error), and
    * the version of its location's profile it is pinned to. */
   int rc = eng_def_loaded(s->e, row->workflow, row->version)
@@ -1204,7 +1207,11 @@ static int load_case(case_store *s, const sb_case_row *row, case_instance **out)
   if (rc == CASE_OK) rc = st_profile_version(s, s->e, row->location, row->profile_version, &p);
   /* a case pinned to no version runs on the location's current profile */
   if (rc == CASE_OK && !p && row->location) rc = st_need_profiles(s, row->location);
-  if (rc == CASE_OK) rc = eng_instance_restore(s->e, row->snapshot, p, &c);
+  if (rc == CASE_OK) {
+    eng_parts parts = {row->workflow, row->hash, row->id, row->location, row->version,
+                       row->revision, row->done, row->configuration, row->data, row->state};
+    rc = eng_instance_restore_parts(s->e, &parts, p, &c);
+  }
   if (rc != CASE_OK) return rc;
   c->profile_version = p ? row->profile_version : 0;
   c->profile_first = p ? row->profile_first : 0;
@@ -1407,22 +1414,45 @@ typedef struct pending_write {
   sb_journal_row j;
   sb_case_row cr;
   char hash[65];
-  char *payload, *config, *data, *snapshot;
+  char *payload, *config, *data, *state;
   sb_timer_row *timers;
   int ntimers;
 } pending_write;
+
+static void timer_rows_free(sb_timer_row *v, int n) {
+  for (int i = 0; i < n; i++) {
+    free(v[i].timer_id);
+    free(v[i].last_day);
+  }
+  free(v);
+}
 
 static void pending_free(pending_write *w) {
   free(w->payload);
   free(w->config);
   free(w->data);
-  free(w->snapshot);
-  for (int i = 0; i < w->ntimers; i++) {
-    free(w->timers[i].timer_id);
-    free(w->timers[i].last_day);
-  }
-  free(w->timers);
+  free(w->state);
+  timer_rows_free(w->timers, w->ntimers);
   memset(w, 0, sizeof *w);
+}
+
+void st_timers_free(st_timers *m) {
+  timer_rows_free(m->v, m->n);
+  memset(m, 0, sizeof *m);
+}
+
+/* 1 when the rows `v` are the mirror's, field by field and in order. */
+static int timers_same(const st_timers *m, const sb_timer_row *v, int n) {
+  if (!m->known || m->n != n) return 0;
+  for (int i = 0; i < n; i++) {
+    const sb_timer_row *a = &m->v[i], *b = &v[i];
+    if (a->seq != b->seq || a->due != b->due || a->fired != b->fired ||
+        strcmp(a->timer_id, b->timer_id) != 0 || strcmp(a->kind, b->kind) != 0 ||
+        strcmp(a->name, b->name) != 0 || !a->last_day != !b->last_day ||
+        (a->last_day && strcmp(a->last_day, b->last_day) != 0))
+      return 0;
+  }
+  return 1;
 }
 
 /* The timer rows mirroring the case's running timers (none once done). */
@@ -1450,6 +1480,21 @@ static int timer_rows(const case_instance *c, pending_write *w) {
   return CASE_OK;
 }
 
+int st_timers_capture(const case_instance *c, st_timers *m) {
+  memset(m, 0, sizeof *m);
+  pending_write w;
+  memset(&w, 0, sizeof w);
+  int rc = timer_rows(c, &w);
+  if (rc != CASE_OK) {
+    pending_free(&w);
+    return rc;
+  }
+  m->v = w.timers;
+  m->n = w.ntimers;
+  m->known = 1;
+  return CASE_OK;
+}
+
 /*
  * Writes what an accepted macrostep produced, inside the caller's write
  * transaction: the journal row (hash-chained to `prev_hash`), the case row
@@ -1461,7 +1506,8 @@ static int timer_rows(const case_instance *c, pending_write *w) {
 static int persist(case_store *s, case_instance *c, const char *event, const char *payload_json,
                    const char *actor, const char *role, int64_t at, int64_t old_revision,
                    const char *prev_hash, const collector *k, const idem_req *key, int64_t *seq,
-                   char *hash_out /* [65] or NULL: the new row's hash */) {
+                   char *hash_out /* [65] or NULL: the new row's hash */, st_timers *mirror,
+                   int repin) {
   case_engine *e = s->e;
   pending_write w;
   memset(&w, 0, sizeof w);
@@ -1481,7 +1527,7 @@ static int persist(case_store *s, case_instance *c, const char *event, const cha
   json_t *data = data_json(c->st.data, c->def);
   w.data = data ? st_canon(data) : NULL;
   json_decref(data);
-  if (!w.config || !w.data || case_instance_snapshot(c, &w.snapshot) != CASE_OK) goto out;
+  if (!w.config || !w.data || eng_instance_state(c, &w.state) != CASE_OK) goto out;
   if (timer_rows(c, &w) != CASE_OK) goto out;
 
   w.j.case_id = c->id;
@@ -1495,6 +1541,8 @@ static int persist(case_store *s, case_instance *c, const char *event, const cha
   w.j.configuration = w.config;
   w.j.data = w.data;
   w.j.prev_hash = (char *)prev_hash;
+  w.j.done = c->st.done != 0;
+  w.j.state = w.state;
   rc = row_hash_canonical(&s->h, &w.j, w.hash);
   if (rc == CASE_CORRUPT) {
     rc = eng_err(e, CASE_CORRUPT, "store: the journal hash of case '%s' revision %lld differs "
@@ -1516,24 +1564,32 @@ static int persist(case_store *s, case_instance *c, const char *event, const cha
   w.j.node = have_node ? node : NULL;
   if (rc == CASE_OK) rc = s->ops->journal_append(s->db, &w.j);
 
+  /* The case row changes only at its creation and when its profile pin does
+   * (schema 10): the journal row is the case's state. */
   w.cr.id = c->id;
   w.cr.workflow = c->def->id;
   w.cr.version = c->def->version;
   w.cr.hash = (char *)c->def->hash;
   w.cr.location = c->location;
-  w.cr.revision = c->st.revision;
-  w.cr.configuration = w.config;
-  w.cr.done = c->st.done;
-  w.cr.snapshot = w.snapshot;
-  w.cr.last_hash = w.hash;
   w.cr.created = now;
-  w.cr.updated = now;
   w.cr.profile_version = c->profile_version;
   w.cr.profile_first = c->profile_first;
-  if (rc == CASE_OK)
-    rc = old_revision < 0 ? s->ops->case_insert(s->db, &w.cr)
-                          : s->ops->case_update(s->db, &w.cr, old_revision);
-  if (rc == CASE_OK) rc = s->ops->timers_replace(s->db, c->id, w.timers, w.ntimers);
+  if (rc == CASE_OK && old_revision < 0) rc = s->ops->case_insert(s->db, &w.cr);
+  else if (rc == CASE_OK && repin) rc = s->ops->case_update(s->db, &w.cr, old_revision);
+  /* Timer rows only when they changed: most fires start and stop no timer. */
+  st_timers none = {NULL, 0, 1};
+  const st_timers *was = mirror ? mirror : old_revision < 0 ? &none : NULL;
+  if (rc == CASE_OK && !(was && timers_same(was, w.timers, w.ntimers))) {
+    rc = s->ops->timers_replace(s->db, c->id, w.timers, w.ntimers);
+    if (rc == CASE_OK && mirror) { /* the rows now stored */
+      st_timers_free(mirror);
+      mirror->v = w.timers;
+      mirror->n = w.ntimers;
+      mirror->known = 1;
+      w.timers = NULL;
+      w.ntimers = 0;
+    }
+  }
   for (int i = 0; rc == CASE_OK && i < k->list.n; i++) {
     char *p = st_canon(k->list.v[i].payload);
     if (!p) {
@@ -1686,10 +1742,10 @@ static int mail_deliver(case_store *s, mail_run *m) {
         if (rc != CASE_OK) st_berr(s, rc);
         else
           rc = persist(s, target, "create", ptext, actor, NULL, target->st.last_time, -1, "",
-                       &k, NULL, &seq, NULL);
+                       &k, NULL, &seq, NULL, NULL, 0);
       } else {
         rc = persist(s, target, event, ptext, actor, NULL, target->st.last_time, row.revision,
-                     row.last_hash ? row.last_hash : "", &k, NULL, &seq, NULL);
+                     row.last_hash ? row.last_hash : "", &k, NULL, &seq, NULL, NULL, 0);
       }
       free(ptext);
       for (int i = 0; rc == CASE_OK && i < k.list.n; i++) {
@@ -1872,7 +1928,7 @@ static int create_once(case_store *s, const case_def *d, const char *id,
   }
   c->profile_version = c->profile_first = pver;
   int64_t seq = 0;
-  rc = persist(s, c, "create", data_json, actor, role, at, -1, "", &k, NULL, &seq, NULL);
+  rc = persist(s, c, "create", data_json, actor, role, at, -1, "", &k, NULL, &seq, NULL, NULL, 0);
   if (rc == CASE_OK && e->mail) rc = mail_deliver(s, &mr);
   if (rc == CASE_OK) {
     rc = write_commit(s);
@@ -1914,7 +1970,7 @@ int case_store_fire(case_store *s, const char *id, const char *event, const char
  * unless it is still as stored.
  */
 static int fire_due_timers(case_store *s, case_instance *c, int64_t at, int64_t *cur_rev,
-                           char cur_hash[65], collector *later) {
+                           char cur_hash[65], collector *later, st_timers *mirror) {
   case_engine *e = s->e;
   memset(later, 0, sizeof *later);
   later->host = e->notify;
@@ -1945,7 +2001,7 @@ static int fire_due_timers(case_store *s, case_instance *c, int64_t at, int64_t 
     int64_t tseq = 0;
     if (rc == CASE_OK)
       rc = persist(s, c, tev, NULL, TIMER_ACTOR, NULL, due, *cur_rev, cur_hash, &tk, NULL, &tseq,
-                   cur_hash);
+                   cur_hash, mirror, 0);
     free(tev);
     for (int m = 0; rc == CASE_OK && m < tk.list.n; m++) {
       rc = plist_push(&later->list, tk.list.v[m].name, json_incref(tk.list.v[m].payload));
@@ -2071,8 +2127,11 @@ static int fire_once(case_store *s, const char *id, const char *event,
   collector later; /* notifications of those timers, forwarded after commit */
   mail_run mr;
   mail_begin(s, &mr);
-  rc = fire_due_timers(s, c, at, &cur_rev, cur_hash, &later);
+  st_timers mirror; /* the timer rows stored now: rewritten only when they change */
+  if (st_timers_capture(c, &mirror) != CASE_OK) mirror.known = 0;
+  rc = fire_due_timers(s, c, at, &cur_rev, cur_hash, &later, &mirror);
   if (rc != CASE_OK) {
+    st_timers_free(&mirror);
     st_rollback(s);
     int too_many = rc == CASE_LIMIT && cur_rev >= 0;
     if (!mail_abort(s, &mr, c) && cur_rev != row.revision)
@@ -2088,6 +2147,7 @@ static int fire_once(case_store *s, const char *id, const char *event,
   rc = case_instance_fire(c, event, payload_json, actor, role, at);
   collect_stop(e, &k);
   if (rc != CASE_OK) {
+    st_timers_free(&mirror);
     st_rollback(s);
     if (!mail_abort(s, &mr, c) && cur_rev != row.revision)
       case_instance_free(c); /* timers fired in memory only */
@@ -2100,7 +2160,8 @@ static int fire_once(case_store *s, const char *id, const char *event,
   }
   int64_t n = 0;
   rc = persist(s, c, event, payload_json, actor, role, at, cur_rev, cur_hash, &k, key, &n,
-               NULL);
+               NULL, &mirror, 0);
+  st_timers_free(&mirror);
   if (rc == CASE_OK && e->mail) rc = mail_deliver(s, &mr);
   if (rc == CASE_OK) {
     rc = write_commit(s);
@@ -2232,7 +2293,7 @@ int case_store_set_profile(case_store *s, const char *id, int version, const cha
     goto fail;
   }
   /* Terms that ran out before `at` happen first, as for any event. */
-  rc = fire_due_timers(s, c, at, &cur_rev, cur_hash, &later);
+  rc = fire_due_timers(s, c, at, &cur_rev, cur_hash, &later, NULL);
   if (rc != CASE_OK) goto fail;
   json_t *pl = json_pack("{s:s, s:i, s:i, s:s}", "location", c->location, "from",
                          c->profile_version, "to", version, "hash", p->hash);
@@ -2246,7 +2307,7 @@ int case_store_set_profile(case_store *s, const char *id, int version, const cha
   st_apply_profile(c, p, version, at);
   cur_rev = -1; /* memory is ahead of disk from here until the commit */
   rc = persist(s, c, PROFILE_EVENT, payload, actor, role, at, before, cur_hash, &none, NULL, &n,
-               NULL);
+               NULL, NULL, 1);
   free(payload);
   if (rc == CASE_OK) {
     rec_end(s);
@@ -2512,7 +2573,7 @@ static int tick_one(case_store *s, int64_t now, sb_timer_row *cursor, case_set *
   }
   int64_t seq;
   rc = persist(s, c, event, NULL, TIMER_ACTOR, NULL, t.due, row.revision, row.last_hash, &k,
-               NULL, &seq, NULL);
+               NULL, &seq, NULL, NULL, 0); /* a timer fired: its rows change */
   if (rc == CASE_OK && e->mail) rc = mail_deliver(s, &mr);
   if (rc == CASE_OK) {
     rc = write_commit(s);

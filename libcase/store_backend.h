@@ -38,20 +38,31 @@ typedef struct sb_def_row {
                      stored (a store from before schema 2) */
 } sb_def_row;
 
+/*
+ * A case (schema 10): the case row holds what is fixed at its creation and its
+ * profile pin; everything else is its latest journal row's (the one with the
+ * largest revision), which case_get() and case_page() join in.  A fire writes
+ * no case row (docs/store.md, "What a fire writes").
+ */
 typedef struct sb_case_row {
+  /* The case row's columns. */
   char *id;
   char *workflow;
   int version;
   char *hash;          /* the definition's hash */
   char *location;      /* may be NULL */
+  int64_t created;
+  int profile_version; /* the version of its location's profile it runs with; 0: none pinned */
+  int profile_first;   /* the version it was created with (replay starts there); 0: none */
+  /* Its latest journal row's (ignored by case_insert and case_update). */
   int64_t revision;
   char *configuration; /* JSON array of state ids */
   int done;
-  char *snapshot;      /* case_instance_snapshot() JSON */
-  char *last_hash;     /* hash of the case's last journal row */
-  int64_t created, updated;
-  int profile_version; /* the version of its location's profile it runs with; 0: none pinned */
-  int profile_first;   /* the version it was created with (replay starts there); 0: none */
+  char *data;          /* JSON object (the row's data); NULL from case_page */
+  char *state;         /* the row's state (sb_journal_row.state); NULL from case_page */
+  char *last_hash;     /* the row's hash */
+  int64_t last_seq;    /* the row's seq */
+  int64_t updated;     /* the row's recorded */
 } sb_case_row;
 
 typedef struct sb_journal_row {
@@ -73,6 +84,14 @@ typedef struct sb_journal_row {
    * append: 32 bytes or NULL; on read: node_len bytes as stored. */
   const unsigned char *node;
   int node_len;
+  /* The case after this row (schema 10): done 1 when it is done; state the
+   * snapshot (case_instance_snapshot()) without format, workflow, version,
+   * hash, case, location, revision, done, configuration and data, which are
+   * the case row's or this row's own columns.  Not part of the row's hash.
+   * On read, state NULL (and done 0) for rows written before schema 10, except
+   * each case's latest row then, which migration 10 filled. */
+  int done;
+  char *state;
 } sb_journal_row;
 
 typedef struct sb_timer_row {
@@ -214,15 +233,26 @@ typedef struct sb_ops {
   int (*holiday_put)(sb_db *db, const char *day, const char *name, int64_t added);
   int (*holiday_list)(sb_db *db, sb_holiday_fn fn, void *ud);
 
+  /* The case row joined with its latest journal row (sb_case_row).
+   * CASE_NOTFOUND without a case row.  A case row without a journal row
+   * (a damaged store) is returned with revision -1 and the row's columns
+   * NULL; a latest row without state (likewise) with state NULL:
+   * sb_case_row_loadable() says whether a case can be loaded from it. */
   int (*case_get)(sb_db *db, const char *id, sb_case_row *out);
+  /* Inserts the case row's own columns (the creation's journal row is
+   * appended in the same transaction). */
   int (*case_insert)(sb_db *db, const sb_case_row *row);
-  /* Updates the row only while its stored revision is `old_revision`. */
+  /* Writes the row's profile_version and profile_first, the only columns of a
+   * case row that change; `old_revision` is not looked at (the journal's
+   * UNIQUE (case_id, revision) keeps two writers of one revision apart).
+   * CASE_NOTFOUND when there is no such case row. */
   int (*case_update)(sb_db *db, const sb_case_row *row, int64_t old_revision);
   int (*case_list)(sb_db *db, sb_case_id_fn fn, void *ud); /* ids in id order */
-  /* At most `limit` (<= 0: every) case rows with an id after `after` (NULL:
-   * from the first), in id order, without their snapshot (row->snapshot
-   * NULL); rows are borrowed for the callback, whose non-zero return stops
-   * the read and is returned. */
+  /* At most `limit` (<= 0: every) cases with an id after `after` (NULL: from
+   * the first), in id order, as case_get() without data and state (NULL); a
+   * case without a journal row has revision -1 and configuration "[]". Rows
+   * are borrowed for the callback, whose non-zero return stops the read and
+   * is returned. */
   int (*case_page)(sb_db *db, const char *after, int limit, sb_case_fn fn, void *ud);
   /* The latest event time in the journal; *any 0 for an empty journal. */
   int (*latest_time)(sb_db *db, int64_t *t, int *any);
@@ -250,7 +280,8 @@ typedef struct sb_ops {
   int (*journal_case_page)(sb_db *db, const char *case_id, int64_t after, int limit,
                            sb_journal_fn fn, void *ud);
 
-  /* Replaces every timer row of the case with `rows`. */
+  /* Replaces every timer row of the case with `rows` (store.c calls it only
+   * when they differ from the stored ones). */
   int (*timers_replace)(sb_db *db, const char *case_id, const sb_timer_row *rows, int n);
   /* The unfired timer due first at or before `now` in (due, case id, seq)
    * order, strictly after `after` in that order when `after` is not NULL.
@@ -313,6 +344,10 @@ typedef struct sb_ops {
 } sb_ops;
 
 void sb_case_row_free(sb_case_row *r);
+/* CASE_OK when `r` (from case_get) has what a case is loaded from: a latest
+ * journal row with configuration, data, state and hash; else CASE_CORRUPT
+ * with the reason in err. */
+int sb_case_row_loadable(const sb_case_row *r, char *err, size_t errlen);
 void sb_timer_row_free(sb_timer_row *r);
 void sb_token_row_free(sb_token_row *r);
 

@@ -83,6 +83,16 @@ json_t *st_parse_any(const char *text);
  * or CASE_NOMEM.
  */
 int st_row_hash(const sb_journal_row *r, char out[65]);
+/* The timer rows a case has stored, as persist() compares them (it writes
+ * them only when they change): known 0 means unknown (always written). */
+typedef struct st_timers {
+  sb_timer_row *v; /* timer_id and last_day owned; case_id, kind, name borrowed */
+  int n, known;
+} st_timers;
+/* The rows of `c`'s running timers, as stored after its last write; CASE_OK
+ * or CASE_NOMEM (m then unknown). */
+int st_timers_capture(const case_instance *c, st_timers *m);
+void st_timers_free(st_timers *m);
 /* Loads stored definition `id` `version` (0: every version; id NULL: every
  * definition) the engine has not loaded yet: definitions are loaded lazily.
  * CASE_OK or the error (a stored definition that does not parse or whose hash

@@ -134,6 +134,25 @@ static const char *const migrations[] = {
     "  login " T " NOT NULL, role " T " NOT NULL, granted BIGINT NOT NULL,"
     "  PRIMARY KEY (login, role));"
     "REVOKE ALL ON grants FROM PUBLIC;",
+    /* 10 (issue 14): a case's state is its latest journal row; the journal
+     * gains done and state (filled for each case's latest row from its old
+     * snapshot), the case row keeps what is fixed at creation and its profile
+     * pin; case_state shows the old case row's columns (store_sqlite.c) */
+    "ALTER TABLE journal ADD COLUMN done INTEGER;"
+    "ALTER TABLE journal ADD COLUMN state " T ";"
+    "UPDATE journal j SET done=c.done,"
+    "  state=((c.snapshot::jsonb) - 'format' - 'workflow' - 'version' - 'hash' - 'case'"
+    "    - 'location' - 'revision' - 'done' - 'configuration' - 'data')::text"
+    "  FROM cases c WHERE c.id=j.case_id AND c.revision=j.revision;"
+    "ALTER TABLE cases DROP COLUMN revision, DROP COLUMN configuration, DROP COLUMN done,"
+    "  DROP COLUMN snapshot, DROP COLUMN last_hash, DROP COLUMN updated;"
+    "CREATE VIEW case_state AS SELECT c.id AS id, c.workflow AS workflow, c.version AS version,"
+    "  c.hash AS hash, c.location AS location, j.revision AS revision,"
+    "  j.configuration AS configuration, j.done AS done, j.data AS data, j.state AS state,"
+    "  j.hash AS last_hash, j.seq AS last_seq, c.created AS created, j.recorded AS updated,"
+    "  c.profile_version AS profile_version, c.profile_first AS profile_first"
+    "  FROM cases c LEFT JOIN journal j ON j.seq=(SELECT k.seq FROM journal k"
+    "  WHERE k.case_id=c.id ORDER BY k.revision DESC LIMIT 1);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -159,7 +178,7 @@ static const char *const pg_only[SCHEMA_VERSION] = {
 #define META_TABLE "CREATE TABLE IF NOT EXISTS meta(key " T " PRIMARY KEY, value " T " NOT NULL)"
 
 #define JOURNAL_COLS "seq,case_id,revision,event,payload,actor,role,time,recorded," \
-                     "configuration,data,prev_hash,hash,encode(node,'hex')"
+                     "configuration,data,prev_hash,hash,encode(node,'hex'),done,state"
 
 struct sb_db {
   PGconn *conn;
@@ -1079,36 +1098,60 @@ static int pg_holiday_list(sb_db *b, sb_holiday_fn fn, void *ud) {
 /* Cases                                                               */
 /* ------------------------------------------------------------------ */
 
-#define CASE_COLS "id,workflow,version,hash,location,revision,configuration,done,snapshot," \
-                  "last_hash,created,updated,profile_version,profile_first"
+/* A case row with its latest journal row (schema 10): the (case_id, revision)
+ * index gives that row's seq, then one lookup by seq. */
+#define CASE_GET_SQL "SELECT c.id,c.workflow,c.version,c.hash,c.location,c.created," \
+                     "c.profile_version,c.profile_first,j.revision,j.configuration,j.done," \
+                     "j.data,j.state,j.hash,j.seq,j.recorded FROM cases c LEFT JOIN journal j " \
+                     "ON j.seq=(SELECT k.seq FROM journal k WHERE k.case_id=c.id ORDER BY " \
+                     "k.revision DESC LIMIT 1) "
+
+/* Row i of a CASE_GET_SQL result, borrowed from it. */
+static void case_of(PGresult *r, int i, sb_case_row *c) {
+  memset(c, 0, sizeof *c);
+  c->id = (char *)val(r, i, 0);
+  c->workflow = (char *)val(r, i, 1);
+  c->version = (int)ival(r, i, 2);
+  c->hash = (char *)val(r, i, 3);
+  c->location = (char *)val(r, i, 4);
+  c->created = ival(r, i, 5);
+  c->profile_version = (int)ival(r, i, 6);
+  c->profile_first = (int)ival(r, i, 7);
+  c->revision = PQgetisnull(r, i, 8) ? -1 : ival(r, i, 8);
+  c->configuration = (char *)val(r, i, 9);
+  c->done = (int)ival(r, i, 10);
+  c->data = (char *)val(r, i, 11);
+  c->state = (char *)val(r, i, 12);
+  c->last_hash = (char *)val(r, i, 13);
+  c->last_seq = ival(r, i, 14);
+  c->updated = ival(r, i, 15);
+}
 
 static int pg_case_get(sb_db *b, const char *id, sb_case_row *out) {
   memset(out, 0, sizeof *out);
   prm p = {0};
   p_text(&p, id);
   PGresult *r;
-  int rc = run(b, "read case", "SELECT " CASE_COLS " FROM cases WHERE id=$1", &p, &r);
+  int rc = run(b, "read case", CASE_GET_SQL "WHERE c.id=$1", &p, &r);
   if (rc != CASE_OK) return rc;
   if (PQntuples(r) == 0) {
     PQclear(r);
     return fail(b, CASE_NOTFOUND, "store: no case '%s'", id);
   }
-  out->id = dup(val(r, 0, 0));
-  out->workflow = dup(val(r, 0, 1));
-  out->version = (int)ival(r, 0, 2);
-  out->hash = dup(val(r, 0, 3));
-  out->location = dup(val(r, 0, 4));
-  out->revision = ival(r, 0, 5);
-  out->configuration = dup(val(r, 0, 6));
-  out->done = (int)ival(r, 0, 7);
-  out->snapshot = dup(val(r, 0, 8));
-  out->last_hash = dup(val(r, 0, 9));
-  out->created = ival(r, 0, 10);
-  out->updated = ival(r, 0, 11);
-  out->profile_version = (int)ival(r, 0, 12);
-  out->profile_first = (int)ival(r, 0, 13);
-  int ok = out->id && out->workflow && out->hash && out->configuration && out->snapshot &&
-           out->last_hash && (out->location || PQgetisnull(r, 0, 4));
+  sb_case_row c;
+  case_of(r, 0, &c);
+  *out = c;
+  out->id = dup(c.id);
+  out->workflow = dup(c.workflow);
+  out->hash = dup(c.hash);
+  out->location = dup(c.location);
+  out->configuration = dup(c.configuration);
+  out->data = dup(c.data);
+  out->state = dup(c.state);
+  out->last_hash = dup(c.last_hash);
+  int ok = out->id && out->workflow && out->hash && (out->location || !c.location) &&
+           (out->configuration || !c.configuration) && (out->data || !c.data) &&
+           (out->state || !c.state) && (out->last_hash || !c.last_hash);
   PQclear(r);
   if (!ok) {
     sb_case_row_free(out);
@@ -1117,52 +1160,33 @@ static int pg_case_get(sb_db *b, const char *id, sb_case_row *out) {
   return CASE_OK;
 }
 
-static void case_params(prm *p, const sb_case_row *c) {
-  p_text(p, c->id);
-  p_text(p, c->workflow);
-  p_int(p, c->version);
-  p_text(p, c->hash);
-  p_text(p, c->location);
-  p_int(p, c->revision);
-  p_text(p, c->configuration);
-  p_int(p, c->done);
-  p_text(p, c->snapshot);
-  p_text(p, c->last_hash);
-  p_int(p, c->created);
-  p_int(p, c->updated);
-  p_int(p, c->profile_version);
-  p_int(p, c->profile_first);
-}
-
 static int pg_case_insert(sb_db *b, const sb_case_row *c) {
   prm p = {0};
-  case_params(&p, c);
-  int rc = run(b, "insert case", "INSERT INTO cases(" CASE_COLS ") "
-               "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)", &p, NULL);
+  p_text(&p, c->id);
+  p_text(&p, c->workflow);
+  p_int(&p, c->version);
+  p_text(&p, c->hash);
+  p_text(&p, c->location);
+  p_int(&p, c->created);
+  p_int(&p, c->profile_version);
+  p_int(&p, c->profile_first);
+  int rc = run(b, "insert case", "INSERT INTO cases(id,workflow,version,hash,location,created,"
+               "profile_version,profile_first) VALUES($1,$2,$3,$4,$5,$6,$7,$8)", &p, NULL);
   if (rc == CASE_EXISTS) return fail(b, CASE_EXISTS, "store: case '%s' exists", c->id);
   return rc;
 }
 
+/* The profile pin, the only columns of a case row that change (schema 10). */
 static int pg_case_update(sb_db *b, const sb_case_row *c, int64_t old_revision) {
+  (void)old_revision;
   prm p = {0};
   p_text(&p, c->id);
-  p_int(&p, c->revision);
-  p_text(&p, c->configuration);
-  p_int(&p, c->done);
-  p_text(&p, c->snapshot);
-  p_text(&p, c->last_hash);
-  p_int(&p, c->updated);
   p_int(&p, c->profile_version);
   p_int(&p, c->profile_first);
-  p_int(&p, old_revision);
   long n = 0;
   int rc = run_count(b, "update case",
-                     "UPDATE cases SET revision=$2,configuration=$3,done=$4,snapshot=$5,"
-                     "last_hash=$6,updated=$7,profile_version=$8,profile_first=$9 "
-                     "WHERE id=$1 AND revision=$10", &p, &n);
-  if (rc == CASE_OK && n != 1)
-    return fail(b, CASE_CONFLICT, "store: case '%s' is no longer at revision %lld", c->id,
-                (long long)old_revision);
+                     "UPDATE cases SET profile_version=$2,profile_first=$3 WHERE id=$1", &p, &n);
+  if (rc == CASE_OK && n != 1) return fail(b, CASE_NOTFOUND, "store: no case '%s'", c->id);
   return rc;
 }
 
@@ -1182,24 +1206,19 @@ static int pg_case_page(sb_db *b, const char *after, int limit, sb_case_fn fn, v
   else p_text(&p, NULL); /* LIMIT NULL: every row */
   PGresult *r;
   int rc = run(b, "list cases",
-               "SELECT id,workflow,version,hash,location,revision,configuration,done,last_hash,"
-               "created,updated FROM cases WHERE id > $1 ORDER BY id "
-               "LIMIT $2::bigint", &p, &r);
+               "SELECT c.id,c.workflow,c.version,c.hash,c.location,c.created,c.profile_version,"
+               "c.profile_first,j.revision,j.configuration,j.done,NULL,NULL,j.hash,j.seq,"
+               "j.recorded FROM cases c LEFT JOIN journal j ON j.seq=(SELECT k.seq FROM journal "
+               "k WHERE k.case_id=c.id ORDER BY k.revision DESC LIMIT 1) WHERE c.id > $1 "
+               "ORDER BY c.id LIMIT $2::bigint", &p, &r);
   if (rc != CASE_OK) return rc;
   for (int i = 0; rc == CASE_OK && i < PQntuples(r); i++) {
     sb_case_row c;
-    memset(&c, 0, sizeof c);
-    c.id = (char *)val(r, i, 0);
-    c.workflow = (char *)val(r, i, 1);
-    c.version = (int)ival(r, i, 2);
-    c.hash = (char *)val(r, i, 3);
-    c.location = (char *)val(r, i, 4);
-    c.revision = ival(r, i, 5);
-    c.configuration = (char *)val(r, i, 6);
-    c.done = (int)ival(r, i, 7);
-    c.last_hash = (char *)val(r, i, 8);
-    c.created = ival(r, i, 9);
-    c.updated = ival(r, i, 10);
+    case_of(r, i, &c);
+    if (c.revision < 0) { /* no journal row: a damaged store, still listed */
+      c.configuration = "[]";
+      c.last_hash = "";
+    }
     rc = fn(ud, &c);
   }
   PQclear(r);
@@ -1241,12 +1260,15 @@ static int pg_journal_append(sb_db *b, sb_journal_row *j) {
   p_text(&p, j->node ? node_hex : NULL);
   if (j->seq > 0) p_int(&p, j->seq);
   else p_text(&p, NULL);
+  p_int(&p, j->done ? 1 : 0);
+  p_text(&p, j->state);
   PGresult *r;
   int rc = run(b, "append to the journal",
                "INSERT INTO journal(case_id,revision,event,payload,actor,role,time,recorded,"
-               "configuration,data,prev_hash,hash,node,seq) "
+               "configuration,data,prev_hash,hash,node,seq,done,state) "
                "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,decode($13,'hex'),"
-               "COALESCE($14::bigint,(SELECT COALESCE(max(seq),0)+1 FROM journal))) RETURNING seq",
+               "COALESCE($14::bigint,(SELECT COALESCE(max(seq),0)+1 FROM journal)),$15,$16) "
+               "RETURNING seq",
                &p, &r);
   if (rc == CASE_EXISTS)
     return fail(b, CASE_CONFLICT, "store: case '%s' already has journal revision %lld (or journal "
@@ -1291,6 +1313,8 @@ static int journal_rows(sb_db *b, const char *sql, prm *p, sb_journal_fn fn, voi
       j.node = NULL;
       j.node_len = (int)(strlen(nh) / 2);
     }
+    j.done = (int)ival(r, i, 14);
+    j.state = (char *)val(r, i, 15);
     if (!j.case_id || !j.event || !j.payload || !j.configuration || !j.data || !j.prev_hash ||
         !j.hash) {
       rc = fail(b, CASE_CORRUPT, "store: journal row %lld has an empty column", (long long)j.seq);

@@ -114,7 +114,7 @@ static int pg_only(case_store *s, const char *fn) {
  *
  * What a login may do is said in include/libcase/store.h (case_store_grant)
  * and docs/store.md; the rules key on the journal only, so they hold for the
- * case row of schema 8 (updated on every fire) and of schema 9 (fixed at
+ * case row of schema 8 (updated on every fire) and of schema 10 (fixed at
  * creation but for the profile pin).
  */
 static const char SECURE_SQL[] =

@@ -108,6 +108,46 @@ static const char *const migrations[] = {
     "CREATE TABLE IF NOT EXISTS outbox_claims("
     "  consumer TEXT NOT NULL, outbox_id INTEGER NOT NULL, lease_until INTEGER NOT NULL,"
     "  done INTEGER, PRIMARY KEY (consumer, outbox_id));",
+    /* 10 (issue 14): a case's state is its latest journal row, so that a fire
+     * writes one journal row (and its index entry) and no case row.  The
+     * journal gains done and state (the snapshot without what the case row
+     * and the row's own columns hold; filled here for each case's latest row
+     * from its old snapshot); the case row keeps what is fixed at creation
+     * and its profile pin; timers and cases lose their rowid (one b-tree each
+     * fewer to write).  case_state shows the old case row's columns. */
+    "ALTER TABLE journal ADD COLUMN done INTEGER;"
+    "ALTER TABLE journal ADD COLUMN state TEXT;"
+    "UPDATE journal SET"
+    "  done=(SELECT c.done FROM cases c WHERE c.id=journal.case_id),"
+    "  state=(SELECT json_remove(c.snapshot,'$.format','$.workflow','$.version','$.hash',"
+    "    '$.case','$.location','$.revision','$.done','$.configuration','$.data')"
+    "    FROM cases c WHERE c.id=journal.case_id)"
+    "  WHERE (case_id, revision) IN (SELECT id, revision FROM cases);"
+    "CREATE TABLE cases10("
+    "  id TEXT NOT NULL PRIMARY KEY, workflow TEXT NOT NULL, version INTEGER NOT NULL,"
+    "  hash TEXT NOT NULL, location TEXT, created INTEGER NOT NULL,"
+    "  profile_version INTEGER NOT NULL DEFAULT 0, profile_first INTEGER NOT NULL DEFAULT 0,"
+    "  FOREIGN KEY (workflow, version) REFERENCES definitions(id, version)) WITHOUT ROWID;"
+    "INSERT INTO cases10(id,workflow,version,hash,location,created,profile_version,profile_first)"
+    "  SELECT id,workflow,version,hash,location,created,profile_version,profile_first FROM cases;"
+    "DROP TABLE cases;"
+    "ALTER TABLE cases10 RENAME TO cases;"
+    "CREATE INDEX cases_workflow ON cases(workflow, version);"
+    "CREATE TABLE timers10("
+    "  case_id TEXT NOT NULL, timer_id TEXT NOT NULL, seq INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL, name TEXT NOT NULL, due INTEGER NOT NULL, last_day TEXT,"
+    "  fired INTEGER NOT NULL, PRIMARY KEY (case_id, timer_id)) WITHOUT ROWID;"
+    "INSERT INTO timers10 SELECT case_id,timer_id,seq,kind,name,due,last_day,fired FROM timers;"
+    "DROP TABLE timers;"
+    "ALTER TABLE timers10 RENAME TO timers;"
+    "CREATE INDEX timers_due ON timers(fired, due, case_id, seq);"
+    "CREATE VIEW case_state AS SELECT c.id AS id, c.workflow AS workflow, c.version AS version,"
+    "  c.hash AS hash, c.location AS location, j.revision AS revision,"
+    "  j.configuration AS configuration, j.done AS done, j.data AS data, j.state AS state,"
+    "  j.hash AS last_hash, j.seq AS last_seq, c.created AS created, j.recorded AS updated,"
+    "  c.profile_version AS profile_version, c.profile_first AS profile_first"
+    "  FROM cases c LEFT JOIN journal j ON j.seq=(SELECT k.seq FROM journal k"
+    "  WHERE k.case_id=c.id ORDER BY k.revision DESC LIMIT 1);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -125,7 +165,12 @@ enum {
 };
 
 #define JOURNAL_COLS "seq,case_id,revision,event,payload,actor,role,time,recorded," \
-                     "configuration,data,prev_hash,hash,node"
+                     "configuration,data,prev_hash,hash,node,done,state"
+
+/* A case row with its latest journal row: the (case_id, revision) index gives
+ * that row's seq at once (the index holds it), then one lookup by seq. */
+#define CASE_JOIN "FROM cases c LEFT JOIN journal j ON j.seq=(SELECT k.seq FROM journal k " \
+                  "WHERE k.case_id=c.id ORDER BY k.revision DESC LIMIT 1) "
 
 static const char *const sql_text[Q_COUNT] = {
     [Q_DEF_GET] = "SELECT hash,modules FROM definitions WHERE id=?1 AND version=?2",
@@ -137,24 +182,23 @@ static const char *const sql_text[Q_COUNT] = {
                   "WHERE id=?1 AND version=?2",
     [Q_DEF_KEYS] = "SELECT id,version FROM definitions WHERE ?1 IS NULL OR id=?1 "
                    "ORDER BY id,version",
-    [Q_CASE_GET] = "SELECT id,workflow,version,hash,location,revision,configuration,done,"
-                   "snapshot,last_hash,created,updated,profile_version,profile_first "
-                   "FROM cases WHERE id=?1",
-    [Q_CASE_INSERT] = "INSERT INTO cases(id,workflow,version,hash,location,revision,"
-                      "configuration,done,snapshot,last_hash,created,updated,profile_version,"
-                      "profile_first) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?14,?15)",
-    [Q_CASE_UPDATE] = "UPDATE cases SET revision=?6,configuration=?7,done=?8,snapshot=?9,"
-                      "last_hash=?10,updated=?12,profile_version=?14,profile_first=?15 "
-                      "WHERE id=?1 AND revision=?13",
+    [Q_CASE_GET] = "SELECT c.id,c.workflow,c.version,c.hash,c.location,c.created,"
+                   "c.profile_version,c.profile_first,j.revision,j.configuration,j.done,j.data,"
+                   "j.state,j.hash,j.seq,j.recorded " CASE_JOIN "WHERE c.id=?1",
+    [Q_CASE_INSERT] = "INSERT INTO cases(id,workflow,version,hash,location,created,"
+                      "profile_version,profile_first) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
+    [Q_CASE_UPDATE] = "UPDATE cases SET profile_version=?2,profile_first=?3 WHERE id=?1",
     [Q_CASE_LIST] = "SELECT id FROM cases ORDER BY id",
     /* Keyset pages over the primary key: each page is one index range, so a
      * listing costs what it lists, not the table before it. */
-    [Q_CASE_PAGE] = "SELECT id,workflow,version,hash,location,revision,configuration,done,"
-                    "last_hash,created,updated FROM cases WHERE id>?1 ORDER BY id LIMIT ?2",
+    [Q_CASE_PAGE] = "SELECT c.id,c.workflow,c.version,c.hash,c.location,c.created,"
+                    "c.profile_version,c.profile_first,j.revision,j.configuration,j.done,NULL,"
+                    "NULL,j.hash,j.seq,j.recorded " CASE_JOIN "WHERE c.id>?1 ORDER BY c.id "
+                    "LIMIT ?2",
     [Q_LATEST_TIME] = "SELECT max(time) FROM journal",
     [Q_JOURNAL_APPEND] = "INSERT INTO journal(case_id,revision,event,payload,actor,role,time,"
-                         "recorded,configuration,data,prev_hash,hash,node,seq) "
-                         "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
+                         "recorded,configuration,data,prev_hash,hash,node,seq,done,state) "
+                         "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
     [Q_JOURNAL_CASE] = "SELECT " JOURNAL_COLS " FROM journal WHERE case_id=?1 ORDER BY revision",
     [Q_JOURNAL_FROM] = "SELECT " JOURNAL_COLS " FROM journal WHERE seq>?1 ORDER BY seq LIMIT ?2",
     [Q_JOURNAL_GET] = "SELECT " JOURNAL_COLS " FROM journal WHERE seq=?1",
@@ -900,6 +944,19 @@ static int sq_holiday_list(sb_db *b, sb_holiday_fn fn, void *ud) {
 /* Cases                                                               */
 /* ------------------------------------------------------------------ */
 
+int sb_case_row_loadable(const sb_case_row *r, char *err, size_t errlen) {
+  if (r->revision < 0) {
+    snprintf(err, errlen, "store: case '%s' has no journal row", r->id);
+    return CASE_CORRUPT;
+  }
+  if (!r->configuration || !r->data || !r->state || !r->last_hash) {
+    snprintf(err, errlen, "store: case '%s': its latest journal row (seq %lld) has no state (or "
+             "an empty column)", r->id, (long long)r->last_seq);
+    return CASE_CORRUPT;
+  }
+  return CASE_OK;
+}
+
 void sb_case_row_free(sb_case_row *r) {
   if (!r) return;
   free(r->id);
@@ -907,9 +964,38 @@ void sb_case_row_free(sb_case_row *r) {
   free(r->hash);
   free(r->location);
   free(r->configuration);
-  free(r->snapshot);
+  free(r->data);
+  free(r->state);
   free(r->last_hash);
   memset(r, 0, sizeof *r);
+}
+
+/* The columns of Q_CASE_GET / Q_CASE_PAGE, borrowed from the statement. */
+static void case_cols(sqlite3_stmt *s, sb_case_row *r) {
+  memset(r, 0, sizeof *r);
+  r->id = (char *)col_text(s, 0);
+  r->workflow = (char *)col_text(s, 1);
+  r->version = sqlite3_column_int(s, 2);
+  r->hash = (char *)col_text(s, 3);
+  r->location = (char *)col_text(s, 4);
+  r->created = sqlite3_column_int64(s, 5);
+  r->profile_version = sqlite3_column_int(s, 6);
+  r->profile_first = sqlite3_column_int(s, 7);
+  r->revision = sqlite3_column_type(s, 8) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 8);
+  r->configuration = (char *)col_text(s, 9);
+  r->done = sqlite3_column_int(s, 10);
+  r->data = (char *)col_text(s, 11);
+  r->state = (char *)col_text(s, 12);
+  r->last_hash = (char *)col_text(s, 13);
+  r->last_seq = sqlite3_column_int64(s, 14);
+  r->updated = sqlite3_column_int64(s, 15);
+}
+
+static char *dup_or_null(const char *v, int *nomem) {
+  if (!v) return NULL;
+  char *p = strdup(v);
+  if (!p) *nomem = 1;
+  return p;
 }
 
 static int sq_case_get(sb_db *b, const char *id, sb_case_row *out) {
@@ -927,65 +1013,56 @@ static int sq_case_get(sb_db *b, const char *id, sb_case_row *out) {
     done(s);
     return rc;
   }
-  out->id = col_dup(s, 0);
-  out->workflow = col_dup(s, 1);
-  out->version = sqlite3_column_int(s, 2);
-  out->hash = col_dup(s, 3);
-  out->location = col_dup(s, 4);
-  out->revision = sqlite3_column_int64(s, 5);
-  out->configuration = col_dup(s, 6);
-  out->done = sqlite3_column_int(s, 7);
-  out->snapshot = col_dup(s, 8);
-  out->last_hash = col_dup(s, 9);
-  out->created = sqlite3_column_int64(s, 10);
-  out->updated = sqlite3_column_int64(s, 11);
-  out->profile_version = sqlite3_column_int(s, 12);
-  out->profile_first = sqlite3_column_int(s, 13);
-  int ok = out->id && out->workflow && out->hash && out->configuration && out->snapshot &&
-           out->last_hash && (out->location || sqlite3_column_type(s, 4) == SQLITE_NULL);
+  sb_case_row r;
+  case_cols(s, &r);
+  if (!r.id || !r.workflow || !r.hash) {
+    done(s);
+    return fail(b, CASE_CORRUPT, "store: case '%s': its case row has an empty column", id);
+  }
+  int nomem = 0;
+  *out = r;
+  out->id = dup_or_null(r.id, &nomem);
+  out->workflow = dup_or_null(r.workflow, &nomem);
+  out->hash = dup_or_null(r.hash, &nomem);
+  out->location = dup_or_null(r.location, &nomem);
+  out->configuration = dup_or_null(r.configuration, &nomem);
+  out->data = dup_or_null(r.data, &nomem);
+  out->state = dup_or_null(r.state, &nomem);
+  out->last_hash = dup_or_null(r.last_hash, &nomem);
   done(s);
-  if (!ok) {
+  if (nomem) {
     sb_case_row_free(out);
     return fail(b, CASE_NOMEM, "out of memory");
   }
   return CASE_OK;
 }
 
-static void bind_case(sqlite3_stmt *s, const sb_case_row *r) {
+static int sq_case_insert(sb_db *b, const sb_case_row *r) {
+  sqlite3_stmt *s = stmt(b, Q_CASE_INSERT);
+  if (!s) return rc_of(sqlite3_errcode(b->db));
   bind_text(s, 1, r->id);
   bind_text(s, 2, r->workflow);
   sqlite3_bind_int(s, 3, r->version);
   bind_text(s, 4, r->hash);
   bind_text(s, 5, r->location);
-  sqlite3_bind_int64(s, 6, r->revision);
-  bind_text(s, 7, r->configuration);
-  sqlite3_bind_int(s, 8, r->done);
-  bind_text(s, 9, r->snapshot);
-  bind_text(s, 10, r->last_hash);
-  sqlite3_bind_int64(s, 11, r->created);
-  sqlite3_bind_int64(s, 12, r->updated);
-  sqlite3_bind_int(s, 14, r->profile_version);
-  sqlite3_bind_int(s, 15, r->profile_first);
-}
-
-static int sq_case_insert(sb_db *b, const sb_case_row *r) {
-  sqlite3_stmt *s = stmt(b, Q_CASE_INSERT);
-  if (!s) return rc_of(sqlite3_errcode(b->db));
-  bind_case(s, r);
+  sqlite3_bind_int64(s, 6, r->created);
+  sqlite3_bind_int(s, 7, r->profile_version);
+  sqlite3_bind_int(s, 8, r->profile_first);
   int rc = exec_stmt(b, s, "insert case");
   if (rc == CASE_EXISTS) return fail(b, CASE_EXISTS, "store: case '%s' exists", r->id);
   return rc;
 }
 
 static int sq_case_update(sb_db *b, const sb_case_row *r, int64_t old_revision) {
+  (void)old_revision;
   sqlite3_stmt *s = stmt(b, Q_CASE_UPDATE);
   if (!s) return rc_of(sqlite3_errcode(b->db));
-  bind_case(s, r);
-  sqlite3_bind_int64(s, 13, old_revision);
+  bind_text(s, 1, r->id);
+  sqlite3_bind_int(s, 2, r->profile_version);
+  sqlite3_bind_int(s, 3, r->profile_first);
   int rc = exec_stmt(b, s, "update case");
   if (rc == CASE_OK && sqlite3_changes(b->db) != 1)
-    return fail(b, CASE_CONFLICT, "store: case '%s' is no longer at revision %lld", r->id,
-                (long long)old_revision);
+    return fail(b, CASE_NOTFOUND, "store: no case '%s'", r->id);
   return rc;
 }
 
@@ -1009,18 +1086,11 @@ static int sq_case_page(sb_db *b, const char *after, int limit, sb_case_fn fn, v
   int src, rc = CASE_OK;
   while (rc == CASE_OK && (src = sqlite3_step(s)) == SQLITE_ROW) {
     sb_case_row r;
-    memset(&r, 0, sizeof r);
-    r.id = (char *)col_text(s, 0);
-    r.workflow = (char *)col_text(s, 1);
-    r.version = sqlite3_column_int(s, 2);
-    r.hash = (char *)col_text(s, 3);
-    r.location = (char *)col_text(s, 4);
-    r.revision = sqlite3_column_int64(s, 5);
-    r.configuration = (char *)col_text(s, 6);
-    r.done = sqlite3_column_int(s, 7);
-    r.last_hash = (char *)col_text(s, 8);
-    r.created = sqlite3_column_int64(s, 9);
-    r.updated = sqlite3_column_int64(s, 10);
+    case_cols(s, &r);
+    if (r.revision < 0) { /* no journal row: a damaged store, still listed */
+      r.configuration = "[]";
+      r.last_hash = "";
+    }
     if (!r.id || !r.workflow || !r.configuration) {
       rc = fail(b, CASE_CORRUPT, "store: a case row has an empty column");
       break;
@@ -1072,6 +1142,8 @@ static int sq_journal_append(sb_db *b, sb_journal_row *r) {
   else sqlite3_bind_null(s, 13);
   if (r->seq > 0) sqlite3_bind_int64(s, 14, r->seq);
   else sqlite3_bind_null(s, 14);
+  sqlite3_bind_int(s, 15, r->done ? 1 : 0);
+  bind_text(s, 16, r->state);
   int rc = exec_stmt(b, s, "append to the journal");
   if (rc == CASE_EXISTS)
     return fail(b, CASE_CONFLICT, "store: case '%s' already has journal revision %lld (or journal "
@@ -1099,6 +1171,8 @@ static int journal_rows(sb_db *b, sqlite3_stmt *s, sb_journal_fn fn, void *ud) {
     r.hash = (char *)col_text(s, 12);
     r.node = sqlite3_column_blob(s, 13);
     r.node_len = sqlite3_column_bytes(s, 13);
+    r.done = sqlite3_column_int(s, 14);
+    r.state = (char *)col_text(s, 15);
     if (!r.case_id || !r.event || !r.payload || !r.configuration || !r.data || !r.prev_hash ||
         !r.hash) {
       rc = fail(b, CASE_CORRUPT, "store: journal row %lld has an empty column",

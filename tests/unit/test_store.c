@@ -24,6 +24,7 @@
 #include "libcase/libcase.h"
 #include "libcase/store.h"
 #include "internal.h" /* the engine's loaded definitions (lazy loading) */
+#include "store_schema.h" /* older schemas, for the migration tests */
 #include "store_uri.h" /* the backend under test: $CASE_TEST_STORE */
 
 /* 2026-03-02T09:00:00Z, a Monday (10:00 in Amsterdam). */
@@ -103,6 +104,7 @@ static void open_all(fx *f) {
 
 /* SQL that takes a schema 8 store back to schema 7: one profile per name, no pins. */
 #define UNDO_SCHEMA_8                                                                        \
+  UNDO_SCHEMA_10                                                                              \
   "CREATE TABLE p6(name TEXT PRIMARY KEY, source TEXT NOT NULL, hash TEXT NOT NULL, "        \
   "file TEXT, added INTEGER NOT NULL);"                                                      \
   "INSERT INTO p6 SELECT name,source,hash,file,added FROM profiles WHERE version=1;"         \
@@ -292,7 +294,7 @@ static void test_open_errors(void **state) {
   if (ts_pg()) { /* the files below are SQLite's: test_pg_open_errors has PostgreSQL's */
     assert_int_equal(case_store_config(f->s, 7, 100), CASE_INVALID);
     assert_int_equal(case_store_config(f->s, CASE_STORE_SYNC_FULL, 2000), CASE_OK);
-    assert_int_equal(schema_version(f), 9);
+    assert_int_equal(schema_version(f), 10);
     case_engine_close(e);
     return;
   }
@@ -315,7 +317,7 @@ static void test_open_errors(void **state) {
   /* Settings. */
   assert_int_equal(case_store_config(f->s, 7, 100), CASE_INVALID);
   assert_int_equal(case_store_config(f->s, CASE_STORE_SYNC_FULL, 2000), CASE_OK);
-  assert_int_equal(schema_version(f), 9);
+  assert_int_equal(schema_version(f), 10);
   case_engine_close(e);
 }
 
@@ -826,8 +828,12 @@ static void test_tampered_case_row(void **state) {
   fx *f = *state;
   create(f, "z1", NULL);
   fire(f, "z1", "tel", NULL, "IND");
-  /* A snapshot edited behind the journal's back. */
-  exec_sql(f, "UPDATE cases SET snapshot=replace(snapshot, '\"n\":1', '\"n\":5')");
+  /* The stored state (not part of the row's hash) edited behind the
+   * journal's back: a fire would load a case with a timer counter it never had. */
+  exec_sql(f, "UPDATE journal SET state=replace(state, '\"timer_seq\":1', '\"timer_seq\":9') "
+              "WHERE seq=2");
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM journal WHERE seq=2 AND state LIKE "
+                                "'%\"timer_seq\":9%'"), 1);
   char *rep = NULL;
   assert_int_equal(case_store_verify(f->s, &rep), CASE_CORRUPT);
   assert_non_null(strstr(rep, "{\"case\":\"z1\",\"seq\":2,\"problem\":\"state\""));
@@ -965,6 +971,86 @@ static void test_sigkill_mid_stream(void **state) {
   assert_int_equal(case_store_verify(f->s, &rep), CASE_OK);
   case_free(rep);
   print_message("killed after %d reported fires; journal ends at seq %lld\n", n, (long long)last);
+}
+
+/* Child: batches of 9 fires (`tel` at z1, z2, z3 in turn, each with its
+ * outbox row) and one refused fire (`nee` by a role that may not), until
+ * killed; after each commit it writes the number of batches committed. */
+enum { BATCH_FIRES = 9 };
+static void batch_crash_child(const char *path, int fd) {
+  case_engine *e;
+  case_store *s;
+  if (case_engine_open(&e) != CASE_OK) _exit(2);
+  if (case_store_open(e, path, 0, &s) != CASE_OK) _exit(2);
+  static const char *const ids[] = {"z1", "z2", "z3"};
+  for (int64_t b = 0;; b++) {
+    int rc;
+    while ((rc = case_store_batch_begin(s)) == CASE_BUSY) {
+    }
+    if (rc != CASE_OK) _exit(5);
+    for (int j = 0; j < BATCH_FIRES; j++) {
+      rc = case_store_fire(s, ids[j % 3], "tel", NULL, "kind", "IND", T0 + b * 100 + j, -1,
+                           NULL, NULL);
+      if (rc != CASE_OK) _exit(4);
+      if (j == 4 && case_store_fire(s, "z1", "nee", NULL, "kind", "IND", T0 + b * 100 + j, -1,
+                                    NULL, NULL) != CASE_DENIED)
+        _exit(6); /* refused inside the batch: its neighbours stay */
+    }
+    if (case_store_batch_commit(s) != CASE_OK) _exit(7);
+    int64_t done = b + 1;
+    write_all(fd, &done, sizeof done);
+  }
+}
+
+/* Issue 14: a process killed in the middle of a batch loses the batch's
+ * uncommitted fires, all of them, and nothing else: the store holds whole
+ * committed batches only, each fire with its journal row, outbox row and case
+ * state together, and verifies clean. */
+static void test_sigkill_mid_batch(void **state) {
+  fx *f = *state;
+  create(f, "z1", NULL);
+  create(f, "z2", NULL);
+  create(f, "z3", NULL);
+  close_all(f);
+  int p[2];
+  assert_int_equal(pipe(p), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    close(p[0]);
+    batch_crash_child(f->path, p[1]);
+  }
+  close(p[1]);
+  int64_t reported = 0, v;
+  while (reported < 25) {
+    assert_int_equal(read(p[0], &v, sizeof v), sizeof v);
+    reported = v;
+  }
+  kill(pid, SIGKILL);
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFSIGNALED(status));
+  while (read(p[0], &v, sizeof v) == sizeof v) reported = v;
+  close(p[0]);
+  open_all(f);
+  long long rows = count_sql(f, "SELECT count(*) FROM journal");
+  long long fired = rows - 3;
+  /* Whole batches: the reported ones, and one more if the kill came between
+   * its COMMIT and its report. */
+  assert_int_equal(fired % BATCH_FIRES, 0);
+  long long batches = fired / BATCH_FIRES;
+  assert_true(batches == reported || batches == reported + 1);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM outbox"), fired);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM refused"), batches);
+  char want[64];
+  snprintf(want, sizeof want, "{\"n\":%lld,\"note\":null}", batches * 3);
+  assert_data(f, "z1", want);
+  assert_data(f, "z2", want);
+  assert_data(f, "z3", want);
+  assert_int_equal(revision_of(f, "z3"), batches * 3);
+  verify_clean(f, 3, (int)rows);
+  print_message("killed after %lld reported batches; the store holds %lld whole batches\n",
+                (long long)reported, batches);
 }
 
 /* Child: `n` fires at z1 with expected_revision -1, retrying on BUSY. */
@@ -1293,7 +1379,7 @@ static void test_migration_from_schema_1(void **state) {
   fx *f = *state;
   create(f, "m1", NULL);
   close_all(f);
-  exec_sql(f, "DROP TABLE tokens; DROP TABLE holidays; DROP TABLE profiles; "
+  exec_sql(f, UNDO_SCHEMA_10 "DROP TABLE tokens; DROP TABLE holidays; DROP TABLE profiles; "
               "ALTER TABLE definitions DROP COLUMN modules; "
               "ALTER TABLE idempotency DROP COLUMN request; "
               "ALTER TABLE journal DROP COLUMN node; DROP TABLE meta; DROP INDEX outbox_case; "
@@ -1301,11 +1387,82 @@ static void test_migration_from_schema_1(void **state) {
               "ALTER TABLE cases DROP COLUMN profile_first; PRAGMA user_version=1;");
   assert_int_equal(count_sql(f, "PRAGMA user_version"), 1);
   open_all(f);
-  assert_int_equal(count_sql(f, "PRAGMA user_version"), 9);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 10);
   assert_int_equal(count_sql(f, "SELECT count(*) FROM pragma_table_info('definitions') "
                                 "WHERE name='modules'"), 1);
   assert_int_equal(count_sql(f, "SELECT count(*) FROM tokens"), 0);
   assert_config(f, "m1", "[\"open\"]");
+}
+
+/* One text from an SQLite file (the first column of the first row). */
+static int ts_text(const char *path, const char *sql, char *out, size_t n) {
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  out[0] = '\0';
+  if (sqlite3_open(path, &db) != SQLITE_OK) return -1;
+  int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+                   sqlite3_step(st) == SQLITE_ROW
+               ? 0 : -1;
+  if (rc == 0) snprintf(out, n, "%s", (const char *)sqlite3_column_text(st, 0));
+  else fprintf(stderr, "%s: %s\n", sql, sqlite3_errmsg(db));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return rc;
+}
+
+/* A store of schema 9 (the case's state in its case row, snapshot and all)
+ * migrates to 10: each case's latest journal row gets its done and state from
+ * the old case row, and the cases then load, fire, tick and verify as if they
+ * had been written by this version; case_state shows what the case row did. */
+static void test_migration_from_schema_9(void **state) {
+  fx *f = *state;
+  create(f, "m1", NULL);
+  create(f, "m2", NULL);
+  create(f, "m3", NULL);
+  fire(f, "m1", "tel", NULL, "IND");
+  fire(f, "m1", "notitie", "{\"tekst\":\"voor de migratie\"}", "IND");
+  fire(f, "m2", "tel", NULL, "IND");
+  fire(f, "m2", "sluit", NULL, "IND"); /* done */
+  char before[4096];
+  assert_int_equal(ts_text(f->path, "SELECT group_concat(id||'|'||revision||'|'||configuration||'|'"
+                                    "||done||'|'||last_hash||'|'||data||'|'||updated, ';') FROM "
+                                    "(SELECT * FROM case_state ORDER BY id)", before,
+                           sizeof before), 0);
+  int64_t size = 0;
+  char root[65], root2[65];
+  assert_int_equal(case_store_tree_head(f->s, &size, root), CASE_OK);
+  close_all(f);
+  exec_sql(f, UNDO_SCHEMA_10);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 9);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM pragma_table_info('cases') "
+                                "WHERE name='snapshot'"), 1);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM timers"), 2); /* m1, m3: after 2 days */
+  open_all(f);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 10);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM pragma_table_info('cases') "
+                                "WHERE name='snapshot'"), 0);
+  /* Only each case's latest row has a state: 3 of the 7 rows. */
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM journal WHERE state IS NOT NULL"), 3);
+  assert_int_equal(count_sql(f, "SELECT done FROM journal WHERE case_id='m2' AND revision=2"), 1);
+  char after[4096];
+  assert_int_equal(ts_text(f->path, "SELECT group_concat(id||'|'||revision||'|'||configuration||'|'"
+                                    "||done||'|'||last_hash||'|'||data||'|'||updated, ';') FROM "
+                                    "(SELECT * FROM case_state ORDER BY id)", after,
+                           sizeof after), 0);
+  assert_string_equal(after, before);
+  assert_int_equal(case_store_tree_head(f->s, &size, root2), CASE_OK);
+  assert_string_equal(root2, root); /* the journal's rows and tree are as they were */
+  verify_clean(f, 3, 7);
+  assert_data(f, "m1", "{\"n\":1,\"note\":\"voor de migratie\"}");
+  assert_config(f, "m2", "[\"dicht\"]");
+  /* The migrated cases go on: a fire, and the timers kept through the rebuild. */
+  fire(f, "m1", "tel", NULL, "IND");
+  int fired = 0;
+  assert_int_equal(case_store_tick(f->s, DUE_AFTER + 3600, &fired), CASE_OK);
+  assert_int_equal(fired, 2);
+  assert_config(f, "m1", "[\"wacht\"]");
+  assert_config(f, "m3", "[\"wacht\"]");
+  verify_clean(f, 3, 10);
 }
 
 /* Schema 6 gives every journal row a node of the journal's Merkle tree: the
@@ -1335,7 +1492,7 @@ static void test_tree_migration(void **state) {
               "ALTER TABLE journal DROP COLUMN node; DROP TABLE meta; DROP INDEX outbox_case; "
               "PRAGMA user_version=5;");
   open_all(f);
-  assert_int_equal(count_sql(f, "PRAGMA user_version"), 9);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 10);
   assert_int_equal(count_sql(f, "SELECT count(*) FROM journal WHERE length(node) = 32"), 307);
   assert_int_equal(count_sql(f, "SELECT count(*) FROM meta WHERE key='store_id' AND "
                                 "length(value) = 32"), 1);
@@ -1970,7 +2127,7 @@ static void test_profile_migration_from_schema_5(void **state) {
   exec_sql(f, UNDO_SCHEMA_8 "ALTER TABLE journal DROP COLUMN node; DROP TABLE meta; "
               "DROP INDEX outbox_case; PRAGMA user_version=5;");
   open_all(f);
-  assert_int_equal(count_sql(f, "PRAGMA user_version"), 9);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 10);
   assert_int_equal(count_sql(f, "SELECT version FROM profiles WHERE name='budel'"), 1);
   assert_int_equal(count_sql(f, "SELECT profile_version FROM cases WHERE id='m1'"), 1);
   assert_int_equal(count_sql(f, "SELECT profile_first FROM cases WHERE id='m1'"), 0);
@@ -2156,6 +2313,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_tampered_case_row, setup, teardown),
       cmocka_unit_test_setup_teardown(test_definition_upgrade, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sigkill_mid_stream, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sigkill_mid_batch, setup, teardown),
       cmocka_unit_test_setup_teardown(test_two_processes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_wait, setup, teardown),
       cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
@@ -2172,6 +2330,7 @@ int main(void) {
   const struct CMUnitTest sqlite_tests[] = {
       cmocka_unit_test_setup_teardown(test_open_wrong_files, setup, teardown),
       cmocka_unit_test_setup_teardown(test_migration_from_schema_1, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_migration_from_schema_9, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tree_migration, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tree_two_handles, setup, teardown),
       cmocka_unit_test_setup_teardown(test_readonly_store, setup, teardown),

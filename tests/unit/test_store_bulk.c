@@ -398,8 +398,9 @@ static void test_list_damaged_row(void **state) {
   create(f, "B1", T0);
   sqlite3 *db;
   assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db, "UPDATE cases SET id = 'A' || x'ff' || '1', "
-                                    "configuration = 'nope' WHERE id = 'A1'",
+  assert_int_equal(sqlite3_exec(db, "UPDATE cases SET id = 'A' || x'ff' || '1' WHERE id = 'A1';"
+                                    "UPDATE journal SET case_id = 'A' || x'ff' || '1', "
+                                    "configuration = 'nope' WHERE case_id = 'A1'",
                                 NULL, NULL, NULL),
                    SQLITE_OK);
   sqlite3_close(db);

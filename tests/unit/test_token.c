@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "libcase/libcase.h"
+#include "store_schema.h"
 #include "libcase/store.h"
 
 static const char *WF = "workflow: w\nversion: 1\nroles: [IND, POLITIE]\ninitial: a\n"
@@ -172,7 +173,7 @@ static void test_migration(void **state) {
   assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
   /* Back to schema 6: no tokens, and schema 8's profile versions undone too. */
   assert_int_equal(sqlite3_exec(db,
-                                "DROP TABLE tokens; "
+                                UNDO_SCHEMA_10 "DROP TABLE tokens; "
                                 "CREATE TABLE p6(name TEXT PRIMARY KEY, source TEXT NOT NULL, "
                                 "hash TEXT NOT NULL, file TEXT, added INTEGER NOT NULL);"
                                 "INSERT INTO p6 SELECT name,source,hash,file,added FROM profiles "
@@ -185,7 +186,7 @@ static void test_migration(void **state) {
                    SQLITE_OK);
   sqlite3_close(db);
   open_all(f);
-  assert_int_equal(count_sql(f, "PRAGMA user_version"), 9);
+  assert_int_equal(count_sql(f, "PRAGMA user_version"), 10);
   char *tok = NULL;
   /* The stored workflow (loaded by the open) declares IND. */
   assert_int_equal(case_store_token_create(f->s, "a", "IND", CASE_TOKEN_READ, &tok), CASE_OK);
