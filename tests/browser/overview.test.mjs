@@ -290,7 +290,7 @@ test('bounded: request size and rate', async () => {
 test('a store error shows a clear page, never a crash', async () => {
   // Another writer holds the write lock: a signal waits the busy timeout, then a clear 503.
   const lock = spawn('sqlite3', [db], { stdio: ['pipe', 'ignore', 'inherit'] });
-  lock.stdin.write('BEGIN IMMEDIATE;\nUPDATE cases SET updated = updated WHERE id = \'BU-0004\';\n');
+  lock.stdin.write('BEGIN IMMEDIATE;\nUPDATE cases SET created = created WHERE id = \'BU-0004\';\n');
   await new Promise((r) => setTimeout(r, 500));
   const body = JSON.stringify({ case: 'BU-0004', event: 'incident_gemeld', note: 'tijdens het slot' });
   let r = await fetch(base + '/api/signals', { method: 'POST', headers: { Authorization: `Bearer ${signaller}`, 'Content-Type': 'application/json' }, body });
