@@ -180,6 +180,9 @@ static const char *const pg_only[SCHEMA_VERSION] = {
 #define JOURNAL_COLS "seq,case_id,revision,event,payload,actor,role,time,recorded," \
                      "configuration,data,prev_hash,hash,encode(node,'hex'),done,state"
 
+/* How many statements a connection keeps prepared (the store uses about 60). */
+#define PREP_MAX 96
+
 struct sb_db {
   PGconn *conn;
   char *conninfo; /* the location without the schema option, as libpq takes it */
@@ -199,6 +202,12 @@ struct sb_db {
   uint64_t txn_version;
   int commit_version_ok;
   uint64_t commit_version;
+  /* Statements prepared on this connection (reset when it is opened again). */
+  struct prep {
+    char *sql;
+    uint64_t hash;
+  } prep[PREP_MAX];
+  int nprep;
   char err[1024];
 };
 
@@ -285,6 +294,52 @@ static void p_int(prm *p, int64_t x) {
   p->n++;
 }
 
+/* One statement of the kinds the extended protocol prepares: not a migration
+ * (several statements), not a transaction command. */
+static int preparable(const char *sql) {
+  return !strchr(sql, ';') && (strncmp(sql, "SELECT", 6) == 0 || strncmp(sql, "INSERT", 6) == 0 ||
+                               strncmp(sql, "UPDATE", 6) == 0 || strncmp(sql, "DELETE", 6) == 0);
+}
+
+static uint64_t text_hash(const char *t) {
+  uint64_t h = 1469598103934665603ULL;
+  for (const unsigned char *p = (const unsigned char *)t; *p; p++) h = (h ^ *p) * 1099511628211ULL;
+  return h;
+}
+
+static void prep_reset(sb_db *b) {
+  for (int i = 0; i < b->nprep; i++) free(b->prep[i].sql);
+  b->nprep = 0;
+}
+
+/*
+ * The index of `sql` among the connection's prepared statements, preparing
+ * it on first use (parsed and planned once per connection instead of on
+ * every call).  -1: not kept (the table is full, or no memory): run it
+ * unprepared.  -2: the server refused to prepare it; *r holds why.
+ */
+static int prepared(sb_db *b, const char *sql, int nparams, PGresult **r) {
+  uint64_t h = text_hash(sql);
+  for (int i = 0; i < b->nprep; i++)
+    if (b->prep[i].hash == h && strcmp(b->prep[i].sql, sql) == 0) return i;
+  if (b->nprep == PREP_MAX) return -1;
+  char *copy = malloc(strlen(sql) + 1);
+  if (!copy) return -1;
+  strcpy(copy, sql);
+  char name[16];
+  snprintf(name, sizeof name, "lc%d", b->nprep);
+  PGresult *pr = PQprepare(b->conn, name, sql, nparams, NULL);
+  if (!pr || PQresultStatus(pr) != PGRES_COMMAND_OK) {
+    free(copy);
+    *r = pr;
+    return -2;
+  }
+  PQclear(pr);
+  b->prep[b->nprep].sql = copy;
+  b->prep[b->nprep].hash = h;
+  return b->nprep++;
+}
+
 /*
  * Runs `sql` with the parameters.  On success *out gets the result (for a
  * query; PQclear it) and CASE_OK is returned; else the code of pqfail.
@@ -299,9 +354,16 @@ static int run(sb_db *b, const char *what, const char *sql, const prm *p, PGresu
     if (rc != CASE_OK) return rc;
   }
   if (!b->conn || PQstatus(b->conn) == CONNECTION_BAD) return pqfail(b, NULL, what);
-  /* Without parameters: PQexec, which also runs several statements (migrations). */
-  PGresult *r = p ? PQexecParams(b->conn, sql, p->n, NULL, p->v, NULL, NULL, 0)
-                  : PQexec(b->conn, sql);
+  PGresult *r = NULL;
+  int k = preparable(sql) ? prepared(b, sql, p ? p->n : 0, &r) : -1;
+  if (k >= 0) {
+    char name[16];
+    snprintf(name, sizeof name, "lc%d", k);
+    r = PQexecPrepared(b->conn, name, p ? p->n : 0, p ? p->v : NULL, NULL, NULL, 0);
+  } else if (k == -1) {
+    /* Without parameters: PQexec, which also runs several statements (migrations). */
+    r = p ? PQexecParams(b->conn, sql, p->n, NULL, p->v, NULL, NULL, 0) : PQexec(b->conn, sql);
+  } /* else: preparing failed, r holds why */
   ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
     int rc = pqfail(b, r, what);
@@ -503,6 +565,7 @@ static int connect_fail(sb_db *b) {
 /* Connects (or reconnects) and sets the session up: search_path, lock wait. */
 static int pg_connect(sb_db *b) {
   if (b->conn) PQfinish(b->conn);
+  prep_reset(b); /* a new session has none of them */
   b->conn = PQconnectdb(b->conninfo);
   if (!b->conn) return fail(b, CASE_NOMEM, "out of memory");
   if (PQstatus(b->conn) != CONNECTION_OK) {
@@ -542,6 +605,7 @@ static const char *pg_errmsg(sb_db *b) { return b->err; }
 static void pg_close(sb_db *b) {
   if (!b) return;
   if (b->conn) PQfinish(b->conn);
+  prep_reset(b);
   free(b->conninfo);
   free(b->where);
   free(b);
@@ -755,12 +819,13 @@ static int begin_txn(sb_db *b, int write) {
     if (rc == CASE_OK) b->in_txn = 1;
     return rc;
   }
-  rc = run(b, "begin", "BEGIN", NULL, NULL);
-  if (rc != CASE_OK) return rc;
-  b->in_txn = 1;
-  prm p = {0};
-  p_int(&p, b->lock_key);
-  rc = run(b, "take the store's write lock", "SELECT pg_advisory_xact_lock($1)", &p, NULL);
+  /* BEGIN and the lock in one round trip (a simple query of two statements;
+   * what the transaction reads runs after it, on a snapshot taken once the
+   * lock is held). */
+  char sql[96];
+  snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(%lld)", (long long)b->lock_key);
+  rc = run(b, "take the store's write lock", sql, NULL, NULL);
+  b->in_txn = b->conn && PQtransactionStatus(b->conn) != PQTRANS_IDLE;
   if (rc != CASE_OK) {
     int keep = b->retry;
     if (!b->lost) PQclear(PQexec(b->conn, "ROLLBACK"));
@@ -1899,6 +1964,7 @@ static int reference_schema(sb_db *b, objs *want) {
   }
   if (rc != CASE_OK) snprintf(b->err, sizeof b->err, "%s", ref.err);
   PQfinish(ref.conn); /* its transaction and temporary tables go with it */
+  prep_reset(&ref);
   return rc;
 }
 
