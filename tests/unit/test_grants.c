@@ -207,6 +207,18 @@ static void logins(void) {
   /* The store still works for this login afterwards. */
   rc = case_store_fire(is, "K1", "tel", NULL, "medewerker-1", "IND", T0 + 7400, -1, NULL, NULL);
   if (rc != CASE_OK) fail_msg("fire as IND after the refusal: %s", case_errmsg(ie));
+  /* A batch (savepoints: rows written in a subtransaction are this
+   * transaction's too) and a batched tick, as the login. */
+  assert_int_equal(case_store_batch_begin(is), CASE_OK);
+  rc = case_store_create(is, d, "K2", NULL, NULL, "medewerker-1", "IND", T0, NULL);
+  if (rc != CASE_OK) fail_msg("create in a batch as IND: %s", case_errmsg(ie));
+  rc = case_store_fire(is, "K2", "tel", NULL, "medewerker-1", "IND", T0 + 10, -1, NULL, NULL);
+  if (rc != CASE_OK) fail_msg("fire in a batch as IND: %s", case_errmsg(ie));
+  assert_int_equal(case_store_batch_commit(is), CASE_OK);
+  rc = case_store_tick_v2(is, T0 + 3601, 0, &fired); /* K2's timer, not K1's */
+  if (rc != CASE_OK) fail_msg("batched tick as IND: %s", case_errmsg(ie));
+  assert_int_equal(fired, 1);
+  assert_int_equal(count("SELECT count(*) FROM journal WHERE case_id = 'K2'"), 3);
   /* Only the owner maps logins. */
   assert_int_equal(case_store_grant(is, "COA", ind), CASE_DENIED);
   assert_non_null(strstr(case_errmsg(ie), "owner"));
@@ -228,9 +240,11 @@ static void logins(void) {
   case_free(rep);
   case_store_close(cs);
   case_engine_close(ce);
-  /* create, tel, the timer, (the forged row refused), the timer again and tel, opvang */
-  assert_int_equal(count("SELECT count(*) FROM journal"), 6);
-  long long rows = 6;
+  /* K1: create, tel, the timer, (the forged row refused), the timer again and tel,
+   * opvang; K2: create, tel, its timer */
+  assert_int_equal(count("SELECT count(*) FROM journal WHERE case_id = 'K1'"), 6);
+  assert_int_equal(count("SELECT count(*) FROM journal"), 9);
+  long long rows = 9;
 
   /* A host program that skips the library: plain SQL as IND's login. */
   char last_hash[80] = "";
@@ -244,25 +258,25 @@ static void logins(void) {
   char sql[1200];
   snprintf(sql, sizeof sql,
            "INSERT INTO journal(seq,case_id,revision,event,payload,actor,role,time,recorded,"
-           "configuration,data,prev_hash,hash) VALUES(7,'K1',6,'opvang','null','x','%s',%lld,0,"
+           "configuration,data,prev_hash,hash) VALUES(10,'K1',6,'opvang','null','x','%s',%lld,0,"
            "'[\"open\"]','{}','%s','f')",
            "COA", (long long)T0 + 8000, last_hash);
   refused(ind, sql, "row-level security"); /* another agency's role */
   snprintf(sql, sizeof sql,
            "INSERT INTO journal(seq,case_id,revision,event,payload,actor,role,time,recorded,"
-           "configuration,data,prev_hash,hash) VALUES(7,'K1',6,'tel','null','timer','IND',%lld,0,"
+           "configuration,data,prev_hash,hash) VALUES(10,'K1',6,'tel','null','timer','IND',%lld,0,"
            "'[\"open\"]','{}','%s','f')",
            (long long)T0 + 8000, last_hash);
   refused(ind, sql, "row-level security"); /* the timer's actor under a role */
   snprintf(sql, sizeof sql,
            "INSERT INTO journal(seq,case_id,revision,event,payload,actor,role,time,recorded,"
-           "configuration,data,prev_hash,hash) VALUES(7,'K1',6,'tel','null','mallory',NULL,%lld,0,"
+           "configuration,data,prev_hash,hash) VALUES(10,'K1',6,'tel','null','mallory',NULL,%lld,0,"
            "'[\"open\"]','{}','%s','f')",
            (long long)T0 + 8000, last_hash);
   refused(ind, sql, "row-level security"); /* no role, not the store's own row */
   snprintf(sql, sizeof sql,
            "INSERT INTO journal(seq,case_id,revision,event,payload,actor,role,time,recorded,"
-           "configuration,data,prev_hash,hash) VALUES(7,'K1',6,'tel','null','x','IND',%lld,0,"
+           "configuration,data,prev_hash,hash) VALUES(10,'K1',6,'tel','null','x','IND',%lld,0,"
            "'[\"open\"]','{}','%s','f')",
            (long long)T0 + 8000, "0000");
   refused(ind, sql, "does not follow"); /* off the chain */
@@ -290,7 +304,7 @@ static void logins(void) {
   /* ... and SET ROLE does not help: the mapping is the session's login's. */
   snprintf(sql, sizeof sql,
            "SET ROLE %s; INSERT INTO journal(seq,case_id,revision,event,payload,actor,role,time,"
-           "recorded,configuration,data,prev_hash,hash) VALUES(7,'K1',6,'opvang','null','x','COA',"
+           "recorded,configuration,data,prev_hash,hash) VALUES(10,'K1',6,'opvang','null','x','COA',"
            "%lld,0,'[\"open\"]','{}','%s','f')",
            ind, (long long)T0 + 8000, last_hash);
   refused(ind, sql, NULL);
