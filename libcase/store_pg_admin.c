@@ -514,7 +514,7 @@ static int tail(sb_db *db, int64_t *last, char *err, size_t errlen) {
   return ok ? CASE_OK : CASE_IO;
 }
 
-int sb_pg_wait(sb_db *db, int64_t after, int timeout_ms, int *ready) {
+static int wait_listening(sb_db *db, int64_t after, int timeout_ms, int *ready) {
   *ready = 0;
   char err[512] = "";
   int64_t end = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
@@ -569,6 +569,21 @@ int sb_pg_wait(sb_db *db, int64_t after, int timeout_ms, int *ready) {
       if (got) break; /* look again */
     }
   }
+}
+
+/* Listens only while it waits: between waits nothing queues up on the
+ * connection (a session is sent its own commits' notifications too), and a
+ * commit between two waits is still seen, each wait reading the tail after
+ * its LISTEN. */
+int sb_pg_wait(sb_db *db, int64_t after, int timeout_ms, int *ready) {
+  int rc = wait_listening(db, after, timeout_ms, ready);
+  PGconn *c = sb_pg_conn(db);
+  if (PQstatus(c) == CONNECTION_OK) {
+    PQclear(PQexec(c, "UNLISTEN *"));
+    PGnotify *n;
+    while ((n = PQnotifies(c)) != NULL) PQfreemem(n);
+  }
+  return rc;
 }
 
 /* ------------------------------------------------------------------ */
