@@ -123,31 +123,38 @@ static const char SECURE_SQL[] =
     /* The session's login (session_user: SET ROLE does not change it) may act
      * as the role.  SECURITY DEFINER: the login cannot read `grants`. */
     "CREATE OR REPLACE FUNCTION @S@.may_act(p_role text) RETURNS boolean"
-    "  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog AS"
-    "  $$ SELECT EXISTS (SELECT 1 FROM @S@.grants WHERE login = session_user AND role = p_role) $$;\n"
+    "  LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog AS"
+    "  $$BEGIN RETURN EXISTS (SELECT 1 FROM @S@.grants WHERE login = session_user"
+    "                         AND role = p_role); END$$;\n"
     /* A row's actor and role: a role mapped to the login, or no role for the
      * store's own rows (timers, mail between cases), which no login may sign
-     * with a role. */
+     * with a role.  (PL/pgSQL, not SQL: a SQL function with a SET clause is
+     * planned again at every call; these run for every row a fire writes.) */
     "CREATE OR REPLACE FUNCTION @S@.may_write(p_role text, p_actor text) RETURNS boolean"
-    "  LANGUAGE sql STABLE SET search_path = pg_catalog AS"
-    "  $$ SELECT CASE WHEN p_role IS NULL"
-    "                 THEN coalesce(p_actor = 'timer' OR p_actor LIKE '#\\_scxml\\_%', false)"
-    "                 ELSE @S@.may_act(p_role) AND p_actor IS DISTINCT FROM 'timer'"
-    "                      AND coalesce(p_actor NOT LIKE '#\\_scxml\\_%', true) END $$;\n"
+    "  LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS"
+    "  $$BEGIN IF p_role IS NULL THEN"
+    "    RETURN coalesce(p_actor = 'timer' OR p_actor LIKE '#\\_scxml\\_%', false); END IF;"
+    "  RETURN @S@.may_act(p_role) AND p_actor IS DISTINCT FROM 'timer'"
+    "    AND coalesce(p_actor NOT LIKE '#\\_scxml\\_%', true); END$$;\n"
     /* A row version this transaction wrote (in a savepoint too): a visible
      * version whose xmin is still in progress can only be our own.  xmin is a
      * 32-bit xid: its epoch is the current transaction's (or the next one). */
     "CREATE OR REPLACE FUNCTION @S@.own_xid(x xid) RETURNS boolean"
-    "  LANGUAGE sql VOLATILE SET search_path = pg_catalog AS"
-    "  $$ SELECT pg_xact_status(((((c >> 32) + CASE WHEN x::text::bigint <"
-    "                                (c & 4294967295) - 2147483648 THEN 1 ELSE 0 END) << 32)"
-    "                              | x::text::bigint)::text::xid8) = 'in progress'"
-    "     FROM (SELECT pg_current_xact_id()::text::bigint AS c) q $$;\n"
+    "  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog AS"
+    "  $$DECLARE c bigint := pg_current_xact_id()::text::bigint; v bigint := x::text::bigint;"
+    "  BEGIN"
+    "    IF v < (c & 4294967295) - 2147483648 THEN v := v + 4294967296; END IF;"
+    "    RETURN pg_xact_status((((c >> 32) << 32) + v)::text::xid8) = 'in progress';"
+    "  END$$;\n"
     /* The case's latest journal row was appended by this transaction. */
     "CREATE OR REPLACE FUNCTION @S@.moved_here(p_case text) RETURNS boolean"
-    "  LANGUAGE sql VOLATILE SET search_path = pg_catalog AS"
-    "  $$ SELECT coalesce((SELECT @S@.own_xid(j.xmin) FROM @S@.journal j WHERE j.case_id = p_case"
-    "                      ORDER BY j.revision DESC LIMIT 1), false) $$;\n"
+    "  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog AS"
+    "  $$DECLARE x xid;"
+    "  BEGIN"
+    "    SELECT j.xmin INTO x FROM @S@.journal j WHERE j.case_id = p_case"
+    "      ORDER BY j.revision DESC LIMIT 1;"
+    "    RETURN x IS NOT NULL AND @S@.own_xid(x);"
+    "  END$$;\n"
     /* journal: each row follows its case's previous one. */
     "CREATE OR REPLACE FUNCTION @S@.journal_check() RETURNS trigger"
     "  LANGUAGE plpgsql SET search_path = pg_catalog AS $$\n"
