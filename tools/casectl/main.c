@@ -37,7 +37,9 @@ static const struct option common_options[] = {
 
 static const char common_help[] =
     "Options every command takes:\n"
-    "  --store FILE        the store (default: $CASECTL_STORE, else ./case.db)\n"
+    "  --store FILE|URI    the store (default: $CASECTL_STORE, else ./case.db): an\n"
+    "                      SQLite file, or PostgreSQL: postgresql://USER@HOST/DB\n"
+    "                      [?schema=NAME] or conninfo (docs/store.md, PostgreSQL)\n"
     "  --lua-root DIR      where definition files' relative lua: modules are found\n"
     "                      (for load, validate, graph and test; a store needs none)\n"
     "  --profile NAME=FILE a location profile (repeatable): commands that write\n"
