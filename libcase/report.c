@@ -807,6 +807,13 @@ static int v2_row_at(v2state *r, const json_t *row) {
     if (rev != 0 || c) return CASE_OK; /* a journal that does not start with "create" */
     case_instance *host = NULL;
     rc = case_store_get(r->s, id, &host);
+    if (rc == CASE_CORRUPT) {
+      /* Its stored state is damaged: named among the problems, not counted; the
+       * other cases go on (its later rows find no case and are passed over). */
+      json_t *p = json_pack("{s:s, s:s}", "case", id, "problem", case_errmsg(r->e));
+      if (!p || json_array_append_new(r->corrupt, p)) return CASE_NOMEM;
+      return CASE_OK;
+    }
     if (rc != CASE_OK) return rc;
     if (r->n == r->cap) {
       size_t cap = r->cap ? r->cap * 2 : 256;

@@ -1211,6 +1211,14 @@ static int load_case(case_store *s, const sb_case_row *row, case_instance **out)
     eng_parts parts = {row->workflow, row->hash, row->id, row->location, row->version,
                        row->revision, row->done, row->configuration, row->data, row->state};
     rc = eng_instance_restore_parts(s->e, &parts, p, &c);
+    /* What the store holds cannot be invalid input: a latest journal row whose
+     * state, data or configuration does not restore is damage (casectl verify). */
+    if (rc == CASE_INVALID) {
+      char why2[512];
+      snprintf(why2, sizeof why2, "%s", case_errmsg(s->e));
+      return eng_err(s->e, CASE_CORRUPT, "its latest journal row (revision %lld) is damaged: "
+                     "%s (casectl verify names the row)", (long long)row->revision, why2);
+    }
   }
   if (rc != CASE_OK) return rc;
   c->profile_version = p ? row->profile_version : 0;

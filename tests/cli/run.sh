@@ -782,6 +782,15 @@ PY
   contains "$T/err" "seq 2" "follow names the corrupt row"
   expect 0 "report over a corrupt row" -- "$CASECTL" report --store "$T/edit.db" --at 2026-03-03 --format json
   contains "$T/out" "journal row seq 2 cannot be read: its data is not JSON" "the report names the damaged row"
+  # Schema 10: a case's state is its latest journal row; damaged, that case is named
+  # (corrupt data, exit 4) and the report and list go on with the others.
+  sqlite3 "$T/edit.db" "UPDATE journal SET state='{\"timers\":' WHERE case_id='Z4' AND revision=(SELECT max(revision) FROM journal WHERE case_id='Z4')"
+  expect 4 "show a case whose latest row is damaged" -- "$CASECTL" show --store "$T/edit.db" Z4
+  contains "$T/err" "Z4: its latest journal row (revision" "show names the damaged state"
+  expect 0 "report over a damaged latest row" -- "$CASECTL" report --store "$T/edit.db" --at 2026-03-03 --format json
+  contains "$T/out" "its latest journal row (revision" "the report lists the case among its problems"
+  contains "$T/out" "Z3" "the report goes on with the other cases"
+  expect 0 "list over a damaged latest row" -- "$CASECTL" list --store "$T/edit.db"
   sqlite3 "$T/edit.db" "UPDATE journal SET event=CAST(X'74656CFF' AS TEXT) WHERE case_id='Z1'"
   expect 1 "verify a row that is not UTF-8" -- "$CASECTL" verify --store "$T/edit.db"
   contains "$T/err" "case Z1 seq 1 journal.event: corrupt: revision 0: event is not UTF-8" "the column that is not UTF-8 is named"
