@@ -12,6 +12,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 /* ------------------------------------------------------------------ */
@@ -328,10 +329,14 @@ typedef struct run {
   const char *error_sendid; /* the sendid of the send whose error is being raised */
   int became_done;        /* this macrostep entered a top-level final state */
   json_t *final_data;     /* its donedata, for done.invoke */
+  /* Charts of up to 256 states use these instead of two allocations a
+   * macrostep (last: run_init() does not clear them). */
+  uint64_t small_bs[BS_COUNT * 4];
+  int small_enabled[2 * 257];
 } run;
 
 static int run_init(run *r, case_instance *c, cs_status *w) {
-  memset(r, 0, sizeof *r);
+  memset(r, 0, offsetof(run, small_bs));
   r->e = c->engine;
   r->c = c;
   r->d = c->def;
@@ -339,11 +344,14 @@ static int run_init(run *r, case_instance *c, cs_status *w) {
   r->words = r->d->words;
   r->profile = eng_case_profile(c);
   r->role_idx = -1;
-  uint64_t *mem = calloc((size_t)r->words * BS_COUNT, sizeof *mem);
-  r->enabled = malloc(((size_t)r->d->nstates + 1) * 2 * sizeof *r->enabled);
+  uint64_t *mem = r->words <= 4 ? r->small_bs
+                                 : calloc((size_t)r->words * BS_COUNT, sizeof *mem);
+  if (mem == r->small_bs) memset(mem, 0, (size_t)r->words * BS_COUNT * sizeof *mem);
+  r->enabled = r->d->nstates < 257 ? r->small_enabled
+                                   : malloc(((size_t)r->d->nstates + 1) * 2 * sizeof *r->enabled);
   if (!mem || !r->enabled) {
-    free(mem);
-    free(r->enabled);
+    if (mem != r->small_bs) free(mem);
+    if (r->enabled != r->small_enabled) free(r->enabled);
     return CASE_NOMEM;
   }
   for (int i = 0; i < BS_COUNT; i++) r->bs[i] = mem + (size_t)i * (size_t)r->words;
@@ -352,8 +360,8 @@ static int run_init(run *r, case_instance *c, cs_status *w) {
 }
 
 static void run_free(run *r) {
-  free(r->bs[0]);
-  free(r->enabled);
+  if (r->bs[0] != r->small_bs) free(r->bs[0]);
+  if (r->enabled != r->small_enabled) free(r->enabled);
   plist_clear(&r->queue);
   free(r->queue.v);
   plist_clear(&r->emitted);

@@ -1067,6 +1067,7 @@ static int case_newindex(lua_State *L)
   }
   if (data_set_slot(c->data, fi, j, c->data_delta))
     return refuse(L, CASE_NOMEM, "out of memory");
+  if (!s->cache_used && lua_type(L, 3) != LUA_TTABLE) return 0; /* nothing cached to drop */
   push_cache(L, s);
   lua_pushvalue(L, 2);
   if (lua_type(L, 3) == LUA_TTABLE) {
