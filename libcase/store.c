@@ -945,6 +945,18 @@ static int load_holidays(case_store *s) {
   return rc;
 }
 
+typedef struct stored_day {
+  const char *day;
+  int64_t added;
+} stored_day;
+
+static int find_day(void *ud, const char *day, const char *name, int64_t added) {
+  CASE_UNUSED(name);
+  stored_day *sd = ud;
+  if (strcmp(day, sd->day) == 0) sd->added = added;
+  return CASE_OK;
+}
+
 static int recorded_of(void *ud, const sb_journal_row *r) {
   *(int64_t *)ud = r->recorded;
   return CASE_OK;
@@ -968,7 +980,12 @@ int case_store_add_holiday(case_store *s, const char *date, const char *name) {
   int64_t tail = 0;
   int have = 0;
   unsigned char node[32];
-  if (rc == CASE_OK) rc = s->ops->journal_tail(s->db, &tail, node, &have);
+  /* A day stored already keeps its time (only its name may change): no wait,
+   * so that casectl --holiday on every command costs nothing. */
+  stored_day sd = {day, INT64_MIN};
+  if (rc == CASE_OK) rc = s->ops->holiday_list(s->db, find_day, &sd);
+  if (rc == CASE_OK && sd.added != INT64_MIN) now = sd.added;
+  else if (rc == CASE_OK) rc = s->ops->journal_tail(s->db, &tail, node, &have);
   if (rc == CASE_OK && tail > 0) rc = s->ops->journal_get(s->db, tail, recorded_of, &last);
   while (rc == CASE_OK && now == last) {
     struct timespec nap = {0, 20 * 1000000L};

@@ -2276,6 +2276,12 @@ static void test_holiday_counts_from_when_stored(void **state) {
   verify_clean(f, 2, 4);
   reopen(f); /* the holiday as the store gives it, with its time */
   verify_clean(f, 2, 4);
+  /* Stored again (casectl --holiday on every command): it keeps its time. */
+  long long added = count_sql(f, "SELECT added FROM holidays");
+  assert_int_equal(case_store_add_holiday(f->s, before, "hernoemd"), CASE_OK);
+  assert_int_equal(count_sql(f, "SELECT added FROM holidays"), added);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM holidays WHERE name = 'hernoemd'"), 1);
+  verify_clean(f, 2, 4);
   /* h1's term runs out on its own last day; h2's a working day later. */
   assert_int_equal(case_store_tick(f->s, DUE_AFTER + 60 * DAY, NULL), CASE_OK);
   assert_config(f, "h1", "[\"te_laat\"]");
