@@ -580,6 +580,8 @@ static void rec_end(case_store *s) {
   cal_set_asof(s->e->calendar, INT64_MAX);
 }
 
+static int load_holidays(case_store *s);
+
 static int write_begin(case_store *s) {
   rec_begin(s);
   if (!s->batch) {
@@ -589,8 +591,27 @@ static int write_begin(case_store *s) {
     s->txn_tree_ok = 0;
   }
   int rc = s->ops->begin(s->db, 1);
-  if (rc != CASE_OK) rec_end(s);
-  return rc;
+  if (rc != CASE_OK) {
+    rec_end(s);
+    return rc;
+  }
+  /* A holiday another program stored since this handle read them counts for
+   * what this transaction computes (its rows replay with it).  The backend's
+   * data version changes only with another connection's commits; without one
+   * (PostgreSQL) the holidays are read at every write transaction. */
+  uint64_t ver = 0;
+  int vrc = s->ops->data_version(s->db, &ver);
+  if (vrc != CASE_OK || !s->hol_known || ver != s->hol_version) {
+    rc = load_holidays(s);
+    if (rc != CASE_OK) {
+      s->ops->rollback(s->db);
+      rec_end(s);
+      return rc;
+    }
+    s->hol_known = vrc == CASE_OK;
+    s->hol_version = ver;
+  }
+  return CASE_OK;
 }
 
 /* Rolls back the transaction (in a batch: to the call's savepoint).  The

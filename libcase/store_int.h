@@ -42,6 +42,12 @@ struct case_store {
    * needs no read to compute its row's node (docs/store.md). */
   mk_frontier tree;
   uint64_t tree_version;
+  /* The backend's data version when the holidays were last read (hol_known 1):
+   * a write transaction reads them again when another connection may have
+   * stored one since, so no fire computes a term without a holiday that its
+   * row's replay counts (docs/store.md, holidays). */
+  uint64_t hol_version;
+  int hol_known;
   int tree_ok;
   mk_frontier txn_tree; /* inside the current write transaction */
   int txn_tree_ok;      /* txn_tree is loaded for it */

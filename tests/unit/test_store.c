@@ -2297,6 +2297,33 @@ static void test_holiday_counts_from_when_stored(void **state) {
   case_free(rep);
 }
 
+/* A holiday another program stores counts for this handle's next write too: a
+ * handle opened before it used to compute the next terms without it, and
+ * verify's replay (which counts it) then reported the untampered case. */
+static void test_holiday_from_another_handle(void **state) {
+  fx *f = *state;
+  create(f, "h1", NULL);
+  assert_int_equal(case_store_tick(f->s, DUE_AFTER, NULL), CASE_OK);
+  char before[11], after[11];
+  last_day_of(f, "h1", before);
+  case_engine *e2 = NULL;
+  case_store *s2 = NULL;
+  assert_int_equal(case_engine_open(&e2), CASE_OK);
+  if (case_store_open(e2, f->path, CASE_STORE_CREATE, &s2) != CASE_OK)
+    fail_msg("second handle: %s", case_errmsg(e2));
+  assert_int_equal(case_store_set_clock(s2, test_clock, f), CASE_OK);
+  assert_int_equal(case_store_add_holiday(s2, before, "bij KB aangewezen"), CASE_OK);
+  case_store_close(s2);
+  case_engine_close(e2);
+  create(f, "h2", NULL);
+  assert_int_equal(case_store_tick(f->s, DUE_AFTER, NULL), CASE_OK);
+  last_day_of(f, "h1", after);
+  assert_string_equal(after, before);
+  last_day_of(f, "h2", after);
+  assert_true(strcmp(after, before) > 0);
+  verify_clean(f, 2, 4);
+}
+
 int main(void) {
   /* One suite for every backend (store_uri.h); the tests of SQLite's files
    * (wrong files, old schema versions, read-only files) run on SQLite only, and
@@ -2342,6 +2369,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_readonly_store, setup, teardown),
       cmocka_unit_test_setup_teardown(test_profile_migration_from_schema_5, setup, teardown),
       cmocka_unit_test_setup_teardown(test_holiday_counts_from_when_stored, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_holiday_from_another_handle, setup, teardown),
   };
   print_message("store tests on %s%s%s\n", ts_backend(), ts_pg() ? ": " : "",
                 ts_pg() ? ts_pg_base() : "");
