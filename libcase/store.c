@@ -1108,6 +1108,14 @@ const char *case_store_backend(const char *location) {
   return sb_pg_location(location) ? "postgresql" : "sqlite";
 }
 
+char *case_store_shown_location(const char *location) {
+  if (!location) return NULL;
+  if (sb_pg_location(location)) return sb_pg_shown_location(location);
+  char *c = malloc(strlen(location) + 1);
+  if (c) strcpy(c, location);
+  return c;
+}
+
 void case_store_close(case_store *s) {
   if (!s) return;
   if (s->batch) case_store_batch_rollback(s); /* never committed: nothing of it stays */

@@ -489,13 +489,26 @@ static char *split_schema(const char *loc, char *schema, size_t n, int *bad) {
   return out;
 }
 
-/* The location with its password replaced by "***" (for messages). */
-static char *shown_location(const char *loc) {
+/* The location with its password replaced by "***" (for messages): conninfo's
+ * `password = VALUE` (spaces around '=' allowed, a 'quoted value' with \\'
+ * escapes masked whole), a URI's ?password= and user:password@. */
+char *sb_pg_shown_location(const char *loc) {
   char *s = dup(loc);
   if (!s) return NULL;
-  char *pw = strstr(s, "password=");
-  if (pw) {
-    char *v = pw + 9, *end = v + strcspn(v, "& ");
+  for (char *pw = strstr(s, "password"); pw; pw = strstr(pw + 1, "password")) {
+    char *v = pw + 8;
+    while (*v == ' ') v++;
+    if (*v != '=') continue;
+    v++;
+    while (*v == ' ') v++;
+    char *end = v;
+    if (*end == '\'') {
+      for (end++; *end && *end != '\''; end++)
+        if (*end == '\\' && end[1]) end++;
+      if (*end) end++;
+    } else {
+      end += strcspn(end, "& ");
+    }
     if (end > v) {
       memmove(v + 3, end, strlen(end) + 1);
       memcpy(v, "***", 3);
@@ -728,7 +741,7 @@ int sb_pg_open(const char *loc, int flags, const sb_ops **ops, sb_db **out, char
   b->busy_ms = 5000;
   int bad = 0;
   b->conninfo = split_schema(loc, b->schema, sizeof b->schema, &bad);
-  b->where = shown_location(loc);
+  b->where = sb_pg_shown_location(loc);
   if (!b->conninfo || !b->where) {
     pg_close(b);
     snprintf(err, errlen, "out of memory");

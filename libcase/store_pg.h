@@ -15,6 +15,9 @@
  * URI, or libpq conninfo whose first word is one of its keywords ("host=...",
  * "dbname=..."); 0 for a file path.  Pure, thread-safe. */
 int sb_pg_location(const char *location);
+/* A copy of `location` (malloc) with its password replaced by "***"; NULL when
+ * out of memory.  Pure, thread-safe. */
+char *sb_pg_shown_location(const char *location);
 
 /*
  * Opens the PostgreSQL backend on `location` (flags SB_READONLY, SB_CREATE):

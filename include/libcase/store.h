@@ -86,6 +86,16 @@ CASE_API int case_store_open(case_engine *e, const char *path, int flags, case_s
  */
 CASE_API const char *case_store_backend(const char *location);
 
+/**
+ * `location` as a message may show it: a PostgreSQL location with its password
+ * (conninfo `password=...`, a URI's `user:PASSWORD@` or `?password=`) replaced
+ * by "***", as the store's own messages show it; a file path unchanged.
+ * Returns a caller-owned string (free with case_free()), or NULL when
+ * `location` is NULL or memory runs out.  Pure and thread-safe.  A program
+ * that prints the location it was given (casectl does) prints this instead.
+ */
+CASE_API char *case_store_shown_location(const char *location);
+
 /** Closes the store.  Cases it loaded stay on the engine.  NULL does nothing. */
 CASE_API void case_store_close(case_store *s);
 

@@ -102,6 +102,21 @@ static void test_bad_locations(void **state) {
   snprintf(shown, sizeof shown, "%.*sno_such_login:***@%s", (int)(at - user), user, at + 9);
   open_fails(loc, CASE_STORE_CREATE, CASE_DENIED, shown, "refused this login");
   free(user);
+  /* As a program that prints the location shows it: conninfo's spaces and quotes too. */
+  static const char *const masked[][2] = {
+      {"host=h password=geheim user=u", "host=h password=*** user=u"},
+      {"host=h password = 'ge heim\\' x' user=u", "host=h password = *** user=u"},
+      {"postgresql://u:geheim@h/db?password=geheim&schema=s",
+       "postgresql://u:***@h/db?password=***&schema=s"},
+      {"pilot.db", "pilot.db"},
+  };
+  for (size_t i = 0; i < sizeof masked / sizeof masked[0]; i++) {
+    char *got = case_store_shown_location(masked[i][0]);
+    assert_non_null(got);
+    assert_string_equal(got, masked[i][1]);
+    case_free(got);
+  }
+  assert_null(case_store_shown_location(NULL));
   /* No such database. */
   snprintf(loc, sizeof loc, "%s", b);
   char *db = strstr(loc, "@/postgres");

@@ -35,6 +35,7 @@ typedef struct ctx {
   const char *prog;        /* "casectl" */
   const char *cmd;         /* the command name */
   const char *store_path;  /* --store, $CASECTL_STORE or ./case.db */
+  char *store_shown;       /* store_path as messages show it (a password as ***; owned) */
   char *lua_root;          /* --lua-root: for loading definition files (owned) */
   int nprofiles;
   char *profile_name[MAX_PROFILES]; /* owned */

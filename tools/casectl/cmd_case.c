@@ -68,7 +68,7 @@ static int run_new(ctx *c, int argc, char **argv) {
   if (!d && case_errcode(c->e) != CASE_OK) return fail_engine(c, case_errcode(c->e), o.workflow);
   if (!d)
     return fail(c, EX_NOTFOUND, "%s: no such workflow in %s (store it with casectl load)",
-                o.workflow, c->store_path);
+                o.workflow, c->store_shown);
   /* Who creates the case is journalled: a declared role, never none (as fire). */
   if (!o.role) return usage_error(c, "--role ROLE is required (who creates the case)");
   int ex = check_role_of(c, d, o.role);

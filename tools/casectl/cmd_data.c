@@ -965,17 +965,17 @@ static int run_verify(ctx *c, int argc, char **argv) {
         n += (size_t)snprintf(where + n, sizeof where - n, "%s%s%s ", table, column ? "." : "",
                               column ? column : "");
       if (n && n < sizeof where) where[n - 1] = ':';
-      fprintf(stderr, "%s: %s%s%s: %s\n", c->store_path, where, n ? " " : "",
+      fprintf(stderr, "%s: %s%s%s: %s\n", c->store_shown, where, n ? " " : "",
               json_string_value(json_object_get(v, "problem")),
               json_string_value(json_object_get(v, "message")));
     }
     json_t *omitted = json_object_get(r, "problems_omitted");
     if (omitted)
-      fprintf(stderr, "%s: %lld more problem(s) not listed\n", c->store_path,
+      fprintf(stderr, "%s: %lld more problem(s) not listed\n", c->store_shown,
               (long long)json_integer_value(omitted));
     json_t *cp = json_object_get(r, "checkpoint");
     if (!c->quiet && cp)
-      printf("%s: checkpoint of %lld row(s) at %lld: signature %s%s, %s\n", c->store_path,
+      printf("%s: checkpoint of %lld row(s) at %lld: signature %s%s, %s\n", c->store_shown,
              (long long)json_integer_value(json_object_get(cp, "size")),
              (long long)json_integer_value(json_object_get(cp, "time")),
              json_string_value(json_object_get(cp, "signature")),
@@ -984,7 +984,7 @@ static int run_verify(ctx *c, int argc, char **argv) {
              json_is_true(json_object_get(cp, "consistent")) ? "the journal extends it"
                                                             : "the journal does NOT extend it");
     if (!c->quiet)
-      printf("%s: %lld case(s), %lld journal row(s), %zu problem(s)\n", c->store_path,
+      printf("%s: %lld case(s), %lld journal row(s), %zu problem(s)\n", c->store_shown,
              (long long)json_integer_value(json_object_get(r, "cases")),
              (long long)json_integer_value(json_object_get(r, "events")),
              json_array_size(json_object_get(r, "problems")) +

@@ -170,7 +170,7 @@ static int run_graph(ctx *c, int argc, char **argv) {
     if (parse_workflow(gopt.workflow, id, sizeof id, &version) != 0)
       return usage_error(c, "--workflow: '%s' is not ID or ID@VERSION", gopt.workflow);
     d = case_def_find(c->e, id, version);
-    if (!d) return fail(c, EX_NOTFOUND, "%s: no such workflow in %s", gopt.workflow, c->store_path);
+    if (!d) return fail(c, EX_NOTFOUND, "%s: no such workflow in %s", gopt.workflow, c->store_shown);
   }
   int format = gopt.format && !strcmp(gopt.format, "mermaid") ? CASE_GRAPH_MERMAID : CASE_GRAPH_DOT;
   char *text = NULL;
@@ -262,7 +262,7 @@ static int init_grants(ctx *c, json_t **out) {
     int rc = case_store_grant(c->s, grants.role[i], grants.login[i]);
     if (rc != CASE_OK) return fail_engine(c, rc, "--grant");
     if (!c->json && !c->quiet)
-      printf("%s: login %s may act as %s\n", c->store_path, grants.login[i], grants.role[i]);
+      printf("%s: login %s may act as %s\n", c->store_shown, grants.login[i], grants.role[i]);
   }
   char *list = NULL;
   int rc = case_store_grants(c->s, &list);
@@ -279,7 +279,7 @@ static int run_init(ctx *c, int argc, char **argv) {
     grants_free();
     return usage_error(c, "--grant is PostgreSQL-only: '%s' is an SQLite file, whose access is "
                           "the file's mode (chmod/chown); give --store postgresql://... to map "
-                          "database logins to roles", c->store_path);
+                          "database logins to roles", c->store_shown);
   }
   int existed = access(c->store_path, F_OK) == 0;
   if (strcmp(case_store_backend(c->store_path), "postgresql") == 0) {
@@ -307,13 +307,13 @@ static int run_init(ctx *c, int argc, char **argv) {
     json_t *names = json_array();
     for (int i = 0; i < c->nprofiles; i++)
       json_array_append_new(names, json_string(c->profile_name[i]));
-    json_t *o = json_pack("{s:s, s:b, s:o}", "store", c->store_path, "created", !existed,
+    json_t *o = json_pack("{s:s, s:b, s:o}", "store", c->store_shown, "created", !existed,
                           "profiles_stored", names);
     if (granted) json_object_set_new(o, "grants", granted);
     print_json(o);
   } else if (!c->quiet) {
     json_decref(granted);
-    printf("%s: %s, %d profile(s) stored\n", c->store_path,
+    printf("%s: %s, %d profile(s) stored\n", c->store_shown,
            existed ? "already a store, kept" : "created", c->nprofiles);
   }
   return EX_OK;

@@ -102,7 +102,7 @@ static int run_export_scxml(ctx *c, int argc, char **argv) {
       return usage_error(c, "'%s' is no file and not ID or ID@VERSION", what);
     d = case_def_find(c->e, id, version);
     if (!d || (version > 0 && case_def_version(d) != version))
-      return fail(c, EX_NOTFOUND, "%s: no such workflow in %s", what, c->store_path);
+      return fail(c, EX_NOTFOUND, "%s: no such workflow in %s", what, c->store_shown);
   }
   char *text = NULL;
   rc = case_def_export_scxml(d, &text);

@@ -913,7 +913,7 @@ static int run_serve(ctx *c, int argc, char **argv) {
   unsigned port = di ? di->port : (unsigned)so.port;
   char url[128];
   snprintf(url, sizeof url, v6 ? "http://[%s]:%u/" : "http://%s:%u/", host, port);
-  printf("serving %s (store %s)%s\n", url, c->store_path,
+  printf("serving %s (store %s)%s\n", url, c->store_shown,
          c->have_at ? ", the clock starting at --at" : "");
   fflush(stdout);
   if (so.port_file) {

@@ -333,6 +333,9 @@ int main(int argc, char **argv) {
   if (ex == EX_OK && !c.have_at) {
     c.at = (int64_t)time(NULL);
   }
+  /* Every message and report line names the store as shown: never a password. */
+  c.store_shown = case_store_shown_location(c.store_path);
+  if (!c.store_shown) ex = fail(&c, EX_STORE, "out of memory");
   if (ex == EX_OK && cmd->needs_store) ex = ctx_store(&c, cmd->needs_store);
   if (ex == EX_OK) ex = cmd->run(&c, nargs - optind, args + optind);
   ctx_close(&c);

@@ -142,7 +142,7 @@ int ctx_store(ctx *c, int mode) {
   int pg = strcmp(case_store_backend(c->store_path), "postgresql") == 0;
   if (mode != 2 && !pg && access(c->store_path, F_OK) != 0)
     return fail(c, EX_NOTFOUND, "%s: no such store (create one with casectl init, or give "
-                                "--store FILE or $CASECTL_STORE)", c->store_path);
+                                "--store FILE or $CASECTL_STORE)", c->store_shown);
   int ex = ctx_engine(c);
   if (ex != EX_OK) return ex;
   int flags = mode == 2 ? CASE_STORE_CREATE : mode == 3 ? CASE_STORE_READONLY : 0;
@@ -151,12 +151,12 @@ int ctx_store(ctx *c, int mode) {
     /* The library's message names the store itself ("store 'x.db': is a directory ..."),
      * or it is about what the store holds: then say which store. */
     char named[4200];
-    snprintf(named, sizeof named, "store '%s'", c->store_path);
+    snprintf(named, sizeof named, "store '%s'", c->store_shown);
     const char *msg = case_errmsg(c->e);
     if (strstr(msg, named))
       fprintf(stderr, "%s %s: %s (%s)\n", c->prog, c->cmd, msg, case_errstr(rc));
     else
-      fprintf(stderr, "%s %s: %s: %s (%s)\n", c->prog, c->cmd, c->store_path, msg,
+      fprintf(stderr, "%s %s: %s: %s (%s)\n", c->prog, c->cmd, c->store_shown, msg,
               case_errstr(rc));
     return rc_exit(rc);
   }
@@ -174,7 +174,7 @@ int ctx_store(ctx *c, int mode) {
     rc = case_store_add_profile(c->s, c->profile_name[i]);
     if (rc != CASE_OK) {
       fprintf(stderr, "%s %s: %s: cannot store profile %s: %s (%s)\n", c->prog, c->cmd,
-              c->store_path, c->profile_name[i], case_errmsg(c->e), case_errstr(rc));
+              c->store_shown, c->profile_name[i], case_errmsg(c->e), case_errstr(rc));
       return rc_exit(rc);
     }
   }
@@ -202,6 +202,8 @@ void ctx_close(ctx *c) {
   case_engine_close(c->e);
   c->e = NULL;
   free(c->lua_root);
+  case_free(c->store_shown);
+  c->store_shown = NULL;
   for (int i = 0; i < c->nholidays; i++) free(c->holiday[i]);
   c->nholidays = 0;
   c->lua_root = NULL;
