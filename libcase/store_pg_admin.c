@@ -171,6 +171,16 @@ static const char SECURE_SQL[] =
     "      NEW.case_id, NEW.revision, NEW.revision - 1, session_user\n"
     "      USING ERRCODE = 'insufficient_privilege';\n"
     "  END IF;\n"
+    /* No row more than the library's future limit (CASE_STORE_FUTURE_LIMIT, a
+     * day) after the server's clock: a login that lifts the limit (casectl
+     * --allow-future, or a host that skips the library) would otherwise fire
+     * other agencies' terms early under the store's own actor "timer". */
+    "  IF NEW.time > extract(epoch FROM statement_timestamp())::bigint + 86400 THEN\n"
+    "    RAISE EXCEPTION 'libcase: journal row of case % revision % is dated % s after the server''s "
+    "clock, more than a day: refused for login %',\n"
+    "      NEW.case_id, NEW.revision, NEW.time - extract(epoch FROM statement_timestamp())::bigint,\n"
+    "      session_user USING ERRCODE = 'insufficient_privilege';\n"
+    "  END IF;\n"
     "  RETURN NEW;\n"
     "END $$;\n"
     /* cases: created with its first journal row, changed only in the

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -207,6 +208,17 @@ static void logins(void) {
   /* The store still works for this login afterwards. */
   rc = case_store_fire(is, "K1", "tel", NULL, "medewerker-1", "IND", T0 + 7400, -1, NULL, NULL);
   if (rc != CASE_OK) fail_msg("fire as IND after the refusal: %s", case_errmsg(ie));
+  /* A login that lifts the library's future limit still may not date a row (nor
+   * run a term out) more than a day after the server's clock. */
+  long long before = count("SELECT count(*) FROM journal");
+  case_store_set_future_limit(is, -1);
+  rc = case_store_create(is, d, "KF", NULL, NULL, "medewerker-1", "IND",
+                         (int64_t)time(NULL) + 5 * 86400, NULL);
+  if (rc != CASE_DENIED) fail_msg("a case created 5 days ahead: %d %s", rc, case_errmsg(ie));
+  if (!strstr(case_errmsg(ie), "more than a day"))
+    fail_msg("the refusal says: %s", case_errmsg(ie));
+  assert_int_equal(count("SELECT count(*) FROM journal"), before);
+  case_store_set_future_limit(is, CASE_STORE_FUTURE_LIMIT);
   /* A batch (savepoints: rows written in a subtransaction are this
    * transaction's too) and a batched tick, as the login. */
   assert_int_equal(case_store_batch_begin(is), CASE_OK);
@@ -280,6 +292,12 @@ static void logins(void) {
            "'[\"open\"]','{}','%s','f')",
            (long long)T0 + 8000, "0000");
   refused(ind, sql, "does not follow"); /* off the chain */
+  snprintf(sql, sizeof sql,
+           "INSERT INTO journal(seq,case_id,revision,event,payload,actor,role,time,recorded,"
+           "configuration,data,prev_hash,hash) VALUES(10,'K1',6,'tel','null','timer',NULL,"
+           "extract(epoch FROM now())::bigint + 86400 * 5,0,'[\"open\"]','{}','%s','f')",
+           last_hash);
+  refused(ind, sql, "more than a day"); /* a term run out early, as the store's timer */
   refused(ind, "UPDATE journal SET event = 'tel' WHERE seq = 4", "permission denied");
   refused(ind, "DELETE FROM journal WHERE seq = 5", "permission denied");
   refused(ind, "TRUNCATE journal", "permission denied");
