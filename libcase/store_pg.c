@@ -788,7 +788,10 @@ int sb_pg_open(const char *loc, int flags, const sb_ops **ops, sb_db **out, char
 }
 
 int sb_pg_is(const sb_ops *ops) { return ops == &pg_ops; }
-int sb_pg_fail(sb_db *b, int rc, const char *msg) { return fail(b, rc, "%s", msg); }
+int sb_pg_fail(sb_db *b, int rc, const char *msg) {
+  if (msg == b->err) return rc; /* already the message (formatting it onto itself erased it) */
+  return fail(b, rc, "%s", msg);
+}
 const char *sb_pg_errmsg(sb_db *b) { return b->err; }
 int sb_pg_reconnect(sb_db *b) { return pg_connect(b); }
 PGconn *sb_pg_conn(sb_db *b) { return b->conn; }

@@ -929,6 +929,29 @@ pgfeed)
   contains "$T/err" "row-level security" "the server's refusal is shown"
   expect 0 "the same fire as IND's login, mapped to AVIM" -- "$CASECTL" fire --store "$AS_I" --role AVIM --at 2026-03-21 ZP geregistreerd
   expect 0 "verify as the owner" -- "$CASECTL" verify --store "$P"
+  # follow --wait outlives a server restart (it used to exit 4 with a bare
+  # "input/output error"): on a cluster of this test's own, which it stops.
+  OWN=/tmp/libcase-feed-$$
+  trap 'cleanup; scripts/pg-cluster stop "$OWN"; rm -rf "$T"' EXIT
+  OU=$(scripts/pg-cluster start "$OWN") || bad "cannot start a cluster of its own"
+  OP="$OU&schema=feed"
+  expect 0 "init on the test's own cluster" -- "$CASECTL" init --store "$OP"
+  expect 0 "load on it" -- "$CASECTL" load --store "$OP" --quiet $Q
+  expect 0 "a first case" -- "$CASECTL" new --store "$OP" --quiet --workflow aanmelding_demo --role IND --at 2026-03-20 ZR1
+  "$CASECTL" follow --store "$OP" --wait >"$T/r.out" 2>"$T/r.err" &
+  fpid=$!
+  sleep 1
+  scripts/pg-cluster down "$OWN"
+  sleep 2
+  scripts/pg-cluster up "$OWN" || bad "the cluster did not start again"
+  expect 0 "a case after the restart" -- "$CASECTL" new --store "$OP" --quiet --workflow aanmelding_demo --role IND --at 2026-03-20 ZR2
+  for _ in $(seq 50); do grep -q '"case":"ZR2"' "$T/r.out" && break; sleep 0.1; done
+  if kill -0 $fpid 2>/dev/null; then ok "follow --wait still runs after the restart"; else bad "follow --wait ended: $(cat "$T/r.err")"; fi
+  kill $fpid 2>/dev/null; wait $fpid 2>/dev/null
+  contains "$T/r.out" '"case":"ZR2"' "it shows the case made after the restart"
+  if [[ $(grep -c '"case":"ZR1"' "$T/r.out") == 1 ]]; then ok "the row before the restart shown once"; else bad "ZR1 shown $(grep -c '"case":"ZR1"' "$T/r.out") times"; fi
+  contains "$T/r.err" "no PostgreSQL server answers there" "it says why it waits"
+  contains "$T/r.err" "the store answers again" "it says when the server is back"
   ;;
 *) echo "unknown test $NAME"; exit 2 ;;
 esac

@@ -1015,8 +1015,10 @@ static void on_signal(int sig) {
   stop_follow = 1;
 }
 
+static int64_t followed; /* the last seq printed */
+
 static int on_follow_row(void *ud, int64_t seq, const char *row_json) {
-  (void)seq;
+  followed = seq;
   /* ',"corrupt":{' with its quotes bare is no text inside a JSON string. */
   if (strstr(row_json, ",\"corrupt\":{")) {
     json_t *row = json_loads(row_json, 0, NULL);
@@ -1036,16 +1038,34 @@ static const struct option follow_options[] = {
     {NULL, 0, NULL, 0},
 };
 
+/* follow --wait lost its store (a server stopped or restarting): says so once,
+ * then waits a second before the caller tries again. */
+static void follow_lost(ctx *c, int *lost) {
+  if (!*lost)
+    fprintf(stderr, "%s %s: %s (%s); waiting for the store to answer again (Ctrl-C ends)\n",
+            c->prog, c->cmd, case_errmsg(c->e), case_errstr(CASE_IO));
+  *lost = 1;
+  struct timespec ts = {1, 0};
+  if (!stop_follow) nanosleep(&ts, NULL);
+}
+
 static int run_follow(ctx *c, int argc, char **argv) {
   (void)argv;
   if (argc != 0) return usage_error(c, "follow takes no arguments");
   int64_t after = lo.after;
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
+  int lost = 0; /* --wait: the server went away; waiting for it to answer again */
   for (;;) {
     int64_t last = after;
     int rc = case_store_follow(c->s, after, (int)lo.limit, on_follow_row, c, &last);
     fflush(stdout);
+    if (rc == CASE_IO && lo.wait && !stop_follow && !ferror(stdout)) {
+      /* A watcher outlives a server restart: on from the last row it printed. */
+      follow_lost(c, &lost);
+      if (followed > after) after = followed;
+      continue;
+    }
     if (rc != CASE_OK) return fail_engine(c, rc, "follow");
     if (lo.limit) break;
     after = last;
@@ -1055,7 +1075,16 @@ static int run_follow(ctx *c, int argc, char **argv) {
       int ready = 0;
       while (!ready && !stop_follow) {
         rc = case_store_wait(c->s, after, 1000, &ready);
+        if (rc == CASE_IO) {
+          follow_lost(c, &lost);
+          continue;
+        }
         if (rc != CASE_OK) return fail_engine(c, rc, "follow --wait");
+        if (lost) {
+          fprintf(stderr, "%s %s: %s: the store answers again; following on after seq %lld\n",
+                  c->prog, c->cmd, c->store_shown, (long long)after);
+          lost = 0;
+        }
       }
       if (stop_follow) break;
       continue;
