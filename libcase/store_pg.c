@@ -554,7 +554,12 @@ static int connect_fail(sb_db *b) {
   pq_message(PQerrorMessage(b->conn), msg, sizeof msg);
   const char *hint = "check the location (docs/store.md, \"PostgreSQL\")";
   int rc = CASE_IO;
-  if (strstr(msg, "password authentication failed") || strstr(msg, "authentication failed") ||
+  if (PQconnectionNeedsPassword(b->conn)) {
+    hint = "the server asks this login for a password and none was given: put it in the "
+           "location (postgresql://USER:PASSWORD@..., password=...), in ~/.pgpass or in "
+           "$PGPASSWORD";
+    rc = CASE_DENIED;
+  } else if (strstr(msg, "password authentication failed") || strstr(msg, "authentication failed") ||
       strstr(msg, "no pg_hba.conf entry") || strstr(msg, "password is required") ||
       strstr(msg, "role \"") ) {
     hint = "the server refused this login: check the user and password in the location, or "

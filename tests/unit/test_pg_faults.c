@@ -274,6 +274,41 @@ static void test_server_down_and_back(void **state) {
   verify_clean(e, s);
   case_store_close(s);
   case_engine_close(e);
+
+  /* A login the server asks a password of (scram-sha-256 in pg_hba.conf): none
+   * given is a refused login that says to give one, not an I/O error. */
+  {
+    PGconn *k = ts_pg_connect(own_uri);
+    assert_non_null(k);
+    PGresult *r = PQexec(k, "CREATE ROLE pgf_pw LOGIN PASSWORD 'juist'");
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    char hba[128];
+    snprintf(hba, sizeof hba, "%s/data/pg_hba.conf", own_dir);
+    FILE *f = fopen(hba, "r");
+    assert_non_null(f);
+    char old[8192];
+    size_t n = fread(old, 1, sizeof old - 1, f);
+    old[n] = '\0';
+    fclose(f);
+    f = fopen(hba, "w");
+    assert_non_null(f);
+    fprintf(f, "local all pgf_pw scram-sha-256\n%s", old); /* first match wins */
+    fclose(f);
+    r = PQexec(k, "SELECT pg_reload_conf()");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    PQclear(r);
+    PQfinish(k);
+    char loc[400], shown[400];
+    const char *at = strstr(own_uri, "postgres@");
+    assert_non_null(at);
+    snprintf(loc, sizeof loc, "%.*spgf_pw@%s", (int)(at - own_uri), own_uri, at + 9);
+    setenv("PGPASSFILE", "/nonexistent", 1); /* no ~/.pgpass gives one either */
+    open_fails(loc, CASE_STORE_CREATE, CASE_DENIED, NULL, "asks this login for a password");
+    snprintf(loc, sizeof loc, "%.*spgf_pw:fout@%s", (int)(at - own_uri), own_uri, at + 9);
+    snprintf(shown, sizeof shown, "%.*spgf_pw:***@%s", (int)(at - own_uri), own_uri, at + 9);
+    open_fails(loc, CASE_STORE_CREATE, CASE_DENIED, shown, "the server refused this login");
+  }
   cluster("stop");
 }
 
