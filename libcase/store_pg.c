@@ -651,7 +651,10 @@ static int read_version(sb_db *b, int *exists, int *version) {
                "SELECT (SELECT count(*) FROM pg_namespace WHERE nspname=$1),"
                " (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid=c.relnamespace"
                "  WHERE n.nspname=$1 AND c.relkind IN ('r','p','v')),"
-               " to_regclass(quote_ident($1) || '.meta') IS NOT NULL",
+               /* a meta table of libcase's shape, not another program's "meta" */
+               " (SELECT count(*) FROM pg_attribute a WHERE"
+               "  a.attrelid = to_regclass(quote_ident($1) || '.meta')"
+               "  AND a.attname IN ('key', 'value') AND NOT a.attisdropped) = 2",
                &p, &r);
   if (rc != CASE_OK) return rc;
   *exists = ival(r, 0, 0) > 0;

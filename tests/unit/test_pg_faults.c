@@ -152,6 +152,20 @@ static void test_foreign_and_newer_schema(void **state) {
     PQfinish(c);
   }
   open_fails(loc, CASE_STORE_CREATE, CASE_CORRUPT, NULL, "is not a libcase store");
+  /* ... even when one of them is called meta (it used to be "column "value" does not
+   * exist ... the schema was changed by hand?"). */
+  snprintf(sql, sizeof sql, "CREATE TABLE %s.meta(x int)", schema);
+  {
+    char *b = ts_pg_split(loc, schema, sizeof schema);
+    PGconn *c = PQconnectdb(b);
+    free(b);
+    PGresult *r = PQexec(c, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    PQfinish(c);
+  }
+  open_fails(loc, CASE_STORE_CREATE, CASE_CORRUPT, NULL, "is not a libcase store");
+  open_fails(loc, CASE_STORE_READONLY, CASE_CORRUPT, NULL, "is not a libcase store");
   ts_remove(loc);
   /* A schema newer than the library. */
   ts_location(loc, sizeof loc, "pgf_newer");
