@@ -568,6 +568,9 @@ static int connect_fail(sb_db *b) {
   } else if (strstr(msg, "does not exist") && strstr(msg, "database")) {
     hint = "no such database on the server: create it (createdb) or correct dbname";
     rc = CASE_NOTFOUND;
+  } else if (strstr(msg, "is shutting down") || strstr(msg, "is starting up") ||
+             strstr(msg, "in recovery mode") || strstr(msg, "not yet accepting connections")) {
+    hint = "the PostgreSQL server is stopping or starting: try again when it is up";
   } else if (strstr(msg, "Connection refused") || strstr(msg, "No such file or directory") ||
              strstr(msg, "could not connect") || strstr(msg, "timeout expired") ||
              strstr(msg, "could not translate host name")) {
