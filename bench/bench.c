@@ -549,7 +549,9 @@ static int bench_durable(const char *wname, const char *sync_name, int n) {
   for (int i = 0; i < n; i += PER_TXN) {
     check(e, case_store_batch_begin(s), "batch");
     for (int j = 0; j < PER_TXN && i + j < n; j++, nb++) {
-      int rc = store_step(s, "c1", &w->loop[(i + j) % w->nloop]);
+      /* Go on round the loop where the unbatched fires left it (n need not be
+       * a whole number of rounds). */
+      int rc = store_step(s, "c1", &w->loop[(n + i + j) % w->nloop]);
       if (rc != CASE_OK) check(e, rc, "batched fire");
     }
     check(e, case_store_batch_commit(s), "commit");
