@@ -535,7 +535,7 @@ static int tree_node(case_store *s, sb_journal_row *j, const case_instance *crea
     if (vrc == CASE_OK && s->tree_ok && ver == s->tree_version &&
         !(s->batch && s->batch->appended)) {
       s->txn_tree = s->tree;
-      s->txn_complete = 1;
+      s->txn_complete = s->tree_complete;
     } else if ((rc = load_frontier(s, &s->txn_tree, &s->txn_complete)) != CASE_OK) {
       return rc;
     }
@@ -635,9 +635,9 @@ static int write_commit(case_store *s) {
   int rc = s->ops->commit(s->db);
   if (s->txn_tree_ok) {
     s->tree_ok = 0;
-    if (rc == CASE_OK && s->txn_complete &&
-        s->ops->data_version(s->db, &s->tree_version) == CASE_OK) {
+    if (rc == CASE_OK && s->ops->data_version(s->db, &s->tree_version) == CASE_OK) {
       s->tree = s->txn_tree;
+      s->tree_complete = s->txn_complete;
       s->tree_ok = 1;
     }
   }
@@ -710,6 +710,19 @@ static int backfill_tree(case_store *s) {
   free(b.hash);
   free(b.case_id);
   return rc;
+}
+
+int st_tree_backfill(case_store *s) {
+  if (!s) return CASE_MISUSE;
+  int rc = writable(s);
+  if (rc != CASE_OK) return rc;
+  if (s->batch) return eng_err(s->e, CASE_MISUSE, "st_tree_backfill: a batch is open");
+  s->tree_ok = s->txn_tree_ok = 0;
+  if ((rc = s->ops->begin(s->db, 1)) != CASE_OK) return st_berr(s, rc);
+  rc = backfill_tree(s);
+  if (rc == CASE_OK) rc = s->ops->commit(s->db);
+  else s->ops->rollback(s->db);
+  return rc == CASE_OK ? eng_ok(s->e) : st_berr(s, rc);
 }
 
 static int on_migrated(void *ud, int version) {
@@ -2828,8 +2841,9 @@ int case_store_batch_commit(case_store *s) {
   /* The handle's frontier is the batch's. */
   if (s->txn_tree_ok) {
     s->tree_ok = 0;
-    if (s->txn_complete && s->ops->data_version(s->db, &s->tree_version) == CASE_OK) {
+    if (s->ops->data_version(s->db, &s->tree_version) == CASE_OK) {
       s->tree = s->txn_tree;
+      s->tree_complete = s->txn_complete;
       s->tree_ok = 1;
     }
   } else if (b->appended) {

@@ -49,6 +49,10 @@ struct case_store {
   uint64_t hol_version;
   int hol_known;
   int tree_ok;
+  /* tree's nodes were all there (0: a row is missing, so rows get no node;
+   * kept too, so that such a store does not rebuild its tree from every leaf
+   * at each write; verify reports the gap) */
+  int tree_complete;
   mk_frontier txn_tree; /* inside the current write transaction */
   int txn_tree_ok;      /* txn_tree is loaded for it */
   int txn_complete;     /* every node it needs was there (else rows get none) */
@@ -186,6 +190,17 @@ char *st_feed_row_text(const sb_journal_row *r);
  */
 int st_leaf_hash(mk_hasher *h, int64_t seq, int64_t recorded, const char *row_hash,
                  const st_pin *pin, unsigned char out[MK_HASH_LEN]);
+
+/*
+ * Computes and stores the tree node of every journal row, from seq 1 on, in one
+ * write transaction, as the migration to schema 6 does (stopping at the first
+ * gap in seq).  For rows written without libcase: the benchmarks copy template
+ * rows with SQL (bench/bench.c), which leaves them without nodes, and a store
+ * without nodes recomputes its tree from the leaves.  Not thread-safe (as the
+ * handle).  Returns CASE_OK, CASE_MISUSE (NULL, or a batch is open),
+ * CASE_READONLY, CASE_NOMEM or the backend's code.
+ */
+int st_tree_backfill(case_store *s);
 
 /* A definition row's hash and modules text (owned; *modules NULL when none is
  * stored).  CASE_OK, CASE_NOTFOUND, CASE_NOMEM or the backend's code. */

@@ -695,6 +695,63 @@ static void test_damaged_rows_readable(void **state) {
   case_engine_close(e);
 }
 
+/* A deleted journal row and the stored nodes removed leave the tree without a
+ * leaf.  The store goes on
+ * writing (a fire may not fail on an old row's damage), its new rows store no
+ * node, and verify still names the gap after them.  The handle keeps the tree
+ * it knows to be incomplete, as it keeps a complete one, so such a store does
+ * not rebuild the tree from every leaf at each write (bench: a tick of 1,000
+ * timers among 20,000 took 28 s that way, 0.09 s on a whole store). */
+static void test_writes_after_a_deleted_row(void **state) {
+  (void)state;
+  remove_db(W.copy);
+  copy_file(W.master, W.copy);
+  /* Without the stored nodes the tree must be recomputed from the leaves, and
+   * row 6's is gone (with the nodes, the frontier needs no leaf: seq 8's node
+   * covers rows 1-8). */
+  exec_on(W.copy, "DELETE FROM journal WHERE seq=6; UPDATE journal SET node=NULL");
+  case_engine *e;
+  case_store *s;
+  const case_def *d;
+  assert_int_equal(case_engine_open(&e), CASE_OK);
+  assert_int_equal(case_store_open(e, W.copy, 0, &s), CASE_OK);
+  assert_int_equal(case_def_load_string(e, ZAAK, strlen(ZAAK), "zaak.yaml", &d), CASE_OK);
+  for (int i = 0; i < 3; i++) fire(s, e, "z4", "tel", NULL, "IND", T0 + 600 + i, NULL);
+  assert_int_equal(case_store_batch_begin(s), CASE_OK);
+  for (int i = 0; i < 3; i++) fire(s, e, "z4", "tel", NULL, "IND", T0 + 700 + i, NULL);
+  assert_int_equal(case_store_batch_commit(s), CASE_OK);
+  assert_int_equal(case_store_create(s, d, "z5", NULL, NULL, "tester", "IND", T0, NULL), CASE_OK);
+  case_store_close(s);
+  case_engine_close(e);
+
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_open(W.copy, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db,
+                                      "SELECT count(*), count(node), min(seq), max(seq) FROM "
+                                      "journal WHERE seq > 13",
+                                      -1, &st, NULL),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(st, 0), 7); /* 6 fires and a creation */
+  assert_int_equal(sqlite3_column_int(st, 1), 0); /* none with a node */
+  assert_int_equal(sqlite3_column_int(st, 2), 14);
+  assert_int_equal(sqlite3_column_int(st, 3), 20);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+
+  assert_int_equal(case_engine_open(&e), CASE_OK);
+  assert_int_equal(case_store_open(e, W.copy, CASE_STORE_READONLY, &s), CASE_OK);
+  char *rep = NULL;
+  assert_int_equal(case_store_verify(s, &rep), CASE_CORRUPT);
+  if (!strstr(rep, "\"case\":\"z1\",\"seq\":7") && !strstr(rep, "\"seq\":7,"))
+    fail_msg("verify does not name the row after the gap: %s", rep);
+  assert_non_null(strstr(rep, "\"problem\":\"order\""));
+  case_free(rep);
+  case_store_close(s);
+  case_engine_close(e);
+}
+
 /* A host that keeps its key elsewhere (an HSM, a KMS) signs through a callback. */
 typedef struct signer {
   EVP_PKEY *pk;
@@ -824,6 +881,7 @@ int main(void) {
       cmocka_unit_test(test_sign_callback),
       cmocka_unit_test(test_leaf_example),
       cmocka_unit_test(test_damaged_rows_readable),
+      cmocka_unit_test(test_writes_after_a_deleted_row),
       cmocka_unit_test(test_catalogue),
   };
   return cmocka_run_group_tests(tests, setup_world, teardown_world);
