@@ -401,8 +401,25 @@ static rate plain_insert(const char *path, int full, int n, double *lat) {
  * (case_id, revision) index; 2 leaves out the case row update: what each
  * costs of the floor.  3 is schema 10's (the store's now): read the case row
  * and its latest journal row, append a journal row with its done and state (a
- * chain's, 60 bytes); no case row update, no timer statement. */
-static rate schema_floor(const char *path, int full, int variant, int n, double *lat) {
+ * chain's, 60 bytes); no case row update, no timer statement.
+ * For variant 3 only: `rows`, if not NULL, gives the configuration, data and
+ * state texts' lengths of the workload's own journal rows (else the chain's
+ * literals), and `batch` > 0 puts `batch` fires in one transaction, each in a
+ * savepoint, as case_store_batch_begin() does (the figure is then per fire). */
+typedef struct {
+  size_t configuration, data, state;
+} row_sizes;
+
+static char *filler(size_t n) {
+  char *t = malloc(n + 1);
+  if (!t) die("out of memory");
+  memset(t, 'x', n);
+  t[n] = '\0';
+  return t;
+}
+
+static rate schema_floor_v(const char *path, int full, int variant, int n, double *lat,
+                           const row_sizes *rows, int batch) {
   remove_db(path);
   sqlite3 *db;
   if (sqlite3_open(path, &db) != SQLITE_OK) die("open %s", path);
@@ -441,10 +458,9 @@ static rate schema_floor(const char *path, int full, int variant, int n, double 
                                             ? "INSERT INTO journal(case_id,revision,event,payload,"
                                               "actor,role,time,recorded,configuration,data,"
                                               "prev_hash,hash,done,state) VALUES('c1',?1,'next',"
-                                              "'null','bench','IND',?2,?2,'[\"s3\"]','{\"n\":0}',"
-                                              "?3,?3,0,'{\"history\":{},\"internal_queue\":[],"
-                                              "\"timers\":[],\"timer_seq\":0,\"time\":1}')"
+                                              "'null','bench','IND',?2,?2,?4,?5,?3,?3,0,?6)"
                                             : "SELECT 1"),
+               *sp = sql_prepare(db, "SAVEPOINT fire"), *rel = sql_prepare(db, "RELEASE fire"),
                *ins = sql_prepare(db, "INSERT INTO journal(case_id,revision,event,payload,actor,"
                                       "role,time,recorded,configuration,data,prev_hash,hash) "
                                       "VALUES('c1',?1,'next','null','bench','IND',?2,?2,"
@@ -457,9 +473,41 @@ static rate schema_floor(const char *path, int full, int variant, int n, double 
   char snap[281];
   memset(snap, 'x', sizeof snap - 1); /* a chain snapshot is 280 bytes */
   snap[sizeof snap - 1] = '\0';
+  char *cfg = rows ? filler(rows->configuration) : strdup("[\"s3\"]"),
+       *data = rows ? filler(rows->data) : strdup("{\"n\":0}"),
+       *state = rows ? filler(rows->state)
+                     : strdup("{\"history\":{},\"internal_queue\":[],\"timers\":[],"
+                              "\"timer_seq\":0,\"time\":1}");
+  if (!cfg || !data || !state) die("out of memory");
+  if (variant == 3) {
+    sqlite3_bind_text(ins10, 4, cfg, -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins10, 5, data, -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins10, 6, state, -1, SQLITE_STATIC);
+  }
   int64_t rev = 0;
   double total = 0;
-  for (int i = -2500; i < n; i++) {
+  if (batch > 0) { /* whole transactions of `batch` fires, timed together */
+    int warm = (2500 + batch - 1) / batch * batch;
+    double t0 = 0;
+    for (int i = -warm; i < n; i += batch) {
+      if (i == 0) t0 = now_s();
+      sql_step(db, b);
+      for (int j = 0; j < batch && i + j < n; j++) {
+        sql_step(db, sp);
+        sql_step(db, get);
+        rev++;
+        sqlite3_bind_int64(ins10, 1, rev);
+        sqlite3_bind_int64(ins10, 2, T0 + i + j);
+        sqlite3_bind_text(ins10, 3, hash, -1, SQLITE_STATIC);
+        sql_step(db, ins10);
+        sql_step(db, rel);
+      }
+      sql_step(db, c);
+    }
+    total = now_s() - t0;
+    for (int i = 0; i < n; i++) lat[i] = total / n;
+  }
+  for (int i = -2500; i < n && batch <= 0; i++) {
     double t = now_s();
     sql_step(db, b);
     sql_step(db, get);
@@ -486,11 +534,40 @@ static rate schema_floor(const char *path, int full, int variant, int n, double 
     sql_step(db, c);
     if (i >= 0) total += lat[i] = now_s() - t;
   }
-  sqlite3_stmt *all[] = {b, c, get, ins, upd, del, ins10};
+  sqlite3_stmt *all[] = {b, c, get, ins, upd, del, ins10, sp, rel};
   for (int i = 0; i < N_OF(all); i++) sqlite3_finalize(all[i]);
   sqlite3_close(db);
   remove_db(path);
+  free(cfg);
+  free(data);
+  free(state);
   return summarize(lat, n, total);
+}
+
+static rate schema_floor(const char *path, int full, int variant, int n, double *lat) {
+  return schema_floor_v(path, full, variant, n, lat, NULL, 0);
+}
+
+/* The mean lengths of the configuration, data and state texts of a store's
+ * journal rows after its creation row: what the workload's fires write. */
+static row_sizes journal_row_sizes(const char *path) {
+  sqlite3 *db;
+  sqlite3_stmt *q;
+  row_sizes r = {0, 0, 0};
+  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) die("open %s", path);
+  if (sqlite3_prepare_v2(db,
+                         "SELECT avg(length(configuration)), avg(length(data)), "
+                         "avg(length(coalesce(state,''))) FROM journal WHERE revision > 0",
+                         -1, &q, NULL) != SQLITE_OK)
+    die("journal sizes: %s", sqlite3_errmsg(db));
+  if (sqlite3_step(q) == SQLITE_ROW) {
+    r.configuration = (size_t)sqlite3_column_double(q, 0);
+    r.data = (size_t)sqlite3_column_double(q, 1);
+    r.state = (size_t)sqlite3_column_double(q, 2);
+  }
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  return r;
 }
 
 /* Opens a fresh store for workload w with one case "c1" (setup done). */
@@ -561,7 +638,13 @@ static int bench_durable(const char *wname, const char *sync_name, int n) {
   double batch_per_s = nb / tb;
   case_store_close(s);
   case_engine_close(e);
+  /* The schema 10 floor again with rows of this workload's own sizes, and in
+   * batches like the batched fires: what those two figures can reach. */
+  row_sizes rs = journal_row_sizes(spath);
   remove_db(spath);
+  rate floor10_batch = schema_floor_v(ipath, full, 3, n, lat, NULL, PER_TXN);
+  rate floor10_sized = schema_floor_v(ipath, full, 3, n, lat, &rs, 0);
+  rate floor10_sized_batch = schema_floor_v(ipath, full, 3, n, lat, &rs, PER_TXN);
   printf("{\"bench\":\"durable\",\"workload\":\"%s\",\"sync\":\"%s\",\"fires\":%d,"
          "\"fires_per_s\":%.1f,\"fire_p50_us\":%.1f,\"fire_p99_us\":%.1f,"
          "\"insert_per_s\":%.1f,\"insert_p50_us\":%.1f,\"insert_p99_us\":%.1f,"
@@ -569,11 +652,16 @@ static int bench_durable(const char *wname, const char *sync_name, int n) {
          "\"floor_noindex_per_s\":%.1f,\"floor_nocase_per_s\":%.1f,\"floor10_per_s\":%.1f,"
          "\"floor10_ratio\":%.3f,"
          "\"batch_fires_per_s\":%.1f,\"batch_per_txn\":%d,\"batch_ratio\":%.3f,"
+         "\"floor10_batch_per_s\":%.1f,\"row_configuration_bytes\":%zu,"
+         "\"row_data_bytes\":%zu,\"row_state_bytes\":%zu,\"floor10_sized_per_s\":%.1f,"
+         "\"floor10_sized_ratio\":%.3f,\"floor10_sized_batch_per_s\":%.1f,"
          "\"maxrss_kib\":%ld}\n",
          w->name, sync_name, n, f.per_s, f.p50_us, f.p99_us, ins.per_s, ins.p50_us, ins.p99_us,
          f.per_s / ins.per_s, floor.per_s, floor.p50_us, f.per_s / floor.per_s, noindex.per_s,
          nocase.per_s, floor10.per_s, floor10.per_s / ins.per_s, batch_per_s, PER_TXN,
-         batch_per_s / ins.per_s, maxrss_kib());
+         batch_per_s / ins.per_s, floor10_batch.per_s, rs.configuration, rs.data, rs.state,
+         floor10_sized.per_s, floor10_sized.per_s / ins.per_s, floor10_sized_batch.per_s,
+         maxrss_kib());
   free(lat);
   free(ipath);
   free(spath);
